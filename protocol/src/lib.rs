@@ -1,0 +1,40 @@
+//! Wire types and pure functions of OAuth 2.1 for the Model Context Protocol.
+//!
+//! Everything that crosses the wire between the SPA, the authorization server and the MCP resource
+//! server is defined here exactly once, with serde derives, so the three programs cannot disagree
+//! about a field name. The crate does no I/O and compiles for `wasm32-unknown-unknown` as well as
+//! native targets: randomness and time are always passed in by the caller.
+//!
+//! | module | what it holds | standard |
+//! |---|---|---|
+//! | [`metadata`] | authorization server and protected resource metadata, discovery URLs | RFC 8414, RFC 9728, MCP |
+//! | [`challenge`] | the `WWW-Authenticate: Bearer …` challenge, parsed and rendered | RFC 6750, RFC 9728 |
+//! | [`pkce`] | code verifier and S256 code challenge | RFC 7636 |
+//! | [`authorization`] | the authorize request and the redirect back to the client | RFC 6749, RFC 9207 |
+//! | [`token`] | token request and response bodies | RFC 6749, RFC 8707 |
+//! | [`error`] | OAuth error codes and error bodies | RFC 6749 §5.2, RFC 6750 §3.1 |
+//! | [`form`] | form and query parameters, refusing repeats | RFC 6749 §3.1 |
+//! | [`registration`] | dynamic client registration | RFC 7591 |
+//! | [`jwt`] | access token claims and JSON Web Keys | RFC 9068, RFC 7517 |
+//! | [`scope`] | scope sets | RFC 6749 §3.3 |
+//! | [`resource`] | resource indicators and redirect URI rules | RFC 8707, OAuth 2.1 |
+//! | [`secret`] | newtypes for secrets whose `Debug` never prints the value | — |
+
+pub mod authorization;
+pub mod challenge;
+pub mod error;
+pub mod form;
+pub mod jwt;
+pub mod metadata;
+pub mod pkce;
+pub mod registration;
+pub mod resource;
+pub mod scope;
+pub mod secret;
+pub mod token;
+
+/// Base64url without padding, the encoding JOSE and PKCE use everywhere.
+pub(crate) fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

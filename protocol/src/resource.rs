@@ -1,0 +1,146 @@
+//! Rules about URLs: resource indicators (RFC 8707), issuers (RFC 8414 §2), redirect URIs
+//! (OAuth 2.1 §2.3.1, RFC 8252 §7.3) and which resource a metadata document may speak for.
+//!
+//! All functions keep the caller's string as it was: an issuer or resource identifier is compared
+//! byte for byte, and `url::Url` would silently add a trailing `/` to `http://localhost:9090`.
+
+use url::Url;
+
+/// Why a URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRuleError {
+    #[error("{0:?} is not an absolute URL")]
+    NotAbsolute(String),
+    #[error("{0:?} must not contain a fragment")]
+    Fragment(String),
+    #[error("{0:?} must not contain a query")]
+    Query(String),
+    #[error("{0:?} must use https (plain http is allowed only for loopback hosts)")]
+    InsecureScheme(String),
+    #[error("{0:?} must not contain user information")]
+    UserInfo(String),
+}
+
+/// `localhost`, `127.0.0.0/8` and `[::1]`: hosts that never leave the machine, where plain http
+/// is acceptable (OAuth 2.1 §1.5, RFC 8252 §8.3).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn parse_absolute(value: &str) -> Result<Url, UrlRuleError> {
+    let url = Url::parse(value).map_err(|_| UrlRuleError::NotAbsolute(value.to_owned()))?;
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err(UrlRuleError::NotAbsolute(value.to_owned()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UrlRuleError::UserInfo(value.to_owned()));
+    }
+    if url.fragment().is_some() || value.contains('#') {
+        return Err(UrlRuleError::Fragment(value.to_owned()));
+    }
+    Ok(url)
+}
+
+fn require_https_or_loopback(url: &Url, value: &str) -> Result<(), UrlRuleError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        _ => Err(UrlRuleError::InsecureScheme(value.to_owned())),
+    }
+}
+
+/// An authorization server issuer identifier: https (or loopback http), no query, no fragment
+/// (RFC 8414 §2).
+pub fn check_issuer(value: &str) -> Result<Url, UrlRuleError> {
+    let url = parse_absolute(value)?;
+    if url.query().is_some() {
+        return Err(UrlRuleError::Query(value.to_owned()));
+    }
+    require_https_or_loopback(&url, value)?;
+    Ok(url)
+}
+
+/// A resource indicator: an absolute URI without a fragment (RFC 8707 §2). The MCP spec adds
+/// that it is the canonical URI of the MCP server, so https or loopback http.
+pub fn check_resource(value: &str) -> Result<Url, UrlRuleError> {
+    let url = parse_absolute(value)?;
+    require_https_or_loopback(&url, value)?;
+    Ok(url)
+}
+
+/// A redirect URI a client may register: absolute, no fragment, https or loopback http (OAuth 2.1
+/// §2.3.1). Custom schemes for native apps are out of scope for a browser-based reference.
+pub fn check_redirect_uri(value: &str) -> Result<Url, UrlRuleError> {
+    let url = parse_absolute(value)?;
+    require_https_or_loopback(&url, value)?;
+    Ok(url)
+}
+
+/// May protected resource metadata that names `resource` speak for a request to `request_url`?
+///
+/// RFC 9728 §3.3 asks for exact equality, which no server can satisfy for `GET /echo?text=hi`;
+/// draft-mcguinness-oauth-rfc9728bis and the MCP SDKs relax it to: same origin, and the resource
+/// path is a prefix of the request path on a segment boundary. That is the rule used here.
+pub fn resource_covers(resource: &str, request_url: &str) -> bool {
+    let (Ok(resource), Ok(request)) = (Url::parse(resource), Url::parse(request_url)) else {
+        return false;
+    };
+    if resource.origin() != request.origin() || resource.query().is_some() {
+        return false;
+    }
+    let prefix = resource.path().trim_end_matches('/');
+    let path = request.path();
+    path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuers_must_be_https_or_loopback_without_query_or_fragment() {
+        assert!(check_issuer("https://as.example.com").is_ok());
+        assert!(check_issuer("https://as.example.com/tenant").is_ok());
+        assert!(check_issuer("http://localhost:9000").is_ok());
+        assert!(check_issuer("http://127.0.0.1:9000").is_ok());
+        assert!(check_issuer("http://[::1]:9000").is_ok());
+        assert!(matches!(check_issuer("http://as.example.com"), Err(UrlRuleError::InsecureScheme(_))));
+        assert!(matches!(check_issuer("https://as.example.com?x=1"), Err(UrlRuleError::Query(_))));
+        assert!(matches!(check_issuer("https://as.example.com#f"), Err(UrlRuleError::Fragment(_))));
+        assert!(matches!(check_issuer("/relative"), Err(UrlRuleError::NotAbsolute(_))));
+    }
+
+    #[test]
+    fn redirect_uris_refuse_fragments_userinfo_and_remote_http() {
+        assert!(check_redirect_uri("http://localhost:8080/callback").is_ok());
+        assert!(check_redirect_uri("https://app.example.com/cb?x=1").is_ok());
+        assert!(matches!(
+            check_redirect_uri("http://app.example.com/cb"),
+            Err(UrlRuleError::InsecureScheme(_))
+        ));
+        assert!(matches!(check_redirect_uri("https://app.example.com/cb#x"), Err(UrlRuleError::Fragment(_))));
+        assert!(matches!(
+            check_redirect_uri("https://u:p@app.example.com/cb"),
+            Err(UrlRuleError::UserInfo(_))
+        ));
+        assert!(matches!(check_redirect_uri("javascript:alert(1)"), Err(UrlRuleError::NotAbsolute(_))));
+        // A host that merely starts with "localhost" is not loopback.
+        assert!(check_redirect_uri("http://localhost.evil.example/cb").is_err());
+    }
+
+    #[test]
+    fn resource_covers_requests_below_it_on_the_same_origin() {
+        assert!(resource_covers("http://localhost:9090", "http://localhost:9090/echo?text=hi"));
+        assert!(resource_covers("https://mcp.example.com/mcp", "https://mcp.example.com/mcp"));
+        assert!(resource_covers("https://mcp.example.com/mcp/", "https://mcp.example.com/mcp/tools"));
+        assert!(!resource_covers("https://mcp.example.com/mcp", "https://mcp.example.com/mcpx"));
+        assert!(!resource_covers("https://mcp.example.com/mcp", "https://mcp.example.com/other"));
+        assert!(!resource_covers("http://localhost:9090", "http://localhost:9091/echo"));
+        assert!(!resource_covers("https://evil.example", "https://mcp.example.com/mcp"));
+    }
+}

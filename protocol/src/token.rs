@@ -1,0 +1,76 @@
+//! The token endpoint's request and response (RFC 6749 §4.1.3, §5.1; RFC 8707 §2.2).
+
+use serde::{Deserialize, Serialize};
+
+use crate::pkce::CodeVerifier;
+use crate::secret::{AccessToken, AuthorizationCode, RefreshToken};
+
+/// `grant_type` values this project supports.
+pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+
+/// The form a public client posts to exchange an authorization code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationCodeRequest {
+    pub grant_type: String,
+    pub code: AuthorizationCode,
+    pub redirect_uri: String,
+    pub client_id: String,
+    pub code_verifier: CodeVerifier,
+    /// RFC 8707: the same resource as in the authorization request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+/// A successful token response (RFC 6749 §5.1). Sent with `Cache-Control: no-store`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: AccessToken,
+    pub token_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<RefreshToken>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+impl TokenResponse {
+    /// `token_type` is case-insensitive (RFC 6749 §7.1); this project only uses Bearer.
+    pub fn is_bearer(&self) -> bool {
+        self.token_type.eq_ignore_ascii_case("bearer")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_rfc_6749_section_5_1_example() {
+        let body = r#"{"access_token":"2YotnFZFEjr1zCsicMWpAA","token_type":"Bearer","expires_in":3600,
+                       "refresh_token":"tGzv3JOkF0XG5Qx2TlKWIA","example_parameter":"example_value"}"#;
+        let response: TokenResponse = serde_json::from_str(body).unwrap();
+        assert!(response.is_bearer());
+        assert_eq!(response.expires_in, Some(3600));
+        assert_eq!(response.access_token.secret(), "2YotnFZFEjr1zCsicMWpAA");
+        assert!(!format!("{response:?}").contains("2YotnFZFEjr1zCsicMWpAA"));
+    }
+
+    #[test]
+    fn code_request_encodes_as_a_form() {
+        let request = AuthorizationCodeRequest {
+            grant_type: GRANT_AUTHORIZATION_CODE.into(),
+            code: AuthorizationCode::new("c"),
+            redirect_uri: "http://localhost:8080/callback".into(),
+            client_id: "id".into(),
+            code_verifier: CodeVerifier::from_random_bytes([0; 32]),
+            resource: Some("http://localhost:9090".into()),
+        };
+        assert_eq!(
+            serde_urlencoded::to_string(&request).unwrap(),
+            "grant_type=authorization_code&code=c&redirect_uri=http%3A%2F%2Flocalhost%3A8080%2Fcallback\
+             &client_id=id&code_verifier=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&resource=http%3A%2F%2Flocalhost%3A9090"
+        );
+    }
+}
