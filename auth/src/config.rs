@@ -1,0 +1,101 @@
+//! Typed settings for the authorization server. `main.rs` fills them from flags and environment;
+//! tests build them directly with [`Settings::for_tests`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use protocol::resource::check_resource;
+use protocol::scope::Scopes;
+use protocol::secret::Password;
+
+/// Everything `auth` needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where to listen. Port 0 picks a free port (tests).
+    pub bind: SocketAddr,
+    /// The issuer identifier, exactly as it appears in tokens and metadata. `None` derives
+    /// `http://<bound address>`, which is what tests on port 0 want.
+    pub issuer: Option<String>,
+    /// `sqlite://path/to/file.db` (created if missing) or `sqlite::memory:`.
+    pub database_url: String,
+    /// The resource servers this AS issues tokens for (RFC 8707 `resource` values).
+    pub resources: Vec<ResourceServer>,
+    /// Lifetime of access tokens. Short: a leaked token is useful for minutes, not days.
+    pub access_token_ttl: Duration,
+    /// Lifetime of authorization codes. RFC 6749 §4.1.2 recommends at most 10 minutes; OAuth 2.1
+    /// implementations use far less because a code only has to survive one redirect.
+    pub authorization_code_ttl: Duration,
+    /// How long a browser may take between `/authorize` and pressing *Allow*.
+    pub login_session_ttl: Duration,
+    /// A user to create at startup if no user of that name exists (the demo's `demo` account).
+    pub seed_user: Option<SeedUser>,
+}
+
+/// A user created at startup for the demo. Never set in production.
+#[derive(Debug, Clone)]
+pub struct SeedUser {
+    pub username: String,
+    pub password: Password,
+}
+
+/// A protected resource the AS knows: its identifier (the token audience) and the scopes it
+/// understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceServer {
+    pub resource: String,
+    pub scopes: Scopes,
+}
+
+impl ResourceServer {
+    /// Parses `"<resource-url> <scope> <scope> …"`, the form of the `--resource` flag.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let mut parts = value.split_whitespace();
+        let resource = parts.next().ok_or("a resource needs a URL")?.to_owned();
+        check_resource(&resource).map_err(|e| e.to_string())?;
+        let scopes = Scopes::from_tokens(parts).map_err(|e| e.to_string())?;
+        if scopes.is_empty() {
+            return Err(format!("resource {resource} needs at least one scope"));
+        }
+        Ok(Self { resource, scopes })
+    }
+}
+
+impl Settings {
+    /// Settings for an in-process test server: port 0, in-memory database, the demo user, and one
+    /// resource server.
+    pub fn for_tests(resource: &str) -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            issuer: None,
+            database_url: "sqlite::memory:".into(),
+            resources: vec![ResourceServer {
+                resource: resource.to_owned(),
+                scopes: Scopes::parse("echo profile").expect("constant scopes are valid"),
+            }],
+            access_token_ttl: Duration::from_secs(300),
+            authorization_code_ttl: Duration::from_secs(60),
+            login_session_ttl: Duration::from_secs(600),
+            seed_user: Some(SeedUser { username: "demo".into(), password: Password::new("demo-password") }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_resource_with_its_scopes() {
+        let parsed = ResourceServer::parse("http://localhost:9090 echo profile").unwrap();
+        assert_eq!(parsed.resource, "http://localhost:9090");
+        assert_eq!(parsed.scopes.to_string(), "echo profile");
+    }
+
+    #[test]
+    fn refuses_resources_without_scopes_or_with_fragments() {
+        assert!(ResourceServer::parse("http://localhost:9090").is_err());
+        assert!(ResourceServer::parse("http://localhost:9090#x echo").is_err());
+        assert!(ResourceServer::parse("http://remote.example echo").is_err());
+        assert!(ResourceServer::parse("").is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! The two ways the authorization server reports failure, decided in one place.
+//!
+//! * [`ApiError`]: the JSON endpoints (token, registration) answer with an RFC 6749 §5.2 error
+//!   body whose `error` is one of the spec's codes.
+//! * [`BrowserError`]: the browser-facing flow (authorize, login, consent) either sends the user
+//!   back to the client with `error`, `state` and `iss` (RFC 6749 §4.1.2.1, RFC 9207) or, when the
+//!   redirect URI cannot be trusted, shows an error page and never redirects.
+//!
+//! Storage failures become `server_error` / a 500 page; the detail goes to the log, not the wire.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use protocol::error::{ErrorCode, ErrorResponse};
+
+use crate::pages;
+use crate::store::StoreError;
+use crate::tokens::SignerError;
+
+/// An error of the token or registration endpoint.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorResponse,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        let status = match code {
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self { status, body: ErrorResponse::new(code, description) }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    fn internal(source: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %source, "internal error");
+        Self::new(ErrorCode::ServerError, "the authorization server failed; try again later")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl From<SignerError> for ApiError {
+    fn from(error: SignerError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        no_store(&mut response);
+        response
+    }
+}
+
+/// RFC 6749 §5.1: responses carrying tokens or credentials must not be cached.
+pub fn no_store(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// An error in the browser flow.
+#[derive(Debug)]
+pub enum BrowserError {
+    /// Shown as a page. Used when the client or redirect URI is not trustworthy (RFC 9700 §4.1:
+    /// never redirect to an unverified URI) and for problems of the page flow itself.
+    Page { status: StatusCode, title: &'static str, detail: String },
+    /// Sent back to the client's verified redirect URI.
+    Redirect {
+        redirect_uri: String,
+        error: ErrorCode,
+        description: String,
+        state: Option<String>,
+        issuer: String,
+    },
+}
+
+impl BrowserError {
+    pub fn page(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Self {
+        Self::Page { status, title, detail: detail.into() }
+    }
+
+    fn internal(source: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %source, "internal error");
+        Self::page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The authorization server could not complete this step. Please try again.",
+        )
+    }
+}
+
+impl From<StoreError> for BrowserError {
+    fn from(error: StoreError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl From<SignerError> for BrowserError {
+    fn from(error: SignerError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+/// Appends OAuth response parameters to a redirect URI, keeping any query it already has.
+pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(params);
+            Redirect::to(url.as_str()).into_response()
+        }
+        // Registered redirect URIs were parsed at registration; this is unreachable in practice
+        // and still must not panic.
+        Err(_) => pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect URI",
+            "The client's registered redirect URI cannot be used.",
+        ),
+    }
+}
+
+impl IntoResponse for BrowserError {
+    fn into_response(self) -> Response {
+        match self {
+            BrowserError::Page { status, title, detail } => pages::error_page(status, title, &detail),
+            BrowserError::Redirect { redirect_uri, error, description, state, issuer } => {
+                let mut params = vec![("error", error.as_str()), ("error_description", description.as_str())];
+                if let Some(state) = state.as_deref() {
+                    params.push(("state", state));
+                }
+                params.push(("iss", issuer.as_str()));
+                redirect_with(&redirect_uri, &params)
+            }
+        }
+    }
+}

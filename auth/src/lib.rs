@@ -1,0 +1,32 @@
+//! `mcp-auth`: an OAuth 2.1 authorization server for MCP.
+//!
+//! The library holds everything; `main.rs` only parses flags. Tests start the real server on
+//! port 0 with [`startup::Application::build`].
+//!
+//! | module | responsibility |
+//! |---|---|
+//! | [`startup`] | open the store, load keys, seed the demo user, bind, serve, shut down |
+//! | [`routes`] | one module per endpoint; thin handlers |
+//! | [`authorize`] | validation of authorization requests (pure) |
+//! | [`registration`] | validation of dynamic client registrations (pure) |
+//! | [`session`] | the browser session cookie and CSRF check of the login and consent forms |
+//! | [`pages`] | server-rendered HTML with security headers; every value escaped by `maud` |
+//! | [`tokens`] | ES256 signing keys and RFC 9068 access tokens |
+//! | [`password`] | argon2id |
+//! | [`store`] | SQLite via sqlx |
+//! | [`error`] | how failures reach the wire |
+
+pub mod authorize;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod pages;
+pub mod password;
+pub mod random;
+pub mod registration;
+pub mod routes;
+pub mod session;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod tokens;

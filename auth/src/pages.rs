@@ -1,0 +1,148 @@
+//! The server-rendered pages: login, consent, errors.
+//!
+//! `maud` escapes every interpolated value, which matters here: client names and redirect URIs
+//! come from whoever registered the client. Every page is sent with headers that forbid framing
+//! (clickjacking a consent button is a classic attack), third-party content and referrers.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+
+use crate::store::{Client, PendingAuthorization};
+
+/// Path of the stylesheet, served by [`stylesheet`].
+pub const STYLESHEET_PATH: &str = "/assets/auth.css";
+
+/// `GET /assets/auth.css`
+pub async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../assets/auth.css"),
+    )
+        .into_response()
+}
+
+fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) " · MCP authorization server" }
+                link rel="stylesheet" href=(STYLESHEET_PATH);
+            }
+            body { main { div.brand { "MCP authorization server" } (body) } }
+        }
+    }
+}
+
+/// Sends a page with the security headers. `form_target` is an extra origin the page's form may
+/// end up at: Chrome applies CSP `form-action` to the redirect that follows a form POST, so the
+/// consent page must allow the client's redirect URI.
+pub fn html_page(status: StatusCode, markup: Markup, form_target: Option<&str>) -> Response {
+    let form_action = match form_target {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    let mut response = (status, axum::response::Html(markup.into_string())).into_response();
+    let headers = response.headers_mut();
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
+    let body = html! {
+        h1 { (title) }
+        p.error role="alert" { (detail) }
+        p.detail { "You can close this page and return to the application." }
+    };
+    html_page(status, layout(title, body), None)
+}
+
+/// What the login form needs to render.
+pub struct LoginForm<'a> {
+    pub client: &'a Client,
+    pub request_id: &'a str,
+    pub csrf_token: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+}
+
+pub fn login_page(status: StatusCode, form: &LoginForm<'_>) -> Response {
+    let body = html! {
+        h1 { "Sign in" }
+        p { "to continue to " strong { (form.client.display_name()) } }
+        @if let Some(error) = form.error {
+            p.error role="alert" id="login-error" { (error) }
+        }
+        form method="post" action="/login" {
+            input type="hidden" name="request" value=(form.request_id);
+            input type="hidden" name="csrf_token" value=(form.csrf_token);
+            label for="username" { "Username" }
+            input type="text" id="username" name="username" value=(form.username)
+                autocomplete="username" autocapitalize="none" required autofocus;
+            label for="password" { "Password" }
+            input type="password" id="password" name="password" autocomplete="current-password" required;
+            div.actions { button.primary type="submit" id="sign-in" { "Sign in" } }
+        }
+    };
+    html_page(status, layout("Sign in", body), None)
+}
+
+/// What a scope lets a client do, for the consent page.
+fn describe_scope(scope: &str) -> &'static str {
+    match scope {
+        "echo" => "call the echo tool",
+        "profile" => "see your user id and which client and scopes a token carries",
+        _ => "a permission defined by the resource server",
+    }
+}
+
+pub struct ConsentForm<'a> {
+    pub client: &'a Client,
+    pub request: &'a PendingAuthorization,
+    pub csrf_token: &'a str,
+    pub username: &'a str,
+    /// Origin of the redirect URI, shown so the user sees where they will be sent.
+    pub redirect_origin: &'a str,
+}
+
+pub fn consent_page(form: &ConsentForm<'_>) -> Response {
+    let scopes: Vec<&str> = form.request.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let body = html! {
+        h1 { "Allow " (form.client.display_name()) "?" }
+        p { "Signed in as " strong { (form.username) } "." }
+        p { strong { (form.client.display_name()) } " wants to access "
+            code { (form.request.resource) } " on your behalf and be able to:" }
+        ul.scopes {
+            @for scope in &scopes {
+                li { code { (scope) } " — " (describe_scope(scope)) }
+            }
+        }
+        p.detail {
+            "Client id: " code { (form.client.client_id) } br;
+            "You will be sent back to " code { (form.redirect_origin) } "."
+        }
+        form method="post" action="/consent" {
+            input type="hidden" name="request" value=(form.request.id);
+            input type="hidden" name="csrf_token" value=(form.csrf_token);
+            div.actions {
+                button.primary type="submit" name="decision" value="allow" id="allow" { "Allow" }
+                button.secondary type="submit" name="decision" value="deny" id="deny" { "Deny" }
+            }
+        }
+    };
+    html_page(StatusCode::OK, layout("Consent", body), Some(form.redirect_origin))
+}

@@ -1,0 +1,44 @@
+//! Unguessable identifiers from the operating system's CSPRNG.
+//!
+//! Not injectable on purpose: a test RNG that leaked into production would make every code and
+//! session predictable. Tests that need to know a value read it from the response instead.
+
+use sha2::{Digest, Sha256};
+
+/// 256 random bits, base64url: authorization codes, session ids, CSRF tokens, client ids.
+pub fn token() -> String {
+    let mut bytes = [0u8; 32];
+    // The OS RNG failing means the machine cannot do cryptography at all; there is no safe
+    // fallback, so this is a true invariant.
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    base64url(&bytes)
+}
+
+/// SHA-256, base64url: how secrets are stored (codes, session ids) so the database alone does not
+/// let anyone use them.
+pub fn hash(secret: &str) -> String {
+    base64url(&Sha256::digest(secret.as_bytes()))
+}
+
+pub fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_43_characters_and_distinct() {
+        let (a, b) = (token(), token());
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn hash_is_deterministic_and_hides_the_input() {
+        assert_eq!(hash("code"), hash("code"));
+        assert_ne!(hash("code"), "code");
+    }
+}

@@ -1,0 +1,70 @@
+//! `GET /authorize`: validate the request, remember it, send the browser to login or consent.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use protocol::form::parse_unique;
+
+use crate::authorize::{check_client_redirect, validate};
+use crate::error::BrowserError;
+use crate::state::AppState;
+use crate::store::PendingAuthorization;
+use crate::{random, session};
+
+pub async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, BrowserError> {
+    let invalid =
+        |detail: String| BrowserError::page(StatusCode::BAD_REQUEST, "Invalid authorization request", detail);
+
+    // A repeated parameter makes even `redirect_uri` ambiguous, so it is reported on a page.
+    let params = parse_unique(query.as_deref().unwrap_or_default()).map_err(|e| invalid(e.to_string()))?;
+    let client = match params.get("client_id") {
+        Some(client_id) => state.store.find_client(client_id).await?,
+        None => None,
+    };
+    let redirect_uri = check_client_redirect(&params, client.as_ref()).map_err(|m| invalid(m.to_owned()))?;
+    let client = client.expect("check_client_redirect succeeds only with a client");
+
+    let request = validate(&params, &state.config.resources).map_err(|(error, description)| {
+        BrowserError::Redirect {
+            redirect_uri: redirect_uri.to_owned(),
+            error,
+            description,
+            state: params.get("state").cloned(),
+            issuer: state.config.issuer.clone(),
+        }
+    })?;
+
+    let now = state.now();
+    let (session_hash, signed_in, set_cookie) = match session::current(&state, &headers).await? {
+        Some(current) => (current.session.id_hash, current.session.user_id.is_some(), None),
+        None => {
+            let (session, cookie) = session::new_session(&state, None);
+            state.store.insert_session(&session, now).await?;
+            (session.id_hash, false, Some(cookie))
+        }
+    };
+
+    let pending = PendingAuthorization {
+        id: random::token(),
+        session_hash,
+        client_id: client.client_id,
+        redirect_uri: redirect_uri.to_owned(),
+        scope: request.scope.to_string(),
+        state: request.state,
+        code_challenge: request.code_challenge.to_string(),
+        resource: request.resource,
+        expires_at: now + i64::try_from(state.config.login_session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+    };
+    state.store.insert_authorization_request(&pending, now).await?;
+
+    let next = if signed_in { "/consent" } else { "/login" };
+    let mut response = Redirect::to(&format!("{next}?request={}", pending.id)).into_response();
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}

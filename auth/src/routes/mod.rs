@@ -1,0 +1,66 @@
+//! The HTTP surface. One module per endpoint; handlers parse, call, and map errors.
+
+mod authorize;
+mod consent;
+mod jwks;
+mod login;
+mod metadata;
+mod register;
+mod token;
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, header};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use protocol::error::{ErrorCode, ErrorResponse};
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::pages;
+use crate::state::AppState;
+
+pub use metadata::authorization_server_metadata;
+
+/// Request bodies are small forms and JSON documents; anything larger is refused with 413.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// Builds the router.
+///
+/// CORS: the endpoints a browser app calls with `fetch` (metadata, JWKS, token, registration, and
+/// the 404 fallback, so that a discovery probe for a missing document reads as 404 rather than as a
+/// network error) allow any origin without credentials: they use no cookies, and PKCE, not the
+/// origin, protects the code exchange. The authorize, login and consent pages get no CORS headers:
+/// they are navigated to, never fetched.
+pub fn router(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .max_age(Duration::from_secs(3600));
+
+    let api = Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata::metadata))
+        .route("/.well-known/openid-configuration", get(metadata::metadata))
+        .route("/jwks.json", get(jwks::jwks))
+        .route("/token", post(token::token))
+        .route("/register", post(register::register))
+        .fallback(not_found)
+        .layer(cors);
+
+    let browser = Router::new()
+        .route("/authorize", get(authorize::authorize))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/consent", get(consent::show).post(consent::submit))
+        .route(pages::STYLESHEET_PATH, get(pages::stylesheet));
+
+    api.merge(browser)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> (StatusCode, Json<ErrorResponse>) {
+    (StatusCode::NOT_FOUND, Json(ErrorResponse::new(ErrorCode::InvalidRequest, "no such endpoint")))
+}

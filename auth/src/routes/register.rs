@@ -1,0 +1,54 @@
+//! `POST /register`: dynamic client registration (RFC 7591).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use protocol::error::ErrorCode;
+use protocol::registration::{ClientInformation, ClientMetadata};
+
+use crate::error::{ApiError, no_store};
+use crate::state::AppState;
+use crate::store::{Client, Registration};
+use crate::{random, registration};
+
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::invalid_request("the body must be application/json"));
+    }
+    let submitted: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(ErrorCode::InvalidClientMetadata, format!("the body is not client metadata: {e}"))
+    })?;
+    let metadata =
+        registration::validate(submitted).map_err(|(code, description)| ApiError::new(code, description))?;
+
+    let now = state.now();
+    let client = Client {
+        client_id: random::token(),
+        client_name: metadata.client_name.clone(),
+        redirect_uris: metadata.redirect_uris.clone(),
+        registration: Registration::Dynamic,
+        metadata: metadata.clone(),
+    };
+    state.store.insert_client(&client, now).await?;
+    tracing::info!(client_id = %client.client_id, client_name = ?client.client_name, "client registered");
+
+    let body = ClientInformation {
+        client_id: client.client_id,
+        client_id_issued_at: u64::try_from(now).ok(),
+        metadata,
+    };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    no_store(&mut response);
+    Ok(response)
+}

@@ -1,0 +1,102 @@
+//! Building and running the server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use protocol::resource::check_issuer;
+use protocol::secret::Password;
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::state::{AppState, RuntimeConfig};
+use crate::store::{Store, User};
+use crate::tokens::TokenSigner;
+use crate::{password, random, routes};
+
+/// A bound, ready-to-serve authorization server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the database, loads or creates the signing key, seeds the demo user if asked, and
+    /// binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with a chosen clock (tests move time by hand).
+    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let address = listener.local_addr()?;
+        let issuer = settings.issuer.clone().unwrap_or_else(|| format!("http://{address}"));
+        let issuer_url = check_issuer(&issuer).with_context(|| format!("issuer {issuer:?} is not valid"))?;
+        if issuer.ends_with('/') {
+            anyhow::bail!("issuer {issuer:?} must not end with '/': clients compare it byte for byte");
+        }
+
+        let store = Store::connect(&settings.database_url)
+            .await
+            .with_context(|| format!("cannot open database {}", settings.database_url))?;
+        let signer = TokenSigner::load_or_create(&store, clock.now()).await?;
+        if let Some(seed) = &settings.seed_user {
+            seed_user(&store, &seed.username, &seed.password, clock.now()).await?;
+        }
+
+        let dummy_password_hash = password::hash(&Password::new(random::token()))
+            .map_err(|e| anyhow::anyhow!("cannot hash the timing-equaliser password: {e}"))?;
+        let config = RuntimeConfig {
+            secure_cookies: issuer_url.scheme() == "https",
+            issuer,
+            resources: settings.resources,
+            access_token_ttl: settings.access_token_ttl,
+            authorization_code_ttl: settings.authorization_code_ttl,
+            login_session_ttl: settings.login_session_ttl,
+            dummy_password_hash,
+        };
+        let state = AppState { config: Arc::new(config), store, signer: Arc::new(signer), clock };
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.state.config.issuer
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(issuer = %self.state.config.issuer, address = %self.local_addr(), "authorization server listening");
+        let app = routes::router(self.state);
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// Creates a user unless one of that name exists. Loud, because a known password is a demo
+/// convenience and a production hazard.
+async fn seed_user(store: &Store, username: &str, password: &Password, now: i64) -> anyhow::Result<()> {
+    if store.find_user_by_username(username).await?.is_some() {
+        return Ok(());
+    }
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || password::hash(&password))
+            .await?
+            .map_err(|e| anyhow::anyhow!("cannot hash the seed password: {e}"))?
+    };
+    let user = User { id: random::token(), username: username.to_owned(), password_hash: hash };
+    if store.insert_user_if_absent(&user, now).await? {
+        tracing::warn!(%username, "created a user with a password given on the command line: for demos only");
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! OAuth clients: pre-registered, or registered dynamically (RFC 7591).
+
+use protocol::registration::ClientMetadata;
+
+use super::{Store, StoreError};
+
+/// How a client came to exist; shown to operators and decides nothing about trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    Preregistered,
+    Dynamic,
+}
+
+impl Registration {
+    fn as_str(self) -> &'static str {
+        match self {
+            Registration::Preregistered => "preregistered",
+            Registration::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// A public client (this server issues no client secrets).
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub registration: Registration,
+    pub metadata: ClientMetadata,
+}
+
+impl Client {
+    /// Exact, byte-for-byte comparison (OAuth 2.1 §4.1.1, RFC 9700 §4.1.3): no prefix matching, no
+    /// normalisation, so an attacker cannot register `…/callback` and use `…/callback/../evil`.
+    pub fn has_redirect_uri(&self, candidate: &str) -> bool {
+        self.redirect_uris.iter().any(|registered| registered == candidate)
+    }
+
+    /// The name to show on the consent page: the registered name, else the client id.
+    pub fn display_name(&self) -> &str {
+        self.client_name.as_deref().unwrap_or(&self.client_id)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    client_name: Option<String>,
+    redirect_uris: String,
+    registration: String,
+    metadata: String,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+    fn try_from(row: ClientRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("client {}: {what}", row.client_id));
+        Ok(Client {
+            redirect_uris: serde_json::from_str(&row.redirect_uris).map_err(|_| corrupt("redirect_uris"))?,
+            metadata: serde_json::from_str(&row.metadata).map_err(|_| corrupt("metadata"))?,
+            registration: match row.registration.as_str() {
+                "preregistered" => Registration::Preregistered,
+                "dynamic" => Registration::Dynamic,
+                _ => return Err(corrupt("registration")),
+            },
+            client_name: row.client_name,
+            client_id: row.client_id,
+        })
+    }
+}
+
+impl Store {
+    pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        let row = sqlx::query_as::<_, ClientRow>(
+            "SELECT client_id, client_name, redirect_uris, registration, metadata FROM clients WHERE client_id = ?",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(Client::try_from).transpose()
+    }
+
+    pub async fn insert_client(&self, client: &Client, now: i64) -> Result<(), StoreError> {
+        let redirect_uris =
+            serde_json::to_string(&client.redirect_uris).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let metadata =
+            serde_json::to_string(&client.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&client.client_id)
+        .bind(&client.client_name)
+        .bind(redirect_uris)
+        .bind(client.registration.as_str())
+        .bind(metadata)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

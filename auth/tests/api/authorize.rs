@@ -1,0 +1,119 @@
+use crate::helpers::{REDIRECT_URI, location_params, pkce, spawn_app};
+
+#[tokio::test]
+async fn unknown_client_gets_an_error_page_and_no_redirect() {
+    let app = spawn_app().await;
+    let (_, challenge) = pkce();
+    let response = app.get_authorize(&app.authorize_query("no-such-client", &challenge, &[])).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    assert!(response.text().await.unwrap().contains("not registered"));
+}
+
+#[tokio::test]
+async fn a_redirect_uri_that_is_not_byte_identical_gets_an_error_page_and_no_redirect() {
+    let app = spawn_app().await;
+    let client_id = app.register_client().await;
+    let (_, challenge) = pkce();
+    for bad in [
+        "http://localhost:8080/callback/",
+        "http://localhost:8080/callback?extra=1",
+        "http://LOCALHOST:8080/callback",
+        "http://localhost:8080/CALLBACK",
+        "https://evil.example/callback",
+    ] {
+        let query = app.authorize_query(&client_id, &challenge, &[("redirect_uri", Some(bad))]);
+        let response = app.get_authorize(&query).await;
+        assert_eq!(response.status(), 400, "{bad}");
+        assert!(response.headers().get("location").is_none(), "{bad} must not be redirected to");
+    }
+    let missing =
+        app.get_authorize(&app.authorize_query(&client_id, &challenge, &[("redirect_uri", None)])).await;
+    assert_eq!(missing.status(), 400);
+    assert!(missing.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn a_repeated_parameter_gets_an_error_page() {
+    let app = spawn_app().await;
+    let client_id = app.register_client().await;
+    let (_, challenge) = pkce();
+    let mut query = app.authorize_query(&client_id, &challenge, &[]);
+    query.push(("redirect_uri".into(), "https://evil.example/cb".into()));
+    let response = app.get_authorize(&query).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+}
+
+/// Errors after the redirect URI is verified go back to the client with `state` and `iss`.
+async fn redirected_error(
+    overrides: &[(&str, Option<&str>)],
+) -> (String, std::collections::HashMap<String, String>, String) {
+    let app = spawn_app().await;
+    let client_id = app.register_client().await;
+    let (_, challenge) = pkce();
+    let response = app.get_authorize(&app.authorize_query(&client_id, &challenge, overrides)).await;
+    assert_eq!(response.status(), 303);
+    let (base, params) = location_params(&response);
+    (base, params, app.issuer.clone())
+}
+
+#[tokio::test]
+async fn response_type_token_is_unsupported_and_reported_with_state_and_iss() {
+    let (base, params, issuer) = redirected_error(&[("response_type", Some("token"))]).await;
+    assert_eq!(base, REDIRECT_URI);
+    assert_eq!(params["error"], "unsupported_response_type");
+    assert_eq!(params["state"], "state-123");
+    assert_eq!(params["iss"], issuer);
+    assert!(!params.contains_key("code"));
+}
+
+#[tokio::test]
+async fn missing_or_plain_pkce_is_an_invalid_request() {
+    for overrides in [
+        vec![("code_challenge", None)],
+        vec![("code_challenge_method", None)],
+        vec![("code_challenge_method", Some("plain"))],
+        vec![("code_challenge", Some("not-a-valid-challenge"))],
+    ] {
+        let (_, params, issuer) = redirected_error(&overrides).await;
+        assert_eq!(params["error"], "invalid_request", "{overrides:?}");
+        assert_eq!(params["iss"], issuer);
+    }
+}
+
+#[tokio::test]
+async fn unknown_or_missing_resource_is_an_invalid_target() {
+    for resource in [Some("https://someone-else.example"), None] {
+        let (_, params, _) = redirected_error(&[("resource", resource)]).await;
+        assert_eq!(params["error"], "invalid_target", "{resource:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_scope_the_resource_does_not_offer_is_invalid_scope() {
+    let (_, params, _) = redirected_error(&[("scope", Some("echo admin"))]).await;
+    assert_eq!(params["error"], "invalid_scope");
+}
+
+#[tokio::test]
+async fn a_valid_request_goes_to_login_with_a_locked_down_session_cookie_and_no_cors() {
+    let app = spawn_app().await;
+    let client_id = app.register_client().await;
+    let (_, challenge) = pkce();
+    let response = app
+        .browser
+        .get(app.url("/authorize"))
+        .query(&app.authorize_query(&client_id, &challenge, &[]))
+        .header("Origin", "http://localhost:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(response.headers()["location"].to_str().unwrap().starts_with("/login?request="));
+    assert!(response.headers().get("access-control-allow-origin").is_none());
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+}

@@ -1,0 +1,176 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mcp_auth::clock::ManualClock;
+use mcp_auth::config::Settings;
+use mcp_auth::startup::Application;
+use protocol::pkce::{CodeChallenge, CodeVerifier};
+use protocol::registration::ClientInformation;
+use reqwest::redirect::Policy;
+use tokio::sync::oneshot;
+
+pub const RESOURCE: &str = "http://127.0.0.1:9090";
+pub const REDIRECT_URI: &str = "http://localhost:8080/callback";
+pub const DEMO_PASSWORD: &str = "demo-password";
+
+/// A running authorization server and a browser-like client for it.
+pub struct TestApp {
+    pub issuer: String,
+    /// Keeps cookies, never follows redirects: each test looks at every hop.
+    pub browser: reqwest::Client,
+    pub clock: ManualClock,
+    _shutdown: oneshot::Sender<()>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    }
+    let clock = ManualClock::starting_now();
+    let app = Application::build_with_clock(Settings::for_tests(RESOURCE), Arc::new(clock.clone()))
+        .await
+        .expect("the app builds");
+    let issuer = app.issuer().to_owned();
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let browser = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
+    TestApp { issuer, browser, clock, _shutdown: shutdown }
+}
+
+/// The value of `<input name="{name}" value="…">` in a page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// The query parameters of a redirect's `Location`.
+pub fn location_params(response: &reqwest::Response) -> (String, HashMap<String, String>) {
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let url = url::Url::parse(&location).unwrap();
+    let base = format!("{}{}", url.origin().ascii_serialization(), url.path());
+    (base, url.query_pairs().into_owned().collect())
+}
+
+/// A PKCE pair for a test.
+pub fn pkce() -> (CodeVerifier, CodeChallenge) {
+    let verifier = CodeVerifier::from_random_bytes(rand_bytes());
+    let challenge = CodeChallenge::s256(&verifier);
+    (verifier, challenge)
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).unwrap();
+    bytes
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// Registers a public client with one redirect URI.
+    pub async fn register_client(&self) -> String {
+        let response = self
+            .browser
+            .post(self.url("/register"))
+            .json(&serde_json::json!({
+                "redirect_uris": [REDIRECT_URI],
+                "client_name": "Test <client>",
+                "application_type": "web",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json::<ClientInformation>().await.unwrap().client_id
+    }
+
+    /// The standard authorization request query for `client_id`, with overrides.
+    pub fn authorize_query(
+        &self,
+        client_id: &str,
+        challenge: &CodeChallenge,
+        overrides: &[(&str, Option<&str>)],
+    ) -> Vec<(String, String)> {
+        let mut params: Vec<(String, String)> = [
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "echo"),
+            ("state", "state-123"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("resource", RESOURCE),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (name, value) in overrides {
+            params.retain(|(k, _)| k != name);
+            if let Some(value) = value {
+                params.push(((*name).to_owned(), (*value).to_owned()));
+            }
+        }
+        params
+    }
+
+    pub async fn get_authorize(&self, query: &[(String, String)]) -> reqwest::Response {
+        self.browser.get(self.url("/authorize")).query(query).send().await.unwrap()
+    }
+
+    /// Follows a relative `Location` on this server.
+    pub async fn follow(&self, response: &reqwest::Response) -> reqwest::Response {
+        let location = response.headers()["location"].to_str().unwrap();
+        self.browser.get(self.url(location)).send().await.unwrap()
+    }
+
+    /// Posts the login form found on `login_page`.
+    pub async fn submit_login(&self, login_page: &str, username: &str, password: &str) -> reqwest::Response {
+        let form = [
+            ("request", hidden_field(login_page, "request").unwrap()),
+            ("csrf_token", hidden_field(login_page, "csrf_token").unwrap()),
+            ("username", username.to_owned()),
+            ("password", password.to_owned()),
+        ];
+        self.browser.post(self.url("/login")).form(&form).send().await.unwrap()
+    }
+
+    /// Posts the consent form found on `consent_page` with `decision` ("allow" or "deny").
+    pub async fn submit_consent(&self, consent_page: &str, decision: &str) -> reqwest::Response {
+        let form = [
+            ("request", hidden_field(consent_page, "request").unwrap()),
+            ("csrf_token", hidden_field(consent_page, "csrf_token").unwrap()),
+            ("decision", decision.to_owned()),
+        ];
+        self.browser.post(self.url("/consent")).form(&form).send().await.unwrap()
+    }
+
+    /// Runs authorize → login → consent(allow) and returns the redirect's parameters.
+    pub async fn authorize_and_consent(
+        &self,
+        client_id: &str,
+        challenge: &CodeChallenge,
+    ) -> HashMap<String, String> {
+        let authorize = self.get_authorize(&self.authorize_query(client_id, challenge, &[])).await;
+        assert_eq!(authorize.status(), 303);
+        let login_page = self.follow(&authorize).await.text().await.unwrap();
+        let login = self.submit_login(&login_page, "demo", DEMO_PASSWORD).await;
+        assert_eq!(login.status(), 303, "login should succeed");
+        let consent_page = self.follow(&login).await.text().await.unwrap();
+        let consent = self.submit_consent(&consent_page, "allow").await;
+        assert_eq!(consent.status(), 303);
+        let (base, params) = location_params(&consent);
+        assert_eq!(base, REDIRECT_URI);
+        params
+    }
+
+    /// Exchanges a code at the token endpoint with the given form.
+    pub async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.browser.post(self.url("/token")).form(form).send().await.unwrap()
+    }
+}

@@ -1,0 +1,9 @@
+//! HTTP-level tests of the authorization server: the real app on port 0, a fresh in-memory
+//! database per test, driven by an HTTP client that keeps cookies and does not follow redirects.
+
+mod authorize;
+mod helpers;
+mod metadata;
+mod pages;
+mod register;
+mod token;

@@ -1,0 +1,89 @@
+use protocol::jwt::JwkSet;
+use protocol::metadata::AuthorizationServerMetadata;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn metadata_is_served_at_both_well_known_paths_with_the_exact_issuer() {
+    let app = spawn_app().await;
+    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
+        let response = app.browser.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        let metadata: AuthorizationServerMetadata = response.json().await.unwrap();
+        assert_eq!(metadata.issuer, app.issuer);
+        assert!(!metadata.issuer.ends_with('/'));
+        metadata.validate_for_issuer(&app.issuer).expect("our own metadata passes the client's checks");
+    }
+}
+
+#[tokio::test]
+async fn metadata_advertises_only_s256_the_code_flow_and_the_iss_parameter() {
+    let app = spawn_app().await;
+    let metadata: AuthorizationServerMetadata = app
+        .browser
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata.code_challenge_methods_supported, Some(vec!["S256".to_owned()]));
+    assert_eq!(metadata.response_types_supported, vec!["code".to_owned()]);
+    assert!(metadata.authorization_response_iss_parameter_supported);
+    assert_eq!(metadata.token_endpoint_auth_methods_supported, Some(vec!["none".to_owned()]));
+    assert_eq!(metadata.jwks_uri, Some(app.url("/jwks.json")));
+    assert_eq!(metadata.registration_endpoint, Some(app.url("/register")));
+    let grants = metadata.grant_types_supported.unwrap();
+    assert!(!grants.iter().any(|g| g == "implicit" || g == "password"));
+}
+
+#[tokio::test]
+async fn metadata_jwks_and_404s_are_readable_cross_origin() {
+    let app = spawn_app().await;
+    for (path, status) in [
+        ("/.well-known/oauth-authorization-server", 200),
+        ("/jwks.json", 200),
+        ("/.well-known/nothing-here", 404),
+    ] {
+        let response =
+            app.browser.get(app.url(path)).header("Origin", "http://localhost:8080").send().await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(response.headers()["access-control-allow-origin"], "*", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn token_endpoint_answers_a_cors_preflight() {
+    let app = spawn_app().await;
+    let response = app
+        .browser
+        .request(reqwest::Method::OPTIONS, app.url("/token"))
+        .header("Origin", "http://localhost:8080")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let allowed = response.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(allowed.contains("content-type"));
+}
+
+#[tokio::test]
+async fn jwks_publishes_p256_keys_with_kid_and_no_private_members() {
+    let app = spawn_app().await;
+    let body: serde_json::Value =
+        app.browser.get(app.url("/jwks.json")).send().await.unwrap().json().await.unwrap();
+    for key in body["keys"].as_array().unwrap() {
+        assert!(key.get("d").is_none(), "private key material published: {key}");
+        assert_eq!(key["kty"], "EC");
+        assert_eq!(key["crv"], "P-256");
+        assert_eq!(key["alg"], "ES256");
+        assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));
+    }
+    let set: JwkSet = serde_json::from_value(body).unwrap();
+    assert_eq!(set.keys.len(), 1);
+}
