@@ -19,9 +19,11 @@
 //! | [`scope`] | scope sets | RFC 6749 §3.3 |
 //! | [`resource`] | resource indicators and redirect URI rules | RFC 8707, OAuth 2.1 |
 //! | [`secret`] | newtypes for secrets whose `Debug` never prints the value | — |
+//! | [`echo`] | the demo `GET /echo` API | — |
 
 pub mod authorization;
 pub mod challenge;
+pub mod echo;
 pub mod error;
 pub mod form;
 pub mod jwt;

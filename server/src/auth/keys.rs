@@ -1,0 +1,197 @@
+//! The authorization server's public keys: discovered through its metadata, cached, refreshed when
+//! a token names a key we have not seen, and never fetched more often than [`MIN_REFRESH_INTERVAL`].
+//!
+//! The rate limit matters: the `kid` comes from the token, so without it anyone could make this
+//! server hammer the authorization server by sending tokens with random `kid`s. When the AS is
+//! down, the cached keys keep working.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::DecodingKey;
+use protocol::jwt::{ES256, JwkSet};
+use protocol::metadata::{AuthorizationServerMetadata, authorization_server_metadata_urls};
+use serde::de::DeserializeOwned;
+use tokio::sync::{Mutex, RwLock};
+
+/// At most one fetch of the JWKS per interval, whatever the tokens say.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+/// Metadata and key sets are small; a larger answer is refused rather than buffered.
+const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+
+/// Why no key could be found for a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the token's key {0:?} is not published by the authorization server")]
+    UnknownKid(String),
+    #[error("the authorization server's keys could not be fetched: {0}")]
+    Unavailable(String),
+}
+
+#[derive(Default)]
+struct Cache {
+    keys: HashMap<String, Arc<DecodingKey>>,
+    /// Found once through the metadata, then reused.
+    jwks_uri: Option<String>,
+    loaded: bool,
+}
+
+/// Fetches and caches the verification keys of one authorization server.
+pub struct KeySource {
+    http: reqwest::Client,
+    issuer: String,
+    cache: RwLock<Cache>,
+    /// Serialises refreshes and remembers when the last one started.
+    last_refresh: Mutex<Option<Instant>>,
+}
+
+impl KeySource {
+    pub fn new(issuer: String) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(5))
+            // Keys must come from where the metadata says, not from wherever a redirect points.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a reqwest client with static settings builds");
+        Self { http, issuer, cache: RwLock::default(), last_refresh: Mutex::new(None) }
+    }
+
+    /// The key for `kid`, refreshing the cache (rate-limited) if it is unknown.
+    pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, KeyError> {
+        if let Some(key) = self.cache.read().await.keys.get(kid) {
+            return Ok(key.clone());
+        }
+        let refresh_error = self.refresh().await.err();
+        let cache = self.cache.read().await;
+        if let Some(key) = cache.keys.get(kid) {
+            return Ok(key.clone());
+        }
+        if !cache.loaded {
+            // Nothing was ever loaded: the token cannot be judged at all, which is our problem,
+            // not the client's.
+            return Err(refresh_error.unwrap_or_else(|| {
+                KeyError::Unavailable("the authorization server's keys are not loaded yet".into())
+            }));
+        }
+        Err(KeyError::UnknownKid(kid.to_owned()))
+    }
+
+    /// Refetches the JWKS unless another refresh ran within [`MIN_REFRESH_INTERVAL`].
+    async fn refresh(&self) -> Result<(), KeyError> {
+        let mut last = self.last_refresh.lock().await;
+        if last.is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL) {
+            return Ok(());
+        }
+        *last = Some(Instant::now());
+
+        let jwks_uri = match self.cache.read().await.jwks_uri.clone() {
+            Some(uri) => uri,
+            None => self.discover_jwks_uri().await?,
+        };
+        let jwks: JwkSet = match self.fetch(&jwks_uri).await {
+            Ok(jwks) => jwks,
+            Err(e) => {
+                tracing::warn!(%jwks_uri, error = %e, "JWKS fetch failed; keeping the cached keys");
+                return Err(KeyError::Unavailable(e));
+            }
+        };
+        let keys = usable_keys(&jwks);
+        tracing::info!(%jwks_uri, keys = keys.len(), "fetched the authorization server's signing keys");
+        let mut cache = self.cache.write().await;
+        cache.keys = keys;
+        cache.jwks_uri = Some(jwks_uri);
+        cache.loaded = true;
+        Ok(())
+    }
+
+    /// RFC 8414: the metadata document, tried at each well-known URL in turn, whose `issuer`
+    /// must be exactly the configured one.
+    async fn discover_jwks_uri(&self) -> Result<String, KeyError> {
+        let issuer_url =
+            url::Url::parse(&self.issuer).map_err(|e| KeyError::Unavailable(format!("bad issuer: {e}")))?;
+        let mut last_error = String::from("no metadata URL");
+        for url in authorization_server_metadata_urls(&issuer_url) {
+            match self.fetch::<AuthorizationServerMetadata>(&url).await {
+                Ok(metadata) if metadata.issuer != self.issuer => {
+                    last_error = format!("{url} names issuer {:?}", metadata.issuer);
+                }
+                Ok(metadata) => {
+                    return metadata
+                        .jwks_uri
+                        .ok_or_else(|| KeyError::Unavailable(format!("{url} has no jwks_uri")));
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        tracing::warn!(issuer = %self.issuer, error = %last_error, "authorization server metadata unavailable");
+        Err(KeyError::Unavailable(last_error))
+    }
+
+    /// GETs a JSON document, refusing non-200 answers and bodies over the size limit.
+    async fn fetch<T: DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+        let mut response = self.http.get(url).send().await.map_err(|e| format!("{url}: {e}"))?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(format!("{url} answered {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                return Err(format!("{url} sent more than {MAX_DOCUMENT_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("{url} is not the expected JSON: {e}"))
+    }
+}
+
+/// The keys of the set this server can use: EC P-256 for ES256, with a `kid`. Others are skipped,
+/// not errors, so one exotic key does not take the whole set down.
+fn usable_keys(jwks: &JwkSet) -> HashMap<String, Arc<DecodingKey>> {
+    jwks.keys
+        .iter()
+        .filter(|k| k.kty == "EC" && k.crv.as_deref() == Some("P-256"))
+        .filter(|k| k.alg.as_deref().is_none_or(|alg| alg == ES256))
+        .filter(|k| k.use_.as_deref().is_none_or(|u| u == "sig"))
+        .filter_map(|k| {
+            let key = DecodingKey::from_ec_components(k.x.as_deref()?, k.y.as_deref()?).ok()?;
+            Some((k.kid.clone()?, Arc::new(key)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::jwt::Jwk;
+
+    fn jwk(kid: Option<&str>, kty: &str, alg: Option<&str>) -> Jwk {
+        Jwk {
+            kty: kty.into(),
+            kid: kid.map(Into::into),
+            use_: Some("sig".into()),
+            alg: alg.map(Into::into),
+            crv: Some("P-256".into()),
+            x: Some("f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU".into()),
+            y: Some("x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0".into()),
+        }
+    }
+
+    #[test]
+    fn keeps_only_p256_signing_keys_with_a_kid() {
+        let set = JwkSet {
+            keys: vec![
+                jwk(Some("good"), "EC", Some("ES256")),
+                jwk(Some("no-alg"), "EC", None),
+                jwk(None, "EC", Some("ES256")),
+                jwk(Some("rsa"), "RSA", Some("RS256")),
+                jwk(Some("wrong-alg"), "EC", Some("ES384")),
+            ],
+        };
+        let keys = usable_keys(&set);
+        let mut kids: Vec<_> = keys.keys().map(String::as_str).collect();
+        kids.sort();
+        assert_eq!(kids, ["good", "no-alg"]);
+    }
+}

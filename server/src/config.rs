@@ -1,0 +1,33 @@
+//! Typed settings for the resource server.
+
+use std::net::SocketAddr;
+
+use axum::http::HeaderValue;
+
+/// Everything `server` needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where to listen. Port 0 picks a free port (tests).
+    pub bind: SocketAddr,
+    /// This server's resource identifier (RFC 8707, RFC 9728 `resource`): the audience its tokens
+    /// must carry. `None` derives `http://<bound address>`.
+    pub resource: Option<String>,
+    /// The issuer of the authorization server whose tokens are accepted. Its metadata says where
+    /// the signing keys are.
+    pub authorization_server: String,
+    /// Browser origins allowed to call the API (CORS and the `Origin` check). Every other origin is
+    /// refused; requests without `Origin` (non-browser clients) are allowed.
+    pub allowed_origins: Vec<HeaderValue>,
+}
+
+impl Settings {
+    /// Port 0, trusting `authorization_server`, callable from `allowed_origin`.
+    pub fn for_tests(authorization_server: &str, allowed_origin: &str) -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            resource: None,
+            authorization_server: authorization_server.to_owned(),
+            allowed_origins: vec![HeaderValue::from_str(allowed_origin).expect("a valid origin")],
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! `mcp-server`: command-line entry point. Everything else is in the library.
+
+use std::net::SocketAddr;
+
+use axum::http::HeaderValue;
+use clap::Parser;
+use mcp_server::config::Settings;
+use mcp_server::startup::Application;
+use tracing_subscriber::EnvFilter;
+
+/// MCP resource server protected by OAuth 2.1.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "MCP_SERVER_BIND", default_value = "127.0.0.1:9090")]
+    bind: SocketAddr,
+
+    /// This server's resource identifier: the audience its tokens must carry.
+    #[arg(long, env = "MCP_SERVER_RESOURCE", default_value = "http://localhost:9090")]
+    resource: String,
+
+    /// Issuer of the authorization server whose tokens are accepted.
+    #[arg(long, env = "MCP_SERVER_AUTHORIZATION_SERVER", default_value = "http://localhost:9000")]
+    authorization_server: String,
+
+    /// Browser origins allowed to call the API (comma-separated).
+    #[arg(long = "allowed-origin", env = "MCP_SERVER_ALLOWED_ORIGINS", value_delimiter = ',',
+          default_value = "http://localhost:8080", value_parser = parse_origin)]
+    allowed_origins: Vec<HeaderValue>,
+}
+
+fn parse_origin(value: &str) -> Result<HeaderValue, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("{value:?} is not an origin: {e}"))?;
+    let origin = url.origin().ascii_serialization();
+    if origin != value.trim_end_matches('/') {
+        return Err(format!("{value:?} is not an origin (scheme://host[:port]); did you mean {origin}?"));
+    }
+    HeaderValue::from_str(&origin).map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let cli = Cli::parse();
+    let settings = Settings {
+        bind: cli.bind,
+        resource: Some(cli.resource),
+        authorization_server: cli.authorization_server,
+        allowed_origins: cli.allowed_origins,
+    };
+    Application::build(settings).await?.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}

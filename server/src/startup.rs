@@ -1,0 +1,77 @@
+//! Building and running the server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use protocol::metadata::{PROTECTED_RESOURCE_WELL_KNOWN, ProtectedResourceMetadata};
+use protocol::resource::{check_issuer, check_resource};
+use tokio::net::TcpListener;
+
+use crate::auth::Validator;
+use crate::config::Settings;
+use crate::routes;
+use crate::state::AppState;
+
+/// The scopes this server understands, advertised in its metadata.
+pub const SCOPES_SUPPORTED: &[&str] = &["echo", "profile"];
+
+/// A bound, ready-to-serve resource server.
+pub struct Application {
+    listener: TcpListener,
+    resource: String,
+    router: Router,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let address = listener.local_addr()?;
+        let resource = settings.resource.clone().unwrap_or_else(|| format!("http://{address}"));
+        check_resource(&resource).with_context(|| format!("resource {resource:?} is not valid"))?;
+        check_issuer(&settings.authorization_server).with_context(|| {
+            format!("authorization server {:?} is not a valid issuer", settings.authorization_server)
+        })?;
+
+        let metadata = ProtectedResourceMetadata {
+            resource: resource.clone(),
+            authorization_servers: vec![settings.authorization_server.clone()],
+            scopes_supported: Some(SCOPES_SUPPORTED.iter().map(|s| (*s).to_owned()).collect()),
+            bearer_methods_supported: Some(vec!["header".into()]),
+            resource_signing_alg_values_supported: None,
+            resource_name: Some("MCP OAuth reference server".into()),
+            ..Default::default()
+        };
+        let state = AppState {
+            validator: Arc::new(Validator::new(settings.authorization_server.clone(), resource.clone())),
+            metadata: Arc::new(metadata),
+            resource_metadata_url: format!(
+                "{}{PROTECTED_RESOURCE_WELL_KNOWN}",
+                resource.trim_end_matches('/')
+            ),
+        };
+        let router = routes::router(state, settings.allowed_origins);
+        Ok(Self { listener, resource, router })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// This server's resource identifier (the audience its tokens must carry).
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(resource = %self.resource, address = %self.local_addr(), "resource server listening");
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}

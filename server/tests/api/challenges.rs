@@ -1,0 +1,167 @@
+use protocol::echo::EchoResponse;
+use protocol::error::ErrorCode;
+use protocol::metadata::ProtectedResourceMetadata;
+
+use crate::helpers::{SPA_ORIGIN, TestIssuer, challenge, spawn_server};
+
+#[tokio::test]
+async fn protected_resource_metadata_names_the_resource_the_as_and_header_only_bearer() {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let response = server
+        .http
+        .get(format!("{}/.well-known/oauth-protected-resource", server.address))
+        .header("Origin", "https://any-client.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let metadata: ProtectedResourceMetadata = response.json().await.unwrap();
+    assert_eq!(metadata.resource, server.resource);
+    assert_eq!(metadata.authorization_servers, std::slice::from_ref(&issuer.issuer));
+    assert_eq!(metadata.bearer_methods_supported, Some(vec!["header".to_owned()]));
+    assert!(metadata.scopes_supported.as_ref().unwrap().contains(&"echo".to_owned()));
+    metadata.validate_for_request(&format!("{}/echo", server.address)).unwrap();
+}
+
+#[tokio::test]
+async fn no_token_gets_401_with_resource_metadata_and_scope_but_no_error_code() {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let response = server.http.get(format!("{}/echo?text=hi", server.address)).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = challenge(&response);
+    assert_eq!(
+        challenge.resource_metadata.as_deref(),
+        Some(format!("{}/.well-known/oauth-protected-resource", server.resource).as_str())
+    );
+    assert_eq!(challenge.scope.as_deref(), Some("echo"));
+    assert_eq!(challenge.error, None, "RFC 6750 §3.1: no error code when no credentials were sent");
+}
+
+#[tokio::test]
+async fn the_challenge_is_readable_by_the_allowed_browser_origin() {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let response = server
+        .http
+        .get(format!("{}/echo?text=hi", server.address))
+        .header("Origin", SPA_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["access-control-allow-origin"], SPA_ORIGIN);
+    let exposed = response.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(exposed.contains("www-authenticate"), "{exposed}");
+    assert!(exposed.contains("mcp-session-id"), "{exposed}");
+}
+
+#[tokio::test]
+async fn a_preflight_from_the_allowed_origin_may_send_authorization_and_mcp_headers() {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let response = server
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/echo", server.address))
+        .header("Origin", SPA_ORIGIN)
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "authorization,mcp-protocol-version")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let allowed = response.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("mcp-protocol-version"), "{allowed}");
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_even_with_a_valid_token() {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let response = server
+        .http
+        .get(format!("{}/echo?text=hi", server.address))
+        .header("Origin", "http://evil.example")
+        .bearer_auth(issuer.token(&server.resource, "echo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn a_valid_token_gets_the_echo() {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let response = server.echo_with(&issuer.token(&server.resource, "echo")).await;
+    assert_eq!(response.status(), 200);
+    let body: EchoResponse = response.json().await.unwrap();
+    assert_eq!(body.text, "hello");
+    assert_eq!(body.subject, "user-1");
+    assert_eq!(body.client_id, "client-1");
+}
+
+#[tokio::test]
+async fn a_token_without_the_scope_gets_403_insufficient_scope_naming_the_union() {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let response = server.echo_with(&issuer.token(&server.resource, "profile")).await;
+    assert_eq!(response.status(), 403);
+    let challenge = challenge(&response);
+    assert_eq!(challenge.error, Some(ErrorCode::InsufficientScope));
+    assert_eq!(challenge.scope.as_deref(), Some("echo profile"));
+    assert!(challenge.resource_metadata.is_some());
+}
+
+#[tokio::test]
+async fn a_token_in_the_query_string_is_refused_with_400() {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let token = issuer.token(&server.resource, "echo");
+    let response = server
+        .http
+        .get(format!("{}/echo", server.address))
+        .query(&[("text", "hi"), ("access_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(challenge(&response).error, Some(ErrorCode::InvalidRequest));
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_refused_with_400() {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let token = issuer.token(&server.resource, "echo");
+    let response = server
+        .http
+        .get(format!("{}/echo?text=hi", server.address))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn echo_refuses_missing_repeated_or_oversized_text() {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let token = issuer.token(&server.resource, "echo");
+    let long = "x".repeat(1001);
+    for query in ["", "text=a&text=b", &format!("text={long}")] {
+        let response = server
+            .http
+            .get(format!("{}/echo?{query}", server.address))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+    }
+}
