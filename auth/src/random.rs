@@ -3,6 +3,7 @@
 //! Not injectable on purpose: a test RNG that leaked into production would make every code and
 //! session predictable. Tests that need to know a value read it from the response instead.
 
+use protocol::base64url;
 use sha2::{Digest, Sha256};
 
 /// 256 random bits, base64url: authorization codes, session ids, CSRF tokens, client ids.
@@ -18,11 +19,6 @@ pub fn token() -> String {
 /// let anyone use them.
 pub fn hash(secret: &str) -> String {
     base64url(&Sha256::digest(secret.as_bytes()))
-}
-
-pub fn base64url(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 #[cfg(test)]

@@ -33,6 +33,16 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        Self::build_on(listener, settings, clock).await
+    }
+
+    /// Builds on a listener the caller already bound (`settings.bind` is ignored): lets a test bind
+    /// every server of a stack first, so each knows the others' URLs before any starts.
+    pub async fn build_on(
+        listener: TcpListener,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let address = listener.local_addr()?;
         let issuer = settings.issuer.clone().unwrap_or_else(|| format!("http://{address}"));
         let issuer_url = check_issuer(&issuer).with_context(|| format!("issuer {issuer:?} is not valid"))?;

@@ -3,11 +3,11 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::pkcs8::EncodePrivateKey;
+use protocol::base64url;
 use protocol::jwt::{ACCESS_TOKEN_TYP, AccessTokenClaims, ES256, Jwk, JwkSet};
 use protocol::secret::AccessToken;
 use sha2::{Digest, Sha256};
 
-use crate::random::base64url;
 use crate::store::{Store, StoreError, StoredKey};
 
 /// Signs access tokens with the newest stored key and publishes every stored public key.

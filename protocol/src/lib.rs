@@ -36,7 +36,7 @@ pub mod secret;
 pub mod token;
 
 /// Base64url without padding, the encoding JOSE and PKCE use everywhere.
-pub(crate) fn base64url(bytes: &[u8]) -> String {
+pub fn base64url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

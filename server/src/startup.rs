@@ -29,6 +29,12 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        Self::build_on(listener, settings).await
+    }
+
+    /// Builds on a listener the caller already bound (`settings.bind` is ignored): lets a test bind
+    /// every server of a stack first, so each knows the others' URLs before any starts.
+    pub async fn build_on(listener: TcpListener, settings: Settings) -> anyhow::Result<Self> {
         let address = listener.local_addr()?;
         let resource = settings.resource.clone().unwrap_or_else(|| format!("http://{address}"));
         check_resource(&resource).with_context(|| format!("resource {resource:?} is not valid"))?;

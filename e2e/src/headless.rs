@@ -1,0 +1,163 @@
+//! A user agent without a browser: it follows the same protocol steps as the SPA over plain HTTP,
+//! posting the authorization server's login and consent forms like a person would. Used by the
+//! HTTP-level end-to-end tests; the browser test drives the real SPA.
+
+use std::collections::HashMap;
+
+use anyhow::{Context as _, anyhow, bail, ensure};
+use protocol::authorization::{AuthorizationRequest, CallbackParams, ExpectedCallback};
+use protocol::challenge::BearerChallenge;
+use protocol::metadata::{
+    AuthorizationServerMetadata, ProtectedResourceMetadata, authorization_server_metadata_urls,
+};
+use protocol::pkce::{CodeChallenge, CodeVerifier};
+use protocol::registration::{ClientInformation, ClientMetadata};
+use protocol::secret::AccessToken;
+use protocol::token::{AuthorizationCodeRequest, GRANT_AUTHORIZATION_CODE, TokenResponse};
+use reqwest::redirect::Policy;
+
+use crate::{DEMO_PASSWORD, DEMO_USER};
+
+/// Where a headless flow says it came back to; never contacted.
+pub const REDIRECT_URI: &str = "http://127.0.0.1:1/callback";
+
+/// An HTTP client with a cookie jar that does not follow redirects, so every hop is checked.
+pub struct HeadlessUser {
+    pub http: reqwest::Client,
+}
+
+impl Default for HeadlessUser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The value of `<input name="{name}" value="…">` in a page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+fn random32() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("OS randomness");
+    bytes
+}
+
+impl HeadlessUser {
+    pub fn new() -> Self {
+        let http =
+            reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
+        Self { http }
+    }
+
+    /// From a `401` on `request_url` to an access token, the way the SPA does it.
+    pub async fn authorize_from_challenge(
+        &self,
+        request_url: &str,
+        challenge: &BearerChallenge,
+    ) -> anyhow::Result<AccessToken> {
+        let prm_url = challenge.resource_metadata.clone().context("challenge without resource_metadata")?;
+        let prm: ProtectedResourceMetadata =
+            self.http.get(&prm_url).send().await?.error_for_status()?.json().await?;
+        prm.validate_for_request(request_url)?;
+        let issuer = prm.authorization_servers[0].clone();
+        let metadata_url = authorization_server_metadata_urls(&url::Url::parse(&issuer)?)[0].clone();
+        let server: AuthorizationServerMetadata =
+            self.http.get(&metadata_url).send().await?.error_for_status()?.json().await?;
+        server.validate_for_issuer(&issuer)?;
+
+        let registration = ClientMetadata {
+            redirect_uris: vec![REDIRECT_URI.into()],
+            client_name: Some("e2e headless client".into()),
+            application_type: Some("web".into()),
+            ..Default::default()
+        };
+        let endpoint = server.registration_endpoint.clone().context("no registration endpoint")?;
+        let client: ClientInformation =
+            self.http.post(endpoint).json(&registration).send().await?.error_for_status()?.json().await?;
+
+        let verifier = CodeVerifier::from_random_bytes(random32());
+        let state = protocol::base64url(&random32());
+        let request = AuthorizationRequest::new(
+            &client.client_id,
+            REDIRECT_URI,
+            challenge.scope.clone(),
+            &state,
+            CodeChallenge::s256(&verifier),
+            &prm.resource,
+        );
+        let authorize_url =
+            request.to_url(server.authorization_endpoint.as_deref().context("no authorize endpoint")?)?;
+        let params = self.log_in_and_consent(&issuer, &authorize_url).await?;
+        let callback: CallbackParams = serde_json::from_value(serde_json::to_value(&params)?)?;
+        let code = callback.into_code(&ExpectedCallback {
+            state: &state,
+            issuer: &issuer,
+            issuer_parameter_required: server.authorization_response_iss_parameter_supported,
+        })?;
+
+        let exchange = AuthorizationCodeRequest {
+            grant_type: GRANT_AUTHORIZATION_CODE.into(),
+            code,
+            redirect_uri: REDIRECT_URI.into(),
+            client_id: client.client_id,
+            code_verifier: verifier,
+            resource: Some(prm.resource),
+        };
+        let token_endpoint = server.token_endpoint.context("no token endpoint")?;
+        let response = self.http.post(token_endpoint).form(&exchange).send().await?;
+        ensure!(
+            response.status() == 200,
+            "token endpoint answered {}: {}",
+            response.status(),
+            response.text().await?
+        );
+        let token: TokenResponse = response.json().await?;
+        Ok(token.access_token)
+    }
+
+    /// Follows the authorize URL through the login and consent pages and returns the query of the
+    /// final redirect to the client.
+    pub async fn log_in_and_consent(
+        &self,
+        issuer: &str,
+        authorize_url: &str,
+    ) -> anyhow::Result<HashMap<String, String>> {
+        let absolute = |location: &str| {
+            if location.starts_with('/') { format!("{issuer}{location}") } else { location.to_owned() }
+        };
+        let location = |response: &reqwest::Response| -> anyhow::Result<String> {
+            let value = response
+                .headers()
+                .get("location")
+                .ok_or_else(|| anyhow!("{} without Location", response.status()))?;
+            Ok(absolute(value.to_str()?))
+        };
+        let authorize = self.http.get(authorize_url).send().await?;
+        ensure!(authorize.status() == 303, "authorize answered {}", authorize.status());
+        let login_page = self.http.get(location(&authorize)?).send().await?.text().await?;
+        let login_form = [
+            ("request", hidden_field(&login_page, "request").context("no request field")?),
+            ("csrf_token", hidden_field(&login_page, "csrf_token").context("no csrf field")?),
+            ("username", DEMO_USER.to_owned()),
+            ("password", DEMO_PASSWORD.to_owned()),
+        ];
+        let login = self.http.post(format!("{issuer}/login")).form(&login_form).send().await?;
+        ensure!(login.status() == 303, "login answered {}", login.status());
+        let consent_page = self.http.get(location(&login)?).send().await?.text().await?;
+        let consent_form = [
+            ("request", hidden_field(&consent_page, "request").context("no request field")?),
+            ("csrf_token", hidden_field(&consent_page, "csrf_token").context("no csrf field")?),
+            ("decision", "allow".to_owned()),
+        ];
+        let consent = self.http.post(format!("{issuer}/consent")).form(&consent_form).send().await?;
+        if consent.status() != 303 {
+            bail!("consent answered {}", consent.status());
+        }
+        let back = url::Url::parse(&location(&consent)?)?;
+        Ok(back.query_pairs().into_owned().collect())
+    }
+}

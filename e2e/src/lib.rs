@@ -1,0 +1,102 @@
+//! Test support for the end-to-end tests: the whole system started in-process on free ports,
+//! and a headless user agent that walks the OAuth flow over plain HTTP.
+//!
+//! Every listener is bound before any server is built, so each server is configured with the
+//! others' real URLs: the AS knows the resource, the resource knows the AS, and the resource
+//! allows the SPA's origin.
+
+pub mod browser;
+pub mod headless;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use mcp_auth::clock::SystemClock;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// The username and password of the seeded demo user.
+pub const DEMO_USER: &str = "demo";
+pub const DEMO_PASSWORD: &str = "demo-password";
+
+/// The three programs, running.
+pub struct Stack {
+    /// Issuer of the authorization server.
+    pub issuer: String,
+    /// Resource identifier (and base URL) of the MCP server.
+    pub resource: String,
+    /// Origin of the SPA, when it is served.
+    pub spa_origin: String,
+    _shutdown: Vec<oneshot::Sender<()>>,
+}
+
+async fn bind() -> anyhow::Result<(TcpListener, String)> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    Ok((listener, url))
+}
+
+fn stopper() -> (oneshot::Sender<()>, impl std::future::Future<Output = ()> + Send + 'static) {
+    let (tx, rx) = oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
+    })
+}
+
+impl Stack {
+    /// Starts `auth` and `server`, and serves the built SPA from `spa_dist` if given.
+    pub async fn start(spa_dist: Option<&Path>) -> anyhow::Result<Self> {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        }
+        let (auth_listener, issuer) = bind().await?;
+        let (server_listener, resource) = bind().await?;
+        let (spa_listener, spa_origin) = bind().await?;
+        let mut shutdown = Vec::new();
+
+        let auth_settings = mcp_auth::config::Settings {
+            issuer: Some(issuer.clone()),
+            ..mcp_auth::config::Settings::for_tests(&resource)
+        };
+        let auth =
+            mcp_auth::startup::Application::build_on(auth_listener, auth_settings, Arc::new(SystemClock))
+                .await?;
+        let (tx, stop) = stopper();
+        shutdown.push(tx);
+        tokio::spawn(auth.run_until(stop));
+
+        let server_settings = mcp_server::config::Settings {
+            resource: Some(resource.clone()),
+            ..mcp_server::config::Settings::for_tests(&issuer, &spa_origin)
+        };
+        let server = mcp_server::startup::Application::build_on(server_listener, server_settings).await?;
+        let (tx, stop) = stopper();
+        shutdown.push(tx);
+        tokio::spawn(server.run_until(stop));
+
+        if let Some(dist) = spa_dist {
+            let (tx, stop) = stopper();
+            shutdown.push(tx);
+            let app = spa_router(dist);
+            tokio::spawn(async move { axum::serve(spa_listener, app).with_graceful_shutdown(stop).await });
+        }
+        Ok(Self { issuer, resource, spa_origin, _shutdown: shutdown })
+    }
+}
+
+/// Serves a Trunk `dist/` like `trunk serve` does: files as they are, and `index.html` for any
+/// other path so that `/callback` reaches the app's router.
+pub fn spa_router(dist: &Path) -> Router {
+    let index = dist.join("index.html");
+    Router::new().fallback_service(ServeDir::new(dist).fallback(ServeFile::new(index)))
+}
+
+/// `dist/` of the workspace, or `$E2E_DIST`.
+pub fn dist_dir() -> PathBuf {
+    std::env::var_os("E2E_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist"))
+}

@@ -1,0 +1,110 @@
+//! `fetch` with the details the timeline shows, and errors that say what probably went wrong.
+
+use gloo_net::http::{Request, RequestBuilder, Response};
+use protocol::secret::AccessToken;
+
+use crate::timeline::{Outcome, Step};
+
+/// Headers worth showing: the ones OAuth and MCP decisions depend on. A browser lets the page read
+/// only CORS-safelisted headers and those the server lists in `Access-Control-Expose-Headers`.
+const INTERESTING_HEADERS: &[&str] = &["www-authenticate", "cache-control", "content-type", "mcp-session-id"];
+
+/// One request and its response.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub method: &'static str,
+    pub url: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Exchange {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A timeline step describing this exchange.
+    pub fn step(&self, title: &str, rule: &str, outcome: Outcome) -> Step {
+        Step {
+            request: Some(format!("{} {}", self.method, self.url)),
+            status: Some(self.status),
+            headers: self.headers.clone(),
+            ..Step::new(title, rule, outcome)
+        }
+    }
+
+    /// The body as pretty JSON when it is JSON, else as text.
+    pub fn pretty_body(&self) -> String {
+        serde_json::from_str::<serde_json::Value>(&self.body)
+            .and_then(|v| serde_json::to_string_pretty(&v))
+            .unwrap_or_else(|_| self.body.clone())
+    }
+}
+
+/// A request that produced no readable response.
+#[derive(Debug, Clone)]
+pub struct NetworkError {
+    pub method: &'static str,
+    pub url: String,
+}
+
+impl NetworkError {
+    pub fn step(&self, title: &str, rule: &str) -> Step {
+        let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
+        Step {
+            request: Some(format!("{} {}", self.method, self.url)),
+            ..Step::new(title, rule, Outcome::Error).detail(format!(
+                "No readable response. Either the server is unreachable, or it answered without CORS headers \
+                 allowing this page's origin ({origin}). Check that it is running, and that it sends \
+                 Access-Control-Allow-Origin for {origin} (and, for a 401, Access-Control-Expose-Headers: \
+                 WWW-Authenticate)."
+            ))
+        }
+    }
+}
+
+async fn send(
+    method: &'static str,
+    url: &str,
+    request: Result<Request, gloo_net::Error>,
+) -> Result<Exchange, NetworkError> {
+    let failed = || NetworkError { method, url: url.to_owned() };
+    let response: Response = request.map_err(|_| failed())?.send().await.map_err(|_| failed())?;
+    let headers = INTERESTING_HEADERS
+        .iter()
+        .filter_map(|name| response.headers().get(name).map(|v| ((*name).to_owned(), v)))
+        .collect();
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    Ok(Exchange { method, url: url.to_owned(), status, headers, body })
+}
+
+fn with_bearer(builder: RequestBuilder, token: Option<&AccessToken>) -> RequestBuilder {
+    match token {
+        // RFC 6750 §2.1: the header, never the query string.
+        Some(token) => builder.header("Authorization", &format!("Bearer {}", token.secret())),
+        None => builder,
+    }
+}
+
+pub async fn get(url: &str, token: Option<&AccessToken>) -> Result<Exchange, NetworkError> {
+    let request = with_bearer(Request::get(url).header("Accept", "application/json"), token).build();
+    send("GET", url, request).await
+}
+
+pub async fn post_form(url: &str, body: String) -> Result<Exchange, NetworkError> {
+    let request = Request::post(url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Accept", "application/json")
+        .body(body);
+    send("POST", url, request).await
+}
+
+pub async fn post_json(url: &str, body: String) -> Result<Exchange, NetworkError> {
+    let request = Request::post(url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json")
+        .body(body);
+    send("POST", url, request).await
+}
