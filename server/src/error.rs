@@ -77,8 +77,10 @@ impl IntoResponse for Rejection {
             error_description: description.clone(),
             ..Default::default()
         };
+        // RFC 6750 defines no body; this one repeats the challenge for people reading responses. A
+        // request without credentials gets no OAuth error code, as in the challenge (§3.1).
         let body = ErrorResponse {
-            error: code.unwrap_or(ErrorCode::InvalidToken),
+            error: code.unwrap_or_else(|| ErrorCode::Other("unauthorized".into())),
             error_description: Some(description.unwrap_or_else(|| "an access token is required".into())),
             error_uri: None,
         };

@@ -1,1 +1,50 @@
-fn main() {}
+//! Project automation, so that two commands are all a newcomer needs:
+//!
+//! * `cargo xtask dev`: install what is missing, build, run the authorization server, the MCP
+//!   server and the SPA together, and print the URL to open. Ctrl-C stops all three.
+//! * `cargo xtask test`: install what is missing, then formatting, lints, unit and HTTP
+//!   integration tests, the release SPA build, and the browser end-to-end test.
+//!
+//! Only the standard library and `ctrlc`: this crate must build before anything else works.
+
+mod cmd;
+mod dev;
+mod test;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  dev     install missing tools, then run auth (:9000), server (:9090) and the SPA (:8080)
+  test    install missing tools, then run every check and test, including the browser test
+";
+
+fn main() -> ExitCode {
+    let root = workspace_root();
+    let command = std::env::args().nth(1);
+    let result = match command.as_deref() {
+        Some("dev") => dev::run(&root),
+        Some("test") => test::run(&root),
+        Some("-h" | "--help" | "help") | None => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nxtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives inside the workspace").to_path_buf()
+}

@@ -1,0 +1,204 @@
+//! Installs what the build and the tests need, if missing, saying what it does:
+//!
+//! | tool | from | why this way |
+//! |---|---|---|
+//! | `wasm32-unknown-unknown` | `rustup target add` | the SPA's compile target |
+//! | `trunk` 0.21.14 | `cargo install --locked` | 0.22 needs a newer rustc; `--locked` because newer dependencies break its build |
+//! | `wasm-bindgen` = the version in Cargo.lock | `cargo install wasm-bindgen-cli` | the CLI must match the library exactly |
+//! | `wasm-opt` 132 | npm `binaryen@132` into `target/tools` | Debian's binaryen 108 emits modules Chrome rejects |
+//! | Chromium + chromedriver | `apt-get install chromium chromium-driver` | the browser test |
+//!
+//! Trunk runs with `offline = true` (Trunk.toml) and these tools first on `PATH`, so it never
+//! downloads anything.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::cmd::{self, Result, say};
+
+pub const TRUNK_VERSION: &str = "0.21.14";
+pub const BINARYEN_VERSION: &str = "132";
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Where the tools are, once ensured.
+pub struct Tools {
+    pub trunk: PathBuf,
+    /// `PATH` with the installed tools in front, for Trunk (which looks tools up on `PATH`).
+    pub path: OsString,
+    pub chromedriver: Option<PathBuf>,
+    pub chromium: Option<PathBuf>,
+}
+
+/// What a command needs besides the wasm toolchain.
+pub struct Needs {
+    pub browser: bool,
+}
+
+pub fn ensure(root: &Path, needs: Needs) -> Result<Tools> {
+    say("checking tools");
+    ensure_wasm_target()?;
+    let cargo_bin = cargo_home().join("bin");
+    let trunk = ensure_trunk(&cargo_bin)?;
+    ensure_wasm_bindgen(root, &cargo_bin)?;
+    let binaryen_bin = ensure_wasm_opt(root)?;
+    let path = prepend_path(&[binaryen_bin, cargo_bin]);
+    let (chromedriver, chromium) = if needs.browser {
+        let (driver, browser) = ensure_chromium()?;
+        (Some(driver), Some(browser))
+    } else {
+        (None, None)
+    };
+    Ok(Tools { trunk, path, chromedriver, chromium })
+}
+
+fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        home.join(".cargo")
+    })
+}
+
+fn prepend_path(dirs: &[PathBuf]) -> OsString {
+    let existing = std::env::var_os("PATH").unwrap_or_default();
+    let all = dirs.iter().cloned().chain(std::env::split_paths(&existing));
+    std::env::join_paths(all).unwrap_or(existing)
+}
+
+/// `program` on `PATH`, else in `fallback_dir`.
+fn locate(program: &str, fallback_dir: &Path) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(std::iter::once(fallback_dir.to_path_buf()))
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+fn ensure_wasm_target() -> Result {
+    let sysroot = cmd::output("rustc", &["--print", "sysroot"]).unwrap_or_default();
+    if Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).is_dir() {
+        say(format!("  {WASM_TARGET} target: installed"));
+        return Ok(());
+    }
+    say(format!("  {WASM_TARGET} target: missing, installing with rustup"));
+    cmd::run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+fn ensure_trunk(cargo_bin: &Path) -> Result<PathBuf> {
+    let wanted = format!("trunk {TRUNK_VERSION}");
+    if let Some(trunk) = locate("trunk", cargo_bin)
+        && cmd::output(&trunk, &["--version"]).as_deref() == Some(wanted.as_str())
+    {
+        say(format!("  trunk {TRUNK_VERSION}: installed"));
+        return Ok(trunk);
+    }
+    say(format!("  trunk {TRUNK_VERSION}: missing, building it (a few minutes, once)"));
+    cmd::run(cmd::cargo().args(["install", "--locked", &format!("trunk@{TRUNK_VERSION}")]))?;
+    let trunk = cargo_bin.join("trunk");
+    match cmd::output(&trunk, &["--version"]) {
+        Some(version) if version == wanted => Ok(trunk),
+        other => Err(format!("installed trunk reports {other:?}, expected {wanted:?}")),
+    }
+}
+
+/// The `wasm-bindgen` version the SPA is locked to.
+fn locked_wasm_bindgen_version(root: &Path) -> Result<String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock"))
+        .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            let version = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = \""))
+                .ok_or("Cargo.lock: wasm-bindgen has no version line")?;
+            return Ok(version.trim_end_matches('"').to_owned());
+        }
+    }
+    Err("Cargo.lock has no wasm-bindgen package".into())
+}
+
+fn ensure_wasm_bindgen(root: &Path, cargo_bin: &Path) -> Result {
+    let version = locked_wasm_bindgen_version(root)?;
+    let wanted = format!("wasm-bindgen {version}");
+    if let Some(cli) = locate("wasm-bindgen", cargo_bin)
+        && cmd::output(&cli, &["--version"]).as_deref() == Some(wanted.as_str())
+    {
+        say(format!("  wasm-bindgen-cli {version} (matches Cargo.lock): installed"));
+        return Ok(());
+    }
+    say(format!("  wasm-bindgen-cli {version} (the version in Cargo.lock): missing, building it"));
+    // Not `--locked`: the registry here lacks some of the versions its lock file pins.
+    cmd::run(cmd::cargo().args(["install", "wasm-bindgen-cli", "--version", &format!("={version}")]))
+}
+
+fn ensure_wasm_opt(root: &Path) -> Result<PathBuf> {
+    let prefix = root.join("target/tools/binaryen");
+    let bin = prefix.join("node_modules/.bin");
+    let wanted = format!("version {BINARYEN_VERSION} ");
+    if cmd::output(bin.join("wasm-opt"), &["--version"]).is_some_and(|v| v.contains(&wanted)) {
+        say(format!("  wasm-opt {BINARYEN_VERSION} (npm binaryen): installed"));
+        return Ok(bin);
+    }
+    say(format!(
+        "  wasm-opt {BINARYEN_VERSION}: missing, installing npm binaryen@{BINARYEN_VERSION} into target/tools"
+    ));
+    std::fs::create_dir_all(&prefix).map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
+    cmd::run(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg(format!("binaryen@{BINARYEN_VERSION}")),
+    )
+    .map_err(|e| format!("{e}\n(npm is needed for wasm-opt; install Node.js and npm)"))?;
+    match cmd::output(bin.join("wasm-opt"), &["--version"]) {
+        Some(version) if version.contains(&wanted) => Ok(bin),
+        other => Err(format!("installed wasm-opt reports {other:?}")),
+    }
+}
+
+/// chromedriver and Chromium, from Debian's packages if either is missing.
+fn ensure_chromium() -> Result<(PathBuf, PathBuf)> {
+    let find = || {
+        let driver = std::env::var_os("CHROMEDRIVER")
+            .map(PathBuf::from)
+            .or_else(|| locate("chromedriver", Path::new("/usr/bin")));
+        let browser = std::env::var_os("CHROME_BIN")
+            .map(PathBuf::from)
+            .or_else(|| locate("chromium", Path::new("/usr/bin")))
+            .or_else(|| locate("chromium-browser", Path::new("/usr/bin")));
+        driver.zip(browser)
+    };
+    if let Some((driver, browser)) = find() {
+        let version = cmd::output(&driver, &["--version"]).unwrap_or_default();
+        say(format!("  chromedriver and Chromium: installed ({version})"));
+        return Ok((driver, browser));
+    }
+    say("  Chromium and chromedriver: missing, installing Debian's chromium and chromium-driver");
+    let packages = ["install", "-y", "--no-install-recommends", "chromium", "chromium-driver"];
+    if apt_get(&packages).is_err() {
+        say("  apt-get install failed; refreshing the package lists and trying again");
+        apt_get(&["update"])?;
+        apt_get(&packages)?;
+    }
+    find().ok_or_else(|| "chromium or chromedriver still not found after installing them".into())
+}
+
+/// `apt-get …` as root, through `sudo -n` when not root.
+fn apt_get(args: &[&str]) -> Result {
+    let is_root = cmd::output("id", &["-u"]).as_deref() == Some("0");
+    let mut command = if is_root {
+        Command::new("apt-get")
+    } else if cmd::output("sudo", &["-n", "true"]).is_some() {
+        let mut sudo = Command::new("sudo");
+        sudo.args(["-n", "apt-get"]);
+        sudo
+    } else {
+        return Err(format!(
+            "installing packages needs root; run `sudo apt-get {}` and try again",
+            args.join(" ")
+        ));
+    };
+    command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    cmd::run(&mut command)
+}
