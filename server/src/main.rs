@@ -26,7 +26,7 @@ struct Cli {
 
     /// Browser origins allowed to call the API (comma-separated).
     #[arg(long = "allowed-origin", env = "MCP_SERVER_ALLOWED_ORIGINS", value_delimiter = ',',
-          default_value = "http://localhost:8080", value_parser = parse_origin)]
+          default_value = "http://localhost:8080,http://127.0.0.1:8080", value_parser = parse_origin)]
     allowed_origins: Vec<HeaderValue>,
 }
 
