@@ -57,10 +57,16 @@ pub fn router(state: AppState) -> Router {
 
     api.merge(browser)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
 
 async fn not_found() -> (StatusCode, Json<ErrorResponse>) {
     (StatusCode::NOT_FOUND, Json(ErrorResponse::new(ErrorCode::InvalidRequest, "no such endpoint")))
+}
+
+/// The tracing span of a request: method and path only. Query strings can carry codes, states or a
+/// token someone put where it does not belong, and must not reach the logs.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
 }
