@@ -5,7 +5,6 @@ use axum::extract::{Query, RawForm, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use protocol::error::ErrorCode;
-use protocol::form::parse_unique;
 
 use super::login::{RequestId, forbidden, load};
 use crate::error::{BrowserError, redirect_with};
@@ -41,9 +40,7 @@ pub async fn submit(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Result<Response, BrowserError> {
-    let form = std::str::from_utf8(&body).ok().and_then(|body| parse_unique(body).ok()).ok_or_else(|| {
-        BrowserError::page(StatusCode::BAD_REQUEST, "Invalid form", "The form could not be read.")
-    })?;
+    let form = super::read_form(&body)?;
     let field = |name: &str| form.get(name).map(String::as_str);
 
     let (current, request, _client) = load(&state, &headers, field("request")).await?;

@@ -3,7 +3,6 @@
 use axum::extract::{Query, RawForm, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use protocol::form::parse_unique;
 use protocol::secret::Password;
 use serde::Deserialize;
 
@@ -70,9 +69,7 @@ pub async fn submit(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Result<Response, BrowserError> {
-    let form = std::str::from_utf8(&body).ok().and_then(|body| parse_unique(body).ok()).ok_or_else(|| {
-        BrowserError::page(StatusCode::BAD_REQUEST, "Invalid form", "The form could not be read.")
-    })?;
+    let form = super::read_form(&body)?;
     let field = |name: &str| form.get(name).map(String::as_str);
 
     let (current, request, client) = load(&state, &headers, field("request")).await?;

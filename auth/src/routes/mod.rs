@@ -61,6 +61,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Is the request body declared as `media_type` (parameters such as `charset` ignored)?
+fn has_content_type(headers: &axum::http::HeaderMap, media_type: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
+}
+
+/// Decodes a browser form (`application/x-www-form-urlencoded`), refusing repeated fields.
+fn read_form(body: &[u8]) -> Result<std::collections::HashMap<String, String>, crate::error::BrowserError> {
+    std::str::from_utf8(body).ok().and_then(|body| protocol::form::parse_unique(body).ok()).ok_or_else(|| {
+        crate::error::BrowserError::page(
+            StatusCode::BAD_REQUEST,
+            "Invalid form",
+            "The form could not be read.",
+        )
+    })
+}
+
 async fn not_found() -> (StatusCode, Json<ErrorResponse>) {
     (StatusCode::NOT_FOUND, Json(ErrorResponse::new(ErrorCode::InvalidRequest, "no such endpoint")))
 }

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use protocol::error::ErrorCode;
 use protocol::registration::{ClientInformation, ClientMetadata};
@@ -18,12 +18,7 @@ pub async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if !super::has_content_type(&headers, "application/json") {
         return Err(ApiError::invalid_request("the body must be application/json"));
     }
     let submitted: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use protocol::error::ErrorCode;
 use protocol::form::parse_unique;
@@ -24,12 +24,7 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-    if !is_form {
+    if !super::has_content_type(&headers, "application/x-www-form-urlencoded") {
         return Err(ApiError::invalid_request("the body must be application/x-www-form-urlencoded"));
     }
     let body = std::str::from_utf8(&body).map_err(|_| ApiError::invalid_request("the body is not UTF-8"))?;

@@ -3,6 +3,8 @@
 //! The cookie holds a random id; the table holds its hash, the CSRF token for the session's forms,
 //! and, once the user has signed in, who they are.
 
+use sqlx::{Executor, Sqlite};
+
 use super::{Store, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -16,19 +18,7 @@ pub struct BrowserSession {
 
 impl Store {
     pub async fn insert_session(&self, session: &BrowserSession, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO browser_sessions (id_hash, csrf_token, user_id, authenticated_at, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&session.id_hash)
-        .bind(&session.csrf_token)
-        .bind(&session.user_id)
-        .bind(session.authenticated_at)
-        .bind(now)
-        .bind(session.expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert(&self.pool, session, now).await
     }
 
     /// The session, unless it does not exist or has expired.
@@ -53,18 +43,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO browser_sessions (id_hash, csrf_token, user_id, authenticated_at, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&new_session.id_hash)
-        .bind(&new_session.csrf_token)
-        .bind(&new_session.user_id)
-        .bind(new_session.authenticated_at)
-        .bind(now)
-        .bind(new_session.expires_at)
-        .execute(&mut *tx)
-        .await?;
+        insert(&mut *tx, new_session, now).await?;
         sqlx::query("UPDATE authorization_requests SET session_hash = ? WHERE session_hash = ?")
             .bind(&new_session.id_hash)
             .bind(old_id_hash)
@@ -77,4 +56,24 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+async fn insert<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    session: &BrowserSession,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO browser_sessions (id_hash, csrf_token, user_id, authenticated_at, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&session.id_hash)
+    .bind(&session.csrf_token)
+    .bind(&session.user_id)
+    .bind(session.authenticated_at)
+    .bind(now)
+    .bind(session.expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
 }
