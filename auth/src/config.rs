@@ -25,6 +25,11 @@ pub struct Settings {
     /// Lifetime of authorization codes. RFC 6749 §4.1.2 recommends at most 10 minutes; OAuth 2.1
     /// implementations use far less because a code only has to survive one redirect.
     pub authorization_code_ttl: Duration,
+    /// A refresh token unused for this long expires (idle lifetime).
+    pub refresh_token_idle_ttl: Duration,
+    /// However often it is refreshed, a grant ends this long after the user consented (absolute
+    /// lifetime); then the user must authorize again.
+    pub grant_ttl: Duration,
     /// How long a browser may take between `/authorize` and pressing *Allow*.
     pub login_session_ttl: Duration,
     /// A user to create at startup if no user of that name exists (the demo's `demo` account).
@@ -74,6 +79,8 @@ impl Settings {
             }],
             access_token_ttl: Duration::from_secs(300),
             authorization_code_ttl: Duration::from_secs(60),
+            refresh_token_idle_ttl: Duration::from_secs(7 * 24 * 3600),
+            grant_ttl: Duration::from_secs(30 * 24 * 3600),
             login_session_ttl: Duration::from_secs(600),
             seed_user: Some(SeedUser { username: "demo".into(), password: Password::new("demo-password") }),
         }

@@ -11,6 +11,7 @@
 //! | [`registration`] | validation of dynamic client registrations (pure) |
 //! | [`session`] | the browser session cookie and CSRF check of the login and consent forms |
 //! | [`pages`] | server-rendered HTML with security headers; every value escaped by `maud` |
+//! | [`issuance`] | minting access and refresh tokens for a grant |
 //! | [`tokens`] | ES256 signing keys and RFC 9068 access tokens |
 //! | [`password`] | argon2id |
 //! | [`store`] | SQLite via sqlx |
@@ -20,6 +21,7 @@ pub mod authorize;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod issuance;
 pub mod pages;
 pub mod password;
 pub mod random;

@@ -34,6 +34,15 @@ struct Cli {
     #[arg(long, env = "MCP_AUTH_ACCESS_TOKEN_TTL", default_value_t = 300)]
     access_token_ttl: u64,
 
+    /// Idle lifetime of refresh tokens in seconds: unused this long, a refresh token expires.
+    #[arg(long, env = "MCP_AUTH_REFRESH_TOKEN_IDLE_TTL", default_value_t = 7 * 24 * 3600)]
+    refresh_token_idle_ttl: u64,
+
+    /// Absolute lifetime of a grant in seconds: after this, refreshing stops and the user must
+    /// authorize again.
+    #[arg(long, env = "MCP_AUTH_GRANT_TTL", default_value_t = 30 * 24 * 3600)]
+    grant_ttl: u64,
+
     /// Create the demo user `demo` with this password if it does not exist. For demos only: the
     /// password is visible in the process list.
     #[arg(long, env = "MCP_AUTH_DEMO_PASSWORD")]
@@ -53,6 +62,8 @@ async fn main() -> anyhow::Result<()> {
         resources: cli.resources,
         access_token_ttl: Duration::from_secs(cli.access_token_ttl),
         authorization_code_ttl: Duration::from_secs(60),
+        refresh_token_idle_ttl: Duration::from_secs(cli.refresh_token_idle_ttl),
+        grant_ttl: Duration::from_secs(cli.grant_ttl),
         login_session_ttl: Duration::from_secs(600),
         seed_user: cli
             .demo_password

@@ -66,6 +66,8 @@ impl Application {
             resources: settings.resources,
             access_token_ttl: settings.access_token_ttl,
             authorization_code_ttl: settings.authorization_code_ttl,
+            refresh_token_idle_ttl: settings.refresh_token_idle_ttl,
+            grant_ttl: settings.grant_ttl,
             login_session_ttl: settings.login_session_ttl,
             dummy_password_hash,
         };

@@ -25,6 +25,8 @@ pub struct RuntimeConfig {
     pub resources: Vec<ResourceServer>,
     pub access_token_ttl: Duration,
     pub authorization_code_ttl: Duration,
+    pub refresh_token_idle_ttl: Duration,
+    pub grant_ttl: Duration,
     pub login_session_ttl: Duration,
     /// Set the `Secure` cookie attribute (and the `__Host-` prefix): true when the issuer is https.
     pub secure_cookies: bool,
@@ -48,4 +50,9 @@ impl AppState {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
+}
+
+/// Seconds as the `i64` timestamps are kept in, saturating rather than wrapping.
+pub fn secs(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX / 4)
 }

@@ -6,7 +6,7 @@ use protocol::jwt::ES256;
 use protocol::metadata::AuthorizationServerMetadata;
 use protocol::pkce::S256;
 use protocol::scope::Scopes;
-use protocol::token::GRANT_AUTHORIZATION_CODE;
+use protocol::token::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 
 use crate::state::{AppState, RuntimeConfig};
 
@@ -26,7 +26,7 @@ pub fn authorization_server_metadata(config: &RuntimeConfig) -> AuthorizationSer
         scopes_supported: Some(scopes.iter().map(str::to_owned).collect()),
         response_types_supported: vec!["code".into()],
         response_modes_supported: Some(vec!["query".into()]),
-        grant_types_supported: Some(vec![GRANT_AUTHORIZATION_CODE.into()]),
+        grant_types_supported: Some(vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()]),
         token_endpoint_auth_methods_supported: Some(vec!["none".into()]),
         code_challenge_methods_supported: Some(vec![S256.into()]),
         authorization_response_iss_parameter_supported: true,

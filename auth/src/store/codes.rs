@@ -22,13 +22,24 @@ pub struct NewCode {
     pub grant: CodeGrant,
 }
 
+#[derive(sqlx::FromRow)]
+struct SpentCode {
+    #[sqlx(flatten)]
+    code: CodeGrant,
+    grant_id: Option<String>,
+}
+
 /// The outcome of presenting a code.
 #[derive(Debug)]
 pub enum Redemption {
     /// First presentation: the code is now spent. Expiry is checked by the caller.
     Redeemed(CodeGrant),
-    /// The code was already spent: a replay (RFC 9700 §4.5).
-    AlreadyRedeemed(CodeGrant),
+    /// The code was already spent: a replay (RFC 9700 §4.5). Carries the grant the first
+    /// redemption created, if it got that far, so the caller can revoke it.
+    AlreadyRedeemed {
+        code: CodeGrant,
+        grant_id: Option<String>,
+    },
     Unknown,
 }
 
@@ -71,12 +82,15 @@ impl Store {
         if let Some(grant) = redeemed {
             return Ok(Redemption::Redeemed(grant));
         }
-        let spent = sqlx::query_as::<_, CodeGrant>(&format!(
-            "SELECT {GRANT} FROM authorization_codes WHERE code_hash = ?"
+        let spent = sqlx::query_as::<_, SpentCode>(&format!(
+            "SELECT {GRANT}, grant_id FROM authorization_codes WHERE code_hash = ?"
         ))
         .bind(code_hash)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(spent.map_or(Redemption::Unknown, Redemption::AlreadyRedeemed))
+        Ok(spent.map_or(Redemption::Unknown, |s| Redemption::AlreadyRedeemed {
+            code: s.code,
+            grant_id: s.grant_id,
+        }))
     }
 }

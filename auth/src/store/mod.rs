@@ -7,6 +7,7 @@
 
 mod clients;
 mod codes;
+mod grants;
 mod keys;
 mod requests;
 mod sessions;
@@ -20,6 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 pub use clients::{Client, Registration};
 pub use codes::{CodeGrant, NewCode, Redemption};
+pub use grants::{Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
 pub use keys::StoredKey;
 pub use requests::PendingAuthorization;
 pub use sessions::BrowserSession;

@@ -73,8 +73,17 @@ impl TestApp {
         format!("{}{path}", self.issuer)
     }
 
-    /// Registers a public client with one redirect URI.
+    /// Registers a public client with one redirect URI, for the code grant only.
     pub async fn register_client(&self) -> String {
+        self.register_client_for(&["authorization_code"]).await
+    }
+
+    /// Registers a public client for the code and refresh token grants.
+    pub async fn register_refreshing_client(&self) -> String {
+        self.register_client_for(&["authorization_code", "refresh_token"]).await
+    }
+
+    pub async fn register_client_for(&self, grant_types: &[&str]) -> String {
         let response = self
             .browser
             .post(self.url("/register"))
@@ -82,6 +91,7 @@ impl TestApp {
                 "redirect_uris": [REDIRECT_URI],
                 "client_name": "Test <client>",
                 "application_type": "web",
+                "grant_types": grant_types,
             }))
             .send()
             .await
@@ -167,6 +177,40 @@ impl TestApp {
         let (base, params) = location_params(&consent);
         assert_eq!(base, REDIRECT_URI);
         params
+    }
+
+    /// Runs the whole flow for `client_id` and exchanges the code: the first token response.
+    pub async fn first_tokens(&self, client_id: &str) -> protocol::token::TokenResponse {
+        let (verifier, challenge) = pkce();
+        let params = self.authorize_and_consent(client_id, &challenge).await;
+        let response = self
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", &params["code"]),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", client_id),
+                ("code_verifier", verifier.secret()),
+                ("resource", RESOURCE),
+            ])
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Presents a refresh token; `extra` adds or overrides parameters.
+    pub async fn refresh(
+        &self,
+        client_id: &str,
+        refresh_token: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form: Vec<(&str, &str)> =
+            vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", client_id)];
+        for (name, value) in extra {
+            form.retain(|(k, _)| k != name);
+            form.push((name, value));
+        }
+        self.token(&form).await
     }
 
     /// Exchanges a code at the token endpoint with the given form.

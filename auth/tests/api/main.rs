@@ -5,5 +5,6 @@ mod authorize;
 mod helpers;
 mod metadata;
 mod pages;
+mod refresh;
 mod register;
 mod token;

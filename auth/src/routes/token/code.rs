@@ -1,0 +1,84 @@
+//! The authorization code grant with PKCE (RFC 6749 §4.1.3, RFC 7636 §4.6, RFC 8707 §2.2).
+
+use std::collections::HashMap;
+
+use protocol::error::ErrorCode;
+use protocol::pkce::{CodeChallenge, CodeVerifier};
+use protocol::scope::Scopes;
+use protocol::token::TokenResponse;
+
+use super::{public_client, required, wants_refresh_tokens};
+use crate::error::ApiError;
+use crate::issuance::issue;
+use crate::random;
+use crate::state::{AppState, secs};
+use crate::store::{Grant, Redemption};
+
+pub async fn exchange(state: &AppState, params: &HashMap<String, String>) -> Result<TokenResponse, ApiError> {
+    let code = required(params, "code")?;
+    let redirect_uri = required(params, "redirect_uri")?;
+    let verifier = CodeVerifier::parse(required(params, "code_verifier")?)
+        .map_err(|e| ApiError::invalid_request(format!("code_verifier {e}")))?;
+    let client = public_client(state, params).await?;
+
+    let now = state.now();
+    let code_hash = random::hash(code);
+    let code = match state.store.redeem_code(&code_hash, now).await? {
+        Redemption::Redeemed(code) => code,
+        Redemption::AlreadyRedeemed { code, grant_id } => {
+            // RFC 9700 §4.5.3.1 / OAuth 2.1 §4.1.3: someone holds a copy of the code. Whatever
+            // the first redemption obtained is revoked, so neither party keeps it.
+            if let Some(grant_id) = grant_id {
+                state.store.revoke_grant(&grant_id, "authorization code replay", now).await?;
+            }
+            tracing::warn!(client_id = %code.client_id, user_id = %code.user_id, "authorization code replayed; grant revoked");
+            return Err(ApiError::invalid_grant("the authorization code was already used"));
+        }
+        Redemption::Unknown => return Err(ApiError::invalid_grant("the authorization code is not valid")),
+    };
+
+    // The code is spent from here on, whatever the outcome: a stolen code tried with a wrong
+    // verifier is burnt, not left for another attempt.
+    if code.expires_at <= now {
+        return Err(ApiError::invalid_grant("the authorization code has expired"));
+    }
+    if code.client_id != client.client_id {
+        return Err(ApiError::invalid_grant("the authorization code was issued to another client"));
+    }
+    if code.redirect_uri != redirect_uri {
+        return Err(ApiError::invalid_grant("redirect_uri differs from the authorization request"));
+    }
+    let challenge = CodeChallenge::parse(&code.code_challenge)
+        .map_err(|_| ApiError::invalid_grant("the authorization code is not valid"))?;
+    if !challenge.is_satisfied_by(&verifier) {
+        return Err(ApiError::invalid_grant("code_verifier does not match the code_challenge"));
+    }
+    if let Some(resource) = params.get("resource")
+        && *resource != code.resource
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidTarget,
+            "resource differs from the one in the authorization request",
+        ));
+    }
+
+    let grant = Grant {
+        id: random::token(),
+        client_id: code.client_id,
+        user_id: code.user_id,
+        scope: code.scope,
+        resource: code.resource,
+        auth_time: code.auth_time,
+        expires_at: now + secs(state.config.grant_ttl),
+        revoked_at: None,
+    };
+    let scope = Scopes::parse(&grant.scope)
+        .map_err(|_| ApiError::invalid_grant("the authorization code is not valid"))?;
+    let issued = issue(state, &grant, &scope, wants_refresh_tokens(&client), now)?;
+    state.store.create_grant(&grant, &code_hash, &issued.access, issued.refresh.as_ref(), now).await?;
+    tracing::info!(
+        client_id = %grant.client_id, user_id = %grant.user_id, grant_id = %grant.id, jti = %issued.access.jti,
+        refresh = issued.refresh.is_some(), "authorization code exchanged"
+    );
+    Ok(issued.response)
+}

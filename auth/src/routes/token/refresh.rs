@@ -1,0 +1,80 @@
+//! The refresh token grant (RFC 6749 §6) with rotation (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
+//!
+//! Each refresh token works once. Presenting a spent one means two parties hold copies (the
+//! legitimate client and a thief, in some order), so the whole grant is revoked and both must
+//! authorize again.
+
+use std::collections::HashMap;
+
+use protocol::error::ErrorCode;
+use protocol::scope::Scopes;
+use protocol::token::TokenResponse;
+
+use super::{public_client, required};
+use crate::error::ApiError;
+use crate::issuance::issue;
+use crate::random;
+use crate::state::AppState;
+
+pub async fn refresh(state: &AppState, params: &HashMap<String, String>) -> Result<TokenResponse, ApiError> {
+    let presented = required(params, "refresh_token")?;
+    let client = public_client(state, params).await?;
+    let now = state.now();
+    let token_hash = random::hash(presented);
+
+    let Some((token, grant)) = state.store.find_refresh_token(&token_hash).await? else {
+        return Err(ApiError::invalid_grant("the refresh token is not valid"));
+    };
+    if grant.client_id != client.client_id {
+        return Err(ApiError::invalid_grant("the refresh token was issued to another client"));
+    }
+    if token.used_at.is_some() {
+        reuse_detected(state, &grant.id, &grant.client_id, now).await?;
+        return Err(ApiError::invalid_grant("the refresh token was already used"));
+    }
+    if !grant.is_live(now) {
+        return Err(ApiError::invalid_grant("the grant has been revoked or has expired; authorize again"));
+    }
+    if token.expires_at <= now {
+        return Err(ApiError::invalid_grant("the refresh token has expired; authorize again"));
+    }
+
+    let granted = Scopes::parse(&grant.scope).map_err(|_| ApiError::invalid_grant("the grant is corrupt"))?;
+    // RFC 6749 §6: a refresh may narrow the scope, never widen it.
+    let scope = match params.get("scope") {
+        None => granted,
+        Some(requested) => {
+            let requested = Scopes::parse(requested)
+                .map_err(|e| ApiError::new(ErrorCode::InvalidScope, e.to_string()))?;
+            if !granted.is_superset(&requested) {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidScope,
+                    format!("the grant covers only: {granted}"),
+                ));
+            }
+            requested
+        }
+    };
+    // RFC 8707 §2.2: the resource cannot change under a grant.
+    if let Some(resource) = params.get("resource")
+        && *resource != grant.resource
+    {
+        return Err(ApiError::new(ErrorCode::InvalidTarget, "the grant is for another resource"));
+    }
+
+    let issued = issue(state, &grant, &scope, true, now)?;
+    let next = issued.refresh.as_ref().expect("issue() with refresh returns a refresh token");
+    if !state.store.rotate_refresh_token(&token_hash, &grant.id, next, &issued.access, now).await? {
+        // Spent between our read and our write: a concurrent use of the same token.
+        reuse_detected(state, &grant.id, &grant.client_id, now).await?;
+        return Err(ApiError::invalid_grant("the refresh token was already used"));
+    }
+    tracing::info!(client_id = %grant.client_id, grant_id = %grant.id, jti = %issued.access.jti, "refresh token rotated");
+    Ok(issued.response)
+}
+
+async fn reuse_detected(state: &AppState, grant_id: &str, client_id: &str, now: i64) -> Result<(), ApiError> {
+    state.store.revoke_grant(grant_id, "refresh token reuse", now).await?;
+    tracing::warn!(%client_id, %grant_id, "refresh token reuse detected; grant revoked");
+    Ok(())
+}
