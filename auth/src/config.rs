@@ -32,6 +32,9 @@ pub struct Settings {
     pub grant_ttl: Duration,
     /// How long a browser may take between `/authorize` and pressing *Allow*.
     pub login_session_ttl: Duration,
+    /// Credentials with which resource servers call the introspection endpoint, one per resource.
+    /// Without any, introspection answers `invalid_client` to everyone.
+    pub introspection_credentials: Vec<IntrospectionCredential>,
     /// A user to create at startup if no user of that name exists (the demo's `demo` account).
     pub seed_user: Option<SeedUser>,
 }
@@ -41,6 +44,29 @@ pub struct Settings {
 pub struct SeedUser {
     pub username: String,
     pub password: Password,
+}
+
+/// A resource server's credential for `POST /introspect`: it authenticates with HTTP Basic, user
+/// name the (form-urlencoded) resource identifier, password this secret (RFC 6749 §2.3.1 style),
+/// and learns about tokens for its own resource only.
+#[derive(Debug, Clone)]
+pub struct IntrospectionCredential {
+    pub resource: String,
+    pub secret: Password,
+}
+
+impl IntrospectionCredential {
+    /// Parses `"<resource-url> <secret>"`, the form of the `--introspection-credential` flag.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let (resource, secret) =
+            value.trim().split_once(' ').ok_or("expected \"<resource-url> <secret>\"")?;
+        let secret = secret.trim();
+        if secret.len() < 16 {
+            return Err("an introspection secret must be at least 16 characters".into());
+        }
+        check_resource(resource).map_err(|e| e.to_string())?;
+        Ok(Self { resource: resource.to_owned(), secret: Password::new(secret) })
+    }
 }
 
 /// A protected resource the AS knows: its identifier (the token audience) and the scopes it
@@ -65,6 +91,9 @@ impl ResourceServer {
     }
 }
 
+/// The introspection secret of the resource in [`Settings::for_tests`].
+pub const TEST_INTROSPECTION_SECRET: &str = "test-introspection-secret";
+
 impl Settings {
     /// Settings for an in-process test server: port 0, in-memory database, the demo user, and one
     /// resource server.
@@ -82,6 +111,10 @@ impl Settings {
             refresh_token_idle_ttl: Duration::from_secs(7 * 24 * 3600),
             grant_ttl: Duration::from_secs(30 * 24 * 3600),
             login_session_ttl: Duration::from_secs(600),
+            introspection_credentials: vec![IntrospectionCredential {
+                resource: resource.to_owned(),
+                secret: Password::new(TEST_INTROSPECTION_SECRET),
+            }],
             seed_user: Some(SeedUser { username: "demo".into(), password: Password::new("demo-password") }),
         }
     }
@@ -96,6 +129,15 @@ mod tests {
         let parsed = ResourceServer::parse("http://localhost:9090 echo profile").unwrap();
         assert_eq!(parsed.resource, "http://localhost:9090");
         assert_eq!(parsed.scopes.to_string(), "echo profile");
+    }
+
+    #[test]
+    fn parses_an_introspection_credential_and_refuses_short_secrets() {
+        let parsed = IntrospectionCredential::parse("http://localhost:9090 0123456789abcdef").unwrap();
+        assert_eq!(parsed.resource, "http://localhost:9090");
+        assert_eq!(parsed.secret.secret(), "0123456789abcdef");
+        assert!(IntrospectionCredential::parse("http://localhost:9090 short").is_err());
+        assert!(IntrospectionCredential::parse("http://localhost:9090").is_err());
     }
 
     #[test]

@@ -22,6 +22,8 @@ use crate::tokens::SignerError;
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorResponse,
+    /// For `401 invalid_client` when the client tried HTTP authentication (RFC 6749 §5.2).
+    pub www_authenticate: Option<HeaderValue>,
 }
 
 impl ApiError {
@@ -31,7 +33,7 @@ impl ApiError {
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
-        Self { status, body: ErrorResponse::new(code, description) }
+        Self { status, body: ErrorResponse::new(code, description), www_authenticate: None }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -64,6 +66,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body)).into_response();
         no_store(&mut response);
+        if let Some(challenge) = self.www_authenticate {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
         response
     }
 }

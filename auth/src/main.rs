@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use mcp_auth::config::{ResourceServer, SeedUser, Settings};
+use mcp_auth::config::{IntrospectionCredential, ResourceServer, SeedUser, Settings};
 use mcp_auth::startup::Application;
 use protocol::secret::Password;
 use tracing_subscriber::EnvFilter;
@@ -43,6 +43,13 @@ struct Cli {
     #[arg(long, env = "MCP_AUTH_GRANT_TTL", default_value_t = 30 * 24 * 3600)]
     grant_ttl: u64,
 
+    /// A resource server's credential for the introspection endpoint: "<resource-url> <secret>"
+    /// (secret at least 16 characters). The resource server sends HTTP Basic with the
+    /// form-urlencoded resource URL as user name. Repeatable; separate several with ';'.
+    #[arg(long = "introspection-credential", env = "MCP_AUTH_INTROSPECTION_CREDENTIALS", value_delimiter = ';',
+          value_parser = IntrospectionCredential::parse)]
+    introspection_credentials: Vec<IntrospectionCredential>,
+
     /// Create the demo user `demo` with this password if it does not exist. For demos only: the
     /// password is visible in the process list.
     #[arg(long, env = "MCP_AUTH_DEMO_PASSWORD")]
@@ -65,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
         refresh_token_idle_ttl: Duration::from_secs(cli.refresh_token_idle_ttl),
         grant_ttl: Duration::from_secs(cli.grant_ttl),
         login_session_ttl: Duration::from_secs(600),
+        introspection_credentials: cli.introspection_credentials,
         seed_user: cli
             .demo_password
             .map(|p| SeedUser { username: "demo".into(), password: Password::new(p) }),

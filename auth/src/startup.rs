@@ -58,6 +58,14 @@ impl Application {
             seed_user(&store, &seed.username, &seed.password, clock.now()).await?;
         }
 
+        for credential in &settings.introspection_credentials {
+            if !settings.resources.iter().any(|r| r.resource == credential.resource) {
+                anyhow::bail!(
+                    "introspection credential for {:?}, which is not a configured resource",
+                    credential.resource
+                );
+            }
+        }
         let dummy_password_hash = password::hash(&Password::new(random::token()))
             .map_err(|e| anyhow::anyhow!("cannot hash the timing-equaliser password: {e}"))?;
         let config = RuntimeConfig {
@@ -69,6 +77,7 @@ impl Application {
             refresh_token_idle_ttl: settings.refresh_token_idle_ttl,
             grant_ttl: settings.grant_ttl,
             login_session_ttl: settings.login_session_ttl,
+            introspection_credentials: settings.introspection_credentials,
             dummy_password_hash,
         };
         let state = AppState { config: Arc::new(config), store, signer: Arc::new(signer), clock };

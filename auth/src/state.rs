@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::config::ResourceServer;
+use crate::config::{IntrospectionCredential, ResourceServer};
 use crate::store::Store;
 use crate::tokens::TokenSigner;
 
@@ -28,6 +28,7 @@ pub struct RuntimeConfig {
     pub refresh_token_idle_ttl: Duration,
     pub grant_ttl: Duration,
     pub login_session_ttl: Duration,
+    pub introspection_credentials: Vec<IntrospectionCredential>,
     /// Set the `Secure` cookie attribute (and the `__Host-` prefix): true when the issuer is https.
     pub secure_cookies: bool,
     /// An argon2id hash of a random password, verified against when a username does not exist, so

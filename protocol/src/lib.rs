@@ -14,6 +14,7 @@
 //! | [`token`] | token request and response bodies | RFC 6749, RFC 8707 |
 //! | [`error`] | OAuth error codes and error bodies | RFC 6749 §5.2, RFC 6750 §3.1 |
 //! | [`form`] | form and query parameters, refusing repeats | RFC 6749 §3.1 |
+//! | [`introspection`] | introspection and revocation | RFC 7662, RFC 7009 |
 //! | [`registration`] | dynamic client registration | RFC 7591 |
 //! | [`jwt`] | access token claims and JSON Web Keys | RFC 9068, RFC 7517 |
 //! | [`scope`] | scope sets | RFC 6749 §3.3 |
@@ -26,6 +27,7 @@ pub mod challenge;
 pub mod echo;
 pub mod error;
 pub mod form;
+pub mod introspection;
 pub mod jwt;
 pub mod metadata;
 pub mod pkce;

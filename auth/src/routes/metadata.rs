@@ -23,6 +23,11 @@ pub fn authorization_server_metadata(config: &RuntimeConfig) -> AuthorizationSer
         token_endpoint: Some(config.endpoint("/token")),
         jwks_uri: Some(config.endpoint("/jwks.json")),
         registration_endpoint: Some(config.endpoint("/register")),
+        revocation_endpoint: Some(config.endpoint("/revoke")),
+        revocation_endpoint_auth_methods_supported: Some(vec!["none".into()]),
+        introspection_endpoint: Some(config.endpoint("/introspect")),
+        // Resource servers authenticate with their introspection credential (see introspect.rs).
+        introspection_endpoint_auth_methods_supported: Some(vec!["client_secret_basic".into()]),
         scopes_supported: Some(scopes.iter().map(str::to_owned).collect()),
         response_types_supported: vec!["code".into()],
         response_modes_supported: Some(vec!["query".into()]),

@@ -2,10 +2,12 @@
 
 mod authorize;
 mod consent;
+mod introspect;
 mod jwks;
 mod login;
 mod metadata;
 mod register;
+mod revoke;
 mod token;
 
 use std::time::Duration;
@@ -28,7 +30,8 @@ const BODY_LIMIT: usize = 64 * 1024;
 
 /// Builds the router.
 ///
-/// CORS: the endpoints a browser app calls with `fetch` (metadata, JWKS, token, registration, and
+/// CORS: the endpoints a browser app calls with `fetch` (metadata, JWKS, token, registration,
+/// revocation, and
 /// the 404 fallback, so that a discovery probe for a missing document reads as 404 rather than as a
 /// network error) allow any origin without credentials: they use no cookies, and PKCE, not the
 /// origin, protects the code exchange. The authorize, login and consent pages get no CORS headers:
@@ -46,8 +49,12 @@ pub fn router(state: AppState) -> Router {
         .route("/jwks.json", get(jwks::jwks))
         .route("/token", post(token::token))
         .route("/register", post(register::register))
+        .route("/revoke", post(revoke::revoke))
         .fallback(not_found)
         .layer(cors);
+
+    // Server to server: resource servers call it, browsers have no business there.
+    let backchannel = Router::new().route("/introspect", post(introspect::introspect));
 
     let browser = Router::new()
         .route("/authorize", get(authorize::authorize))
@@ -55,7 +62,8 @@ pub fn router(state: AppState) -> Router {
         .route("/consent", get(consent::show).post(consent::submit))
         .route(pages::STYLESHEET_PATH, get(pages::stylesheet));
 
-    api.merge(browser)
+    api.merge(backchannel)
+        .merge(browser)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)

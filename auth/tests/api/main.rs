@@ -7,4 +7,5 @@ mod metadata;
 mod pages;
 mod refresh;
 mod register;
+mod revocation;
 mod token;

@@ -45,7 +45,7 @@ pub async fn token(
 }
 
 /// A required parameter.
-fn required<'a>(
+pub(super) fn required<'a>(
     params: &'a std::collections::HashMap<String, String>,
     name: &str,
 ) -> Result<&'a str, ApiError> {
@@ -58,7 +58,7 @@ fn required<'a>(
 /// The public client named by `client_id`. Public clients authenticate by id alone (PKCE and
 /// refresh token rotation carry the proof); a `client_secret` sent anyway is ignored rather than
 /// treated as authentication.
-async fn public_client(
+pub(super) async fn public_client(
     state: &AppState,
     params: &std::collections::HashMap<String, String>,
 ) -> Result<Client, ApiError> {
