@@ -15,8 +15,11 @@
 //! | [`tokens`] | ES256 signing keys and RFC 9068 access tokens |
 //! | [`password`] | argon2id |
 //! | [`store`] | SQLite via sqlx |
+//! | [`audit`] | the audit trail and the request context (request id, peer address) |
+//! | [`throttle`] | the login throttle |
 //! | [`error`] | how failures reach the wire |
 
+pub mod audit;
 pub mod authorize;
 pub mod clock;
 pub mod config;
@@ -31,4 +34,5 @@ pub mod session;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod tokens;

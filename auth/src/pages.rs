@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
-use crate::store::{Client, PendingAuthorization};
+use crate::store::{Client, Consent, PendingAuthorization};
 
 /// Path of the stylesheet, served by [`stylesheet`].
 pub const STYLESHEET_PATH: &str = "/assets/auth.css";
@@ -73,8 +73,9 @@ pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
 
 /// What the login form needs to render.
 pub struct LoginForm<'a> {
-    pub client: &'a Client,
-    pub request_id: &'a str,
+    /// The client the user signs in for; `None` when signing in to manage the account.
+    pub client: Option<&'a Client>,
+    pub request_id: Option<&'a str>,
     pub csrf_token: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
@@ -83,12 +84,17 @@ pub struct LoginForm<'a> {
 pub fn login_page(status: StatusCode, form: &LoginForm<'_>) -> Response {
     let body = html! {
         h1 { "Sign in" }
-        p { "to continue to " strong { (form.client.display_name()) } }
+        @match form.client {
+            Some(client) => p { "to continue to " strong { (client.display_name()) } },
+            None => p { "to see and withdraw what you have allowed applications to do" },
+        }
         @if let Some(error) = form.error {
             p.error role="alert" id="login-error" { (error) }
         }
         form method="post" action="/login" {
-            input type="hidden" name="request" value=(form.request_id);
+            @if let Some(request_id) = form.request_id {
+                input type="hidden" name="request" value=(request_id);
+            }
             input type="hidden" name="csrf_token" value=(form.csrf_token);
             label for="username" { "Username" }
             input type="text" id="username" name="username" value=(form.username)
@@ -145,4 +151,40 @@ pub fn consent_page(form: &ConsentForm<'_>) -> Response {
         }
     };
     html_page(StatusCode::OK, layout("Consent", body), Some(form.redirect_origin))
+}
+
+/// A remembered consent and the name of its client, for the account page.
+pub struct ConsentRow<'a> {
+    pub consent: &'a Consent,
+    pub client_name: &'a str,
+}
+
+pub fn account_page(username: &str, consents: &[ConsentRow<'_>], csrf_token: &str) -> Response {
+    let body = html! {
+        h1 { "Your account" }
+        p { "Signed in as " strong { (username) } "." }
+        h2 { "Applications you allowed" }
+        @if consents.is_empty() {
+            p.detail id="no-consents" { "None yet." }
+        }
+        @for row in consents {
+            div.consent {
+                p {
+                    strong { (row.client_name) } " may use " code { (row.consent.scope) }
+                    " on " code { (row.consent.resource) }
+                }
+                form method="post" action="/account/consents/withdraw" {
+                    input type="hidden" name="csrf_token" value=(csrf_token);
+                    input type="hidden" name="client_id" value=(row.consent.client_id);
+                    button.secondary type="submit" { "Withdraw" }
+                }
+            }
+        }
+        p.detail { "Withdrawing a consent also revokes the tokens the application holds." }
+        form method="post" action="/logout" {
+            input type="hidden" name="csrf_token" value=(csrf_token);
+            div.actions { button.secondary type="submit" id="sign-out" { "Sign out" } }
+        }
+    };
+    html_page(StatusCode::OK, layout("Your account", body), None)
 }

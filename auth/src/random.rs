@@ -15,6 +15,13 @@ pub fn token() -> String {
     base64url(&bytes)
 }
 
+/// 96 random bits, base64url (16 characters): request ids, where uniqueness matters, not secrecy.
+pub fn short_id() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    base64url(&bytes)
+}
+
 /// SHA-256, base64url: how secrets are stored (codes, session ids) so the database alone does not
 /// let anyone use them.
 pub fn hash(secret: &str) -> String {

@@ -71,6 +71,13 @@ pub fn new_session(state: &AppState, user_id: Option<String>) -> (BrowserSession
     (session, cookie)
 }
 
+/// A `Set-Cookie` that removes the session cookie (sign-out).
+pub fn expired_cookie(state: &AppState) -> HeaderValue {
+    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}", cookie_name(state));
+    HeaderValue::from_str(&cookie).expect("cookie is ASCII")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

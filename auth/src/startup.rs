@@ -92,6 +92,11 @@ impl Application {
         &self.state.config.issuer
     }
 
+    /// The store, for tests and the command line to look at.
+    pub fn store(&self) -> Store {
+        self.state.store.clone()
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(
         self,
@@ -99,6 +104,8 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(issuer = %self.state.config.issuer, address = %self.local_addr(), "authorization server listening");
         let app = routes::router(self.state);
+        // Peer addresses feed the per-address login throttle and the audit trail.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
     }
 }

@@ -1,17 +1,21 @@
 //! `GET /login` shows the form, `POST /login` checks the password and signs the browser in.
+//!
+//! Usually the login is a step of an authorization (`?request=…`, then on to consent); without a
+//! request it signs the user in to `/account`.
 
 use axum::extract::{Query, RawForm, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use protocol::secret::Password;
 use serde::Deserialize;
 
+use crate::audit::{self, RequestContext};
 use crate::error::BrowserError;
 use crate::pages::{self, LoginForm};
-use crate::password;
 use crate::session::{self, CurrentSession};
 use crate::state::AppState;
-use crate::store::{Client, PendingAuthorization};
+use crate::store::{AuditEvent, AuditKind, Client, PendingAuthorization};
+use crate::{password, random, throttle};
 
 #[derive(Deserialize)]
 pub struct RequestId {
@@ -50,13 +54,16 @@ pub async fn show(
     headers: HeaderMap,
     Query(query): Query<RequestId>,
 ) -> Result<Response, BrowserError> {
-    let (current, request, client) = load(&state, &headers, query.request.as_deref()).await?;
+    let Some(request_id) = query.request.as_deref() else {
+        return show_standalone(&state, &headers).await;
+    };
+    let (current, request, client) = load(&state, &headers, Some(request_id)).await?;
     if current.session.user_id.is_some() {
         return Ok(Redirect::to(&format!("/consent?request={}", request.id)).into_response());
     }
     let form = LoginForm {
-        client: &client,
-        request_id: &request.id,
+        client: Some(&client),
+        request_id: Some(&request.id),
         csrf_token: &current.session.csrf_token,
         username: "",
         error: None,
@@ -64,20 +71,88 @@ pub async fn show(
     Ok(pages::login_page(StatusCode::OK, &form))
 }
 
+/// The login form for `/account`, starting an anonymous session if the browser has none.
+async fn show_standalone(state: &AppState, headers: &HeaderMap) -> Result<Response, BrowserError> {
+    let (csrf_token, set_cookie) = match session::current(state, headers).await? {
+        Some(current) if current.session.user_id.is_some() => {
+            return Ok(Redirect::to("/account").into_response());
+        }
+        Some(current) => (current.session.csrf_token, None),
+        None => {
+            let (session, cookie) = session::new_session(state, None);
+            state.store.insert_session(&session, state.now()).await?;
+            (session.csrf_token, Some(cookie))
+        }
+    };
+    let form =
+        LoginForm { client: None, request_id: None, csrf_token: &csrf_token, username: "", error: None };
+    let mut response = pages::login_page(StatusCode::OK, &form);
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
 pub async fn submit(
     State(state): State<AppState>,
+    context: RequestContext,
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Result<Response, BrowserError> {
     let form = super::read_form(&body)?;
     let field = |name: &str| form.get(name).map(String::as_str);
 
-    let (current, request, client) = load(&state, &headers, field("request")).await?;
+    let (current, flow) = match field("request") {
+        Some(request_id) => {
+            let (current, request, client) = load(&state, &headers, Some(request_id)).await?;
+            (current, Some((request, client)))
+        }
+        None => (session::current(&state, &headers).await?.ok_or_else(expired)?, None),
+    };
     if !current.csrf_matches(field("csrf_token")) {
         return Err(forbidden());
     }
+    let client = flow.as_ref().map(|(_, client)| client);
+    let client_id = client.map(|c| c.client_id.as_str());
 
     let username = field("username").unwrap_or_default().to_owned();
+    let page = |status, error| {
+        let form = LoginForm {
+            client,
+            request_id: flow.as_ref().map(|(request, _)| request.id.as_str()),
+            csrf_token: &current.session.csrf_token,
+            username: &username,
+            error: Some(error),
+        };
+        pages::login_page(status, &form)
+    };
+    let event = |kind| {
+        let event = AuditEvent::new(kind);
+        match client_id {
+            Some(client_id) => event.client(client_id),
+            None => event,
+        }
+    };
+
+    // The throttle key is a hash: the audit trail must not collect what people type (a password
+    // typed into the username field, for one).
+    let username_key = random::hash(&username.to_lowercase());
+    let ip = context.ip.map(|ip| ip.to_string());
+    if let Some(wait) = throttle::check(&state, &username_key, ip.as_deref()).await? {
+        let mut throttled = event(AuditKind::LoginThrottled);
+        throttled.username_key = Some(username_key);
+        audit::record(&state, &context, throttled).await;
+        let minutes = (wait + 59) / 60;
+        let mut response = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too many failed sign-ins. Try again in {minutes} minute(s)."),
+        );
+        if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return Ok(response);
+    }
+
     let password = Password::new(field("password").unwrap_or_default());
     let user = state.store.find_user_by_username(&username).await?;
     // Verify against a dummy hash when the user does not exist: both paths cost one argon2id run,
@@ -88,22 +163,21 @@ pub async fn submit(
         tokio::task::spawn_blocking(move || password::verify(&password, &stored_hash)).await.unwrap_or(false);
 
     let Some(user) = user.filter(|_| verified) else {
-        tracing::info!(client_id = %client.client_id, "login failed");
-        let form = LoginForm {
-            client: &client,
-            request_id: &request.id,
-            csrf_token: &current.session.csrf_token,
-            username: &username,
-            error: Some("Wrong username or password."),
-        };
-        return Ok(pages::login_page(StatusCode::OK, &form));
+        let mut failed = event(AuditKind::LoginFailed);
+        failed.username_key = Some(username_key);
+        audit::record(&state, &context, failed).await;
+        return Ok(page(StatusCode::OK, "Wrong username or password."));
     };
 
     let (session, cookie) = session::new_session(&state, Some(user.id.clone()));
     state.store.replace_session_on_login(&current.session.id_hash, &session, state.now()).await?;
-    tracing::info!(user_id = %user.id, client_id = %client.client_id, "login succeeded");
+    audit::record(&state, &context, event(AuditKind::LoginSucceeded).user(&user.id)).await;
 
-    let mut response = Redirect::to(&format!("/consent?request={}", request.id)).into_response();
+    let next = match &flow {
+        Some((request, _)) => format!("/consent?request={}", request.id),
+        None => "/account".to_owned(),
+    };
+    let mut response = Redirect::to(&next).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(response)
 }

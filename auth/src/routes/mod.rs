@@ -1,5 +1,6 @@
 //! The HTTP surface. One module per endpoint; handlers parse, call, and map errors.
 
+mod account;
 mod authorize;
 mod consent;
 mod introspect;
@@ -18,6 +19,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use protocol::error::{ErrorCode, ErrorResponse};
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::pages;
@@ -60,12 +62,17 @@ pub fn router(state: AppState) -> Router {
         .route("/authorize", get(authorize::authorize))
         .route("/login", get(login::show).post(login::submit))
         .route("/consent", get(consent::show).post(consent::submit))
+        .route("/account", get(account::show))
+        .route("/account/consents/withdraw", post(account::withdraw))
+        .route("/logout", post(account::logout))
         .route(pages::STYLESHEET_PATH, get(pages::stylesheet));
 
     api.merge(backchannel)
         .merge(browser)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .with_state(state)
 }
 
@@ -93,8 +100,21 @@ async fn not_found() -> (StatusCode, Json<ErrorResponse>) {
     (StatusCode::NOT_FOUND, Json(ErrorResponse::new(ErrorCode::InvalidRequest, "no such endpoint")))
 }
 
-/// The tracing span of a request: method and path only. Query strings can carry codes, states or a
-/// token someone put where it does not belong, and must not reach the logs.
+/// The tracing span of a request: id, method and path only. Query strings can carry codes,
+/// states or a token someone put where it does not belong, and must not reach the logs.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+    let id =
+        request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
+}
+
+/// Request ids: random, so they reveal nothing about traffic volume. Sent back as `x-request-id`
+/// and recorded with every audit event.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        axum::http::HeaderValue::from_str(&crate::random::short_id()).ok().map(RequestId::new)
+    }
 }

@@ -8,13 +8,15 @@ use axum::response::{IntoResponse, Response};
 use protocol::error::ErrorCode;
 use protocol::registration::{ClientInformation, ClientMetadata};
 
+use crate::audit::{self, RequestContext};
 use crate::error::{ApiError, no_store};
 use crate::state::AppState;
-use crate::store::{Client, Registration};
+use crate::store::{AuditEvent, AuditKind, Client, Registration};
 use crate::{random, registration};
 
 pub async fn register(
     State(state): State<AppState>,
+    context: RequestContext,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -36,7 +38,10 @@ pub async fn register(
         metadata: metadata.clone(),
     };
     state.store.insert_client(&client, now).await?;
-    tracing::info!(client_id = %client.client_id, client_name = ?client.client_name, "client registered");
+    let event = AuditEvent::new(AuditKind::ClientRegistered)
+        .client(&client.client_id)
+        .detail(format!("dynamic registration; redirect_uris {:?}", client.redirect_uris));
+    audit::record(&state, &context, event).await;
 
     let body = ClientInformation {
         client_id: client.client_id,

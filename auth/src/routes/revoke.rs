@@ -13,12 +13,15 @@ use protocol::form::parse_unique;
 use protocol::introspection::HINT_ACCESS_TOKEN;
 
 use super::token::{public_client, required};
+use crate::audit::{self, RequestContext};
 use crate::error::{ApiError, no_store};
 use crate::random;
 use crate::state::AppState;
+use crate::store::{AuditEvent, AuditKind};
 
 pub async fn revoke(
     State(state): State<AppState>,
+    context: RequestContext,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -39,14 +42,23 @@ pub async fn revoke(
                 && claims.client_id == client.client_id
             {
                 state.store.revoke_access_token(&claims.jti, now).await?;
-                tracing::info!(client_id = %client.client_id, jti = %claims.jti, "access token revoked");
+                let event = AuditEvent::new(AuditKind::TokenRevoked)
+                    .client(&client.client_id)
+                    .user(&claims.sub)
+                    .detail(format!("access token, jti {}", claims.jti));
+                audit::record(&state, &context, event).await;
                 break;
             }
         } else if let Some((_, grant)) = state.store.find_refresh_token(&random::hash(token)).await?
             && grant.client_id == client.client_id
         {
             state.store.revoke_grant(&grant.id, "revoked by the client", now).await?;
-            tracing::info!(client_id = %client.client_id, grant_id = %grant.id, "refresh token revoked; grant revoked");
+            let event = AuditEvent::new(AuditKind::TokenRevoked)
+                .client(&client.client_id)
+                .user(&grant.user_id)
+                .grant(&grant.id)
+                .detail("refresh token; grant revoked");
+            audit::record(&state, &context, event).await;
             break;
         }
     }

@@ -5,8 +5,10 @@
 //! Single-use values (codes, pending requests) are consumed with one atomic statement
 //! (`UPDATE … RETURNING` / `DELETE … RETURNING`), so two concurrent redemptions cannot both win.
 
+mod audit;
 mod clients;
 mod codes;
+mod consents;
 mod grants;
 mod keys;
 mod requests;
@@ -19,8 +21,10 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
+pub use audit::{AuditEvent, AuditKind, StoredAuditEvent};
 pub use clients::{Client, Registration};
 pub use codes::{CodeGrant, NewCode, Redemption};
+pub use consents::Consent;
 pub use grants::{Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
 pub use keys::StoredKey;
 pub use requests::PendingAuthorization;

@@ -77,3 +77,14 @@ async fn insert<'e>(
     .await?;
     Ok(())
 }
+
+impl Store {
+    /// Signs a browser out.
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM browser_sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -19,6 +19,7 @@ pub struct TestApp {
     /// Keeps cookies, never follows redirects: each test looks at every hop.
     pub browser: reqwest::Client,
     pub clock: ManualClock,
+    pub store: mcp_auth::store::Store,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -31,12 +32,13 @@ pub async fn spawn_app() -> TestApp {
         .await
         .expect("the app builds");
     let issuer = app.issuer().to_owned();
+    let store = app.store();
     let (shutdown, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
     let browser = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
-    TestApp { issuer, browser, clock, _shutdown: shutdown }
+    TestApp { issuer, browser, clock, store, _shutdown: shutdown }
 }
 
 /// The value of `<input name="{name}" value="…">` in a page.

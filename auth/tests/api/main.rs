@@ -1,11 +1,14 @@
 //! HTTP-level tests of the authorization server: the real app on port 0, a fresh in-memory
 //! database per test, driven by an HTTP client that keeps cookies and does not follow redirects.
 
+mod audit;
 mod authorize;
+mod consent;
 mod helpers;
 mod metadata;
 mod pages;
 mod refresh;
 mod register;
 mod revocation;
+mod throttle;
 mod token;

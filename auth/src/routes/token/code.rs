@@ -8,13 +8,18 @@ use protocol::scope::Scopes;
 use protocol::token::TokenResponse;
 
 use super::{public_client, required, wants_refresh_tokens};
+use crate::audit::{self, RequestContext};
 use crate::error::ApiError;
 use crate::issuance::issue;
 use crate::random;
 use crate::state::{AppState, secs};
-use crate::store::{Grant, Redemption};
+use crate::store::{AuditEvent, AuditKind, Grant, Redemption};
 
-pub async fn exchange(state: &AppState, params: &HashMap<String, String>) -> Result<TokenResponse, ApiError> {
+pub async fn exchange(
+    state: &AppState,
+    context: &RequestContext,
+    params: &HashMap<String, String>,
+) -> Result<TokenResponse, ApiError> {
     let code = required(params, "code")?;
     let redirect_uri = required(params, "redirect_uri")?;
     let verifier = CodeVerifier::parse(required(params, "code_verifier")?)
@@ -28,10 +33,13 @@ pub async fn exchange(state: &AppState, params: &HashMap<String, String>) -> Res
         Redemption::AlreadyRedeemed { code, grant_id } => {
             // RFC 9700 §4.5.3.1 / OAuth 2.1 §4.1.3: someone holds a copy of the code. Whatever
             // the first redemption obtained is revoked, so neither party keeps it.
+            let mut event =
+                AuditEvent::new(AuditKind::CodeReplayed).client(&code.client_id).user(&code.user_id);
             if let Some(grant_id) = grant_id {
                 state.store.revoke_grant(&grant_id, "authorization code replay", now).await?;
+                event = event.grant(&grant_id).detail("grant revoked");
             }
-            tracing::warn!(client_id = %code.client_id, user_id = %code.user_id, "authorization code replayed; grant revoked");
+            audit::record(state, context, event).await;
             return Err(ApiError::invalid_grant("the authorization code was already used"));
         }
         Redemption::Unknown => return Err(ApiError::invalid_grant("the authorization code is not valid")),
@@ -76,9 +84,15 @@ pub async fn exchange(state: &AppState, params: &HashMap<String, String>) -> Res
         .map_err(|_| ApiError::invalid_grant("the authorization code is not valid"))?;
     let issued = issue(state, &grant, &scope, wants_refresh_tokens(&client), now)?;
     state.store.create_grant(&grant, &code_hash, &issued.access, issued.refresh.as_ref(), now).await?;
-    tracing::info!(
-        client_id = %grant.client_id, user_id = %grant.user_id, grant_id = %grant.id, jti = %issued.access.jti,
-        refresh = issued.refresh.is_some(), "authorization code exchanged"
-    );
+    let event = AuditEvent::new(AuditKind::TokenIssued)
+        .client(&grant.client_id)
+        .user(&grant.user_id)
+        .grant(&grant.id)
+        .detail(format!(
+            "authorization_code; jti {}; refresh token: {}",
+            issued.access.jti,
+            issued.refresh.is_some()
+        ));
+    audit::record(state, context, event).await;
     Ok(issued.response)
 }

@@ -13,12 +13,14 @@ use protocol::error::ErrorCode;
 use protocol::form::parse_unique;
 use protocol::token::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 
+use crate::audit::RequestContext;
 use crate::error::{ApiError, no_store};
 use crate::state::AppState;
 use crate::store::Client;
 
 pub async fn token(
     State(state): State<AppState>,
+    context: RequestContext,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -30,8 +32,8 @@ pub async fn token(
 
     let response = match params.get("grant_type").map(String::as_str) {
         None => return Err(ApiError::invalid_request("grant_type is required")),
-        Some(GRANT_AUTHORIZATION_CODE) => code::exchange(&state, &params).await?,
-        Some(GRANT_REFRESH_TOKEN) => refresh::refresh(&state, &params).await?,
+        Some(GRANT_AUTHORIZATION_CODE) => code::exchange(&state, &context, &params).await?,
+        Some(GRANT_REFRESH_TOKEN) => refresh::refresh(&state, &context, &params).await?,
         Some(_) => {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedGrantType,

@@ -11,12 +11,18 @@ use protocol::scope::Scopes;
 use protocol::token::TokenResponse;
 
 use super::{public_client, required};
+use crate::audit::{self, RequestContext};
 use crate::error::ApiError;
 use crate::issuance::issue;
 use crate::random;
 use crate::state::AppState;
+use crate::store::{AuditEvent, AuditKind};
 
-pub async fn refresh(state: &AppState, params: &HashMap<String, String>) -> Result<TokenResponse, ApiError> {
+pub async fn refresh(
+    state: &AppState,
+    context: &RequestContext,
+    params: &HashMap<String, String>,
+) -> Result<TokenResponse, ApiError> {
     let presented = required(params, "refresh_token")?;
     let client = public_client(state, params).await?;
     let now = state.now();
@@ -29,7 +35,7 @@ pub async fn refresh(state: &AppState, params: &HashMap<String, String>) -> Resu
         return Err(ApiError::invalid_grant("the refresh token was issued to another client"));
     }
     if token.used_at.is_some() {
-        reuse_detected(state, &grant.id, &grant.client_id, now).await?;
+        reuse_detected(state, context, &grant.id, &grant.client_id, now).await?;
         return Err(ApiError::invalid_grant("the refresh token was already used"));
     }
     if !grant.is_live(now) {
@@ -66,15 +72,30 @@ pub async fn refresh(state: &AppState, params: &HashMap<String, String>) -> Resu
     let next = issued.refresh.as_ref().expect("issue() with refresh returns a refresh token");
     if !state.store.rotate_refresh_token(&token_hash, &grant.id, next, &issued.access, now).await? {
         // Spent between our read and our write: a concurrent use of the same token.
-        reuse_detected(state, &grant.id, &grant.client_id, now).await?;
+        reuse_detected(state, context, &grant.id, &grant.client_id, now).await?;
         return Err(ApiError::invalid_grant("the refresh token was already used"));
     }
-    tracing::info!(client_id = %grant.client_id, grant_id = %grant.id, jti = %issued.access.jti, "refresh token rotated");
+    let event = AuditEvent::new(AuditKind::RefreshRotated)
+        .client(&grant.client_id)
+        .user(&grant.user_id)
+        .grant(&grant.id)
+        .detail(format!("jti {}", issued.access.jti));
+    audit::record(state, context, event).await;
     Ok(issued.response)
 }
 
-async fn reuse_detected(state: &AppState, grant_id: &str, client_id: &str, now: i64) -> Result<(), ApiError> {
+async fn reuse_detected(
+    state: &AppState,
+    context: &RequestContext,
+    grant_id: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<(), ApiError> {
     state.store.revoke_grant(grant_id, "refresh token reuse", now).await?;
-    tracing::warn!(%client_id, %grant_id, "refresh token reuse detected; grant revoked");
+    let event = AuditEvent::new(AuditKind::RefreshReuseDetected)
+        .client(client_id)
+        .grant(grant_id)
+        .detail("grant revoked");
+    audit::record(state, context, event).await;
     Ok(())
 }

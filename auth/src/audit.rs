@@ -1,0 +1,54 @@
+//! Recording audit events: one call writes the event to the database and to the log (target
+//! `audit`), tagged with the request id and the peer address from [`RequestContext`].
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use tower_http::request_id::RequestId;
+
+use crate::state::AppState;
+use crate::store::AuditEvent;
+
+/// Who is asking: the request id (also in the `x-request-id` response header) and the peer IP.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub request_id: Option<String>,
+    pub ip: Option<IpAddr>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .map(str::to_owned);
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        Ok(Self { request_id, ip })
+    }
+}
+
+/// Records `event` for the request in `context`. A failure to write the trail is logged, not
+/// turned into a failed request: the event is in the log either way.
+pub async fn record(state: &AppState, context: &RequestContext, mut event: AuditEvent) {
+    event.request_id = context.request_id.clone();
+    if event.ip.is_none() {
+        event.ip = context.ip.map(|ip| ip.to_string());
+    }
+    tracing::info!(
+        target: "audit",
+        kind = event.kind.as_str(),
+        request_id = event.request_id.as_deref().unwrap_or("-"),
+        client_id = event.client_id.as_deref().unwrap_or("-"),
+        user_id = event.user_id.as_deref().unwrap_or("-"),
+        grant_id = event.grant_id.as_deref().unwrap_or("-"),
+        ip = event.ip.as_deref().unwrap_or("-"),
+        detail = event.detail.as_deref().unwrap_or(""),
+    );
+    if let Err(error) = state.store.record_audit(&event, state.now()).await {
+        tracing::error!(%error, kind = event.kind.as_str(), "could not write the audit trail");
+    }
+}
