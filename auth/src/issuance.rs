@@ -41,7 +41,7 @@ pub fn issue(
         scope: Some(scope.to_string()),
         auth_time: u64::try_from(grant.auth_time).ok(),
     };
-    let access_token = state.signer.sign(&claims)?;
+    let access_token = state.keys.sign(&claims, now)?;
     let access = IssuedAccessToken {
         jti: claims.jti,
         grant_id: grant.id.clone(),

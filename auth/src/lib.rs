@@ -5,6 +5,7 @@
 //!
 //! | module | responsibility |
 //! |---|---|
+//! | [`admin`] | what the `users`, `clients` and `keys` commands do |
 //! | [`startup`] | open the store, load keys, seed the demo user, bind, serve, shut down |
 //! | [`routes`] | one module per endpoint; thin handlers |
 //! | [`authorize`] | validation of authorization requests (pure) |
@@ -19,6 +20,7 @@
 //! | [`throttle`] | the login throttle |
 //! | [`error`] | how failures reach the wire |
 
+pub mod admin;
 pub mod audit;
 pub mod authorize;
 pub mod clock;

@@ -12,7 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::state::{AppState, RuntimeConfig};
 use crate::store::{Store, User};
-use crate::tokens::TokenSigner;
+use crate::tokens::{KeyRing, RELOAD_INTERVAL};
 use crate::{password, random, routes};
 
 /// A bound, ready-to-serve authorization server.
@@ -53,7 +53,7 @@ impl Application {
         let store = Store::connect(&settings.database_url)
             .await
             .with_context(|| format!("cannot open database {}", settings.database_url))?;
-        let signer = TokenSigner::load_or_create(&store, clock.now()).await?;
+        let keys = KeyRing::load_or_create(&store, clock.now()).await?;
         if let Some(seed) = &settings.seed_user {
             seed_user(&store, &seed.username, &seed.password, clock.now()).await?;
         }
@@ -80,7 +80,7 @@ impl Application {
             introspection_credentials: settings.introspection_credentials,
             dummy_password_hash,
         };
-        let state = AppState { config: Arc::new(config), store, signer: Arc::new(signer), clock };
+        let state = AppState { config: Arc::new(config), store, keys: Arc::new(keys), clock };
         Ok(Self { listener, state })
     }
 
@@ -97,16 +97,34 @@ impl Application {
         self.state.store.clone()
     }
 
+    /// The signing keys (tests reload them after a rotation instead of waiting).
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.state.keys.clone()
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(issuer = %self.state.config.issuer, address = %self.local_addr(), "authorization server listening");
+        // Pick up key rotations done by `mcp-auth keys rotate` while this server runs.
+        let keys = self.state.keys.clone();
+        let reloader = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(RELOAD_INTERVAL);
+            loop {
+                interval.tick().await;
+                if let Err(error) = keys.reload().await {
+                    tracing::error!(%error, "could not reload the signing keys; keeping the ones loaded");
+                }
+            }
+        });
         let app = routes::router(self.state);
         // Peer addresses feed the per-address login throttle and the audit trail.
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        reloader.abort();
+        served
     }
 }
 

@@ -6,14 +6,14 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::{IntrospectionCredential, ResourceServer};
 use crate::store::Store;
-use crate::tokens::TokenSigner;
+use crate::tokens::KeyRing;
 
 /// Shared state of the authorization server. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<RuntimeConfig>,
     pub store: Store,
-    pub signer: Arc<TokenSigner>,
+    pub keys: Arc<KeyRing>,
     pub clock: Arc<dyn Clock>,
 }
 

@@ -1,6 +1,15 @@
-//! Minting RFC 9068 JWT access tokens with an ES256 key that lives in the store.
+//! The signing keys, as a ring: ES256 keys that live in the store, are published as a JWKS, sign
+//! RFC 9068 access tokens, and rotate.
+//!
+//! Rotation (`mcp-auth keys rotate`, or [`rotate`]) adds a key that is published at once but signs
+//! only from its `activates_at`, so that resource servers can fetch it before they see a token
+//! signed with it; the keys it replaces stay published until `retires_at`, when every token they
+//! signed has expired. A running server rereads the keys every [`RELOAD_INTERVAL`], so a rotation
+//! done from the command line takes effect without a restart.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
@@ -12,104 +21,157 @@ use sha2::{Digest, Sha256};
 
 use crate::store::{Store, StoreError, StoredKey};
 
-/// Signs access tokens with the newest stored key and publishes every stored public key.
-pub struct TokenSigner {
-    kid: String,
-    key: EncodingKey,
-    jwks: JwkSet,
-    /// Every published key, by `kid`: introspection and revocation check our own signatures.
-    verifiers: HashMap<String, DecodingKey>,
-}
+/// How often a running server rereads its keys from the store.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignerError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("stored signing key {kid} is unusable: {reason}")]
+    #[error("signing key {kid} is unusable: {reason}")]
     BadKey { kid: String, reason: String },
+    #[error("no signing key is active")]
+    NoActiveKey,
     #[error("could not sign a token: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
 }
 
-impl TokenSigner {
-    /// Loads the signing keys, generating and storing the first one on a fresh database.
-    pub async fn load_or_create(store: &Store, now: i64) -> Result<Self, SignerError> {
-        let mut keys = store.signing_keys().await?;
-        if keys.is_empty() {
-            let key = generate_es256_key()?;
-            store.insert_signing_key(&key, now).await?;
-            tracing::info!(kid = %key.kid, "generated a new ES256 signing key");
-            keys = store.signing_keys().await?;
-        }
-        Self::from_keys(&keys)
+struct Entry {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    jwk: Jwk,
+    activates_at: i64,
+    retires_at: Option<i64>,
+}
+
+impl Entry {
+    fn published(&self, now: i64) -> bool {
+        self.retires_at.is_none_or(|at| at > now)
     }
 
-    fn from_keys(keys: &[StoredKey]) -> Result<Self, SignerError> {
-        let newest = keys.first().ok_or_else(|| SignerError::BadKey {
-            kid: "-".into(),
-            reason: "no signing key in the store".into(),
-        })?;
-        let jwks = keys
-            .iter()
-            .map(|k| {
-                serde_json::from_str::<Jwk>(&k.public_jwk)
-                    .map_err(|e| SignerError::BadKey { kid: k.kid.clone(), reason: e.to_string() })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if newest.algorithm != ES256 {
-            return Err(SignerError::BadKey {
-                kid: newest.kid.clone(),
-                reason: format!("unsupported algorithm {}", newest.algorithm),
-            });
-        }
-        let verifiers = jwks
-            .iter()
-            .filter_map(|jwk| {
-                let key = DecodingKey::from_ec_components(jwk.x.as_deref()?, jwk.y.as_deref()?).ok()?;
-                Some((jwk.kid.clone()?, key))
-            })
-            .collect();
-        Ok(Self {
-            kid: newest.kid.clone(),
-            key: EncodingKey::from_ec_der(&newest.private_key_der),
-            jwks: JwkSet { keys: jwks },
-            verifiers,
-        })
-    }
-
-    /// The public keys, for `jwks_uri`.
-    pub fn jwks(&self) -> &JwkSet {
-        &self.jwks
-    }
-
-    /// Signs `claims` as an `at+jwt` with the current key.
-    pub fn sign(&self, claims: &AccessTokenClaims) -> Result<AccessToken, SignerError> {
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
-        header.kid = Some(self.kid.clone());
-        Ok(AccessToken::new(jsonwebtoken::encode(&header, claims, &self.key)?))
+    fn signs(&self, now: i64) -> bool {
+        self.activates_at <= now && self.published(now)
     }
 }
 
-impl TokenSigner {
-    /// The claims of an access token this server signed, whatever its expiry (callers decide what
-    /// expiry means for them); `None` for anything else.
+/// The keys, newest activation first.
+struct Ring {
+    entries: Vec<Entry>,
+    by_kid: HashMap<String, usize>,
+}
+
+impl Ring {
+    fn from_stored(keys: &[StoredKey]) -> Result<Self, SignerError> {
+        let entries = keys.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
+        let by_kid = entries.iter().enumerate().map(|(i, e)| (e.kid.clone(), i)).collect();
+        Ok(Self { entries, by_kid })
+    }
+}
+
+fn entry(key: &StoredKey) -> Result<Entry, SignerError> {
+    let bad = |reason: String| SignerError::BadKey { kid: key.kid.clone(), reason };
+    if key.algorithm != ES256 {
+        return Err(bad(format!("unsupported algorithm {}", key.algorithm)));
+    }
+    let jwk: Jwk = serde_json::from_str(&key.public_jwk).map_err(|e| bad(e.to_string()))?;
+    let (Some(x), Some(y)) = (jwk.x.as_deref(), jwk.y.as_deref()) else {
+        return Err(bad("public JWK without coordinates".into()));
+    };
+    let decoding = DecodingKey::from_ec_components(x, y).map_err(|e| bad(e.to_string()))?;
+    Ok(Entry {
+        kid: key.kid.clone(),
+        encoding: EncodingKey::from_ec_der(&key.private_key_der),
+        decoding,
+        jwk,
+        activates_at: key.activates_at,
+        retires_at: key.retires_at,
+    })
+}
+
+/// The signing keys of a running server.
+pub struct KeyRing {
+    store: Store,
+    ring: RwLock<Arc<Ring>>,
+}
+
+impl KeyRing {
+    /// Loads the keys, generating and storing the first one on a fresh database.
+    pub async fn load_or_create(store: &Store, now: i64) -> Result<Self, SignerError> {
+        if store.signing_keys().await?.is_empty() {
+            let key = generate_es256_key(now, now)?;
+            store.insert_signing_key(&key).await?;
+            tracing::info!(kid = %key.kid, "generated a new ES256 signing key");
+        }
+        let ring = Ring::from_stored(&store.signing_keys().await?)?;
+        Ok(Self { store: store.clone(), ring: RwLock::new(Arc::new(ring)) })
+    }
+
+    /// Rereads the keys from the store (after a rotation by another process).
+    pub async fn reload(&self) -> Result<(), SignerError> {
+        let ring = Ring::from_stored(&self.store.signing_keys().await?)?;
+        *self.ring.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(ring);
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<Ring> {
+        self.ring.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// The published public keys, for `jwks_uri`.
+    pub fn jwks(&self, now: i64) -> JwkSet {
+        JwkSet {
+            keys: self.current().entries.iter().filter(|e| e.published(now)).map(|e| e.jwk.clone()).collect(),
+        }
+    }
+
+    /// Signs `claims` as an `at+jwt` with the newest active key.
+    pub fn sign(&self, claims: &AccessTokenClaims, now: i64) -> Result<AccessToken, SignerError> {
+        let ring = self.current();
+        let key = ring.entries.iter().find(|e| e.signs(now)).ok_or(SignerError::NoActiveKey)?;
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        header.kid = Some(key.kid.clone());
+        Ok(AccessToken::new(jsonwebtoken::encode(&header, claims, &key.encoding)?))
+    }
+
+    /// The claims of an access token signed by one of our keys, whatever its expiry (callers
+    /// decide what expiry means for them); `None` for anything else.
     pub fn verify(&self, token: &str) -> Option<AccessTokenClaims> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
             return None;
         }
-        let key = self.verifiers.get(header.kid.as_deref()?)?;
+        let ring = self.current();
+        let key = &ring.entries[*ring.by_kid.get(header.kid.as_deref()?)?];
         let mut validation = Validation::new(Algorithm::ES256);
         validation.validate_exp = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        jsonwebtoken::decode::<AccessTokenClaims>(token, key, &validation).ok().map(|data| data.claims)
+        jsonwebtoken::decode::<AccessTokenClaims>(token, &key.decoding, &validation)
+            .ok()
+            .map(|data| data.claims)
     }
 }
 
+/// Rotates: a new key, published now and signing from `now + publish_delay`; the current keys
+/// retire `keep_old_for` after that (at least the access token lifetime, so every token they
+/// signed expires first).
+pub async fn rotate(
+    store: &Store,
+    now: i64,
+    publish_delay: Duration,
+    keep_old_for: Duration,
+) -> Result<StoredKey, SignerError> {
+    let activates_at = now + i64::try_from(publish_delay.as_secs()).unwrap_or(0);
+    let key = generate_es256_key(now, activates_at)?;
+    let retire_at = activates_at + i64::try_from(keep_old_for.as_secs()).unwrap_or(0);
+    store.rotate_signing_key(&key, retire_at).await?;
+    Ok(key)
+}
+
 /// A fresh P-256 key: PKCS#8 for signing, a public JWK whose `kid` is its RFC 7638 thumbprint.
-fn generate_es256_key() -> Result<StoredKey, SignerError> {
+fn generate_es256_key(now: i64, activates_at: i64) -> Result<StoredKey, SignerError> {
     let secret = loop {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
@@ -140,6 +202,9 @@ fn generate_es256_key() -> Result<StoredKey, SignerError> {
         algorithm: ES256.into(),
         private_key_der: der.as_bytes().to_vec(),
         public_jwk: serde_json::to_string(&jwk).map_err(|e| bad(e.to_string()))?,
+        created_at: now,
+        activates_at,
+        retires_at: None,
     })
 }
 
@@ -152,7 +217,6 @@ fn jwk_thumbprint(x: &str, y: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{DecodingKey, Validation};
     use protocol::jwt::Audience;
 
     fn claims() -> AccessTokenClaims {
@@ -170,17 +234,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn signed_token_verifies_with_the_published_jwk_and_carries_typ_and_kid() {
-        let key = generate_es256_key().unwrap();
-        let signer = TokenSigner::from_keys(std::slice::from_ref(&key)).unwrap();
-        let token = signer.sign(&claims()).unwrap();
+    async fn ring(now: i64) -> (Store, KeyRing) {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let ring = KeyRing::load_or_create(&store, now).await.unwrap();
+        (store, ring)
+    }
 
+    #[tokio::test]
+    async fn signed_token_verifies_with_the_published_jwk_and_carries_typ_and_kid() {
+        let (_, ring) = ring(100).await;
+        let token = ring.sign(&claims(), 100).unwrap();
         let header = jsonwebtoken::decode_header(token.secret()).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-        assert_eq!(header.kid.as_deref(), Some(key.kid.as_str()));
-
-        let jwk = &signer.jwks().keys[0];
+        let jwks = ring.jwks(100);
+        let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("signing key is published");
         let decoding =
             DecodingKey::from_ec_components(jwk.x.as_deref().unwrap(), jwk.y.as_deref().unwrap()).unwrap();
         let mut validation = Validation::new(Algorithm::ES256);
@@ -188,31 +255,43 @@ mod tests {
         let decoded =
             jsonwebtoken::decode::<AccessTokenClaims>(token.secret(), &decoding, &validation).unwrap();
         assert_eq!(decoded.claims, claims());
+        assert!(serde_json::to_string(&jwks).unwrap().find("\"d\"").is_none(), "no private key member");
     }
 
-    #[test]
-    fn verify_accepts_only_its_own_access_tokens() {
-        let signer = TokenSigner::from_keys(&[generate_es256_key().unwrap()]).unwrap();
-        let other = TokenSigner::from_keys(&[generate_es256_key().unwrap()]).unwrap();
-        let token = signer.sign(&claims()).unwrap();
-        assert_eq!(signer.verify(token.secret()), Some(claims()));
+    #[tokio::test]
+    async fn verify_accepts_only_its_own_access_tokens() {
+        let (_, mine) = ring(100).await;
+        let (_, other) = ring(100).await;
+        let token = mine.sign(&claims(), 100).unwrap();
+        assert_eq!(mine.verify(token.secret()), Some(claims()));
         assert_eq!(other.verify(token.secret()), None);
-        assert_eq!(signer.verify("not.a.jwt"), None);
+        assert_eq!(mine.verify("not.a.jwt"), None);
     }
 
-    #[test]
-    fn published_keys_have_no_private_part() {
-        let key = generate_es256_key().unwrap();
-        let signer = TokenSigner::from_keys(&[key]).unwrap();
-        let json = serde_json::to_value(signer.jwks()).unwrap();
-        assert!(json["keys"][0].get("d").is_none());
-        assert_eq!(json["keys"][0]["kty"], "EC");
-        assert!(json["keys"][0]["kid"].is_string());
+    #[tokio::test]
+    async fn rotation_publishes_first_signs_later_and_retires_the_old_key_after_its_tokens() {
+        let (store, ring) = ring(1000).await;
+        let old_kid = ring.jwks(1000).keys[0].kid.clone().unwrap();
+        let new = rotate(&store, 1000, Duration::from_secs(60), Duration::from_secs(300)).await.unwrap();
+        ring.reload().await.unwrap();
+
+        let kid_at = |now| {
+            let token = ring.sign(&claims(), now).unwrap();
+            jsonwebtoken::decode_header(token.secret()).unwrap().kid.unwrap()
+        };
+        let published = |now| ring.jwks(now).keys.into_iter().filter_map(|k| k.kid).collect::<Vec<_>>();
+
+        // Published at once, signing only after the delay.
+        assert!(published(1000).contains(&new.kid) && published(1000).contains(&old_kid));
+        assert_eq!(kid_at(1059), old_kid);
+        assert_eq!(kid_at(1060), new.kid);
+        // The old key stays until its last token has expired, then leaves the JWKS.
+        assert!(published(1359).contains(&old_kid));
+        assert_eq!(published(1360), vec![new.kid.clone()]);
     }
 
     #[test]
     fn thumbprint_matches_rfc_7638_construction() {
-        // Same input, same kid; a different key, a different kid.
         assert_eq!(jwk_thumbprint("a", "b"), jwk_thumbprint("a", "b"));
         assert_ne!(jwk_thumbprint("a", "b"), jwk_thumbprint("a", "c"));
         assert_eq!(jwk_thumbprint("a", "b").len(), 43);

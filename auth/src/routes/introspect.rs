@@ -35,7 +35,7 @@ pub async fn introspect(
     let params = parse_unique(body).map_err(|e| ApiError::invalid_request(e.to_string()))?;
     let token = required(&params, "token")?;
 
-    let answer = match state.signer.verify(token) {
+    let answer = match state.keys.verify(token) {
         Some(claims) if claims.aud.contains(&resource) => describe(&state, claims).await?,
         _ => IntrospectionResponse::inactive(),
     };

@@ -38,7 +38,7 @@ pub async fn revoke(
     let access_first = params.get("token_type_hint").map(String::as_str) == Some(HINT_ACCESS_TOKEN);
     for try_access in [access_first, !access_first] {
         if try_access {
-            if let Some(claims) = state.signer.verify(token)
+            if let Some(claims) = state.keys.verify(token)
                 && claims.client_id == client.client_id
             {
                 state.store.revoke_access_token(&claims.jti, now).await?;

@@ -101,3 +101,23 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    pub async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let rows = sqlx::query_as::<_, ClientRow>(
+            "SELECT client_id, client_name, redirect_uris, registration, metadata FROM clients ORDER BY created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    /// Deletes the client; its codes, grants and consents go with it (foreign keys).
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM clients WHERE client_id = ?")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+}

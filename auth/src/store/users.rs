@@ -43,3 +43,44 @@ impl Store {
             .await?)
     }
 }
+
+impl Store {
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        Ok(sqlx::query_as::<_, User>("SELECT id, username, password_hash FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Deletes the user; their sessions, consents, codes and grants go with them (foreign keys).
+    pub async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("DELETE FROM users WHERE username = ?").bind(username).execute(&self.pool).await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Sets a new password hash and revokes every grant and session of the user: whoever knew the
+    /// old password must not keep access through tokens or a signed-in browser.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE grants SET revoked_at = ?, revoked_reason = 'password changed' WHERE user_id = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM browser_sessions WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

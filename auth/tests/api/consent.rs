@@ -95,3 +95,22 @@ async fn the_account_page_needs_a_sign_in_of_its_own() {
     let after = app.browser.get(app.url("/account")).send().await.unwrap();
     assert_eq!(after.status(), 303, "signed out");
 }
+
+#[tokio::test]
+async fn changing_the_password_revokes_the_users_tokens_and_signs_out_their_browsers() {
+    use mcp_auth::clock::Clock as _;
+    let app = spawn_app().await;
+    let client = app.register_refreshing_client().await;
+    let tokens = app.first_tokens(&client).await;
+    mcp_auth::admin::change_password(
+        &app.store,
+        "demo",
+        &protocol::secret::Password::new("a brand new password"),
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(app.refresh(&client, tokens.refresh_token.unwrap().secret(), &[]).await.status(), 400);
+    let account = app.browser.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(account.status(), 303, "the browser's session is gone");
+}

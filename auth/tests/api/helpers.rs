@@ -20,25 +20,30 @@ pub struct TestApp {
     pub browser: reqwest::Client,
     pub clock: ManualClock,
     pub store: mcp_auth::store::Store,
-    _shutdown: oneshot::Sender<()>,
+    pub keys: Arc<mcp_auth::tokens::KeyRing>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Settings::for_tests(RESOURCE), ManualClock::starting_now()).await
+}
+
+/// Starts the app with these settings and clock.
+pub async fn spawn_app_with(settings: Settings, clock: ManualClock) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     }
-    let clock = ManualClock::starting_now();
-    let app = Application::build_with_clock(Settings::for_tests(RESOURCE), Arc::new(clock.clone()))
-        .await
-        .expect("the app builds");
+    let app = Application::build_with_clock(settings, Arc::new(clock.clone())).await.expect("the app builds");
     let issuer = app.issuer().to_owned();
     let store = app.store();
+    let keys = app.keys();
     let (shutdown, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
+    let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
     let browser = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
-    TestApp { issuer, browser, clock, store, _shutdown: shutdown }
+    TestApp { issuer, browser, clock, store, keys, shutdown: Some(shutdown), server: Some(server) }
 }
 
 /// The value of `<input name="{name}" value="…">` in a page.
@@ -71,6 +76,16 @@ fn rand_bytes() -> [u8; 32] {
 }
 
 impl TestApp {
+    /// Stops the server and waits until it has finished.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }

@@ -5,6 +5,7 @@ mod audit;
 mod authorize;
 mod consent;
 mod helpers;
+mod keys;
 mod metadata;
 mod pages;
 mod refresh;
