@@ -88,6 +88,11 @@ pub async fn add_client(
     if client_id.is_empty() || client_id.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(AdminError::Invalid("a client id has no spaces or control characters".into()));
     }
+    if crate::cimd::is_metadata_document_url(&client_id) {
+        return Err(AdminError::Invalid(
+            "a URL client id means a Client ID Metadata Document; publish the document instead".into(),
+        ));
+    }
     if store.find_client(&client_id).await?.is_some() {
         return Err(AdminError::Invalid(format!("client {client_id:?} already exists")));
     }

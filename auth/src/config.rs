@@ -35,6 +35,8 @@ pub struct Settings {
     /// Credentials with which resource servers call the introspection endpoint, one per resource.
     /// Without any, introspection answers `invalid_client` to everyone.
     pub introspection_credentials: Vec<IntrospectionCredential>,
+    /// How client ids that are metadata document URLs are fetched.
+    pub client_metadata: crate::cimd::FetchPolicy,
     /// A user to create at startup if no user of that name exists (the demo's `demo` account).
     pub seed_user: Option<SeedUser>,
 }
@@ -111,6 +113,12 @@ impl Settings {
             refresh_token_idle_ttl: Duration::from_secs(7 * 24 * 3600),
             grant_ttl: Duration::from_secs(30 * 24 * 3600),
             login_session_ttl: Duration::from_secs(600),
+            // Tests serve metadata documents from loopback.
+            client_metadata: crate::cimd::FetchPolicy {
+                allow_loopback: true,
+                timeout: Duration::from_secs(2),
+                ..Default::default()
+            },
             introspection_credentials: vec![IntrospectionCredential {
                 resource: resource.to_owned(),
                 secret: Password::new(TEST_INTROSPECTION_SECRET),

@@ -10,6 +10,7 @@
 //! | [`routes`] | one module per endpoint; thin handlers |
 //! | [`authorize`] | validation of authorization requests (pure) |
 //! | [`registration`] | validation of dynamic client registrations (pure) |
+//! | [`cimd`] | Client ID Metadata Documents: fenced fetching, validation, caching |
 //! | [`session`] | the browser session cookie and CSRF check of the login and consent forms |
 //! | [`pages`] | server-rendered HTML with security headers; every value escaped by `maud` |
 //! | [`issuance`] | minting access and refresh tokens for a grant |
@@ -23,6 +24,7 @@
 pub mod admin;
 pub mod audit;
 pub mod authorize;
+pub mod cimd;
 pub mod clock;
 pub mod config;
 pub mod error;

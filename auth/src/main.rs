@@ -102,6 +102,11 @@ struct ServeArgs {
           value_parser = IntrospectionCredential::parse)]
     introspection_credentials: Vec<IntrospectionCredential>,
 
+    /// Development only: accept `http://localhost…` client ids (Client ID Metadata Documents) and
+    /// fetch them from loopback. Without it, metadata documents must be https on public addresses.
+    #[arg(long, env = "MCP_AUTH_DEV_ALLOW_LOOPBACK_CLIENT_METADATA")]
+    dev_allow_loopback_client_metadata: bool,
+
     /// Create the demo user `demo` with this password if it does not exist. For demos only: the
     /// password is visible in the process list.
     #[arg(long, env = "MCP_AUTH_DEMO_PASSWORD")]
@@ -253,6 +258,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         grant_ttl: Duration::from_secs(args.grant_ttl),
         login_session_ttl: Duration::from_secs(600),
         introspection_credentials: args.introspection_credentials,
+        client_metadata: mcp_auth::cimd::FetchPolicy {
+            allow_loopback: args.dev_allow_loopback_client_metadata,
+            ..Default::default()
+        },
         seed_user: args
             .demo_password
             .map(|p| SeedUser { username: "demo".into(), password: Password::new(p) }),

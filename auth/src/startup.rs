@@ -66,6 +66,11 @@ impl Application {
                 );
             }
         }
+        if settings.client_metadata.allow_loopback {
+            tracing::warn!(
+                "loopback client metadata documents are allowed: a development setting, never for production"
+            );
+        }
         let dummy_password_hash = password::hash(&Password::new(random::token()))
             .map_err(|e| anyhow::anyhow!("cannot hash the timing-equaliser password: {e}"))?;
         let config = RuntimeConfig {
@@ -78,6 +83,7 @@ impl Application {
             grant_ttl: settings.grant_ttl,
             login_session_ttl: settings.login_session_ttl,
             introspection_credentials: settings.introspection_credentials,
+            client_metadata: settings.client_metadata,
             dummy_password_hash,
         };
         let state = AppState { config: Arc::new(config), store, keys: Arc::new(keys), clock };

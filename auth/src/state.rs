@@ -29,6 +29,7 @@ pub struct RuntimeConfig {
     pub grant_ttl: Duration,
     pub login_session_ttl: Duration,
     pub introspection_credentials: Vec<IntrospectionCredential>,
+    pub client_metadata: crate::cimd::FetchPolicy,
     /// Set the `Secure` cookie attribute (and the `__Host-` prefix): true when the issuer is https.
     pub secure_cookies: bool,
     /// An argon2id hash of a random password, verified against when a username does not exist, so

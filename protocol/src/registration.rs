@@ -42,6 +42,15 @@ pub struct ClientInformation {
     pub metadata: ClientMetadata,
 }
 
+/// A Client ID Metadata Document (draft-ietf-oauth-client-id-metadata-document): the client's
+/// metadata, published at the URL that is its `client_id`, and naming that URL again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientIdMetadataDocument {
+    pub client_id: String,
+    #[serde(flatten)]
+    pub metadata: ClientMetadata,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use crate::authorize::{check_client_redirect, validate};
 use crate::error::BrowserError;
 use crate::state::AppState;
 use crate::store::PendingAuthorization;
-use crate::{random, session};
+use crate::{cimd, random, session};
 
 pub async fn authorize(
     State(state): State<AppState>,
@@ -22,6 +22,13 @@ pub async fn authorize(
     // A repeated parameter makes even `redirect_uri` ambiguous, so it is reported on a page.
     let params = parse_unique(query.as_deref().unwrap_or_default()).map_err(|e| invalid(e.to_string()))?;
     let client = match params.get("client_id") {
+        Some(client_id) if cimd::is_metadata_document_url(client_id) => {
+            match cimd::resolve_client(&state, client_id).await {
+                Ok(client) => Some(client),
+                Err(cimd::CimdError::Store(e)) => return Err(e.into()),
+                Err(e) => return Err(invalid(e.to_string())),
+            }
+        }
         Some(client_id) => state.store.find_client(client_id).await?,
         None => None,
     };

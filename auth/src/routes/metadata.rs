@@ -35,6 +35,7 @@ pub fn authorization_server_metadata(config: &RuntimeConfig) -> AuthorizationSer
         token_endpoint_auth_methods_supported: Some(vec!["none".into()]),
         code_challenge_methods_supported: Some(vec![S256.into()]),
         authorization_response_iss_parameter_supported: true,
+        client_id_metadata_document_supported: true,
         // OpenID Connect Discovery requires these two fields; clients that only speak OIDC
         // discovery refuse a document without them.
         subject_types_supported: Some(vec!["public".into()]),

@@ -9,6 +9,8 @@ use super::{Store, StoreError};
 pub enum Registration {
     Preregistered,
     Dynamic,
+    /// The client id is the URL of a Client ID Metadata Document the AS fetched.
+    MetadataDocument,
 }
 
 impl Registration {
@@ -16,6 +18,7 @@ impl Registration {
         match self {
             Registration::Preregistered => "preregistered",
             Registration::Dynamic => "dynamic",
+            Registration::MetadataDocument => "metadata_document",
         }
     }
 }
@@ -62,6 +65,7 @@ impl TryFrom<ClientRow> for Client {
             registration: match row.registration.as_str() {
                 "preregistered" => Registration::Preregistered,
                 "dynamic" => Registration::Dynamic,
+                "metadata_document" => Registration::MetadataDocument,
                 _ => return Err(corrupt("registration")),
             },
             client_name: row.client_name,
@@ -103,6 +107,46 @@ impl Store {
 }
 
 impl Store {
+    /// When the fetched metadata document of a client stops being fresh (`None` for clients that
+    /// were not fetched).
+    pub async fn client_metadata_expiry(&self, client_id: &str) -> Result<Option<i64>, StoreError> {
+        let expiry: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT metadata_expires_at FROM clients WHERE client_id = ?")
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(expiry.and_then(|(at,)| at))
+    }
+
+    /// Stores a client fetched from its metadata document, replacing the previous copy.
+    pub async fn upsert_fetched_client(
+        &self,
+        client: &Client,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let redirect_uris =
+            serde_json::to_string(&client.redirect_uris).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let metadata =
+            serde_json::to_string(&client.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, created_at, metadata_expires_at)
+             VALUES (?, ?, ?, 'metadata_document', ?, ?, ?)
+             ON CONFLICT(client_id) DO UPDATE SET client_name = excluded.client_name,
+                 redirect_uris = excluded.redirect_uris, metadata = excluded.metadata,
+                 metadata_expires_at = excluded.metadata_expires_at",
+        )
+        .bind(&client.client_id)
+        .bind(&client.client_name)
+        .bind(redirect_uris)
+        .bind(metadata)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
         let rows = sqlx::query_as::<_, ClientRow>(
             "SELECT client_id, client_name, redirect_uris, registration, metadata FROM clients ORDER BY created_at",

@@ -3,6 +3,7 @@
 
 mod audit;
 mod authorize;
+mod cimd;
 mod consent;
 mod helpers;
 mod keys;

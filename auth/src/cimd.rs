@@ -1,0 +1,333 @@
+//! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document, MCP authorization
+//! 2025-11-25): a client whose `client_id` is an https URL publishes its metadata there, and the
+//! authorization server fetches it instead of requiring registration.
+//!
+//! Fetching a URL a stranger chose is a server-side request forgery risk, so the fetch is fenced:
+//! https only; the host is resolved once and every address checked (no private, loopback,
+//! link-local, unique-local, multicast or otherwise special ranges), and the connection goes to
+//! that checked address, so DNS cannot change the answer between check and use; no redirects; a
+//! short timeout; a small size limit. Loopback `http` client ids exist only behind an explicit
+//! development switch.
+//!
+//! Fetched clients are stored like others (codes and grants refer to them) and refreshed when the
+//! document's freshness (`Cache-Control: max-age`, bounded) runs out.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use protocol::registration::{ClientIdMetadataDocument, ClientMetadata};
+use protocol::resource::is_loopback;
+use url::Url;
+
+use crate::registration;
+use crate::state::AppState;
+use crate::store::{Client, Registration, StoreError};
+
+/// How the AS treats metadata document URLs.
+#[derive(Debug, Clone)]
+pub struct FetchPolicy {
+    /// Development only: accept `http://localhost…` client ids and fetch from loopback.
+    pub allow_loopback: bool,
+    pub timeout: Duration,
+    pub max_bytes: usize,
+}
+
+impl Default for FetchPolicy {
+    fn default() -> Self {
+        Self { allow_loopback: false, timeout: Duration::from_secs(5), max_bytes: 16 * 1024 }
+    }
+}
+
+/// Freshness bounds for a fetched document.
+const MIN_FRESH_SECS: i64 = 60;
+const MAX_FRESH_SECS: i64 = 24 * 3600;
+const DEFAULT_FRESH_SECS: i64 = 300;
+
+/// Why a metadata document client id cannot be used. Shown on the error page: it is the client
+/// developer who needs to read it.
+#[derive(Debug, thiserror::Error)]
+pub enum CimdError {
+    #[error("the client id is not an acceptable metadata document URL: {0}")]
+    BadUrl(String),
+    #[error("the client id's host is not allowed (it resolves to {0}, a private or special address)")]
+    ForbiddenAddress(IpAddr),
+    #[error("the client metadata document could not be fetched: {0}")]
+    Fetch(String),
+    #[error("the client metadata document is not valid: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Does this client id ask for metadata document handling?
+pub fn is_metadata_document_url(client_id: &str) -> bool {
+    client_id.starts_with("https://") || client_id.starts_with("http://")
+}
+
+/// The draft's rules for the URL: https (or loopback http in development), a path, no fragment,
+/// no credentials, no dot segments.
+pub fn check_client_id_url(client_id: &str, policy: &FetchPolicy) -> Result<Url, CimdError> {
+    let bad = |why: &str| CimdError::BadUrl(why.to_owned());
+    let url = Url::parse(client_id).map_err(|e| CimdError::BadUrl(e.to_string()))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if policy.allow_loopback && is_loopback(&url) => {}
+        "http" => return Err(bad("it must use https")),
+        _ => return Err(bad("it must be an https URL")),
+    }
+    if url.fragment().is_some() || client_id.contains('#') {
+        return Err(bad("it must not contain a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("it must not contain credentials"));
+    }
+    if url.path() == "/" || url.path().is_empty() {
+        return Err(bad("it must have a path"));
+    }
+    // `Url` resolves dot segments; a client id that was not already normalised is refused rather
+    // than silently compared as something else.
+    if url.as_str() != client_id {
+        return Err(bad("it must be in normal form (no dot segments, lowercase scheme and host)"));
+    }
+    Ok(url)
+}
+
+/// Addresses a metadata fetch must never reach.
+pub fn is_forbidden_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared address space (RFC 6598)
+                || (a == 192 && b == 0 && v4.octets()[2] == 0) // IETF protocol assignments
+                || a >= 240 // reserved
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_forbidden_address(IpAddr::V4(v4));
+            }
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                || (v6.segments()[0] == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+                || v6.segments()[0] == 0x0064 && v6.segments()[1] == 0xff9b // NAT64, maps to IPv4
+        }
+    }
+}
+
+/// Resolves the host and returns one address every check passed for.
+async fn resolve(url: &Url, policy: &FetchPolicy) -> Result<SocketAddr, CimdError> {
+    let host = url.host_str().ok_or_else(|| CimdError::BadUrl("no host".into()))?;
+    let port = url.port_or_known_default().ok_or_else(|| CimdError::BadUrl("no port".into()))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<SocketAddr> =
+        tokio::time::timeout(policy.timeout, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| CimdError::Fetch("resolving the host timed out".into()))?
+            .map_err(|e| CimdError::Fetch(format!("cannot resolve the host: {e}")))?
+            .collect();
+    let loopback_ok = policy.allow_loopback && is_loopback(url);
+    for address in &addresses {
+        let ip = address.ip();
+        if is_forbidden_address(ip) && !(loopback_ok && ip.is_loopback()) {
+            return Err(CimdError::ForbiddenAddress(ip));
+        }
+    }
+    addresses.first().copied().ok_or_else(|| CimdError::Fetch("the host has no address".into()))
+}
+
+/// Fetches and validates the document at `url`, returning it and its freshness in seconds.
+async fn fetch(url: &Url, policy: &FetchPolicy) -> Result<(ClientIdMetadataDocument, i64), CimdError> {
+    let address = resolve(url, policy).await?;
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+    let http = reqwest::Client::builder()
+        .timeout(policy.timeout)
+        .connect_timeout(policy.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        // Connect to the address that was checked, whatever DNS says next.
+        .resolve(&host, address)
+        .build()
+        .map_err(|e| CimdError::Fetch(e.to_string()))?;
+    let mut response =
+        http.get(url.as_str()).header("Accept", "application/json").send().await.map_err(|e| {
+            CimdError::Fetch(if e.is_timeout() { "the request timed out".into() } else { e.to_string() })
+        })?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(CimdError::Fetch(format!("the URL answered {}", response.status())));
+    }
+    let freshness = response
+        .headers()
+        .get(reqwest::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(max_age)
+        .unwrap_or(DEFAULT_FRESH_SECS)
+        .clamp(MIN_FRESH_SECS, MAX_FRESH_SECS);
+    let mut body = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(policy.timeout, response.chunk())
+        .await
+        .map_err(|_| CimdError::Fetch("reading the document timed out".into()))?
+        .map_err(|e| CimdError::Fetch(e.to_string()))?
+    {
+        if body.len() + chunk.len() > policy.max_bytes {
+            return Err(CimdError::Invalid(format!(
+                "the document is larger than {} bytes",
+                policy.max_bytes
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let document: ClientIdMetadataDocument = serde_json::from_slice(&body)
+        .map_err(|e| CimdError::Invalid(format!("not client metadata JSON: {e}")))?;
+    Ok((document, freshness))
+}
+
+/// `max-age` of a `Cache-Control` value (`no-store`/`no-cache` count as zero).
+fn max_age(value: &str) -> Option<i64> {
+    value.split(',').map(str::trim).find_map(|directive| {
+        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache") {
+            return Some(0);
+        }
+        directive.strip_prefix("max-age=").and_then(|v| v.trim_matches('"').parse().ok())
+    })
+}
+
+/// Checks a fetched document against the URL it came from and this server's client rules.
+pub fn validate_document(
+    client_id: &str,
+    document: ClientIdMetadataDocument,
+) -> Result<ClientMetadata, CimdError> {
+    if document.client_id != client_id {
+        return Err(CimdError::Invalid(format!(
+            "its client_id is {:?}, not the URL it was fetched from",
+            document.client_id
+        )));
+    }
+    if document.metadata.redirect_uris.is_empty() {
+        return Err(CimdError::Invalid("it lists no redirect_uris".into()));
+    }
+    registration::validate(document.metadata)
+        .map_err(|(code, description)| CimdError::Invalid(format!("{code}: {description}")))
+}
+
+/// The client for a metadata document client id: the stored copy while fresh, else fetched,
+/// validated and stored.
+pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<Client, CimdError> {
+    let policy = &state.config.client_metadata;
+    let url = check_client_id_url(client_id, policy)?;
+    let now = state.now();
+    if let Some(expires_at) = state.store.client_metadata_expiry(client_id).await?
+        && expires_at > now
+        && let Some(client) = state.store.find_client(client_id).await?
+    {
+        return Ok(client);
+    }
+    let (document, freshness) = fetch(&url, policy).await?;
+    let metadata = validate_document(client_id, document)?;
+    let client = Client {
+        client_id: client_id.to_owned(),
+        client_name: metadata.client_name.clone(),
+        redirect_uris: metadata.redirect_uris.clone(),
+        registration: Registration::MetadataDocument,
+        metadata,
+    };
+    state.store.upsert_fetched_client(&client, now + freshness, now).await?;
+    tracing::info!(%client_id, freshness, "fetched a client metadata document");
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strict() -> FetchPolicy {
+        FetchPolicy::default()
+    }
+
+    fn dev() -> FetchPolicy {
+        FetchPolicy { allow_loopback: true, ..FetchPolicy::default() }
+    }
+
+    #[test]
+    fn client_id_urls_must_be_https_with_a_path_and_in_normal_form() {
+        assert!(check_client_id_url("https://app.example/client.json", &strict()).is_ok());
+        for bad in [
+            "http://app.example/client.json",
+            "https://app.example",
+            "https://app.example/",
+            "https://app.example/a#frag",
+            "https://user:pw@app.example/client.json",
+            "https://app.example/a/../client.json",
+            "https://APP.example/client.json",
+            "ftp://app.example/client.json",
+            "http://localhost:8080/client-metadata.json",
+        ] {
+            assert!(check_client_id_url(bad, &strict()).is_err(), "{bad}");
+        }
+        assert!(check_client_id_url("http://localhost:8080/client-metadata.json", &dev()).is_ok());
+        assert!(check_client_id_url("http://app.example/client.json", &dev()).is_err(), "only loopback http");
+    }
+
+    #[test]
+    fn private_loopback_link_local_and_special_addresses_are_forbidden() {
+        for ip in [
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "127.0.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "192.0.0.8",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            assert!(is_forbidden_address(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:2800:220:1::1"] {
+            assert!(!is_forbidden_address(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn the_document_must_name_its_own_url_and_valid_redirects() {
+        let doc = |client_id: &str, uris: &[&str]| ClientIdMetadataDocument {
+            client_id: client_id.into(),
+            metadata: ClientMetadata {
+                redirect_uris: uris.iter().map(|u| (*u).to_owned()).collect(),
+                client_name: Some("App".into()),
+                ..Default::default()
+            },
+        };
+        let id = "https://app.example/client.json";
+        assert!(validate_document(id, doc(id, &["https://app.example/cb"])).is_ok());
+        assert!(
+            validate_document(id, doc("https://evil.example/client.json", &["https://app.example/cb"]))
+                .is_err()
+        );
+        assert!(validate_document(id, doc(id, &[])).is_err());
+        assert!(validate_document(id, doc(id, &["http://app.example/cb"])).is_err());
+    }
+
+    #[test]
+    fn freshness_comes_from_cache_control() {
+        assert_eq!(max_age("public, max-age=600"), Some(600));
+        assert_eq!(max_age("no-store"), Some(0));
+        assert_eq!(max_age("public"), None);
+    }
+}
