@@ -117,3 +117,44 @@ async fn a_valid_request_goes_to_login_with_a_locked_down_session_cookie_and_no_
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(cookie.contains("Path=/"), "{cookie}");
 }
+
+#[tokio::test]
+async fn with_an_https_issuer_the_session_cookie_is_secure_and_host_prefixed() {
+    use mcp_auth::clock::ManualClock;
+    use mcp_auth::config::Settings;
+    let settings = Settings {
+        issuer: Some("https://auth.example".into()),
+        ..Settings::for_tests(crate::helpers::RESOURCE)
+    };
+    let app = crate::helpers::spawn_app_with(settings, ManualClock::starting_now()).await;
+    // The app listens on plain http in the test; the issuer decides the cookie attributes.
+    let local = app
+        .browser
+        .get(format!("http://{}/.well-known/oauth-authorization-server", app.local_address))
+        .send()
+        .await
+        .unwrap();
+    let metadata: serde_json::Value = local.json().await.unwrap();
+    assert_eq!(metadata["issuer"], "https://auth.example");
+    let register = app
+        .browser
+        .post(format!("http://{}/register", app.local_address))
+        .json(&serde_json::json!({"redirect_uris": [REDIRECT_URI]}))
+        .send()
+        .await
+        .unwrap();
+    let client_id =
+        register.json::<serde_json::Value>().await.unwrap()["client_id"].as_str().unwrap().to_owned();
+    let (_, challenge) = pkce();
+    let response = app
+        .browser
+        .get(format!("http://{}/authorize", app.local_address))
+        .query(&app.authorize_query(&client_id, &challenge, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("__Host-"), "{cookie}");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}

@@ -16,6 +16,8 @@ pub const DEMO_PASSWORD: &str = "demo-password";
 /// A running authorization server and a browser-like client for it.
 pub struct TestApp {
     pub issuer: String,
+    /// Where the server listens (differs from the issuer when a test sets one).
+    pub local_address: std::net::SocketAddr,
     /// Keeps cookies, never follows redirects: each test looks at every hop.
     pub browser: reqwest::Client,
     pub clock: ManualClock,
@@ -36,6 +38,7 @@ pub async fn spawn_app_with(settings: Settings, clock: ManualClock) -> TestApp {
     }
     let app = Application::build_with_clock(settings, Arc::new(clock.clone())).await.expect("the app builds");
     let issuer = app.issuer().to_owned();
+    let local_address = app.local_addr();
     let store = app.store();
     let keys = app.keys();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -43,7 +46,16 @@ pub async fn spawn_app_with(settings: Settings, clock: ManualClock) -> TestApp {
         let _ = stopped.await;
     }));
     let browser = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
-    TestApp { issuer, browser, clock, store, keys, shutdown: Some(shutdown), server: Some(server) }
+    TestApp {
+        issuer,
+        local_address,
+        browser,
+        clock,
+        store,
+        keys,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
 }
 
 /// The value of `<input name="{name}" value="…">` in a page.
