@@ -221,7 +221,7 @@ pub fn validate_document(
 /// The client for a metadata document client id: the stored copy while fresh, else fetched,
 /// validated and stored.
 pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<Client, CimdError> {
-    let policy = &state.config.client_metadata;
+    let policy = &state.config.settings.client_metadata;
     let url = check_client_id_url(client_id, policy)?;
     let now = state.now();
     if let Some(expires_at) = state.store.client_metadata_expiry(client_id).await?

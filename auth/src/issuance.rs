@@ -27,7 +27,7 @@ pub fn issue(
     with_refresh: bool,
     now: i64,
 ) -> Result<Issued, SignerError> {
-    let ttl = secs(state.config.access_token_ttl);
+    let ttl = secs(state.config.settings.access_token_ttl);
     let issued_at = u64::try_from(now).unwrap_or_default();
     let claims = AccessTokenClaims {
         iss: state.config.issuer.clone(),
@@ -54,7 +54,7 @@ pub fn issue(
     let (refresh_token, refresh) = if with_refresh {
         let token = random::token();
         // Idle lifetime, but never beyond the grant's absolute end.
-        let expires_at = (now + secs(state.config.refresh_token_idle_ttl)).min(grant.expires_at);
+        let expires_at = (now + secs(state.config.settings.refresh_token_idle_ttl)).min(grant.expires_at);
         let record = NewRefreshToken { token_hash: random::hash(&token), expires_at };
         (Some(RefreshToken::new(token)), Some(record))
     } else {

@@ -55,7 +55,7 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Cur
 pub fn new_session(state: &AppState, user_id: Option<String>) -> (BrowserSession, HeaderValue) {
     let id = random::token();
     let now = state.now();
-    let ttl = state.config.login_session_ttl.as_secs();
+    let ttl = state.config.settings.login_session_ttl.as_secs();
     let session = BrowserSession {
         id_hash: random::hash(&id),
         csrf_token: random::token(),

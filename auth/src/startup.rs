@@ -76,15 +76,8 @@ impl Application {
         let config = RuntimeConfig {
             secure_cookies: issuer_url.scheme() == "https",
             issuer,
-            resources: settings.resources,
-            access_token_ttl: settings.access_token_ttl,
-            authorization_code_ttl: settings.authorization_code_ttl,
-            refresh_token_idle_ttl: settings.refresh_token_idle_ttl,
-            grant_ttl: settings.grant_ttl,
-            login_session_ttl: settings.login_session_ttl,
-            introspection_credentials: settings.introspection_credentials,
-            client_metadata: settings.client_metadata,
             dummy_password_hash,
+            settings,
         };
         let state = AppState { config: Arc::new(config), store, keys: Arc::new(keys), clock };
         Ok(Self { listener, state })

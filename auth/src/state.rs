@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::config::{IntrospectionCredential, ResourceServer};
+use crate::config::Settings;
 use crate::store::Store;
 use crate::tokens::KeyRing;
 
@@ -17,34 +17,24 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Settings resolved against the bound address.
+/// The settings, plus what is resolved at startup.
 #[derive(Debug)]
 pub struct RuntimeConfig {
-    /// Exactly the string in `iss` and in the metadata's `issuer`.
+    /// Exactly the string in `iss` and in the metadata's `issuer` (`settings.issuer`, or derived
+    /// from the bound address).
     pub issuer: String,
-    pub resources: Vec<ResourceServer>,
-    pub access_token_ttl: Duration,
-    pub authorization_code_ttl: Duration,
-    pub refresh_token_idle_ttl: Duration,
-    pub grant_ttl: Duration,
-    pub login_session_ttl: Duration,
-    pub introspection_credentials: Vec<IntrospectionCredential>,
-    pub client_metadata: crate::cimd::FetchPolicy,
     /// Set the `Secure` cookie attribute (and the `__Host-` prefix): true when the issuer is https.
     pub secure_cookies: bool,
     /// An argon2id hash of a random password, verified against when a username does not exist, so
     /// that "no such user" takes as long as "wrong password".
     pub dummy_password_hash: String,
+    pub settings: Settings,
 }
 
 impl RuntimeConfig {
     /// An endpoint URL under the issuer.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.issuer.trim_end_matches('/'))
-    }
-
-    pub fn resource(&self, resource: &str) -> Option<&ResourceServer> {
-        self.resources.iter().find(|r| r.resource == resource)
     }
 }
 

@@ -35,7 +35,7 @@ pub async fn authorize(
     let redirect_uri = check_client_redirect(&params, client.as_ref()).map_err(|m| invalid(m.to_owned()))?;
     let client = client.expect("check_client_redirect succeeds only with a client");
 
-    let request = validate(&params, &state.config.resources).map_err(|(error, description)| {
+    let request = validate(&params, &state.config.settings.resources).map_err(|(error, description)| {
         BrowserError::Redirect {
             redirect_uri: redirect_uri.to_owned(),
             error,
@@ -64,7 +64,8 @@ pub async fn authorize(
         state: request.state,
         code_challenge: request.code_challenge.to_string(),
         resource: request.resource,
-        expires_at: now + i64::try_from(state.config.login_session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
+        expires_at: now
+            + i64::try_from(state.config.settings.login_session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
     };
     state.store.insert_authorization_request(&pending, now).await?;
 

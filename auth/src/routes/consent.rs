@@ -168,7 +168,7 @@ async fn issue_code(
             code_challenge: request.code_challenge,
             resource: request.resource,
             auth_time,
-            expires_at: now + secs(state.config.authorization_code_ttl),
+            expires_at: now + secs(state.config.settings.authorization_code_ttl),
         },
     };
     state.store.insert_code(&new_code, now).await?;

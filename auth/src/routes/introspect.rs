@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use protocol::error::ErrorCode;
-use protocol::form::parse_unique;
 use protocol::introspection::IntrospectionResponse;
 use protocol::jwt::AccessTokenClaims;
 use subtle::ConstantTimeEq;
@@ -28,11 +27,7 @@ pub async fn introspect(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let resource = authenticate(&state, &headers)?;
-    if !super::has_content_type(&headers, "application/x-www-form-urlencoded") {
-        return Err(ApiError::invalid_request("the body must be application/x-www-form-urlencoded"));
-    }
-    let body = std::str::from_utf8(&body).map_err(|_| ApiError::invalid_request("the body is not UTF-8"))?;
-    let params = parse_unique(body).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let params = super::read_oauth_form(&headers, &body)?;
     let token = required(&params, "token")?;
 
     let answer = match state.keys.verify(token) {
@@ -94,7 +89,7 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<String, ApiErro
         .ok_or_else(refused)?;
     // Compare hashes so the comparison is constant-time whatever the lengths.
     let presented = random::hash(&secret);
-    let matched = state.config.introspection_credentials.iter().any(|c| {
+    let matched = state.config.settings.introspection_credentials.iter().any(|c| {
         c.resource == resource
             && bool::from(random::hash(c.secret.secret()).as_bytes().ct_eq(presented.as_bytes()))
     });

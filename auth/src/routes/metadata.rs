@@ -16,7 +16,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<AuthorizationServer
 
 /// The metadata document. Only what this server really does is advertised.
 pub fn authorization_server_metadata(config: &RuntimeConfig) -> AuthorizationServerMetadata {
-    let scopes = config.resources.iter().fold(Scopes::default(), |all, r| all.union(&r.scopes));
+    let scopes = config.settings.resources.iter().fold(Scopes::default(), |all, r| all.union(&r.scopes));
     AuthorizationServerMetadata {
         issuer: config.issuer.clone(),
         authorization_endpoint: Some(config.endpoint("/authorize")),

@@ -85,6 +85,20 @@ fn has_content_type(headers: &axum::http::HeaderMap, media_type: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
 }
 
+/// The form body of a token, revocation or introspection request: declared as
+/// `application/x-www-form-urlencoded`, UTF-8, no repeated parameters (RFC 6749 §3.2).
+fn read_oauth_form(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<std::collections::HashMap<String, String>, crate::error::ApiError> {
+    use crate::error::ApiError;
+    if !has_content_type(headers, "application/x-www-form-urlencoded") {
+        return Err(ApiError::invalid_request("the body must be application/x-www-form-urlencoded"));
+    }
+    let body = std::str::from_utf8(body).map_err(|_| ApiError::invalid_request("the body is not UTF-8"))?;
+    protocol::form::parse_unique(body).map_err(|e| ApiError::invalid_request(e.to_string()))
+}
+
 /// Decodes a browser form (`application/x-www-form-urlencoded`), refusing repeated fields.
 fn read_form(body: &[u8]) -> Result<std::collections::HashMap<String, String>, crate::error::BrowserError> {
     std::str::from_utf8(body).ok().and_then(|body| protocol::form::parse_unique(body).ok()).ok_or_else(|| {

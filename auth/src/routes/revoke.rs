@@ -9,7 +9,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use protocol::form::parse_unique;
 use protocol::introspection::HINT_ACCESS_TOKEN;
 
 use super::token::{public_client, required};
@@ -25,11 +24,7 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if !super::has_content_type(&headers, "application/x-www-form-urlencoded") {
-        return Err(ApiError::invalid_request("the body must be application/x-www-form-urlencoded"));
-    }
-    let body = std::str::from_utf8(&body).map_err(|_| ApiError::invalid_request("the body is not UTF-8"))?;
-    let params = parse_unique(body).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let params = super::read_oauth_form(&headers, &body)?;
     let token = required(&params, "token")?;
     let client = public_client(&state, &params).await?;
     let now = state.now();

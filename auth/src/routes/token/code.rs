@@ -77,7 +77,7 @@ pub async fn exchange(
         scope: code.scope,
         resource: code.resource,
         auth_time: code.auth_time,
-        expires_at: now + secs(state.config.grant_ttl),
+        expires_at: now + secs(state.config.settings.grant_ttl),
         revoked_at: None,
     };
     let scope = Scopes::parse(&grant.scope)

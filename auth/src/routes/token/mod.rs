@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use protocol::error::ErrorCode;
-use protocol::form::parse_unique;
 use protocol::token::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 
 use crate::audit::RequestContext;
@@ -24,11 +23,7 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if !super::has_content_type(&headers, "application/x-www-form-urlencoded") {
-        return Err(ApiError::invalid_request("the body must be application/x-www-form-urlencoded"));
-    }
-    let body = std::str::from_utf8(&body).map_err(|_| ApiError::invalid_request("the body is not UTF-8"))?;
-    let params = parse_unique(body).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let params = super::read_oauth_form(&headers, &body)?;
 
     let response = match params.get("grant_type").map(String::as_str) {
         None => return Err(ApiError::invalid_request("grant_type is required")),
