@@ -51,7 +51,7 @@ enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
         /// How many events.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, env = "MCP_AUTH_AUDIT_LIMIT", default_value_t = 50)]
         limit: i64,
     },
 }
@@ -186,7 +186,7 @@ enum KeysCommand {
         database: DatabaseArgs,
         /// Seconds between publishing the new key and signing with it (at least the time
         /// resource servers may cache the JWKS).
-        #[arg(long, default_value_t = 300)]
+        #[arg(long, env = "MCP_AUTH_KEY_PUBLISH_DELAY", default_value_t = 300)]
         publish_delay: u64,
         /// The server's access token lifetime in seconds: old keys stay published this long (plus
         /// a minute) after the new key takes over.
