@@ -7,6 +7,7 @@
 //!
 //! | module | what it holds | standard |
 //! |---|---|---|
+//! | [`mcp`] | MCP JSON-RPC messages: lifecycle and tools | MCP 2025-11-25, 2026-07-28 |
 //! | [`metadata`] | authorization server and protected resource metadata, discovery URLs | RFC 8414, RFC 9728, MCP |
 //! | [`challenge`] | the `WWW-Authenticate: Bearer …` challenge, parsed and rendered | RFC 6750, RFC 9728 |
 //! | [`pkce`] | code verifier and S256 code challenge | RFC 7636 |
@@ -29,6 +30,7 @@ pub mod error;
 pub mod form;
 pub mod introspection;
 pub mod jwt;
+pub mod mcp;
 pub mod metadata;
 pub mod pkce;
 pub mod registration;

@@ -18,6 +18,8 @@ pub struct Settings {
     /// Browser origins allowed to call the API (CORS and the `Origin` check). Every other origin is
     /// refused; requests without `Origin` (non-browser clients) are allowed.
     pub allowed_origins: Vec<HeaderValue>,
+    /// Also offer the diagnostic tools the MCP conformance suite calls (`test_simple_text`, …).
+    pub conformance_tools: bool,
 }
 
 impl Settings {
@@ -28,6 +30,7 @@ impl Settings {
             resource: None,
             authorization_server: authorization_server.to_owned(),
             allowed_origins: vec![HeaderValue::from_str(allowed_origin).expect("a valid origin")],
+            conformance_tools: false,
         }
     }
 }

@@ -28,6 +28,11 @@ struct Cli {
     #[arg(long = "allowed-origin", env = "MCP_SERVER_ALLOWED_ORIGINS", value_delimiter = ',',
           default_value = "http://localhost:8080,http://127.0.0.1:8080", value_parser = parse_origin)]
     allowed_origins: Vec<HeaderValue>,
+
+    /// Also offer the diagnostic tools the MCP conformance suite calls (`test_simple_text`,
+    /// `test_error_handling`, …). For running that suite, not for users.
+    #[arg(long, env = "MCP_SERVER_CONFORMANCE_TOOLS")]
+    conformance_tools: bool,
 }
 
 fn parse_origin(value: &str) -> Result<HeaderValue, String> {
@@ -50,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         resource: Some(cli.resource),
         authorization_server: cli.authorization_server,
         allowed_origins: cli.allowed_origins,
+        conformance_tools: cli.conformance_tools,
     };
     Application::build(settings).await?.run_until(shutdown_signal()).await?;
     Ok(())

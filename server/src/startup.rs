@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::Validator;
 use crate::config::Settings;
+use crate::mcp::McpService;
 use crate::routes;
 use crate::state::AppState;
 
@@ -58,8 +59,13 @@ impl Application {
                 "{}{PROTECTED_RESOURCE_WELL_KNOWN}",
                 resource.trim_end_matches('/')
             ),
+            mcp: Arc::new(McpService::new(settings.conformance_tools)),
         };
-        let router = routes::router(state, settings.allowed_origins);
+        if settings.conformance_tools {
+            tracing::warn!("serving the MCP conformance suite's diagnostic tools (--conformance-tools)");
+        }
+        let allowed_hosts = routes::allowed_hosts(&resource);
+        let router = routes::router(state, settings.allowed_origins, allowed_hosts);
         Ok(Self { listener, resource, router })
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use protocol::metadata::ProtectedResourceMetadata;
 
 use crate::auth::Validator;
+use crate::mcp::McpService;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -13,4 +14,6 @@ pub struct AppState {
     pub metadata: Arc<ProtectedResourceMetadata>,
     /// Where that document lives; sent in every challenge.
     pub resource_metadata_url: String,
+    /// Tools and sessions of `/mcp`.
+    pub mcp: Arc<McpService>,
 }

@@ -5,4 +5,5 @@
 mod challenges;
 mod helpers;
 mod keys;
+mod mcp;
 mod tokens;

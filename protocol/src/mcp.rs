@@ -1,0 +1,279 @@
+//! The Model Context Protocol messages this project speaks: JSON-RPC 2.0 envelopes, the
+//! lifecycle (`initialize`, `server/discover`), and tools (`tools/list`, `tools/call`).
+//!
+//! Revisions: the session-based 2025-03-26 / 2025-06-18 / 2025-11-25 forms, and the stateless
+//! 2026-07-28 form, where each request stands alone.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The newest session-based revision, answered when a client asks for one we do not know.
+pub const LATEST_SESSION_VERSION: &str = "2025-11-25";
+/// Session-based revisions, newest first.
+pub const SESSION_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+/// The stateless revision: no `initialize`, no sessions; every request carries its version.
+pub const STATELESS_VERSION: &str = "2026-07-28";
+/// What a request without `MCP-Protocol-Version` is assumed to speak (2025-06-18 transport spec,
+/// for backwards compatibility).
+pub const DEFAULT_ASSUMED_VERSION: &str = "2025-03-26";
+
+/// The version a server answers to `initialize`: the client's if supported, else our newest.
+pub fn negotiate_version(requested: &str) -> &'static str {
+    SESSION_VERSIONS.iter().find(|v| **v == requested).copied().unwrap_or(LATEST_SESSION_VERSION)
+}
+
+/// Is this a revision this project implements (either form)?
+pub fn is_supported_version(version: &str) -> bool {
+    SESSION_VERSIONS.contains(&version) || version == STATELESS_VERSION
+}
+
+/// JSON-RPC 2.0 error codes (and the MCP ones).
+pub mod error_code {
+    pub const PARSE_ERROR: i64 = -32700;
+    pub const INVALID_REQUEST: i64 = -32600;
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    pub const INVALID_PARAMS: i64 = -32602;
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// Transport-level problems reported in a JSON-RPC body (missing session and the like).
+    pub const SERVER_ERROR: i64 = -32000;
+}
+
+/// A request id: a string or a number, never null (JSON-RPC 2.0 §4, MCP).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    Number(i64),
+    String(String),
+}
+
+/// A JSON-RPC error object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), data: None }
+    }
+}
+
+/// A request as sent by a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub jsonrpc: String,
+    pub id: RequestId,
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+}
+
+impl Request {
+    pub fn new(id: RequestId, method: impl Into<String>, params: Option<Value>) -> Self {
+        Self { jsonrpc: "2.0".into(), id, method: method.into(), params }
+    }
+}
+
+/// A notification: a request without an id, which gets no response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub jsonrpc: String,
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+}
+
+/// A response: exactly one of `result` and `error`. `id` is null only when the request's id
+/// could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub jsonrpc: String,
+    pub id: Option<RequestId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RpcError>,
+}
+
+impl Response {
+    pub fn success(id: RequestId, result: Value) -> Self {
+        Self { jsonrpc: "2.0".into(), id: Some(id), result: Some(result), error: None }
+    }
+
+    pub fn failure(id: Option<RequestId>, error: RpcError) -> Self {
+        Self { jsonrpc: "2.0".into(), id, result: None, error: Some(error) }
+    }
+}
+
+/// What one POSTed JSON value is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Request(Request),
+    Notification(Notification),
+    /// A response to a request the server sent; this server sends none, so it only acknowledges.
+    Response(Value),
+}
+
+/// Classifies a JSON value as a JSON-RPC message, or says why it is not one (the error to send,
+/// with whatever id could be salvaged).
+pub fn classify(value: Value) -> Result<Message, (Option<RequestId>, RpcError)> {
+    let invalid = |id, why: &str| Err((id, RpcError::new(error_code::INVALID_REQUEST, why)));
+    let Value::Object(object) = &value else {
+        return invalid(None, "a JSON-RPC message must be an object (batches are not supported)");
+    };
+    let id = match object.get("id") {
+        None => None,
+        Some(raw) => match serde_json::from_value::<RequestId>(raw.clone()) {
+            Ok(id) => Some(id),
+            Err(_) => return invalid(None, "id must be a string or a number"),
+        },
+    };
+    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return invalid(id, "jsonrpc must be \"2.0\"");
+    }
+    match (object.get("method"), id) {
+        (Some(Value::String(_)), Some(_)) => serde_json::from_value(value)
+            .map(Message::Request)
+            .map_err(|e| (None, RpcError::new(error_code::INVALID_REQUEST, e.to_string()))),
+        (Some(Value::String(_)), None) => serde_json::from_value(value)
+            .map(Message::Notification)
+            .map_err(|e| (None, RpcError::new(error_code::INVALID_REQUEST, e.to_string()))),
+        (Some(_), id) => invalid(id, "method must be a string"),
+        (None, Some(_)) if object.contains_key("result") || object.contains_key("error") => {
+            Ok(Message::Response(value))
+        }
+        (None, id) => invalid(id, "a request needs a method"),
+    }
+}
+
+/// `serverInfo` / `clientInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Implementation {
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// `initialize` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializeResult {
+    pub protocol_version: String,
+    pub capabilities: Value,
+    pub server_info: Implementation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+}
+
+/// A tool as listed by `tools/list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tool {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A JSON Schema object for the arguments.
+    pub input_schema: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+}
+
+/// `tools/list` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListToolsResult {
+    pub tools: Vec<Tool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `tools/call` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallToolParams {
+    pub name: String,
+    #[serde(default)]
+    pub arguments: Option<Map<String, Value>>,
+}
+
+/// One content block of a tool result; this project produces text only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Content {
+    Text { text: String },
+}
+
+/// `tools/call` result. A tool that ran but failed says so with `isError: true`, not with a
+/// JSON-RPC error, so the model can see what went wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallToolResult {
+    pub content: Vec<Content>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_content: Option<Value>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
+}
+
+impl CallToolResult {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self { content: vec![Content::Text { text: text.into() }], structured_content: None, is_error: false }
+    }
+
+    pub fn error(text: impl Into<String>) -> Self {
+        Self { is_error: true, ..Self::text(text) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn negotiates_the_clients_version_or_our_newest() {
+        assert_eq!(negotiate_version("2025-06-18"), "2025-06-18");
+        assert_eq!(negotiate_version("2024-01-01"), LATEST_SESSION_VERSION);
+        assert!(is_supported_version(STATELESS_VERSION));
+        assert!(!is_supported_version("1.0"));
+    }
+
+    #[test]
+    fn classifies_requests_notifications_and_responses() {
+        let request = classify(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).unwrap();
+        assert!(matches!(request, Message::Request(Request { id: RequestId::Number(1), .. })));
+        let notification =
+            classify(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).unwrap();
+        assert!(matches!(notification, Message::Notification(_)));
+        let response = classify(json!({"jsonrpc": "2.0", "id": "a", "result": {}})).unwrap();
+        assert!(matches!(response, Message::Response(_)));
+    }
+
+    #[test]
+    fn refuses_batches_bad_ids_and_missing_methods_with_invalid_request() {
+        for bad in [
+            json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]),
+            json!({"jsonrpc": "2.0", "id": null, "method": "ping"}),
+            json!({"jsonrpc": "2.0", "id": {"x": 1}, "method": "ping"}),
+            json!({"jsonrpc": "1.0", "id": 1, "method": "ping"}),
+            json!({"jsonrpc": "2.0", "id": 1}),
+            json!({"jsonrpc": "2.0", "id": 1, "method": 7}),
+        ] {
+            let (_, error) = classify(bad.clone()).unwrap_err();
+            assert_eq!(error.code, error_code::INVALID_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
+    fn tool_results_serialize_in_the_spec_shape() {
+        let result = serde_json::to_value(CallToolResult::text("hi")).unwrap();
+        assert_eq!(result, json!({"content": [{"type": "text", "text": "hi"}]}));
+        let error = serde_json::to_value(CallToolResult::error("no")).unwrap();
+        assert_eq!(error["isError"], true);
+    }
+}

@@ -1,0 +1,286 @@
+//! The tools this server offers, each with the scope it needs.
+//!
+//! Two tools with different scopes make step-up real: a token for `echo` can call `echo`, and
+//! `whoami` answers `403 insufficient_scope` until the client comes back with `profile` too.
+
+use protocol::echo::MAX_ECHO_TEXT;
+use protocol::mcp::{CallToolResult, Tool};
+use protocol::scope::Scopes;
+use serde_json::{Map, Value, json};
+
+use crate::auth::VerifiedToken;
+
+/// A tool and what calling it requires.
+pub struct ToolSpec {
+    pub tool: Tool,
+    pub scopes: Scopes,
+}
+
+/// Why a call did not produce a tool result.
+#[derive(Debug, PartialEq)]
+pub enum CallError {
+    /// No such tool: a JSON-RPC `invalid params` error (MCP tools spec).
+    UnknownTool(String),
+    /// The token lacks scope: the HTTP layer answers `403` with the scopes to ask for.
+    InsufficientScope(Scopes),
+    /// The tool needs a client capability the request did not declare (2026-07-28).
+    MissingClientCapability(&'static str),
+}
+
+/// Who is calling, and what their client said it can do.
+pub struct CallContext<'a> {
+    pub token: &'a VerifiedToken,
+    /// `clientCapabilities` of the request (2026-07-28) or of `initialize`, if known.
+    pub client_capabilities: Option<&'a Value>,
+}
+
+fn scopes(s: &str) -> Scopes {
+    Scopes::parse(s).expect("constant scopes are valid")
+}
+
+/// Every tool, built once at startup. With `conformance_tools`, the diagnostic tools the MCP
+/// conformance suite calls come first (see [`conformance_catalog`]).
+pub fn catalog(conformance_tools: bool) -> Vec<ToolSpec> {
+    let mut tools = if conformance_tools { conformance_catalog() } else { Vec::new() };
+    tools.extend(product_catalog());
+    tools
+}
+
+fn product_catalog() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            tool: Tool {
+                name: "echo".into(),
+                title: Some("Echo".into()),
+                description: Some("Returns the text it is given. Needs the `echo` scope.".into()),
+                input_schema: json!({
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string", "description": "What to echo back", "maxLength": MAX_ECHO_TEXT}
+                    },
+                    "required": ["text"],
+                    "additionalProperties": false
+                }),
+                output_schema: Some(json!({
+                    "type": "object",
+                    "properties": {"text": {"type": "string"}},
+                    "required": ["text"]
+                })),
+            },
+            scopes: scopes("echo"),
+        },
+        ToolSpec {
+            tool: Tool {
+                name: "whoami".into(),
+                title: Some("Who am I".into()),
+                description: Some(
+                    "Describes the access token of this call: subject, client and scopes. Needs the `profile` scope."
+                        .into(),
+                ),
+                input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
+                output_schema: Some(json!({
+                    "type": "object",
+                    "properties": {
+                        "subject": {"type": "string"},
+                        "client_id": {"type": "string"},
+                        "scopes": {"type": "array", "items": {"type": "string"}},
+                        "expires_at": {"type": "integer"}
+                    },
+                    "required": ["subject", "client_id", "scopes", "expires_at"]
+                })),
+            },
+            scopes: scopes("profile"),
+        },
+    ]
+}
+
+/// The diagnostic tools of the MCP conformance suite (`@modelcontextprotocol/conformance`), offered
+/// only with `--conformance-tools`: they exist so the suite can exercise the transport, not for
+/// users.
+fn conformance_catalog() -> Vec<ToolSpec> {
+    let simple = |name: &str, description: &str| ToolSpec {
+        tool: Tool {
+            name: name.into(),
+            title: None,
+            description: Some(format!("Conformance suite diagnostic: {description}")),
+            input_schema: json!({"type": "object", "additionalProperties": false}),
+            output_schema: None,
+        },
+        scopes: scopes("echo"),
+    };
+    vec![
+        simple("test_simple_text", "returns a simple text result"),
+        simple("test_error_handling", "always fails with a tool error"),
+        simple("test_missing_capability", "needs the client's sampling capability"),
+        simple("test_streaming_elicitation", "would elicit; answers without asking here"),
+        simple("test_logging_tool", "would log; sends no log messages unless asked"),
+    ]
+}
+
+/// Calls `name`. Argument problems are tool errors (`isError: true`) so that a model can read and
+/// correct them (MCP 2025-11-25 tools: input validation errors are tool execution errors).
+pub fn call(
+    catalog: &[ToolSpec],
+    name: &str,
+    arguments: &Map<String, Value>,
+    context: &CallContext<'_>,
+) -> Result<CallToolResult, CallError> {
+    let spec = catalog
+        .iter()
+        .find(|s| s.tool.name == name)
+        .ok_or_else(|| CallError::UnknownTool(name.to_owned()))?;
+    let token = context.token;
+    if !token.scopes.is_superset(&spec.scopes) {
+        return Err(CallError::InsufficientScope(token.scopes.union(&spec.scopes)));
+    }
+    Ok(match name {
+        "echo" => echo(arguments),
+        "whoami" => whoami(arguments, token),
+        "test_simple_text" => CallToolResult::text("This is a simple text response for testing."),
+        "test_error_handling" => CallToolResult::error("This tool always fails, to test error reporting."),
+        "test_missing_capability" => {
+            let declared = context.client_capabilities.and_then(|c| c.get("sampling")).is_some();
+            if !declared {
+                return Err(CallError::MissingClientCapability("sampling"));
+            }
+            CallToolResult::text("The client declared sampling.")
+        }
+        "test_streaming_elicitation" => {
+            CallToolResult::text("Nothing to elicit: this server sends no requests.")
+        }
+        "test_logging_tool" => CallToolResult::text("Done, without log notifications."),
+        _ => CallToolResult::error(format!("tool {name} has no implementation")),
+    })
+}
+
+fn unexpected(arguments: &Map<String, Value>, allowed: &[&str]) -> Option<CallToolResult> {
+    arguments
+        .keys()
+        .find(|k| !allowed.contains(&k.as_str()))
+        .map(|k| CallToolResult::error(format!("unexpected argument {k:?}")))
+}
+
+fn echo(arguments: &Map<String, Value>) -> CallToolResult {
+    if let Some(error) = unexpected(arguments, &["text"]) {
+        return error;
+    }
+    match arguments.get("text") {
+        Some(Value::String(text)) if text.chars().count() <= MAX_ECHO_TEXT => {
+            let mut result = CallToolResult::text(text.clone());
+            result.structured_content = Some(json!({"text": text}));
+            result
+        }
+        Some(Value::String(_)) => {
+            CallToolResult::error(format!("text is longer than {MAX_ECHO_TEXT} characters"))
+        }
+        Some(_) => CallToolResult::error("text must be a string"),
+        None => CallToolResult::error("the text argument is required"),
+    }
+}
+
+fn whoami(arguments: &Map<String, Value>, token: &VerifiedToken) -> CallToolResult {
+    if let Some(error) = unexpected(arguments, &[]) {
+        return error;
+    }
+    let about = json!({
+        "subject": token.claims.sub,
+        "client_id": token.claims.client_id,
+        "scopes": token.scopes.iter().collect::<Vec<_>>(),
+        "expires_at": token.claims.exp,
+    });
+    let mut result = CallToolResult::text(format!(
+        "You are {} via client {}, with scopes: {}.",
+        token.claims.sub, token.claims.client_id, token.scopes
+    ));
+    result.structured_content = Some(about);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::jwt::{AccessTokenClaims, Audience};
+
+    fn token(scope: &str) -> VerifiedToken {
+        VerifiedToken {
+            claims: AccessTokenClaims {
+                iss: "i".into(),
+                aud: Audience::One("a".into()),
+                sub: "user-1".into(),
+                client_id: "client-1".into(),
+                iat: 0,
+                exp: 100,
+                nbf: None,
+                jti: "j".into(),
+                scope: Some(scope.into()),
+                auth_time: None,
+            },
+            scopes: Scopes::parse(scope).unwrap(),
+        }
+    }
+
+    fn args(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    fn call_with(name: &str, arguments: Value, scope: &str) -> Result<CallToolResult, CallError> {
+        let token = token(scope);
+        call(
+            &catalog(false),
+            name,
+            &args(arguments),
+            &CallContext { token: &token, client_capabilities: None },
+        )
+    }
+
+    #[test]
+    fn echo_returns_its_text_as_content_and_structured_content() {
+        let result = call_with("echo", json!({"text": "hi"}), "echo").unwrap();
+        assert_eq!(
+            result,
+            CallToolResult { structured_content: Some(json!({"text": "hi"})), ..CallToolResult::text("hi") }
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_tool_errors_not_protocol_errors() {
+        for bad in [
+            json!({}),
+            json!({"text": 3}),
+            json!({"text": "a", "extra": 1}),
+            json!({"text": "x".repeat(1001)}),
+        ] {
+            let result = call_with("echo", bad.clone(), "echo").unwrap();
+            assert!(result.is_error, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_tool_needing_another_scope_asks_for_the_union() {
+        let error = call_with("whoami", json!({}), "echo").unwrap_err();
+        assert_eq!(error, CallError::InsufficientScope(Scopes::parse("echo profile").unwrap()));
+        let result = call_with("whoami", json!({}), "echo profile").unwrap();
+        assert_eq!(result.structured_content.unwrap()["subject"], "user-1");
+    }
+
+    #[test]
+    fn unknown_tools_are_reported_as_such() {
+        assert_eq!(
+            call_with("rm_rf", json!({}), "echo profile"),
+            Err(CallError::UnknownTool("rm_rf".into()))
+        );
+        assert_eq!(
+            call_with("test_simple_text", json!({}), "echo"),
+            Err(CallError::UnknownTool("test_simple_text".into())),
+            "diagnostic tools exist only in conformance mode"
+        );
+    }
+
+    #[test]
+    fn every_tool_has_a_description_and_an_object_schema() {
+        for spec in catalog(true) {
+            assert!(spec.tool.description.as_deref().is_some_and(|d| !d.is_empty()), "{}", spec.tool.name);
+            assert_eq!(spec.tool.input_schema["type"], "object", "{}", spec.tool.name);
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! `/mcp`: the Streamable HTTP transport in both forms, behind bearer authorization.
+
+use protocol::error::ErrorCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestIssuer, TestServer, challenge, spawn_server};
+
+const SESSION: &str = "mcp-session-id";
+
+struct Mcp {
+    issuer: TestIssuer,
+    server: TestServer,
+    token: String,
+}
+
+async fn setup(scope: &str) -> Mcp {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let token = issuer.token(&server.resource, scope);
+    Mcp { issuer, server, token }
+}
+
+impl Mcp {
+    fn post(&self, body: Value) -> reqwest::RequestBuilder {
+        self.server
+            .http
+            .post(format!("{}/mcp", self.server.address))
+            .bearer_auth(&self.token)
+            .header("Accept", "application/json, text/event-stream")
+            .json(&body)
+    }
+
+    /// initialize + notifications/initialized; returns the session id.
+    async fn open_session(&self) -> String {
+        let response = self
+            .post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let session = response.headers()[SESSION].to_str().unwrap().to_owned();
+        let initialized = self
+            .post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .header(SESSION, &session)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(initialized.status(), 202);
+        session
+    }
+
+    async fn call(&self, session: &str, body: Value) -> reqwest::Response {
+        self.post(body)
+            .header(SESSION, session)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A stateless (2026-07-28) request with correct headers and `_meta`.
+    fn stateless(&self, method: &str, id: i64, mut params: Value) -> reqwest::RequestBuilder {
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}
+        });
+        let name = params.get("name").and_then(Value::as_str).map(str::to_owned);
+        let mut request = self
+            .post(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .header("Mcp-Method", method);
+        if let Some(name) = name {
+            request = request.header("Mcp-Name", name);
+        }
+        request
+    }
+}
+
+async fn body(response: reqwest::Response) -> Value {
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn without_a_token_mcp_answers_401_with_the_challenge() {
+    let mcp = setup("echo").await;
+    let response = mcp
+        .server
+        .http
+        .post(format!("{}/mcp", mcp.server.address))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = challenge(&response);
+    assert_eq!(challenge.scope.as_deref(), Some("echo"));
+    assert!(challenge.resource_metadata.is_some());
+    let prm = mcp
+        .server
+        .http
+        .get(format!("{}/.well-known/oauth-protected-resource/mcp", mcp.server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prm.status(), 200, "the path-inserted metadata exists for /mcp");
+}
+
+#[tokio::test]
+async fn initialize_negotiates_the_version_and_opens_a_session() {
+    let mcp = setup("echo").await;
+    for (asked, answered) in [("2025-06-18", "2025-06-18"), ("1999-01-01", "2025-11-25")] {
+        let response = mcp
+            .post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+            .send()
+            .await
+            .unwrap();
+        let session = response.headers()[SESSION].to_str().unwrap().to_owned();
+        assert!(session.len() >= 32 && session.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+        let body = body(response).await;
+        assert_eq!(body["result"]["protocolVersion"], answered);
+        assert_eq!(body["result"]["capabilities"]["tools"]["listChanged"], false);
+        assert!(body["result"]["serverInfo"]["name"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn tools_are_listed_and_called_within_a_session() {
+    let mcp = setup("echo").await;
+    let session = mcp.open_session().await;
+    let ping = body(mcp.call(&session, json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})).await).await;
+    assert_eq!(ping["result"], json!({}));
+
+    let list =
+        body(mcp.call(&session, json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"})).await).await;
+    let names: Vec<&str> =
+        list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["echo", "whoami"]);
+
+    let call = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}});
+    let result = body(mcp.call(&session, call).await).await;
+    assert_eq!(result["id"], 4);
+    assert_eq!(result["result"]["content"], json!([{"type": "text", "text": "hi"}]));
+
+    let unknown = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "nope", "arguments": {}}});
+    assert_eq!(body(mcp.call(&session, unknown).await).await["error"]["code"], -32602);
+    let method = json!({"jsonrpc": "2.0", "id": 6, "method": "sampling/createMessage"});
+    assert_eq!(body(mcp.call(&session, method).await).await["error"]["code"], -32601);
+}
+
+#[tokio::test]
+async fn a_tool_needing_more_scope_answers_403_naming_the_union_for_step_up() {
+    let mcp = setup("echo").await;
+    let session = mcp.open_session().await;
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}});
+    let response = mcp.call(&session, call).await;
+    assert_eq!(response.status(), 403);
+    let challenge = challenge(&response);
+    assert_eq!(challenge.error, Some(ErrorCode::InsufficientScope));
+    assert_eq!(challenge.scope.as_deref(), Some("echo profile"));
+}
+
+#[tokio::test]
+async fn sessions_are_required_bound_to_their_owner_and_end_with_delete() {
+    let mcp = setup("echo").await;
+    let session = mcp.open_session().await;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+
+    let missing = mcp.post(list.clone()).header("MCP-Protocol-Version", "2025-11-25").send().await.unwrap();
+    assert_eq!(missing.status(), 400);
+    assert_eq!(mcp.call("no-such-session", list.clone()).await.status(), 404);
+
+    // Another user's token cannot ride on this session.
+    let mut other = mcp.issuer.claims(&mcp.server.resource, "echo");
+    other.sub = "someone-else".into();
+    let intruder = mcp.issuer.sign(&mcp.issuer.header(), &other);
+    let stolen = mcp
+        .server
+        .http
+        .post(format!("{}/mcp", mcp.server.address))
+        .bearer_auth(intruder)
+        .header(SESSION, &session)
+        .json(&list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 404);
+
+    let delete = mcp
+        .server
+        .http
+        .delete(format!("{}/mcp", mcp.server.address))
+        .bearer_auth(&mcp.token)
+        .header(SESSION, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 204);
+    assert_eq!(mcp.call(&session, list).await.status(), 404);
+}
+
+#[tokio::test]
+async fn transport_errors_get_the_right_status_and_json_rpc_code() {
+    let mcp = setup("echo").await;
+    let session = mcp.open_session().await;
+    let bad_version = mcp
+        .post(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
+        .header(SESSION, &session)
+        .header("MCP-Protocol-Version", "1999-01-01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_version.status(), 400);
+
+    let url = format!("{}/mcp", mcp.server.address);
+    let parse = mcp
+        .server
+        .http
+        .post(&url)
+        .bearer_auth(&mcp.token)
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parse.status(), 400);
+    assert_eq!(body(parse).await["error"]["code"], -32700);
+
+    let batch = mcp.post(json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}])).send().await.unwrap();
+    assert_eq!(batch.status(), 400);
+    assert_eq!(body(batch).await["error"]["code"], -32600);
+
+    let text = mcp
+        .server
+        .http
+        .post(&url)
+        .bearer_auth(&mcp.token)
+        .header("Content-Type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), 415);
+
+    let get = mcp.server.http.get(&url).bearer_auth(&mcp.token).send().await.unwrap();
+    assert_eq!(get.status(), 405);
+}
+
+#[tokio::test]
+async fn a_foreign_host_or_origin_is_refused_before_anything_else() {
+    let mcp = setup("echo").await;
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}});
+    let host = mcp.post(request.clone()).header("Host", "evil.example.com").send().await.unwrap();
+    assert_eq!(host.status(), 403);
+    let origin = mcp.post(request).header("Origin", "http://evil.example.com").send().await.unwrap();
+    assert_eq!(origin.status(), 403);
+}
+
+#[tokio::test]
+async fn the_stateless_form_discovers_and_calls_without_a_session() {
+    let mcp = setup("echo").await;
+    let discover = mcp.stateless("server/discover", 1, json!({})).send().await.unwrap();
+    assert_eq!(discover.status(), 200);
+    assert!(discover.headers().get(SESSION).is_none());
+    let discover = body(discover).await;
+    assert_eq!(discover["result"]["resultType"], "complete");
+    assert!(discover["result"]["supportedVersions"].as_array().unwrap().contains(&json!("2026-07-28")));
+    assert!(discover["result"]["ttlMs"].is_u64() && discover["result"]["cacheScope"] == "private");
+
+    let call = body(
+        mcp.stateless("tools/call", 2, json!({"name": "echo", "arguments": {"text": "stateless"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(call["result"]["content"][0]["text"], "stateless");
+    assert_eq!(call["result"]["resultType"], "complete");
+}
+
+#[tokio::test]
+async fn the_stateless_form_checks_meta_headers_and_versions_in_order() {
+    let mcp = setup("echo").await;
+    let raw = |body: Value, headers: &[(&str, &str)]| {
+        let mut request = mcp.post(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    let meta = |version: &str| json!({"io.modelcontextprotocol/protocolVersion": version, "io.modelcontextprotocol/clientCapabilities": {}});
+    let stateless_headers = [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/list")];
+
+    let no_meta =
+        raw(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}), &stateless_headers)
+            .await
+            .unwrap();
+    assert_eq!(
+        (no_meta.status().as_u16(), body(no_meta).await["error"]["code"].clone()),
+        (400, json!(-32602))
+    );
+
+    let mismatch = raw(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": meta("v999")}}),
+        &stateless_headers,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (mismatch.status().as_u16(), body(mismatch).await["error"]["code"].clone()),
+        (400, json!(-32020))
+    );
+
+    let unsupported = raw(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": meta("v999")}}),
+        &[("MCP-Protocol-Version", "v999"), ("Mcp-Method", "tools/list")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(unsupported.status(), 400);
+    let unsupported = body(unsupported).await;
+    assert_eq!(unsupported["error"]["code"], -32022);
+    assert_eq!(unsupported["error"]["data"]["requested"], "v999");
+    assert_eq!(unsupported["id"], 3);
+
+    let wrong_method = raw(
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"_meta": meta("2026-07-28")}}),
+        &[("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "TOOLS/LIST")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (wrong_method.status().as_u16(), body(wrong_method).await["error"]["code"].clone()),
+        (400, json!(-32020))
+    );
+    let twice =
+        mcp.stateless("tools/list", 4, json!({})).header("Mcp-Method", "prompts/list").send().await.unwrap();
+    assert_eq!(twice.status(), 400, "a repeated Mcp-Method is refused");
+
+    let wrong_name = mcp
+        .stateless("tools/call", 5, json!({"name": "echo", "arguments": {"text": "x"}}))
+        .header("Mcp-Name", "whoami")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (wrong_name.status().as_u16(), body(wrong_name).await["error"]["code"].clone()),
+        (400, json!(-32020))
+    );
+
+    for removed in ["initialize", "ping", "unknown/method"] {
+        let response = mcp.stateless(removed, 6, json!({})).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{removed}");
+        assert_eq!(body(response).await["error"]["code"], -32601);
+    }
+}
