@@ -36,6 +36,16 @@ impl Application {
     /// Builds on a listener the caller already bound (`settings.bind` is ignored): lets a test bind
     /// every server of a stack first, so each knows the others' URLs before any starts.
     pub async fn build_on(listener: TcpListener, settings: Settings) -> anyhow::Result<Self> {
+        Self::build_on_with(listener, settings, Validator::new).await
+    }
+
+    /// [`Application::build_on`] with a chosen validator, made from the issuer and the resource
+    /// (the benchmark's ceiling uses [`Validator::dangerously_disabled_for_benchmarks`]).
+    pub async fn build_on_with(
+        listener: TcpListener,
+        settings: Settings,
+        validator: impl FnOnce(String, String) -> Validator,
+    ) -> anyhow::Result<Self> {
         let address = listener.local_addr()?;
         let resource = settings.resource.clone().unwrap_or_else(|| format!("http://{address}"));
         check_resource(&resource).with_context(|| format!("resource {resource:?} is not valid"))?;
@@ -53,7 +63,7 @@ impl Application {
             ..Default::default()
         };
         let state = AppState {
-            validator: Arc::new(Validator::new(settings.authorization_server.clone(), resource.clone())),
+            validator: Arc::new(validator(settings.authorization_server.clone(), resource.clone())),
             metadata: Arc::new(metadata),
             resource_metadata_url: format!(
                 "{}{PROTECTED_RESOURCE_WELL_KNOWN}",

@@ -3,10 +3,13 @@
 //! * `cargo xtask dev`: install what is missing, build, run the authorization server, the MCP
 //!   server and the SPA together, and print the URL to open. Ctrl-C stops all three.
 //! * `cargo xtask test`: install what is missing, then formatting, lints, unit and HTTP
-//!   integration tests, the release SPA build, and the browser end-to-end test.
+//!   integration tests, the MCP conformance suite, the release SPA build, and the browser
+//!   end-to-end test.
+//! * `cargo xtask bench`: the resource server's token checks under load (see `bench/`).
 //!
 //! Only the standard library and `ctrlc`: this crate must build before anything else works.
 
+mod bench;
 mod cmd;
 mod dev;
 mod test;
@@ -21,6 +24,7 @@ usage: cargo xtask <command>
 commands:
   dev     install missing tools, then run auth (:9000), server (:9090) and the SPA (:8080)
   test    install missing tools, then run every check and test, including the browser test
+  bench   build in release mode and load-test the resource server's token checks
 ";
 
 fn main() -> ExitCode {
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
     let result = match command.as_deref() {
         Some("dev") => dev::run(&root),
         Some("test") => test::run(&root),
+        Some("bench") => bench::run(&root),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

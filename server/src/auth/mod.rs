@@ -1,10 +1,12 @@
 //! Access token validation, and the [`Authorized`] extractor that puts it in front of handlers:
 //! a handler receives verified claims with the scopes it needs, or never runs.
 
+pub mod cache;
 pub mod claims;
 pub mod keys;
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::FromRequestParts;
@@ -39,16 +41,37 @@ impl VerifiedToken {
     }
 }
 
+/// How many verified tokens the cache keeps (each a few hundred bytes).
+pub const TOKEN_CACHE_CAPACITY: usize = 10_000;
+
 /// Checks bearer tokens for this resource.
 pub struct Validator {
     issuer: String,
     resource: String,
     keys: KeySource,
+    cache: cache::TokenCache,
+    /// Benchmarks only: every request counts as carrying this token. See
+    /// [`Validator::dangerously_disabled_for_benchmarks`].
+    disabled: Option<Arc<VerifiedToken>>,
 }
 
 impl Validator {
     pub fn new(issuer: String, resource: String) -> Self {
-        Self { keys: KeySource::new(issuer.clone()), issuer, resource }
+        Self {
+            keys: KeySource::new(issuer.clone()),
+            issuer,
+            resource,
+            cache: cache::TokenCache::new(TOKEN_CACHE_CAPACITY),
+            disabled: None,
+        }
+    }
+
+    /// A validator that checks nothing and treats every request as carrying `token`. It exists for
+    /// one purpose: measuring the ceiling the real checks are compared against in
+    /// `cargo xtask bench`. No flag or setting of the server reaches it.
+    pub fn dangerously_disabled_for_benchmarks(token: VerifiedToken) -> Self {
+        tracing::warn!("TOKEN VALIDATION IS DISABLED: every request is accepted (benchmark ceiling)");
+        Self { disabled: Some(Arc::new(token)), ..Self::new(String::new(), String::new()) }
     }
 
     /// Finds the bearer token in the request (RFC 6750 §2.1, header only) and verifies it.
@@ -56,7 +79,10 @@ impl Validator {
         &self,
         headers: &HeaderMap,
         query: Option<&str>,
-    ) -> Result<VerifiedToken, AuthError> {
+    ) -> Result<Arc<VerifiedToken>, AuthError> {
+        if let Some(token) = &self.disabled {
+            return Ok(token.clone());
+        }
         // RFC 6750 §2.3 allows a query parameter; OAuth 2.1 and the MCP spec forbid it, because
         // URLs end up in logs, history and Referer headers. Refuse loudly rather than ignore it.
         if query.is_some_and(|q| url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token"))
@@ -85,8 +111,20 @@ impl Validator {
         self.verify(token.trim()).await
     }
 
-    /// Verifies a compact JWS access token: header, signature, claims.
-    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+    /// Verifies a compact JWS access token, from the cache when this exact token was verified
+    /// before and is still within its validity window.
+    pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, AuthError> {
+        let expected = Expectations { issuer: &self.issuer, audience: &self.resource };
+        if let Some(hit) = self.cache.get(token, &expected, now()) {
+            return Ok(hit);
+        }
+        let verified = Arc::new(self.verify_uncached(token).await?);
+        self.cache.insert(token, verified.clone());
+        Ok(verified)
+    }
+
+    /// Header, signature, claims.
+    async fn verify_uncached(&self, token: &str) -> Result<VerifiedToken, AuthError> {
         let invalid = |why: &str| AuthError::InvalidToken(why.to_owned());
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| invalid("the token is not a well-formed JWT"))?;
@@ -119,13 +157,16 @@ impl Validator {
             })?
             .claims;
 
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        claims::check(&claims, &Expectations { issuer: &self.issuer, audience: &self.resource }, now)
+        claims::check(&claims, &Expectations { issuer: &self.issuer, audience: &self.resource }, now())
             .map_err(AuthError::InvalidToken)?;
         let scopes = Scopes::parse(claims.scope.as_deref().unwrap_or_default())
             .map_err(|_| invalid("the token's scope claim is malformed"))?;
         Ok(VerifiedToken { claims, scopes })
     }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// The scopes a route needs, as a type, so the extractor knows what to demand.
@@ -134,7 +175,7 @@ pub trait ScopeRequirement: Send + Sync + 'static {
 }
 
 /// Extracts a verified token carrying `S::SCOPES`, or rejects with the right challenge.
-pub struct Authorized<S: ScopeRequirement>(pub VerifiedToken, pub PhantomData<S>);
+pub struct Authorized<S: ScopeRequirement>(pub Arc<VerifiedToken>, pub PhantomData<S>);
 
 impl<S: ScopeRequirement> FromRequestParts<AppState> for Authorized<S> {
     type Rejection = Rejection;

@@ -19,6 +19,8 @@ pub mod sessions;
 mod stateless;
 pub mod tools;
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -99,7 +101,7 @@ fn rejection(state: &AppState, error: AuthError) -> Response {
     .into_response()
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<VerifiedToken, Response> {
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<VerifiedToken>, Response> {
     state.validator.verify_request(headers, None).await.map_err(|e| {
         tracing::info!(reason = %e, "MCP request refused");
         rejection(state, e)

@@ -26,7 +26,7 @@ pub async fn echo(
     }
     Ok(Json(EchoResponse {
         text: text.clone(),
-        subject: token.claims.sub,
-        client_id: token.claims.client_id,
+        subject: token.claims.sub.clone(),
+        client_id: token.claims.client_id.clone(),
     }))
 }
