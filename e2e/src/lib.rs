@@ -56,6 +56,8 @@ pub struct StackOptions<'a> {
     pub conformance_tools: bool,
     /// More browser origins the resource server allows (besides the SPA's).
     pub extra_origins: Vec<String>,
+    /// Run the resource server in introspection mode for every token, with the test credential.
+    pub introspect_every_token: bool,
 }
 
 impl Stack {
@@ -89,6 +91,12 @@ impl Stack {
         let mut server_settings = mcp_server::config::Settings {
             resource: Some(resource.clone()),
             conformance_tools: options.conformance_tools,
+            introspection: options.introspect_every_token.then(|| {
+                mcp_server::auth::introspection::IntrospectionSettings {
+                    secret: mcp_auth::config::TEST_INTROSPECTION_SECRET.to_owned(),
+                    every_token: true,
+                }
+            }),
             ..mcp_server::config::Settings::for_tests(&issuer, &spa_origin)
         };
         for origin in &options.extra_origins {

@@ -20,6 +20,8 @@ pub struct Settings {
     pub allowed_origins: Vec<HeaderValue>,
     /// Also offer the diagnostic tools the MCP conformance suite calls (`test_simple_text`, …).
     pub conformance_tools: bool,
+    /// Introspection mode (RFC 7662): for opaque tokens, or for every token.
+    pub introspection: Option<crate::auth::introspection::IntrospectionSettings>,
 }
 
 impl Settings {
@@ -31,6 +33,7 @@ impl Settings {
             authorization_server: authorization_server.to_owned(),
             allowed_origins: vec![HeaderValue::from_str(allowed_origin).expect("a valid origin")],
             conformance_tools: false,
+            introspection: None,
         }
     }
 }

@@ -33,6 +33,16 @@ struct Cli {
     /// `test_error_handling`, …). For running that suite, not for users.
     #[arg(long, env = "MCP_SERVER_CONFORMANCE_TOOLS")]
     conformance_tools: bool,
+
+    /// Introspection mode (RFC 7662): the secret the AS was given for this resource with
+    /// `mcp-auth --introspection-credential`. Opaque (non-JWT) tokens are then introspected.
+    #[arg(long, env = "MCP_SERVER_INTROSPECTION_SECRET")]
+    introspection_secret: Option<String>,
+
+    /// With --introspection-secret: introspect every token, JWTs too, so that a revocation at the
+    /// AS takes effect at once (one call to the AS per request).
+    #[arg(long, env = "MCP_SERVER_INTROSPECT_EVERY_TOKEN", requires = "introspection_secret")]
+    introspect_every_token: bool,
 }
 
 fn parse_origin(value: &str) -> Result<HeaderValue, String> {
@@ -56,6 +66,12 @@ async fn main() -> anyhow::Result<()> {
         authorization_server: cli.authorization_server,
         allowed_origins: cli.allowed_origins,
         conformance_tools: cli.conformance_tools,
+        introspection: cli.introspection_secret.map(|secret| {
+            mcp_server::auth::introspection::IntrospectionSettings {
+                secret,
+                every_token: cli.introspect_every_token,
+            }
+        }),
     };
     Application::build(settings).await?.run_until(shutdown_signal()).await?;
     Ok(())

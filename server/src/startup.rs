@@ -36,7 +36,15 @@ impl Application {
     /// Builds on a listener the caller already bound (`settings.bind` is ignored): lets a test bind
     /// every server of a stack first, so each knows the others' URLs before any starts.
     pub async fn build_on(listener: TcpListener, settings: Settings) -> anyhow::Result<Self> {
-        Self::build_on_with(listener, settings, Validator::new).await
+        let introspection = settings.introspection.clone();
+        Self::build_on_with(listener, settings, move |issuer, resource| {
+            let validator = Validator::new(issuer, resource);
+            match introspection {
+                Some(introspection) => validator.with_introspection(introspection),
+                None => validator,
+            }
+        })
+        .await
     }
 
     /// [`Application::build_on`] with a chosen validator, made from the issuer and the resource

@@ -34,6 +34,8 @@ struct Cache {
     keys: HashMap<String, Arc<DecodingKey>>,
     /// Found once through the metadata, then reused.
     jwks_uri: Option<String>,
+    /// From the same metadata, for introspection mode.
+    introspection_endpoint: Option<String>,
     loaded: bool,
 }
 
@@ -88,7 +90,11 @@ impl KeySource {
 
         let jwks_uri = match self.cache.read().await.jwks_uri.clone() {
             Some(uri) => uri,
-            None => self.discover_jwks_uri().await?,
+            None => self
+                .discover()
+                .await?
+                .jwks_uri
+                .ok_or_else(|| KeyError::Unavailable("the metadata has no jwks_uri".into()))?,
         };
         let jwks: JwkSet = match self.fetch(&jwks_uri).await {
             Ok(jwks) => jwks,
@@ -106,9 +112,27 @@ impl KeySource {
         Ok(())
     }
 
+    /// The authorization server's introspection endpoint (RFC 8414 `introspection_endpoint`),
+    /// discovered once.
+    pub async fn introspection_endpoint(&self) -> Result<String, KeyError> {
+        if let Some(endpoint) = self.cache.read().await.introspection_endpoint.clone() {
+            return Ok(endpoint);
+        }
+        let endpoint = self.discover().await?.introspection_endpoint.ok_or_else(|| {
+            KeyError::Unavailable("the authorization server advertises no introspection_endpoint".into())
+        })?;
+        self.cache.write().await.introspection_endpoint = Some(endpoint.clone());
+        Ok(endpoint)
+    }
+
+    /// The HTTP client for calls to the authorization server (timeouts, no redirects).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// RFC 8414: the metadata document, tried at each well-known URL in turn, whose `issuer`
     /// must be exactly the configured one.
-    async fn discover_jwks_uri(&self) -> Result<String, KeyError> {
+    async fn discover(&self) -> Result<AuthorizationServerMetadata, KeyError> {
         let issuer_url =
             url::Url::parse(&self.issuer).map_err(|e| KeyError::Unavailable(format!("bad issuer: {e}")))?;
         let mut last_error = String::from("no metadata URL");
@@ -117,11 +141,7 @@ impl KeySource {
                 Ok(metadata) if metadata.issuer != self.issuer => {
                     last_error = format!("{url} names issuer {:?}", metadata.issuer);
                 }
-                Ok(metadata) => {
-                    return metadata
-                        .jwks_uri
-                        .ok_or_else(|| KeyError::Unavailable(format!("{url} has no jwks_uri")));
-                }
+                Ok(metadata) => return Ok(metadata),
                 Err(e) => last_error = e,
             }
         }
@@ -131,7 +151,13 @@ impl KeySource {
 
     /// GETs a JSON document, refusing non-200 answers and bodies over the size limit.
     async fn fetch<T: DeserializeOwned>(&self, url: &str) -> Result<T, String> {
-        let mut response = self.http.get(url).send().await.map_err(|e| format!("{url}: {e}"))?;
+        read_json(self.http.get(url).send().await.map_err(|e| format!("{url}: {e}"))?, url).await
+    }
+}
+
+/// Reads a JSON answer, refusing non-200 answers and bodies over the size limit.
+pub async fn read_json<T: DeserializeOwned>(mut response: reqwest::Response, url: &str) -> Result<T, String> {
+    {
         if response.status() != reqwest::StatusCode::OK {
             return Err(format!("{url} answered {}", response.status()));
         }

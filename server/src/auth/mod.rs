@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod claims;
+pub mod introspection;
 pub mod keys;
 
 use std::marker::PhantomData;
@@ -50,6 +51,8 @@ pub struct Validator {
     resource: String,
     keys: KeySource,
     cache: cache::TokenCache,
+    /// Set in introspection mode.
+    introspector: Option<introspection::Introspector>,
     /// Benchmarks only: every request counts as carrying this token. See
     /// [`Validator::dangerously_disabled_for_benchmarks`].
     disabled: Option<Arc<VerifiedToken>>,
@@ -62,8 +65,15 @@ impl Validator {
             issuer,
             resource,
             cache: cache::TokenCache::new(TOKEN_CACHE_CAPACITY),
+            introspector: None,
             disabled: None,
         }
+    }
+
+    /// Adds introspection: opaque tokens are introspected, and with `every_token` JWTs too.
+    pub fn with_introspection(mut self, settings: introspection::IntrospectionSettings) -> Self {
+        self.introspector = Some(introspection::Introspector::new(settings, &self.resource));
+        self
     }
 
     /// A validator that checks nothing and treats every request as carrying `token`. It exists for
@@ -114,6 +124,19 @@ impl Validator {
     /// Verifies a compact JWS access token, from the cache when this exact token was verified
     /// before and is still within its validity window.
     pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, AuthError> {
+        if let Some(introspector) = &self.introspector {
+            let is_jwt = jsonwebtoken::decode_header(token).is_ok();
+            if !is_jwt || introspector.every_token() {
+                // Local checks first where there is something to check: a forged JWT never costs a
+                // round trip to the AS. No cache: revocation must take effect.
+                if is_jwt {
+                    self.verify_uncached(token).await?;
+                }
+                let answer =
+                    introspector.introspect(&self.keys, token, &self.issuer, &self.resource, now()).await?;
+                return Ok(Arc::new(answer));
+            }
+        }
         let expected = Expectations { issuer: &self.issuer, audience: &self.resource };
         if let Some(hit) = self.cache.get(token, &expected, now()) {
             return Ok(hit);
