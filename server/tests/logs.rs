@@ -34,8 +34,10 @@ impl<'a> MakeWriter<'a> for Captured {
 #[tokio::test(flavor = "current_thread")]
 async fn no_token_reaches_the_logs_even_at_trace_level() {
     let captured = Captured::default();
-    let subscriber =
-        tracing_subscriber::fmt().with_writer(captured.clone()).with_max_level(tracing::Level::TRACE).finish();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let issuer = TestIssuer::start().await;
@@ -59,7 +61,11 @@ async fn no_token_reaches_the_logs_even_at_trace_level() {
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(log.contains("request refused"), "the capture works: {log}");
-    for (what, token) in [("valid token", &good), ("token with the wrong scope", &wrong_scope), ("token for another audience", &wrong_audience)] {
+    for (what, token) in [
+        ("valid token", &good),
+        ("token with the wrong scope", &wrong_scope),
+        ("token for another audience", &wrong_audience),
+    ] {
         let signature = token.rsplit('.').next().unwrap();
         assert!(!log.contains(token.as_str()) && !log.contains(signature), "the {what} appears in the log");
     }
