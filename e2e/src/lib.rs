@@ -124,6 +124,16 @@ pub fn spa_router(dist: &Path) -> Router {
     Router::new().fallback_service(ServeDir::new(dist).fallback(ServeFile::new(index)))
 }
 
+/// The `Bearer` challenge of a response's `WWW-Authenticate` headers.
+pub fn challenge_of(response: &reqwest::Response) -> protocol::challenge::BearerChallenge {
+    let values: Vec<&str> =
+        response.headers().get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
+    protocol::challenge::BearerChallenge::from_header_values(values)
+        .ok()
+        .flatten()
+        .expect("a Bearer challenge in WWW-Authenticate")
+}
+
 /// `dist/` of the workspace, or `$E2E_DIST`.
 pub fn dist_dir() -> PathBuf {
     std::env::var_os("E2E_DIST")

@@ -10,7 +10,6 @@ use std::process::Command;
 
 use e2e::headless::HeadlessUser;
 use e2e::{Stack, StackOptions, proxy};
-use protocol::challenge::BearerChallenge;
 
 /// The scenarios this server must pass, and the revision to run each at (`None`: the runner's
 /// default for the scenario).
@@ -64,9 +63,7 @@ async fn the_mcp_conformance_server_scenarios_pass() {
     let mcp_url = format!("{}/mcp", stack.resource);
     let first = user.http.post(&mcp_url).json(&serde_json::json!({})).send().await.unwrap();
     assert_eq!(first.status(), 401);
-    let values: Vec<&str> =
-        first.headers().get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
-    let challenge = BearerChallenge::from_header_values(values).unwrap().unwrap();
+    let challenge = e2e::challenge_of(&first);
     let token = user.authorize_from_challenge(&mcp_url, &challenge).await.unwrap();
     proxy::spawn(proxy_listener, &stack.resource, token.secret());
 

@@ -2,13 +2,6 @@
 
 use e2e::headless::HeadlessUser;
 use e2e::{Stack, StackOptions};
-use protocol::challenge::BearerChallenge;
-
-async fn challenge_of(response: &reqwest::Response) -> BearerChallenge {
-    let values: Vec<&str> =
-        response.headers().get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
-    BearerChallenge::from_header_values(values).unwrap().expect("a Bearer challenge")
-}
 
 #[tokio::test]
 async fn with_introspection_of_every_token_a_revocation_takes_effect_at_once() {
@@ -16,7 +9,7 @@ async fn with_introspection_of_every_token_a_revocation_takes_effect_at_once() {
         Stack::start_with(StackOptions { introspect_every_token: true, ..Default::default() }).await.unwrap();
     let user = HeadlessUser::new();
     let url = format!("{}/echo?text=introspected", stack.resource);
-    let challenge = challenge_of(&user.http.get(&url).send().await.unwrap()).await;
+    let challenge = e2e::challenge_of(&user.http.get(&url).send().await.unwrap());
     let token = user.authorize_from_challenge(&url, &challenge).await.unwrap();
 
     assert_eq!(user.http.get(&url).bearer_auth(token.secret()).send().await.unwrap().status(), 200);
@@ -36,7 +29,7 @@ async fn with_introspection_of_every_token_a_revocation_takes_effect_at_once() {
     assert_eq!(revoked.status(), 200);
     let refused = user.http.get(&url).bearer_auth(token.secret()).send().await.unwrap();
     assert_eq!(refused.status(), 401);
-    let challenge = challenge_of(&refused).await;
+    let challenge = e2e::challenge_of(&refused);
     assert_eq!(challenge.error, Some(protocol::error::ErrorCode::InvalidToken));
     let description = challenge.error_description.unwrap_or_default();
     assert!(description.contains("authorization server says"), "asked the AS: {description}");
@@ -55,7 +48,7 @@ async fn an_opaque_token_is_asked_about_and_refused_when_the_as_does_not_know_it
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
-    let challenge = challenge_of(&refused).await;
+    let challenge = e2e::challenge_of(&refused);
     assert_eq!(challenge.error, Some(protocol::error::ErrorCode::InvalidToken));
     let description = challenge.error_description.unwrap_or_default();
     assert!(description.contains("authorization server says"), "asked the AS: {description}");

@@ -3,14 +3,7 @@
 
 use e2e::Stack;
 use e2e::headless::HeadlessUser;
-use protocol::challenge::BearerChallenge;
 use protocol::echo::EchoResponse;
-
-async fn challenge_of(response: &reqwest::Response) -> BearerChallenge {
-    let values: Vec<&str> =
-        response.headers().get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
-    BearerChallenge::from_header_values(values).unwrap().expect("a Bearer challenge")
-}
 
 #[tokio::test]
 async fn a_token_from_the_real_authorization_server_opens_the_echo_api() {
@@ -20,7 +13,7 @@ async fn a_token_from_the_real_authorization_server_opens_the_echo_api() {
 
     let first = user.http.get(&url).send().await.unwrap();
     assert_eq!(first.status(), 401);
-    let challenge = challenge_of(&first).await;
+    let challenge = e2e::challenge_of(&first);
     assert_eq!(challenge.scope.as_deref(), Some("echo"));
 
     let token = user.authorize_from_challenge(&url, &challenge).await.unwrap();
@@ -41,7 +34,7 @@ async fn a_token_for_another_resource_of_the_same_authorization_server_is_refuse
 
     let user = HeadlessUser::new();
     let url = format!("{}/echo?text=x", stack.resource);
-    let challenge = challenge_of(&user.http.get(&url).send().await.unwrap()).await;
+    let challenge = e2e::challenge_of(&user.http.get(&url).send().await.unwrap());
     let token = user.authorize_from_challenge(&url, &challenge).await.unwrap();
 
     // Same issuer, same signing key, valid signature: only the audience differs. No passthrough.
@@ -53,7 +46,7 @@ async fn a_token_for_another_resource_of_the_same_authorization_server_is_refuse
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
-    let challenge = challenge_of(&refused).await;
+    let challenge = e2e::challenge_of(&refused);
     assert_eq!(challenge.error, Some(protocol::error::ErrorCode::InvalidToken));
     assert!(challenge.error_description.unwrap().contains("not intended for this resource"));
 }

@@ -42,12 +42,7 @@ pub fn handle(state: &AppState, headers: &HeaderMap, message: Message, token: &V
     }
 
     let Some(session_id) = header_str(headers, &MCP_SESSION_ID) else {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            error_code::SERVER_ERROR,
-            "Bad Request: Mcp-Session-Id header is required",
-        );
+        return missing_session();
     };
     // A request without the version header is assumed to speak 2025-03-26; nothing this server
     // does differs between the session revisions, so the session's version is not needed here.
@@ -60,6 +55,15 @@ pub fn handle(state: &AppState, headers: &HeaderMap, message: Message, token: &V
         Message::Request(request) => dispatch(state, &request, token),
         Message::Notification(_) | Message::Response(_) => accepted(),
     }
+}
+
+fn missing_session() -> Response {
+    rpc_error(
+        StatusCode::BAD_REQUEST,
+        None,
+        error_code::SERVER_ERROR,
+        "Bad Request: Mcp-Session-Id header is required",
+    )
 }
 
 fn initialize(state: &AppState, request: &Request, token: &VerifiedToken) -> Response {
@@ -106,14 +110,9 @@ fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) -> Respo
         "resources/list" => success(request, json!({"resources": []})),
         "resources/templates/list" => success(request, json!({"resourceTemplates": []})),
         "tools/call" => {
-            let params = request.params.as_ref();
-            let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
-                return error(error_code::INVALID_PARAMS, "tools/call needs a tool name".into());
-            };
-            let arguments = match params.and_then(|p| p.get("arguments")) {
-                None | Some(Value::Null) => serde_json::Map::new(),
-                Some(Value::Object(arguments)) => arguments.clone(),
-                Some(_) => return error(error_code::INVALID_PARAMS, "arguments must be an object".into()),
+            let (name, arguments) = match tools::parse_call(request.params.as_ref()) {
+                Ok(call) => call,
+                Err(why) => return error(error_code::INVALID_PARAMS, why.into()),
             };
             let context = CallContext { token, client_capabilities: None };
             match tools::call(&state.mcp.tools, name, &arguments, &context) {
@@ -140,12 +139,7 @@ fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) -> Respo
 /// `DELETE /mcp` with a session id.
 pub fn close(state: &AppState, headers: &HeaderMap, token: &VerifiedToken) -> Response {
     let Some(session_id) = header_str(headers, &MCP_SESSION_ID) else {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            error_code::SERVER_ERROR,
-            "Bad Request: Mcp-Session-Id header is required",
-        );
+        return missing_session();
     };
     if state.mcp.sessions.close(session_id, &owner(token)) {
         StatusCode::NO_CONTENT.into_response()

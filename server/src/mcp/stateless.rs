@@ -179,22 +179,9 @@ fn call_tool(state: &AppState, request: &Request, token: &VerifiedToken, capabil
     let fail = |status, error: RpcError| {
         rpc_response(status, &mcp::Response::failure(Some(request.id.clone()), error))
     };
-    let params = request.params.as_ref();
-    let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
-        return fail(
-            StatusCode::OK,
-            RpcError::new(error_code::INVALID_PARAMS, "tools/call needs a tool name"),
-        );
-    };
-    let arguments = match params.and_then(|p| p.get("arguments")) {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(arguments)) => arguments.clone(),
-        Some(_) => {
-            return fail(
-                StatusCode::OK,
-                RpcError::new(error_code::INVALID_PARAMS, "arguments must be an object"),
-            );
-        }
+    let (name, arguments) = match tools::parse_call(request.params.as_ref()) {
+        Ok(call) => call,
+        Err(why) => return fail(StatusCode::OK, RpcError::new(error_code::INVALID_PARAMS, why)),
     };
     let context = CallContext { token, client_capabilities: Some(capabilities) };
     match tools::call(&state.mcp.tools, name, &arguments, &context) {
