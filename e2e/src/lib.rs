@@ -58,6 +58,8 @@ pub struct StackOptions<'a> {
     pub extra_origins: Vec<String>,
     /// Run the resource server in introspection mode for every token, with the test credential.
     pub introspect_every_token: bool,
+    /// The authorization server's access token lifetime, if not the default.
+    pub access_token_ttl: Option<std::time::Duration>,
 }
 
 impl Stack {
@@ -77,10 +79,13 @@ impl Stack {
         let (spa_listener, spa_origin) = bind().await?;
         let mut shutdown = Vec::new();
 
-        let auth_settings = mcp_auth::config::Settings {
+        let mut auth_settings = mcp_auth::config::Settings {
             issuer: Some(issuer.clone()),
             ..mcp_auth::config::Settings::for_tests(&resource)
         };
+        if let Some(ttl) = options.access_token_ttl {
+            auth_settings.access_token_ttl = ttl;
+        }
         let auth =
             mcp_auth::startup::Application::build_on(auth_listener, auth_settings, Arc::new(SystemClock))
                 .await?;
@@ -110,7 +115,7 @@ impl Stack {
         if let Some(dist) = spa_dist {
             let (tx, stop) = stopper();
             shutdown.push(tx);
-            let app = spa_router(dist);
+            let app = spa_router(dist, &spa_origin);
             tokio::spawn(async move { axum::serve(spa_listener, app).with_graceful_shutdown(stop).await });
         }
         Ok(Self { issuer, resource, spa_origin, _shutdown: shutdown })
@@ -118,10 +123,22 @@ impl Stack {
 }
 
 /// Serves a Trunk `dist/` like `trunk serve` does: files as they are, and `index.html` for any
-/// other path so that `/callback` reaches the app's router.
-pub fn spa_router(dist: &Path) -> Router {
+/// other path so that `/callback` reaches the app's router. The client metadata document is
+/// written for `http://localhost:8080`; served from another origin it is rewritten for that one,
+/// as a deployment would publish its own.
+pub fn spa_router(dist: &Path, origin: &str) -> Router {
     let index = dist.join("index.html");
-    Router::new().fallback_service(ServeDir::new(dist).fallback(ServeFile::new(index)))
+    let document = std::fs::read_to_string(dist.join("client-metadata.json"))
+        .unwrap_or_default()
+        .replace("http://localhost:8080", origin);
+    Router::new()
+        .route(
+            "/client-metadata.json",
+            axum::routing::get(move || async move {
+                ([(axum::http::header::CONTENT_TYPE, "application/json")], document)
+            }),
+        )
+        .fallback_service(ServeDir::new(dist).fallback(ServeFile::new(index)))
 }
 
 /// The `Bearer` challenge of a response's `WWW-Authenticate` headers.

@@ -1,16 +1,25 @@
-//! The browser end-to-end test: the release SPA in headless Chromium, clicking through the whole
-//! flow against the real servers.
+//! Browser end-to-end tests: the release SPA in headless Chromium, against the real servers.
 //!
-//! Needs `dist/` (the release SPA) and chromedriver + Chromium, which `cargo xtask test` builds and
-//! installs before running it with `--ignored`.
+//! Need `dist/` (the release SPA) and chromedriver + Chromium, which `cargo xtask test` builds and
+//! installs before running these with `--ignored`. Each test starts its own servers and browser.
 
 use std::time::Duration;
 
 use e2e::browser::Browser;
-use e2e::{DEMO_PASSWORD, DEMO_USER, Stack, dist_dir};
+use e2e::{DEMO_PASSWORD, DEMO_USER, Stack, StackOptions, dist_dir};
 use fantoccini::{Client, Locator};
 
 const WAIT: Duration = Duration::from_secs(30);
+
+async fn stack(options: StackOptions<'_>) -> Stack {
+    let dist = dist_dir();
+    assert!(
+        dist.join("index.html").is_file(),
+        "no SPA at {}: build it with `cargo xtask test`",
+        dist.display()
+    );
+    Stack::start_with(StackOptions { spa_dist: Some(&dist), ..options }).await.unwrap()
+}
 
 async fn fill(client: &Client, id: &str, value: &str) -> anyhow::Result<()> {
     let field = client.wait().at_most(WAIT).for_element(Locator::Id(id)).await?;
@@ -24,63 +33,247 @@ async fn click(client: &Client, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn text_of(client: &Client, id: &str) -> anyhow::Result<String> {
+    Ok(client.wait().at_most(WAIT).for_element(Locator::Id(id)).await?.text().await?)
+}
+
+/// Opens the SPA and points it at the stack's servers.
+async fn open_spa(client: &Client, stack: &Stack) -> anyhow::Result<()> {
+    client.goto(&format!("{}/", stack.spa_origin)).await?;
+    fill(client, "endpoint", &format!("{}/echo", stack.resource)).await?;
+    fill(client, "mcp-url", &format!("{}/mcp", stack.resource)).await?;
+    Ok(())
+}
+
+/// On the AS's login page: sign in as the demo user.
+async fn sign_in(client: &Client, stack: &Stack) -> anyhow::Result<()> {
+    fill(client, "username", DEMO_USER).await?;
+    fill(client, "password", DEMO_PASSWORD).await?;
+    let url = client.current_url().await?;
+    anyhow::ensure!(url.as_str().starts_with(&stack.issuer), "the login page is the AS's: {url}");
+    click(client, "sign-in").await
+}
+
+async fn call_echo(client: &Client, text: &str) -> anyhow::Result<()> {
+    fill(client, "text", text).await?;
+    click(client, "call-echo").await
+}
+
+async fn timeline(client: &Client) -> anyhow::Result<String> {
+    text_of(client, "timeline").await
+}
+
+fn expect_steps(timeline: &str, steps: &[&str]) -> anyhow::Result<()> {
+    for step in steps {
+        anyhow::ensure!(timeline.contains(step), "timeline lacks {step:?}:\n{timeline}");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 #[ignore = "needs the release SPA in dist/ and chromedriver; run by `cargo xtask test`"]
-async fn the_spa_completes_the_whole_flow_in_headless_chromium() {
-    let dist = dist_dir();
-    assert!(
-        dist.join("index.html").is_file(),
-        "no SPA at {}: build it with `cargo xtask test`",
-        dist.display()
-    );
-    let stack = Stack::start(Some(&dist)).await.unwrap();
-    let browser = Browser::launch().await.unwrap();
-    let text = "Hello from headless Chromium";
-
-    browser
-        .run("the_spa_completes_the_whole_flow", |client| async move {
-            client.goto(&format!("{}/", stack.spa_origin)).await?;
-            fill(&client, "endpoint", &format!("{}/echo", stack.resource)).await?;
-            fill(&client, "text", text).await?;
-            click(&client, "call-echo").await?;
-
-            // The authorization server's login page.
-            fill(&client, "username", DEMO_USER).await?;
-            fill(&client, "password", DEMO_PASSWORD).await?;
-            let login_url = client.current_url().await?;
-            anyhow::ensure!(login_url.as_str().starts_with(&stack.issuer), "login is on the AS: {login_url}");
-            click(&client, "sign-in").await?;
-
-            // The consent page.
+async fn first_call_logs_in_consents_and_shows_the_result_then_reuses_the_token() {
+    let stack = stack(StackOptions::default()).await;
+    Browser::launch()
+        .await
+        .unwrap()
+        .run("first_call_then_reuse", |client| async move {
+            open_spa(&client, &stack).await?;
+            call_echo(&client, "Hello from headless Chromium").await?;
+            sign_in(&client, &stack).await?;
             click(&client, "allow").await?;
-
-            // Back in the SPA: the retried call's result.
-            let result = client.wait().at_most(WAIT).for_element(Locator::Id("result")).await?;
-            anyhow::ensure!(result.text().await? == text, "echoed text differs");
+            anyhow::ensure!(
+                text_of(&client, "result").await? == "Hello from headless Chromium",
+                "echoed text"
+            );
 
             let url = client.current_url().await?;
             anyhow::ensure!(
                 url.as_str() == format!("{}/", stack.spa_origin),
                 "code and state scrubbed from {url}"
             );
-            let timeline = client.find(Locator::Id("timeline")).await?.text().await?;
-            for step in [
-                "Call the API without a token",
-                "Fetch the protected resource metadata",
-                "Fetch the authorization server metadata",
-                "Register as a public client",
-                "Check state and iss",
-                "Exchange the code for an access token",
-                "Call the API with the access token",
-            ] {
-                anyhow::ensure!(timeline.contains(step), "timeline lacks {step:?}:\n{timeline}");
-            }
+            expect_steps(
+                &timeline(&client).await?,
+                &[
+                    "Call the API without a token",
+                    "Read the Bearer challenge",
+                    "Fetch the protected resource metadata",
+                    "Fetch the authorization server metadata",
+                    "Use this app's Client ID Metadata Document",
+                    "Create PKCE verifier, challenge and state",
+                    "Check state and iss",
+                    "Exchange the code for tokens",
+                    "Call the API with the access token",
+                ],
+            )?;
             // Nothing token-like at rest: no JWT in localStorage, sessionStorage or cookies.
             let storage = client
                 .execute("return JSON.stringify([localStorage, sessionStorage, document.cookie]);", vec![])
                 .await?;
             let storage = storage.as_str().unwrap_or_default().to_owned();
             anyhow::ensure!(!storage.contains("eyJ"), "a JWT is stored in the browser: {storage}");
+
+            // The second call goes straight through with the token in memory.
+            call_echo(&client, "Second call").await?;
+            client
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::XPath("//p[@id='result' and text()='Second call']"))
+                .await?;
+            let url = client.current_url().await?;
+            anyhow::ensure!(
+                url.as_str().starts_with(&stack.spa_origin),
+                "no redirect for the second call: {url}"
+            );
+            let timeline = timeline(&client).await?;
+            anyhow::ensure!(
+                !timeline.contains("Send the browser"),
+                "no authorization for the second call:\n{timeline}"
+            );
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the release SPA in dist/ and chromedriver; run by `cargo xtask test`"]
+async fn deny_on_the_consent_page_shows_access_denied() {
+    let stack = stack(StackOptions::default()).await;
+    Browser::launch()
+        .await
+        .unwrap()
+        .run("deny_shows_access_denied", |client| async move {
+            open_spa(&client, &stack).await?;
+            call_echo(&client, "never echoed").await?;
+            sign_in(&client, &stack).await?;
+            click(&client, "deny").await?;
+            let error = text_of(&client, "error").await?;
+            anyhow::ensure!(error.contains("access_denied"), "the AS's error is shown: {error}");
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the release SPA in dist/ and chromedriver; run by `cargo xtask test`"]
+async fn mcp_mode_lists_tools_and_calls_one() {
+    let stack = stack(StackOptions::default()).await;
+    Browser::launch()
+        .await
+        .unwrap()
+        .run("mcp_lists_and_calls", |client| async move {
+            open_spa(&client, &stack).await?;
+            click(&client, "list-tools").await?;
+            sign_in(&client, &stack).await?;
+            click(&client, "allow").await?;
+            let listed = text_of(&client, "result").await?;
+            anyhow::ensure!(listed.contains("echo") && listed.contains("whoami"), "tools listed: {listed}");
+            fill(&client, "tool-echo-text", "through MCP").await?;
+            click(&client, "call-tool-echo").await?;
+            client
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::XPath("//p[@id='result' and text()='through MCP']"))
+                .await?;
+            expect_steps(&timeline(&client).await?, &["Call the tool echo with the access token"])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the release SPA in dist/ and chromedriver; run by `cargo xtask test`"]
+async fn step_up_from_echo_to_whoami_asks_consent_for_the_union() {
+    let stack = stack(StackOptions::default()).await;
+    let issuer = stack.issuer.clone();
+    Browser::launch()
+        .await
+        .unwrap()
+        .run("step_up", |client| async move {
+            open_spa(&client, &stack).await?;
+            click(&client, "list-tools").await?;
+            sign_in(&client, &stack).await?;
+            click(&client, "allow").await?;
+            text_of(&client, "tool-whoami").await?;
+            click(&client, "call-tool-whoami").await?;
+
+            // 403 insufficient_scope: back to the AS, already signed in, asked for both scopes.
+            client.wait().at_most(WAIT).for_element(Locator::Id("allow")).await?;
+            let consent = client.source().await?;
+            anyhow::ensure!(client.current_url().await?.as_str().starts_with(&issuer), "on the AS");
+            anyhow::ensure!(
+                consent.contains("<code>echo</code>") && consent.contains("<code>profile</code>"),
+                "consent for the union of echo and profile"
+            );
+            click(&client, "allow").await?;
+            let result = text_of(&client, "result").await?;
+            anyhow::ensure!(result.starts_with("You are "), "whoami answered: {result}");
+            expect_steps(&timeline(&client).await?, &["step-up"])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the release SPA in dist/ and chromedriver; run by `cargo xtask test`"]
+async fn an_expired_access_token_is_refreshed_silently() {
+    let stack =
+        stack(StackOptions { access_token_ttl: Some(Duration::from_secs(6)), ..Default::default() }).await;
+    Browser::launch()
+        .await
+        .unwrap()
+        .run("silent_refresh", |client| async move {
+            open_spa(&client, &stack).await?;
+            call_echo(&client, "before expiry").await?;
+            sign_in(&client, &stack).await?;
+            click(&client, "allow").await?;
+            anyhow::ensure!(text_of(&client, "result").await? == "before expiry", "first result");
+            tokio::time::sleep(Duration::from_secs(7)).await;
+
+            call_echo(&client, "after expiry").await?;
+            client
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::XPath("//p[@id='result' and text()='after expiry']"))
+                .await?;
+            let timeline = timeline(&client).await?;
+            expect_steps(&timeline, &["Refresh the access token"])?;
+            anyhow::ensure!(
+                !timeline.contains("Send the browser"),
+                "refreshed without a redirect:\n{timeline}"
+            );
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the release SPA in dist/ and chromedriver; run by `cargo xtask test`"]
+async fn a_callback_with_a_tampered_state_is_refused() {
+    let stack = stack(StackOptions::default()).await;
+    Browser::launch()
+        .await
+        .unwrap()
+        .run("tampered_state", |client| async move {
+            open_spa(&client, &stack).await?;
+            call_echo(&client, "x").await?;
+            // At the AS's login page, go back to the SPA with a forged callback instead.
+            client.wait().at_most(WAIT).for_element(Locator::Id("username")).await?;
+            let forged = format!(
+                "{}/callback?code=stolen&state=not-the-one-we-sent&iss={}",
+                stack.spa_origin,
+                url::form_urlencoded::byte_serialize(stack.issuer.as_bytes()).collect::<String>()
+            );
+            client.goto(&forged).await?;
+            let error = text_of(&client, "error").await?;
+            anyhow::ensure!(error.contains("state"), "the forged state is refused: {error}");
+            let url = client.current_url().await?;
+            anyhow::ensure!(!url.as_str().contains("stolen"), "the code left the address bar: {url}");
             Ok(())
         })
         .await

@@ -230,10 +230,32 @@ impl CallToolResult {
     }
 }
 
+/// The JSON messages of a `text/event-stream` body (a server may answer a POST that way): the
+/// `data:` lines of each event, joined, parsed; events that are not JSON are skipped.
+pub fn sse_messages(body: &str) -> Vec<Value> {
+    body.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter_map(|event| {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            if data.is_empty() { None } else { serde_json::from_str(&data.join("\n")).ok() }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn reads_json_rpc_messages_from_an_event_stream() {
+        let body = "event: message\r\nid: 1\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\r\ndata: \"result\":{}}\r\n\r\n: comment\n\ndata: not json\n\n";
+        assert_eq!(sse_messages(body), vec![json!({"jsonrpc": "2.0", "id": 1, "result": {}})]);
+    }
 
     #[test]
     fn negotiates_the_clients_version_or_our_newest() {

@@ -7,7 +7,8 @@ use crate::timeline::{Outcome, Step};
 
 /// Headers worth showing: the ones OAuth and MCP decisions depend on. A browser lets the page read
 /// only CORS-safelisted headers and those the server lists in `Access-Control-Expose-Headers`.
-const INTERESTING_HEADERS: &[&str] = &["www-authenticate", "cache-control", "content-type", "mcp-session-id"];
+const INTERESTING_HEADERS: &[&str] =
+    &["www-authenticate", "cache-control", "content-type", "mcp-session-id", "retry-after"];
 
 /// One request and its response.
 #[derive(Debug, Clone)]
@@ -64,47 +65,72 @@ impl NetworkError {
     }
 }
 
-async fn send(
-    method: &'static str,
-    url: &str,
-    request: Result<Request, gloo_net::Error>,
-) -> Result<Exchange, NetworkError> {
-    let failed = || NetworkError { method, url: url.to_owned() };
-    let response: Response = request.map_err(|_| failed())?.send().await.map_err(|_| failed())?;
-    let headers = INTERESTING_HEADERS
-        .iter()
-        .filter_map(|name| response.headers().get(name).map(|v| ((*name).to_owned(), v)))
-        .collect();
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    Ok(Exchange { method, url: url.to_owned(), status, headers, body })
+/// A request to make: what, where, with which headers and body.
+pub struct Outgoing<'a> {
+    pub method: &'static str,
+    pub url: &'a str,
+    pub token: Option<&'a AccessToken>,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<String>,
 }
 
-fn with_bearer(builder: RequestBuilder, token: Option<&AccessToken>) -> RequestBuilder {
-    match token {
-        // RFC 6750 §2.1: the header, never the query string.
-        Some(token) => builder.header("Authorization", &format!("Bearer {}", token.secret())),
-        None => builder,
+impl<'a> Outgoing<'a> {
+    pub fn get(url: &'a str) -> Self {
+        Self {
+            method: "GET",
+            url,
+            token: None,
+            headers: vec![("Accept", "application/json".into())],
+            body: None,
+        }
     }
-}
 
-pub async fn get(url: &str, token: Option<&AccessToken>) -> Result<Exchange, NetworkError> {
-    let request = with_bearer(Request::get(url).header("Accept", "application/json"), token).build();
-    send("GET", url, request).await
-}
+    pub fn post(url: &'a str, content_type: &'static str, body: String) -> Self {
+        Self {
+            method: "POST",
+            url,
+            token: None,
+            headers: vec![("Content-Type", content_type.into()), ("Accept", "application/json".into())],
+            body: Some(body),
+        }
+    }
 
-pub async fn post_form(url: &str, body: String) -> Result<Exchange, NetworkError> {
-    let request = Request::post(url)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("Accept", "application/json")
-        .body(body);
-    send("POST", url, request).await
-}
+    pub fn bearer(mut self, token: Option<&'a AccessToken>) -> Self {
+        self.token = token;
+        self
+    }
 
-pub async fn post_json(url: &str, body: String) -> Result<Exchange, NetworkError> {
-    let request = Request::post(url)
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json")
-        .body(body);
-    send("POST", url, request).await
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub async fn send(self) -> Result<Exchange, NetworkError> {
+        let failed = || NetworkError { method: self.method, url: self.url.to_owned() };
+        let mut builder: RequestBuilder = match self.method {
+            "POST" => Request::post(self.url),
+            "DELETE" => Request::delete(self.url),
+            _ => Request::get(self.url),
+        };
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(token) = self.token {
+            // RFC 6750 §2.1: the header, never the query string.
+            builder = builder.header("Authorization", &format!("Bearer {}", token.secret()));
+        }
+        let request = match &self.body {
+            Some(body) => builder.body(body.clone()),
+            None => builder.build(),
+        };
+        let response: Response = request.map_err(|_| failed())?.send().await.map_err(|_| failed())?;
+        let headers = INTERESTING_HEADERS
+            .iter()
+            .filter_map(|name| response.headers().get(name).map(|v| ((*name).to_owned(), v)))
+            .collect();
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        Ok(Exchange { method: self.method, url: self.url.to_owned(), status, headers, body })
+    }
 }

@@ -1,54 +1,177 @@
 //! The app's reactive state, provided once at the root and shared by every component.
 
+use futures_channel::oneshot;
 use leptos::prelude::*;
 use protocol::echo::EchoResponse;
+use protocol::mcp::Tool;
 use protocol::scope::Scopes;
-use protocol::secret::AccessToken;
+use protocol::secret::{AccessToken, RefreshToken};
+use serde_json::Value;
 
 use crate::timeline::Step;
 
-/// The default call: the echo API of the local demo server.
-pub const DEFAULT_ENDPOINT: &str = "http://localhost:9090/echo";
+/// The defaults: the local demo server's MCP endpoint and its plain echo API.
+pub const DEFAULT_MCP_URL: &str = "http://localhost:9090/mcp";
+pub const DEFAULT_ECHO_URL: &str = "http://localhost:9090/echo";
 
-/// An access token and what it is for. Kept in memory only: a reload forgets it, and the next
-/// call simply runs the authorization again (the AS remembers the login for a while). That is
-/// the browser-based-apps BCP trade-off: nothing at rest for an XSS payload to steal.
+/// The tokens for one resource, and what is needed to refresh them. Kept in memory only: a reload
+/// forgets them, and the next call authorizes again (the authorization server usually remembers
+/// the login and the consent, so that is one quick round trip). That is the trade-off the OAuth
+/// browser-based apps BCP recommends for a public client: nothing at rest for an XSS payload.
 #[derive(Debug, Clone)]
-pub struct TokenSession {
+pub struct TokenSet {
     pub access_token: AccessToken,
+    /// Rotated on every use; replaced together with the access token, in one update.
+    pub refresh_token: Option<RefreshToken>,
     /// The resource the token's audience names.
     pub resource: String,
     pub scopes: Scopes,
-    /// `Date.now()` milliseconds at which the token expires, if the AS said.
+    pub issued_at_ms: f64,
+    /// `Date.now()` milliseconds at which the access token expires, if the AS said.
     pub expires_at_ms: Option<f64>,
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub revocation_endpoint: Option<String>,
+    pub client_id: String,
 }
 
-#[derive(Debug, Clone, Copy)]
+impl TokenSet {
+    /// Expired, or close enough that a call could fail on the way: within a tenth of its lifetime
+    /// (at least five seconds) of the end.
+    pub fn needs_refresh(&self, now_ms: f64) -> bool {
+        match self.expires_at_ms {
+            Some(expires) => {
+                let margin = ((expires - self.issued_at_ms) / 10.0).max(5_000.0);
+                now_ms + margin >= expires
+            }
+            None => false,
+        }
+    }
+}
+
+/// An MCP session opened with `initialize` (the session-based protocol revisions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpSession {
+    pub url: String,
+    pub session_id: Option<String>,
+    pub protocol_version: String,
+}
+
+/// What the last call produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallResult {
+    Echo(EchoResponse),
+    Tools(Vec<Tool>),
+    ToolResult { tool: String, result: Value },
+}
+
+/// A pause in step-by-step mode: what is about to happen and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pause {
+    pub title: String,
+    pub explanation: String,
+}
+
+#[derive(Clone, Copy)]
 pub struct AppState {
-    pub endpoint: RwSignal<String>,
-    pub text: RwSignal<String>,
+    pub mcp_url: RwSignal<String>,
+    pub echo_url: RwSignal<String>,
+    pub echo_text: RwSignal<String>,
+    pub step_mode: RwSignal<bool>,
     pub timeline: RwSignal<Vec<Step>>,
-    pub result: RwSignal<Option<EchoResponse>>,
+    pub result: RwSignal<Option<CallResult>>,
+    /// The tools last listed, kept while calling them.
+    pub tools: RwSignal<Vec<Tool>>,
     pub error: RwSignal<Option<String>>,
     pub busy: RwSignal<bool>,
-    pub session: RwSignal<Option<TokenSession>>,
+    pub tokens: RwSignal<Vec<TokenSet>>,
+    pub mcp_sessions: RwSignal<Vec<McpSession>>,
+    pub pause: RwSignal<Option<Pause>>,
+    resume: StoredValue<Option<oneshot::Sender<()>>>,
+    /// `Date.now()`, ticking once a second, for expiry countdowns.
+    pub now_ms: RwSignal<f64>,
 }
 
 impl AppState {
     pub fn new() -> Self {
         Self {
-            endpoint: RwSignal::new(DEFAULT_ENDPOINT.to_owned()),
-            text: RwSignal::new("Hello, MCP!".to_owned()),
+            mcp_url: RwSignal::new(DEFAULT_MCP_URL.to_owned()),
+            echo_url: RwSignal::new(DEFAULT_ECHO_URL.to_owned()),
+            echo_text: RwSignal::new("Hello, MCP!".to_owned()),
+            step_mode: RwSignal::new(crate::storage::step_mode()),
             timeline: RwSignal::new(Vec::new()),
             result: RwSignal::new(None),
+            tools: RwSignal::new(Vec::new()),
             error: RwSignal::new(None),
             busy: RwSignal::new(false),
-            session: RwSignal::new(None),
+            tokens: RwSignal::new(Vec::new()),
+            mcp_sessions: RwSignal::new(Vec::new()),
+            pause: RwSignal::new(None),
+            resume: StoredValue::new(None),
+            now_ms: RwSignal::new(js_sys::Date::now()),
         }
     }
 
     pub fn push(&self, step: Step) {
         self.timeline.update(|steps| steps.push(step));
+    }
+
+    /// In step-by-step mode, waits until the user presses *Next*; in quick mode, returns at once.
+    pub async fn gate(&self, title: &str, explanation: &str) {
+        if !self.step_mode.get_untracked() {
+            return;
+        }
+        let (sender, receiver) = oneshot::channel();
+        self.resume.set_value(Some(sender));
+        self.pause.set(Some(Pause { title: title.to_owned(), explanation: explanation.to_owned() }));
+        let _ = receiver.await;
+        self.pause.set(None);
+    }
+
+    /// The *Next* button.
+    pub fn next(&self) {
+        if let Some(sender) = self.resume.try_update_value(Option::take).flatten() {
+            let _ = sender.send(());
+        }
+    }
+
+    /// *Run to the end*: leave step-by-step mode and continue.
+    pub fn run_through(&self) {
+        self.step_mode.set(false);
+        crate::storage::save_step_mode(false);
+        self.next();
+    }
+
+    /// The token set whose resource covers `url`.
+    pub fn token_for(&self, url: &str) -> Option<TokenSet> {
+        self.tokens
+            .get_untracked()
+            .into_iter()
+            .find(|t| protocol::resource::resource_covers(&t.resource, url))
+    }
+
+    /// Stores `tokens`, replacing any set for the same resource: the rotated refresh token and the
+    /// new access token arrive together and replace the old pair together.
+    pub fn store_tokens(&self, tokens: TokenSet) {
+        self.tokens.update(|all| {
+            all.retain(|t| t.resource != tokens.resource);
+            all.push(tokens);
+        });
+    }
+
+    pub fn drop_tokens(&self, resource: &str) {
+        self.tokens.update(|all| all.retain(|t| t.resource != resource));
+    }
+
+    pub fn session_for(&self, url: &str) -> Option<McpSession> {
+        self.mcp_sessions.get_untracked().into_iter().find(|s| s.url == url)
+    }
+
+    pub fn set_session(&self, session: Option<McpSession>, url: &str) {
+        self.mcp_sessions.update(|all| {
+            all.retain(|s| s.url != url);
+            all.extend(session);
+        });
     }
 }
 

@@ -61,6 +61,8 @@ pub fn run(root: &Path) -> Result {
             &database,
             "--demo-password",
             DEMO_PASSWORD,
+            // The SPA's client id is its own metadata document at http://localhost:8080/…
+            "--dev-allow-loopback-client-metadata",
         ]),
     )
     .and_then(|()| start("server", 9090, &mut Command::new(bin.join("mcp-server"))))

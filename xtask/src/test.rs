@@ -24,9 +24,28 @@ pub fn run(root: &Path) -> Result {
     stage("lints (native crates)", cmd::cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     stage(
         "lints (the SPA, wasm32)",
-        cmd::cargo().args(["clippy", "-p", "web-client", "--target", WASM_TARGET, "--", "-D", "warnings"]),
+        cmd::cargo().args([
+            "clippy",
+            "-p",
+            "web-client",
+            "--target",
+            WASM_TARGET,
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     stage("unit and HTTP integration tests", cmd::cargo().args(["test"]))?;
+    let mut spa_tests = cmd::cargo();
+    spa_tests
+        .args(["test", "-p", "web-client", "--target", WASM_TARGET])
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &tools.wasm_bindgen_test_runner)
+        .env("PATH", &tools.path);
+    if let Some(driver) = &tools.chromedriver {
+        spa_tests.env("CHROMEDRIVER", driver);
+    }
+    stage("the SPA's browser-only parts (wasm-bindgen-test in headless Chromium)", &mut spa_tests)?;
     match tools::ensure_conformance(root) {
         Some(dir) => stage(
             "MCP conformance suite (server scenarios)",
@@ -47,9 +66,11 @@ pub fn run(root: &Path) -> Result {
         "release build of the SPA (trunk)",
         Command::new(&tools.trunk).args(["build", "--release"]).env("PATH", &tools.path),
     )?;
+    bundle_size(root)?;
     let mut browser_test = cmd::cargo();
     browser_test
-        .args(["test", "-p", "e2e", "--test", "browser", "--", "--ignored"])
+        // One browser at a time: two Chromiums on two cores make every test slower and flakier.
+        .args(["test", "-p", "e2e", "--test", "browser", "--", "--ignored", "--test-threads=1"])
         .env("E2E_DIST", root.join("dist"));
     if let Some(driver) = &tools.chromedriver {
         browser_test.env("CHROMEDRIVER", driver);
@@ -57,12 +78,43 @@ pub fn run(root: &Path) -> Result {
     if let Some(chromium) = &tools.chromium {
         browser_test.env("CHROME_BIN", chromium);
     }
-    stage("browser end-to-end test (headless Chromium)", &mut browser_test)?;
+    stage("browser end-to-end tests (headless Chromium)", &mut browser_test)?;
 
     say("all checks passed:");
     for (name, took) in &timings {
         say(format!("  {:>6.1}s  {name}", took.as_secs_f64()));
     }
     say(format!("  {:>6.1}s  in total", started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+/// The SPA's size budget: what a first visit downloads (wasm, JS glue, CSS), gzip -9.
+pub const BUNDLE_BUDGET_BYTES: u64 = 250_000;
+
+/// Prints the gzip size of each file of the release SPA and fails above the budget.
+fn bundle_size(root: &Path) -> Result {
+    say("== SPA bundle size (gzip -9)");
+    let dist = root.join("dist");
+    let mut entries: Vec<_> = std::fs::read_dir(&dist)
+        .map_err(|e| format!("cannot read {}: {e}", dist.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm" || x == "js" || x == "css"))
+        .collect();
+    entries.sort();
+    let mut total = 0;
+    for path in entries {
+        let output = Command::new("gzip")
+            .args(["-9", "-c"])
+            .arg(&path)
+            .output()
+            .map_err(|e| format!("cannot run gzip: {e}"))?;
+        let size = output.stdout.len() as u64;
+        total += size;
+        say(format!("  {:>8} bytes  {}", size, path.file_name().unwrap_or_default().to_string_lossy()));
+    }
+    say(format!("  {:>8} bytes  in total (budget {} bytes)", total, BUNDLE_BUDGET_BYTES));
+    if total > BUNDLE_BUDGET_BYTES {
+        return Err(format!("the SPA is {total} bytes gzip, over its {BUNDLE_BUDGET_BYTES}-byte budget"));
+    }
     Ok(())
 }

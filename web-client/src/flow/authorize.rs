@@ -1,0 +1,240 @@
+//! The authorization code flow with PKCE: sending the browser to the authorization server, and
+//! handling its redirect back to `/callback`.
+
+use leptos::prelude::*;
+use protocol::authorization::{AuthorizationRequest, CallbackParams, ExpectedCallback};
+use protocol::challenge::BearerChallenge;
+use protocol::error::ErrorCode;
+use protocol::jwt::decode_unverified;
+use protocol::pkce::{CodeChallenge, CodeVerifier};
+use protocol::scope::Scopes;
+use protocol::token::{AuthorizationCodeRequest, GRANT_AUTHORIZATION_CODE, TokenResponse};
+
+use super::discovery::discover;
+use super::identity::{client_id_for, origin};
+use super::{Call, FlowResult, Performed, oauth_error, random_bytes, show};
+use crate::http::{Exchange, Outgoing};
+use crate::state::{AppState, TokenSet};
+use crate::storage::{self, PendingAuthorization};
+use crate::timeline::{Outcome, Step};
+
+/// Discovery, client identity, PKCE and `state`; then the browser leaves for the AS.
+pub async fn redirect_to_authorization(
+    app: AppState,
+    call: &Call,
+    challenge: &BearerChallenge,
+    granted: &Scopes,
+) -> FlowResult<()> {
+    let discovered = discover(app, call.url(), challenge).await?;
+    let redirect_uri = format!("{}/callback", origin()?);
+    let client_id = client_id_for(app, &discovered, &redirect_uri).await?;
+
+    // MCP scope selection: the challenge's scope, else what the resource advertises, else none;
+    // for step-up, together with what the current token already has.
+    let wanted = match challenge.scopes() {
+        Some(scopes) => scopes,
+        None => Scopes::from_tokens(discovered.resource.scopes_supported.clone().unwrap_or_default())
+            .unwrap_or_default(),
+    };
+    let scope = granted.union(&wanted);
+    let scope = (!scope.is_empty()).then(|| scope.to_string());
+
+    let verifier = CodeVerifier::from_random_bytes(random_bytes()?);
+    let code_challenge = CodeChallenge::s256(&verifier);
+    let state = protocol::base64url(&random_bytes()?);
+    let authorization_endpoint = discovered.server.authorization_endpoint.clone().unwrap_or_default();
+    let request = AuthorizationRequest::new(
+        &client_id,
+        &redirect_uri,
+        scope.clone(),
+        &state,
+        code_challenge.clone(),
+        &discovered.resource.resource,
+    );
+    let url =
+        request.to_url(&authorization_endpoint).map_err(|e| format!("bad authorization_endpoint: {e}"))?;
+
+    let step_up = if granted.is_empty() {
+        String::new()
+    } else {
+        format!("\nstep-up: the token has \"{granted}\"; asking for the union with what the server named")
+    };
+    app.push(
+        Step::new("Create PKCE verifier, challenge and state", "RFC 7636 §4.1–4.2, RFC 6749 §10.12", Outcome::Ok)
+            .detail(format!(
+                "code_verifier: 43 random characters, kept in sessionStorage until the callback (not shown)\n\
+                 code_challenge = BASE64URL(SHA256(verifier)) = {code_challenge}\ncode_challenge_method: S256\n\
+                 state: {state}\nscope: {}{step_up}\nresource: {}",
+                scope.as_deref().unwrap_or("(none)"),
+                discovered.resource.resource
+            )),
+    );
+    let pending = PendingAuthorization {
+        state: state.clone(),
+        code_verifier: verifier,
+        issuer: discovered.issuer.clone(),
+        issuer_parameter_required: discovered.server.authorization_response_iss_parameter_supported,
+        token_endpoint: discovered.server.token_endpoint.clone().unwrap_or_default(),
+        revocation_endpoint: discovered.server.revocation_endpoint.clone(),
+        client_id,
+        redirect_uri,
+        resource: discovered.resource.resource.clone(),
+        call: call.clone(),
+    };
+    storage::save_pending(&pending)?;
+    let title = "Send the browser to the authorization endpoint";
+    app.push(Step {
+        request: Some(format!("GET {url}")),
+        ..Step::new(title, "OAuth 2.1 §4.1.1, RFC 8707 §2.1", Outcome::Info).detail(
+            "The authorization server shows its login and consent pages, then redirects back to /callback.",
+        )
+    });
+    app.gate(title, "The page is about to leave for the authorization server; the timeline so far is kept in sessionStorage and shown again on return.").await;
+    storage::save_timeline(&app.timeline.get_untracked())?;
+    let location = web_sys::window().ok_or("no window")?.location();
+    location.assign(&url).map_err(|_| "the browser refused to navigate".to_owned())
+}
+
+/// Handles `/callback?…`: checks the response, exchanges the code, retries the call.
+pub async fn complete_authorization(app: AppState, query: String) {
+    app.busy.set(true);
+    app.error.set(None);
+    if let Some(steps) = storage::take_timeline() {
+        app.timeline.set(steps);
+    }
+    match finish(app, &query).await {
+        Ok(Performed::Done(result)) => show(app, result),
+        Ok(Performed::Redirecting) => return,
+        Err(message) => app.error.set(Some(message)),
+    }
+    app.busy.set(false);
+}
+
+async fn finish(app: AppState, query: &str) -> FlowResult<Performed> {
+    let params: CallbackParams =
+        serde_urlencoded::from_str(query).map_err(|e| format!("The callback's query cannot be read: {e}"))?;
+    app.push(Step::new("Back from the authorization server", "RFC 6749 §4.1.2, RFC 9207 §2", Outcome::Info).detail(
+        format!(
+            "code: {}\nstate: {}\niss: {}\nerror: {}\n(code and state were removed from the address bar with history.replaceState)",
+            if params.code.is_some() { "(present, single use; not shown)" } else { "(absent)" },
+            params.state.as_deref().unwrap_or("(absent)"),
+            params.iss.as_deref().unwrap_or("(absent)"),
+            params.error.as_ref().map_or("(none)", ErrorCode::as_str),
+        ),
+    ));
+
+    let rule = "RFC 6749 §10.12 (state), RFC 9207 §2.4 (iss)";
+    let pending = params.state.as_deref().and_then(storage::take_pending).ok_or_else(|| {
+        let message = "This callback's state was not issued by this tab, or was already used: refusing it.";
+        app.push(Step::new("Check state", rule, Outcome::Error).detail(message));
+        message.to_owned()
+    })?;
+    let expected = ExpectedCallback {
+        state: &pending.state,
+        issuer: &pending.issuer,
+        issuer_parameter_required: pending.issuer_parameter_required,
+    };
+    let code = params.into_code(&expected).map_err(|e| {
+        app.push(Step::new("Check state and iss", rule, Outcome::Error).detail(e.to_string()));
+        format!("Authorization failed: {e}")
+    })?;
+    app.push(
+        Step::new("Check state and iss", rule, Outcome::Ok)
+            .detail(format!("state matches the one this tab sent\niss is exactly {}", pending.issuer)),
+    );
+
+    let request = AuthorizationCodeRequest {
+        grant_type: GRANT_AUTHORIZATION_CODE.into(),
+        code,
+        redirect_uri: pending.redirect_uri.clone(),
+        client_id: pending.client_id.clone(),
+        code_verifier: pending.code_verifier.clone(),
+        resource: Some(pending.resource.clone()),
+    };
+    let body = serde_urlencoded::to_string(&request).map_err(|e| e.to_string())?;
+    let title = "Exchange the code for tokens";
+    let rule = "OAuth 2.1 §4.1.3, RFC 7636 §4.5, RFC 8707 §2.2";
+    app.gate(title, &format!("POST {} with the code, the PKCE code_verifier (proof that this tab started the flow), the redirect_uri and the resource.", pending.token_endpoint)).await;
+    let response = Outgoing::post(&pending.token_endpoint, "application/x-www-form-urlencoded", body)
+        .send()
+        .await
+        .map_err(|e| {
+            app.push(e.step(title, rule));
+            "The token endpoint could not be reached.".to_owned()
+        })?;
+    let tokens = accept_tokens(app, &response, title, rule, &pending.resource, |tokens| TokenSet {
+        issuer: pending.issuer.clone(),
+        token_endpoint: pending.token_endpoint.clone(),
+        revocation_endpoint: pending.revocation_endpoint.clone(),
+        client_id: pending.client_id.clone(),
+        ..tokens
+    })?;
+    app.store_tokens(tokens);
+    // The page was reloaded on the way back: put what the user had typed back in the fields.
+    match &pending.call {
+        Call::Echo { url, text } => {
+            app.echo_url.set(url.clone());
+            app.echo_text.set(text.clone());
+        }
+        Call::ListTools { url } | Call::CallTool { url, .. } => app.mcp_url.set(url.clone()),
+    }
+    super::perform_boxed(app, &pending.call, false).await
+}
+
+/// Reads a token endpoint answer into a [`TokenSet`] (completed by `finish_set`), recording it in
+/// the timeline with the access token decoded and no token shown raw.
+pub(super) fn accept_tokens(
+    app: AppState,
+    response: &Exchange,
+    title: &str,
+    rule: &str,
+    resource: &str,
+    finish_set: impl FnOnce(TokenSet) -> TokenSet,
+) -> FlowResult<TokenSet> {
+    if response.status != 200 {
+        app.push(response.step(title, rule, Outcome::Error).detail(response.pretty_body()));
+        return Err(format!("The token endpoint refused: {}", oauth_error(response)));
+    }
+    let token: TokenResponse =
+        serde_json::from_str(&response.body).map_err(|e| format!("The token response is malformed: {e}"))?;
+    if !token.is_bearer() {
+        return Err(format!(
+            "The token endpoint issued a {:?} token; only Bearer is supported.",
+            token.token_type
+        ));
+    }
+    app.push(response.step(title, rule, Outcome::Ok).detail(describe(&token)));
+    let now = js_sys::Date::now();
+    Ok(finish_set(TokenSet {
+        scopes: token.scope.as_deref().and_then(|s| Scopes::parse(s).ok()).unwrap_or_default(),
+        issued_at_ms: now,
+        expires_at_ms: token.expires_in.map(|s| now + (s as f64) * 1000.0),
+        access_token: token.access_token,
+        refresh_token: token.refresh_token,
+        resource: resource.to_owned(),
+        issuer: String::new(),
+        token_endpoint: String::new(),
+        revocation_endpoint: None,
+        client_id: String::new(),
+    }))
+}
+
+/// A token response for the timeline: the access token decoded, the refresh token only mentioned.
+fn describe(token: &TokenResponse) -> String {
+    let decoded = decode_unverified(token.access_token.secret())
+        .map(|jwt| {
+            format!(
+                "header: {}\nclaims: {}",
+                serde_json::to_string_pretty(&jwt.header).unwrap_or_default(),
+                serde_json::to_string_pretty(&jwt.claims).unwrap_or_default()
+            )
+        })
+        .unwrap_or_else(|_| "(an opaque token: nothing to decode)".into());
+    format!(
+        "token_type: {}\nexpires_in: {}\nscope: {}\nrefresh_token: {}\naccess_token (decoded, not verified by the client):\n{decoded}",
+        token.token_type,
+        token.expires_in.map_or("(not given)".into(), |s| format!("{s} s")),
+        token.scope.as_deref().unwrap_or("(not given)"),
+        if token.refresh_token.is_some() { "(present; kept in memory, not shown)" } else { "(none)" },
+    )
+}

@@ -1,0 +1,72 @@
+//! Refreshing an access token (RFC 6749 §6) with rotation: the answer's refresh token replaces
+//! the old one, together with the new access token, in one update of the token store. A refresh
+//! that fails drops the tokens, so the next step is a fresh authorization.
+
+use protocol::token::GRANT_REFRESH_TOKEN;
+
+use crate::http::Outgoing;
+use crate::state::{AppState, TokenSet};
+use crate::timeline::{Outcome, Step};
+
+/// Refreshes `tokens`; `true` if new tokens are stored, `false` if they were dropped.
+pub async fn refresh_or_forget(app: AppState, tokens: &TokenSet, why: &str) -> bool {
+    let title = "Refresh the access token";
+    let rule = "OAuth 2.1 §4.3 (refresh, with rotation for public clients)";
+    let Some(refresh_token) = &tokens.refresh_token else {
+        app.push(
+            Step::new(title, rule, Outcome::Info)
+                .detail(format!("{why}, and there is no refresh token: authorizing again.")),
+        );
+        app.drop_tokens(&tokens.resource);
+        return false;
+    };
+    let body = serde_urlencoded::to_string([
+        ("grant_type", GRANT_REFRESH_TOKEN),
+        ("refresh_token", refresh_token.secret()),
+        ("client_id", tokens.client_id.as_str()),
+        ("resource", tokens.resource.as_str()),
+    ])
+    .unwrap_or_default();
+    app.gate(
+        title,
+        &format!(
+            "{why}: POST {} with the refresh token (single use: the answer brings its successor).",
+            tokens.token_endpoint
+        ),
+    )
+    .await;
+    let response = match Outgoing::post(&tokens.token_endpoint, "application/x-www-form-urlencoded", body)
+        .send()
+        .await
+    {
+        Ok(response) => response,
+        Err(e) => {
+            app.push(e.step(title, rule));
+            app.drop_tokens(&tokens.resource);
+            return false;
+        }
+    };
+    let resource = tokens.resource.clone();
+    match super::authorize::accept_tokens(app, &response, title, rule, &resource, |fresh| TokenSet {
+        // Some servers do not rotate; then the old refresh token stays the one to use.
+        refresh_token: fresh.refresh_token.or_else(|| tokens.refresh_token.clone()),
+        issuer: tokens.issuer.clone(),
+        token_endpoint: tokens.token_endpoint.clone(),
+        revocation_endpoint: tokens.revocation_endpoint.clone(),
+        client_id: tokens.client_id.clone(),
+        ..fresh
+    }) {
+        Ok(fresh) => {
+            app.store_tokens(fresh);
+            true
+        }
+        Err(_) => {
+            app.push(
+                Step::new("Forget the tokens", rule, Outcome::Info)
+                    .detail("The refresh failed; authorizing again."),
+            );
+            app.drop_tokens(&resource);
+            false
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The browser-only parts of the client, tested in headless Chromium with `wasm-bindgen-test`:
+//! storage (what survives the redirect, what is single use, what *Forget* removes) and the
+//! browser's cryptography (random values, SHA-256 for PKCE).
+
+use protocol::pkce::{CodeChallenge, CodeVerifier};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_client::flow::Call;
+use web_client::storage::{self, ClientRegistration, PendingAuthorization};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn pending(state: &str) -> PendingAuthorization {
+    PendingAuthorization {
+        state: state.into(),
+        code_verifier: CodeVerifier::from_random_bytes([7; 32]),
+        issuer: "http://as.example".into(),
+        issuer_parameter_required: true,
+        token_endpoint: "http://as.example/token".into(),
+        revocation_endpoint: None,
+        client_id: "c".into(),
+        redirect_uri: "http://app.example/callback".into(),
+        resource: "http://rs.example".into(),
+        call: Call::ListTools { url: "http://rs.example/mcp".into() },
+    }
+}
+
+#[wasm_bindgen_test]
+fn a_pending_authorization_can_be_taken_once_by_its_state() {
+    storage::save_pending(&pending("s1")).unwrap();
+    assert!(storage::take_pending("other").is_none());
+    let taken = storage::take_pending("s1").expect("stored under its state");
+    assert_eq!(taken.call, Call::ListTools { url: "http://rs.example/mcp".into() });
+    assert!(storage::take_pending("s1").is_none(), "a state works once");
+}
+
+#[wasm_bindgen_test]
+fn forget_removes_client_ids_and_pending_authorizations() {
+    storage::save_registered_client(
+        "http://as.example",
+        &ClientRegistration { client_id: "r".into(), redirect_uri: "u".into() },
+    )
+    .unwrap();
+    storage::save_preregistered_client("http://as.example", "p").unwrap();
+    storage::save_pending(&pending("s2")).unwrap();
+    assert_eq!(storage::preregistered_client("http://as.example").as_deref(), Some("p"));
+    storage::forget_everything();
+    assert!(storage::registered_client("http://as.example").is_none());
+    assert!(storage::preregistered_client("http://as.example").is_none());
+    assert!(storage::take_pending("s2").is_none());
+}
+
+#[wasm_bindgen_test]
+fn nothing_token_like_is_written_to_local_storage() {
+    storage::save_pending(&pending("s3")).unwrap();
+    let local = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    for i in 0..local.length().unwrap() {
+        let key = local.key(i).unwrap().unwrap();
+        let value = local.get_item(&key).unwrap().unwrap_or_default();
+        assert!(!value.contains("code_verifier") && !value.contains("eyJ"), "{key} holds {value}");
+    }
+    storage::take_pending("s3");
+}
+
+#[wasm_bindgen_test]
+fn the_browser_rng_gives_fresh_bytes_and_pkce_matches_rfc_7636() {
+    let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+    getrandom::fill(&mut a).unwrap();
+    getrandom::fill(&mut b).unwrap();
+    assert_ne!(a, b);
+    assert_ne!(a, [0u8; 32]);
+    // RFC 7636 Appendix B, computed by the wasm build.
+    let verifier = CodeVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap();
+    assert_eq!(CodeChallenge::s256(&verifier).as_str(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+}
