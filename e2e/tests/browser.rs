@@ -279,3 +279,44 @@ async fn a_callback_with_a_tampered_state_is_refused() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+#[ignore = "needs the release SPA in dist/ and chromedriver; run by `cargo xtask test`"]
+async fn step_by_step_mode_pauses_before_requests_and_forget_drops_the_tokens() {
+    let stack = stack(StackOptions::default()).await;
+    let issuer = stack.issuer.clone();
+    Browser::launch()
+        .await
+        .unwrap()
+        .run("step_mode_and_forget", |client| async move {
+            open_spa(&client, &stack).await?;
+            click(&client, "step-mode").await?;
+            call_echo(&client, "stepwise").await?;
+
+            // Paused before the first request, saying what it will send.
+            let pause = text_of(&client, "pause").await?;
+            anyhow::ensure!(pause.contains("Call the API without a token") && pause.contains("GET"), "{pause}");
+            anyhow::ensure!(!timeline(&client).await?.contains("Call the API"), "nothing sent before Next");
+            click(&client, "next").await?;
+            let pause = text_of(&client, "pause").await?;
+            anyhow::ensure!(pause.contains("protected resource metadata"), "the next pause: {pause}");
+            click(&client, "run-through").await?;
+
+            sign_in(&client, &stack).await?;
+            click(&client, "allow").await?;
+            anyhow::ensure!(text_of(&client, "result").await? == "stepwise", "the flow finished");
+
+            // Forget: no tokens, and the next call must go through the authorization server again.
+            click(&client, "forget").await?;
+            text_of(&client, "no-tokens").await?;
+            call_echo(&client, "after forgetting").await?;
+            // Signed in and consented already: the AS sends the browser straight back.
+            client.wait().at_most(WAIT).for_element(Locator::XPath("//p[@id='result' and text()='after forgetting']")).await?;
+            let timeline = timeline(&client).await?;
+            expect_steps(&timeline, &["Send the browser to the authorization endpoint", "Check state and iss"])?;
+            anyhow::ensure!(timeline.contains(&issuer), "went through {issuer}");
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
