@@ -211,6 +211,9 @@ async fn step_up_from_echo_to_whoami_asks_consent_for_the_union() {
             click(&client, "allow").await?;
             let result = text_of(&client, "result").await?;
             anyhow::ensure!(result.starts_with("You are "), "whoami answered: {result}");
+            text_of(&client, "tool-echo")
+                .await
+                .map_err(|_| anyhow::anyhow!("the tool forms survive the redirect"))?;
             expect_steps(&timeline(&client).await?, &["step-up"])?;
             Ok(())
         })
@@ -295,7 +298,10 @@ async fn step_by_step_mode_pauses_before_requests_and_forget_drops_the_tokens() 
 
             // Paused before the first request, saying what it will send.
             let pause = text_of(&client, "pause").await?;
-            anyhow::ensure!(pause.contains("Call the API without a token") && pause.contains("GET"), "{pause}");
+            anyhow::ensure!(
+                pause.contains("Call the API without a token") && pause.contains("GET"),
+                "{pause}"
+            );
             anyhow::ensure!(!timeline(&client).await?.contains("Call the API"), "nothing sent before Next");
             click(&client, "next").await?;
             let pause = text_of(&client, "pause").await?;
@@ -311,9 +317,16 @@ async fn step_by_step_mode_pauses_before_requests_and_forget_drops_the_tokens() 
             text_of(&client, "no-tokens").await?;
             call_echo(&client, "after forgetting").await?;
             // Signed in and consented already: the AS sends the browser straight back.
-            client.wait().at_most(WAIT).for_element(Locator::XPath("//p[@id='result' and text()='after forgetting']")).await?;
+            client
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::XPath("//p[@id='result' and text()='after forgetting']"))
+                .await?;
             let timeline = timeline(&client).await?;
-            expect_steps(&timeline, &["Send the browser to the authorization endpoint", "Check state and iss"])?;
+            expect_steps(
+                &timeline,
+                &["Send the browser to the authorization endpoint", "Check state and iss"],
+            )?;
             anyhow::ensure!(timeline.contains(&issuer), "went through {issuer}");
             Ok(())
         })

@@ -19,6 +19,7 @@ const REGISTERED_PREFIX: &str = "mcp-oauth:registered:";
 const PREREGISTERED_PREFIX: &str = "mcp-oauth:preregistered:";
 const TIMELINE: &str = "mcp-oauth:timeline";
 const STEP_MODE: &str = "mcp-oauth:step-mode";
+const TOOLS: &str = "mcp-oauth:tools";
 
 /// Everything the callback needs to finish an authorization it did not start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,6 +136,17 @@ pub fn take_timeline<T: DeserializeOwned>() -> Option<T> {
     timeline
 }
 
+/// The tools listed before the redirect, so their forms are still there afterwards.
+pub fn save_tools(tools: &[protocol::mcp::Tool]) {
+    let _ = write(Area::Session, TOOLS, &tools);
+}
+
+pub fn take_tools() -> Vec<protocol::mcp::Tool> {
+    let tools = read(Area::Session, TOOLS).unwrap_or_default();
+    remove(Area::Session, TOOLS);
+    tools
+}
+
 pub fn step_mode() -> bool {
     read(Area::Session, STEP_MODE).unwrap_or(false)
 }
@@ -154,4 +166,5 @@ pub fn forget_everything() {
         remove(Area::Session, &key);
     }
     remove(Area::Session, TIMELINE);
+    remove(Area::Session, TOOLS);
 }

@@ -91,6 +91,7 @@ pub async fn redirect_to_authorization(
     });
     app.gate(title, "The page is about to leave for the authorization server; the timeline so far is kept in sessionStorage and shown again on return.").await;
     storage::save_timeline(&app.timeline.get_untracked())?;
+    storage::save_tools(&app.tools.get_untracked());
     let location = web_sys::window().ok_or("no window")?.location();
     location.assign(&url).map_err(|_| "the browser refused to navigate".to_owned())
 }
@@ -102,6 +103,7 @@ pub async fn complete_authorization(app: AppState, query: String) {
     if let Some(steps) = storage::take_timeline() {
         app.timeline.set(steps);
     }
+    app.tools.set(storage::take_tools());
     match finish(app, &query).await {
         Ok(Performed::Done(result)) => show(app, result),
         Ok(Performed::Redirecting) => return,
