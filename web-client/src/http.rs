@@ -1,7 +1,9 @@
 //! `fetch` with the details the timeline shows, and errors that say what probably went wrong.
+//! Straight on `web-sys`: a wrapper crate would cost wasm size for nothing this needs.
 
-use gloo_net::http::{Request, RequestBuilder, Response};
 use protocol::secret::AccessToken;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::timeline::{Outcome, Step};
 
@@ -108,29 +110,41 @@ impl<'a> Outgoing<'a> {
 
     pub async fn send(self) -> Result<Exchange, NetworkError> {
         let failed = || NetworkError { method: self.method, url: self.url.to_owned() };
-        let mut builder: RequestBuilder = match self.method {
-            "POST" => Request::post(self.url),
-            "DELETE" => Request::delete(self.url),
-            _ => Request::get(self.url),
-        };
+        self.fetch().await.map_err(|_| failed())
+    }
+
+    /// `fetch()`; any exception (network failure, CORS refusal, a bad header) is one error, as the
+    /// browser tells the page no more than that.
+    async fn fetch(&self) -> Result<Exchange, JsValue> {
+        let headers = web_sys::Headers::new()?;
         for (name, value) in &self.headers {
-            builder = builder.header(name, value);
+            headers.set(name, value)?;
         }
         if let Some(token) = self.token {
             // RFC 6750 §2.1: the header, never the query string.
-            builder = builder.header("Authorization", &format!("Bearer {}", token.secret()));
+            headers.set("Authorization", &format!("Bearer {}", token.secret()))?;
         }
-        let request = match &self.body {
-            Some(body) => builder.body(body.clone()),
-            None => builder.build(),
-        };
-        let response: Response = request.map_err(|_| failed())?.send().await.map_err(|_| failed())?;
+        let init = web_sys::RequestInit::new();
+        init.set_method(self.method);
+        init.set_headers(&headers);
+        if let Some(body) = &self.body {
+            init.set_body(&JsValue::from_str(body));
+        }
+        let request = web_sys::Request::new_with_str_and_init(self.url, &init)?;
+        let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
+        let response: web_sys::Response =
+            JsFuture::from(window.fetch_with_request(&request)).await?.dyn_into()?;
         let headers = INTERESTING_HEADERS
             .iter()
-            .filter_map(|name| response.headers().get(name).map(|v| ((*name).to_owned(), v)))
+            .filter_map(|name| response.headers().get(name).ok().flatten().map(|v| ((*name).to_owned(), v)))
             .collect();
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        Ok(Exchange { method: self.method, url: self.url.to_owned(), status, headers, body })
+        let body = JsFuture::from(response.text()?).await?.as_string().unwrap_or_default();
+        Ok(Exchange {
+            method: self.method,
+            url: self.url.to_owned(),
+            status: response.status(),
+            headers,
+            body,
+        })
     }
 }
