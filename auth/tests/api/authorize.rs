@@ -158,3 +158,32 @@ async fn with_an_https_issuer_the_session_cookie_is_secure_and_host_prefixed() {
     assert!(cookie.starts_with("__Host-"), "{cookie}");
     assert!(cookie.contains("; Secure"), "{cookie}");
 }
+
+#[tokio::test]
+async fn a_native_clients_loopback_redirect_may_use_any_port() {
+    let app = spawn_app().await;
+    let response = app
+        .browser
+        .post(app.url("/register"))
+        .json(&serde_json::json!({"redirect_uris": ["http://127.0.0.1/callback"], "application_type": "native"}))
+        .send()
+        .await
+        .unwrap();
+    let client_id =
+        response.json::<serde_json::Value>().await.unwrap()["client_id"].as_str().unwrap().to_owned();
+    let (_, challenge) = pkce();
+    let with_port = app.authorize_query(
+        &client_id,
+        &challenge,
+        &[("redirect_uri", Some("http://127.0.0.1:49152/callback"))],
+    );
+    assert_eq!(app.get_authorize(&with_port).await.status(), 303, "RFC 8252 §7.3: any port");
+    let other_path = app.authorize_query(
+        &client_id,
+        &challenge,
+        &[("redirect_uri", Some("http://127.0.0.1:49152/other"))],
+    );
+    let refused = app.get_authorize(&other_path).await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.headers().get("location").is_none());
+}
