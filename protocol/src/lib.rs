@@ -10,6 +10,7 @@
 //! | [`mcp`] | MCP JSON-RPC messages: lifecycle and tools | MCP 2025-11-25, 2026-07-28 |
 //! | [`metadata`] | authorization server and protected resource metadata, discovery URLs | RFC 8414, RFC 9728, MCP |
 //! | [`challenge`] | the `WWW-Authenticate: Bearer …` challenge, parsed and rendered | RFC 6750, RFC 9728 |
+//! | [`discovery`] | discovery as a state machine both clients drive | MCP, RFC 9728, RFC 8414 |
 //! | [`pkce`] | code verifier and S256 code challenge | RFC 7636 |
 //! | [`authorization`] | the authorize request and the redirect back to the client | RFC 6749, RFC 9207 |
 //! | [`token`] | token request and response bodies | RFC 6749, RFC 8707 |
@@ -25,6 +26,7 @@
 
 pub mod authorization;
 pub mod challenge;
+pub mod discovery;
 pub mod echo;
 pub mod error;
 pub mod form;

@@ -29,15 +29,7 @@ pub async fn redirect_to_authorization(
     let redirect_uri = format!("{}/callback", origin()?);
     let client_id = client_id_for(app, &discovered, &redirect_uri).await?;
 
-    // MCP scope selection: the challenge's scope, else what the resource advertises, else none;
-    // for step-up, together with what the current token already has.
-    let wanted = match challenge.scopes() {
-        Some(scopes) => scopes,
-        None => Scopes::from_tokens(discovered.resource.scopes_supported.clone().unwrap_or_default())
-            .unwrap_or_default(),
-    };
-    let scope = granted.union(&wanted);
-    let scope = (!scope.is_empty()).then(|| scope.to_string());
+    let scope = protocol::discovery::requested_scope(challenge, &discovered.resource, granted);
 
     let verifier = CodeVerifier::from_random_bytes(random_bytes()?);
     let code_challenge = CodeChallenge::s256(&verifier);

@@ -1,100 +1,82 @@
-//! From the challenge to the authorization server: RFC 9728, then RFC 8414, in the MCP spec's
-//! order, each document validated before anything in it is used.
+//! From the challenge to the authorization server, driving `protocol::discovery` (the same state
+//! machine the agent drives) with `fetch()`, and recording each step in the timeline.
 
 use protocol::challenge::BearerChallenge;
-use protocol::metadata::{
-    AuthorizationServerMetadata, ProtectedResourceMetadata, authorization_server_metadata_urls,
-    protected_resource_metadata_urls,
-};
-use url::Url;
+use protocol::discovery::{Discovered, Discovery, DiscoveryError, Document, Step as Next};
 
 use super::FlowResult;
 use crate::http::Outgoing;
 use crate::state::AppState;
 use crate::timeline::{Outcome, Step};
 
-/// What discovery found.
-pub struct Discovered {
-    pub resource: ProtectedResourceMetadata,
-    pub issuer: String,
-    pub server: AuthorizationServerMetadata,
-}
+const RULE_RESOURCE: &str = "RFC 9728 §3; MCP: resource_metadata, else path-inserted, else root";
+const RULE_SERVER: &str = "RFC 8414 §3, OIDC Discovery; MCP discovery order";
 
 pub async fn discover(
     app: AppState,
     request_url: &str,
     challenge: &BearerChallenge,
 ) -> FlowResult<Discovered> {
-    let candidates = match &challenge.resource_metadata {
-        Some(url) => vec![url.clone()],
-        None => protected_resource_metadata_urls(&Url::parse(request_url).map_err(|e| e.to_string())?),
-    };
-    let rule = "RFC 9728 §3; MCP: resource_metadata, else path-inserted, else root";
-    let resource: ProtectedResourceMetadata =
-        fetch_first(app, &candidates, "Fetch the protected resource metadata", rule).await?;
-    if let Err(e) = resource.validate_for_request(request_url) {
-        app.push(
-            Step::new("Check the protected resource metadata", "RFC 9728 §3.3", Outcome::Error)
-                .detail(e.to_string()),
-        );
-        return Err(format!("The protected resource metadata is not usable: {e}"));
-    }
-    let issuer = resource.authorization_servers[0].clone();
-    app.push(Step::new("Check the protected resource metadata", "RFC 9728 §3.3", Outcome::Ok).detail(
-        format!("resource {} covers {request_url}\nauthorization server: {issuer}", resource.resource),
-    ));
-
-    let issuer_url = Url::parse(&issuer).map_err(|e| e.to_string())?;
-    let candidates = authorization_server_metadata_urls(&issuer_url);
-    let rule = "RFC 8414 §3, OIDC Discovery; MCP discovery order";
-    let server: AuthorizationServerMetadata =
-        fetch_first(app, &candidates, "Fetch the authorization server metadata", rule).await?;
-    if let Err(e) = server.validate_for_issuer(&issuer) {
-        app.push(
-            Step::new("Check the authorization server metadata", "RFC 8414 §3.3, RFC 7636", Outcome::Error)
-                .detail(e.to_string()),
-        );
-        return Err(format!("The authorization server metadata is not usable: {e}"));
-    }
-    app.push(Step::new("Check the authorization server metadata", "RFC 8414 §3.3, RFC 7636 §4.3", Outcome::Ok).detail(
-        format!("issuer is exactly {issuer}\nS256 is supported\nauthorization_endpoint and token_endpoint present"),
-    ));
-    Ok(Discovered { resource, issuer, server })
-}
-
-/// GETs each URL in turn until one answers 200 with the expected JSON. A 404 moves on to the next
-/// candidate; a document that does not parse is reported.
-async fn fetch_first<T: serde::de::DeserializeOwned>(
-    app: AppState,
-    candidates: &[String],
-    title: &str,
-    rule: &str,
-) -> FlowResult<T> {
-    for url in candidates {
-        app.gate(title, &format!("GET {url} (no credentials: metadata is public)")).await;
-        let response = match Outgoing::get(url).send().await {
-            Ok(response) => response,
-            Err(e) => {
-                app.push(e.step(title, rule));
-                continue;
+    let (mut discovery, mut next) = Discovery::start(request_url, challenge);
+    let mut resource_checked = false;
+    loop {
+        match next {
+            Next::Fetch { url, document } => {
+                if document == Document::AuthorizationServer && !resource_checked {
+                    resource_checked = true;
+                    if let Some(resource) = discovery.resource() {
+                        app.push(
+                            Step::new("Check the protected resource metadata", "RFC 9728 §3.3", Outcome::Ok)
+                                .detail(format!(
+                                    "resource {} covers {request_url}\nauthorization server: {}",
+                                    resource.resource,
+                                    discovery.issuer().unwrap_or_default()
+                                )),
+                        );
+                    }
+                }
+                let (title, rule) = match document {
+                    Document::ProtectedResource => ("Fetch the protected resource metadata", RULE_RESOURCE),
+                    Document::AuthorizationServer => ("Fetch the authorization server metadata", RULE_SERVER),
+                };
+                app.gate(title, &format!("GET {url} (no credentials: metadata is public)")).await;
+                next = match Outgoing::get(&url).send().await {
+                    Ok(response) => {
+                        let outcome = if response.status == 200 { Outcome::Ok } else { Outcome::Info };
+                        let detail = if response.status == 200 {
+                            response.pretty_body()
+                        } else {
+                            "not here; trying the next location".into()
+                        };
+                        app.push(response.step(title, rule, outcome).detail(detail));
+                        discovery.on_response(response.status, &response.body)
+                    }
+                    Err(e) => {
+                        app.push(e.step(title, rule));
+                        discovery.on_unreachable()
+                    }
+                };
             }
-        };
-        if response.status != 200 {
-            app.push(response.step(title, rule, Outcome::Info).detail("not here; trying the next location"));
-            continue;
-        }
-        match serde_json::from_str::<T>(&response.body) {
-            Ok(document) => {
-                app.push(response.step(title, rule, Outcome::Ok).detail(response.pretty_body()));
-                return Ok(document);
-            }
-            Err(e) => {
+            Next::Done(found) => {
                 app.push(
-                    response.step(title, rule, Outcome::Error).detail(format!("not valid metadata: {e}")),
+                    Step::new("Check the authorization server metadata", "RFC 8414 §3.3, RFC 7636 §4.3", Outcome::Ok)
+                        .detail(format!(
+                            "issuer is exactly {}\nS256 is supported\nauthorization_endpoint and token_endpoint present",
+                            found.issuer
+                        )),
                 );
-                return Err(format!("{url} is not valid metadata: {e}"));
+                return Ok(*found);
+            }
+            Next::Failed(error) => {
+                let (title, rule) = match &error {
+                    DiscoveryError::Resource(_) | DiscoveryError::NoResourceMetadata { .. } => {
+                        ("Check the protected resource metadata", "RFC 9728 §3.3")
+                    }
+                    _ => ("Check the authorization server metadata", "RFC 8414 §3.3, RFC 7636 §4.3"),
+                };
+                app.push(Step::new(title, rule, Outcome::Error).detail(error.to_string()));
+                return Err(format!("Discovery failed: {error}"));
             }
         }
     }
-    Err(format!("{title}: none of {} answered (see the timeline).", candidates.join(", ")))
 }

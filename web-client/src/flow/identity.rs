@@ -8,11 +8,11 @@ use protocol::registration::{ClientIdMetadataDocument, ClientInformation, Client
 use protocol::token::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 
 use super::FlowResult;
-use super::discovery::Discovered;
 use crate::http::Outgoing;
 use crate::state::AppState;
 use crate::storage::{self, ClientRegistration};
 use crate::timeline::{Outcome, Step};
+use protocol::discovery::Discovered;
 
 const RULE: &str = "MCP: pre-registered, else metadata document, else dynamic registration";
 
