@@ -27,6 +27,40 @@ pub fn is_supported_version(version: &str) -> bool {
     SESSION_VERSIONS.contains(&version) || version == STATELESS_VERSION
 }
 
+/// `params._meta` keys of the stateless revision: the version a request speaks, what the client
+/// can do, and (in results) who the server is.
+pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+
+/// A value for the `Mcp-Name` header (2026-07-28): as it is when it is printable ASCII without
+/// leading or trailing spaces, else `=?base64?…?=` so that any tool name survives HTTP.
+pub fn encode_header_value(value: &str) -> String {
+    let plain = value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+        && !value.starts_with("=?base64?");
+    if plain {
+        value.to_owned()
+    } else {
+        use base64::Engine as _;
+        format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(value))
+    }
+}
+
+/// The inverse of [`encode_header_value`]; a value that is not valid `=?base64?…?=` is taken as
+/// it is.
+pub fn decode_header_value(value: &str) -> String {
+    use base64::Engine as _;
+    value
+        .strip_prefix("=?base64?")
+        .and_then(|rest| rest.strip_suffix("?="))
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_else(|| value.to_owned())
+}
+
 /// JSON-RPC 2.0 error codes (and the MCP ones).
 pub mod error_code {
     pub const PARSE_ERROR: i64 = -32700;
@@ -255,6 +289,18 @@ mod tests {
     fn reads_json_rpc_messages_from_an_event_stream() {
         let body = "event: message\r\nid: 1\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\r\ndata: \"result\":{}}\r\n\r\n: comment\n\ndata: not json\n\n";
         assert_eq!(sse_messages(body), vec![json!({"jsonrpc": "2.0", "id": 1, "result": {}})]);
+    }
+
+    #[test]
+    fn header_values_round_trip_and_plain_ascii_stays_readable() {
+        assert_eq!(encode_header_value("echo"), "echo");
+        for name in ["é-tool", " padded ", "line\nbreak", "=?base64?trick?="] {
+            let encoded = encode_header_value(name);
+            assert!(encoded.starts_with("=?base64?"), "{name:?} -> {encoded}");
+            assert_eq!(decode_header_value(&encoded), name);
+        }
+        assert_eq!(decode_header_value("=?base64?ZWNobw==?="), "echo");
+        assert_eq!(decode_header_value("=?base64?!!!?="), "=?base64?!!!?=");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::secret::ClientSecret;
+
 /// Client metadata (RFC 7591 §2): what a client sends to the registration endpoint, and what the
 /// authorization server echoes back with the `client_id` it assigned.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +40,13 @@ pub struct ClientInformation {
     pub client_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id_issued_at: Option<u64>,
+    /// Only for confidential clients; this project's authorization server issues none, but a
+    /// client registering elsewhere may be given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<ClientSecret>,
+    /// When the secret expires, in seconds since the epoch; 0 for never (RFC 7591 §3.2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_expires_at: Option<u64>,
     #[serde(flatten)]
     pub metadata: ClientMetadata,
 }
@@ -76,6 +85,8 @@ mod tests {
         let info = ClientInformation {
             client_id: "abc".into(),
             client_id_issued_at: Some(1),
+            client_secret: None,
+            client_secret_expires_at: None,
             metadata: ClientMetadata {
                 redirect_uris: vec!["http://localhost/cb".into()],
                 ..Default::default()

@@ -49,6 +49,10 @@ secret_string!(
     /// A password typed into the authorization server's login form.
     Password
 );
+secret_string!(
+    /// A confidential client's secret (RFC 6749 §2.3.1), for authorization servers that issue one.
+    ClientSecret
+);
 
 #[cfg(test)]
 mod tests {

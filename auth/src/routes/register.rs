@@ -46,6 +46,9 @@ pub async fn register(
     let body = ClientInformation {
         client_id: client.client_id,
         client_id_issued_at: u64::try_from(now).ok(),
+        // Public clients only: PKCE, not a secret, proves who redeems a code.
+        client_secret: None,
+        client_secret_expires_at: None,
         metadata,
     };
     let mut response = (StatusCode::CREATED, Json(body)).into_response();

@@ -40,8 +40,7 @@ pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protoc
 pub const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
 pub const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 
-/// The `_meta` key naming a stateless request's protocol version.
-pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub use protocol::mcp::META_PROTOCOL_VERSION;
 
 /// What the MCP endpoint needs: its tools, its sessions, who it is.
 pub struct McpService {

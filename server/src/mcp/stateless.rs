@@ -12,9 +12,9 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use base64::Engine as _;
 use protocol::mcp::{
-    self, ListToolsResult, Message, Request, RpcError, SESSION_VERSIONS, STATELESS_VERSION, error_code,
+    self, ListToolsResult, META_CLIENT_CAPABILITIES, META_SERVER_INFO, Message, Request, RpcError,
+    SESSION_VERSIONS, STATELESS_VERSION, decode_header_value, error_code,
 };
 use serde_json::{Map, Value, json};
 
@@ -33,9 +33,6 @@ const HEADER_MISMATCH: i64 = -32020;
 const MISSING_CLIENT_CAPABILITY: i64 = -32021;
 /// The protocol version is not supported.
 const UNSUPPORTED_VERSION: i64 = -32022;
-
-const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 
 /// Seconds-free cache hint for list results: the lists depend on nothing but the deployment, but
 /// they are answers to authenticated requests, so only the requesting client may keep them.
@@ -135,16 +132,6 @@ fn check_routing_headers(headers: &HeaderMap, request: &Request) -> Result<(), S
     Ok(())
 }
 
-/// `=?base64?<b64>?=` carries values that are not plain ASCII; anything else is taken as it is.
-fn decode_header_value(value: &str) -> String {
-    value
-        .strip_prefix("=?base64?")
-        .and_then(|rest| rest.strip_suffix("?="))
-        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .unwrap_or_else(|| value.to_owned())
-}
-
 fn discover(state: &AppState) -> Value {
     cached(json!({
         "supportedVersions": supported_versions(),
@@ -201,17 +188,5 @@ fn call_tool(state: &AppState, request: &Request, token: &VerifiedToken, capabil
             error.data = Some(json!({"requiredCapabilities": {capability: {}}}));
             fail(StatusCode::BAD_REQUEST, error)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_values_may_be_base64_encoded() {
-        assert_eq!(decode_header_value("=?base64?ZWNobw==?="), "echo");
-        assert_eq!(decode_header_value("echo"), "echo");
-        assert_eq!(decode_header_value("=?base64?!!!?="), "=?base64?!!!?=");
     }
 }
