@@ -1,0 +1,80 @@
+//! The agent's one error type, and the exit code each kind of failure maps to.
+
+use protocol::authorization::CallbackError;
+use protocol::discovery::DiscoveryError;
+
+/// Why a command failed. Messages name what was expected and what arrived; none ever contains a
+/// token, a code, a verifier or a client secret.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The command line or its values are wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// A server could not be reached or answered outside HTTP (refused, reset, timed out).
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// A server answered, but not as its specification says it must.
+    #[error("{0}")]
+    Protocol(String),
+    /// Discovery of the authorization server failed (MCP authorization, RFC 9728, RFC 8414).
+    #[error("discovery failed: {0}")]
+    Discovery(#[from] DiscoveryError),
+    /// The redirect back from the authorization server was refused (`state`, `iss`) or carried
+    /// the server's error (`access_denied`, …).
+    #[error("authorization failed: {0}")]
+    Callback(#[from] CallbackError),
+    /// Authorization could not be completed for another reason: no client id, no browser, a
+    /// timeout waiting for the login, the retry limit.
+    #[error("authorization failed: {0}")]
+    Authorization(String),
+    /// The token endpoint refused a code or a refresh token.
+    #[error("the token endpoint refused: {0}")]
+    TokenEndpoint(String),
+    /// The MCP server answered a request with a JSON-RPC error.
+    #[error("the MCP server answered {method} with error {code}: {message}")]
+    Rpc { method: String, code: i64, message: String },
+    /// The token store could not be read or written.
+    #[error("token store: {0}")]
+    Store(String),
+}
+
+impl AgentError {
+    /// The process exit status for this error (documented in the agent's `--help`):
+    /// 1 for a failed call, 2 for bad usage, 3 when authorization could not be obtained.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AgentError::Usage(_) => 2,
+            AgentError::Discovery(_)
+            | AgentError::Callback(_)
+            | AgentError::Authorization(_)
+            | AgentError::TokenEndpoint(_) => 3,
+            AgentError::Unreachable { .. }
+            | AgentError::Protocol(_)
+            | AgentError::Rpc { .. }
+            | AgentError::Store(_) => 1,
+        }
+    }
+
+    /// A stable, machine-readable name for `--json` output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AgentError::Usage(_) => "usage",
+            AgentError::Unreachable { .. } => "unreachable",
+            AgentError::Protocol(_) => "protocol",
+            AgentError::Discovery(_) => "discovery",
+            AgentError::Callback(_) => "callback",
+            AgentError::Authorization(_) => "authorization",
+            AgentError::TokenEndpoint(_) => "token_endpoint",
+            AgentError::Rpc { .. } => "rpc",
+            AgentError::Store(_) => "store",
+        }
+    }
+
+    pub(crate) fn unreachable(url: &str, error: &reqwest::Error) -> Self {
+        // reqwest's Display includes the URL already; the source says why.
+        let reason = std::error::Error::source(error).map_or_else(|| error.to_string(), |s| s.to_string());
+        AgentError::Unreachable { url: url.to_owned(), reason }
+    }
+}
+
+pub type Result<T, E = AgentError> = std::result::Result<T, E>;

@@ -1,0 +1,159 @@
+//! Requests to the token endpoint: redeeming a code (OAuth 2.1 §4.1.3) and refreshing (§4.3), with
+//! the client authentication the client was registered for (RFC 6749 §2.3.1).
+
+use base64::Engine as _;
+use protocol::pkce::CodeVerifier;
+use protocol::secret::{AuthorizationCode, RefreshToken};
+use protocol::token::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, TokenResponse};
+
+use crate::error::{AgentError, Result};
+use crate::http::{Exchange, Http, SMALL_BODY_LIMIT};
+use crate::store::{Client, Grant, TokenEndpointAuth};
+
+/// What a code is redeemed with.
+pub struct CodeRedemption<'a> {
+    pub issuer: &'a str,
+    pub token_endpoint: &'a str,
+    pub revocation_endpoint: Option<&'a str>,
+    pub client: &'a Client,
+    pub code: AuthorizationCode,
+    pub verifier: &'a CodeVerifier,
+    pub redirect_uri: &'a str,
+    pub resource: &'a str,
+    /// The scope asked for, recorded when the response does not say what was granted.
+    pub requested_scope: Option<&'a str>,
+}
+
+/// Why a refresh did not produce tokens.
+#[derive(Debug)]
+pub enum RefreshFailure {
+    /// The server refused the refresh token (`invalid_grant`: expired, revoked or reused) or the
+    /// client: the grant is over, a new login is needed.
+    Refused(String),
+    /// Anything else (unreachable, a 5xx): the stored tokens may still be good later.
+    Other(AgentError),
+}
+
+pub async fn redeem(http: &Http, redemption: CodeRedemption<'_>, now: u64) -> Result<Grant> {
+    let form = vec![
+        ("grant_type", GRANT_AUTHORIZATION_CODE.to_owned()),
+        ("code", redemption.code.secret().to_owned()),
+        ("redirect_uri", redemption.redirect_uri.to_owned()),
+        ("code_verifier", redemption.verifier.secret().to_owned()),
+        ("resource", redemption.resource.to_owned()),
+    ];
+    let answer = post(http, redemption.token_endpoint, redemption.client, form).await?;
+    if answer.status != 200 {
+        return Err(AgentError::TokenEndpoint(answer.oauth_error()));
+    }
+    let response = parse(&answer, redemption.token_endpoint)?;
+    Ok(Grant {
+        issuer: redemption.issuer.to_owned(),
+        resource: redemption.resource.to_owned(),
+        client: redemption.client.clone(),
+        token_endpoint: redemption.token_endpoint.to_owned(),
+        revocation_endpoint: redemption.revocation_endpoint.map(str::to_owned),
+        scope: response.scope.clone().or(redemption.requested_scope.map(str::to_owned)).unwrap_or_default(),
+        expires_at: response.expires_in.map(|s| now.saturating_add(s)),
+        access_token: response.access_token,
+        refresh_token: response.refresh_token,
+    })
+}
+
+/// Exchanges `grant`'s refresh token for new tokens. The answer's refresh token replaces the old
+/// one (rotation); a server that does not rotate leaves the old one in use.
+pub async fn refresh(http: &Http, grant: &Grant, now: u64) -> Result<Grant, RefreshFailure> {
+    let Some(refresh_token) = &grant.refresh_token else {
+        return Err(RefreshFailure::Refused("there is no refresh token".into()));
+    };
+    let form = vec![
+        ("grant_type", GRANT_REFRESH_TOKEN.to_owned()),
+        ("refresh_token", refresh_token.secret().to_owned()),
+        ("resource", grant.resource.clone()),
+    ];
+    let answer =
+        post(http, &grant.token_endpoint, &grant.client, form).await.map_err(RefreshFailure::Other)?;
+    if answer.status == 400 || answer.status == 401 {
+        return Err(RefreshFailure::Refused(answer.oauth_error()));
+    }
+    if answer.status != 200 {
+        return Err(RefreshFailure::Other(AgentError::TokenEndpoint(answer.oauth_error())));
+    }
+    let response = parse(&answer, &grant.token_endpoint).map_err(RefreshFailure::Other)?;
+    Ok(Grant {
+        // RFC 6749 §5.1: no scope in the answer means the scope is unchanged.
+        scope: response.scope.clone().unwrap_or_else(|| grant.scope.clone()),
+        expires_at: response.expires_in.map(|s| now.saturating_add(s)),
+        access_token: response.access_token,
+        refresh_token: response.refresh_token.or_else(|| grant.refresh_token.clone()),
+        ..grant.clone()
+    })
+}
+
+/// Revokes a refresh token (RFC 7009). Best effort: the caller forgets the token either way.
+pub async fn revoke(http: &Http, endpoint: &str, client: &Client, token: &RefreshToken) -> Result<()> {
+    let form = vec![("token", token.secret().to_owned()), ("token_type_hint", "refresh_token".to_owned())];
+    let answer = post(http, endpoint, client, form).await?;
+    if answer.status == 200 { Ok(()) } else { Err(AgentError::TokenEndpoint(answer.oauth_error())) }
+}
+
+/// POSTs `form` to `endpoint` with the client's authentication.
+async fn post(
+    http: &Http,
+    endpoint: &str,
+    client: &Client,
+    mut form: Vec<(&str, String)>,
+) -> Result<Exchange> {
+    let mut request = http.client().post(endpoint).header("accept", "application/json");
+    match (client.auth, &client.client_secret) {
+        (TokenEndpointAuth::ClientSecretBasic, Some(secret)) => {
+            request = request.header("authorization", basic_credentials(&client.client_id, secret.secret()));
+        }
+        (TokenEndpointAuth::ClientSecretPost, Some(secret)) => {
+            form.push(("client_id", client.client_id.clone()));
+            form.push(("client_secret", secret.secret().to_owned()));
+        }
+        _ => form.push(("client_id", client.client_id.clone())),
+    }
+    let body = serde_urlencoded::to_string(&form).map_err(|e| AgentError::Protocol(e.to_string()))?;
+    let request = request.header("content-type", "application/x-www-form-urlencoded").body(body);
+    http.send(endpoint, request, SMALL_BODY_LIMIT).await
+}
+
+/// `Basic …` for RFC 6749 §2.3.1: each part form-urlencoded before joining, then Base64.
+fn basic_credentials(client_id: &str, secret: &str) -> String {
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let joined = format!("{}:{}", encode(client_id), encode(secret));
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(joined))
+}
+
+fn parse(answer: &Exchange, endpoint: &str) -> Result<TokenResponse> {
+    let response: TokenResponse = serde_json::from_str(&answer.body)
+        .map_err(|e| AgentError::Protocol(format!("the token response from {endpoint} is malformed: {e}")))?;
+    if !response.is_bearer() {
+        return Err(AgentError::Protocol(format!(
+            "{endpoint} issued a {:?} token; this agent uses Bearer tokens only",
+            response.token_type
+        )));
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_encoded_before_base64() {
+        // RFC 6749 §2.3.1's example values need no encoding.
+        assert_eq!(
+            basic_credentials("s6BhdRkqt3", "7Fjfp0ZBr1KtDRbnfVdmIw"),
+            "Basic czZCaGRSa3F0Mzo3RmpmcDBaQnIxS3REUmJuZlZkbUl3"
+        );
+        let decoded = |header: String| {
+            let encoded = header.strip_prefix("Basic ").unwrap().to_owned();
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap()
+        };
+        assert_eq!(decoded(basic_credentials("a b:c", "é/x")), "a+b%3Ac:%C3%A9%2Fx");
+    }
+}
