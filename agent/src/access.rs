@@ -49,8 +49,10 @@ pub struct Access {
     pub progress: Progress,
     options: AccessOptions,
     authorizations: usize,
-    /// The scopes asked for in this run that were then granted.
-    granted_requests: Vec<Scopes>,
+    /// The scopes asked for in this run that were then granted, with the issuer that granted
+    /// them. A different issuer is a different question: when a resource moves to another
+    /// authorization server (its metadata names a new one), logging in there is the way forward.
+    granted_requests: Vec<(String, Scopes)>,
 }
 
 impl Access {
@@ -199,16 +201,17 @@ impl Access {
         };
         let plan = authorize::plan(&login, url, challenge, held).await?;
         let wanted = plan.scope.as_deref().and_then(|s| Scopes::parse(s).ok()).unwrap_or_default();
-        if self.granted_requests.iter().any(|done| done.is_superset(&wanted)) {
+        let issuer = plan.discovered.issuer.clone();
+        if self.granted_requests.iter().any(|(by, done)| *by == issuer && done.is_superset(&wanted)) {
             return Err(AgentError::Authorization(format!(
-                "{url} still refuses ({}) although \"{wanted}\" was just granted; asking again would not help",
+                "{url} still refuses ({}) although {issuer} just granted \"{wanted}\"; asking again would not help",
                 describe(challenge)
             )));
         }
         self.authorizations += 1;
         let grant = authorize::authorize(&login, plan).await?;
         if scopes_of(&grant).is_superset(&wanted) {
-            self.granted_requests.push(wanted);
+            self.granted_requests.push((issuer, wanted));
         }
         Ok(grant)
     }

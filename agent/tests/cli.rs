@@ -1,0 +1,307 @@
+//! `mcp-agent` as a user runs it, against the real authorization server and MCP server.
+//!
+//! The agent runs as a child process with `--browser print`; the test plays the person at the
+//! browser: it reads the authorization URL the agent prints, logs in and consents on our real pages
+//! with [`HeadlessUser`], and opens the redirect on the agent's loopback listener.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use e2e::headless::HeadlessUser;
+use e2e::{Stack, StackOptions};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+/// What one run of the agent did.
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    /// The authorization URLs it asked the "browser" to open, in order.
+    logins: Vec<url::Url>,
+}
+
+impl Run {
+    fn assert_success(&self) {
+        assert!(self.status.success(), "mcp-agent failed ({}):\n{}", self.status, self.stderr);
+    }
+}
+
+/// Runs `mcp-agent --home <home> --browser print <args>`, logging in whenever it asks.
+async fn agent(stack: &Stack, home: &Path, args: &[&str]) -> Run {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
+        .arg("--home")
+        .arg(home)
+        .args(["--browser", "print", "--login-timeout", "30"])
+        .args(args)
+        .env_remove("MCP_AGENT_CLIENT_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("mcp-agent starts");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reading_stdout = tokio::spawn(async move {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).await.expect("stdout is UTF-8");
+        out
+    });
+    let mut stderr_lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+    let mut stderr = String::new();
+    let mut logins = Vec::new();
+    let run = async {
+        while let Some(line) = stderr_lines.next_line().await.expect("stderr is UTF-8") {
+            stderr.push_str(&line);
+            stderr.push('\n');
+            let printed = line.trim();
+            if printed.starts_with(&format!("{}/authorize?", stack.issuer)) {
+                let authorize = url::Url::parse(printed).expect("the printed URL parses");
+                play_the_user(stack, &authorize).await;
+                logins.push(authorize);
+            }
+        }
+        child.wait().await.expect("mcp-agent exits")
+    };
+    let status =
+        tokio::time::timeout(Duration::from_secs(60), run).await.expect("mcp-agent finishes in time");
+    Run { status, stdout: reading_stdout.await.expect("stdout reader"), stderr, logins }
+}
+
+/// What the person does with the URL: logs in, consents, and lets the browser follow the
+/// redirect to the agent's loopback listener.
+async fn play_the_user(stack: &Stack, authorize: &url::Url) {
+    let redirect_uri = query(authorize, "redirect_uri").expect("a redirect_uri");
+    assert!(
+        redirect_uri.starts_with("http://127.0.0.1:"),
+        "a loopback redirect (RFC 8252 §7.3): {redirect_uri}"
+    );
+    let user = HeadlessUser::new();
+    let back = user.log_in_and_consent(&stack.issuer, authorize.as_str()).await.expect("login and consent");
+    let mut callback = url::Url::parse(&redirect_uri).expect("redirect_uri parses");
+    callback.query_pairs_mut().extend_pairs(back.iter());
+    let page = reqwest::get(callback).await.expect("the loopback listener answers");
+    assert!(page.status().is_success(), "the loopback page: {}", page.status());
+}
+
+fn query(url: &url::Url, name: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// The token files under `home`: one per authorization server.
+fn token_files(home: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(home) else { return Vec::new() };
+    entries
+        .map(|e| e.expect("readable directory").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect()
+}
+
+/// The only grant stored under `home`.
+fn stored_grant(home: &Path) -> Value {
+    let files = token_files(home);
+    assert_eq!(files.len(), 1, "one token file per authorization server: {files:?}");
+    let file: Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    let grants = file["grants"].as_object().expect("grants");
+    assert_eq!(grants.len(), 1, "one grant: {file}");
+    grants.values().next().unwrap().clone()
+}
+
+fn secret(grant: &Value, name: &str) -> String {
+    grant[name].as_str().unwrap_or_else(|| panic!("{name} in {grant}")).to_owned()
+}
+
+fn mcp_url(stack: &Stack) -> String {
+    format!("{}/mcp", stack.resource)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_logs_in_once_then_runs_silently() {
+    let stack = Stack::start(None).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path().join("agent");
+    let url = mcp_url(&stack);
+
+    let first = agent(&stack, &home, &["call", &url, "echo", "--arg", "text=hi"]).await;
+    first.assert_success();
+    assert_eq!(first.stdout.trim(), "hi");
+    assert_eq!(first.logins.len(), 1, "one login:\n{}", first.stderr);
+    let login = &first.logins[0];
+    assert_eq!(query(login, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(query(login, "resource").as_deref(), Some(stack.resource.as_str()));
+    assert!(query(login, "state").is_some_and(|s| s.len() >= 32));
+    assert_eq!(query(login, "scope").as_deref(), Some("echo"), "the scope the challenge names");
+
+    // The store: a private directory, a private file, tokens nowhere in the output.
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&home), 0o700);
+    let files = token_files(&home);
+    assert_eq!(files.len(), 1);
+    assert_eq!(mode(&files[0]), 0o600);
+    let grant = stored_grant(&home);
+    for name in ["access_token", "refresh_token"] {
+        let token = secret(&grant, name);
+        assert!(!first.stdout.contains(&token) && !first.stderr.contains(&token), "{name} printed");
+    }
+    assert!(first.stderr.contains("as a native app"), "dynamic registration:\n{}", first.stderr);
+    assert!(grant["client"]["client_secret"].is_null(), "a public client, PKCE instead of a secret: {grant}");
+
+    // Second run: the stored token, no browser.
+    let second = agent(&stack, &home, &["--json", "call", &url, "echo", "--arg", "text=again"]).await;
+    second.assert_success();
+    assert!(second.logins.is_empty(), "no second login:\n{}", second.stderr);
+    let result: Value = serde_json::from_str(second.stdout.trim()).expect("--json prints JSON");
+    assert_eq!(result["content"][0]["text"], "again");
+    assert_eq!(secret(&stored_grant(&home), "access_token"), secret(&grant, "access_token"));
+
+    let tools = agent(&stack, &home, &["--json", "tools", &url]).await;
+    tools.assert_success();
+    let tools: Value = serde_json::from_str(tools.stdout.trim()).unwrap();
+    let names: Vec<&str> = tools.as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.contains(&"echo") && names.contains(&"whoami"), "{names:?}");
+
+    let status = agent(&stack, &home, &["--json", "status"]).await;
+    status.assert_success();
+    assert!(!status.stdout.contains(&secret(&grant, "access_token")), "status prints no token");
+    assert!(status.stdout.contains(&stack.resource), "{}", status.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expiring_token_is_refreshed_and_rotated_without_a_login() {
+    // Tokens that are always within the agent's refresh margin.
+    let options = StackOptions { access_token_ttl: Some(Duration::from_secs(10)), ..Default::default() };
+    let stack = Stack::start_with(options).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let url = mcp_url(&stack);
+
+    agent(&stack, home.path(), &["login", &url]).await.assert_success();
+    let before = stored_grant(home.path());
+
+    let run = agent(&stack, home.path(), &["call", &url, "echo", "--arg", "text=fresh"]).await;
+    run.assert_success();
+    assert_eq!(run.stdout.trim(), "fresh");
+    assert!(run.logins.is_empty(), "refreshed, not logged in:\n{}", run.stderr);
+    assert!(run.stderr.contains("refreshing"), "says what it does:\n{}", run.stderr);
+    let after = stored_grant(home.path());
+    assert_ne!(secret(&after, "access_token"), secret(&before, "access_token"));
+    assert_ne!(secret(&after, "refresh_token"), secret(&before, "refresh_token"), "rotated");
+
+    // The spent refresh token is dead (and spending it again revokes the grant, RFC 9700), so
+    // only check it through the agent: the next run still works on the rotated one.
+    let again = agent(&stack, home.path(), &["call", &url, "echo", "--arg", "text=still"]).await;
+    again.assert_success();
+    assert!(again.logins.is_empty(), "{}", again.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_that_needs_more_scope_steps_up_with_the_union() {
+    let stack = Stack::start(None).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let url = mcp_url(&stack);
+
+    agent(&stack, home.path(), &["call", &url, "echo", "--arg", "text=hi"]).await.assert_success();
+    let run = agent(&stack, home.path(), &["--json", "call", &url, "whoami"]).await;
+    run.assert_success();
+    assert_eq!(run.logins.len(), 1, "one step-up login:\n{}", run.stderr);
+    let scope = query(&run.logins[0], "scope").unwrap_or_default();
+    let mut asked: Vec<&str> = scope.split(' ').collect();
+    asked.sort_unstable();
+    assert_eq!(asked, ["echo", "profile"], "the union of held and needed scope");
+    let result: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let structured = &result["structuredContent"];
+    assert_eq!(structured["scopes"], serde_json::json!(["echo", "profile"]), "{result}");
+    assert_eq!(structured["client_id"], stored_grant(home.path())["client"]["client_id"], "{result}");
+
+    // Both tools now work without another login.
+    let echo = agent(&stack, home.path(), &["call", &url, "echo", "--arg", "text=both"]).await;
+    echo.assert_success();
+    assert!(echo.logins.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_revokes_the_refresh_token_and_forgets_the_grant() {
+    let stack = Stack::start(None).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let url = mcp_url(&stack);
+
+    agent(&stack, home.path(), &["login", &url]).await.assert_success();
+    let grant = stored_grant(home.path());
+    let refresh_token = secret(&grant, "refresh_token");
+    let client_id = grant["client"]["client_id"].as_str().unwrap().to_owned();
+
+    let out = agent(&stack, home.path(), &["--json", "logout"]).await;
+    out.assert_success();
+    let forgotten: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(forgotten["forgotten"], serde_json::json!([stack.resource]));
+    let file: Value = serde_json::from_slice(&std::fs::read(&token_files(home.path())[0]).unwrap()).unwrap();
+    assert!(file["grants"].as_object().is_none_or(|g| g.is_empty()), "{file}");
+
+    let refreshed = reqwest::Client::new()
+        .post(format!("{}/token", stack.issuer))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+            ("client_id", &client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 400);
+    let error: Value = refreshed.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_grant");
+
+    // Without --no-login the next call logs in again; with it, it says what to run.
+    let refused = agent(&stack, home.path(), &["--no-login", "call", &url, "echo", "--arg", "text=x"]).await;
+    assert_eq!(refused.status.code(), Some(3), "{}", refused.stderr);
+    assert!(refused.stderr.contains("mcp-agent login"), "{}", refused.stderr);
+    assert!(refused.logins.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_redirect_is_turned_away_and_the_real_one_still_works() {
+    let stack = Stack::start(None).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let url = mcp_url(&stack);
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["--browser", "print", "--login-timeout", "30", "call", &url, "echo", "--arg", "text=x"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let authorize = loop {
+        let line = lines.next_line().await.unwrap().expect("the agent prints the URL");
+        if let Ok(url) = url::Url::parse(line.trim())
+            && url.path() == "/authorize"
+        {
+            break url;
+        }
+    };
+    // Another page sends the browser to the listener with its own code and a guessed state
+    // (login CSRF, RFC 9700 §4.7): turned away, and the agent keeps waiting for its own.
+    let mut forged = url::Url::parse(&query(&authorize, "redirect_uri").unwrap()).unwrap();
+    forged.query_pairs_mut().append_pair("code", "attacker-code").append_pair("state", "guessed");
+    let answer = reqwest::get(forged).await.unwrap();
+    assert_eq!(answer.status(), 400);
+    assert!(token_files(home.path()).iter().all(|f| {
+        let file: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+        file["grants"].as_object().is_none_or(|g| g.is_empty())
+    }));
+
+    play_the_user(&stack, &authorize).await;
+    let mut rest = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let output =
+        tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.unwrap().unwrap();
+    assert!(output.status.success(), "{rest}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "x");
+}
