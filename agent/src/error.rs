@@ -33,6 +33,9 @@ pub enum AgentError {
     /// The MCP server answered a request with a JSON-RPC error.
     #[error("the MCP server answered {method} with error {code}: {message}")]
     Rpc { method: String, code: i64, message: String },
+    /// The MCP server does not speak the protocol version asked for (`-32022`, 2026-07-28).
+    #[error("the MCP server does not speak protocol version {requested}; it speaks {}", supported.join(", "))]
+    UnsupportedVersion { requested: String, supported: Vec<String> },
     /// The token store could not be read or written.
     #[error("token store: {0}")]
     Store(String),
@@ -51,6 +54,7 @@ impl AgentError {
             AgentError::Unreachable { .. }
             | AgentError::Protocol(_)
             | AgentError::Rpc { .. }
+            | AgentError::UnsupportedVersion { .. }
             | AgentError::Store(_) => 1,
         }
     }
@@ -66,6 +70,7 @@ impl AgentError {
             AgentError::Authorization(_) => "authorization",
             AgentError::TokenEndpoint(_) => "token_endpoint",
             AgentError::Rpc { .. } => "rpc",
+            AgentError::UnsupportedVersion { .. } => "unsupported_version",
             AgentError::Store(_) => "store",
         }
     }

@@ -13,7 +13,7 @@
 
 use protocol::mcp::{
     self, CallToolParams, Implementation, ListToolsResult, META_CLIENT_CAPABILITIES, META_CLIENT_INFO,
-    META_PROTOCOL_VERSION, RequestId, STATELESS_VERSION, Tool,
+    META_PROTOCOL_VERSION, RequestId, STATELESS_VERSION, Tool, error_code,
 };
 use serde_json::{Map, Value, json};
 
@@ -31,6 +31,8 @@ pub struct McpClient {
     session: Option<String>,
     /// The version the server chose in `initialize` (session form).
     negotiated: Option<String>,
+    /// Whether a refused protocol version was already replaced by one the server named.
+    version_retried: bool,
     next_id: i64,
 }
 
@@ -52,6 +54,7 @@ impl McpClient {
             version: version.to_owned(),
             session: None,
             negotiated: None,
+            version_retried: false,
             next_id: 1,
         })
     }
@@ -125,8 +128,34 @@ impl McpClient {
         let _ = request.send().await;
     }
 
-    /// A request; on `404` for the session, reopens it once and retries.
+    /// A request; if the server refuses the protocol version and names the ones it speaks,
+    /// switches to the best of those this agent also speaks and retries, once per client.
     async fn request(&mut self, access: &mut Access, method: &str, params: Option<Value>) -> Result<Value> {
+        match self.request_in_version(access, method, params.clone()).await {
+            Err(AgentError::UnsupportedVersion { requested, supported }) if !self.version_retried => {
+                self.version_retried = true;
+                let Some(version) = choose_version(&supported) else {
+                    return Err(AgentError::UnsupportedVersion { requested, supported });
+                };
+                access
+                    .progress
+                    .step(format!("the server does not speak protocol {requested}; retrying with {version}"));
+                self.version = version.to_owned();
+                self.session = None;
+                self.negotiated = None;
+                self.request_in_version(access, method, params).await
+            }
+            other => other,
+        }
+    }
+
+    /// A request in the current version; on `404` for the session, reopens it once and retries.
+    async fn request_in_version(
+        &mut self,
+        access: &mut Access,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value> {
         self.connect(access).await?;
         match self.exchange(access, method, params.clone(), false).await {
             Err(AgentError::Protocol(message)) if message == SESSION_GONE && self.session.is_some() => {
@@ -209,6 +238,16 @@ impl McpClient {
         let response: mcp::Response = serde_json::from_value(message)
             .map_err(|e| AgentError::Protocol(format!("the response to {method} is malformed: {e}")))?;
         match (response.result, response.error) {
+            (_, Some(error)) if error.code == error_code::UNSUPPORTED_VERSION => {
+                let supported = error
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("supported"))
+                    .and_then(Value::as_array)
+                    .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                    .unwrap_or_default();
+                Err(AgentError::UnsupportedVersion { requested: self.version.clone(), supported })
+            }
             (_, Some(error)) => {
                 Err(AgentError::Rpc { method: method.into(), code: error.code, message: error.message })
             }
@@ -280,6 +319,14 @@ impl McpClient {
 
 const SESSION_GONE: &str = "the MCP session is gone (404)";
 
+/// The version to retry with, from those a server says it speaks: the stateless revision if it
+/// is one of them, else the newest session revision both sides speak.
+fn choose_version(supported: &[String]) -> Option<&'static str> {
+    std::iter::once(STATELESS_VERSION)
+        .chain(mcp::SESSION_VERSIONS.iter().copied())
+        .find(|ours| supported.iter().any(|theirs| theirs == ours))
+}
+
 fn client_info() -> Implementation {
     Implementation { name: "mcp-agent".into(), version: env!("CARGO_PKG_VERSION").into(), title: None }
 }
@@ -348,4 +395,21 @@ fn normalize_newlines(bytes: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_retry_version_is_the_best_both_sides_speak() {
+        assert_eq!(choose_version(&owned(&["2026-07-28", "2025-11-25"])), Some(STATELESS_VERSION));
+        assert_eq!(choose_version(&owned(&["2025-03-26", "2025-06-18"])), Some("2025-06-18"));
+        assert_eq!(choose_version(&owned(&["2099-01-01"])), None);
+        assert_eq!(choose_version(&[]), None);
+    }
 }

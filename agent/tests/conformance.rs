@@ -11,9 +11,15 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// The 2026-07-28 draft's authorization scenarios, which the `draft` suite runs next to draft
-/// transport scenarios this agent does not implement yet (custom `Mcp-Param-*` headers,
-/// multi-round-trip requests, protocol version retry).
+/// Scenarios of the `draft` suite (the 2026-07-28 revision) this agent does not implement yet,
+/// with why. Every other draft scenario must pass; these must still fail, so that implementing
+/// one shows up here.
+const DRAFT_GAPS: &[(&str, &str)] = &[
+    ("http-custom-headers", "mirroring x-mcp-header tool parameters into Mcp-Param-* headers (SEP-2243)"),
+    ("sep-2322-client-request-state", "multi round-trip requests (SEP-2322)"),
+];
+
+/// The draft's authorization scenarios, named so that none can silently stop running.
 const DRAFT_AUTH_SCENARIOS: &[&str] = &[
     "auth/resource-mismatch",
     "auth/offline-access-scope",
@@ -109,17 +115,20 @@ fn the_conformance_client_auth_scenarios_pass() {
 
 #[test]
 #[ignore = "needs the MCP conformance suite and Node 22; run by `cargo xtask test`"]
-fn the_draft_authorization_scenarios_pass() {
+fn the_draft_scenarios_pass_except_the_known_gaps() {
     let (_, scenarios) = run_suite("draft");
     for name in DRAFT_AUTH_SCENARIOS {
-        let checks =
-            scenarios.get(*name).unwrap_or_else(|| panic!("{name} did not run: {:?}", scenarios.keys()));
-        assert!(!checks.is_empty(), "{name} recorded no checks");
-        assert_eq!(not_passed(checks), Vec::<String>::new(), "{name}");
+        assert!(scenarios.contains_key(*name), "{name} did not run: {:?}", scenarios.keys());
     }
-    let unlisted: Vec<&String> = scenarios
-        .keys()
-        .filter(|k| k.starts_with("auth/") && !DRAFT_AUTH_SCENARIOS.contains(&k.as_str()))
-        .collect();
-    assert!(unlisted.is_empty(), "new draft authorization scenarios to look at: {unlisted:?}");
+    for (name, checks) in &scenarios {
+        assert!(!checks.is_empty(), "{name} recorded no checks");
+        let failed = not_passed(checks);
+        match DRAFT_GAPS.iter().find(|(gap, _)| gap == name) {
+            Some((_, what)) => assert!(
+                !failed.is_empty(),
+                "{name} passes now ({what} works): take it off DRAFT_GAPS and the README's list"
+            ),
+            None => assert_eq!(failed, Vec::<String>::new(), "{name}"),
+        }
+    }
 }

@@ -70,6 +70,12 @@ pub mod error_code {
     pub const INTERNAL_ERROR: i64 = -32603;
     /// Transport-level problems reported in a JSON-RPC body (missing session and the like).
     pub const SERVER_ERROR: i64 = -32000;
+    /// The `MCP-Protocol-Version` header and `_meta` don't agree (2026-07-28).
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// The request needs a client capability it did not declare (2026-07-28).
+    pub const MISSING_CLIENT_CAPABILITY: i64 = -32021;
+    /// The protocol version is not supported; `data.supported` lists those that are (2026-07-28).
+    pub const UNSUPPORTED_VERSION: i64 = -32022;
 }
 
 /// A request id: a string or a number, never null (JSON-RPC 2.0 §4, MCP).

@@ -27,13 +27,6 @@ use crate::auth::VerifiedToken;
 use crate::error::AuthError;
 use crate::state::AppState;
 
-/// The header and `_meta` don't agree (2026-07-28).
-const HEADER_MISMATCH: i64 = -32020;
-/// The request needs a client capability it did not declare.
-const MISSING_CLIENT_CAPABILITY: i64 = -32021;
-/// The protocol version is not supported.
-const UNSUPPORTED_VERSION: i64 = -32022;
-
 /// Seconds-free cache hint for list results: the lists depend on nothing but the deployment, but
 /// they are answers to authenticated requests, so only the requesting client may keep them.
 const LIST_TTL_MS: u64 = 60_000;
@@ -69,18 +62,18 @@ pub fn handle(state: &AppState, headers: &HeaderMap, message: Message, token: &V
         return fail(
             StatusCode::BAD_REQUEST,
             RpcError::new(
-                HEADER_MISMATCH,
+                error_code::HEADER_MISMATCH,
                 "the MCP-Protocol-Version header must equal the _meta protocol version",
             ),
         );
     }
     if !supported_versions().contains(&version) {
-        let mut error = RpcError::new(UNSUPPORTED_VERSION, "Unsupported protocol version");
+        let mut error = RpcError::new(error_code::UNSUPPORTED_VERSION, "Unsupported protocol version");
         error.data = Some(json!({"supported": supported_versions(), "requested": version}));
         return fail(StatusCode::BAD_REQUEST, error);
     }
     if let Err(why) = check_routing_headers(headers, &request) {
-        return fail(StatusCode::BAD_REQUEST, RpcError::new(HEADER_MISMATCH, why));
+        return fail(StatusCode::BAD_REQUEST, RpcError::new(error_code::HEADER_MISMATCH, why));
     }
 
     let result = match request.method.as_str() {
@@ -182,7 +175,7 @@ fn call_tool(state: &AppState, request: &Request, token: &VerifiedToken, capabil
         Err(CallError::InsufficientScope(needed)) => rejection(state, AuthError::InsufficientScope(needed)),
         Err(CallError::MissingClientCapability(capability)) => {
             let mut error = RpcError::new(
-                MISSING_CLIENT_CAPABILITY,
+                error_code::MISSING_CLIENT_CAPABILITY,
                 format!("this tool needs the client's {capability} capability"),
             );
             error.data = Some(json!({"requiredCapabilities": {capability: {}}}));
