@@ -34,8 +34,16 @@ pub fn run(root: &Path) -> Result {
             return Err(format!("port {port} is already in use; stop whatever is listening there first"));
         }
     }
-    say("== building the servers");
-    cmd::run(cmd::cargo().current_dir(root).args(["build", "-p", "mcp-auth", "-p", "mcp-server"]))?;
+    say("== building the servers and the agent");
+    cmd::run(cmd::cargo().current_dir(root).args([
+        "build",
+        "-p",
+        "mcp-auth",
+        "-p",
+        "mcp-server",
+        "-p",
+        "mcp-agent",
+    ]))?;
     let data = root.join("target/dev");
     std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
 
@@ -107,6 +115,9 @@ fn banner(took: Duration) {
     say("  SPA                   http://localhost:8080");
     println!();
     say(format!("open http://localhost:8080, press \"Call echo\", and sign in as  demo / {DEMO_PASSWORD}"));
+    say("or, from another terminal, the headless agent (it opens the login page in your browser once):");
+    say("  target/debug/mcp-agent call http://localhost:9090/mcp echo --arg text=hi");
+    say("  (`cargo install --path agent` puts `mcp-agent` on your PATH)");
     say("Ctrl-C stops all three.");
     println!();
 }
