@@ -1,6 +1,6 @@
 //! The Node.js programs the interoperability tests run against our servers, where `cargo xtask
 //! test` installs them: Node 22 and the MCP conformance suite under `target/tools/conformance`
-//! (`$CONFORMANCE_DIR`).
+//! (`$CONFORMANCE_DIR`), the official MCP TypeScript SDK under `e2e/ts-sdk/node_modules`.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +19,11 @@ pub fn node() -> PathBuf {
 /// The conformance suite's command line program.
 pub fn conformance_cli() -> PathBuf {
     conformance_dir().join("node_modules/@modelcontextprotocol/conformance/dist/index.js")
+}
+
+/// The directory of the TypeScript SDK client (`client.mjs`, its `package.json` and lock file).
+pub fn ts_sdk_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("ts-sdk")
 }
 
 /// Panics with what to run when a program the test needs is not installed.
