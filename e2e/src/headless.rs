@@ -126,6 +126,17 @@ impl HeadlessUser {
         issuer: &str,
         authorize_url: &str,
     ) -> anyhow::Result<HashMap<String, String>> {
+        let back = self.log_in_and_consent_redirect(issuer, authorize_url).await?;
+        Ok(back.query_pairs().into_owned().collect())
+    }
+
+    /// Like [`Self::log_in_and_consent`], but returns the whole URL the authorization server sent
+    /// the user agent back to, for a client that wants to receive the redirect itself.
+    pub async fn log_in_and_consent_redirect(
+        &self,
+        issuer: &str,
+        authorize_url: &str,
+    ) -> anyhow::Result<url::Url> {
         let absolute = |location: &str| {
             if location.starts_with('/') { format!("{issuer}{location}") } else { location.to_owned() }
         };
@@ -138,7 +149,18 @@ impl HeadlessUser {
         };
         let authorize = self.http.get(authorize_url).send().await?;
         ensure!(authorize.status() == 303, "authorize answered {}", authorize.status());
-        let login_page = self.http.get(location(&authorize)?).send().await?.text().await?;
+        let login_url = location(&authorize)?;
+        if !login_url.starts_with(&format!("{issuer}/")) {
+            // Straight back to the client: the request was refused.
+            let back = url::Url::parse(&login_url)?;
+            let error = |name: &str| back.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+            bail!(
+                "authorize sent the user agent back with error={:?}: {:?}",
+                error("error"),
+                error("error_description")
+            );
+        }
+        let login_page = self.http.get(login_url).send().await?.text().await?;
         let login_form = [
             ("request", hidden_field(&login_page, "request").context("no request field")?),
             ("csrf_token", hidden_field(&login_page, "csrf_token").context("no csrf field")?),
@@ -157,7 +179,6 @@ impl HeadlessUser {
         if consent.status() != 303 {
             bail!("consent answered {}", consent.status());
         }
-        let back = url::Url::parse(&location(&consent)?)?;
-        Ok(back.query_pairs().into_owned().collect())
+        Ok(url::Url::parse(&location(&consent)?)?)
     }
 }

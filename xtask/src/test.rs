@@ -46,21 +46,29 @@ pub fn run(root: &Path) -> Result {
         spa_tests.env("CHROMEDRIVER", driver);
     }
     stage("the SPA's browser-only parts (wasm-bindgen-test in headless Chromium)", &mut spa_tests)?;
-    match tools::ensure_conformance(root) {
-        Some(dir) => stage(
-            "MCP conformance suite (server scenarios)",
-            cmd::cargo()
-                .args(["test", "-p", "e2e", "--test", "conformance", "--", "--ignored", "--nocapture"])
-                .env("CONFORMANCE_DIR", dir),
-        )?,
-        None => {
-            println!();
-            say("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-            say("!! SKIPPED: the MCP conformance suite, because npm could not install it.     !!");
-            say("!! Everything else ran; run `cargo xtask test` again with the npm registry.   !!");
-            say("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-            println!();
+    // Clients and test suites we did not write, against our servers. They run on the Node 22 that
+    // comes with the conformance suite.
+    let conformance = tools::ensure_conformance(root);
+    let ts_sdk = conformance.as_ref().and_then(|_| tools::ensure_ts_sdk(root));
+    match &conformance {
+        Some(dir) => {
+            stage("MCP conformance suite (server scenarios)", &mut node_test("e2e", "conformance", dir))?;
+            stage(
+                "MCP conformance suite (authorization server scenarios)",
+                &mut node_test("e2e", "conformance_authorization", dir),
+            )?;
+            stage(
+                "MCP conformance suite (client authorization scenarios, mcp-agent as the client)",
+                &mut node_test("mcp-agent", "conformance", dir),
+            )?;
         }
+        None => skipped("the MCP conformance suite"),
+    }
+    match (&conformance, &ts_sdk) {
+        (Some(dir), Some(_)) => {
+            stage("MCP TypeScript SDK client against our servers", &mut node_test("e2e", "ts_sdk", dir))?
+        }
+        _ => skipped("the MCP TypeScript SDK client test"),
     }
     stage(
         "release build of the SPA (trunk)",
@@ -86,6 +94,33 @@ pub fn run(root: &Path) -> Result {
     }
     say(format!("  {:>6.1}s  in total", started.elapsed().as_secs_f64()));
     Ok(())
+}
+
+/// `cargo test` of an integration test of `package` that runs Node programs: ignored by plain `cargo test`, because
+/// it needs what `tools` installs.
+fn node_test(package: &str, test: &str, conformance_dir: &Path) -> Command {
+    let mut command = cmd::cargo();
+    command
+        .args(["test", "-p", package, "--test", test, "--", "--ignored", "--nocapture"])
+        .env("CONFORMANCE_DIR", conformance_dir);
+    command
+}
+
+/// Says, so that nobody can miss it, that `what` did not run because npm could not install it.
+fn skipped(what: &str) {
+    let lines = [
+        format!("SKIPPED: {what}, because npm could not install it."),
+        "Everything else ran; run `cargo xtask test` again with the npm registry.".to_owned(),
+    ];
+    let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or_default();
+    let border = "!".repeat(width + 6);
+    println!();
+    say(&border);
+    for line in &lines {
+        say(format!("!! {line:<width$} !!"));
+    }
+    say(&border);
+    println!();
 }
 
 /// The SPA's size budget: what a first visit downloads (wasm, JS glue, CSS), gzip -9.

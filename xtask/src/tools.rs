@@ -7,7 +7,8 @@
 //! | `wasm-bindgen` = the version in Cargo.lock | `cargo install wasm-bindgen-cli` | the CLI must match the library exactly |
 //! | `wasm-opt` 132 | npm `binaryen@132` into `target/tools` | Debian's binaryen 108 emits modules Chrome rejects |
 //! | Chromium + chromedriver | `apt-get install chromium chromium-driver` | the browser test |
-//! | MCP conformance suite + Node 22 | npm, into `target/tools/conformance` | the server conformance scenarios |
+//! | MCP conformance suite + Node 22 | npm, into `target/tools/conformance` | the conformance scenarios (server and authorization server) |
+//! | MCP TypeScript SDK | `npm ci` in `e2e/ts-sdk` (version pinned in its `package.json` and lock file) | the SDK client test, run with the Node 22 above |
 //!
 //! Trunk runs with `offline = true` (Trunk.toml) and these tools first on `PATH`, so it never
 //! downloads anything.
@@ -174,11 +175,7 @@ pub fn ensure_conformance(root: &Path) -> Option<PathBuf> {
     let package_version = |name: &str| -> Option<String> {
         let manifest =
             std::fs::read_to_string(prefix.join("node_modules").join(name).join("package.json")).ok()?;
-        manifest.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix("\"version\": \"")
-                .map(|v| v.trim_end_matches(['"', ','].as_ref()).to_owned())
-        })
+        json_string_field(&manifest, "version")
     };
     let wanted_suite = CONFORMANCE_PACKAGE.rsplit_once('@').map(|(_, v)| v).unwrap_or_default();
     let installed = node.is_file()
@@ -202,6 +199,41 @@ pub fn ensure_conformance(root: &Path) -> Option<PathBuf> {
             .args([CONFORMANCE_PACKAGE, NODE_PACKAGE]),
     );
     (installed.is_ok() && node.is_file() && cli.is_file()).then_some(prefix)
+}
+
+/// The official MCP TypeScript SDK for `e2e/ts-sdk/client.mjs`, installed with `npm ci` from the
+/// committed lock file into `e2e/ts-sdk/node_modules`. `None` when npm cannot install it: the caller
+/// skips the test and says so loudly.
+pub fn ensure_ts_sdk(root: &Path) -> Option<PathBuf> {
+    let dir = root.join("e2e/ts-sdk");
+    let manifest = std::fs::read_to_string(dir.join("package.json")).ok()?;
+    let wanted = json_string_field(&manifest, TS_SDK_PACKAGE)?;
+    let installed =
+        std::fs::read_to_string(dir.join("node_modules").join(TS_SDK_PACKAGE).join("package.json"))
+            .ok()
+            .and_then(|m| json_string_field(&m, "version"));
+    if installed.as_deref() == Some(wanted.as_str()) {
+        say(format!("  MCP TypeScript SDK ({TS_SDK_PACKAGE}@{wanted}, e2e/ts-sdk): installed"));
+        return Some(dir);
+    }
+    say(format!(
+        "  MCP TypeScript SDK: missing, installing {TS_SDK_PACKAGE}@{wanted} with `npm ci` into e2e/ts-sdk/node_modules"
+    ));
+    let installed =
+        cmd::run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix"]).arg(&dir));
+    installed.is_ok().then_some(dir)
+}
+
+/// The npm package of the MCP TypeScript SDK.
+const TS_SDK_PACKAGE: &str = "@modelcontextprotocol/sdk";
+
+/// The value of the first `"name": "value"` line of a `package.json`, as npm writes them (one
+/// field a line): enough for a version check, without a JSON parser in xtask.
+fn json_string_field(manifest: &str, name: &str) -> Option<String> {
+    let prefix = format!("\"{name}\": \"");
+    manifest.lines().find_map(|l| {
+        l.trim().strip_prefix(&prefix).map(|v| v.trim_end_matches(['"', ','].as_ref()).to_owned())
+    })
 }
 
 /// chromedriver and Chromium, from Debian's packages if either is missing.
