@@ -22,6 +22,9 @@ pub struct Settings {
     pub conformance_tools: bool,
     /// Introspection mode (RFC 7662): for opaque tokens, or for every token.
     pub introspection: Option<crate::auth::introspection::IntrospectionSettings>,
+    /// Refetch the authorization server's keys this often, besides when a token names an unknown
+    /// one. `None`: only then.
+    pub jwks_refresh_interval: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -34,6 +37,7 @@ impl Settings {
             allowed_origins: vec![HeaderValue::from_str(allowed_origin).expect("a valid origin")],
             conformance_tools: false,
             introspection: None,
+            jwks_refresh_interval: None,
         }
     }
 }

@@ -43,6 +43,12 @@ struct Cli {
     /// AS takes effect at once (one call to the AS per request).
     #[arg(long, env = "MCP_SERVER_INTROSPECT_EVERY_TOKEN", requires = "introspection_secret")]
     introspect_every_token: bool,
+
+    /// Seconds between background refreshes of the authorization server's signing keys (0: only
+    /// when a token names an unknown key). While the authorization server is unreachable, tokens
+    /// keep being checked against the cached keys, and the log says so.
+    #[arg(long, env = "MCP_SERVER_JWKS_REFRESH_INTERVAL", default_value_t = 300)]
+    jwks_refresh_interval: u64,
 }
 
 fn parse_origin(value: &str) -> Result<HeaderValue, String> {
@@ -72,6 +78,8 @@ async fn main() -> anyhow::Result<()> {
                 every_token: cli.introspect_every_token,
             }
         }),
+        jwks_refresh_interval: (cli.jwks_refresh_interval > 0)
+            .then(|| std::time::Duration::from_secs(cli.jwks_refresh_interval)),
     };
     Application::build(settings).await?.run_until(shutdown_signal()).await?;
     Ok(())

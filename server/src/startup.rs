@@ -23,6 +23,8 @@ pub struct Application {
     listener: TcpListener,
     resource: String,
     router: Router,
+    /// The validator and how often to refresh its keys in the background, if at all.
+    key_refresh: Option<(std::sync::Weak<Validator>, std::time::Duration)>,
 }
 
 impl Application {
@@ -70,8 +72,10 @@ impl Application {
             resource_name: Some("MCP OAuth reference server".into()),
             ..Default::default()
         };
+        let validator = Arc::new(validator(settings.authorization_server.clone(), resource.clone()));
+        let key_refresh = settings.jwks_refresh_interval.map(|every| (Arc::downgrade(&validator), every));
         let state = AppState {
-            validator: Arc::new(validator(settings.authorization_server.clone(), resource.clone())),
+            validator,
             metadata: Arc::new(metadata),
             resource_metadata_url: format!(
                 "{}{PROTECTED_RESOURCE_WELL_KNOWN}",
@@ -84,7 +88,7 @@ impl Application {
         }
         let allowed_hosts = routes::allowed_hosts(&resource);
         let router = routes::router(state, settings.allowed_origins, allowed_hosts);
-        Ok(Self { listener, resource, router })
+        Ok(Self { listener, resource, router, key_refresh })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -102,6 +106,10 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(resource = %self.resource, address = %self.local_addr(), "resource server listening");
+        if let Some((validator, every)) = self.key_refresh {
+            // Ends by itself once the server (the validator's last owner) is gone.
+            tokio::spawn(Validator::refresh_keys_every(validator, every));
+        }
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
 }

@@ -17,6 +17,8 @@ use tokio::sync::{Mutex, RwLock};
 
 /// At most one fetch of the JWKS per interval, whatever the tokens say.
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+/// The longest a key refresh (discovery included) may take, however slowly the server answers.
+pub const REFRESH_DEADLINE: Duration = Duration::from_secs(5);
 /// Metadata and key sets are small; a larger answer is refused rather than buffered.
 const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
@@ -87,29 +89,64 @@ impl KeySource {
             return Ok(());
         }
         *last = Some(Instant::now());
+        self.refetch().await.map(|_| ())
+    }
 
-        let jwks_uri = match self.cache.read().await.jwks_uri.clone() {
-            Some(uri) => uri,
-            None => self
-                .discover()
-                .await?
-                .jwks_uri
-                .ok_or_else(|| KeyError::Unavailable("the metadata has no jwks_uri".into()))?,
-        };
-        let jwks: JwkSet = match self.fetch(&jwks_uri).await {
-            Ok(jwks) => jwks,
+    /// Refetches the JWKS now, whatever the rate limit (for [`KeySource::refresh_every`], whose
+    /// schedule is ours, not a token's). Returns how many usable keys it found.
+    pub async fn refresh_now(&self) -> Result<usize, KeyError> {
+        let mut last = self.last_refresh.lock().await;
+        *last = Some(Instant::now());
+        self.refetch().await
+    }
+
+    /// How many keys are cached.
+    pub async fn cached_keys(&self) -> usize {
+        self.cache.read().await.keys.len()
+    }
+
+    /// Discovery (once) and the JWKS fetch, within [`REFRESH_DEADLINE`] in all: a slow or hanging
+    /// authorization server costs the requests waiting for it that long at most. The caller holds
+    /// `last_refresh`, so there is one fetch at a time.
+    async fn refetch(&self) -> Result<usize, KeyError> {
+        let fetched = tokio::time::timeout(REFRESH_DEADLINE, async {
+            let jwks_uri = match self.cache.read().await.jwks_uri.clone() {
+                Some(uri) => uri,
+                None => self
+                    .discover()
+                    .await?
+                    .jwks_uri
+                    .ok_or_else(|| KeyError::Unavailable("the metadata has no jwks_uri".into()))?,
+            };
+            match self.fetch::<JwkSet>(&jwks_uri).await {
+                Ok(jwks) => Ok((jwks_uri, jwks)),
+                Err(e) => Err(KeyError::Unavailable(e)),
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(KeyError::Unavailable(format!(
+                "no answer from the authorization server within {} s",
+                REFRESH_DEADLINE.as_secs()
+            )))
+        });
+        let (jwks_uri, jwks) = match fetched {
+            Ok(fetched) => fetched,
             Err(e) => {
-                tracing::warn!(%jwks_uri, error = %e, "JWKS fetch failed; keeping the cached keys");
-                return Err(KeyError::Unavailable(e));
+                let cached = self.cached_keys().await;
+                tracing::warn!(issuer = %self.issuer, error = %e, cached_keys = cached,
+                    "JWKS fetch failed; keeping the cached keys");
+                return Err(e);
             }
         };
         let keys = usable_keys(&jwks);
-        tracing::info!(%jwks_uri, keys = keys.len(), "fetched the authorization server's signing keys");
+        let found = keys.len();
+        tracing::info!(%jwks_uri, keys = found, "fetched the authorization server's signing keys");
         let mut cache = self.cache.write().await;
         cache.keys = keys;
         cache.jwks_uri = Some(jwks_uri);
         cache.loaded = true;
-        Ok(())
+        Ok(found)
     }
 
     /// The authorization server's introspection endpoint (RFC 8414 `introspection_endpoint`),

@@ -70,6 +70,37 @@ impl Validator {
         }
     }
 
+    /// Refetches the signing keys every `every` for as long as `validator` is in use: a rotated
+    /// key is known before the first token signed with it arrives, and an unreachable
+    /// authorization server shows in the logs while tokens keep being checked against the cached
+    /// keys.
+    pub async fn refresh_keys_every(validator: std::sync::Weak<Validator>, every: std::time::Duration) {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        let mut failing = false;
+        loop {
+            ticks.tick().await;
+            let Some(validator) = validator.upgrade() else { return };
+            let keys = &validator.keys;
+            match keys.refresh_now().await {
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!(issuer = %validator.issuer, "the authorization server answers again");
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    failing = true;
+                    let cached_keys = keys.cached_keys().await;
+                    if cached_keys > 0 {
+                        tracing::warn!(issuer = %validator.issuer, cached_keys,
+                            "authorization server unreachable; still validating tokens with the cached keys");
+                    }
+                }
+            }
+        }
+    }
+
     /// Adds introspection: opaque tokens are introspected, and with `every_token` JWTs too.
     pub fn with_introspection(mut self, settings: introspection::IntrospectionSettings) -> Self {
         self.introspector = Some(introspection::Introspector::new(settings, &self.resource));

@@ -145,10 +145,15 @@ pub struct TestServer {
 }
 
 pub async fn spawn_server(issuer: &str) -> TestServer {
+    spawn_server_with(Settings::for_tests(issuer, SPA_ORIGIN)).await
+}
+
+/// A running resource server with these settings.
+pub async fn spawn_server_with(settings: Settings) -> TestServer {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     }
-    let app = Application::build(Settings::for_tests(issuer, SPA_ORIGIN)).await.unwrap();
+    let app = Application::build(settings).await.unwrap();
     let address = format!("http://{}", app.local_addr());
     let resource = app.resource().to_owned();
     let (shutdown, stopped) = oneshot::channel::<()>();
