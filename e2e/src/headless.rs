@@ -149,10 +149,44 @@ impl HeadlessUser {
         };
         let authorize = self.http.get(authorize_url).send().await?;
         ensure!(authorize.status() == 303, "authorize answered {}", authorize.status());
-        let login_url = location(&authorize)?;
-        if !login_url.starts_with(&format!("{issuer}/")) {
-            // Straight back to the client: the request was refused.
-            let back = url::Url::parse(&login_url)?;
+        let mut next = location(&authorize)?;
+        // A user agent that signed in before (same cookie jar) skips the login page, and a
+        // remembered consent skips the consent page: follow whichever pages come.
+        for _ in 0..3 {
+            if !next.starts_with(&format!("{issuer}/")) {
+                break;
+            }
+            if next.starts_with(&format!("{issuer}/login")) {
+                let login_page = self.http.get(&next).send().await?.text().await?;
+                let login_form = [
+                    ("request", hidden_field(&login_page, "request").context("no request field")?),
+                    ("csrf_token", hidden_field(&login_page, "csrf_token").context("no csrf field")?),
+                    ("username", DEMO_USER.to_owned()),
+                    ("password", DEMO_PASSWORD.to_owned()),
+                ];
+                let login = self.http.post(format!("{issuer}/login")).form(&login_form).send().await?;
+                ensure!(login.status() == 303, "login answered {}", login.status());
+                next = location(&login)?;
+            } else {
+                let page = self.http.get(&next).send().await?;
+                if page.status() == 303 {
+                    next = location(&page)?;
+                    continue;
+                }
+                let consent_page = page.text().await?;
+                let consent_form = [
+                    ("request", hidden_field(&consent_page, "request").context("no request field")?),
+                    ("csrf_token", hidden_field(&consent_page, "csrf_token").context("no csrf field")?),
+                    ("decision", "allow".to_owned()),
+                ];
+                let consent = self.http.post(format!("{issuer}/consent")).form(&consent_form).send().await?;
+                ensure!(consent.status() == 303, "consent answered {}", consent.status());
+                next = location(&consent)?;
+            }
+        }
+        let back = url::Url::parse(&next)?;
+        if back.query_pairs().any(|(k, _)| k == "error") {
+            // Back at the client with an error: the request was refused.
             let error = |name: &str| back.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
             bail!(
                 "authorize sent the user agent back with error={:?}: {:?}",
@@ -160,25 +194,6 @@ impl HeadlessUser {
                 error("error_description")
             );
         }
-        let login_page = self.http.get(login_url).send().await?.text().await?;
-        let login_form = [
-            ("request", hidden_field(&login_page, "request").context("no request field")?),
-            ("csrf_token", hidden_field(&login_page, "csrf_token").context("no csrf field")?),
-            ("username", DEMO_USER.to_owned()),
-            ("password", DEMO_PASSWORD.to_owned()),
-        ];
-        let login = self.http.post(format!("{issuer}/login")).form(&login_form).send().await?;
-        ensure!(login.status() == 303, "login answered {}", login.status());
-        let consent_page = self.http.get(location(&login)?).send().await?.text().await?;
-        let consent_form = [
-            ("request", hidden_field(&consent_page, "request").context("no request field")?),
-            ("csrf_token", hidden_field(&consent_page, "csrf_token").context("no csrf field")?),
-            ("decision", "allow".to_owned()),
-        ];
-        let consent = self.http.post(format!("{issuer}/consent")).form(&consent_form).send().await?;
-        if consent.status() != 303 {
-            bail!("consent answered {}", consent.status());
-        }
-        Ok(url::Url::parse(&location(&consent)?)?)
+        Ok(back)
     }
 }

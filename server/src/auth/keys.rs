@@ -92,11 +92,13 @@ impl KeySource {
         self.refetch().await.map(|_| ())
     }
 
-    /// Refetches the JWKS now, whatever the rate limit (for [`KeySource::refresh_every`], whose
-    /// schedule is ours, not a token's). Returns how many usable keys it found.
+    /// Refetches the JWKS now, outside the rate limit (for the background refresh, whose schedule
+    /// is ours, not a token's). It takes the same lock, so fetches never overlap, but leaves the
+    /// rate limit's clock alone: a scheduled refresh that failed while the authorization server
+    /// was down must not stop a token with a new `kid` from triggering a fetch once it is back.
+    /// Returns how many usable keys it found.
     pub async fn refresh_now(&self) -> Result<usize, KeyError> {
-        let mut last = self.last_refresh.lock().await;
-        *last = Some(Instant::now());
+        let _one_at_a_time = self.last_refresh.lock().await;
         self.refetch().await
     }
 

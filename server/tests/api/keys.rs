@@ -106,3 +106,24 @@ async fn a_hanging_authorization_server_costs_requests_one_deadline_at_most() {
     assert_eq!(server.echo_with(&token).await.status(), 503);
     assert!(again.elapsed() < Duration::from_secs(1), "{:?}", again.elapsed());
 }
+
+#[tokio::test]
+async fn scheduled_refreshes_do_not_use_up_the_rate_limit_of_token_driven_ones() {
+    let issuer = TestIssuer::start().await;
+    let settings = Settings {
+        jwks_refresh_interval: Some(Duration::from_millis(100)),
+        ..Settings::for_tests(&issuer.issuer, SPA_ORIGIN)
+    };
+    let server = spawn_server_with(settings).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let scheduled = issuer.jwks_fetches.load(Ordering::SeqCst);
+    assert!(scheduled >= 2, "{scheduled}");
+    // A token naming a key the cache does not hold (a rotation with no publish delay) must still
+    // make the server look, although a scheduled refresh ran a moment ago.
+    let mut header: Header = issuer.header();
+    header.kid = Some("rotated-just-now".into());
+    let claims = issuer.claims(&server.resource, "echo");
+    let before = issuer.jwks_fetches.load(Ordering::SeqCst);
+    assert_eq!(server.echo_with(&issuer.sign(&header, &claims)).await.status(), 401);
+    assert!(issuer.jwks_fetches.load(Ordering::SeqCst) > before, "the unknown kid triggered a fetch");
+}
