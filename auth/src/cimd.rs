@@ -223,14 +223,27 @@ pub fn validate_document(
 pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<Client, CimdError> {
     let policy = &state.config.settings.client_metadata;
     let url = check_client_id_url(client_id, policy)?;
-    let now = state.now();
-    if let Some(expires_at) = state.store.client_metadata_expiry(client_id).await?
-        && expires_at > now
-        && let Some(client) = state.store.find_client(client_id).await?
-    {
+    if let Some(client) = fresh_client(state, client_id).await? {
         return Ok(client);
     }
-    let (document, freshness) = fetch(&url, policy).await?;
+    // One fetch per URL at a time: requests naming the same client id wait for the first one's
+    // outcome instead of each opening a connection to a host that may be slow or hanging.
+    let _turn = state.metadata_fetches.turn(client_id).await;
+    if let Some(client) = fresh_client(state, client_id).await? {
+        return Ok(client);
+    }
+    if let Some(why) = state.metadata_fetches.recent_failure(client_id) {
+        return Err(CimdError::Fetch(format!("{why} (a moment ago; not retried yet)")));
+    }
+    let now = state.now();
+    let (document, freshness) = match fetch(&url, policy).await {
+        Ok(fetched) => fetched,
+        Err(CimdError::Fetch(why)) => {
+            state.metadata_fetches.failed(client_id, &why);
+            return Err(CimdError::Fetch(why));
+        }
+        Err(e) => return Err(e),
+    };
     let metadata = validate_document(client_id, document)?;
     let client = Client {
         client_id: client_id.to_owned(),
@@ -242,6 +255,63 @@ pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<Client,
     state.store.upsert_fetched_client(&client, now + freshness, now).await?;
     tracing::info!(%client_id, freshness, "fetched a client metadata document");
     Ok(client)
+}
+
+/// The stored client for a metadata document that is still fresh.
+async fn fresh_client(state: &AppState, client_id: &str) -> Result<Option<Client>, CimdError> {
+    match state.store.client_metadata_expiry(client_id).await? {
+        Some(expires_at) if expires_at > state.now() => Ok(state.store.find_client(client_id).await?),
+        _ => Ok(None),
+    }
+}
+
+/// How long a failed fetch is remembered: requests in that window fail at once with the same
+/// error rather than trying again.
+pub const FAILURE_MEMORY: Duration = Duration::from_secs(10);
+/// Most URLs remembered (in progress or failed); beyond that the oldest failures are forgotten.
+const MAX_REMEMBERED: usize = 10_000;
+
+/// Metadata document fetches in progress, one lock per URL, and recent failures. In memory: a
+/// restart forgets them, which costs one fetch.
+#[derive(Default)]
+pub struct Fetches {
+    inner: std::sync::Mutex<FetchBook>,
+}
+
+#[derive(Default)]
+struct FetchBook {
+    turns: std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
+    failures: std::collections::HashMap<String, (std::time::Instant, String)>,
+}
+
+impl Fetches {
+    /// Waits for this URL's turn; the guard ends it.
+    async fn turn(&self, client_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut book = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Locks nobody holds or waits for are dropped here, so the map stays as small as the
+            // number of fetches in progress.
+            book.turns.retain(|_, lock| std::sync::Arc::strong_count(lock) > 1);
+            book.turns.entry(client_id.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    fn recent_failure(&self, client_id: &str) -> Option<String> {
+        let book = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        book.failures
+            .get(client_id)
+            .filter(|(at, _)| at.elapsed() < FAILURE_MEMORY)
+            .map(|(_, why)| why.clone())
+    }
+
+    fn failed(&self, client_id: &str, why: &str) {
+        let mut book = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        book.failures.retain(|_, (at, _)| at.elapsed() < FAILURE_MEMORY);
+        if book.failures.len() < MAX_REMEMBERED {
+            book.failures.insert(client_id.to_owned(), (std::time::Instant::now(), why.to_owned()));
+        }
+    }
 }
 
 #[cfg(test)]

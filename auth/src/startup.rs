@@ -79,7 +79,13 @@ impl Application {
             dummy_password_hash,
             settings,
         };
-        let state = AppState { config: Arc::new(config), store, keys: Arc::new(keys), clock };
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            keys: Arc::new(keys),
+            clock,
+            metadata_fetches: Arc::default(),
+        };
         Ok(Self { listener, state })
     }
 

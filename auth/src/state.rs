@@ -15,6 +15,9 @@ pub struct AppState {
     pub store: Store,
     pub keys: Arc<KeyRing>,
     pub clock: Arc<dyn Clock>,
+    /// Client metadata document fetches in progress and recently failed (one fetch per URL at a
+    /// time).
+    pub metadata_fetches: Arc<crate::cimd::Fetches>,
 }
 
 /// The settings, plus what is resolved at startup.

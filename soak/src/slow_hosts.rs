@@ -200,6 +200,10 @@ async fn client_metadata(options: &Options, how: Misbehaviour, report: &mut Repo
         format!("within the fetch timeout ({:.1} s < {} s)", took.as_secs_f64(), BUDGET.as_secs()),
     );
     report.check(
+        tarpit.made.load(Ordering::SeqCst) <= 2,
+        "one fetch per client id at a time, not one per waiting request",
+    );
+    report.check(
         tarpit.all_released(Duration::from_secs(3)).await,
         "the connections to the slow host are closed",
     );

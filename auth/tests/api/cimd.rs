@@ -180,3 +180,28 @@ async fn without_the_development_switch_loopback_and_private_hosts_are_never_fet
     }
     assert_eq!(host.hits(), 0, "no request reached the loopback host");
 }
+
+#[tokio::test]
+async fn concurrent_requests_for_one_slow_document_share_one_fetch_and_its_failure() {
+    let host = DocumentHost::start().await;
+    let app = spawn_app().await;
+    let (_, challenge) = pkce();
+    let query = app.authorize_query(&host.url("/slow.json"), &challenge, &[]);
+    let started = std::time::Instant::now();
+    let answers = futures::future::join_all((0..10).map(|_| app.get_authorize(&query))).await;
+    for answer in answers {
+        assert_eq!(answer.status(), 400);
+        assert!(answer.headers().get("location").is_none());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "together, not one after another: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(host.hits(), 1, "one connection to the slow host, not one per request");
+    // For a little while the failure is remembered rather than retried.
+    let again = app.get_authorize(&query).await;
+    assert_eq!(again.status(), 400);
+    assert!(again.text().await.unwrap().contains("not retried yet"));
+    assert_eq!(host.hits(), 1);
+}
