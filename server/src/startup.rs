@@ -102,6 +102,6 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(resource = %self.resource, address = %self.local_addr(), "resource server listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        serve::serve(self.listener, self.router, shutdown).await
     }
 }

@@ -180,3 +180,34 @@ async fn without_the_development_switch_loopback_and_private_hosts_are_never_fet
     }
     assert_eq!(host.hits(), 0, "no request reached the loopback host");
 }
+
+#[tokio::test]
+async fn a_document_that_drips_forever_is_abandoned_within_the_fetch_timeout() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // Headers at once, then one byte every 200 ms: no single read is slow, the whole is endless.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client_id = format!("http://{}/drip.json", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+                    .await;
+                while stream.write_all(b" ").await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+        }
+    });
+    let app = spawn_app().await;
+    let (_, challenge) = pkce();
+    let started = std::time::Instant::now();
+    let query = app.authorize_query(&client_id, &challenge, &[("redirect_uri", Some(REDIRECT_URI))]);
+    let response = app.get_authorize(&query).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    // The test policy's timeout is 2 s, and it bounds the whole fetch, body included.
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
