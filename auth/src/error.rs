@@ -9,6 +9,7 @@
 //! Storage failures become `server_error` / a 500 page; the detail goes to the log, not the wire.
 
 use axum::Json;
+use axum::extract::rejection::{BytesRejection, QueryRejection, RawFormRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use protocol::error::{ErrorCode, ErrorResponse};
@@ -47,6 +48,16 @@ impl ApiError {
     fn internal(source: &dyn std::error::Error) -> Self {
         tracing::error!(error = %source, "internal error");
         Self::new(ErrorCode::ServerError, "the authorization server failed; try again later")
+    }
+}
+
+/// A body that could not be read: over the size limit (`413`, RFC 9110 §15.5.14) or broken off.
+/// Still an OAuth error body, so a client parses every failure the same way.
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        let mut error = Self::invalid_request(rejection.body_text());
+        error.status = rejection.status();
+        error
     }
 }
 
@@ -108,6 +119,21 @@ impl BrowserError {
             "Something went wrong",
             "The authorization server could not complete this step. Please try again.",
         )
+    }
+}
+
+/// A login, consent or account form that could not be read (too large, not a form): a page, with
+/// the status axum chose (`413`, `415`, `400`).
+impl From<RawFormRejection> for BrowserError {
+    fn from(rejection: RawFormRejection) -> Self {
+        Self::Page { status: rejection.status(), title: "Invalid form", detail: rejection.body_text() }
+    }
+}
+
+/// A page's query string that does not decode (a repeated `request`, say).
+impl From<QueryRejection> for BrowserError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::Page { status: rejection.status(), title: "Invalid request", detail: rejection.body_text() }
     }
 }
 

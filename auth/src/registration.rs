@@ -63,6 +63,11 @@ pub fn validate(mut metadata: ClientMetadata) -> Result<ClientMetadata, (ErrorCo
         if name.chars().any(char::is_control) {
             return bad("client_name contains control characters".into());
         }
+        // The name is shown on the consent page: a right-to-left override can make
+        // "Evil\u{202E}ppA" read as "EvilAppA", a zero-width space can make two names look alike.
+        if name.chars().any(is_invisible_or_reordering) {
+            return bad("client_name contains invisible or direction-changing characters".into());
+        }
     }
 
     if let Some(scope) = &metadata.scope
@@ -77,6 +82,17 @@ pub fn validate(mut metadata: ClientMetadata) -> Result<ClientMetadata, (ErrorCo
     }
 
     Ok(metadata)
+}
+
+/// Unicode format characters that change how text is ordered or hide in it: bidirectional
+/// embeddings, overrides, isolates and marks, zero-width characters, the byte order mark, and
+/// tag characters. (`char::is_control` covers only C0 and C1.)
+fn is_invisible_or_reordering(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{E0000}'..='\u{E0FFF}')
 }
 
 #[cfg(test)]
@@ -127,5 +143,16 @@ mod tests {
         assert_eq!(validate(newline).unwrap_err().0, ErrorCode::InvalidClientMetadata);
         let long = ClientMetadata { client_name: Some("x".repeat(101)), ..spa() };
         assert_eq!(validate(long).unwrap_err().0, ErrorCode::InvalidClientMetadata);
+    }
+
+    #[test]
+    fn refuses_names_that_display_differently_from_what_they_are() {
+        for name in ["Good\u{202E}ppA", "Go\u{200B}od", "\u{2066}App\u{2069}", "App\u{FEFF}", "App\u{E0041}"]
+        {
+            let metadata = ClientMetadata { client_name: Some(name.into()), ..spa() };
+            assert_eq!(validate(metadata).unwrap_err().0, ErrorCode::InvalidClientMetadata, "{name:?}");
+        }
+        let plain = ClientMetadata { client_name: Some("Café <Ünïcödé> & \"quotes\"".into()), ..spa() };
+        assert!(validate(plain).is_ok(), "ordinary Unicode and markup characters are escaped, not refused");
     }
 }

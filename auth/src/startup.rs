@@ -124,11 +124,13 @@ impl Application {
                 }
             }
         });
-        let app = routes::router(self.state);
-        // Peer addresses feed the per-address login throttle and the audit trail.
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let store = self.state.store.clone();
+        // `serve` hands handlers the peer address, which feeds the login throttle and the audit trail.
+        let served = serve::serve(self.listener, routes::router(self.state), shutdown).await;
         reloader.abort();
+        // Every request has finished: checkpoint the WAL and close, so a stopped server leaves a
+        // complete database file behind.
+        store.close().await;
         served
     }
 }

@@ -19,6 +19,8 @@ pub enum UrlRuleError {
     InsecureScheme(String),
     #[error("{0:?} must not contain user information")]
     UserInfo(String),
+    #[error("{0:?} must be written in normal form ({1:?})")]
+    NotNormalForm(String, String),
 }
 
 /// `localhost`, `127.0.0.0/8` and `[::1]`: hosts that never leave the machine, where plain http
@@ -75,9 +77,21 @@ pub fn check_resource(value: &str) -> Result<Url, UrlRuleError> {
 
 /// A redirect URI a client may register: absolute, no fragment, https or loopback http (OAuth 2.1
 /// §2.3.1). Custom schemes for native apps are out of scope for a browser-based reference.
+///
+/// And in normal form: exactly as `url::Url` (the WHATWG parser browsers use) writes it back.
+/// The authorization server compares the registered string byte for byte, but the browser goes to
+/// the parsed URL; if the two differ, what was approved is not where the user lands. The parser
+/// silently drops tabs and line breaks, turns `\` into `/`, resolves `..` and `%2e%2e`, and
+/// percent-encodes spaces, control and non-ASCII characters: each of those is refused here
+/// instead. Only the `/` that the parser adds to an empty path is tolerated.
 pub fn check_redirect_uri(value: &str) -> Result<Url, UrlRuleError> {
     let url = parse_absolute(value)?;
     require_https_or_loopback(&url, value)?;
+    let normal = url.as_str();
+    let same = normal == value || (url.path() == "/" && normal.strip_suffix('/') == Some(value));
+    if !same {
+        return Err(UrlRuleError::NotNormalForm(value.to_owned(), normal.to_owned()));
+    }
     Ok(url)
 }
 
@@ -131,6 +145,32 @@ mod tests {
         assert!(matches!(check_redirect_uri("javascript:alert(1)"), Err(UrlRuleError::NotAbsolute(_))));
         // A host that merely starts with "localhost" is not loopback.
         assert!(check_redirect_uri("http://localhost.evil.example/cb").is_err());
+    }
+
+    #[test]
+    fn redirect_uris_must_be_what_the_browser_would_be_sent_to() {
+        assert!(check_redirect_uri("http://localhost:8080").is_ok(), "the parser's trailing / is fine");
+        assert!(check_redirect_uri("https://xn--80ak6aa92e.com/cb").is_ok(), "punycode is ASCII");
+        for different in [
+            "https://app.example.com/cb/../admin",
+            "https://app.example.com/cb/%2e%2e/admin",
+            "https://good.example\\@evil.example/cb",
+            "https://app.example.com/c\r\nb",
+            "https://app.example.com/c\tb",
+            "https://app.example.com/a b",
+            "https://app.example.com/\u{0}",
+            "https://app.example.com/ｃｂ",
+            "https://APP.example.com/cb",
+            "https://app.example.com:443/cb",
+        ] {
+            assert!(
+                matches!(check_redirect_uri(different), Err(UrlRuleError::NotNormalForm(..))),
+                "{different:?}"
+            );
+        }
+        // Hosts in full-width or other non-ASCII letters do not parse at all (see idna_adapter).
+        assert!(check_redirect_uri("https://ｅｖｉｌ.example/cb").is_err());
+        assert!(check_redirect_uri("https://аpple.com/cb").is_err());
     }
 
     #[test]

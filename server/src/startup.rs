@@ -110,6 +110,6 @@ impl Application {
             // Ends by itself once the server (the validator's last owner) is gone.
             tokio::spawn(Validator::refresh_keys_every(validator, every));
         }
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        serve::serve(self.listener, self.router, shutdown).await
     }
 }

@@ -1,5 +1,6 @@
 //! `/account`: what the signed-in user has allowed, with a way to take it back; and sign-out.
 
+use axum::extract::rejection::RawFormRejection;
 use axum::extract::{RawForm, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -50,9 +51,9 @@ pub async fn withdraw(
     State(state): State<AppState>,
     context: RequestContext,
     headers: HeaderMap,
-    RawForm(body): RawForm,
+    form: Result<RawForm, RawFormRejection>,
 ) -> Result<Response, BrowserError> {
-    let form = super::read_form(&body)?;
+    let form = super::read_form(form)?;
     let (current, user_id) = match signed_in(&state, &headers).await? {
         Ok(signed_in) => signed_in,
         Err(redirect) => return Ok(redirect),
@@ -76,9 +77,9 @@ pub async fn withdraw(
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    RawForm(body): RawForm,
+    form: Result<RawForm, RawFormRejection>,
 ) -> Result<Response, BrowserError> {
-    let form = super::read_form(&body)?;
+    let form = super::read_form(form)?;
     let Some(current) = session::current(&state, &headers).await? else {
         return Ok(Redirect::to("/login").into_response());
     };

@@ -5,6 +5,7 @@
 //! the requested scopes, `GET /consent` answers at once, as authorization servers usually do.
 //! Users see and withdraw their consents on `/account`.
 
+use axum::extract::rejection::{QueryRejection, RawFormRejection};
 use axum::extract::{Query, RawForm, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -23,8 +24,9 @@ pub async fn show(
     State(state): State<AppState>,
     context: RequestContext,
     headers: HeaderMap,
-    Query(query): Query<RequestId>,
+    query: Result<Query<RequestId>, QueryRejection>,
 ) -> Result<Response, BrowserError> {
+    let Query(query) = query?;
     let (current, request, client) = load(&state, &headers, query.request.as_deref()).await?;
     let (Some(user_id), Some(auth_time)) =
         (current.session.user_id.as_deref(), current.session.authenticated_at)
@@ -58,9 +60,9 @@ pub async fn submit(
     State(state): State<AppState>,
     context: RequestContext,
     headers: HeaderMap,
-    RawForm(body): RawForm,
+    form: Result<RawForm, RawFormRejection>,
 ) -> Result<Response, BrowserError> {
-    let form = super::read_form(&body)?;
+    let form = super::read_form(form)?;
     let field = |name: &str| form.get(name).map(String::as_str);
 
     let (current, request, _client) = load(&state, &headers, field("request")).await?;

@@ -8,6 +8,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -24,8 +25,9 @@ use crate::state::AppState;
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body?;
     let resource = authenticate(&state, &headers)?;
     let params = super::read_oauth_form(&headers, &body)?;
     let token = required(&params, "token")?;

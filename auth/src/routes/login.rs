@@ -3,6 +3,7 @@
 //! Usually the login is a step of an authorization (`?request=…`, then on to consent); without a
 //! request it signs the user in to `/account`.
 
+use axum::extract::rejection::{QueryRejection, RawFormRejection};
 use axum::extract::{Query, RawForm, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -52,8 +53,9 @@ pub(super) async fn load(
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<RequestId>,
+    query: Result<Query<RequestId>, QueryRejection>,
 ) -> Result<Response, BrowserError> {
+    let Query(query) = query?;
     let Some(request_id) = query.request.as_deref() else {
         return show_standalone(&state, &headers).await;
     };
@@ -97,9 +99,9 @@ pub async fn submit(
     State(state): State<AppState>,
     context: RequestContext,
     headers: HeaderMap,
-    RawForm(body): RawForm,
+    form: Result<RawForm, RawFormRejection>,
 ) -> Result<Response, BrowserError> {
-    let form = super::read_form(&body)?;
+    let form = super::read_form(form)?;
     let field = |name: &str| form.get(name).map(String::as_str);
 
     let (current, flow) = match field("request") {

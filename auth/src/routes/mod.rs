@@ -99,15 +99,21 @@ fn read_oauth_form(
     protocol::form::parse_unique(body).map_err(|e| ApiError::invalid_request(e.to_string()))
 }
 
-/// Decodes a browser form (`application/x-www-form-urlencoded`), refusing repeated fields.
-fn read_form(body: &[u8]) -> Result<std::collections::HashMap<String, String>, crate::error::BrowserError> {
-    std::str::from_utf8(body).ok().and_then(|body| protocol::form::parse_unique(body).ok()).ok_or_else(|| {
-        crate::error::BrowserError::page(
-            StatusCode::BAD_REQUEST,
-            "Invalid form",
-            "The form could not be read.",
-        )
-    })
+/// Decodes a browser form (`application/x-www-form-urlencoded`, within [`BODY_LIMIT`]), refusing
+/// repeated fields.
+fn read_form(
+    form: Result<axum::extract::RawForm, axum::extract::rejection::RawFormRejection>,
+) -> Result<std::collections::HashMap<String, String>, crate::error::BrowserError> {
+    let axum::extract::RawForm(body) = form?;
+    std::str::from_utf8(&body).ok().and_then(|body| protocol::form::parse_unique(body).ok()).ok_or_else(
+        || {
+            crate::error::BrowserError::page(
+                StatusCode::BAD_REQUEST,
+                "Invalid form",
+                "The form could not be read.",
+            )
+        },
+    )
 }
 
 async fn not_found() -> (StatusCode, Json<ErrorResponse>) {

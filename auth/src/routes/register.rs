@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use protocol::error::ErrorCode;
@@ -18,8 +19,9 @@ pub async fn register(
     State(state): State<AppState>,
     context: RequestContext,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body?;
     if !super::has_content_type(&headers, "application/json") {
         return Err(ApiError::invalid_request("the body must be application/json"));
     }

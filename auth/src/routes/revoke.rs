@@ -7,6 +7,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use protocol::introspection::HINT_ACCESS_TOKEN;
@@ -22,8 +23,9 @@ pub async fn revoke(
     State(state): State<AppState>,
     context: RequestContext,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body?;
     let params = super::read_oauth_form(&headers, &body)?;
     let token = required(&params, "token")?;
     let client = public_client(&state, &params).await?;

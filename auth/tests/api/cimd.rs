@@ -205,3 +205,34 @@ async fn concurrent_requests_for_one_slow_document_share_one_fetch_and_its_failu
     assert!(again.text().await.unwrap().contains("not retried yet"));
     assert_eq!(host.hits(), 1);
 }
+
+#[tokio::test]
+async fn a_document_that_drips_forever_is_abandoned_within_the_fetch_timeout() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // Headers at once, then one byte every 200 ms: no single read is slow, the whole is endless.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client_id = format!("http://{}/drip.json", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+                    .await;
+                while stream.write_all(b" ").await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+        }
+    });
+    let app = spawn_app().await;
+    let (_, challenge) = pkce();
+    let started = std::time::Instant::now();
+    let query = app.authorize_query(&client_id, &challenge, &[("redirect_uri", Some(REDIRECT_URI))]);
+    let response = app.get_authorize(&query).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    // The test policy's timeout is 2 s, and it bounds the whole fetch, body included.
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}

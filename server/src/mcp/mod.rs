@@ -21,8 +21,7 @@ pub mod tools;
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::mcp::{self, Implementation, Message, RequestId, RpcError, STATELESS_VERSION, error_code};
@@ -111,8 +110,16 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The largest JSON-RPC message `POST /mcp` reads. The tools take short arguments; a larger body
+/// is refused with `413` rather than buffered.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
 /// `POST /mcp`
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    // Authenticate before reading the body: a stranger without a token never makes this server
+    // buffer anything.
     let token = match authenticate(&state, &headers).await {
         Ok(token) => token,
         Err(response) => return response,
@@ -142,6 +149,22 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             "Accept must allow application/json",
         );
     }
+    let body = match axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await {
+        Ok(body) => body,
+        Err(error) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            let (status, message) = if too_large {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the message is larger than {MAX_MESSAGE_BYTES} bytes"),
+                )
+            } else {
+                (StatusCode::BAD_REQUEST, "the body could not be read".to_owned())
+            };
+            return rpc_error(status, None, error_code::INVALID_REQUEST, message);
+        }
+    };
     let value: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
         Err(e) => {

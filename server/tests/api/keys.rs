@@ -127,3 +127,80 @@ async fn scheduled_refreshes_do_not_use_up_the_rate_limit_of_token_driven_ones()
     assert_eq!(server.echo_with(&issuer.sign(&header, &claims)).await.status(), 401);
     assert!(issuer.jwks_fetches.load(Ordering::SeqCst) > before, "the unknown kid triggered a fetch");
 }
+
+/// What a hostile authorization server does with its JWKS.
+#[derive(Clone, Copy)]
+enum HostileJwks {
+    /// A valid-looking set, padded past the 64 KiB the resource server reads.
+    Oversized,
+    /// Headers at once, then one byte of body every 200 ms, forever.
+    Drip,
+}
+
+/// An authorization server at the TCP level: real metadata, a hostile JWKS.
+async fn hostile_issuer(behaviour: HostileJwks) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let metadata = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks.json"),
+        "response_types_supported": ["code"],
+    })
+    .to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let metadata = metadata.clone();
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let n = stream.read(&mut head).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&head[..n]);
+                if head.starts_with("GET /.well-known/oauth-authorization-server ") {
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{metadata}",
+                        metadata.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                    return;
+                }
+                match behaviour {
+                    HostileJwks::Oversized => {
+                        let padding = "x".repeat(100 * 1024);
+                        let body = format!(r#"{{"keys":[],"padding":"{padding}"}}"#);
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = stream.write_all(answer.as_bytes()).await;
+                    }
+                    HostileJwks::Drip => {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n")
+                            .await;
+                        while stream.write_all(b" ").await.is_ok() {
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    issuer
+}
+
+#[tokio::test]
+async fn an_oversized_or_endless_jwks_is_abandoned_within_the_fetch_bounds() {
+    // Only to sign a token with a `kid`; the server under test trusts the hostile issuer.
+    let signer = TestIssuer::start().await;
+    for behaviour in [HostileJwks::Oversized, HostileJwks::Drip] {
+        let server = spawn_server(&hostile_issuer(behaviour).await).await;
+        let started = std::time::Instant::now();
+        let response = server.echo_with(&signer.token(&server.resource, "echo")).await;
+        assert_eq!(response.status(), 503, "no keys could be loaded, which is not the client's fault");
+        // 5 s is the key fetch's total timeout (server/src/auth/keys.rs), body included.
+        assert!(started.elapsed() < std::time::Duration::from_secs(8), "took {:?}", started.elapsed());
+    }
+}

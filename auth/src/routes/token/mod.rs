@@ -7,6 +7,7 @@ mod refresh;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use protocol::error::ErrorCode;
@@ -21,8 +22,9 @@ pub async fn token(
     State(state): State<AppState>,
     context: RequestContext,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body?;
     let params = super::read_oauth_form(&headers, &body)?;
 
     let response = match params.get("grant_type").map(String::as_str) {
