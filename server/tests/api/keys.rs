@@ -1,13 +1,10 @@
 //! The key cache: rate-limited refresh, serving from cache while the AS is down.
 
-use std::sync::atomic::Ordering;
-
-use jsonwebtoken::Header;
-
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use jsonwebtoken::Header;
 use mcp_server::auth::keys::REFRESH_DEADLINE;
 use mcp_server::config::Settings;
 
