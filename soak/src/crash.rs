@@ -21,8 +21,21 @@ struct Held {
     in_flight: Option<String>,
 }
 
-pub async fn run(options: &Options) -> anyhow::Result<Report> {
-    let mut report = Report::new("crash: kill -9 of mcp-auth mid-flow, then restart");
+/// How the authorization server is stopped mid-flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// `kill -9`: a crash.
+    Kill,
+    /// `SIGTERM`: a graceful shutdown, which must finish in-flight requests and exit 0.
+    Terminate,
+}
+
+pub async fn run(options: &Options, stop: Stop) -> anyhow::Result<Report> {
+    let (title, rounds) = match stop {
+        Stop::Kill => ("crash: kill -9 of mcp-auth mid-flow, then restart", options.crash_rounds),
+        Stop::Terminate => ("sigterm: graceful shutdown of mcp-auth mid-flow, then restart", 1),
+    };
+    let mut report = Report::new(title);
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("auth.db");
     let (auth_port, server_port) = (free_port()?, free_port()?);
@@ -37,10 +50,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     };
     let kids_before = published_kids(&auth.issuer).await?;
 
-    for round in 1..=options.crash_rounds {
+    for round in 1..=rounds {
         report.say(format!(
-            "round {round}: {} workers run flows and refreshes; kill -9 after {} ms",
+            "round {round}: {} workers run flows and refreshes; {} after {} ms",
             options.workers,
+            if stop == Stop::Kill { "kill -9" } else { "SIGTERM" },
             700 * round
         ));
         let held: Vec<Arc<Mutex<Held>>> = (0..options.workers).map(|_| Arc::default()).collect();
@@ -61,7 +75,22 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         let TokenOutcome::Issued(latest, _) = user.refresh(&rotated_away).await else {
             anyhow::bail!("the refresh just before the crash failed");
         };
-        auth.proc.kill9().await?;
+        match stop {
+            Stop::Kill => auth.proc.kill9().await?,
+            Stop::Terminate => {
+                let status = auth.proc.terminate(Duration::from_secs(40)).await?;
+                report.check(
+                    status.success(),
+                    format!("mcp-auth finishes its requests and exits 0 ({status})"),
+                );
+                let wal = db.with_extension("db-wal");
+                let left = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+                report.check(
+                    left == 0,
+                    format!("nothing half-written: the WAL was checkpointed ({left} bytes left)"),
+                );
+            }
+        }
         let mut broken = Vec::new();
         for worker in workers {
             broken.extend(worker.await?);

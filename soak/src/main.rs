@@ -5,7 +5,7 @@
 //! mcp-soak --bin-dir target/release [--seconds 20] [--workers 8] [--crash-rounds 3] [scenario…]
 //! ```
 //!
-//! Scenarios: `load`, `crash`, `auth-down`, `slow-hosts` (all by default). Each prints what it
+//! Scenarios: `load`, `crash`, `sigterm`, `auth-down`, `slow-hosts` (all by default). Each prints what it
 //! tried, what it measured and every promise it checked; the exit status is 1 if any broke.
 
 mod auth_down;
@@ -35,7 +35,7 @@ pub struct Options {
     pub crash_rounds: usize,
 }
 
-const SCENARIOS: &[&str] = &["load", "crash", "auth-down", "slow-hosts"];
+const SCENARIOS: &[&str] = &["load", "crash", "sigterm", "auth-down", "slow-hosts"];
 
 fn parse() -> anyhow::Result<(Options, Vec<String>)> {
     let mut args = std::env::args().skip(1);
@@ -66,7 +66,8 @@ fn parse() -> anyhow::Result<(Options, Vec<String>)> {
 async fn run(options: &Options, scenario: &str) -> anyhow::Result<Report> {
     match scenario {
         "load" => load::run(options).await,
-        "crash" => crash::run(options).await,
+        "crash" => crash::run(options, crash::Stop::Kill).await,
+        "sigterm" => crash::run(options, crash::Stop::Terminate).await,
         "auth-down" => auth_down::run(options).await,
         "slow-hosts" => slow_hosts::run(options).await,
         other => bail!("unknown scenario {other}"),

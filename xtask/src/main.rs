@@ -28,7 +28,7 @@ commands:
   test    install missing tools, then run every check and test, including the browser test
   bench   build in release mode and load-test the resource server's token checks
   soak    build in release mode and run the load and fault scenarios (concurrent flows on SQLite,
-          kill -9 and restart, auth down, slow hosts); arguments go to the driver, e.g.
+          kill -9 and SIGTERM mid-flow, auth down, slow hosts); arguments go to the driver, e.g.
           `cargo xtask soak --seconds 60 load`
 ";
 

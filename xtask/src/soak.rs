@@ -1,7 +1,7 @@
 //! `cargo xtask soak`: builds `mcp-auth`, `mcp-server` and the soak driver in release mode and runs
 //! the load and fault scenarios (see `soak/src/main.rs`) against the real binaries on loopback.
 //! Arguments after `soak` go to the driver: `--seconds N`, `--workers N`, `--crash-rounds N`, and
-//! scenario names (`load`, `crash`, `auth-down`, `slow-hosts`; all by default).
+//! scenario names (`load`, `crash`, `sigterm`, `auth-down`, `slow-hosts`; all by default).
 
 use std::path::Path;
 use std::process::Command;
