@@ -6,12 +6,14 @@
 //!   integration tests, the MCP conformance suite, the release SPA build, and the browser
 //!   end-to-end test.
 //! * `cargo xtask bench`: the resource server's token checks under load (see `bench/`).
+//! * `cargo xtask fuzz [--seconds N] [target…]`: the fuzz targets of `fuzz/`, N seconds each.
 //!
 //! Only the standard library and `ctrlc`: this crate must build before anything else works.
 
 mod bench;
 mod cmd;
 mod dev;
+mod fuzz;
 mod test;
 mod tools;
 
@@ -25,6 +27,7 @@ commands:
   dev     install missing tools, then run auth (:9000), server (:9090) and the SPA (:8080)
   test    install missing tools, then run every check and test, including the browser test
   bench   build in release mode and load-test the resource server's token checks
+  fuzz    [--seconds N] [target…]  run the fuzz targets (default: all, 60 s each; needs nightly)
 ";
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Some("dev") => dev::run(&root),
         Some("test") => test::run(&root),
         Some("bench") => bench::run(&root),
+        Some("fuzz") => fuzz::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

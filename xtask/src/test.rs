@@ -62,6 +62,8 @@ pub fn run(root: &Path) -> Result {
             println!();
         }
     }
+    // Skips loudly, and passes, when nightly or cargo-fuzz cannot be installed.
+    stage("fuzz smoke run (every target, a few seconds each)", &mut crate::fuzz::smoke_command()?)?;
     stage(
         "release build of the SPA (trunk)",
         Command::new(&tools.trunk).args(["build", "--release"]).env("PATH", &tools.path),
