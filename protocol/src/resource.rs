@@ -183,4 +183,15 @@ mod tests {
         assert!(!resource_covers("http://localhost:9090", "http://localhost:9091/echo"));
         assert!(!resource_covers("https://evil.example", "https://mcp.example.com/mcp"));
     }
+
+    #[test]
+    fn hosts_mixing_capitals_and_non_ascii_are_refused_without_panicking() {
+        // Found by the `discovery` fuzz target: idna_adapter 1.0.0's `debug_assert!` used to
+        // panic debug builds here (see the root Cargo.toml); the host must simply be refused.
+        for url in ["http://Aé.example/", "https://A%C3%A9.example/mcp", "http://l0cUUUU\u{aa}UU/"] {
+            assert!(check_issuer(url).is_err(), "{url}");
+            assert!(check_redirect_uri(url).is_err(), "{url}");
+            assert!(!resource_covers(url, url), "{url}");
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //!   end-to-end test.
 //! * `cargo xtask bench`: the resource server's token checks under load (see `bench/`).
 //! * `cargo xtask soak`: load and fault scenarios against the real binaries (see `soak/`).
+//! * `cargo xtask fuzz [--seconds N] [target…]`: the fuzz targets of `fuzz/`, N seconds each.
 //!
 //! Only the standard library and `ctrlc`: this crate must build before anything else works.
 
@@ -14,6 +15,7 @@ mod bench;
 mod cmd;
 mod dev;
 mod soak;
+mod fuzz;
 mod test;
 mod tools;
 
@@ -30,6 +32,7 @@ commands:
   soak    build in release mode and run the load and fault scenarios (concurrent flows on SQLite,
           kill -9 and SIGTERM mid-flow, auth down, slow hosts); arguments go to the driver, e.g.
           `cargo xtask soak --seconds 60 load`
+  fuzz    [--seconds N] [target…]  run the fuzz targets (default: all, 60 s each; needs nightly)
 ";
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(&root),
         Some("bench") => bench::run(&root),
         Some("soak") => soak::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
+        Some("fuzz") => fuzz::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

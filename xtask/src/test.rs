@@ -70,6 +70,8 @@ pub fn run(root: &Path) -> Result {
         }
         _ => skipped("the MCP TypeScript SDK client test"),
     }
+    // Skips loudly, and passes, when nightly or cargo-fuzz cannot be installed.
+    stage("fuzz smoke run (every target, a few seconds each)", &mut crate::fuzz::smoke_command()?)?;
     stage(
         "release build of the SPA (trunk)",
         Command::new(&tools.trunk).args(["build", "--release"]).env("PATH", &tools.path),
