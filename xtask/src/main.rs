@@ -14,8 +14,8 @@
 mod bench;
 mod cmd;
 mod dev;
-mod soak;
 mod fuzz;
+mod soak;
 mod test;
 mod tools;
 
