@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::Options;
 use crate::flows::{self, TokenOutcome, User, kid_of};
-use crate::procs::free_port;
+use crate::procs::Site;
 use crate::report::Report;
 
 /// Seconds between publishing the rotated key and signing with it (the resource server refreshes
@@ -18,15 +18,13 @@ const BACK_LOG: &str = "the authorization server answers again";
 
 pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let mut report = Report::new("auth down: cached keys, then a rotated key");
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("auth.db");
-    let (auth_port, server_port) = (free_port()?, free_port()?);
-    let resource = format!("http://127.0.0.1:{server_port}");
-    let mut auth = options.binaries.auth(&db, auth_port, &resource, &[]).await?;
+    let site = Site::new()?;
+    let (db, auth_port, server_port, resource) = (&site.db, site.auth_port, site.server_port, &site.resource);
+    let mut auth = options.binaries.auth(db, auth_port, resource, &[]).await?;
     let mut server =
         options.binaries.server(server_port, &auth.issuer, &["--jwks-refresh-interval", "1"]).await?;
     let client = flows::register(&auth.issuer).await?;
-    let user = User::new(client.clone(), &auth.issuer, &resource);
+    let user = User::new(client.clone(), &auth.issuer, resource);
     let Ok(TokenOutcome::Issued(before, _)) = user.authorize().await else {
         anyhow::bail!("the first flow failed");
     };
@@ -58,14 +56,14 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     // refresh interval, so resource servers know it before the first token signed with it.
     options
         .binaries
-        .auth_admin(&db, &["keys", "rotate", "--publish-delay", &PUBLISH_DELAY_SECS.to_string()])
+        .auth_admin(db, &["keys", "rotate", "--publish-delay", &PUBLISH_DELAY_SECS.to_string()])
         .await?;
-    auth = options.binaries.auth(&db, auth_port, &resource, &[]).await?;
+    auth = options.binaries.auth(db, auth_port, resource, &[]).await?;
     report.say(format!(
         "rotated the key while mcp-auth was down (publish now, sign in {PUBLISH_DELAY_SECS} s); restarted it"
     ));
     tokio::time::sleep(Duration::from_secs(PUBLISH_DELAY_SECS) + Duration::from_millis(500)).await;
-    let newcomer = User::new(client, &auth.issuer, &resource);
+    let newcomer = User::new(client, &auth.issuer, resource);
     let Ok(TokenOutcome::Issued(after, _)) = newcomer.authorize().await else {
         anyhow::bail!("a flow after the restart failed");
     };

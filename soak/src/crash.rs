@@ -8,7 +8,7 @@ use sqlx::Row as _;
 
 use crate::Options;
 use crate::flows::{self, TokenOutcome, Tokens, User, kid_of, published_kids};
-use crate::procs::free_port;
+use crate::procs::Site;
 use crate::report::Report;
 
 /// What a worker knew when the server died.
@@ -36,15 +36,13 @@ pub async fn run(options: &Options, stop: Stop) -> anyhow::Result<Report> {
         Stop::Terminate => ("sigterm: graceful shutdown of mcp-auth mid-flow, then restart", 1),
     };
     let mut report = Report::new(title);
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("auth.db");
-    let (auth_port, server_port) = (free_port()?, free_port()?);
-    let resource = format!("http://127.0.0.1:{server_port}");
-    let mut auth = options.binaries.auth(&db, auth_port, &resource, &[]).await?;
+    let site = Site::new()?;
+    let (db, auth_port, server_port, resource) = (&site.db, site.auth_port, site.server_port, &site.resource);
+    let mut auth = options.binaries.auth(db, auth_port, resource, &[]).await?;
     let client = flows::register(&auth.issuer).await?;
 
     // Before the crash: a user with a consent and a grant, a token, the published keys.
-    let user = User::new(client.clone(), &auth.issuer, &resource);
+    let user = User::new(client.clone(), &auth.issuer, resource);
     let Ok(TokenOutcome::Issued(mut first, _)) = user.authorize().await else {
         anyhow::bail!("the first flow failed");
     };
@@ -61,7 +59,7 @@ pub async fn run(options: &Options, stop: Stop) -> anyhow::Result<Report> {
         let workers: Vec<_> = held
             .iter()
             .map(|slot| {
-                let user = User::new(client.clone(), &auth.issuer, &resource);
+                let user = User::new(client.clone(), &auth.issuer, resource);
                 let slot = slot.clone();
                 tokio::spawn(async move { worker(user, slot).await })
             })
@@ -97,7 +95,7 @@ pub async fn run(options: &Options, stop: Stop) -> anyhow::Result<Report> {
         }
         report.check(broken.is_empty(), format!("before the kill: no 5xx or malformed answer ({broken:?})"));
 
-        let restarted = options.binaries.auth(&db, auth_port, &resource, &[]).await?;
+        let restarted = options.binaries.auth(db, auth_port, resource, &[]).await?;
         auth = restarted;
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display())).await?;
         let integrity: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&pool).await?;
@@ -115,7 +113,7 @@ pub async fn run(options: &Options, stop: Stop) -> anyhow::Result<Report> {
         pool.close().await;
 
         // Users, the client and its registration: a new person signs in and gets tokens.
-        let newcomer = User::new(client.clone(), &auth.issuer, &resource);
+        let newcomer = User::new(client.clone(), &auth.issuer, resource);
         let after = newcomer.authorize().await;
         report.check(
             matches!(after, Ok(TokenOutcome::Issued(..))),

@@ -10,7 +10,7 @@ use sqlx::Row as _;
 
 use crate::Options;
 use crate::flows::{self, TokenOutcome, User};
-use crate::procs::free_port;
+use crate::procs::Site;
 use crate::report::{Report, ms, percentile};
 
 /// Refreshes after each code exchange.
@@ -47,11 +47,9 @@ impl Stats {
 
 pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let mut report = Report::new("load: concurrent code exchanges and refreshes on SQLite");
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("auth.db");
-    let (auth_port, server_port) = (free_port()?, free_port()?);
-    let resource = format!("http://127.0.0.1:{server_port}");
-    let mut auth = options.binaries.auth(&db, auth_port, &resource, &[]).await?;
+    let site = Site::new()?;
+    let (db, auth_port, server_port, resource) = (&site.db, site.auth_port, site.server_port, &site.resource);
+    let mut auth = options.binaries.auth(db, auth_port, resource, &[]).await?;
     let mut server = options.binaries.server(server_port, &auth.issuer, &[]).await?;
     let client = flows::register(&auth.issuer).await?;
 
@@ -64,7 +62,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let deadline = started + Duration::from_secs(options.seconds);
     let workers: Vec<_> = (0..options.workers)
         .map(|_| {
-            let user = User::new(client.clone(), &auth.issuer, &resource);
+            let user = User::new(client.clone(), &auth.issuer, resource);
             let server = server.resource.clone();
             tokio::spawn(async move { worker(user, &server, deadline).await })
         })

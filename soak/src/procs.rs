@@ -18,6 +18,32 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Where one scenario's programs live: a fresh database in a temporary directory, and the ports
+/// the authorization server and the resource server will listen on.
+pub struct Site {
+    _dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub auth_port: u16,
+    pub server_port: u16,
+    /// The resource server's identifier (and base URL).
+    pub resource: String,
+}
+
+impl Site {
+    pub fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("auth.db");
+        let (auth_port, server_port) = (free_port()?, free_port()?);
+        Ok(Self {
+            _dir: dir,
+            db,
+            auth_port,
+            server_port,
+            resource: format!("http://127.0.0.1:{server_port}"),
+        })
+    }
+}
+
 /// A running child process and everything it printed.
 pub struct Proc {
     name: String,
