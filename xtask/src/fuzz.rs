@@ -9,7 +9,7 @@
 //! committed); new inputs go to the latter. A crash, a timeout or an oversized allocation fails the
 //! command and names the input libFuzzer saved under `fuzz/artifacts/<target>/`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -136,6 +136,17 @@ fn cargo_fuzz(root: &Path) -> Command {
     command
 }
 
+/// Where the fuzz builds go: under the workspace's target directory (`$CARGO_TARGET_DIR` when
+/// set), so that whatever keeps that directory warm keeps these builds warm too, and `cargo clean`
+/// removes them.
+fn target_dir(root: &Path) -> PathBuf {
+    let workspace_target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    };
+    workspace_target.join("fuzz")
+}
+
 /// What one target's run did.
 struct Report {
     target: String,
@@ -147,7 +158,7 @@ struct Report {
 
 fn fuzz(root: &Path, targets: &[String], seconds: u64) -> Result {
     say("== building the fuzz targets (nightly, sanitizer instrumentation)");
-    cmd::run(cargo_fuzz(root).args(["build", "--release"]))?;
+    cmd::run(cargo_fuzz(root).args(["build", "--release", "--target-dir"]).arg(target_dir(root)))?;
     let logs = root.join("target/fuzz-logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
     let mut reports = Vec::new();
@@ -167,7 +178,7 @@ fn fuzz(root: &Path, targets: &[String], seconds: u64) -> Result {
         Ok(())
     } else {
         Err(format!(
-            "fuzzing found a problem in: {}. Reproduce with `cd fuzz && cargo +nightly fuzz run --release <target> <artifact>`; \
+            "fuzzing found a problem in: {}. Reproduce with `cd fuzz && cargo +nightly fuzz run --release --target-dir ../target/fuzz <target> <artifact>`; \
              full logs in target/fuzz-logs/",
             failed.join(", ")
         ))
@@ -185,7 +196,11 @@ fn fuzz_one(root: &Path, logs: &Path, target: &str, seconds: u64) -> Result<Repo
     let mut command = cargo_fuzz(root);
     // The first corpus directory receives new inputs; the seeds are only read.
     command
-        .args(["run", target])
+        // `--release` as in the build: without it cargo-fuzz adds `-Cdebug-assertions` to the flags,
+        // which rebuilds everything (and overrides fuzz/Cargo.toml's per-crate exemption).
+        .args(["run", "--release", "--target-dir"])
+        .arg(target_dir(root))
+        .arg(target)
         .arg(&grown)
         .arg(&seeds)
         .arg("--")
