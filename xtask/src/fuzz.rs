@@ -120,9 +120,7 @@ fn ensure_tools() -> Result {
     }
 }
 
-/// `cargo fuzz …` on the nightly toolchain, whatever toolchain runs this xtask. Callers pass
-/// `--release`: the checks (debug assertions, overflow checks) come from `fuzz/Cargo.toml`'s
-/// release profile, so that one dependency can be exempted.
+/// `cargo fuzz …` on the nightly toolchain, whatever toolchain runs this xtask.
 fn cargo_fuzz(root: &Path) -> Command {
     let mut command = Command::new("rustup");
     command
@@ -133,7 +131,34 @@ fn cargo_fuzz(root: &Path) -> Command {
         .env_remove("RUSTC")
         .env_remove("RUSTUP_TOOLCHAIN")
         .env("CARGO_INCREMENTAL", "0");
+    // Also set by `cargo run` for xtask itself. Build scripts that watch them (ring watches
+    // CARGO_MANIFEST_DIR) would rerun, and rebuild half the graph, on every other invocation.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&name.as_ref())
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
     command
+}
+
+/// Where `cargo fuzz build --release` puts the target binaries. They are run directly rather than
+/// through `cargo fuzz run`, which adds `-Cdebug-assertions` to every crate whatever the profile
+/// says, and so would rebuild everything and undo the exemption in `fuzz/Cargo.toml`.
+fn binaries(root: &Path) -> Result<PathBuf> {
+    let host = cmd::output("rustc", &["-vV"])
+        .and_then(|v| v.lines().find_map(|l| l.strip_prefix("host: ").map(str::to_owned)))
+        .ok_or("cannot ask rustc for the host triple")?;
+    Ok(target_dir(root).join(host).join("release"))
 }
 
 /// Where the fuzz builds go: under the workspace's target directory (`$CARGO_TARGET_DIR` when
@@ -158,13 +183,16 @@ struct Report {
 
 fn fuzz(root: &Path, targets: &[String], seconds: u64) -> Result {
     say("== building the fuzz targets (nightly, sanitizer instrumentation)");
+    // `--release`: the checks (debug assertions, overflow checks) come from the release profile
+    // of `fuzz/Cargo.toml`, so that one dependency can be exempted.
     cmd::run(cargo_fuzz(root).args(["build", "--release", "--target-dir"]).arg(target_dir(root)))?;
+    let binaries = binaries(root)?;
     let logs = root.join("target/fuzz-logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
     let mut reports = Vec::new();
     for target in targets {
         say(format!("== fuzzing {target} for {seconds} s"));
-        reports.push(fuzz_one(root, &logs, target, seconds)?);
+        reports.push(fuzz_one(root, &binaries, &logs, target, seconds)?);
     }
     say(format!("fuzzing report ({seconds} s per target):"));
     say(format!("  {:<16} {:>10} {:>16} {:>8}  result", "target", "runs", "coverage (ft)", "rss MB"));
@@ -178,14 +206,14 @@ fn fuzz(root: &Path, targets: &[String], seconds: u64) -> Result {
         Ok(())
     } else {
         Err(format!(
-            "fuzzing found a problem in: {}. Reproduce with `cd fuzz && cargo +nightly fuzz run --release --target-dir ../target/fuzz <target> <artifact>`; \
+            "fuzzing found a problem in: {}. Replay an input with `target/fuzz/<host>/release/<target> <input>`; \
              full logs in target/fuzz-logs/",
             failed.join(", ")
         ))
     }
 }
 
-fn fuzz_one(root: &Path, logs: &Path, target: &str, seconds: u64) -> Result<Report> {
+fn fuzz_one(root: &Path, binaries: &Path, logs: &Path, target: &str, seconds: u64) -> Result<Report> {
     let fuzz_dir = root.join("fuzz");
     let grown = fuzz_dir.join("corpus-grown").join(target);
     let seeds = fuzz_dir.join("corpus").join(target);
@@ -193,25 +221,23 @@ fn fuzz_one(root: &Path, logs: &Path, target: &str, seconds: u64) -> Result<Repo
     let log_path = logs.join(format!("{target}.log"));
     let log =
         std::fs::File::create(&log_path).map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-    let mut command = cargo_fuzz(root);
-    // The first corpus directory receives new inputs; the seeds are only read.
+    let artifacts = fuzz_dir.join("artifacts").join(target);
+    std::fs::create_dir_all(&artifacts).map_err(|e| format!("cannot create {}: {e}", artifacts.display()))?;
+    let mut command = Command::new(binaries.join(target));
     command
-        // `--release` as in the build: without it cargo-fuzz adds `-Cdebug-assertions` to the flags,
-        // which rebuilds everything (and overrides fuzz/Cargo.toml's per-crate exemption).
-        .args(["run", "--release", "--target-dir"])
-        .arg(target_dir(root))
-        .arg(target)
-        .arg(&grown)
-        .arg(&seeds)
-        .arg("--")
+        .current_dir(&fuzz_dir)
+        .arg(format!("-artifact_prefix={}/", artifacts.display()))
         .args(LIBFUZZER_LIMITS)
-        .args([format!("-max_total_time={seconds}"), "-print_final_stats=1".to_owned()]);
+        .args([format!("-max_total_time={seconds}"), "-print_final_stats=1".to_owned()])
+        // The first corpus directory receives new inputs; the seeds are only read.
+        .arg(&grown)
+        .arg(&seeds);
     let started = Instant::now();
     let status = command
         .stdout(Stdio::null())
         .stderr(log)
         .status()
-        .map_err(|e| format!("cannot run cargo fuzz: {e}"))?;
+        .map_err(|e| format!("cannot run {}: {e}", binaries.join(target).display()))?;
     let output = std::fs::read_to_string(&log_path).unwrap_or_default();
     let stat = |name: &str| {
         output
