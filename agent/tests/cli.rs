@@ -124,7 +124,8 @@ async fn a_call_logs_in_once_then_runs_silently() {
     let home = home.path().join("agent");
     let url = mcp_url(&stack);
 
-    let first = agent(&stack, &home, &["call", &url, "echo", "--arg", "text=hi"]).await;
+    // Verbose: every request is described, and still no secret may appear.
+    let first = agent(&stack, &home, &["-v", "call", &url, "echo", "--arg", "text=hi"]).await;
     first.assert_success();
     assert_eq!(first.stdout.trim(), "hi");
     assert_eq!(first.logins.len(), 1, "one login:\n{}", first.stderr);
@@ -145,6 +146,8 @@ async fn a_call_logs_in_once_then_runs_silently() {
         let token = secret(&grant, name);
         assert!(!first.stdout.contains(&token) && !first.stderr.contains(&token), "{name} printed");
     }
+    assert!(first.stderr.contains("GET ") && first.stderr.contains("POST "), "-v describes requests");
+    assert!(!first.stderr.contains("code="), "the authorization code is never printed:\n{}", first.stderr);
     assert!(first.stderr.contains("as a native app"), "dynamic registration:\n{}", first.stderr);
     assert!(grant["client"]["client_secret"].is_null(), "a public client, PKCE instead of a secret: {grant}");
 
