@@ -184,6 +184,10 @@ impl HeadlessUser {
                 next = location(&consent)?;
             }
         }
+        ensure!(
+            !next.starts_with(&format!("{issuer}/")),
+            "still at the authorization server after its pages: {next}"
+        );
         let back = url::Url::parse(&next)?;
         if back.query_pairs().any(|(k, _)| k == "error") {
             // Back at the client with an error: the request was refused.

@@ -95,7 +95,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         format!(
             "no 5xx, malformed answer or dropped connection ({}: {:?})",
             stats.broken.len(),
-            first(&stats.broken)
+            stats.broken.first()
         ),
     );
     report.check(
@@ -103,7 +103,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         format!(
             "each double spend: exactly one of the two got tokens, and the grant was revoked ({} bad: {:?})",
             stats.double_spend_violations.len(),
-            first(&stats.double_spend_violations)
+            stats.double_spend_violations.first()
         ),
     );
     report.check(
@@ -154,10 +154,6 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let integrity: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&pool).await?;
     report.check(integrity == "ok", format!("PRAGMA integrity_check: {integrity}"));
     Ok(report)
-}
-
-fn first(list: &[String]) -> Option<&String> {
-    list.first()
 }
 
 async fn worker(user: User, server: &str, deadline: Instant) -> Stats {

@@ -5,8 +5,6 @@ use std::time::Duration;
 #[derive(Debug, Default)]
 pub struct Report {
     pub name: String,
-    /// What was tried and measured, one line each.
-    pub lines: Vec<String>,
     /// Broken promises. A scenario passes when this stays empty.
     pub violations: Vec<String>,
 }
@@ -18,10 +16,8 @@ impl Report {
     }
 
     /// Something tried or measured.
-    pub fn say(&mut self, line: impl Into<String>) {
-        let line = line.into();
-        println!("   {line}");
-        self.lines.push(line);
+    pub fn say(&mut self, line: impl AsRef<str>) {
+        println!("   {}", line.as_ref());
     }
 
     /// Checks a promise: `held` or a violation described by `what`.
