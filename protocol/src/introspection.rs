@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::secret::{AccessToken, RefreshToken, RevocableToken};
+
 /// RFC 7662 §2.2. An inactive token is `{"active": false}` and nothing else, so that introspection
 /// tells a caller nothing about tokens it may not know about.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +39,38 @@ impl IntrospectionResponse {
 pub const HINT_ACCESS_TOKEN: &str = "access_token";
 pub const HINT_REFRESH_TOKEN: &str = "refresh_token";
 
+/// A revocation request (RFC 7009 §2.1). `token` may be an access or a refresh token, so it is
+/// held as the generic [`RevocableToken`] secret; the hint only says which kind to try first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationRequest {
+    pub token: RevocableToken,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type_hint: Option<String>,
+    /// Required for public clients, which cannot authenticate (RFC 7009 §2.1, OAuth 2.1 §2.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+impl RevocationRequest {
+    /// A public client's revocation of a refresh token (which ends its whole grant here).
+    pub fn refresh_token(token: &RefreshToken, client_id: impl Into<String>) -> Self {
+        Self {
+            token: RevocableToken::new(token.secret()),
+            token_type_hint: Some(HINT_REFRESH_TOKEN.to_owned()),
+            client_id: Some(client_id.into()),
+        }
+    }
+
+    /// A public client's revocation of an access token.
+    pub fn access_token(token: &AccessToken, client_id: impl Into<String>) -> Self {
+        Self {
+            token: RevocableToken::new(token.secret()),
+            token_type_hint: Some(HINT_ACCESS_TOKEN.to_owned()),
+            client_id: Some(client_id.into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,6 +78,24 @@ mod tests {
     #[test]
     fn inactive_is_only_the_active_flag() {
         assert_eq!(serde_json::to_string(&IntrospectionResponse::inactive()).unwrap(), r#"{"active":false}"#);
+    }
+
+    #[test]
+    fn parses_the_rfc_7009_section_2_1_example_and_never_prints_the_token() {
+        let body = "token=45ghiukldjahdnhzdauz&token_type_hint=refresh_token";
+        let request: RevocationRequest = serde_urlencoded::from_str(body).unwrap();
+        assert_eq!(request.token.secret(), "45ghiukldjahdnhzdauz");
+        assert_eq!(request.token_type_hint.as_deref(), Some(HINT_REFRESH_TOKEN));
+        assert_eq!(request.client_id, None);
+        assert!(!format!("{request:?}").contains("45ghiukldjahdnhzdauz"));
+    }
+
+    #[test]
+    fn a_public_clients_revocation_encodes_as_a_form() {
+        let request = RevocationRequest::refresh_token(&RefreshToken::new("rt"), "id");
+        let form = serde_urlencoded::to_string(&request).unwrap();
+        assert_eq!(form, "token=rt&token_type_hint=refresh_token&client_id=id");
+        assert_eq!(serde_urlencoded::from_str::<RevocationRequest>(&form).unwrap(), request);
     }
 
     #[test]

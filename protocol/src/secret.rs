@@ -46,6 +46,11 @@ secret_string!(
     AuthorizationCode
 );
 secret_string!(
+    /// A token presented for revocation or introspection (RFC 7009, RFC 7662): an access token or
+    /// a refresh token, the server finds out which.
+    RevocableToken
+);
+secret_string!(
     /// A password typed into the authorization server's login form.
     Password
 );

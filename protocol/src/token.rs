@@ -22,6 +22,36 @@ pub struct AuthorizationCodeRequest {
     pub resource: Option<String>,
 }
 
+/// The form a client posts to refresh (RFC 6749 §6; OAuth 2.1 §4.3). A public client names itself
+/// with `client_id`; the server rotates the refresh token on every use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshTokenRequest {
+    pub grant_type: String,
+    pub refresh_token: RefreshToken,
+    /// Required for public clients (OAuth 2.1 §3.2.1), absent when the client authenticates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// A subset of the grant's scope; absent means all of it (RFC 6749 §6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// RFC 8707 §2.2: must be a resource of the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+impl RefreshTokenRequest {
+    /// A public client's refresh of `refresh_token`, for the whole grant.
+    pub fn new(refresh_token: RefreshToken, client_id: impl Into<String>) -> Self {
+        Self {
+            grant_type: GRANT_REFRESH_TOKEN.to_owned(),
+            refresh_token,
+            client_id: Some(client_id.into()),
+            scope: None,
+            resource: None,
+        }
+    }
+}
+
 /// A successful token response (RFC 6749 §5.1). Sent with `Cache-Control: no-store`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenResponse {
@@ -55,6 +85,25 @@ mod tests {
         assert_eq!(response.expires_in, Some(3600));
         assert_eq!(response.access_token.secret(), "2YotnFZFEjr1zCsicMWpAA");
         assert!(!format!("{response:?}").contains("2YotnFZFEjr1zCsicMWpAA"));
+    }
+
+    #[test]
+    fn parses_the_rfc_6749_section_6_refresh_example() {
+        let body = "grant_type=refresh_token&refresh_token=tGzv3JOkF0XG5Qx2TlKWIA";
+        let request: RefreshTokenRequest = serde_urlencoded::from_str(body).unwrap();
+        assert_eq!(request.grant_type, GRANT_REFRESH_TOKEN);
+        assert_eq!(request.refresh_token.secret(), "tGzv3JOkF0XG5Qx2TlKWIA");
+        assert_eq!((&request.client_id, &request.scope, &request.resource), (&None, &None, &None));
+        assert!(!format!("{request:?}").contains("tGzv3JOkF0XG5Qx2TlKWIA"));
+    }
+
+    #[test]
+    fn a_public_clients_refresh_round_trips_as_a_form() {
+        let mut request = RefreshTokenRequest::new(RefreshToken::new("r t"), "id");
+        request.scope = Some("echo".into());
+        let form = serde_urlencoded::to_string(&request).unwrap();
+        assert_eq!(form, "grant_type=refresh_token&refresh_token=r+t&client_id=id&scope=echo");
+        assert_eq!(serde_urlencoded::from_str::<RefreshTokenRequest>(&form).unwrap(), request);
     }
 
     #[test]
