@@ -38,9 +38,22 @@ fn layout(title: &str, body: Markup) -> Markup {
     }
 }
 
+/// The CSP source that lets a form's submission end at `redirect_uri`: its origin.
+///
+/// Chromium applies `form-action` to every redirect that follows a form POST, not only to the
+/// form's own `action`. Any page whose form can end in a redirect to the client must allow the
+/// client's origin, or the browser silently stops on the page: the consent page (Allow and Deny
+/// both go back to the client) and the login page of an authorization (signing in goes on to
+/// the consent step, which answers at once with a redirect to the client when the user allowed
+/// the client before). Redirect URIs are http(s) in normal form (`protocol::resource`), so their
+/// origin is a valid CSP source; anything else gets no source, never the raw string.
+pub fn form_target(redirect_uri: &str) -> Option<String> {
+    let url = url::Url::parse(redirect_uri).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
+}
+
 /// Sends a page with the security headers. `form_target` is an extra origin the page's form may
-/// end up at: Chrome applies CSP `form-action` to the redirect that follows a form POST, so the
-/// consent page must allow the client's redirect URI.
+/// end up at (see [`form_target`]).
 pub fn html_page(status: StatusCode, markup: Markup, form_target: Option<&str>) -> Response {
     let form_action = match form_target {
         Some(origin) => format!("'self' {origin}"),
@@ -73,9 +86,9 @@ pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
 
 /// What the login form needs to render.
 pub struct LoginForm<'a> {
-    /// The client the user signs in for; `None` when signing in to manage the account.
-    pub client: Option<&'a Client>,
-    pub request_id: Option<&'a str>,
+    /// The client and the pending authorization the user signs in for; `None` when signing in to
+    /// manage the account.
+    pub flow: Option<(&'a Client, &'a PendingAuthorization)>,
     pub csrf_token: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
@@ -84,16 +97,16 @@ pub struct LoginForm<'a> {
 pub fn login_page(status: StatusCode, form: &LoginForm<'_>) -> Response {
     let body = html! {
         h1 { "Sign in" }
-        @match form.client {
-            Some(client) => p { "to continue to " strong { (client.display_name()) } },
+        @match form.flow {
+            Some((client, _)) => p { "to continue to " strong { (client.display_name()) } },
             None => p { "to see and withdraw what you have allowed applications to do" },
         }
         @if let Some(error) = form.error {
             p.error role="alert" id="login-error" { (error) }
         }
         form method="post" action="/login" {
-            @if let Some(request_id) = form.request_id {
-                input type="hidden" name="request" value=(request_id);
+            @if let Some((_, request)) = form.flow {
+                input type="hidden" name="request" value=(request.id);
             }
             input type="hidden" name="csrf_token" value=(form.csrf_token);
             label for="username" { "Username" }
@@ -104,7 +117,10 @@ pub fn login_page(status: StatusCode, form: &LoginForm<'_>) -> Response {
             div.actions { button.primary type="submit" id="sign-in" { "Sign in" } }
         }
     };
-    html_page(status, layout("Sign in", body), None)
+    // Signing in for a client can end at the client: the consent step redirects there at once
+    // when the user allowed it before.
+    let form_target = form.flow.and_then(|(_, request)| form_target(&request.redirect_uri));
+    html_page(status, layout("Sign in", body), form_target.as_deref())
 }
 
 /// What a scope lets a client do, for the consent page.
@@ -121,11 +137,12 @@ pub struct ConsentForm<'a> {
     pub request: &'a PendingAuthorization,
     pub csrf_token: &'a str,
     pub username: &'a str,
-    /// Origin of the redirect URI, shown so the user sees where they will be sent.
-    pub redirect_origin: &'a str,
 }
 
 pub fn consent_page(form: &ConsentForm<'_>) -> Response {
+    // Allow and Deny both end at the client; its origin is also shown, so the user sees where
+    // they will be sent.
+    let redirect_origin = form_target(&form.request.redirect_uri);
     let scopes: Vec<&str> = form.request.scope.split(' ').filter(|s| !s.is_empty()).collect();
     let body = html! {
         h1 { "Allow " (form.client.display_name()) "?" }
@@ -139,7 +156,8 @@ pub fn consent_page(form: &ConsentForm<'_>) -> Response {
         }
         p.detail {
             "Client id: " code { (form.client.client_id) } br;
-            "You will be sent back to " code { (form.redirect_origin) } "."
+            "You will be sent back to "
+            code { (redirect_origin.as_deref().unwrap_or(&form.request.redirect_uri)) } "."
         }
         form method="post" action="/consent" {
             input type="hidden" name="request" value=(form.request.id);
@@ -150,7 +168,7 @@ pub fn consent_page(form: &ConsentForm<'_>) -> Response {
             }
         }
     };
-    html_page(StatusCode::OK, layout("Consent", body), Some(form.redirect_origin))
+    html_page(StatusCode::OK, layout("Consent", body), redirect_origin.as_deref())
 }
 
 /// A remembered consent and the name of its client, for the account page.

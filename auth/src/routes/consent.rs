@@ -44,15 +44,11 @@ pub async fn show(
     }
 
     let user = state.store.find_user_by_id(user_id).await?.ok_or_else(forbidden)?;
-    let redirect_origin = url::Url::parse(&request.redirect_uri)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_else(|_| request.redirect_uri.clone());
     Ok(pages::consent_page(&ConsentForm {
         client: &client,
         request: &request,
         csrf_token: &current.session.csrf_token,
         username: &user.username,
-        redirect_origin: &redirect_origin,
     }))
 }
 

@@ -64,8 +64,7 @@ pub async fn show(
         return Ok(Redirect::to(&format!("/consent?request={}", request.id)).into_response());
     }
     let form = LoginForm {
-        client: Some(&client),
-        request_id: Some(&request.id),
+        flow: Some((&client, &request)),
         csrf_token: &current.session.csrf_token,
         username: "",
         error: None,
@@ -86,8 +85,7 @@ async fn show_standalone(state: &AppState, headers: &HeaderMap) -> Result<Respon
             (session.csrf_token, Some(cookie))
         }
     };
-    let form =
-        LoginForm { client: None, request_id: None, csrf_token: &csrf_token, username: "", error: None };
+    let form = LoginForm { flow: None, csrf_token: &csrf_token, username: "", error: None };
     let mut response = pages::login_page(StatusCode::OK, &form);
     if let Some(cookie) = set_cookie {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -120,8 +118,7 @@ pub async fn submit(
     let username = field("username").unwrap_or_default().to_owned();
     let page = |status, error| {
         let form = LoginForm {
-            client,
-            request_id: flow.as_ref().map(|(request, _)| request.id.as_str()),
+            flow: flow.as_ref().map(|(request, client)| (client, request)),
             csrf_token: &current.session.csrf_token,
             username: &username,
             error: Some(error),

@@ -45,7 +45,7 @@ pub async fn spawn_app_with(settings: Settings, clock: ManualClock) -> TestApp {
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    let browser = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
+    let browser = new_browser();
     TestApp {
         issuer,
         local_address,
@@ -56,6 +56,11 @@ pub async fn spawn_app_with(settings: Settings, clock: ManualClock) -> TestApp {
         shutdown: Some(shutdown),
         server: Some(server),
     }
+}
+
+/// A browser-like HTTP client with an empty cookie jar: keeps cookies, never follows redirects.
+fn new_browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap()
 }
 
 /// The value of `<input name="{name}" value="…">` in a page.
@@ -96,6 +101,24 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+    }
+
+    /// Replaces the browser with a fresh one (a new profile: no session cookie).
+    pub fn forget_browser(&mut self) {
+        self.browser = new_browser();
+    }
+
+    /// Registers a public client with these redirect URIs and application type.
+    pub async fn register_client_with(&self, redirect_uris: &[&str], application_type: &str) -> String {
+        let response = self
+            .browser
+            .post(self.url("/register"))
+            .json(&serde_json::json!({"redirect_uris": redirect_uris, "application_type": application_type}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json::<ClientInformation>().await.unwrap().client_id
     }
 
     pub fn url(&self, path: &str) -> String {
