@@ -3,22 +3,57 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cmd::{self, Result, say};
 use crate::tools::{self, Needs, WASM_TARGET};
 
 pub fn run(root: &Path) -> Result {
     let started = Instant::now();
-    let tools = tools::ensure(root, Needs { browser: true })?;
-    let mut timings = Vec::new();
-    let mut stage = |name: &str, command: &mut Command| -> Result {
+    let mut stages = Stages::default();
+    let result = run_stages(root, &mut stages);
+    stages.print(started, result.as_ref().err());
+    result
+}
+
+/// The time each stage took, printed at the end whether the run passed or not: CI starts from an
+/// empty `target/`, and the README quotes these numbers cold and warm.
+#[derive(Default)]
+struct Stages {
+    timings: Vec<(String, Duration)>,
+}
+
+impl Stages {
+    /// Runs `command` as the stage `name`, timing it.
+    fn run(&mut self, name: &str, command: &mut Command, root: &Path) -> Result {
+        self.time(name, || cmd::run(command.current_dir(root)))
+    }
+
+    /// Runs `work` as the stage `name`, timing it (also when it fails).
+    fn time<T>(&mut self, name: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
         say(format!("== {name}"));
         let begun = Instant::now();
-        cmd::run(command.current_dir(root))?;
-        timings.push((name.to_owned(), begun.elapsed()));
-        Ok(())
-    };
+        let result = work();
+        self.timings.push((name.to_owned(), begun.elapsed()));
+        result
+    }
+
+    fn print(&self, started: Instant, failure: Option<&String>) {
+        match failure {
+            None => say("all checks passed:"),
+            Some(_) => say("FAILED; the stages that ran (the last one failed):"),
+        }
+        for (name, took) in &self.timings {
+            say(format!("  {:>6.1}s  {name}", took.as_secs_f64()));
+        }
+        say(format!("  {:>6.1}s  in total", started.elapsed().as_secs_f64()));
+    }
+}
+
+fn run_stages(root: &Path, stages: &mut Stages) -> Result {
+    let tools =
+        stages.time("tools (installed if missing)", || tools::ensure(root, Needs { browser: true }))?;
+    let mut stage = |name: &str, command: &mut Command| stages.run(name, command, root);
 
     stage("formatting", cmd::cargo().args(["fmt", "--all", "--", "--check"]))?;
     stage("lints (native crates)", cmd::cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
@@ -76,7 +111,7 @@ pub fn run(root: &Path) -> Result {
         "release build of the SPA (trunk)",
         Command::new(&tools.trunk).args(["build", "--release"]).env("PATH", &tools.path),
     )?;
-    bundle_size(root)?;
+    stages.time("SPA bundle size (gzip -9)", || bundle_size(root))?;
     let mut browser_test = cmd::cargo();
     browser_test
         // One browser at a time: two Chromiums on two cores make every test slower and flakier.
@@ -88,14 +123,7 @@ pub fn run(root: &Path) -> Result {
     if let Some(chromium) = &tools.chromium {
         browser_test.env("CHROME_BIN", chromium);
     }
-    stage("browser end-to-end tests (headless Chromium)", &mut browser_test)?;
-
-    say("all checks passed:");
-    for (name, took) in &timings {
-        say(format!("  {:>6.1}s  {name}", took.as_secs_f64()));
-    }
-    say(format!("  {:>6.1}s  in total", started.elapsed().as_secs_f64()));
-    Ok(())
+    stages.run("browser end-to-end tests (headless Chromium)", &mut browser_test, root)
 }
 
 /// `cargo test` of an integration test of `package` that runs Node programs: ignored by plain `cargo test`, because
@@ -130,7 +158,6 @@ pub const BUNDLE_BUDGET_BYTES: u64 = 250_000;
 
 /// Prints the gzip size of each file of the release SPA and fails above the budget.
 fn bundle_size(root: &Path) -> Result {
-    say("== SPA bundle size (gzip -9)");
     let dist = root.join("dist");
     let mut entries: Vec<_> = std::fs::read_dir(&dist)
         .map_err(|e| format!("cannot read {}: {e}", dist.display()))?
