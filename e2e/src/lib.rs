@@ -30,8 +30,12 @@ pub struct Stack {
     pub issuer: String,
     /// Resource identifier (and base URL) of the MCP server.
     pub resource: String,
-    /// Origin of the SPA, when it is served.
+    /// Origin of the SPA, when it is served (`http://127.0.0.1:<port>`).
     pub spa_origin: String,
+    /// The same SPA as another origin (`http://localhost:<port>`), which makes it another client:
+    /// its metadata document names only `spa_origin`, so there it registers. The resource server
+    /// allows both, as the demo allows `localhost:8080` and `127.0.0.1:8080`.
+    pub spa_alias_origin: String,
     _shutdown: Vec<oneshot::Sender<()>>,
 }
 
@@ -105,6 +109,8 @@ impl Stack {
             }),
             ..mcp_server::config::Settings::for_tests(&issuer, &spa_origin)
         };
+        let spa_alias_origin = spa_origin.replace("127.0.0.1", "localhost");
+        server_settings.allowed_origins.push(axum::http::HeaderValue::from_str(&spa_alias_origin)?);
         for origin in &options.extra_origins {
             server_settings.allowed_origins.push(axum::http::HeaderValue::from_str(origin)?);
         }
@@ -119,7 +125,7 @@ impl Stack {
             let app = spa_router(dist, &spa_origin);
             tokio::spawn(async move { axum::serve(spa_listener, app).with_graceful_shutdown(stop).await });
         }
-        Ok(Self { issuer, resource, spa_origin, _shutdown: shutdown })
+        Ok(Self { issuer, resource, spa_origin, spa_alias_origin, _shutdown: shutdown })
     }
 }
 

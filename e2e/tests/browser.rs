@@ -333,3 +333,86 @@ async fn step_by_step_mode_pauses_before_requests_and_forget_drops_the_tokens() 
         .await
         .unwrap();
 }
+
+/// Found by using the demo as a person would: someone who allowed the SPA before opens it in a
+/// fresh profile (no AS session, consent remembered) and signs in. The login POST goes on to the
+/// consent step, which redirects straight to the SPA; Chromium checks that whole chain against the
+/// login page's CSP `form-action`, and used to stop it there, leaving the person on the login page.
+#[tokio::test]
+#[ignore = "needs the release SPA in dist/ and chromedriver; run by `cargo xtask test`"]
+async fn a_returning_user_in_a_fresh_profile_signs_in_and_goes_straight_back_to_the_app() {
+    let stack = &stack(StackOptions::default()).await;
+    let first_visit = |client: Client| async move {
+        open_spa(&client, stack).await?;
+        call_echo(&client, "first visit").await?;
+        sign_in(&client, stack).await?;
+        click(&client, "allow").await?;
+        anyhow::ensure!(text_of(&client, "result").await? == "first visit", "first visit");
+        Ok(())
+    };
+    Browser::launch().await.unwrap().run("returning_user_first_profile", first_visit).await.unwrap();
+
+    Browser::launch()
+        .await
+        .unwrap()
+        .run("returning_user_fresh_profile", |client| async move {
+            open_spa(&client, stack).await?;
+            call_echo(&client, "returning").await?;
+            sign_in(&client, stack).await?;
+            // No consent page this time: the AS remembers the consent and redirects at once.
+            client
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::XPath("//p[@id='result' and text()='returning']"))
+                .await
+                .map_err(|e| anyhow::anyhow!("the login did not lead back to the app: {e}"))?;
+            let timeline = timeline(&client).await?;
+            expect_steps(&timeline, &["Check state and iss", "Call the API with the access token"])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// The same person, signed in at the AS, uses a second client: the SPA served from another origin
+/// is another client (the metadata document names only its own origin, so it registers). The AS
+/// asks for consent for that client and sends the browser back to that client's origin.
+#[tokio::test]
+#[ignore = "needs the release SPA in dist/ and chromedriver; run by `cargo xtask test`"]
+async fn a_second_client_of_a_signed_in_user_asks_consent_and_returns_to_that_client() {
+    let stack = stack(StackOptions::default()).await;
+    Browser::launch()
+        .await
+        .unwrap()
+        .run("second_client", |client| async move {
+            open_spa(&client, &stack).await?;
+            call_echo(&client, "first client").await?;
+            sign_in(&client, &stack).await?;
+            click(&client, "allow").await?;
+            anyhow::ensure!(text_of(&client, "result").await? == "first client", "first client");
+
+            client.goto(&format!("{}/", stack.spa_alias_origin)).await?;
+            fill(&client, "endpoint", &format!("{}/echo", stack.resource)).await?;
+            call_echo(&client, "second client").await?;
+            // Signed in already, but this client was never allowed: the consent page, for it.
+            client.wait().at_most(WAIT).for_element(Locator::Id("allow")).await?;
+            let consent = client.source().await?;
+            anyhow::ensure!(consent.contains(&stack.spa_alias_origin), "names where it sends the browser");
+            click(&client, "allow").await?;
+            client
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::XPath("//p[@id='result' and text()='second client']"))
+                .await
+                .map_err(|e| anyhow::anyhow!("consent did not lead back to the second client: {e}"))?;
+            let url = client.current_url().await?;
+            anyhow::ensure!(
+                url.as_str().starts_with(&stack.spa_alias_origin),
+                "back at the second client: {url}"
+            );
+            expect_steps(&timeline(&client).await?, &["Register as a public client"])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
