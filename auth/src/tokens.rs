@@ -217,6 +217,7 @@ fn jwk_thumbprint(x: &str, y: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::TestDatabase;
     use protocol::jwt::Audience;
 
     fn claims() -> AccessTokenClaims {
@@ -234,15 +235,15 @@ mod tests {
         }
     }
 
-    async fn ring(now: i64) -> (Store, KeyRing) {
-        let store = Store::connect("sqlite::memory:").await.unwrap();
-        let ring = KeyRing::load_or_create(&store, now).await.unwrap();
-        (store, ring)
+    async fn ring(now: i64) -> (TestDatabase, KeyRing) {
+        let database = TestDatabase::fresh().await;
+        let ring = KeyRing::load_or_create(&database, now).await.unwrap();
+        (database, ring)
     }
 
     #[tokio::test]
     async fn signed_token_verifies_with_the_published_jwk_and_carries_typ_and_kid() {
-        let (_, ring) = ring(100).await;
+        let (_database, ring) = ring(100).await;
         let token = ring.sign(&claims(), 100).unwrap();
         let header = jsonwebtoken::decode_header(token.secret()).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
@@ -260,8 +261,8 @@ mod tests {
 
     #[tokio::test]
     async fn verify_accepts_only_its_own_access_tokens() {
-        let (_, mine) = ring(100).await;
-        let (_, other) = ring(100).await;
+        let (_mine, mine) = ring(100).await;
+        let (_other, other) = ring(100).await;
         let token = mine.sign(&claims(), 100).unwrap();
         assert_eq!(mine.verify(token.secret()), Some(claims()));
         assert_eq!(other.verify(token.secret()), None);

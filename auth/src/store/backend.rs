@@ -4,7 +4,8 @@
 //! gathers them. Every method returns a boxed future ([`StoreFuture`]) because the facade holds
 //! the backend as `Arc<dyn Backend>` and `async fn` in a trait cannot be called through `dyn`.
 //! The contract of each method (what must be atomic, what a concurrent caller sees) is written on
-//! the facade method of the same name.
+//! the facade method of the same name and proven for every backend by the store contract suite
+//! (`auth/tests/store/`).
 
 use std::future::Future;
 use std::pin::Pin;

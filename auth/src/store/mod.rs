@@ -17,10 +17,12 @@
 //! # The contract
 //! Each facade method states what it guarantees, including under concurrency (single-use values
 //! are consumed by one atomic statement, so of two concurrent redemptions exactly one wins).
-//! Tests prove them through the HTTP API today.
+//! `auth/tests/store/` proves every guarantee against whichever backend
+//! `MCP_AUTH_TEST_DATABASE_URL` names (see [`testing`]).
 
 mod backend;
 mod sqlite;
+pub mod testing;
 
 use std::sync::Arc;
 
