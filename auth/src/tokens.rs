@@ -100,8 +100,10 @@ impl KeyRing {
     pub async fn load_or_create(store: &Store, now: i64) -> Result<Self, SignerError> {
         if store.signing_keys().await?.is_empty() {
             let key = generate_es256_key(now, now)?;
-            store.insert_signing_key(&key).await?;
-            tracing::info!(kid = %key.kid, "generated a new ES256 signing key");
+            // Another server starting on the same fresh database may have stored one first.
+            if store.insert_first_signing_key(&key).await? {
+                tracing::info!(kid = %key.kid, "generated a new ES256 signing key");
+            }
         }
         let ring = Ring::from_stored(&store.signing_keys().await?)?;
         Ok(Self { store: store.clone(), ring: RwLock::new(Arc::new(ring)) })

@@ -153,7 +153,7 @@ pub trait ConsentStore {
 /// Signing keys.
 pub trait KeyStore {
     fn signing_keys(&self) -> StoreFuture<'_, Vec<StoredKey>>;
-    fn insert_signing_key<'a>(&'a self, key: &'a StoredKey) -> StoreFuture<'a, ()>;
+    fn insert_first_signing_key<'a>(&'a self, key: &'a StoredKey) -> StoreFuture<'a, bool>;
     fn rotate_signing_key<'a>(&'a self, next: &'a StoredKey, retire_at: i64) -> StoreFuture<'a, ()>;
 }
 

@@ -322,16 +322,22 @@ impl Store {
 
 /// Signing keys.
 impl Store {
-    /// All keys, newest activation first: the first that is active signs, all are published.
+    /// All keys, the most recently added first. The key ring signs with the first key that is
+    /// active and published, so once a rotation's key is active it is the one that signs, whatever
+    /// clocks the rotating processes had.
     pub async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         self.backend.signing_keys().await
     }
 
-    pub async fn insert_signing_key(&self, key: &StoredKey) -> Result<(), StoreError> {
-        self.backend.insert_signing_key(key).await
+    /// Stores the first signing key unless a key exists; returns whether it was stored. Atomic, so
+    /// two servers starting on a fresh database end up with one key between them.
+    pub async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
+        self.backend.insert_first_signing_key(key).await
     }
 
-    /// Adds `next` and schedules every key still current to retire at `retire_at`, atomically.
+    /// Adds `next` and schedules every key still current to retire at `retire_at`, in one
+    /// transaction that excludes other rotations: after any number of concurrent rotations exactly
+    /// one key is current (unretired), and it is the last one added.
     pub async fn rotate_signing_key(&self, next: &StoredKey, retire_at: i64) -> Result<(), StoreError> {
         self.backend.rotate_signing_key(next, retire_at).await
     }

@@ -1,4 +1,9 @@
 //! The `signing_keys` table.
+//!
+//! Keys are listed in the order they were added, newest first (`rowid` grows with every insert and
+//! keys are never deleted). Ordering by activation time instead let a key that a concurrent
+//! rotation had already retired sort first and sign until its retirement, when its last tokens were
+//! still valid: two rotations whose clocks differ by a second were enough.
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row};
@@ -26,18 +31,19 @@ impl KeyStore for SqliteBackend {
         Box::pin(async move {
             Ok(sqlx::query_as::<_, StoredKey>(
                 "SELECT kid, algorithm, private_key_der, public_jwk, created_at, activates_at, retires_at
-                 FROM signing_keys ORDER BY activates_at DESC, created_at DESC, rowid DESC",
+                 FROM signing_keys ORDER BY rowid DESC",
             )
             .fetch_all(&self.pool)
             .await?)
         })
     }
 
-    fn insert_signing_key<'a>(&'a self, key: &'a StoredKey) -> StoreFuture<'a, ()> {
+    /// One statement: the check for an existing key and the insert cannot be split by another.
+    fn insert_first_signing_key<'a>(&'a self, key: &'a StoredKey) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO signing_keys (kid, algorithm, private_key_der, public_jwk, created_at, activates_at, retires_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
             )
             .bind(&key.kid)
             .bind(&key.algorithm)
@@ -48,13 +54,15 @@ impl KeyStore for SqliteBackend {
             .bind(key.retires_at)
             .execute(&self.pool)
             .await?;
-            Ok(())
+            Ok(inserted.rows_affected() == 1)
         })
     }
 
+    /// Under the write lock from the start (`BEGIN IMMEDIATE`): a concurrent rotation waits, then
+    /// retires the key this one added.
     fn rotate_signing_key<'a>(&'a self, next: &'a StoredKey, retire_at: i64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_immediate().await?;
             sqlx::query("UPDATE signing_keys SET retires_at = ? WHERE retires_at IS NULL")
                 .bind(retire_at)
                 .execute(&mut *tx)

@@ -4,7 +4,9 @@
 //! Each submodule owns one table's SQL and maps its rows to the records of [`crate::model`].
 //! Single-use values (codes, pending requests, refresh tokens) are consumed with one atomic
 //! statement (`UPDATE … RETURNING` / `DELETE … RETURNING`), so two concurrent redemptions cannot
-//! both win.
+//! both win. Transactions that read before they write (key rotation) begin with `BEGIN IMMEDIATE`,
+//! which takes SQLite's single write lock at once: a concurrent writer waits (busy timeout) instead
+//! of working on what it read before the other committed.
 
 mod audit;
 mod clients;
@@ -21,8 +23,8 @@ use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::{Backend, StoreError};
 
@@ -58,6 +60,11 @@ impl SqliteBackend {
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// A transaction holding the write lock from its first statement, for read-then-write work.
+    async fn begin_immediate(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 
