@@ -46,6 +46,9 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A record handed to the store breaks a rule it keeps (an invalid scope, say).
+    #[error("refused to store: {0}")]
+    Invalid(String),
     /// The database URL names no backend this build has. Only the scheme is shown: the rest of a
     /// URL may hold a password.
     #[error("no database backend for URLs starting with {0:?} (expected sqlite:)")]
@@ -294,8 +297,10 @@ impl Store {
 
 /// Remembered consents.
 impl Store {
-    /// Remembers what the user allowed the client for the resource, replacing what was remembered.
-    pub async fn save_consent(&self, consent: &Consent) -> Result<(), StoreError> {
+    /// Remembers what the user allowed the client for the resource, adding these scopes to any
+    /// allowed before, in one transaction (two concurrent consents both count). Returns the consent
+    /// as now stored.
+    pub async fn save_consent(&self, consent: &Consent) -> Result<Consent, StoreError> {
         self.backend.save_consent(consent).await
     }
 

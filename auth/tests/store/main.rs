@@ -3,6 +3,7 @@
 //! SQLite file per test when unset). A new backend passes this suite before anything uses it.
 
 mod codes;
+mod consents;
 mod fixtures;
 mod grants;
 mod keys;

@@ -1,11 +1,12 @@
 //! The `consents` table.
 
+use protocol::scope::Scopes;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row};
 
 use super::SqliteBackend;
 use crate::model::Consent;
-use crate::store::{ConsentStore, StoreFuture};
+use crate::store::{ConsentStore, StoreError, StoreFuture};
 
 impl FromRow<'_, SqliteRow> for Consent {
     fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
@@ -20,20 +21,37 @@ impl FromRow<'_, SqliteRow> for Consent {
 }
 
 impl ConsentStore for SqliteBackend {
-    fn save_consent<'a>(&'a self, consent: &'a Consent) -> StoreFuture<'a, ()> {
+    /// Read, merge and write under the write lock (`BEGIN IMMEDIATE`), so a concurrent consent
+    /// cannot slip in between and be overwritten.
+    fn save_consent<'a>(&'a self, consent: &'a Consent) -> StoreFuture<'a, Consent> {
         Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO consents (user_id, client_id, resource, scope, granted_at) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT(user_id, client_id, resource) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+            let adding = Scopes::parse(&consent.scope).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let mut tx = self.begin_immediate().await?;
+            let previous: Option<(String,)> = sqlx::query_as(
+                "SELECT scope FROM consents WHERE user_id = ? AND client_id = ? AND resource = ?",
             )
             .bind(&consent.user_id)
             .bind(&consent.client_id)
             .bind(&consent.resource)
-            .bind(&consent.scope)
-            .bind(consent.granted_at)
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
-            Ok(())
+            // A stored scope that no longer parses is forgotten rather than kept: the user has just
+            // said what they allow.
+            let previous = previous.and_then(|(scope,)| Scopes::parse(&scope).ok()).unwrap_or_default();
+            let merged = Consent { scope: adding.union(&previous).to_string(), ..consent.clone() };
+            sqlx::query(
+                "INSERT INTO consents (user_id, client_id, resource, scope, granted_at) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT(user_id, client_id, resource) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+            )
+            .bind(&merged.user_id)
+            .bind(&merged.client_id)
+            .bind(&merged.resource)
+            .bind(&merged.scope)
+            .bind(merged.granted_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(merged)
         })
     }
 

@@ -4,9 +4,9 @@
 //! Each submodule owns one table's SQL and maps its rows to the records of [`crate::model`].
 //! Single-use values (codes, pending requests, refresh tokens) are consumed with one atomic
 //! statement (`UPDATE … RETURNING` / `DELETE … RETURNING`), so two concurrent redemptions cannot
-//! both win. Transactions that read before they write (key rotation) begin with `BEGIN IMMEDIATE`,
-//! which takes SQLite's single write lock at once: a concurrent writer waits (busy timeout) instead
-//! of working on what it read before the other committed.
+//! both win. Transactions that read before they write (key rotation, consent merging) begin with
+//! `BEGIN IMMEDIATE`, which takes SQLite's single write lock at once: a concurrent writer waits
+//! (busy timeout) instead of working on what it read before the other committed.
 
 mod audit;
 mod clients;
