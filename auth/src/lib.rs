@@ -17,7 +17,7 @@
 //! | [`tokens`] | ES256 signing keys and RFC 9068 access tokens |
 //! | [`password`] | argon2id |
 //! | [`model`] | the records the server keeps (users, clients, codes, grants, …), storage-free |
-//! | [`store`] | the storage facade over a backend (SQLite via sqlx) |
+//! | [`store`] | the storage facade over a backend (SQLite via sqlx), and the sweep of expired rows |
 //! | [`audit`] | the audit trail and the request context (request id, peer address) |
 //! | [`throttle`] | the login throttle |
 //! | [`error`] | how failures reach the wire |

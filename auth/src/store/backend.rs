@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::StoreError;
+use super::{StoreError, TableCounts};
 use crate::model::{
     AuditEvent, BrowserSession, Client, Consent, Grant, IssuedAccessToken, NewCode, NewRefreshToken,
     PendingAuthorization, Redemption, StoredAuditEvent, StoredKey, StoredRefreshToken, User,
@@ -30,6 +30,7 @@ pub trait Backend:
     + ConsentStore
     + KeyStore
     + AuditStore
+    + SweepStore
     + std::fmt::Debug
     + Send
     + Sync
@@ -167,4 +168,10 @@ pub trait AuditStore {
     ) -> StoreFuture<'a, (i64, Option<i64>)>;
     fn failed_logins_from_ip<'a>(&'a self, ip: &'a str, since: i64) -> StoreFuture<'a, (i64, Option<i64>)>;
     fn audit_events(&self, limit: i64) -> StoreFuture<'_, Vec<StoredAuditEvent>>;
+}
+
+/// Removing what has expired.
+pub trait SweepStore {
+    fn sweep(&self, now: i64, audit_before: i64, rows_per_table: u32) -> StoreFuture<'_, TableCounts>;
+    fn row_counts(&self) -> StoreFuture<'_, TableCounts>;
 }

@@ -22,13 +22,15 @@
 
 mod backend;
 mod sqlite;
+pub mod sweep;
 pub mod testing;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use backend::{
     AuditStore, Backend, ClientStore, CodeStore, ConsentStore, GrantStore, KeyStore, RequestStore,
-    SessionStore, StoreFuture, UserStore,
+    SessionStore, StoreFuture, SweepStore, UserStore,
 };
 // The records in the facade's signatures, so callers name them where they name the store.
 pub use crate::model::{
@@ -53,6 +55,31 @@ pub enum StoreError {
     /// URL may hold a password.
     #[error("no database backend for URLs starting with {0:?} (expected sqlite:)")]
     UnsupportedUrl(String),
+}
+
+/// Rows per table: what a sweep removed, or what the tables hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableCounts {
+    pub authorization_codes: u64,
+    pub authorization_requests: u64,
+    pub browser_sessions: u64,
+    pub refresh_tokens: u64,
+    pub access_tokens: u64,
+    pub grants: u64,
+    pub audit_events: u64,
+}
+
+impl TableCounts {
+    /// All rows together.
+    pub fn total(&self) -> u64 {
+        self.authorization_codes
+            + self.authorization_requests
+            + self.browser_sessions
+            + self.refresh_tokens
+            + self.access_tokens
+            + self.grants
+            + self.audit_events
+    }
 }
 
 /// Handle to the database; cheap to clone.
@@ -375,5 +402,34 @@ impl Store {
     /// The newest events first.
     pub async fn audit_events(&self, limit: i64) -> Result<Vec<StoredAuditEvent>, StoreError> {
         self.backend.audit_events(limit).await
+    }
+}
+
+/// Removing what has expired.
+impl Store {
+    /// Deletes at most `rows_per_table` rows from each table of what nothing needs any more, each
+    /// table in its own short statement, and returns how many went:
+    /// - authorization codes that have expired, unless they are linked to a grant that is still
+    ///   live (a replay must still find the code to revoke that grant);
+    /// - pending authorization requests and browser sessions that have expired;
+    /// - refresh tokens of grants that are revoked or expired, and unused refresh tokens that have
+    ///   expired (a spent token stays while its grant lives: presenting it again is reuse);
+    /// - access-token records that have expired;
+    /// - grants that are revoked or expired once no code, refresh token or access token refers to
+    ///   them;
+    /// - audit events older than `audit_retention`.
+    pub async fn sweep(
+        &self,
+        now: i64,
+        audit_retention: Duration,
+        rows_per_table: u32,
+    ) -> Result<TableCounts, StoreError> {
+        let retention = i64::try_from(audit_retention.as_secs()).unwrap_or(i64::MAX);
+        self.backend.sweep(now, now.saturating_sub(retention), rows_per_table).await
+    }
+
+    /// How many rows each table holds: for operators watching the sweep, and for tests.
+    pub async fn row_counts(&self) -> Result<TableCounts, StoreError> {
+        self.backend.row_counts().await
     }
 }

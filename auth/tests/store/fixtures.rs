@@ -84,7 +84,7 @@ impl Fixture {
         let access = access_token(&grant.id, now, 300);
         let refresh = NewRefreshToken { token_hash: unique("refresh"), expires_at: now + lifetime };
         self.store.create_grant(&grant, code_hash, &access, Some(&refresh), now).await.unwrap();
-        Issued { grant, access, refresh }
+        Issued { code_hash: code_hash.to_owned(), grant, access, refresh }
     }
 
     /// Rotates `old`: the successor (living as long as the grant) and a new access token (5
@@ -148,6 +148,7 @@ impl Fixture {
 
 /// A grant and the tokens it was created with.
 pub struct Issued {
+    pub code_hash: String,
     pub grant: Grant,
     pub access: IssuedAccessToken,
     pub refresh: NewRefreshToken,

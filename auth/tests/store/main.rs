@@ -9,4 +9,5 @@ mod grants;
 mod keys;
 mod requests;
 mod sessions;
+mod sweep;
 mod throttle;

@@ -16,6 +16,7 @@ mod grants;
 mod keys;
 mod requests;
 mod sessions;
+mod sweep;
 mod users;
 
 use std::future::Future;
