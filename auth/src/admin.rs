@@ -110,9 +110,10 @@ pub async fn add_client(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::TestDatabase;
 
-    async fn store() -> Store {
-        Store::connect("sqlite::memory:").await.unwrap()
+    async fn store() -> TestDatabase {
+        TestDatabase::fresh().await
     }
 
     #[tokio::test]

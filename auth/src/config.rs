@@ -39,6 +39,32 @@ pub struct Settings {
     pub client_metadata: crate::cimd::FetchPolicy,
     /// A user to create at startup if no user of that name exists (the demo's `demo` account).
     pub seed_user: Option<SeedUser>,
+    /// How expired rows are removed while the server runs.
+    pub sweep: SweepSettings,
+}
+
+/// The periodic sweep of expired rows (see [`crate::store::sweep`]).
+#[derive(Debug, Clone)]
+pub struct SweepSettings {
+    /// Time between two sweeps.
+    pub interval: Duration,
+    /// At most this many rows are deleted from each table per sweep, so that one sweep never holds
+    /// the database for long; the rest waits for the next.
+    pub rows_per_table: u32,
+    /// How long audit events are kept. At least the login throttle's window, which counts failed
+    /// sign-ins from the trail.
+    pub audit_retention: Duration,
+}
+
+impl Default for SweepSettings {
+    /// Every minute, 1,000 rows per table (up to 60,000 an hour each), audit kept for 90 days.
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+            rows_per_table: 1000,
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
+        }
+    }
 }
 
 /// A user created at startup for the demo. Never set in production.
@@ -124,6 +150,7 @@ impl Settings {
                 secret: Password::new(TEST_INTROSPECTION_SECRET),
             }],
             seed_user: Some(SeedUser { username: "demo".into(), password: Password::new("demo-password") }),
+            sweep: SweepSettings::default(),
         }
     }
 }

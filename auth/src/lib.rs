@@ -16,7 +16,8 @@
 //! | [`issuance`] | minting access and refresh tokens for a grant |
 //! | [`tokens`] | ES256 signing keys and RFC 9068 access tokens |
 //! | [`password`] | argon2id |
-//! | [`store`] | SQLite via sqlx |
+//! | [`model`] | the records the server keeps (users, clients, codes, grants, …), storage-free |
+//! | [`store`] | the storage facade over a backend (SQLite via sqlx), and the sweep of expired rows |
 //! | [`audit`] | the audit trail and the request context (request id, peer address) |
 //! | [`throttle`] | the login throttle |
 //! | [`error`] | how failures reach the wire |
@@ -29,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod issuance;
+pub mod model;
 pub mod pages;
 pub mod password;
 pub mod random;

@@ -265,6 +265,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         seed_user: args
             .demo_password
             .map(|p| SeedUser { username: "demo".into(), password: Password::new(p) }),
+        sweep: Default::default(),
     };
     let app = Application::build(settings).await?;
     app.run_until(shutdown_signal()).await?;

@@ -10,7 +10,8 @@ use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::state::{AppState, RuntimeConfig};
+use crate::state::{AppState, RuntimeConfig, secs};
+use crate::store::sweep::Sweeper;
 use crate::store::{Store, User};
 use crate::tokens::{KeyRing, RELOAD_INTERVAL};
 use crate::{password, random, routes};
@@ -48,6 +49,13 @@ impl Application {
         let issuer_url = check_issuer(&issuer).with_context(|| format!("issuer {issuer:?} is not valid"))?;
         if issuer.ends_with('/') {
             anyhow::bail!("issuer {issuer:?} must not end with '/': clients compare it byte for byte");
+        }
+
+        if secs(settings.sweep.audit_retention) < crate::throttle::WINDOW_SECS {
+            anyhow::bail!(
+                "audit events must be kept at least {} s: the login throttle counts failures from them",
+                crate::throttle::WINDOW_SECS
+            );
         }
 
         let store = Store::connect(&settings.database_url)
@@ -125,9 +133,12 @@ impl Application {
             }
         });
         let store = self.state.store.clone();
+        let sweeper =
+            Sweeper::start(store.clone(), self.state.clock.clone(), self.state.config.settings.sweep.clone());
         // `serve` hands handlers the peer address, which feeds the login throttle and the audit trail.
         let served = serve::serve(self.listener, routes::router(self.state), shutdown).await;
         reloader.abort();
+        sweeper.stop().await;
         // Every request has finished: checkpoint the WAL and close, so a stopped server leaves a
         // complete database file behind.
         store.close().await;

@@ -100,8 +100,10 @@ impl KeyRing {
     pub async fn load_or_create(store: &Store, now: i64) -> Result<Self, SignerError> {
         if store.signing_keys().await?.is_empty() {
             let key = generate_es256_key(now, now)?;
-            store.insert_signing_key(&key).await?;
-            tracing::info!(kid = %key.kid, "generated a new ES256 signing key");
+            // Another server starting on the same fresh database may have stored one first.
+            if store.insert_first_signing_key(&key).await? {
+                tracing::info!(kid = %key.kid, "generated a new ES256 signing key");
+            }
         }
         let ring = Ring::from_stored(&store.signing_keys().await?)?;
         Ok(Self { store: store.clone(), ring: RwLock::new(Arc::new(ring)) })
@@ -217,6 +219,7 @@ fn jwk_thumbprint(x: &str, y: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::TestDatabase;
     use protocol::jwt::Audience;
 
     fn claims() -> AccessTokenClaims {
@@ -234,15 +237,15 @@ mod tests {
         }
     }
 
-    async fn ring(now: i64) -> (Store, KeyRing) {
-        let store = Store::connect("sqlite::memory:").await.unwrap();
-        let ring = KeyRing::load_or_create(&store, now).await.unwrap();
-        (store, ring)
+    async fn ring(now: i64) -> (TestDatabase, KeyRing) {
+        let database = TestDatabase::fresh().await;
+        let ring = KeyRing::load_or_create(&database, now).await.unwrap();
+        (database, ring)
     }
 
     #[tokio::test]
     async fn signed_token_verifies_with_the_published_jwk_and_carries_typ_and_kid() {
-        let (_, ring) = ring(100).await;
+        let (_database, ring) = ring(100).await;
         let token = ring.sign(&claims(), 100).unwrap();
         let header = jsonwebtoken::decode_header(token.secret()).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
@@ -260,8 +263,8 @@ mod tests {
 
     #[tokio::test]
     async fn verify_accepts_only_its_own_access_tokens() {
-        let (_, mine) = ring(100).await;
-        let (_, other) = ring(100).await;
+        let (_mine, mine) = ring(100).await;
+        let (_other, other) = ring(100).await;
         let token = mine.sign(&claims(), 100).unwrap();
         assert_eq!(mine.verify(token.secret()), Some(claims()));
         assert_eq!(other.verify(token.secret()), None);

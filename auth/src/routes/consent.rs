@@ -18,7 +18,7 @@ use crate::error::{BrowserError, redirect_with};
 use crate::pages::{self, ConsentForm};
 use crate::random;
 use crate::state::{AppState, secs};
-use crate::store::{AuditEvent, AuditKind, CodeGrant, Consent, NewCode, PendingAuthorization};
+use crate::store::{AuditEvent, AuditKind, CodeBinding, Consent, NewCode, PendingAuthorization};
 
 pub async fn show(
     State(state): State<AppState>,
@@ -158,7 +158,7 @@ async fn issue_code(
     let code = random::token();
     let new_code = NewCode {
         code_hash: random::hash(&code),
-        grant: CodeGrant {
+        binding: CodeBinding {
             client_id: request.client_id.clone(),
             user_id: user_id.to_owned(),
             redirect_uri: request.redirect_uri.clone(),

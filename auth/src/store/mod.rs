@@ -1,35 +1,43 @@
-//! The authorization server's state in SQLite, via sqlx.
+//! The authorization server's state: a facade over one database backend.
 //!
-//! Handlers see only the methods on [`Store`], never SQL: the store is where a PostgreSQL backend
-//! plugs in later without a handler changing. Each submodule owns one table and its invariants.
-//! Single-use values (codes, pending requests) are consumed with one atomic statement
-//! (`UPDATE … RETURNING` / `DELETE … RETURNING`), so two concurrent redemptions cannot both win.
+//! Handlers and domain code call the methods of [`Store`] and see only the records of
+//! [`crate::model`], never SQL. Which database sits behind is decided once, by the URL given to
+//! [`Store::connect`]; today that is SQLite (`store/sqlite/`).
+//!
+//! # The seam
+//! The facade holds its backend as `Arc<dyn Backend>` (see [`backend`]): one trait per kind of
+//! record, every method returning a boxed future. Adding PostgreSQL is adding `store/postgres/`
+//! (an implementation of those traits, with its own SQL and migrations) and one arm in
+//! [`Store::connect`]; no method of the facade branches on the backend. The alternatives were
+//! weighed: an `enum` of backends needs an arm in every one of the facade's forty methods;
+//! sqlx's `Any` driver hides the differences that matter (placeholders, `RETURNING`, locking); a
+//! generic `Store<B>` would leak the type parameter into `AppState` and every handler. One
+//! allocation per call is nothing next to a database round trip.
+//!
+//! # The contract
+//! Each facade method states what it guarantees, including under concurrency (single-use values
+//! are consumed by one atomic statement, so of two concurrent redemptions exactly one wins).
+//! `auth/tests/store/` proves every guarantee against whichever backend
+//! `MCP_AUTH_TEST_DATABASE_URL` names (see [`testing`]).
 
-mod audit;
-mod clients;
-mod codes;
-mod consents;
-mod grants;
-mod keys;
-mod requests;
-mod sessions;
-mod users;
+mod backend;
+mod sqlite;
+pub mod sweep;
+pub mod testing;
 
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-
-pub use audit::{AuditEvent, AuditKind, StoredAuditEvent};
-pub use clients::{Client, Registration};
-pub use codes::{CodeGrant, NewCode, Redemption};
-pub use consents::Consent;
-pub use grants::{Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
-pub use keys::StoredKey;
-pub use requests::PendingAuthorization;
-pub use sessions::BrowserSession;
-pub use users::User;
+pub use backend::{
+    AuditStore, Backend, ClientStore, CodeStore, ConsentStore, GrantStore, KeyStore, RequestStore,
+    SessionStore, StoreFuture, SweepStore, UserStore,
+};
+// The records in the facade's signatures, so callers name them where they name the store.
+pub use crate::model::{
+    AuditEvent, AuditKind, BrowserSession, Client, CodeBinding, Consent, Grant, IssuedAccessToken, NewCode,
+    NewRefreshToken, PendingAuthorization, Redemption, Registration, StoredAuditEvent, StoredKey,
+    StoredRefreshToken, User,
+};
 
 /// A storage failure. Handlers turn it into `server_error` without showing the details.
 #[derive(Debug, thiserror::Error)]
@@ -40,45 +48,388 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A record handed to the store breaks a rule it keeps (an invalid scope, say).
+    #[error("refused to store: {0}")]
+    Invalid(String),
+    /// The database URL names no backend this build has. Only the scheme is shown: the rest of a
+    /// URL may hold a password.
+    #[error("no database backend for URLs starting with {0:?} (expected sqlite:)")]
+    UnsupportedUrl(String),
+}
+
+/// Rows per table: what a sweep removed, or what the tables hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableCounts {
+    pub authorization_codes: u64,
+    pub authorization_requests: u64,
+    pub browser_sessions: u64,
+    pub refresh_tokens: u64,
+    pub access_tokens: u64,
+    pub grants: u64,
+    pub audit_events: u64,
+}
+
+impl TableCounts {
+    /// All rows together.
+    pub fn total(&self) -> u64 {
+        self.authorization_codes
+            + self.authorization_requests
+            + self.browser_sessions
+            + self.refresh_tokens
+            + self.access_tokens
+            + self.grants
+            + self.audit_events
+    }
 }
 
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    backend: Arc<dyn Backend>,
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `url`.
+    /// Opens (creating if needed) and migrates the database at `url`. The one place a URL picks a
+    /// backend: `sqlite:` (a file, or `sqlite::memory:`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .foreign_keys(true)
-            // WAL lets readers proceed while one writer commits; the busy timeout makes a second
-            // writer wait for the lock instead of failing with "database is locked".
-            .journal_mode(if in_memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            // An in-memory database lives as long as its one connection: never close or add one.
-            .max_connections(if in_memory { 1 } else { 8 })
-            .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
-            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(3600)) })
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        let backend: Arc<dyn Backend> = match scheme {
+            "sqlite" => Arc::new(sqlite::SqliteBackend::connect(url).await?),
+            _ => return Err(StoreError::UnsupportedUrl(format!("{scheme}:"))),
+        };
+        Ok(Self { backend })
     }
 
-    /// Folds the write-ahead log into the database file and closes every connection: called once
-    /// the server has stopped, so what it leaves on disk is one complete file. Waits for
-    /// connections still in use to be returned. Failures are logged, not returned: SQLite replays
-    /// a leftover WAL at the next start, so nothing is lost either way.
+    /// Leaves a complete database behind and closes every connection: called once the server has
+    /// stopped. Waits for connections still in use. Failures are logged, not returned: nothing
+    /// committed is lost either way.
     pub async fn close(&self) {
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
-            tracing::warn!(%error, "could not checkpoint the write-ahead log at shutdown");
-        }
-        self.pool.close().await;
+        self.backend.close().await;
+    }
+}
+
+/// Users.
+impl Store {
+    pub async fn find_user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.backend.find_user_by_username(username).await
+    }
+
+    pub async fn find_user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.backend.find_user_by_id(id).await
+    }
+
+    /// Creates a user unless the username is taken; returns whether it was created.
+    pub async fn insert_user_if_absent(&self, user: &User, now: i64) -> Result<bool, StoreError> {
+        self.backend.insert_user_if_absent(user, now).await
+    }
+
+    /// Every user, by username.
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        self.backend.list_users().await
+    }
+
+    /// Deletes the user; their sessions, consents, codes and grants go with them.
+    pub async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        self.backend.delete_user(username).await
+    }
+
+    /// Sets a new password hash and, in the same transaction, revokes every grant and deletes every
+    /// session of the user: whoever knew the old password must not keep access through tokens or a
+    /// signed-in browser.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.backend.change_password(user_id, password_hash, now).await
+    }
+}
+
+/// Clients.
+impl Store {
+    pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        self.backend.find_client(client_id).await
+    }
+
+    /// Stores a new client; fails if the id is taken.
+    pub async fn insert_client(&self, client: &Client, now: i64) -> Result<(), StoreError> {
+        self.backend.insert_client(client, now).await
+    }
+
+    /// When the fetched metadata document of a client stops being fresh (`None` for clients that
+    /// were not fetched).
+    pub async fn client_metadata_expiry(&self, client_id: &str) -> Result<Option<i64>, StoreError> {
+        self.backend.client_metadata_expiry(client_id).await
+    }
+
+    /// Stores a client fetched from its metadata document, replacing the previous copy in one
+    /// statement (its codes, grants and consents stay).
+    pub async fn upsert_fetched_client(
+        &self,
+        client: &Client,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.backend.upsert_fetched_client(client, expires_at, now).await
+    }
+
+    /// Every client, oldest first.
+    pub async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        self.backend.list_clients().await
+    }
+
+    /// Deletes the client; its codes, grants and consents go with it.
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        self.backend.delete_client(client_id).await
+    }
+}
+
+/// Browser sessions.
+impl Store {
+    pub async fn insert_session(&self, session: &BrowserSession, now: i64) -> Result<(), StoreError> {
+        self.backend.insert_session(session, now).await
+    }
+
+    /// The session, unless it does not exist or has expired.
+    pub async fn find_session(&self, id_hash: &str, now: i64) -> Result<Option<BrowserSession>, StoreError> {
+        self.backend.find_session(id_hash, now).await
+    }
+
+    /// Signs a user in by replacing the anonymous session with a new one (new id, new CSRF token),
+    /// carrying its pending authorization requests over, in one transaction. A fresh id at login
+    /// defeats session fixation: an id planted in the browser before login is worthless after it.
+    pub async fn replace_session_on_login(
+        &self,
+        old_id_hash: &str,
+        new_session: &BrowserSession,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.backend.replace_session_on_login(old_id_hash, new_session, now).await
+    }
+
+    /// Signs a browser out.
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        self.backend.delete_session(id_hash).await
+    }
+}
+
+/// Pending authorization requests.
+impl Store {
+    pub async fn insert_authorization_request(
+        &self,
+        request: &PendingAuthorization,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.backend.insert_authorization_request(request, now).await
+    }
+
+    /// The request `id` if it belongs to this browser session and has not expired.
+    pub async fn find_authorization_request(
+        &self,
+        id: &str,
+        session_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        self.backend.find_authorization_request(id, session_hash, now).await
+    }
+
+    /// Removes and returns the request, in one statement: a decision (allow or deny) is made
+    /// exactly once, and of two concurrent takers exactly one gets it.
+    pub async fn take_authorization_request(
+        &self,
+        id: &str,
+        session_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        self.backend.take_authorization_request(id, session_hash, now).await
+    }
+}
+
+/// Authorization codes.
+impl Store {
+    pub async fn insert_code(&self, code: &NewCode, now: i64) -> Result<(), StoreError> {
+        self.backend.insert_code(code, now).await
+    }
+
+    /// Marks the code spent and returns what it is bound to, in one statement: of two concurrent
+    /// redemptions exactly one sees `Redeemed`; every later one sees `AlreadyRedeemed` with the
+    /// grant the first created (once [`Store::create_grant`] has linked it).
+    pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<Redemption, StoreError> {
+        self.backend.redeem_code(code_hash, now).await
+    }
+}
+
+/// Grants and their tokens.
+impl Store {
+    /// Creates the grant a code was redeemed into, links the code to it (so a replay can revoke
+    /// it), and records the first tokens, all in one transaction.
+    pub async fn create_grant(
+        &self,
+        grant: &Grant,
+        code_hash: &str,
+        access: &IssuedAccessToken,
+        refresh: Option<&NewRefreshToken>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.backend.create_grant(grant, code_hash, access, refresh, now).await
+    }
+
+    pub async fn find_grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
+        self.backend.find_grant(id).await
+    }
+
+    /// The refresh token with this hash and its grant. A spent token is still found, with
+    /// `used_at` set, for as long as its grant lives: presenting it again is reuse.
+    pub async fn find_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(StoredRefreshToken, Grant)>, StoreError> {
+        self.backend.find_refresh_token(token_hash).await
+    }
+
+    /// Spends `old_hash` and records its successor and a new access token, atomically. Returns
+    /// `false` if the old token was already spent (a concurrent refresh won): the caller treats
+    /// that as reuse. Of two concurrent rotations of one token exactly one returns `true`.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        grant_id: &str,
+        next: &NewRefreshToken,
+        access: &IssuedAccessToken,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.backend.rotate_refresh_token(old_hash, grant_id, next, access, now).await
+    }
+
+    /// Revokes a grant and so every token under it: each lookup of one of its refresh or access
+    /// tokens returns the grant revoked. Idempotent; the first revocation's time and reason stay.
+    pub async fn revoke_grant(&self, grant_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        self.backend.revoke_grant(grant_id, reason, now).await
+    }
+
+    /// The access token recorded under `jti`, and its grant.
+    pub async fn find_access_token(
+        &self,
+        jti: &str,
+    ) -> Result<Option<(IssuedAccessToken, Grant)>, StoreError> {
+        self.backend.find_access_token(jti).await
+    }
+
+    /// Revokes one access token. Idempotent.
+    pub async fn revoke_access_token(&self, jti: &str, now: i64) -> Result<(), StoreError> {
+        self.backend.revoke_access_token(jti, now).await
+    }
+}
+
+/// Remembered consents.
+impl Store {
+    /// Remembers what the user allowed the client for the resource, adding these scopes to any
+    /// allowed before, in one transaction (two concurrent consents both count). Returns the consent
+    /// as now stored.
+    pub async fn save_consent(&self, consent: &Consent) -> Result<Consent, StoreError> {
+        self.backend.save_consent(consent).await
+    }
+
+    pub async fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> Result<Option<Consent>, StoreError> {
+        self.backend.find_consent(user_id, client_id, resource).await
+    }
+
+    /// The user's consents, newest first.
+    pub async fn consents_of_user(&self, user_id: &str) -> Result<Vec<Consent>, StoreError> {
+        self.backend.consents_of_user(user_id).await
+    }
+
+    /// Forgets the consent and revokes every live grant the user gave that client, in one
+    /// transaction: withdrawing consent must stop the client, not only the next consent page.
+    pub async fn revoke_consent(&self, user_id: &str, client_id: &str, now: i64) -> Result<bool, StoreError> {
+        self.backend.revoke_consent(user_id, client_id, now).await
+    }
+}
+
+/// Signing keys.
+impl Store {
+    /// All keys, the most recently added first. The key ring signs with the first key that is
+    /// active and published, so once a rotation's key is active it is the one that signs, whatever
+    /// clocks the rotating processes had.
+    pub async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        self.backend.signing_keys().await
+    }
+
+    /// Stores the first signing key unless a key exists; returns whether it was stored. Atomic, so
+    /// two servers starting on a fresh database end up with one key between them.
+    pub async fn insert_first_signing_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
+        self.backend.insert_first_signing_key(key).await
+    }
+
+    /// Adds `next` and schedules every key still current to retire at `retire_at`, in one
+    /// transaction that excludes other rotations: after any number of concurrent rotations exactly
+    /// one key is current (unretired), and it is the last one added.
+    pub async fn rotate_signing_key(&self, next: &StoredKey, retire_at: i64) -> Result<(), StoreError> {
+        self.backend.rotate_signing_key(next, retire_at).await
+    }
+}
+
+/// The audit trail.
+impl Store {
+    pub async fn record_audit(&self, event: &AuditEvent, now: i64) -> Result<(), StoreError> {
+        self.backend.record_audit(event, now).await
+    }
+
+    /// Failed logins after `since` for a username key, and the oldest of them.
+    pub async fn failed_logins_for_username(
+        &self,
+        username_key: &str,
+        since: i64,
+    ) -> Result<(i64, Option<i64>), StoreError> {
+        self.backend.failed_logins_for_username(username_key, since).await
+    }
+
+    /// Failed logins after `since` from an address, and the oldest of them.
+    pub async fn failed_logins_from_ip(
+        &self,
+        ip: &str,
+        since: i64,
+    ) -> Result<(i64, Option<i64>), StoreError> {
+        self.backend.failed_logins_from_ip(ip, since).await
+    }
+
+    /// The newest events first.
+    pub async fn audit_events(&self, limit: i64) -> Result<Vec<StoredAuditEvent>, StoreError> {
+        self.backend.audit_events(limit).await
+    }
+}
+
+/// Removing what has expired.
+impl Store {
+    /// Deletes at most `rows_per_table` rows from each table of what nothing needs any more, each
+    /// table in its own short statement, and returns how many went:
+    /// - authorization codes that have expired, unless they are linked to a grant that is still
+    ///   live (a replay must still find the code to revoke that grant);
+    /// - pending authorization requests and browser sessions that have expired;
+    /// - refresh tokens of grants that are revoked or expired, and unused refresh tokens that have
+    ///   expired (a spent token stays while its grant lives: presenting it again is reuse);
+    /// - access-token records that have expired;
+    /// - grants that are revoked or expired once no code, refresh token or access token refers to
+    ///   them;
+    /// - audit events older than `audit_retention`.
+    pub async fn sweep(
+        &self,
+        now: i64,
+        audit_retention: Duration,
+        rows_per_table: u32,
+    ) -> Result<TableCounts, StoreError> {
+        let retention = i64::try_from(audit_retention.as_secs()).unwrap_or(i64::MAX);
+        self.backend.sweep(now, now.saturating_sub(retention), rows_per_table).await
+    }
+
+    /// How many rows each table holds: for operators watching the sweep, and for tests.
+    pub async fn row_counts(&self) -> Result<TableCounts, StoreError> {
+        self.backend.row_counts().await
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use mcp_auth::clock::ManualClock;
 use mcp_auth::config::Settings;
 use mcp_auth::startup::Application;
+use mcp_auth::store::testing::TestDatabase;
 use protocol::pkce::{CodeChallenge, CodeVerifier};
 use protocol::registration::ClientInformation;
 use reqwest::redirect::Policy;
@@ -23,6 +24,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub store: mcp_auth::store::Store,
     pub keys: Arc<mcp_auth::tokens::KeyRing>,
+    /// The test's own database, removed when the test ends (`None` when the test chose one).
+    _database: Option<TestDatabase>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -31,11 +34,20 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Settings::for_tests(RESOURCE), ManualClock::starting_now()).await
 }
 
-/// Starts the app with these settings and clock.
-pub async fn spawn_app_with(settings: Settings, clock: ManualClock) -> TestApp {
+/// Starts the app with these settings and clock. The in-memory database of
+/// [`Settings::for_tests`] becomes a fresh database on the backend `MCP_AUTH_TEST_DATABASE_URL`
+/// names (the store contract suite's), so these tests run on every backend too.
+pub async fn spawn_app_with(mut settings: Settings, clock: ManualClock) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     }
+    let database = if settings.database_url == "sqlite::memory:" {
+        let database = TestDatabase::fresh().await;
+        settings.database_url = database.url().to_owned();
+        Some(database)
+    } else {
+        None
+    };
     let app = Application::build_with_clock(settings, Arc::new(clock.clone())).await.expect("the app builds");
     let issuer = app.issuer().to_owned();
     let local_address = app.local_addr();
@@ -53,6 +65,7 @@ pub async fn spawn_app_with(settings: Settings, clock: ManualClock) -> TestApp {
         clock,
         store,
         keys,
+        _database: database,
         shutdown: Some(shutdown),
         server: Some(server),
     }

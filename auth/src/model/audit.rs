@@ -1,6 +1,4 @@
-//! The audit trail, and the counts the login throttle reads from it.
-
-use super::{Store, StoreError};
+//! The audit trail: who did what, never with a secret. Also the memory of the login throttle.
 
 /// Something worth a line in the audit trail. Identifiers only, never a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +18,7 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
+    /// The name stored in the trail and written to the log.
     pub fn as_str(self) -> &'static str {
         match self {
             AuditKind::LoginSucceeded => "login_succeeded",
@@ -52,6 +51,7 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// An event of `kind` with nothing else known yet; the builders below add what is.
     pub fn new(kind: AuditKind) -> Self {
         Self {
             kind,
@@ -87,7 +87,7 @@ impl AuditEvent {
 }
 
 /// A stored event, as `audit list` and tests read it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct StoredAuditEvent {
     pub at: i64,
     pub kind: String,
@@ -97,67 +97,4 @@ pub struct StoredAuditEvent {
     pub grant_id: Option<String>,
     pub ip: Option<String>,
     pub detail: Option<String>,
-}
-
-impl Store {
-    pub async fn record_audit(&self, event: &AuditEvent, now: i64) -> Result<(), StoreError> {
-        let kind = event.kind.as_str();
-        sqlx::query(
-            "INSERT INTO audit_events (at, kind, request_id, client_id, user_id, grant_id, username_key, ip, detail)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(now)
-        .bind(kind)
-        .bind(&event.request_id)
-        .bind(&event.client_id)
-        .bind(&event.user_id)
-        .bind(&event.grant_id)
-        .bind(&event.username_key)
-        .bind(&event.ip)
-        .bind(&event.detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Failed logins since `since` for a username key, and the oldest of them.
-    pub async fn failed_logins_for_username(
-        &self,
-        username_key: &str,
-        since: i64,
-    ) -> Result<(i64, Option<i64>), StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT COUNT(*), MIN(at) FROM audit_events WHERE kind = 'login_failed' AND username_key = ? AND at > ?",
-        )
-        .bind(username_key)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    /// Failed logins since `since` from an address, and the oldest of them.
-    pub async fn failed_logins_from_ip(
-        &self,
-        ip: &str,
-        since: i64,
-    ) -> Result<(i64, Option<i64>), StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT COUNT(*), MIN(at) FROM audit_events WHERE kind = 'login_failed' AND ip = ? AND at > ?",
-        )
-        .bind(ip)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    /// The newest events first.
-    pub async fn audit_events(&self, limit: i64) -> Result<Vec<StoredAuditEvent>, StoreError> {
-        Ok(sqlx::query_as::<_, StoredAuditEvent>(
-            "SELECT at, kind, request_id, client_id, user_id, grant_id, ip, detail FROM audit_events
-             ORDER BY id DESC LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
-    }
 }

@@ -1,0 +1,120 @@
+//! The `clients` table. Redirect URIs and metadata are JSON text.
+
+use super::{SqliteBackend, from_json, to_json};
+use crate::model::{Client, Registration};
+use crate::store::{ClientStore, StoreError, StoreFuture};
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    client_name: Option<String>,
+    redirect_uris: String,
+    registration: String,
+    metadata: String,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+    fn try_from(row: ClientRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| format!("client {}: {what}", row.client_id);
+        Ok(Client {
+            redirect_uris: from_json(&row.redirect_uris, || corrupt("redirect_uris"))?,
+            metadata: from_json(&row.metadata, || corrupt("metadata"))?,
+            registration: Registration::parse(&row.registration)
+                .ok_or_else(|| StoreError::Corrupt(corrupt("registration")))?,
+            client_name: row.client_name,
+            client_id: row.client_id,
+        })
+    }
+}
+
+const COLUMNS: &str = "client_id, client_name, redirect_uris, registration, metadata";
+
+impl ClientStore for SqliteBackend {
+    fn find_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>> {
+        Box::pin(async move {
+            let row =
+                sqlx::query_as::<_, ClientRow>(&format!("SELECT {COLUMNS} FROM clients WHERE client_id = ?"))
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            row.map(Client::try_from).transpose()
+        })
+    }
+
+    fn insert_client<'a>(&'a self, client: &'a Client, now: i64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&client.client_id)
+            .bind(&client.client_name)
+            .bind(to_json(&client.redirect_uris)?)
+            .bind(client.registration.as_str())
+            .bind(to_json(&client.metadata)?)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn client_metadata_expiry<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<i64>> {
+        Box::pin(async move {
+            let expiry: Option<(Option<i64>,)> =
+                sqlx::query_as("SELECT metadata_expires_at FROM clients WHERE client_id = ?")
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok(expiry.and_then(|(at,)| at))
+        })
+    }
+
+    fn upsert_fetched_client<'a>(
+        &'a self,
+        client: &'a Client,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, created_at, metadata_expires_at)
+                 VALUES (?, ?, ?, 'metadata_document', ?, ?, ?)
+                 ON CONFLICT(client_id) DO UPDATE SET client_name = excluded.client_name,
+                     redirect_uris = excluded.redirect_uris, metadata = excluded.metadata,
+                     metadata_expires_at = excluded.metadata_expires_at",
+            )
+            .bind(&client.client_id)
+            .bind(&client.client_name)
+            .bind(to_json(&client.redirect_uris)?)
+            .bind(to_json(&client.metadata)?)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn list_clients(&self) -> StoreFuture<'_, Vec<Client>> {
+        Box::pin(async move {
+            let rows =
+                sqlx::query_as::<_, ClientRow>(&format!("SELECT {COLUMNS} FROM clients ORDER BY created_at"))
+                    .fetch_all(&self.pool)
+                    .await?;
+            rows.into_iter().map(Client::try_from).collect()
+        })
+    }
+
+    /// Codes, grants and consents go with the client (foreign keys).
+    fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let result = sqlx::query("DELETE FROM clients WHERE client_id = ?")
+                .bind(client_id)
+                .execute(&self.pool)
+                .await?;
+            Ok(result.rows_affected() == 1)
+        })
+    }
+}

@@ -1,0 +1,242 @@
+//! The `grants`, `refresh_tokens` and `access_tokens` tables.
+//!
+//! Revoking a grant is one UPDATE of its row; every token lookup returns the token's grant, so
+//! callers see the revocation for every token under it.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Executor, FromRow, Row, Sqlite};
+
+use super::SqliteBackend;
+use crate::model::{Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
+use crate::store::{GrantStore, StoreError, StoreFuture};
+
+impl FromRow<'_, SqliteRow> for Grant {
+    fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
+        Ok(Grant {
+            id: row.try_get("id")?,
+            client_id: row.try_get("client_id")?,
+            user_id: row.try_get("user_id")?,
+            scope: row.try_get("scope")?,
+            resource: row.try_get("resource")?,
+            auth_time: row.try_get("auth_time")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+        })
+    }
+}
+
+impl FromRow<'_, SqliteRow> for IssuedAccessToken {
+    fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
+        Ok(IssuedAccessToken {
+            jti: row.try_get("jti")?,
+            grant_id: row.try_get("grant_id")?,
+            scope: row.try_get("scope")?,
+            issued_at: row.try_get("issued_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+        })
+    }
+}
+
+impl FromRow<'_, SqliteRow> for StoredRefreshToken {
+    fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
+        Ok(StoredRefreshToken {
+            grant_id: row.try_get("grant_id")?,
+            expires_at: row.try_get("expires_at")?,
+            used_at: row.try_get("used_at")?,
+        })
+    }
+}
+
+const GRANT_COLUMNS: &str = "id, client_id, user_id, scope, resource, auth_time, expires_at, revoked_at";
+
+/// The grant's columns in a join with a token table (`g`), renamed so they cannot clash with the
+/// token's own `expires_at` and `revoked_at`.
+const GRANT_AS: &str = "g.id AS g_id, g.client_id AS g_client_id, g.user_id AS g_user_id, g.scope AS g_scope,
+     g.resource AS g_resource, g.auth_time AS g_auth_time, g.expires_at AS g_expires_at,
+     g.revoked_at AS g_revoked_at";
+
+/// A token row joined with its grant's row.
+struct WithGrant<T>(T, Grant);
+
+impl<'r, T: FromRow<'r, SqliteRow>> FromRow<'r, SqliteRow> for WithGrant<T> {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
+        let grant = Grant {
+            id: row.try_get("g_id")?,
+            client_id: row.try_get("g_client_id")?,
+            user_id: row.try_get("g_user_id")?,
+            scope: row.try_get("g_scope")?,
+            resource: row.try_get("g_resource")?,
+            auth_time: row.try_get("g_auth_time")?,
+            expires_at: row.try_get("g_expires_at")?,
+            revoked_at: row.try_get("g_revoked_at")?,
+        };
+        Ok(WithGrant(T::from_row(row)?, grant))
+    }
+}
+
+async fn insert_access_token<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    token: &IssuedAccessToken,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&token.jti)
+    .bind(&token.grant_id)
+    .bind(&token.scope)
+    .bind(token.issued_at)
+    .bind(token.expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+async fn insert_refresh_token<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    grant_id: &str,
+    token: &NewRefreshToken,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&token.token_hash)
+    .bind(grant_id)
+    .bind(now)
+    .bind(token.expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+impl GrantStore for SqliteBackend {
+    fn create_grant<'a>(
+        &'a self,
+        grant: &'a Grant,
+        code_hash: &'a str,
+        access: &'a IssuedAccessToken,
+        refresh: Option<&'a NewRefreshToken>,
+        now: i64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&grant.id)
+            .bind(&grant.client_id)
+            .bind(&grant.user_id)
+            .bind(&grant.scope)
+            .bind(&grant.resource)
+            .bind(grant.auth_time)
+            .bind(now)
+            .bind(grant.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE authorization_codes SET grant_id = ? WHERE code_hash = ?")
+                .bind(&grant.id)
+                .bind(code_hash)
+                .execute(&mut *tx)
+                .await?;
+            insert_access_token(&mut *tx, access).await?;
+            if let Some(refresh) = refresh {
+                insert_refresh_token(&mut *tx, &grant.id, refresh, now).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn find_grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>> {
+        Box::pin(async move {
+            Ok(sqlx::query_as::<_, Grant>(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+        })
+    }
+
+    /// One statement, so a sweep between two reads cannot leave a token without its grant.
+    fn find_refresh_token<'a>(
+        &'a self,
+        token_hash: &'a str,
+    ) -> StoreFuture<'a, Option<(StoredRefreshToken, Grant)>> {
+        Box::pin(async move {
+            Ok(sqlx::query_as::<_, WithGrant<StoredRefreshToken>>(&format!(
+                "SELECT t.grant_id, t.expires_at, t.used_at, {GRANT_AS}
+                 FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.token_hash = ?"
+            ))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|WithGrant(token, grant)| (token, grant)))
+        })
+    }
+
+    fn rotate_refresh_token<'a>(
+        &'a self,
+        old_hash: &'a str,
+        grant_id: &'a str,
+        next: &'a NewRefreshToken,
+        access: &'a IssuedAccessToken,
+        now: i64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let spent =
+                sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL")
+                    .bind(now)
+                    .bind(old_hash)
+                    .execute(&mut *tx)
+                    .await?;
+            if spent.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            insert_refresh_token(&mut *tx, grant_id, next, now).await?;
+            insert_access_token(&mut *tx, access).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    fn revoke_grant<'a>(&'a self, grant_id: &'a str, reason: &'a str, now: i64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(reason)
+            .bind(grant_id)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn find_access_token<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, Option<(IssuedAccessToken, Grant)>> {
+        Box::pin(async move {
+            Ok(sqlx::query_as::<_, WithGrant<IssuedAccessToken>>(&format!(
+                "SELECT t.jti, t.grant_id, t.scope, t.issued_at, t.expires_at, t.revoked_at, {GRANT_AS}
+                 FROM access_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.jti = ?"
+            ))
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|WithGrant(token, grant)| (token, grant)))
+        })
+    }
+
+    fn revoke_access_token<'a>(&'a self, jti: &'a str, now: i64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("UPDATE access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL")
+                .bind(now)
+                .bind(jti)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+}

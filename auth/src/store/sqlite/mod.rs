@@ -1,0 +1,170 @@
+//! The SQLite backend, via sqlx: one file (or `sqlite::memory:`), migrations in
+//! `auth/migrations/sqlite/`.
+//!
+//! Each submodule owns one table's SQL and maps its rows to the records of [`crate::model`].
+//! Single-use values (codes, pending requests, refresh tokens) are consumed with one atomic
+//! statement (`UPDATE … RETURNING` / `DELETE … RETURNING`), so two concurrent redemptions cannot
+//! both win. Transactions that read before they write (key rotation, consent merging) begin with
+//! `BEGIN IMMEDIATE`, which takes SQLite's single write lock at once: a concurrent writer waits
+//! (busy timeout) instead of working on what it read before the other committed.
+
+mod audit;
+mod clients;
+mod codes;
+mod consents;
+mod grants;
+mod keys;
+mod requests;
+mod sessions;
+mod sweep;
+mod users;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use super::{Backend, StoreError};
+
+/// The migrations, embedded at build time. Their file names and contents must never change once
+/// released: sqlx records each one's checksum in the database and refuses to open a database whose
+/// applied migrations differ (see the test below).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// A pool of connections to one SQLite database.
+#[derive(Debug)]
+pub struct SqliteBackend {
+    pool: SqlitePool,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) and migrates the database at `url`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            // WAL lets readers proceed while one writer commits; the busy timeout makes a second
+            // writer wait for the lock instead of failing with "database is locked".
+            .journal_mode(if in_memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            // An in-memory database lives as long as its one connection: never close or add one.
+            .max_connections(if in_memory { 1 } else { 8 })
+            .min_connections(if in_memory { 1 } else { 0 })
+            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
+            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(3600)) })
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// A transaction holding the write lock from its first statement, for read-then-write work.
+    async fn begin_immediate(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+impl Backend for SqliteBackend {
+    /// Folds the write-ahead log into the database file and closes every connection, so what a
+    /// stopped server leaves on disk is one complete file. SQLite replays a leftover WAL at the
+    /// next start, so a failure loses nothing and is only logged.
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
+                tracing::warn!(%error, "could not checkpoint the write-ahead log at shutdown");
+            }
+            self.pool.close().await;
+        })
+    }
+}
+
+/// A JSON column's value, or `Corrupt` naming what could not be read.
+fn from_json<T: serde::de::DeserializeOwned>(
+    value: &str,
+    what: impl FnOnce() -> String,
+) -> Result<T, StoreError> {
+    serde_json::from_str(value).map_err(|_| StoreError::Corrupt(what()))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SHA-384 of each migration file as released (`sha384sum auth/migrations/sqlite/*.sql`), which
+    /// is what sqlx recorded in every existing database. Moving the files must not change them, or
+    /// databases such as `target/dev/mcp-auth.db` stop opening.
+    const RELEASED: [(i64, &str, &str); 5] = [
+        (
+            1,
+            "initial",
+            "605cb7689487755f65cfb958f4c1c79adfe9ccafb77c2794d8f6a1a2cc8ac442e6cb1dfa0d80bc2b37bbb0cdcc294ed4",
+        ),
+        (
+            2,
+            "grants",
+            "e844e9ae7f0e100bd882cadc45bfa368b79ab57a248b95f0538b5e818bdba7c664e1ff330a078fefd0bd0e0b851f6814",
+        ),
+        (
+            3,
+            "audit consents",
+            "051d07d2642b7bd32d972a320844cc0c4ebcf9459174494e650e90f07fd72631cca103ac7466df53409e82ec458307a7",
+        ),
+        (
+            4,
+            "key rotation",
+            "70186374c60dd78fd9913ddbfd6c336501e8911082031b60f6d74eecf8422659a3f0ed27ae4adc4a3ac800d6e8a8c1b2",
+        ),
+        (
+            5,
+            "client metadata documents",
+            "5e1b3f539176f4b1fdde3ad7eae5796ffa0c99f0d3cfce171c12145c143ac80c4280fa0ee0c62c4ab86cc68c4bf08918",
+        ),
+    ];
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn released_migrations_keep_their_versions_and_checksums() {
+        let embedded: Vec<(i64, String, String)> =
+            MIGRATOR.iter().map(|m| (m.version, m.description.to_string(), hex(&m.checksum))).collect();
+        assert!(embedded.len() >= RELEASED.len(), "a released migration is missing");
+        for ((version, description, checksum), released) in embedded.iter().zip(RELEASED) {
+            assert_eq!((*version, description.as_str(), checksum.as_str()), released);
+        }
+    }
+
+    /// What this build records in `_sqlx_migrations` is what released builds recorded, so a
+    /// database they migrated opens here (sqlx compares the two) and is not migrated again.
+    #[tokio::test]
+    async fn migrating_records_the_released_checksums_and_reopening_works() {
+        let path = std::env::temp_dir().join(format!("mcp-auth-released-{}.db", crate::random::short_id()));
+        let url = format!("sqlite://{}", path.display());
+        let old = SqliteBackend::connect(&url).await.unwrap();
+        let recorded: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&old.pool)
+                .await
+                .unwrap();
+        let recorded: Vec<(i64, String)> = recorded.into_iter().map(|(v, c)| (v, hex(&c))).collect();
+        let released: Vec<(i64, String)> = RELEASED.iter().map(|(v, _, c)| (*v, (*c).to_owned())).collect();
+        assert_eq!(recorded, released);
+        old.close().await;
+
+        let reopened = SqliteBackend::connect(&url).await.expect("the same database opens again");
+        reopened.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Deleting what has expired, a bounded batch per table.
+//!
+//! SQLite has no `DELETE … LIMIT` unless built for it, so each statement deletes the keys that a
+//! limited `SELECT` picks. Each table is one statement outside any transaction: the write lock is
+//! held for one batch, never for the whole sweep.
+
+use super::SqliteBackend;
+use crate::store::{StoreError, StoreFuture, SweepStore, TableCounts};
+
+/// A grant nothing may use any more (alias `g`; binds now).
+const DEAD_GRANT: &str = "(g.revoked_at IS NOT NULL OR g.expires_at <= ?)";
+
+impl SqliteBackend {
+    /// Runs one bounded `DELETE`, binding `values` in order and then the bound.
+    async fn delete_batch(&self, sql: &str, values: &[i64], limit: u32) -> Result<u64, StoreError> {
+        let mut query = sqlx::query(sql);
+        for value in values {
+            query = query.bind(*value);
+        }
+        Ok(query.bind(limit).execute(&self.pool).await?.rows_affected())
+    }
+}
+
+impl SweepStore for SqliteBackend {
+    fn sweep(&self, now: i64, audit_before: i64, rows_per_table: u32) -> StoreFuture<'_, TableCounts> {
+        Box::pin(async move {
+            let limit = rows_per_table;
+            // Tokens and codes before grants, so a grant they kept can go in the same run.
+            let access_tokens = self
+                .delete_batch(
+                    "DELETE FROM access_tokens WHERE jti IN
+                     (SELECT jti FROM access_tokens WHERE expires_at <= ? LIMIT ?)",
+                    &[now],
+                    limit,
+                )
+                .await?;
+            let refresh_tokens = self
+                .delete_batch(
+                    &format!(
+                        "DELETE FROM refresh_tokens WHERE token_hash IN
+                         (SELECT t.token_hash FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id
+                          WHERE {DEAD_GRANT} OR (t.used_at IS NULL AND t.expires_at <= ?) LIMIT ?)"
+                    ),
+                    &[now, now],
+                    limit,
+                )
+                .await?;
+            let authorization_codes = self
+                .delete_batch(
+                    &format!(
+                        "DELETE FROM authorization_codes WHERE code_hash IN
+                         (SELECT c.code_hash FROM authorization_codes c LEFT JOIN grants g ON g.id = c.grant_id
+                          WHERE c.expires_at <= ? AND (g.id IS NULL OR {DEAD_GRANT}) LIMIT ?)"
+                    ),
+                    &[now, now],
+                    limit,
+                )
+                .await?;
+            let grants = self
+                .delete_batch(
+                    &format!(
+                        "DELETE FROM grants WHERE id IN
+                         (SELECT g.id FROM grants g WHERE {DEAD_GRANT}
+                          AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.grant_id = g.id)
+                          AND NOT EXISTS (SELECT 1 FROM access_tokens t WHERE t.grant_id = g.id)
+                          AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id)
+                          LIMIT ?)"
+                    ),
+                    &[now],
+                    limit,
+                )
+                .await?;
+            let authorization_requests = self
+                .delete_batch(
+                    "DELETE FROM authorization_requests WHERE id IN
+                     (SELECT id FROM authorization_requests WHERE expires_at <= ? LIMIT ?)",
+                    &[now],
+                    limit,
+                )
+                .await?;
+            let browser_sessions = self
+                .delete_batch(
+                    "DELETE FROM browser_sessions WHERE id_hash IN
+                     (SELECT id_hash FROM browser_sessions WHERE expires_at <= ? LIMIT ?)",
+                    &[now],
+                    limit,
+                )
+                .await?;
+            let audit_events = self
+                .delete_batch(
+                    "DELETE FROM audit_events WHERE id IN
+                     (SELECT id FROM audit_events WHERE at < ? ORDER BY id LIMIT ?)",
+                    &[audit_before],
+                    limit,
+                )
+                .await?;
+            Ok(TableCounts {
+                authorization_codes,
+                authorization_requests,
+                browser_sessions,
+                refresh_tokens,
+                access_tokens,
+                grants,
+                audit_events,
+            })
+        })
+    }
+
+    fn row_counts(&self) -> StoreFuture<'_, TableCounts> {
+        Box::pin(async move {
+            let (codes, requests, sessions, refresh, access, grants, audit): (i64, i64, i64, i64, i64, i64, i64) =
+                sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM authorization_codes), (SELECT COUNT(*) FROM authorization_requests),
+                            (SELECT COUNT(*) FROM browser_sessions), (SELECT COUNT(*) FROM refresh_tokens),
+                            (SELECT COUNT(*) FROM access_tokens), (SELECT COUNT(*) FROM grants),
+                            (SELECT COUNT(*) FROM audit_events)",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+            let count = |n: i64| u64::try_from(n).unwrap_or(0);
+            Ok(TableCounts {
+                authorization_codes: count(codes),
+                authorization_requests: count(requests),
+                browser_sessions: count(sessions),
+                refresh_tokens: count(refresh),
+                access_tokens: count(access),
+                grants: count(grants),
+                audit_events: count(audit),
+            })
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! Authorization codes are single-use: one redemption wins, every later one is a replay that
+//! knows the grant the first created.
+
+use std::sync::Arc;
+
+use mcp_auth::model::Redemption;
+
+use crate::fixtures::{Fixture, unique};
+
+#[tokio::test]
+async fn a_code_is_redeemed_once_then_reported_as_replayed_with_its_grant() {
+    let fx = Fixture::new().await;
+    let (code_hash, binding) = fx.code().await;
+
+    let Redemption::Redeemed(redeemed) = fx.store.redeem_code(&code_hash, fx.now()).await.unwrap() else {
+        panic!("the first presentation redeems the code");
+    };
+    assert_eq!(
+        (redeemed.client_id, redeemed.user_id, redeemed.redirect_uri, redeemed.scope),
+        (binding.client_id, binding.user_id, binding.redirect_uri, binding.scope)
+    );
+    assert_eq!(
+        (redeemed.code_challenge, redeemed.resource, redeemed.auth_time, redeemed.expires_at),
+        (binding.code_challenge, binding.resource, binding.auth_time, binding.expires_at)
+    );
+
+    // Spent before any grant exists (a failed PKCE check, say): a replay has nothing to revoke.
+    assert!(matches!(
+        fx.store.redeem_code(&code_hash, fx.now()).await.unwrap(),
+        Redemption::AlreadyRedeemed { grant_id: None, .. }
+    ));
+
+    let issued = fx.grant_from_code(&code_hash, 3600).await;
+    match fx.store.redeem_code(&code_hash, fx.now()).await.unwrap() {
+        Redemption::AlreadyRedeemed { code, grant_id } => {
+            assert_eq!(grant_id.as_deref(), Some(issued.grant.id.as_str()), "the replay finds the grant");
+            assert_eq!(code.user_id, fx.user.id);
+        }
+        other => panic!("a replay is reported as such, not {other:?}"),
+    }
+    assert!(matches!(fx.store.redeem_code(&unique("code"), fx.now()).await.unwrap(), Redemption::Unknown));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_concurrent_redemptions_of_one_code_exactly_one_wins() {
+    let fx = Arc::new(Fixture::new().await);
+    for _ in 0..10 {
+        let (code_hash, _) = fx.code().await;
+        let attempts: Vec<_> = (0..8)
+            .map(|_| {
+                let (fx, code_hash) = (fx.clone(), code_hash.clone());
+                tokio::spawn(async move { fx.store.redeem_code(&code_hash, fx.now()).await.unwrap() })
+            })
+            .collect();
+        let mut winners = 0;
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Redemption::Redeemed(_) => winners += 1,
+                Redemption::AlreadyRedeemed { .. } => {}
+                Redemption::Unknown => panic!("the code exists"),
+            }
+        }
+        assert_eq!(winners, 1, "exactly one of eight concurrent redemptions wins");
+    }
+}

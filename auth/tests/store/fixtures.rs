@@ -1,0 +1,191 @@
+//! What most contract tests start from: a fresh database with one user and one client, and a clock.
+
+use mcp_auth::clock::{Clock as _, ManualClock};
+use mcp_auth::model::{
+    BrowserSession, Client, CodeBinding, Grant, IssuedAccessToken, NewCode, NewRefreshToken,
+    PendingAuthorization, Redemption, Registration, User,
+};
+use mcp_auth::random;
+use mcp_auth::store::Store;
+use mcp_auth::store::testing::TestDatabase;
+use protocol::registration::ClientMetadata;
+
+pub const RESOURCE: &str = "https://mcp.example/";
+pub const REDIRECT_URI: &str = "https://app.example/callback";
+
+/// A fresh database with a user and a client in it.
+pub struct Fixture {
+    _database: TestDatabase,
+    pub store: Store,
+    pub clock: ManualClock,
+    pub user: User,
+    pub client: Client,
+}
+
+impl Fixture {
+    pub async fn new() -> Self {
+        let database = TestDatabase::fresh().await;
+        let store = database.store();
+        let clock = ManualClock::starting_now();
+        let user = add_user(&store, "alice", clock.now()).await;
+        let client = add_client(&store, clock.now()).await;
+        Self { _database: database, store, clock, user, client }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// A code bound to the fixture's user and client, expiring in a minute.
+    pub async fn code(&self) -> (String, CodeBinding) {
+        self.code_living(60).await
+    }
+
+    /// A code expiring in `lifetime` seconds.
+    pub async fn code_living(&self, lifetime: i64) -> (String, CodeBinding) {
+        let binding = CodeBinding {
+            client_id: self.client.client_id.clone(),
+            user_id: self.user.id.clone(),
+            redirect_uri: REDIRECT_URI.into(),
+            scope: "echo".into(),
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            resource: RESOURCE.into(),
+            auth_time: self.now(),
+            expires_at: self.now() + lifetime,
+        };
+        let code_hash = unique("code");
+        let code = NewCode { code_hash: code_hash.clone(), binding: binding.clone() };
+        self.store.insert_code(&code, self.now()).await.unwrap();
+        (code_hash, binding)
+    }
+
+    /// A grant living `lifetime` seconds, redeemed from a fresh code as the token endpoint does,
+    /// with its first access token (5 minutes) and refresh token.
+    pub async fn grant(&self, lifetime: i64) -> Issued {
+        let (code_hash, _) = self.code().await;
+        let redeemed = self.store.redeem_code(&code_hash, self.now()).await.unwrap();
+        assert!(matches!(redeemed, Redemption::Redeemed(_)));
+        self.grant_from_code(&code_hash, lifetime).await
+    }
+
+    /// The grant a redeemed code turns into.
+    pub async fn grant_from_code(&self, code_hash: &str, lifetime: i64) -> Issued {
+        let now = self.now();
+        let grant = Grant {
+            id: unique("grant"),
+            client_id: self.client.client_id.clone(),
+            user_id: self.user.id.clone(),
+            scope: "echo".into(),
+            resource: RESOURCE.into(),
+            auth_time: now,
+            expires_at: now + lifetime,
+            revoked_at: None,
+        };
+        let access = access_token(&grant.id, now, 300);
+        let refresh = NewRefreshToken { token_hash: unique("refresh"), expires_at: now + lifetime };
+        self.store.create_grant(&grant, code_hash, &access, Some(&refresh), now).await.unwrap();
+        Issued { code_hash: code_hash.to_owned(), grant, access, refresh }
+    }
+
+    /// Rotates `old`: the successor (living as long as the grant) and a new access token (5
+    /// minutes), or `None` if `old` was spent.
+    pub async fn rotate(
+        &self,
+        grant: &Grant,
+        old: &NewRefreshToken,
+    ) -> Option<(NewRefreshToken, IssuedAccessToken)> {
+        self.rotate_with(grant, old, grant.expires_at - self.now(), 300).await
+    }
+
+    /// [`Fixture::rotate`] with the lifetimes of the new tokens.
+    pub async fn rotate_with(
+        &self,
+        grant: &Grant,
+        old: &NewRefreshToken,
+        refresh_lifetime: i64,
+        access_lifetime: i64,
+    ) -> Option<(NewRefreshToken, IssuedAccessToken)> {
+        let now = self.now();
+        let next = NewRefreshToken { token_hash: unique("refresh"), expires_at: now + refresh_lifetime };
+        let access = access_token(&grant.id, now, access_lifetime);
+        self.store
+            .rotate_refresh_token(&old.token_hash, &grant.id, &next, &access, now)
+            .await
+            .unwrap()
+            .then_some((next, access))
+    }
+
+    /// An anonymous browser session living `lifetime` seconds.
+    pub async fn session(&self, lifetime: i64) -> BrowserSession {
+        let session = BrowserSession {
+            id_hash: unique("session"),
+            csrf_token: unique("csrf"),
+            user_id: None,
+            authenticated_at: None,
+            expires_at: self.now() + lifetime,
+        };
+        self.store.insert_session(&session, self.now()).await.unwrap();
+        session
+    }
+
+    /// A pending authorization request of `session`, living `lifetime` seconds.
+    pub async fn request(&self, session: &BrowserSession, lifetime: i64) -> PendingAuthorization {
+        let request = PendingAuthorization {
+            id: unique("request"),
+            session_hash: session.id_hash.clone(),
+            client_id: self.client.client_id.clone(),
+            redirect_uri: REDIRECT_URI.into(),
+            scope: "echo".into(),
+            state: Some("xyz".into()),
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            resource: RESOURCE.into(),
+            expires_at: self.now() + lifetime,
+        };
+        self.store.insert_authorization_request(&request, self.now()).await.unwrap();
+        request
+    }
+}
+
+/// A grant and the tokens it was created with.
+pub struct Issued {
+    pub code_hash: String,
+    pub grant: Grant,
+    pub access: IssuedAccessToken,
+    pub refresh: NewRefreshToken,
+}
+
+pub fn access_token(grant_id: &str, now: i64, lifetime: i64) -> IssuedAccessToken {
+    IssuedAccessToken {
+        jti: unique("jti"),
+        grant_id: grant_id.to_owned(),
+        scope: "echo".into(),
+        issued_at: now,
+        expires_at: now + lifetime,
+        revoked_at: None,
+    }
+}
+
+/// A value no other test uses (the store treats hashes as opaque strings).
+pub fn unique(what: &str) -> String {
+    format!("{what}-{}", random::token())
+}
+
+pub async fn add_user(store: &Store, username: &str, now: i64) -> User {
+    let user =
+        User { id: unique("user"), username: username.into(), password_hash: "$argon2id$not-checked".into() };
+    assert!(store.insert_user_if_absent(&user, now).await.unwrap());
+    user
+}
+
+pub async fn add_client(store: &Store, now: i64) -> Client {
+    let client_id = unique("client");
+    let client = Client {
+        client_id,
+        client_name: Some("Test client".into()),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        registration: Registration::Dynamic,
+        metadata: ClientMetadata { redirect_uris: vec![REDIRECT_URI.into()], ..Default::default() },
+    };
+    store.insert_client(&client, now).await.unwrap();
+    client
+}
