@@ -265,14 +265,40 @@ pub struct CallToolParams {
 /// One content block of a tool result. This project produces text only; blocks of other types
 /// from other servers (images, audio, resources) are kept as they came, so a client can still
 /// show them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Content {
-    Text {
-        text: String,
-    },
-    #[serde(untagged)]
+    /// `{"type": "text", "text": …}`
+    Text { text: String },
+    /// Any other block, as it came.
     Other(Value),
+}
+
+// By hand rather than `#[serde(tag = "type")]` with an untagged fallback: through `Value`, which
+// the SPA has anyway, this is a few hundred bytes of wasm instead of serde's buffering machinery.
+impl Serialize for Content {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Content::Text { text } => {
+                use serde::ser::SerializeMap as _;
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("type", "text")?;
+                map.serialize_entry("text", text)?;
+                map.end()
+            }
+            Content::Other(value) => value.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let is_text = value.get("type").and_then(Value::as_str) == Some("text");
+        Ok(match value.get("text").and_then(Value::as_str) {
+            Some(text) if is_text => Content::Text { text: text.to_owned() },
+            _ => Content::Other(value),
+        })
+    }
 }
 
 /// `tools/call` result. A tool that ran but failed says so with `isError: true`, not with a
