@@ -1,19 +1,16 @@
 //! Sending requests with an access token, and getting one when the server says so.
 //!
 //! [`Access::send`] attaches the stored token for the URL (refreshed first if it is about to
-//! expire) and reads the answer's status:
-//!
-//! * `401` with a token: refresh once (`invalid_token`: expired or revoked), else log in again;
-//! * `401` without one: log in, with the scope the challenge names (MCP scope selection);
-//! * `403 insufficient_scope`: step-up, asking for the union of what the token has and what the
-//!   challenge names (MCP, SEP-2350);
-//!
-//! and retries. It never loops: after a login the same request may not be refused with `401`
-//! again, a scope already asked for and granted is not asked for again, and there are at most
-//! [`MAX_AUTHORIZATIONS`] logins per run.
+//! expire), and lets [`protocol::challenge_reaction`] decide what each answer calls for: hand it
+//! back, refresh (`401 invalid_token` with a refresh token), log in (any other `401`), step up
+//! (`insufficient_scope`, asking for the union of what the token has and what the challenge
+//! names), retry, or give up. The policy, with the RFC and MCP sections behind each branch, is
+//! that module's; this one does the I/O: the request, the token endpoint, the browser.
 
 use protocol::challenge::BearerChallenge;
-use protocol::error::ErrorCode;
+use protocol::challenge_reaction::{
+    Authorize, ChallengeReaction, Failure, Held, MAX_AUTHORIZATIONS, Reaction,
+};
 use protocol::scope::Scopes;
 use protocol::secret::AccessToken;
 
@@ -26,8 +23,6 @@ use crate::output::Progress;
 use crate::store::{Grant, Store};
 use crate::tokens::{self, RefreshFailure};
 
-/// Logins one run of the agent may start.
-pub const MAX_AUTHORIZATIONS: usize = 3;
 /// Refresh a token this many seconds before it expires, not after a refused call.
 pub const REFRESH_MARGIN_SECS: u64 = 30;
 
@@ -48,16 +43,13 @@ pub struct Access {
     pub store: Store,
     pub progress: Progress,
     options: AccessOptions,
+    /// Logins this run started (reported by `login`; the limits are per request, in the machine).
     authorizations: usize,
-    /// The scopes asked for in this run that were then granted, with the issuer that granted
-    /// them. A different issuer is a different question: when a resource moves to another
-    /// authorization server (its metadata names a new one), logging in there is the way forward.
-    granted_requests: Vec<(String, Scopes)>,
 }
 
 impl Access {
     pub fn new(http: Http, store: Store, progress: Progress, options: AccessOptions) -> Self {
-        Self { http, store, progress, options, authorizations: 0, granted_requests: Vec::new() }
+        Self { http, store, progress, options, authorizations: 0 }
     }
 
     /// How many logins this run started.
@@ -71,64 +63,52 @@ impl Access {
     where
         F: Fn(Option<&AccessToken>) -> reqwest::RequestBuilder,
     {
-        let mut grant = self.usable_grant(url).await?;
-        let mut refreshed = false;
-        let mut logged_in = false;
+        let mut call = ChallengeReaction::new();
+        let mut grant = self.usable_grant(url, &mut call).await?;
         loop {
             let response = build(grant.as_ref().map(|g| &g.access_token))
                 .send()
                 .await
                 .map_err(|e| AgentError::unreachable(url, &e))?;
             let status = response.status().as_u16();
-            if status != 401 && status != 403 {
-                return Ok(response);
-            }
-            let challenge = bearer_challenge(&response);
-            if status == 403
-                && challenge.as_ref().and_then(|c| c.error.as_ref()) != Some(&ErrorCode::InsufficientScope)
-            {
-                // Forbidden for another reason: nothing a token can change. The caller reports it.
-                return Ok(response);
-            }
-            let Some(challenge) = challenge else {
-                return Err(AgentError::Protocol(format!(
-                    "{url} answered {status} without a Bearer challenge (WWW-Authenticate), so there is no way to \
-                     find its authorization server"
-                )));
-            };
-            if status == 401 {
-                if logged_in {
-                    return Err(AgentError::Authorization(format!(
-                        "{url} still answers 401 ({}) with the token just obtained; not trying again",
-                        describe(&challenge)
-                    )));
-                }
-                if let Some(held) = &grant
-                    && !refreshed
-                {
-                    refreshed = true;
-                    self.progress.step("the server refused the access token; refreshing it");
-                    if let Some(fresh) = self.refresh(held).await? {
-                        grant = Some(fresh);
-                        continue;
+            let challenge = if matches!(status, 401 | 403) { bearer_challenge(&response) } else { None };
+            let mut reaction = call.on_response(status, challenge.as_ref(), &held(grant.as_ref()));
+            loop {
+                reaction = match reaction {
+                    Reaction::Proceed => return Ok(response),
+                    Reaction::Retry => break,
+                    Reaction::Fail(failure) => return Err(failed(url, status, challenge.as_ref(), failure)),
+                    Reaction::Refresh => {
+                        self.progress.step("the server refused the access token; refreshing it");
+                        let fresh = match &grant {
+                            Some(held) => self.refresh(held).await?,
+                            None => None,
+                        };
+                        let refreshed = fresh.is_some();
+                        if refreshed {
+                            grant = fresh;
+                        }
+                        call.on_refresh(refreshed)
                     }
-                }
-                grant = Some(self.log_in(url, &challenge, &Scopes::default()).await?);
-            } else {
-                let held = grant.as_ref().map(scopes_of).unwrap_or_default();
-                self.progress.step(format!(
-                    "the server needs more scope ({}); asking for it",
-                    challenge.scope.as_deref().unwrap_or("unnamed")
-                ));
-                grant = Some(self.log_in(url, &challenge, &held).await?);
+                    Reaction::Authorize(authorize) => {
+                        if authorize.step_up {
+                            self.progress.step(format!(
+                                "the server needs more scope ({}); asking for it",
+                                authorize.challenge.scope.as_deref().unwrap_or("unnamed")
+                            ));
+                        }
+                        let (fresh, requested) = self.log_in(url, &authorize).await?;
+                        grant = Some(fresh);
+                        call.on_authorized(&requested)
+                    }
+                };
             }
-            logged_in = true;
         }
     }
 
     /// The stored grant for `url`, refreshed if it is about to expire; `None` if there is none or
     /// its refresh token was refused.
-    async fn usable_grant(&mut self, url: &str) -> Result<Option<Grant>> {
+    async fn usable_grant(&mut self, url: &str, call: &mut ChallengeReaction) -> Result<Option<Grant>> {
         let Some(grant) = self.store.grant_for(url)? else {
             return Ok(None);
         };
@@ -136,6 +116,7 @@ impl Access {
             return Ok(Some(grant));
         }
         self.progress.step("the access token is about to expire; refreshing it");
+        call.refreshed_ahead();
         match self.refresh(&grant).await? {
             Some(fresh) => Ok(Some(fresh)),
             // Expired and not refreshable: send nothing and let the challenge start a login.
@@ -178,17 +159,12 @@ impl Access {
         }
     }
 
-    async fn log_in(&mut self, url: &str, challenge: &BearerChallenge, held: &Scopes) -> Result<Grant> {
+    /// Logs in for `url` as `authorize` says; the grant, and the scope asked for.
+    async fn log_in(&mut self, url: &str, authorize: &Authorize) -> Result<(Grant, Scopes)> {
         if !self.options.interactive {
             return Err(AgentError::Authorization(format!(
                 "{url} needs a login ({}); run `mcp-agent login {url}`",
-                describe(challenge)
-            )));
-        }
-        if self.authorizations >= MAX_AUTHORIZATIONS {
-            return Err(AgentError::Authorization(format!(
-                "{MAX_AUTHORIZATIONS} logins in one run and the server still refuses ({}); giving up",
-                describe(challenge)
+                describe(&authorize.challenge)
             )));
         }
         let login = Login {
@@ -199,26 +175,44 @@ impl Access {
             browser: self.options.browser,
             timeout: self.options.login_timeout,
         };
-        let plan = authorize::plan(&login, url, challenge, held).await?;
-        let wanted = plan.scope.as_deref().and_then(|s| Scopes::parse(s).ok()).unwrap_or_default();
-        let issuer = plan.discovered.issuer.clone();
-        if self.granted_requests.iter().any(|(by, done)| *by == issuer && done.is_superset(&wanted)) {
-            return Err(AgentError::Authorization(format!(
-                "{url} still refuses ({}) although {issuer} just granted \"{wanted}\"; asking again would not help",
-                describe(challenge)
-            )));
-        }
+        let plan = authorize::plan(&login, url, authorize).await?;
+        let requested = plan.scope.as_deref().and_then(|s| Scopes::parse(s).ok()).unwrap_or_default();
         self.authorizations += 1;
         let grant = authorize::authorize(&login, plan).await?;
-        if scopes_of(&grant).is_superset(&wanted) {
-            self.granted_requests.push((issuer, wanted));
-        }
-        Ok(grant)
+        Ok((grant, requested))
     }
 }
 
-fn scopes_of(grant: &Grant) -> Scopes {
-    Scopes::parse(&grant.scope).unwrap_or_default()
+/// What the agent holds for the resource, as the challenge machine needs to know it.
+fn held(grant: Option<&Grant>) -> Held {
+    match grant {
+        Some(grant) => Held {
+            access_token: true,
+            refresh_token: grant.refresh_token.is_some(),
+            scopes: Scopes::parse(&grant.scope).unwrap_or_default(),
+        },
+        None => Held::nothing(),
+    }
+}
+
+/// The error for a call the machine gave up on, saying what the server answered.
+fn failed(url: &str, status: u16, challenge: Option<&BearerChallenge>, failure: Failure) -> AgentError {
+    let details = challenge.map(describe).unwrap_or_else(|| "no details".into());
+    match failure {
+        Failure::NoChallenge => AgentError::Protocol(format!(
+            "{url} answered {status} without a Bearer challenge (WWW-Authenticate), so there is no way to \
+             find its authorization server"
+        )),
+        Failure::StillUnauthorized => AgentError::Authorization(format!(
+            "{url} still answers 401 ({details}) with the token just obtained; not trying again"
+        )),
+        Failure::ScopeNotGranted { asked } => AgentError::Authorization(format!(
+            "{url} still refuses ({details}) although \"{asked}\" was just asked for; asking again would not help"
+        )),
+        Failure::TooManyAuthorizations => AgentError::Authorization(format!(
+            "{MAX_AUTHORIZATIONS} logins for one request and the server still refuses ({details}); giving up"
+        )),
+    }
 }
 
 /// The Bearer challenge of a `401`/`403`, if it has a readable one.
@@ -239,4 +233,107 @@ fn describe(challenge: &BearerChallenge) -> String {
         parts.push(format!("scope \"{scope}\""));
     }
     if parts.is_empty() { "no details".into() } else { parts.join(", ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::http::{StatusCode, header};
+    use axum::routing::{get, post};
+    use protocol::secret::RefreshToken;
+
+    use super::*;
+    use crate::output::Verbosity;
+    use crate::store::{Client, TokenEndpointAuth};
+
+    /// A resource server that answers every request `401` with `challenge`, and a token endpoint
+    /// that counts refresh attempts (and refuses them, so a login would follow). Our own server
+    /// always says `invalid_token` when it refuses a token, so the other answers need this one.
+    async fn refusing_server(challenge: &'static str) -> (String, Arc<AtomicUsize>) {
+        let refreshes = Arc::new(AtomicUsize::new(0));
+        let counted = refreshes.clone();
+        let app =
+            Router::new()
+                .route(
+                    "/mcp",
+                    get(move || async move {
+                        (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, challenge)])
+                    }),
+                )
+                .route(
+                    "/token",
+                    post(move || {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        async { (StatusCode::BAD_REQUEST, r#"{"error":"invalid_grant"}"#) }
+                    }),
+                );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (base, refreshes)
+    }
+
+    /// Sends a request holding an access and a refresh token, without permission to log in:
+    /// the error it ends with, and how many refreshes it tried.
+    async fn send_holding_tokens(challenge: &'static str) -> (AgentError, usize) {
+        let (base, refreshes) = refusing_server(challenge).await;
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path().join("agent")).unwrap();
+        store
+            .put_grant(&Grant {
+                issuer: base.clone(),
+                resource: base.clone(),
+                client: Client { client_id: "c".into(), client_secret: None, auth: TokenEndpointAuth::None },
+                token_endpoint: format!("{base}/token"),
+                revocation_endpoint: None,
+                access_token: AccessToken::new("held-access-token"),
+                refresh_token: Some(RefreshToken::new("held-refresh-token")),
+                scope: "echo".into(),
+                expires_at: None,
+            })
+            .unwrap();
+        let options = AccessOptions {
+            browser: BrowserMode::Print,
+            identity: IdentityOptions::default(),
+            login_timeout: Duration::from_secs(1),
+            interactive: false,
+        };
+        let http = Http::new(Duration::from_secs(10)).unwrap();
+        let mut access = Access::new(http.clone(), store, Progress::new(Verbosity::Quiet), options);
+        let url = format!("{base}/mcp");
+        let sent = access
+            .send(&url, |token| {
+                let request = http.client().get(&url);
+                match token {
+                    Some(token) => request.bearer_auth(token.secret()),
+                    None => request,
+                }
+            })
+            .await;
+        let error = sent.expect_err("every answer is a 401");
+        (error, refreshes.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn invalid_token_is_met_with_a_refresh_first() {
+        let (error, refreshes) = send_holding_tokens(r#"Bearer error="invalid_token""#).await;
+        assert_eq!(refreshes, 1);
+        assert!(matches!(&error, AgentError::Authorization(m) if m.contains("needs a login")), "{error}");
+    }
+
+    /// The behaviour that changed with the shared challenge machine: the agent used to refresh on
+    /// any `401` while it held a token. Without `invalid_token` the server did not judge a token
+    /// (RFC 6750 §3.1), so a new one from the same grant would not help: it goes to a login.
+    #[tokio::test]
+    async fn a_401_without_invalid_token_is_not_met_with_a_refresh() {
+        for challenge in [r#"Bearer realm="mcp""#, r#"Bearer error="invalid_request""#] {
+            let (error, refreshes) = send_holding_tokens(challenge).await;
+            assert_eq!(refreshes, 0, "{challenge}");
+            assert!(matches!(&error, AgentError::Authorization(m) if m.contains("needs a login")), "{error}");
+        }
+    }
 }

@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use protocol::authorization::{AuthorizationRequest, ExpectedCallback};
-use protocol::challenge::BearerChallenge;
+use protocol::challenge_reaction::Authorize;
 use protocol::error::ErrorCode;
 use protocol::pkce::{CodeChallenge, CodeVerifier};
-use protocol::scope::Scopes;
 
 use crate::browser::{self, BrowserMode};
 use crate::discover::discover;
@@ -29,23 +28,19 @@ pub struct Login<'a> {
     pub timeout: Duration,
 }
 
-/// The scope an authorization will ask for, decided before any page opens, so the caller can
-/// refuse to ask for the same thing twice.
+/// The authorization server and the scope an authorization will ask for, decided before any page
+/// opens.
 pub struct Plan {
     pub discovered: protocol::discovery::Discovered,
     pub scope: Option<String>,
 }
 
-/// Discovers the authorization server for `request_url` and decides the scope: the challenge's,
-/// else the resource's `scopes_supported`, joined with `granted` (step-up keeps what it has).
-pub async fn plan(
-    login: &Login<'_>,
-    request_url: &str,
-    challenge: &BearerChallenge,
-    granted: &Scopes,
-) -> Result<Plan> {
-    let discovered = discover(login.http, login.progress, request_url, challenge).await?;
-    let scope = protocol::discovery::requested_scope(challenge, &discovered.resource, granted);
+/// Discovers the authorization server for `request_url` from the challenge, and decides the scope
+/// (`protocol`'s scope selection: the challenge's, else the resource's `scopes_supported`, joined
+/// with what the token has in a step-up).
+pub async fn plan(login: &Login<'_>, request_url: &str, authorize: &Authorize) -> Result<Plan> {
+    let discovered = discover(login.http, login.progress, request_url, &authorize.challenge).await?;
+    let scope = authorize.scope(&discovered.resource);
     Ok(Plan { discovered, scope })
 }
 

@@ -1,7 +1,22 @@
-//! The agent's one error type, and the exit code each kind of failure maps to.
+//! The agent's one error type, and every exit status the agent can end with.
 
 use protocol::authorization::CallbackError;
 use protocol::discovery::DiscoveryError;
+
+use crate::commands::Outcome;
+
+/// The tool ran and reported an error (`isError: true`): the call itself worked.
+pub const EXIT_TOOL_ERROR: u8 = 4;
+
+/// The exit status of a command (documented in the agent's `--help`): 0 on success, 4 when the
+/// tool reported an error, else the error's ([`AgentError::exit_code`]).
+pub fn exit_status(outcome: &Result<Outcome>) -> u8 {
+    match outcome {
+        Ok(Outcome::ToolResult(result)) if result.is_error => EXIT_TOOL_ERROR,
+        Ok(_) => 0,
+        Err(error) => error.exit_code(),
+    }
+}
 
 /// Why a command failed. Messages name what was expected and what arrived; none ever contains a
 /// token, a code, a verifier or a client secret.
@@ -83,3 +98,20 @@ impl AgentError {
 }
 
 pub type Result<T, E = AgentError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::mcp::CallToolResult;
+
+    #[test]
+    fn a_tool_error_is_4_a_failed_call_1_bad_usage_2_no_authorization_3() {
+        assert_eq!(exit_status(&Ok(Outcome::ToolResult(CallToolResult::text("fine")))), 0);
+        assert_eq!(exit_status(&Ok(Outcome::ToolResult(CallToolResult::error("no")))), EXIT_TOOL_ERROR);
+        assert_eq!(exit_status(&Ok(Outcome::Tools(Vec::new()))), 0);
+        let rpc = AgentError::Rpc { method: "tools/call".into(), code: -32602, message: "bad".into() };
+        assert_eq!(exit_status(&Err(rpc)), 1);
+        assert_eq!(exit_status(&Err(AgentError::Usage("x".into()))), 2);
+        assert_eq!(exit_status(&Err(AgentError::Authorization("x".into()))), 3);
+    }
+}

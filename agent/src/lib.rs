@@ -4,9 +4,13 @@
 //!
 //! | module | what it does |
 //! |---|---|
-//! | [`cli`] | the commands: `call`, `tools`, `login`, `logout`, `status`, `conformance` |
-//! | [`mcp`] | the MCP client over Streamable HTTP (session and stateless forms) |
-//! | [`access`] | sending with a token; refresh, login and step-up when the server challenges |
+//! | [`cli`] | the command line, parsed |
+//! | [`commands`] | what `call`, `tools`, `login`, `logout`, `status` do, each returning data |
+//! | [`conformance`] | the MCP conformance suite's entry point (`mcp-agent conformance`) |
+//! | [`output`] | printing: results on stdout (human or `--json`), progress on stderr |
+//! | [`error`] | the error type and every exit status |
+//! | [`mcp`] | the MCP client over Streamable HTTP, driving `protocol::mcp_client` |
+//! | [`access`] | sending with a token, driving `protocol::challenge_reaction` (refresh, login, step-up) |
 //! | [`authorize`] | the authorization code flow with PKCE, `state` and `iss` checks |
 //! | [`discover`] | discovery over HTTP, driving `protocol::discovery` |
 //! | [`identity`] | pre-registered client, metadata document, or RFC 7591 registration |
@@ -15,13 +19,13 @@
 //! | [`tokens`] | the token endpoint: code, refresh, revocation; client authentication |
 //! | [`store`] | the token store: a `0600` file per issuer, locked and replaced atomically |
 //! | [`http`] | the HTTP client: no automatic redirects, bounded bodies |
-//! | [`output`] | progress on stderr |
-//! | [`error`] | the error type and exit codes |
 
 pub mod access;
 pub mod authorize;
 pub mod browser;
 pub mod cli;
+pub mod commands;
+pub mod conformance;
 pub mod discover;
 pub mod error;
 pub mod http;

@@ -13,5 +13,5 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(mcp_agent::cli::run(cli))
+    runtime.block_on(mcp_agent::commands::run(cli))
 }

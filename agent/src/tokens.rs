@@ -1,10 +1,13 @@
-//! Requests to the token endpoint: redeeming a code (OAuth 2.1 §4.1.3) and refreshing (§4.3), with
-//! the client authentication the client was registered for (RFC 6749 §2.3.1).
+//! Requests to the token endpoint: redeeming a code (OAuth 2.1 §4.1.3) and refreshing (§4.3), and
+//! to the revocation endpoint (RFC 7009), as `protocol`'s typed forms, with the client
+//! authentication the client was registered for (RFC 6749 §2.3.1).
 
 use base64::Engine as _;
+use protocol::introspection::RevocationRequest;
 use protocol::pkce::CodeVerifier;
 use protocol::secret::{AuthorizationCode, RefreshToken};
-use protocol::token::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, TokenResponse};
+use protocol::token::{AuthorizationCodeRequest, RefreshTokenRequest, TokenResponse};
+use serde::Serialize;
 
 use crate::error::{AgentError, Result};
 use crate::http::{Exchange, Http, SMALL_BODY_LIMIT};
@@ -35,14 +38,15 @@ pub enum RefreshFailure {
 }
 
 pub async fn redeem(http: &Http, redemption: CodeRedemption<'_>, now: u64) -> Result<Grant> {
-    let form = vec![
-        ("grant_type", GRANT_AUTHORIZATION_CODE.to_owned()),
-        ("code", redemption.code.secret().to_owned()),
-        ("redirect_uri", redemption.redirect_uri.to_owned()),
-        ("code_verifier", redemption.verifier.secret().to_owned()),
-        ("resource", redemption.resource.to_owned()),
-    ];
-    let answer = post(http, redemption.token_endpoint, redemption.client, form).await?;
+    let mut request = AuthorizationCodeRequest::new(
+        redemption.code,
+        redemption.redirect_uri,
+        &redemption.client.client_id,
+        redemption.verifier.clone(),
+        redemption.resource,
+    );
+    request.client_id = client_id_in_body(redemption.client);
+    let answer = post(http, redemption.token_endpoint, redemption.client, &request).await?;
     if answer.status != 200 {
         return Err(AgentError::TokenEndpoint(answer.oauth_error()));
     }
@@ -66,13 +70,11 @@ pub async fn refresh(http: &Http, grant: &Grant, now: u64) -> Result<Grant, Refr
     let Some(refresh_token) = &grant.refresh_token else {
         return Err(RefreshFailure::Refused("there is no refresh token".into()));
     };
-    let form = vec![
-        ("grant_type", GRANT_REFRESH_TOKEN.to_owned()),
-        ("refresh_token", refresh_token.secret().to_owned()),
-        ("resource", grant.resource.clone()),
-    ];
+    let mut request = RefreshTokenRequest::new(refresh_token.clone(), &grant.client.client_id);
+    request.client_id = client_id_in_body(&grant.client);
+    request.resource = Some(grant.resource.clone());
     let answer =
-        post(http, &grant.token_endpoint, &grant.client, form).await.map_err(RefreshFailure::Other)?;
+        post(http, &grant.token_endpoint, &grant.client, &request).await.map_err(RefreshFailure::Other)?;
     if answer.status == 400 || answer.status == 401 {
         return Err(RefreshFailure::Refused(answer.oauth_error()));
     }
@@ -92,32 +94,39 @@ pub async fn refresh(http: &Http, grant: &Grant, now: u64) -> Result<Grant, Refr
 
 /// Revokes a refresh token (RFC 7009). Best effort: the caller forgets the token either way.
 pub async fn revoke(http: &Http, endpoint: &str, client: &Client, token: &RefreshToken) -> Result<()> {
-    let form = vec![("token", token.secret().to_owned()), ("token_type_hint", "refresh_token".to_owned())];
-    let answer = post(http, endpoint, client, form).await?;
+    let mut request = RevocationRequest::refresh_token(token, &client.client_id);
+    request.client_id = client_id_in_body(client);
+    let answer = post(http, endpoint, client, &request).await?;
     if answer.status == 200 { Ok(()) } else { Err(AgentError::TokenEndpoint(answer.oauth_error())) }
 }
 
-/// POSTs `form` to `endpoint` with the client's authentication.
-async fn post(
-    http: &Http,
-    endpoint: &str,
-    client: &Client,
-    mut form: Vec<(&str, String)>,
-) -> Result<Exchange> {
-    let mut request = http.client().post(endpoint).header("accept", "application/json");
+/// The `client_id` a form carries: none when the client authenticates with `Authorization:
+/// Basic`, which names it already (RFC 6749 §2.3.1); otherwise it names itself in the body.
+fn client_id_in_body(client: &Client) -> Option<String> {
+    match (client.auth, &client.client_secret) {
+        (TokenEndpointAuth::ClientSecretBasic, Some(_)) => None,
+        _ => Some(client.client_id.clone()),
+    }
+}
+
+/// POSTs the form `request` to `endpoint` with the client's authentication: the `Authorization`
+/// header for `client_secret_basic`, `client_secret` in the body for `client_secret_post`.
+async fn post(http: &Http, endpoint: &str, client: &Client, request: &impl Serialize) -> Result<Exchange> {
+    let mut body = serde_urlencoded::to_string(request).map_err(|e| AgentError::Protocol(e.to_string()))?;
+    let mut builder = http.client().post(endpoint).header("accept", "application/json");
     match (client.auth, &client.client_secret) {
         (TokenEndpointAuth::ClientSecretBasic, Some(secret)) => {
-            request = request.header("authorization", basic_credentials(&client.client_id, secret.secret()));
+            builder = builder.header("authorization", basic_credentials(&client.client_id, secret.secret()));
         }
         (TokenEndpointAuth::ClientSecretPost, Some(secret)) => {
-            form.push(("client_id", client.client_id.clone()));
-            form.push(("client_secret", secret.secret().to_owned()));
+            let credential = serde_urlencoded::to_string([("client_secret", secret.secret())])
+                .map_err(|e| AgentError::Protocol(e.to_string()))?;
+            body = format!("{body}&{credential}");
         }
-        _ => form.push(("client_id", client.client_id.clone())),
+        _ => {}
     }
-    let body = serde_urlencoded::to_string(&form).map_err(|e| AgentError::Protocol(e.to_string()))?;
-    let request = request.header("content-type", "application/x-www-form-urlencoded").body(body);
-    http.send(endpoint, request, SMALL_BODY_LIMIT).await
+    let builder = builder.header("content-type", "application/x-www-form-urlencoded").body(body);
+    http.send(endpoint, builder, SMALL_BODY_LIMIT).await
 }
 
 /// `Basic …` for RFC 6749 §2.3.1: each part form-urlencoded before joining, then Base64.

@@ -103,7 +103,7 @@ impl HeadlessUser {
             grant_type: GRANT_AUTHORIZATION_CODE.into(),
             code,
             redirect_uri: REDIRECT_URI.into(),
-            client_id: client.client_id,
+            client_id: Some(client.client_id),
             code_verifier: verifier,
             resource: Some(prm.resource),
         };

@@ -11,6 +11,8 @@
 //! | [`metadata`] | authorization server and protected resource metadata, discovery URLs | RFC 8414, RFC 9728, MCP |
 //! | [`challenge`] | the `WWW-Authenticate: Bearer …` challenge, parsed and rendered | RFC 6750, RFC 9728 |
 //! | [`discovery`] | discovery as a state machine both clients drive | MCP, RFC 9728, RFC 8414 |
+//! | [`challenge_reaction`] | what a client does about a `401`/`403`: refresh, authorize, retry, give up | RFC 6750 §3.1, RFC 6749 §6, MCP |
+//! | [`mcp_client`] | the client side of Streamable HTTP: requests, headers, answers, version fallback | MCP transports, lifecycle |
 //! | [`pkce`] | code verifier and S256 code challenge | RFC 7636 |
 //! | [`authorization`] | the authorize request and the redirect back to the client | RFC 6749, RFC 9207 |
 //! | [`token`] | token request and response bodies | RFC 6749, RFC 8707 |
@@ -26,6 +28,7 @@
 
 pub mod authorization;
 pub mod challenge;
+pub mod challenge_reaction;
 pub mod discovery;
 pub mod echo;
 pub mod error;
@@ -33,6 +36,7 @@ pub mod form;
 pub mod introspection;
 pub mod jwt;
 pub mod mcp;
+pub mod mcp_client;
 pub mod metadata;
 pub mod pkce;
 pub mod registration;

@@ -27,6 +27,27 @@ pub fn is_supported_version(version: &str) -> bool {
     SESSION_VERSIONS.contains(&version) || version == STATELESS_VERSION
 }
 
+/// The HTTP headers of the Streamable HTTP transport, lower case (header names are case-insensitive,
+/// and lower case is what `http::HeaderName::from_static` accepts). The server and both clients use
+/// these, so a name cannot be spelt two ways.
+pub mod header {
+    /// `Mcp-Session-Id`: the session a server assigns in its answer to `initialize`; the client
+    /// sends it back on every later request (2025 revisions).
+    pub const SESSION_ID: &str = "mcp-session-id";
+    /// `MCP-Protocol-Version`: the revision a request speaks (the negotiated one in a session; the
+    /// request's own in the stateless revision).
+    pub const PROTOCOL_VERSION: &str = "mcp-protocol-version";
+    /// `Mcp-Method`: the JSON-RPC method, for routing without reading the body (2026-07-28).
+    pub const METHOD: &str = "mcp-method";
+    /// `Mcp-Name`: the tool (or resource, prompt) a request names, encoded with
+    /// [`super::encode_header_value`] (2026-07-28).
+    pub const NAME: &str = "mcp-name";
+    /// What a client accepts in answer to a POST: a JSON body or an event stream (transport spec).
+    pub const ACCEPT_JSON_OR_EVENT_STREAM: &str = "application/json, text/event-stream";
+    /// The media type of an event-stream answer.
+    pub const EVENT_STREAM: &str = "text/event-stream";
+}
+
 /// `params._meta` keys of the stateless revision: the version a request speaks, what the client
 /// can do, and (in results) who the server is.
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
@@ -241,11 +262,43 @@ pub struct CallToolParams {
     pub arguments: Option<Map<String, Value>>,
 }
 
-/// One content block of a tool result; this project produces text only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+/// One content block of a tool result. This project produces text only; blocks of other types
+/// from other servers (images, audio, resources) are kept as they came, so a client can still
+/// show them.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Content {
+    /// `{"type": "text", "text": …}`
     Text { text: String },
+    /// Any other block, as it came.
+    Other(Value),
+}
+
+// By hand rather than `#[serde(tag = "type")]` with an untagged fallback: through `Value`, which
+// the SPA has anyway, this is a few hundred bytes of wasm instead of serde's buffering machinery.
+impl Serialize for Content {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Content::Text { text } => {
+                use serde::ser::SerializeMap as _;
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("type", "text")?;
+                map.serialize_entry("text", text)?;
+                map.end()
+            }
+            Content::Other(value) => value.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let is_text = value.get("type").and_then(Value::as_str) == Some("text");
+        Ok(match value.get("text").and_then(Value::as_str) {
+            Some(text) if is_text => Content::Text { text: text.to_owned() },
+            _ => Content::Other(value),
+        })
+    }
 }
 
 /// `tools/call` result. A tool that ran but failed says so with `isError: true`, not with a
@@ -341,6 +394,18 @@ mod tests {
             let (_, error) = classify(bad.clone()).unwrap_err();
             assert_eq!(error.code, error_code::INVALID_REQUEST, "{bad}");
         }
+    }
+
+    #[test]
+    fn content_blocks_of_other_types_are_kept_as_they_came() {
+        let body = json!({"content": [{"type": "text", "text": "hi"},
+                                      {"type": "image", "data": "AAAA", "mimeType": "image/png"}],
+                          "isError": true});
+        let result: CallToolResult = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(result.content[0], Content::Text { text: "hi".into() });
+        assert_eq!(result.content[1], Content::Other(body["content"][1].clone()));
+        assert!(result.is_error);
+        assert_eq!(serde_json::to_value(&result).unwrap(), body);
     }
 
     #[test]

@@ -9,17 +9,40 @@ use crate::secret::{AccessToken, AuthorizationCode, RefreshToken};
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 
-/// The form a public client posts to exchange an authorization code.
+/// The form a client posts to exchange an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationCodeRequest {
     pub grant_type: String,
     pub code: AuthorizationCode,
     pub redirect_uri: String,
-    pub client_id: String,
+    /// Required for public clients (RFC 6749 §4.1.3: "if the client is not authenticating"),
+    /// absent when the client authenticates with `Authorization: Basic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     pub code_verifier: CodeVerifier,
     /// RFC 8707: the same resource as in the authorization request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+}
+
+impl AuthorizationCodeRequest {
+    /// A public client's redemption of `code` for `resource`.
+    pub fn new(
+        code: AuthorizationCode,
+        redirect_uri: impl Into<String>,
+        client_id: impl Into<String>,
+        code_verifier: CodeVerifier,
+        resource: impl Into<String>,
+    ) -> Self {
+        Self {
+            grant_type: GRANT_AUTHORIZATION_CODE.to_owned(),
+            code,
+            redirect_uri: redirect_uri.into(),
+            client_id: Some(client_id.into()),
+            code_verifier,
+            resource: Some(resource.into()),
+        }
+    }
 }
 
 /// The form a client posts to refresh (RFC 6749 §6; OAuth 2.1 §4.3). A public client names itself
@@ -108,18 +131,33 @@ mod tests {
 
     #[test]
     fn code_request_encodes_as_a_form() {
-        let request = AuthorizationCodeRequest {
-            grant_type: GRANT_AUTHORIZATION_CODE.into(),
-            code: AuthorizationCode::new("c"),
-            redirect_uri: "http://localhost:8080/callback".into(),
-            client_id: "id".into(),
-            code_verifier: CodeVerifier::from_random_bytes([0; 32]),
-            resource: Some("http://localhost:9090".into()),
-        };
+        let request = AuthorizationCodeRequest::new(
+            AuthorizationCode::new("c"),
+            "http://localhost:8080/callback",
+            "id",
+            CodeVerifier::from_random_bytes([0; 32]),
+            "http://localhost:9090",
+        );
+        let form = serde_urlencoded::to_string(&request).unwrap();
         assert_eq!(
-            serde_urlencoded::to_string(&request).unwrap(),
+            form,
             "grant_type=authorization_code&code=c&redirect_uri=http%3A%2F%2Flocalhost%3A8080%2Fcallback\
              &client_id=id&code_verifier=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&resource=http%3A%2F%2Flocalhost%3A9090"
         );
+        assert_eq!(serde_urlencoded::from_str::<AuthorizationCodeRequest>(&form).unwrap(), request);
+        assert!(!format!("{request:?}").contains("AAAAAAAA"), "the verifier is never printed");
+    }
+
+    #[test]
+    fn a_client_authenticating_with_basic_sends_no_client_id_in_the_body() {
+        // RFC 6749 §4.1.3's example, with the PKCE verifier of RFC 7636 Appendix B.
+        let body = "grant_type=authorization_code&code=SplxlOBeZQQYbYS6WxSbIA\
+                    &redirect_uri=https%3A%2F%2Fclient%2Eexample%2Ecom%2Fcb\
+                    &code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let request: AuthorizationCodeRequest = serde_urlencoded::from_str(body).unwrap();
+        assert_eq!(request.client_id, None);
+        assert_eq!(request.redirect_uri, "https://client.example.com/cb");
+        assert_eq!(request.code.secret(), "SplxlOBeZQQYbYS6WxSbIA");
+        assert!(!serde_urlencoded::to_string(&request).unwrap().contains("client_id"));
     }
 }

@@ -1,9 +1,8 @@
-//! `fetch` with the details the timeline shows, and errors that say what probably went wrong.
-//! Straight on `web-sys`: a wrapper crate would cost wasm size for nothing this needs.
+//! HTTP through `gloo-net` (the browser's `fetch`), with the details the timeline shows, and
+//! errors that say what probably went wrong.
 
+use gloo_net::http::Request;
 use protocol::secret::AccessToken;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
 use crate::timeline::{Outcome, Step};
 
@@ -113,32 +112,29 @@ impl<'a> Outgoing<'a> {
         self.fetch().await.map_err(|_| failed())
     }
 
-    /// `fetch()`; any exception (network failure, CORS refusal, a bad header) is one error, as the
-    /// browser tells the page no more than that.
-    async fn fetch(&self) -> Result<Exchange, JsValue> {
-        let headers = web_sys::Headers::new()?;
+    /// `fetch()`; any failure (network, CORS refusal, a bad header) is one error, as the browser
+    /// tells the page no more than that.
+    async fn fetch(&self) -> Result<Exchange, gloo_net::Error> {
+        let mut request = match self.method {
+            "POST" => Request::post(self.url),
+            _ => Request::get(self.url),
+        };
         for (name, value) in &self.headers {
-            headers.set(name, value)?;
+            request = request.header(name, value);
         }
         if let Some(token) = self.token {
             // RFC 6750 §2.1: the header, never the query string.
-            headers.set("Authorization", &format!("Bearer {}", token.secret()))?;
+            request = request.header("Authorization", &format!("Bearer {}", token.secret()));
         }
-        let init = web_sys::RequestInit::new();
-        init.set_method(self.method);
-        init.set_headers(&headers);
-        if let Some(body) = &self.body {
-            init.set_body(&JsValue::from_str(body));
-        }
-        let request = web_sys::Request::new_with_str_and_init(self.url, &init)?;
-        let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
-        let response: web_sys::Response =
-            JsFuture::from(window.fetch_with_request(&request)).await?.dyn_into()?;
+        let response = match &self.body {
+            Some(body) => request.body(body.clone())?.send().await?,
+            None => request.send().await?,
+        };
         let headers = INTERESTING_HEADERS
             .iter()
-            .filter_map(|name| response.headers().get(name).ok().flatten().map(|v| ((*name).to_owned(), v)))
+            .filter_map(|name| response.headers().get(name).map(|v| ((*name).to_owned(), v)))
             .collect();
-        let body = JsFuture::from(response.text()?).await?.as_string().unwrap_or_default();
+        let body = response.text().await?;
         Ok(Exchange {
             method: self.method,
             url: self.url.to_owned(),

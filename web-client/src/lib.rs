@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use protocol::introspection::RevocationRequest;
 use protocol::jwt::decode_unverified;
+use protocol::mcp::{CallToolResult, Content};
 
 use crate::flow::Call;
 use crate::state::{AppState, CallResult, TokenSet};
@@ -168,18 +170,16 @@ fn EchoPanel() -> impl IntoView {
 }
 
 /// The text content blocks of a tool result.
-fn tool_text(result: &serde_json::Value) -> String {
+fn tool_text(result: &CallToolResult) -> String {
     result
-        .get("content")
-        .and_then(|c| c.as_array())
-        .map(|blocks| {
-            blocks
-                .iter()
-                .filter_map(|b| b.get("text").and_then(|t| t.as_str()))
-                .collect::<Vec<_>>()
-                .join("\n")
+        .content
+        .iter()
+        .filter_map(|block| match block {
+            Content::Text { text } => Some(text.as_str()),
+            Content::Other(_) => None,
         })
-        .unwrap_or_default()
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[component]
@@ -201,8 +201,8 @@ fn ResultPanel() -> impl IntoView {
                 </section>
             }.into_any(),
             CallResult::ToolResult { tool, result } => {
-                let is_error = result.get("isError").and_then(|e| e.as_bool()).unwrap_or(false);
-                let structured = result.get("structuredContent").map(|s| serde_json::to_string_pretty(s).unwrap_or_default());
+                let is_error = result.is_error;
+                let structured = result.structured_content.as_ref().map(|s| serde_json::to_string_pretty(s).unwrap_or_default());
                 view! {
                     <section class=if is_error { "result error" } else { "result" } aria-live="polite">
                         <h2>{format!("{tool} answered{}", if is_error { " with a tool error" } else { "" })}</h2>
@@ -281,12 +281,8 @@ fn TokenCard(tokens: TokenSet) -> impl IntoView {
 async fn forget(app: AppState) {
     for tokens in app.tokens.get_untracked() {
         if let (Some(endpoint), Some(refresh)) = (&tokens.revocation_endpoint, &tokens.refresh_token) {
-            let body = serde_urlencoded::to_string([
-                ("token", refresh.secret()),
-                ("token_type_hint", "refresh_token"),
-                ("client_id", tokens.client_id.as_str()),
-            ])
-            .unwrap_or_default();
+            let request = RevocationRequest::refresh_token(refresh, &tokens.client_id);
+            let body = serde_urlencoded::to_string(&request).unwrap_or_default();
             let _ = http::Outgoing::post(endpoint, "application/x-www-form-urlencoded", body).send().await;
         }
     }

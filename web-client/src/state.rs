@@ -3,10 +3,10 @@
 use futures_channel::oneshot;
 use leptos::prelude::*;
 use protocol::echo::EchoResponse;
-use protocol::mcp::Tool;
+use protocol::mcp::{CallToolResult, Tool};
+use protocol::mcp_client::Connection;
 use protocol::scope::Scopes;
 use protocol::secret::{AccessToken, RefreshToken};
-use serde_json::Value;
 
 use crate::timeline::Step;
 
@@ -49,12 +49,12 @@ impl TokenSet {
     }
 }
 
-/// An MCP session opened with `initialize` (the session-based protocol revisions).
+/// This tab's MCP connection to one endpoint (`protocol::mcp_client`): the session opened with
+/// `initialize`, the negotiated version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct McpSession {
     pub url: String,
-    pub session_id: Option<String>,
-    pub protocol_version: String,
+    pub connection: Connection,
 }
 
 /// What the last call produced.
@@ -62,7 +62,11 @@ pub struct McpSession {
 pub enum CallResult {
     Echo(EchoResponse),
     Tools(Vec<Tool>),
-    ToolResult { tool: String, result: Value },
+    /// A tool's result; `is_error` when the tool ran and failed (not a transport error).
+    ToolResult {
+        tool: String,
+        result: CallToolResult,
+    },
 }
 
 /// A pause in step-by-step mode: what is about to happen and why.
@@ -163,14 +167,14 @@ impl AppState {
         self.tokens.update(|all| all.retain(|t| t.resource != resource));
     }
 
-    pub fn session_for(&self, url: &str) -> Option<McpSession> {
-        self.mcp_sessions.get_untracked().into_iter().find(|s| s.url == url)
+    pub fn connection_for(&self, url: &str) -> Option<Connection> {
+        self.mcp_sessions.get_untracked().into_iter().find(|s| s.url == url).map(|s| s.connection)
     }
 
-    pub fn set_session(&self, session: Option<McpSession>, url: &str) {
+    pub fn set_connection(&self, url: &str, connection: Connection) {
         self.mcp_sessions.update(|all| {
             all.retain(|s| s.url != url);
-            all.extend(session);
+            all.push(McpSession { url: url.to_owned(), connection });
         });
     }
 }

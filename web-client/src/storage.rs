@@ -8,6 +8,7 @@
 //! Never tokens: access and refresh tokens live only in memory (see `state.rs`), so neither a
 //! script injected later nor anyone reading the disk finds one here.
 
+use protocol::challenge_reaction::ChallengeReaction;
 use protocol::pkce::CodeVerifier;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,10 @@ pub struct PendingAuthorization {
     pub resource: String,
     /// The call to retry once a token is in hand.
     pub call: Call,
+    /// The call's challenge state (what it refreshed, authorized and asked for), so the retry
+    /// after the callback follows the same limits as a call that never left the page.
+    #[serde(default)]
+    pub reaction: ChallengeReaction,
 }
 
 /// A client id an authorization server issued to this app (RFC 7591), per issuer.

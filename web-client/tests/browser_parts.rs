@@ -2,7 +2,11 @@
 //! storage (what survives the redirect, what is single use, what *Forget* removes) and the
 //! browser's cryptography (random values, SHA-256 for PKCE).
 
+use protocol::challenge::BearerChallenge;
+use protocol::challenge_reaction::{ChallengeReaction, Failure, Held, Reaction};
+use protocol::error::ErrorCode;
 use protocol::pkce::{CodeChallenge, CodeVerifier};
+use protocol::scope::Scopes;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_client::flow::Call;
 use web_client::storage::{self, ClientRegistration, PendingAuthorization};
@@ -21,6 +25,7 @@ fn pending(state: &str) -> PendingAuthorization {
         redirect_uri: "http://app.example/callback".into(),
         resource: "http://rs.example".into(),
         call: Call::ListTools { url: "http://rs.example/mcp".into() },
+        reaction: ChallengeReaction::new(),
     }
 }
 
@@ -71,4 +76,31 @@ fn the_browser_rng_gives_fresh_bytes_and_pkce_matches_rfc_7636() {
     // RFC 7636 Appendix B, computed by the wasm build.
     let verifier = CodeVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap();
     assert_eq!(CodeChallenge::s256(&verifier).as_str(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+}
+
+/// The retry after a callback follows the call's limits, not fresh ones: it used to be allowed no
+/// authorization at all; now, like the agent, it may step up for a scope not asked for yet, and
+/// is stopped when the server asks again for what was just granted.
+#[wasm_bindgen_test]
+fn the_calls_challenge_state_survives_the_redirect() {
+    let mut reaction = ChallengeReaction::new();
+    reaction.on_authorized(&Scopes::parse("echo").unwrap());
+    storage::save_pending(&PendingAuthorization { reaction, ..pending("s4") }).unwrap();
+    let back = storage::take_pending("s4").expect("stored under its state").reaction;
+    let held = Held { access_token: true, refresh_token: true, scopes: Scopes::parse("echo").unwrap() };
+    let needs = |scope: &str| BearerChallenge {
+        error: Some(ErrorCode::InsufficientScope),
+        scope: Some(scope.into()),
+        ..Default::default()
+    };
+    assert!(matches!(back.clone().on_response(403, Some(&needs("profile")), &held), Reaction::Authorize(_)));
+    assert!(matches!(
+        back.clone().on_response(403, Some(&needs("echo")), &held),
+        Reaction::Fail(Failure::ScopeNotGranted { .. })
+    ));
+    let expired = BearerChallenge { error: Some(ErrorCode::InvalidToken), ..Default::default() };
+    assert_eq!(
+        back.clone().on_response(401, Some(&expired), &held),
+        Reaction::Fail(Failure::StillUnauthorized)
+    );
 }

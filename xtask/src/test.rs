@@ -154,7 +154,7 @@ fn skipped(what: &str) {
 }
 
 /// The SPA's size budget: what a first visit downloads (wasm, JS glue, CSS), gzip -9.
-pub const BUNDLE_BUDGET_BYTES: u64 = 250_000;
+pub const BUNDLE_BUDGET_BYTES: u64 = 280_000;
 
 /// Prints the gzip size of each file of the release SPA and fails above the budget.
 fn bundle_size(root: &Path) -> Result {

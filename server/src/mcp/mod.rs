@@ -34,10 +34,11 @@ use crate::state::AppState;
 use sessions::Sessions;
 use tools::ToolSpec;
 
-pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
-pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-pub const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
-pub const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
+// The transport's header names, spelt once in `protocol` for the server and both clients.
+pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static(mcp::header::SESSION_ID);
+pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static(mcp::header::PROTOCOL_VERSION);
+pub const MCP_METHOD: HeaderName = HeaderName::from_static(mcp::header::METHOD);
+pub const MCP_NAME: HeaderName = HeaderName::from_static(mcp::header::NAME);
 
 pub use protocol::mcp::META_PROTOCOL_VERSION;
 

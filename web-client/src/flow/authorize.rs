@@ -3,12 +3,12 @@
 
 use leptos::prelude::*;
 use protocol::authorization::{AuthorizationRequest, CallbackParams, ExpectedCallback};
-use protocol::challenge::BearerChallenge;
+use protocol::challenge_reaction::{Authorize, ChallengeReaction};
 use protocol::error::ErrorCode;
 use protocol::jwt::decode_unverified;
 use protocol::pkce::{CodeChallenge, CodeVerifier};
 use protocol::scope::Scopes;
-use protocol::token::{AuthorizationCodeRequest, GRANT_AUTHORIZATION_CODE, TokenResponse};
+use protocol::token::{AuthorizationCodeRequest, TokenResponse};
 
 use super::discovery::discover;
 use super::identity::{client_id_for, origin};
@@ -18,18 +18,24 @@ use crate::state::{AppState, TokenSet};
 use crate::storage::{self, PendingAuthorization};
 use crate::timeline::{Outcome, Step};
 
-/// Discovery, client identity, PKCE and `state`; then the browser leaves for the AS.
+/// Discovery, client identity, PKCE and `state`; then the browser leaves for the AS, carrying
+/// `reaction` (the call's challenge state, with this authorization recorded) for the retry.
 pub async fn redirect_to_authorization(
     app: AppState,
     call: &Call,
-    challenge: &BearerChallenge,
-    granted: &Scopes,
+    authorize: &Authorize,
+    mut reaction: ChallengeReaction,
 ) -> FlowResult<()> {
-    let discovered = discover(app, call.url(), challenge).await?;
+    let discovered = discover(app, call.url(), &authorize.challenge).await?;
     let redirect_uri = format!("{}/callback", origin()?);
     let client_id = client_id_for(app, &discovered, &redirect_uri).await?;
 
-    let scope = protocol::discovery::requested_scope(challenge, &discovered.resource, granted);
+    let scope = authorize.scope(&discovered.resource);
+    // Recorded now, as the page is about to be replaced; the retry it leads to happens when the
+    // callback comes back.
+    let requested = scope.as_deref().and_then(|s| Scopes::parse(s).ok()).unwrap_or_default();
+    reaction.on_authorized(&requested);
+    let granted = &authorize.keep;
 
     let verifier = CodeVerifier::from_random_bytes(random_bytes()?);
     let code_challenge = CodeChallenge::s256(&verifier);
@@ -46,7 +52,7 @@ pub async fn redirect_to_authorization(
     let url =
         request.to_url(&authorization_endpoint).map_err(|e| format!("bad authorization_endpoint: {e}"))?;
 
-    let step_up = if granted.is_empty() {
+    let step_up = if !authorize.step_up || granted.is_empty() {
         String::new()
     } else {
         format!("\nstep-up: the token has \"{granted}\"; asking for the union with what the server named")
@@ -72,6 +78,7 @@ pub async fn redirect_to_authorization(
         redirect_uri,
         resource: discovered.resource.resource.clone(),
         call: call.clone(),
+        reaction,
     };
     storage::save_pending(&pending)?;
     let title = "Send the browser to the authorization endpoint";
@@ -137,14 +144,13 @@ async fn finish(app: AppState, query: &str) -> FlowResult<Performed> {
             .detail(format!("state matches the one this tab sent\niss is exactly {}", pending.issuer)),
     );
 
-    let request = AuthorizationCodeRequest {
-        grant_type: GRANT_AUTHORIZATION_CODE.into(),
+    let request = AuthorizationCodeRequest::new(
         code,
-        redirect_uri: pending.redirect_uri.clone(),
-        client_id: pending.client_id.clone(),
-        code_verifier: pending.code_verifier.clone(),
-        resource: Some(pending.resource.clone()),
-    };
+        &pending.redirect_uri,
+        &pending.client_id,
+        pending.code_verifier.clone(),
+        &pending.resource,
+    );
     let body = serde_urlencoded::to_string(&request).map_err(|e| e.to_string())?;
     let title = "Exchange the code for tokens";
     let rule = "OAuth 2.1 §4.1.3, RFC 7636 §4.5, RFC 8707 §2.2";
@@ -172,7 +178,7 @@ async fn finish(app: AppState, query: &str) -> FlowResult<Performed> {
         }
         Call::ListTools { url } | Call::CallTool { url, .. } => app.mcp_url.set(url.clone()),
     }
-    super::perform_boxed(app, &pending.call, false).await
+    super::perform_boxed(app, &pending.call, pending.reaction.clone()).await
 }
 
 /// Reads a token endpoint answer into a [`TokenSet`] (completed by `finish_set`), recording it in

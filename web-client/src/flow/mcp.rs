@@ -1,29 +1,24 @@
-//! The MCP client side of Streamable HTTP (session-based revisions): `initialize`, then requests
-//! carrying `Mcp-Session-Id` and `MCP-Protocol-Version`. Answers may be JSON or an event stream.
+//! The MCP client over Streamable HTTP, driving `protocol::mcp_client` (the same core as the
+//! agent): it says what to POST with which headers and what each answer means; this module sends
+//! through `fetch`, records every exchange in the timeline, and hands `401`/`403` back to the
+//! flow.
 
-use protocol::mcp::{self, ListToolsResult};
-use serde_json::{Map, Value, json};
+use protocol::mcp::{CallToolParams, CallToolResult, Implementation, ListToolsResult, header};
+use protocol::mcp_client::{Answer, Body, Connection, Outgoing as Message, Purpose, Restart, Step as Next};
+use serde_json::{Map, Value};
 
 use super::attempt::{Attempt, refused_or_error, with_or_without};
 use super::{Boxed, FlowResult};
 use crate::http::{Exchange, Outgoing};
-use crate::state::{AppState, CallResult, McpSession, TokenSet};
+use crate::state::{AppState, CallResult, TokenSet};
 use crate::timeline::{Outcome, Step};
 
 /// The revision this client asks for; the server may answer an older one.
 const CLIENT_PROTOCOL_VERSION: &str = "2025-11-25";
 const RULE_TRANSPORT: &str = "MCP Streamable HTTP (2025-11-25)";
 
-/// A JSON-RPC exchange's outcome.
-enum Rpc {
-    Result(Value),
-    Refused(Attempt),
-    /// 404 with a session id: the session is gone; initialize again.
-    SessionGone,
-}
-
 pub async fn list_tools(app: AppState, url: &str, tokens: Option<&TokenSet>) -> FlowResult<Attempt> {
-    match request(app, url, tokens, "tools/list", json!({}), "List the tools").await? {
+    match request(app, url, tokens, "tools/list", None, "List the tools").await? {
         Ok(result) => {
             let list: ListToolsResult = serde_json::from_value(result)
                 .map_err(|e| format!("tools/list answered something else: {e}"))?;
@@ -40,153 +35,138 @@ pub async fn call_tool(
     arguments: &Map<String, Value>,
     tokens: Option<&TokenSet>,
 ) -> FlowResult<Attempt> {
-    let params = json!({"name": tool, "arguments": arguments});
-    match request(app, url, tokens, "tools/call", params, &format!("Call the tool {tool}")).await? {
-        Ok(result) => Ok(Attempt::Done(CallResult::ToolResult { tool: tool.to_owned(), result })),
+    let params = CallToolParams { name: tool.to_owned(), arguments: Some(arguments.clone()) };
+    let params = serde_json::to_value(params).map_err(|e| e.to_string())?;
+    match request(app, url, tokens, "tools/call", Some(params), &format!("Call the tool {tool}")).await? {
+        Ok(result) => {
+            // A tool that ran and failed is a result with `isError`, shown as such; only a call
+            // that could not be made is an error.
+            let result: CallToolResult = serde_json::from_value(result)
+                .map_err(|e| format!("tools/call answered something else: {e}"))?;
+            Ok(Attempt::Done(CallResult::ToolResult { tool: tool.to_owned(), result }))
+        }
         Err(refused) => Ok(refused),
     }
 }
 
-/// Sends `method` within a session, opening (or reopening, once) the session as needed. Boxed:
-/// two callers, one copy of the state machine.
+/// Runs `method` through the protocol core on this tab's connection to `url` (opening or
+/// reopening the session as it says). Boxed: two callers, one copy of the state machine.
 fn request<'a>(
     app: AppState,
     url: &'a str,
     tokens: Option<&'a TokenSet>,
     method: &'a str,
-    params: Value,
+    params: Option<Value>,
     what: &'a str,
 ) -> Boxed<'a, FlowResult<Result<Value, Attempt>>> {
-    Box::pin(request_inner(app, url, tokens, method, params, what))
+    Box::pin(async move {
+        let mut connection = match app.connection_for(url) {
+            Some(connection) => connection,
+            None => Connection::new(CLIENT_PROTOCOL_VERSION, client_info()).map_err(|e| e.to_string())?,
+        };
+        let outcome = drive(app, url, tokens, &mut connection, method, params, what).await;
+        // The session survives a refusal: the call is sent again on it once a token is in hand.
+        app.set_connection(url, connection);
+        outcome
+    })
 }
 
-async fn request_inner(
+async fn drive(
     app: AppState,
     url: &str,
     tokens: Option<&TokenSet>,
+    connection: &mut Connection,
     method: &str,
-    params: Value,
+    params: Option<Value>,
     what: &str,
 ) -> FlowResult<Result<Value, Attempt>> {
-    for _ in 0..2 {
-        let session = match app.session_for(url) {
-            Some(session) => session,
-            None => match initialize(app, url, tokens).await? {
-                Ok(session) => session,
-                Err(refused) => return Ok(Err(refused)),
-            },
+    let mut next = connection.begin(method, params);
+    loop {
+        let message = match next {
+            Next::Done(result) => return Ok(Ok(result)),
+            Next::Failed(error) => return Err(format!("The MCP server's answer cannot be used: {error}.")),
+            Next::Send(message) => message,
         };
-        let body = json!({"jsonrpc": "2.0", "id": 2, "method": method, "params": params});
-        match rpc(app, url, tokens, Some(&session), body, &with_or_without(tokens, what)).await? {
-            Rpc::Result(result) => return Ok(Ok(result)),
-            Rpc::Refused(refused) => return Ok(Err(refused)),
-            Rpc::SessionGone => {
-                app.set_session(None, url);
-                app.push(
-                    Step::new("The session is gone", RULE_TRANSPORT, Outcome::Info)
-                        .detail("404 for the session id: the server ended or forgot it. Initializing again."),
-                );
-            }
+        match &message.restart {
+            Some(Restart::SessionExpired) => app.push(
+                Step::new("The session is gone", RULE_TRANSPORT, Outcome::Info)
+                    .detail("404 for the session id: the server ended or forgot it. Initializing again."),
+            ),
+            Some(Restart::VersionFallback { from, to }) => app.push(
+                Step::new("Switch the protocol version", "MCP 2026-07-28 (-32022)", Outcome::Info).detail(
+                    format!("The server does not speak {from}; it speaks {to}, which this client does too."),
+                ),
+            ),
+            None => {}
         }
+        let title = match message.purpose {
+            Purpose::Initialize => with_or_without(tokens, "Initialize the MCP session"),
+            Purpose::Initialized => "Tell the server initialization is done".to_owned(),
+            Purpose::Request => with_or_without(tokens, what),
+        };
+        let response = send(app, url, tokens, &message, &title).await?;
+        if matches!(response.status, 401 | 403) {
+            return refused_or_error(app, &response, &title).map(Err);
+        }
+        next = connection.on_answer(Answer {
+            status: response.status,
+            content_type: response.header("content-type"),
+            session_id: response.header(header::SESSION_ID),
+            body: Body::Text(&response.body),
+        });
+        record(app, connection, &message, &response, &title, &next);
     }
-    Err("The server keeps losing the session.".into())
 }
 
-/// `initialize` and `notifications/initialized`; the session (possibly without an id: sessions are
-/// optional for servers).
-async fn initialize(
+/// The exchange in the timeline: an error if the call failed on it, information if it starts the
+/// call over, else done; the answer to `initialize` with what it negotiated.
+fn record(
     app: AppState,
-    url: &str,
-    tokens: Option<&TokenSet>,
-) -> FlowResult<Result<McpSession, Attempt>> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": CLIENT_PROTOCOL_VERSION,
-        "capabilities": {},
-        "clientInfo": {"name": "mcp-oauth-web-client", "version": env!("CARGO_PKG_VERSION")}
-    }});
-    let title = with_or_without(tokens, "Initialize the MCP session");
-    let response = send(app, url, tokens, None, &body, &title).await?;
-    if response.status != 200 {
-        return refused_or_error(app, &response, &title).map(Err);
-    }
-    let result = result_of(app, &response, &title)?;
-    let version =
-        result.get("protocolVersion").and_then(Value::as_str).unwrap_or(CLIENT_PROTOCOL_VERSION).to_owned();
-    let session = McpSession {
-        url: url.to_owned(),
-        session_id: response.header("mcp-session-id").map(str::to_owned),
-        protocol_version: version,
+    connection: &Connection,
+    message: &Message,
+    response: &Exchange,
+    title: &str,
+    next: &Next,
+) {
+    let outcome = match next {
+        Next::Failed(_) => Outcome::Error,
+        Next::Send(following) if following.restart.is_some() => Outcome::Info,
+        _ => Outcome::Ok,
     };
-    app.push(response.step(&title, RULE_TRANSPORT, Outcome::Ok).detail(format!(
+    let step = response.step(title, RULE_TRANSPORT, outcome);
+    let step = match (message.purpose, outcome) {
+        (Purpose::Initialized, Outcome::Ok) => step,
+        (Purpose::Initialize, Outcome::Ok) => step.detail(format!(
             "negotiated protocol version {}\nsession id: {}\n{}",
-            session.protocol_version,
-            session
-                .session_id
-                .as_deref()
+            connection.version(),
+            connection
+                .session_id()
                 .map_or("(none: a stateless server)", |_| "(received; sent back on every request)"),
             response.pretty_body()
-        )));
-
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let title = "Tell the server initialization is done";
-    let response = send(app, url, tokens, Some(&session), &initialized, title).await?;
-    let outcome = if response.status == 202 || response.status == 200 { Outcome::Ok } else { Outcome::Error };
-    app.push(response.step(title, RULE_TRANSPORT, outcome));
-    app.set_session(Some(session.clone()), url);
-    Ok(Ok(session))
-}
-
-async fn rpc(
-    app: AppState,
-    url: &str,
-    tokens: Option<&TokenSet>,
-    session: Option<&McpSession>,
-    body: Value,
-    title: &str,
-) -> FlowResult<Rpc> {
-    let response = send(app, url, tokens, session, &body, title).await?;
-    match response.status {
-        200 => {
-            let result = result_of(app, &response, title)?;
-            app.push(response.step(title, RULE_TRANSPORT, Outcome::Ok).detail(response.pretty_body()));
-            Ok(Rpc::Result(result))
-        }
-        404 if session.is_some_and(|s| s.session_id.is_some()) => {
-            app.push(response.step(title, RULE_TRANSPORT, Outcome::Info));
-            Ok(Rpc::SessionGone)
-        }
-        _ => refused_or_error(app, &response, title).map(Rpc::Refused),
-    }
+        )),
+        _ => step.detail(response.pretty_body()),
+    };
+    app.push(step);
 }
 
 async fn send(
     app: AppState,
     url: &str,
     tokens: Option<&TokenSet>,
-    session: Option<&McpSession>,
-    body: &Value,
+    message: &Message,
     title: &str,
 ) -> FlowResult<Exchange> {
-    let method = body.get("method").and_then(Value::as_str).unwrap_or("?");
-    app.gate(
-        title,
-        &format!(
-            "POST {url} with the JSON-RPC message {method}{}.",
-            match session {
-                Some(s) => format!(", Mcp-Session-Id and MCP-Protocol-Version: {}", s.protocol_version),
-                None => String::new(),
-            }
-        ),
-    )
-    .await;
-    let mut request = Outgoing::post(url, "application/json", body.to_string())
-        .header("Accept", "application/json, text/event-stream")
-        .bearer(tokens.map(|t| &t.access_token));
-    if let Some(session) = session {
-        request = request.header("MCP-Protocol-Version", session.protocol_version.clone());
-        if let Some(id) = &session.session_id {
-            request = request.header("Mcp-Session-Id", id.clone());
-        }
+    let sent = |name: &str| message.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+    let carried = match (sent(header::SESSION_ID), sent(header::PROTOCOL_VERSION)) {
+        (Some(_), Some(version)) => format!(", Mcp-Session-Id and MCP-Protocol-Version: {version}"),
+        (None, Some(version)) => format!(", MCP-Protocol-Version: {version}"),
+        _ => String::new(),
+    };
+    app.gate(title, &format!("POST {url} with the JSON-RPC message {}{carried}.", message.method)).await;
+    let mut request =
+        Outgoing::post(url, "application/json", message.body.clone()).bearer(tokens.map(|t| &t.access_token));
+    for (name, value) in &message.headers {
+        request = request.header(name, value.clone());
     }
     request.send().await.map_err(|e| {
         app.push(e.step(title, RULE_TRANSPORT));
@@ -194,24 +174,10 @@ async fn send(
     })
 }
 
-/// The `result` of the JSON-RPC response in a 200 answer (JSON or event stream), or its error.
-fn result_of(app: AppState, response: &Exchange, title: &str) -> FlowResult<Value> {
-    let is_stream = response.header("content-type").is_some_and(|t| t.starts_with("text/event-stream"));
-    let messages: Vec<Value> = if is_stream {
-        mcp::sse_messages(&response.body)
-    } else {
-        serde_json::from_str(&response.body).into_iter().collect()
-    };
-    let answer = messages.into_iter().find(|m| m.get("result").is_some() || m.get("error").is_some());
-    let Some(answer) = answer else {
-        app.push(response.step(title, RULE_TRANSPORT, Outcome::Error).detail(response.pretty_body()));
-        return Err("The MCP server's answer holds no JSON-RPC response.".into());
-    };
-    let parsed: mcp::Response =
-        serde_json::from_value(answer).map_err(|e| format!("Not a JSON-RPC response: {e}"))?;
-    if let Some(error) = parsed.error {
-        app.push(response.step(title, RULE_TRANSPORT, Outcome::Error).detail(response.pretty_body()));
-        return Err(format!("The MCP server answered with error {}: {}", error.code, error.message));
+fn client_info() -> Implementation {
+    Implementation {
+        name: "mcp-oauth-web-client".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        title: None,
     }
-    parsed.result.ok_or_else(|| "The JSON-RPC response has no result.".into())
 }

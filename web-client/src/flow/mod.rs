@@ -1,11 +1,12 @@
 //! The MCP authorization flow as a public client in the browser.
 //!
-//! [`run`] performs a [`Call`] (the echo API, or an MCP request). When the server answers `401`
-//! or `403 insufficient_scope`, the flow discovers the authorization server ([`discovery`]),
-//! finds a client id ([`identity`]), sends the browser to authorize with PKCE ([`authorize`]),
-//! and on `/callback` exchanges the code and retries the call. Tokens close to expiry, or refused
-//! as `invalid_token`, are refreshed first ([`refresh`]). Every HTTP exchange and decision is
-//! recorded in the timeline, and in step-by-step mode each request waits for *Next*.
+//! [`run`] performs a [`Call`] (the echo API, or an MCP request). What a `401` or `403` calls
+//! for is decided by `protocol::challenge_reaction`, the machine the agent drives too: refresh
+//! ([`refresh`]), or discover the authorization server ([`discovery`]), find a client id
+//! ([`identity`]) and send the browser to authorize with PKCE ([`authorize`]); on `/callback` the
+//! code is exchanged and the call retried, with the machine's state carried across the redirect.
+//! Tokens close to expiry are refreshed first. Every HTTP exchange and decision is recorded in
+//! the timeline, and in step-by-step mode each request waits for *Next*.
 
 mod attempt;
 pub mod authorize;
@@ -16,11 +17,12 @@ mod refresh;
 
 use leptos::prelude::*;
 use protocol::challenge::BearerChallenge;
+use protocol::challenge_reaction::{ChallengeReaction, Failure, Held, Reaction};
 use protocol::error::ErrorCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::state::{AppState, CallResult};
+use crate::state::{AppState, CallResult, TokenSet};
 use crate::timeline::{Outcome, Step};
 use attempt::Attempt;
 
@@ -63,7 +65,7 @@ pub async fn run(app: AppState, call: Call) {
     app.error.set(None);
     app.result.set(None);
     app.timeline.set(Vec::new());
-    match perform_boxed(app, &call, true).await {
+    match perform_boxed(app, &call, ChallengeReaction::new()).await {
         Ok(Performed::Done(result)) => show(app, result),
         // Keep the buttons disabled: the page is about to be replaced.
         Ok(Performed::Redirecting) => return,
@@ -81,20 +83,24 @@ fn show(app: AppState, result: CallResult) {
 
 /// [`perform`] behind a box: it is awaited from two places (the button and the callback), and a
 /// boxed future keeps one copy of its large state machine in the wasm instead of one per caller.
-pub fn perform_boxed(app: AppState, call: &Call, may_authorize: bool) -> Boxed<'_, FlowResult<Performed>> {
-    Box::pin(perform(app, call, may_authorize))
+pub fn perform_boxed(
+    app: AppState,
+    call: &Call,
+    reaction: ChallengeReaction,
+) -> Boxed<'_, FlowResult<Performed>> {
+    Box::pin(perform(app, call, reaction))
 }
 
-/// Makes the call with the token held for its URL, refreshing it first if it is about to expire.
-/// On `401 invalid_token` it refreshes once and retries. With `may_authorize`, a `401` or a
-/// `403 insufficient_scope` starts an authorization; without it (the retry after a fresh token),
-/// they are errors, so that a misbehaving server cannot send the user round in circles.
-pub async fn perform(app: AppState, call: &Call, may_authorize: bool) -> FlowResult<Performed> {
-    let mut refreshed = false;
+/// Makes the call with the token held for its URL, refreshing it first if it is about to expire,
+/// and meets each `401`/`403` as the challenge machine says. `reaction` is the call's state: new
+/// for a button press, carried across the redirect for the retry after a callback, so that a
+/// server that keeps refusing cannot send the user round in circles.
+pub async fn perform(app: AppState, call: &Call, mut reaction: ChallengeReaction) -> FlowResult<Performed> {
     if let Some(tokens) = app.token_for(call.url())
         && tokens.needs_refresh(js_sys::Date::now())
+        && !reaction.refreshed()
     {
-        refreshed = true;
+        reaction.refreshed_ahead();
         refresh::refresh_or_forget(app, &tokens, "the access token is about to expire").await;
     }
     loop {
@@ -103,33 +109,58 @@ pub async fn perform(app: AppState, call: &Call, may_authorize: bool) -> FlowRes
             Attempt::Done(result) => return Ok(Performed::Done(result)),
             Attempt::Refused { status, challenge } => (status, challenge),
         };
-        let invalid_token = challenge.error == Some(ErrorCode::InvalidToken);
-        if status == 401
-            && invalid_token
-            && !refreshed
-            && let Some(tokens) = &tokens
-        {
-            refreshed = true;
-            if refresh::refresh_or_forget(app, tokens, "the server refused the access token").await {
-                continue;
-            }
+        let mut next = reaction.on_response(status, Some(&challenge), &held(tokens.as_ref()));
+        loop {
+            next = match next {
+                Reaction::Retry => break,
+                Reaction::Proceed => {
+                    return Err(format!(
+                        "The server refused the request ({status}) for a reason other than missing scope."
+                    ));
+                }
+                Reaction::Refresh => {
+                    let refreshed = match &tokens {
+                        Some(tokens) => {
+                            refresh::refresh_or_forget(app, tokens, "the server refused the access token")
+                                .await
+                        }
+                        None => false,
+                    };
+                    reaction.on_refresh(refreshed)
+                }
+                Reaction::Authorize(authorize) => {
+                    authorize::redirect_to_authorization(app, call, &authorize, reaction).await?;
+                    return Ok(Performed::Redirecting);
+                }
+                Reaction::Fail(failure) => return Err(stop(app, status, &failure)),
+            };
         }
-        if status == 403 && challenge.error != Some(ErrorCode::InsufficientScope) {
-            return Err("The server refused the request (403) for a reason other than missing scope.".into());
-        }
-        if !may_authorize {
-            let what = if status == 403 { "still lacks scope" } else { "is still refused" };
-            app.push(
-                Step::new("Stop", "MCP authorization: retry at most once per call", Outcome::Error)
-                    .detail(format!("After a fresh authorization the call {what}; not trying again.")),
-            );
-            return Err(format!("The call {what} after authorization (HTTP {status})."));
-        }
-        // Step-up keeps what the current token has: re-authorize with the union.
-        let granted = tokens.filter(|_| status == 403).map(|t| t.scopes).unwrap_or_default();
-        authorize::redirect_to_authorization(app, call, &challenge, &granted).await?;
-        return Ok(Performed::Redirecting);
     }
+}
+
+/// What the tab holds for the resource, as the challenge machine needs to know it.
+fn held(tokens: Option<&TokenSet>) -> Held {
+    match tokens {
+        Some(tokens) => Held {
+            access_token: true,
+            refresh_token: tokens.refresh_token.is_some(),
+            scopes: tokens.scopes.clone(),
+        },
+        None => Held::nothing(),
+    }
+}
+
+/// Records why the call stops, and says it.
+fn stop(app: AppState, status: u16, failure: &Failure) -> String {
+    let what = match failure {
+        Failure::StillUnauthorized | Failure::NoChallenge => "is still refused",
+        Failure::ScopeNotGranted { .. } | Failure::TooManyAuthorizations => "still lacks scope",
+    };
+    app.push(
+        Step::new("Stop", "MCP authorization: Step-Up Authorization Flow (retry limits)", Outcome::Error)
+            .detail(format!("After a fresh authorization the call {what} ({failure}); not trying again.")),
+    );
+    format!("The call {what} after authorization (HTTP {status}).")
 }
 
 /// The challenge of a 401/403, which a browser can read only if the server exposes it.

@@ -2,7 +2,7 @@
 //! the old one, together with the new access token, in one update of the token store. A refresh
 //! that fails drops the tokens, so the next step is a fresh authorization.
 
-use protocol::token::GRANT_REFRESH_TOKEN;
+use protocol::token::RefreshTokenRequest;
 
 use crate::http::Outgoing;
 use crate::state::{AppState, TokenSet};
@@ -20,13 +20,9 @@ pub async fn refresh_or_forget(app: AppState, tokens: &TokenSet, why: &str) -> b
         app.drop_tokens(&tokens.resource);
         return false;
     };
-    let body = serde_urlencoded::to_string([
-        ("grant_type", GRANT_REFRESH_TOKEN),
-        ("refresh_token", refresh_token.secret()),
-        ("client_id", tokens.client_id.as_str()),
-        ("resource", tokens.resource.as_str()),
-    ])
-    .unwrap_or_default();
+    let mut request = RefreshTokenRequest::new(refresh_token.clone(), &tokens.client_id);
+    request.resource = Some(tokens.resource.clone());
+    let body = serde_urlencoded::to_string(&request).unwrap_or_default();
     app.gate(
         title,
         &format!(
