@@ -22,7 +22,7 @@ pub struct TestApp {
     pub browser: reqwest::Client,
     pub clock: ManualClock,
     pub store: mcp_auth::store::Store,
-    pub keys: Arc<mcp_auth::tokens::KeyRing>,
+    pub keys: Arc<mcp_auth::keyring::KeyRing>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
