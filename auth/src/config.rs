@@ -51,13 +51,19 @@ pub mod defaults {
     pub const BIND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9000);
     /// The issuer of the local demo.
     pub const ISSUER: &str = "http://localhost:9000";
+    /// A file in the working directory, created on first start.
     pub const DATABASE_URL: &str = "sqlite://mcp-auth.db";
     /// The demo's MCP server and its scopes, in the form of the `--resource` flag.
     pub const RESOURCE: &str = "http://localhost:9090 echo profile";
+    /// Five minutes: a leaked access token is useful briefly; refreshing is cheap.
     pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(300);
+    /// A code only has to survive one redirect and one token request.
     pub const AUTHORIZATION_CODE_TTL: Duration = Duration::from_secs(60);
+    /// A week unused and a refresh token expires.
     pub const REFRESH_TOKEN_IDLE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// Thirty days after consenting, the user authorizes again.
     pub const GRANT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+    /// Ten minutes from `/authorize` to *Allow*.
     pub const LOGIN_SESSION_TTL: Duration = Duration::from_secs(600);
     /// `keys rotate`: between publishing a new key and signing with it; at least as long as
     /// resource servers cache the JWKS (`mcp-server` refreshes it every 300 s).

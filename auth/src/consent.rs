@@ -111,9 +111,12 @@ impl AllowedBy {
 /// browser goes back to, and with which parameters.
 #[derive(Debug)]
 pub struct CodeResponse {
+    /// The request's redirect URI, verified against the client's when the request arrived.
     pub redirect_uri: String,
     pub code: AuthorizationCode,
+    /// The client's `state`, returned unchanged.
     pub state: Option<String>,
+    /// RFC 9207: the issuer, so the client can tell which AS answered.
     pub iss: String,
 }
 

@@ -20,8 +20,10 @@ use crate::{digest, password, throttle};
 /// What someone typed into the login form, and for which client (none when signing in to the
 /// account pages).
 pub struct Attempt<'a> {
+    /// As typed; looked up as is.
     pub username: &'a str,
     pub password: Password,
+    /// The client of the authorization being signed in for, named in the audit trail.
     pub client_id: Option<&'a str>,
 }
 

@@ -40,6 +40,7 @@ impl Params {
         self.get(name).ok_or_else(|| ApiError::invalid_request(format!("{name} is required")))
     }
 
+    /// An optional parameter.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
@@ -90,11 +91,13 @@ impl<S: Send + Sync, T: FromParams> FromRequest<S> for OAuthForm<T> {
 /// the form's `csrf_token` checked against it in constant time. A handler taking it runs only for
 /// a form this server's own page submitted in this browser.
 pub struct CsrfForm {
+    /// The session the form was submitted in; its CSRF token matched.
     pub session: CurrentSession,
     fields: HashMap<String, String>,
 }
 
 impl CsrfForm {
+    /// A field of the form, if present and not empty.
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields.get(name).map(String::as_str)
     }

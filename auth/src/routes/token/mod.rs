@@ -23,7 +23,9 @@ use crate::store::Client;
 /// A token request, by grant type.
 #[derive(Debug)]
 pub enum TokenRequest {
+    /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5).
     AuthorizationCode(AuthorizationCodeRequest),
+    /// `grant_type=refresh_token` (RFC 6749 §6).
     RefreshToken(RefreshTokenRequest),
 }
 
