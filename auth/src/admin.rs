@@ -6,7 +6,7 @@ use protocol::secret::Password;
 use protocol::token::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 
 use crate::store::{Client, Registration, Store, User};
-use crate::{password, random, registration};
+use crate::{password, random};
 
 /// Shortest password `users add` and `users passwd` accept.
 pub const MIN_PASSWORD_LENGTH: usize = 8;
@@ -82,13 +82,13 @@ pub async fn add_client(
         grant_types: Some(grant_types),
         ..Default::default()
     };
-    let metadata = registration::validate(metadata)
+    let metadata = protocol::registration::validate(metadata)
         .map_err(|(code, description)| AdminError::Invalid(format!("{code}: {description}")))?;
     let client_id = client_id.map_or_else(random::token, str::to_owned);
     if client_id.is_empty() || client_id.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(AdminError::Invalid("a client id has no spaces or control characters".into()));
     }
-    if crate::cimd::is_metadata_document_url(&client_id) {
+    if protocol::cimd::is_metadata_document_url(&client_id) {
         return Err(AdminError::Invalid(
             "a URL client id means a Client ID Metadata Document; publish the document instead".into(),
         ));

@@ -10,16 +10,17 @@
 //! development switch.
 //!
 //! Fetched clients are stored like others (codes and grants refer to them) and refreshed when the
-//! document's freshness (`Cache-Control: max-age`, bounded) runs out.
+//! document's freshness (`Cache-Control: max-age`, bounded) runs out. The checks of the URL and of
+//! the document itself are pure and live in `protocol::cimd`; this module fetches and caches.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use protocol::registration::{ClientIdMetadataDocument, ClientMetadata};
+use protocol::cimd::{DocumentError, check_client_id_url, validate_document};
+use protocol::registration::ClientIdMetadataDocument;
 use protocol::resource::is_loopback;
 use url::Url;
 
-use crate::registration;
 use crate::state::AppState;
 use crate::store::{Client, Registration, StoreError};
 
@@ -59,37 +60,14 @@ pub enum CimdError {
     Store(#[from] StoreError),
 }
 
-/// Does this client id ask for metadata document handling?
-pub fn is_metadata_document_url(client_id: &str) -> bool {
-    client_id.starts_with("https://") || client_id.starts_with("http://")
-}
-
-/// The draft's rules for the URL: https (or loopback http in development), a path, no fragment,
-/// no credentials, no dot segments.
-pub fn check_client_id_url(client_id: &str, policy: &FetchPolicy) -> Result<Url, CimdError> {
-    let bad = |why: &str| CimdError::BadUrl(why.to_owned());
-    let url = Url::parse(client_id).map_err(|e| CimdError::BadUrl(e.to_string()))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if policy.allow_loopback && is_loopback(&url) => {}
-        "http" => return Err(bad("it must use https")),
-        _ => return Err(bad("it must be an https URL")),
+/// The pure checks (`protocol::cimd`) report the same two kinds of failure.
+impl From<DocumentError> for CimdError {
+    fn from(error: DocumentError) -> Self {
+        match error {
+            DocumentError::BadUrl(why) => CimdError::BadUrl(why),
+            DocumentError::Invalid(why) => CimdError::Invalid(why),
+        }
     }
-    if url.fragment().is_some() || client_id.contains('#') {
-        return Err(bad("it must not contain a fragment"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("it must not contain credentials"));
-    }
-    if url.path() == "/" || url.path().is_empty() {
-        return Err(bad("it must have a path"));
-    }
-    // `Url` resolves dot segments; a client id that was not already normalised is refused rather
-    // than silently compared as something else.
-    if url.as_str() != client_id {
-        return Err(bad("it must be in normal form (no dot segments, lowercase scheme and host)"));
-    }
-    Ok(url)
 }
 
 /// Addresses a metadata fetch must never reach.
@@ -200,29 +178,11 @@ fn max_age(value: &str) -> Option<i64> {
     })
 }
 
-/// Checks a fetched document against the URL it came from and this server's client rules.
-pub fn validate_document(
-    client_id: &str,
-    document: ClientIdMetadataDocument,
-) -> Result<ClientMetadata, CimdError> {
-    if document.client_id != client_id {
-        return Err(CimdError::Invalid(format!(
-            "its client_id is {:?}, not the URL it was fetched from",
-            document.client_id
-        )));
-    }
-    if document.metadata.redirect_uris.is_empty() {
-        return Err(CimdError::Invalid("it lists no redirect_uris".into()));
-    }
-    registration::validate(document.metadata)
-        .map_err(|(code, description)| CimdError::Invalid(format!("{code}: {description}")))
-}
-
 /// The client for a metadata document client id: the stored copy while fresh, else fetched,
 /// validated and stored.
 pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<Client, CimdError> {
     let policy = &state.config.settings.client_metadata;
-    let url = check_client_id_url(client_id, policy)?;
+    let url = check_client_id_url(client_id, policy.allow_loopback)?;
     if let Some(client) = fresh_client(state, client_id).await? {
         return Ok(client);
     }
@@ -318,34 +278,6 @@ impl Fetches {
 mod tests {
     use super::*;
 
-    fn strict() -> FetchPolicy {
-        FetchPolicy::default()
-    }
-
-    fn dev() -> FetchPolicy {
-        FetchPolicy { allow_loopback: true, ..FetchPolicy::default() }
-    }
-
-    #[test]
-    fn client_id_urls_must_be_https_with_a_path_and_in_normal_form() {
-        assert!(check_client_id_url("https://app.example/client.json", &strict()).is_ok());
-        for bad in [
-            "http://app.example/client.json",
-            "https://app.example",
-            "https://app.example/",
-            "https://app.example/a#frag",
-            "https://user:pw@app.example/client.json",
-            "https://app.example/a/../client.json",
-            "https://APP.example/client.json",
-            "ftp://app.example/client.json",
-            "http://localhost:8080/client-metadata.json",
-        ] {
-            assert!(check_client_id_url(bad, &strict()).is_err(), "{bad}");
-        }
-        assert!(check_client_id_url("http://localhost:8080/client-metadata.json", &dev()).is_ok());
-        assert!(check_client_id_url("http://app.example/client.json", &dev()).is_err(), "only loopback http");
-    }
-
     #[test]
     fn private_loopback_link_local_and_special_addresses_are_forbidden() {
         for ip in [
@@ -372,26 +304,6 @@ mod tests {
         for ip in ["93.184.216.34", "2606:2800:220:1::1"] {
             assert!(!is_forbidden_address(ip.parse().unwrap()), "{ip}");
         }
-    }
-
-    #[test]
-    fn the_document_must_name_its_own_url_and_valid_redirects() {
-        let doc = |client_id: &str, uris: &[&str]| ClientIdMetadataDocument {
-            client_id: client_id.into(),
-            metadata: ClientMetadata {
-                redirect_uris: uris.iter().map(|u| (*u).to_owned()).collect(),
-                client_name: Some("App".into()),
-                ..Default::default()
-            },
-        };
-        let id = "https://app.example/client.json";
-        assert!(validate_document(id, doc(id, &["https://app.example/cb"])).is_ok());
-        assert!(
-            validate_document(id, doc("https://evil.example/client.json", &["https://app.example/cb"]))
-                .is_err()
-        );
-        assert!(validate_document(id, doc(id, &[])).is_err());
-        assert!(validate_document(id, doc(id, &["http://app.example/cb"])).is_err());
     }
 
     #[test]

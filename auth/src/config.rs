@@ -1,7 +1,8 @@
-//! Typed settings for the authorization server. `main.rs` fills them from flags and environment;
-//! tests build them directly with [`Settings::for_tests`].
+//! Typed settings for the authorization server, and their defaults. The command line
+//! ([`crate::cli`]) fills them from flags and environment; tests build them directly with
+//! [`Settings::for_tests`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use protocol::resource::check_resource;
@@ -57,14 +58,49 @@ pub struct SweepSettings {
 }
 
 impl Default for SweepSettings {
-    /// Every minute, 1,000 rows per table (up to 60,000 an hour each), audit kept for 90 days.
     fn default() -> Self {
         Self {
-            interval: Duration::from_secs(60),
-            rows_per_table: 1000,
-            audit_retention: Duration::from_secs(90 * 24 * 3600),
+            interval: defaults::SWEEP_INTERVAL,
+            rows_per_table: defaults::SWEEP_ROWS_PER_TABLE,
+            audit_retention: defaults::AUDIT_RETENTION,
         }
     }
+}
+
+/// The default of every setting, written once: [`Settings::default`] is built from these, and the
+/// command line shows and applies the same values.
+pub mod defaults {
+    use super::*;
+
+    /// Loopback only: exposing the server is a decision, not a default.
+    pub const BIND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9000);
+    /// The issuer of the local demo.
+    pub const ISSUER: &str = "http://localhost:9000";
+    /// A file in the working directory, created on first start.
+    pub const DATABASE_URL: &str = "sqlite://mcp-auth.db";
+    /// The demo's MCP server and its scopes, in the form of the `--resource` flag.
+    pub const RESOURCE: &str = "http://localhost:9090 echo profile";
+    /// Five minutes: a leaked access token is useful briefly; refreshing is cheap.
+    pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(300);
+    /// A code only has to survive one redirect and one token request.
+    pub const AUTHORIZATION_CODE_TTL: Duration = Duration::from_secs(60);
+    /// A week unused and a refresh token expires.
+    pub const REFRESH_TOKEN_IDLE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// Thirty days after consenting, the user authorizes again.
+    pub const GRANT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+    /// Ten minutes from `/authorize` to *Allow*.
+    pub const LOGIN_SESSION_TTL: Duration = Duration::from_secs(600);
+    /// `keys rotate`: between publishing a new key and signing with it; at least as long as
+    /// resource servers cache the JWKS (`mcp-server` refreshes it every 300 s).
+    pub const KEY_PUBLISH_DELAY: Duration = Duration::from_secs(300);
+    /// `audit`: how many events are shown.
+    pub const AUDIT_LIMIT: i64 = 50;
+    /// The sweep of expired rows runs every minute…
+    pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+    /// …and deletes at most 1,000 rows per table each time (up to 60,000 an hour each).
+    pub const SWEEP_ROWS_PER_TABLE: u32 = 1000;
+    /// Audit events are kept for 90 days.
+    pub const AUDIT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 }
 
 /// A user created at startup for the demo. Never set in production.
@@ -122,9 +158,32 @@ impl ResourceServer {
 /// The introspection secret of the resource in [`Settings::for_tests`].
 pub const TEST_INTROSPECTION_SECRET: &str = "test-introspection-secret";
 
+/// What `mcp-auth serve` runs with when given no flags: the local demo's addresses.
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: defaults::BIND,
+            issuer: Some(defaults::ISSUER.to_owned()),
+            database_url: defaults::DATABASE_URL.to_owned(),
+            resources: vec![
+                ResourceServer::parse(defaults::RESOURCE).expect("the default resource is valid"),
+            ],
+            access_token_ttl: defaults::ACCESS_TOKEN_TTL,
+            authorization_code_ttl: defaults::AUTHORIZATION_CODE_TTL,
+            refresh_token_idle_ttl: defaults::REFRESH_TOKEN_IDLE_TTL,
+            grant_ttl: defaults::GRANT_TTL,
+            login_session_ttl: defaults::LOGIN_SESSION_TTL,
+            introspection_credentials: Vec::new(),
+            client_metadata: crate::cimd::FetchPolicy::default(),
+            seed_user: None,
+            sweep: SweepSettings::default(),
+        }
+    }
+}
+
 impl Settings {
     /// Settings for an in-process test server: port 0, in-memory database, the demo user, and one
-    /// resource server.
+    /// resource server; lifetimes as by default.
     pub fn for_tests(resource: &str) -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -134,11 +193,6 @@ impl Settings {
                 resource: resource.to_owned(),
                 scopes: Scopes::parse("echo profile").expect("constant scopes are valid"),
             }],
-            access_token_ttl: Duration::from_secs(300),
-            authorization_code_ttl: Duration::from_secs(60),
-            refresh_token_idle_ttl: Duration::from_secs(7 * 24 * 3600),
-            grant_ttl: Duration::from_secs(30 * 24 * 3600),
-            login_session_ttl: Duration::from_secs(600),
             // Tests serve metadata documents from loopback.
             client_metadata: crate::cimd::FetchPolicy {
                 allow_loopback: true,
@@ -150,7 +204,7 @@ impl Settings {
                 secret: Password::new(TEST_INTROSPECTION_SECRET),
             }],
             seed_user: Some(SeedUser { username: "demo".into(), password: Password::new("demo-password") }),
-            sweep: SweepSettings::default(),
+            ..Self::default()
         }
     }
 }
@@ -173,6 +227,20 @@ mod tests {
         assert_eq!(parsed.secret.secret(), "0123456789abcdef");
         assert!(IntrospectionCredential::parse("http://localhost:9090 short").is_err());
         assert!(IntrospectionCredential::parse("http://localhost:9090").is_err());
+    }
+
+    #[test]
+    fn the_defaults_are_the_local_demo() {
+        let settings = Settings::default();
+        assert_eq!(settings.bind.to_string(), "127.0.0.1:9000");
+        assert_eq!(settings.issuer.as_deref(), Some("http://localhost:9000"));
+        assert_eq!(
+            settings.resources,
+            vec![ResourceServer::parse("http://localhost:9090 echo profile").unwrap()]
+        );
+        assert_eq!(settings.authorization_code_ttl, Duration::from_secs(60));
+        assert!(!settings.client_metadata.allow_loopback, "loopback metadata documents only when asked");
+        assert!(settings.seed_user.is_none() && settings.introspection_credentials.is_empty());
     }
 
     #[test]

@@ -14,9 +14,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use protocol::error::{ErrorCode, ErrorResponse};
 
+use crate::keyring::SignerError;
 use crate::pages;
 use crate::store::StoreError;
-use crate::tokens::SignerError;
 
 /// An error of the token or registration endpoint.
 #[derive(Debug)]

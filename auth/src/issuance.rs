@@ -7,10 +7,10 @@ use protocol::scope::Scopes;
 use protocol::secret::RefreshToken;
 use protocol::token::TokenResponse;
 
-use crate::random;
+use crate::keyring::SignerError;
 use crate::state::{AppState, secs};
 use crate::store::{Grant, IssuedAccessToken, NewRefreshToken};
-use crate::tokens::SignerError;
+use crate::{digest, random};
 
 /// A token response and what must be recorded for it.
 pub struct Issued {
@@ -55,7 +55,7 @@ pub fn issue(
         let token = random::token();
         // Idle lifetime, but never beyond the grant's absolute end.
         let expires_at = (now + secs(state.config.settings.refresh_token_idle_ttl)).min(grant.expires_at);
-        let record = NewRefreshToken { token_hash: random::hash(&token), expires_at };
+        let record = NewRefreshToken { token_hash: digest::sha256(&token), expires_at };
         (Some(RefreshToken::new(token)), Some(record))
     } else {
         (None, None)

@@ -4,7 +4,6 @@
 //! session predictable. Tests that need to know a value read it from the response instead.
 
 use protocol::base64url;
-use sha2::{Digest, Sha256};
 
 /// 256 random bits, base64url: authorization codes, session ids, CSRF tokens, client ids.
 pub fn token() -> String {
@@ -22,12 +21,6 @@ pub fn short_id() -> String {
     base64url(&bytes)
 }
 
-/// SHA-256, base64url: how secrets are stored (codes, session ids) so the database alone does not
-/// let anyone use them.
-pub fn hash(secret: &str) -> String {
-    base64url(&Sha256::digest(secret.as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,11 +30,5 @@ mod tests {
         let (a, b) = (token(), token());
         assert_eq!(a.len(), 43);
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn hash_is_deterministic_and_hides_the_input() {
-        assert_eq!(hash("code"), hash("code"));
-        assert_ne!(hash("code"), "code");
     }
 }

@@ -7,9 +7,9 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use subtle::ConstantTimeEq;
 
-use crate::random;
 use crate::state::AppState;
 use crate::store::{BrowserSession, StoreError};
+use crate::{digest, random};
 
 const COOKIE: &str = "mcp-auth-session";
 const SECURE_COOKIE: &str = "__Host-mcp-auth-session";
@@ -47,7 +47,7 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Cur
     let Some(id) = read_cookie(headers, cookie_name(state)) else {
         return Ok(None);
     };
-    let session = state.store.find_session(&random::hash(id), state.now()).await?;
+    let session = state.store.find_session(&digest::sha256(id), state.now()).await?;
     Ok(session.map(|session| CurrentSession { session }))
 }
 
@@ -57,7 +57,7 @@ pub fn new_session(state: &AppState, user_id: Option<String>) -> (BrowserSession
     let now = state.now();
     let ttl = state.config.settings.login_session_ttl.as_secs();
     let session = BrowserSession {
-        id_hash: random::hash(&id),
+        id_hash: digest::sha256(&id),
         csrf_token: random::token(),
         authenticated_at: user_id.as_ref().map(|_| now),
         user_id,

@@ -10,10 +10,10 @@ use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::keyring::{KeyRing, RELOAD_INTERVAL};
 use crate::state::{AppState, RuntimeConfig, secs};
 use crate::store::sweep::Sweeper;
 use crate::store::{Store, User};
-use crate::tokens::{KeyRing, RELOAD_INTERVAL};
 use crate::{password, random, routes};
 
 /// A bound, ready-to-serve authorization server.

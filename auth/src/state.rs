@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::keyring::KeyRing;
 use crate::store::Store;
-use crate::tokens::KeyRing;
 
 /// Shared state of the authorization server. Cheap to clone.
 #[derive(Clone)]

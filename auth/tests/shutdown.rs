@@ -13,14 +13,23 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A connection to the server once it serves: the listener is bound before the server has
+/// loaded its keys and installed its signal handlers, so being able to connect is not enough (a
+/// SIGTERM in that window would end the process by the signal's default action).
 async fn connect_when_ready(address: &str, child: &mut Child) -> TcpStream {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(stream) = TcpStream::connect(address).await {
-            return stream;
+        if let Ok(mut probe) = TcpStream::connect(address).await {
+            let request = format!("GET /jwks.json HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+            probe.write_all(request.as_bytes()).await.unwrap();
+            let mut response = Vec::new();
+            let _ = probe.read_to_end(&mut response).await;
+            if response.starts_with(b"HTTP/1.1 200") {
+                return TcpStream::connect(address).await.unwrap();
+            }
         }
-        assert!(child.try_wait().unwrap().is_none(), "mcp-auth exited before listening");
-        assert!(Instant::now() < deadline, "mcp-auth did not start listening");
+        assert!(child.try_wait().unwrap().is_none(), "mcp-auth exited before serving");
+        assert!(Instant::now() < deadline, "mcp-auth did not start serving");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -7,12 +7,9 @@
 use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
-use mcp_auth::authorize;
-use mcp_auth::config::ResourceServer;
-use mcp_auth::store::{Client, Registration};
+use protocol::authorization::validation;
 use protocol::authorization::{CallbackParams, ExpectedCallback};
 use protocol::form::parse_unique;
-use protocol::registration::ClientMetadata;
 use protocol::resource::{check_redirect_uri, check_resource};
 use protocol::scope::Scopes;
 
@@ -44,21 +41,21 @@ fuzz_target!(|data: &[u8]| {
 
 /// The two steps of `GET /authorize` after the form is parsed.
 fn authorization_request(params: &HashMap<String, String>) {
-    let client = Client {
-        client_id: "c1".into(),
-        client_name: None,
-        redirect_uris: vec!["http://localhost:8080/callback".into()],
-        registration: Registration::Dynamic,
-        metadata: ClientMetadata::default(),
-    };
-    let resources = [ResourceServer {
-        resource: "http://localhost:9090".into(),
-        scopes: Scopes::parse("echo profile").expect("a valid scope"),
-    }];
-    let _ = authorize::check_client_redirect(params, Some(&client));
-    if let Ok(request) = authorize::validate(params, &resources) {
-        assert!(resources[0].scopes.is_superset(&request.scope), "never more scope than offered");
-        assert_eq!(request.resource, resources[0].resource);
+    let registered = ["http://localhost:8080/callback".to_owned(), "http://127.0.0.1/callback".to_owned()];
+    const RESOURCE: &str = "http://localhost:9090";
+    let offered = Scopes::parse("echo profile").expect("a valid scope");
+    if let Ok(redirect_uri) = validation::check_client_redirect(params, Some(&registered)) {
+        assert_eq!(Some(redirect_uri), params.get("redirect_uri").map(String::as_str));
+        // Byte for byte a registered URI, except for the port of the loopback IP one.
+        assert!(
+            registered.iter().any(|r| r == redirect_uri) || redirect_uri.starts_with("http://127.0.0.1:"),
+            "{redirect_uri:?} is not registered"
+        );
+    }
+    assert!(validation::check_client_redirect(params, None).is_err(), "an unknown client is never trusted");
+    if let Ok(request) = validation::validate(params, |resource| (resource == RESOURCE).then_some(&offered)) {
+        assert!(offered.is_superset(&request.scope), "never more scope than offered");
+        assert_eq!(request.resource, RESOURCE);
     }
     if let Some(uri) = params.get("redirect_uri") {
         let _ = check_redirect_uri(uri);

@@ -1,5 +1,7 @@
 //! The authorization request (RFC 6749 §4.1.1 with PKCE and RFC 8707) and the redirect that answers
-//! it (RFC 6749 §4.1.2, RFC 9207).
+//! it (RFC 6749 §4.1.2, RFC 9207); the server's checks of the request are in [`validation`].
+
+pub mod validation;
 
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;

@@ -14,12 +14,13 @@
 //! | [`challenge_reaction`] | what a client does about a `401`/`403`: refresh, authorize, retry, give up | RFC 6750 §3.1, RFC 6749 §6, MCP |
 //! | [`mcp_client`] | the client side of Streamable HTTP: requests, headers, answers, version fallback | MCP transports, lifecycle |
 //! | [`pkce`] | code verifier and S256 code challenge | RFC 7636 |
-//! | [`authorization`] | the authorize request and the redirect back to the client | RFC 6749, RFC 9207 |
+//! | [`authorization`] | the authorize request, the server's checks of it, and the redirect back to the client | RFC 6749, RFC 7636, RFC 8707, RFC 9207 |
 //! | [`token`] | token request and response bodies | RFC 6749, RFC 8707 |
 //! | [`error`] | OAuth error codes and error bodies | RFC 6749 §5.2, RFC 6750 §3.1 |
 //! | [`form`] | form and query parameters, refusing repeats | RFC 6749 §3.1 |
 //! | [`introspection`] | introspection and revocation | RFC 7662, RFC 7009 |
-//! | [`registration`] | dynamic client registration | RFC 7591 |
+//! | [`registration`] | dynamic client registration, and the server's checks of it | RFC 7591 |
+//! | [`cimd`] | the server's checks of Client ID Metadata Documents | draft-ietf-oauth-client-id-metadata-document |
 //! | [`jwt`] | access token claims and JSON Web Keys | RFC 9068, RFC 7517 |
 //! | [`scope`] | scope sets | RFC 6749 §3.3 |
 //! | [`resource`] | resource indicators and redirect URI rules | RFC 8707, OAuth 2.1 |
@@ -29,6 +30,7 @@
 pub mod authorization;
 pub mod challenge;
 pub mod challenge_reaction;
+pub mod cimd;
 pub mod discovery;
 pub mod echo;
 pub mod error;

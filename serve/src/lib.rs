@@ -106,6 +106,29 @@ pub async fn serve(
     Ok(())
 }
 
+/// Completes on Ctrl-C or SIGTERM (what a terminal, `docker stop` and systemd send), for
+/// [`serve`]'s `shutdown`: both servers stop the same way, finishing what is in flight. A signal
+/// that cannot be listened for (SIGTERM off Unix, or a failed registration) is simply never
+/// awaited, so the other still works.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}
+
 async fn handle(
     router: Router,
     peer: SocketAddr,
@@ -150,6 +173,22 @@ mod tests {
         let response = String::from_utf8_lossy(&response);
         assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("done"), "{response}");
         tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn shutdown_signal_completes_on_sigterm() {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Registered first, so that a SIGTERM arriving before `shutdown_signal` listens is caught
+        // by tokio rather than ending the test process.
+        let _guard = signal(SignalKind::terminate()).unwrap();
+        let stopped = tokio::spawn(shutdown_signal());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!stopped.is_finished(), "nothing was sent yet");
+        let pid = std::process::id().to_string();
+        let kill = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(kill.success());
+        tokio::time::timeout(Duration::from_secs(5), stopped).await.unwrap().unwrap();
     }
 
     #[tokio::test]

@@ -81,25 +81,6 @@ async fn main() -> anyhow::Result<()> {
         jwks_refresh_interval: (cli.jwks_refresh_interval > 0)
             .then(|| std::time::Duration::from_secs(cli.jwks_refresh_interval)),
     };
-    Application::build(settings).await?.run_until(shutdown_signal()).await?;
+    Application::build(settings).await?.run_until(serve::shutdown_signal()).await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
-    tracing::info!("shutting down");
 }

@@ -3,9 +3,10 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use protocol::authorization::validation::{check_client_redirect, validate};
+use protocol::cimd::is_metadata_document_url;
 use protocol::form::parse_unique;
 
-use crate::authorize::{check_client_redirect, validate};
 use crate::error::BrowserError;
 use crate::state::AppState;
 use crate::store::PendingAuthorization;
@@ -22,7 +23,7 @@ pub async fn authorize(
     // A repeated parameter makes even `redirect_uri` ambiguous, so it is reported on a page.
     let params = parse_unique(query.as_deref().unwrap_or_default()).map_err(|e| invalid(e.to_string()))?;
     let client = match params.get("client_id") {
-        Some(client_id) if cimd::is_metadata_document_url(client_id) => {
+        Some(client_id) if is_metadata_document_url(client_id) => {
             match cimd::resolve_client(&state, client_id).await {
                 Ok(client) => Some(client),
                 Err(cimd::CimdError::Store(e)) => return Err(e.into()),
@@ -32,18 +33,21 @@ pub async fn authorize(
         Some(client_id) => state.store.find_client(client_id).await?,
         None => None,
     };
-    let redirect_uri = check_client_redirect(&params, client.as_ref()).map_err(|m| invalid(m.to_owned()))?;
+    let registered = client.as_ref().map(|c| c.redirect_uris.as_slice());
+    let redirect_uri = check_client_redirect(&params, registered).map_err(|m| invalid(m.to_owned()))?;
     let client = client.expect("check_client_redirect succeeds only with a client");
 
-    let request = validate(&params, &state.config.settings.resources).map_err(|(error, description)| {
-        BrowserError::Redirect {
+    let resources = &state.config.settings.resources;
+    let offered_scopes =
+        |resource: &str| resources.iter().find(|r| r.resource == resource).map(|r| &r.scopes);
+    let request =
+        validate(&params, offered_scopes).map_err(|(error, description)| BrowserError::Redirect {
             redirect_uri: redirect_uri.to_owned(),
             error,
             description,
             state: params.get("state").cloned(),
             issuer: state.config.issuer.clone(),
-        }
-    })?;
+        })?;
 
     let now = state.now();
     let (session_hash, signed_in, set_cookie) = match session::current(&state, &headers).await? {

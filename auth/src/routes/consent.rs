@@ -1,24 +1,21 @@
-//! `GET /consent` asks the signed-in user; `POST /consent` records the answer and redirects back to
-//! the client with a code, or with `access_denied`.
-//!
-//! A consent is remembered per user, client and resource: when the user already allowed at least
-//! the requested scopes, `GET /consent` answers at once, as authorization servers usually do.
-//! Users see and withdraw their consents on `/account`.
+//! `GET /consent` asks the signed-in user, unless [`consent::decide`] says a remembered consent
+//! answers; `POST /consent` records the answer. Either way the browser goes back to the client
+//! with a code, or with `access_denied`.
 
-use axum::extract::rejection::{QueryRejection, RawFormRejection};
-use axum::extract::{Query, RawForm, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use protocol::error::ErrorCode;
-use protocol::scope::Scopes;
 
-use super::login::{RequestId, forbidden, load};
-use crate::audit::{self, RequestContext};
+use super::extract::{CsrfForm, expired, forbidden};
+use super::login::{RequestId, load};
+use crate::audit::RequestContext;
+use crate::consent::{self, AllowedBy, CodeResponse, ConsentDecision, ConsentRequest};
 use crate::error::{BrowserError, redirect_with};
 use crate::pages::{self, ConsentForm};
-use crate::random;
-use crate::state::{AppState, secs};
-use crate::store::{AuditEvent, AuditKind, CodeBinding, Consent, NewCode, PendingAuthorization};
+use crate::session;
+use crate::state::AppState;
 
 pub async fn show(
     State(state): State<AppState>,
@@ -27,20 +24,26 @@ pub async fn show(
     query: Result<Query<RequestId>, QueryRejection>,
 ) -> Result<Response, BrowserError> {
     let Query(query) = query?;
-    let (current, request, client) = load(&state, &headers, query.request.as_deref()).await?;
+    let current = session::current(&state, &headers).await?.ok_or_else(expired)?;
+    let (request, client) = load(&state, &current, query.request.as_deref()).await?;
     let (Some(user_id), Some(auth_time)) =
         (current.session.user_id.as_deref(), current.session.authenticated_at)
     else {
         return Ok(Redirect::to(&format!("/login?request={}", request.id)).into_response());
     };
 
-    if already_allowed(&state, user_id, &request).await? {
+    if consent::decide(&state.store, ConsentRequest::of(&request, user_id)).await?
+        == ConsentDecision::Remembered
+    {
         let request = state
             .store
             .take_authorization_request(&request.id, &current.session.id_hash, state.now())
             .await?
             .ok_or_else(already_answered)?;
-        return issue_code(&state, &context, request, user_id, auth_time, "remembered consent").await;
+        let answer =
+            consent::issue_code(&state, &context, request, user_id, auth_time, AllowedBy::RememberedConsent)
+                .await?;
+        return Ok(redirect(&answer));
     }
 
     let user = state.store.find_user_by_id(user_id).await?.ok_or_else(forbidden)?;
@@ -55,22 +58,14 @@ pub async fn show(
 pub async fn submit(
     State(state): State<AppState>,
     context: RequestContext,
-    headers: HeaderMap,
-    form: Result<RawForm, RawFormRejection>,
+    form: CsrfForm,
 ) -> Result<Response, BrowserError> {
-    let form = super::read_form(form)?;
-    let field = |name: &str| form.get(name).map(String::as_str);
-
-    let (current, request, _client) = load(&state, &headers, field("request")).await?;
-    if !current.csrf_matches(field("csrf_token")) {
-        return Err(forbidden());
-    }
-    let (Some(user_id), Some(auth_time)) =
-        (current.session.user_id.clone(), current.session.authenticated_at)
-    else {
+    let (request, _client) = load(&state, &form.session, form.field("request")).await?;
+    let session = &form.session.session;
+    let (Some(user_id), Some(auth_time)) = (session.user_id.as_deref(), session.authenticated_at) else {
         return Err(forbidden());
     };
-    let allow = match field("decision") {
+    let allow = match form.field("decision") {
         Some("allow") => true,
         Some("deny") => false,
         _ => {
@@ -82,13 +77,12 @@ pub async fn submit(
     let now = state.now();
     let request = state
         .store
-        .take_authorization_request(&request.id, &current.session.id_hash, now)
+        .take_authorization_request(&request.id, &session.id_hash, now)
         .await?
         .ok_or_else(already_answered)?;
 
     if !allow {
-        let event = AuditEvent::new(AuditKind::ConsentDenied).client(&request.client_id).user(&user_id);
-        audit::record(&state, &context, event).await;
+        consent::deny(&state, &context, &request, user_id).await;
         return Err(BrowserError::Redirect {
             redirect_uri: request.redirect_uri,
             error: ErrorCode::AccessDenied,
@@ -98,89 +92,22 @@ pub async fn submit(
         });
     }
 
-    remember(&state, &user_id, &request, now).await?;
-    issue_code(&state, &context, request, &user_id, auth_time, "consent page").await
+    consent::remember(&state.store, ConsentRequest::of(&request, user_id), now).await?;
+    let answer =
+        consent::issue_code(&state, &context, request, user_id, auth_time, AllowedBy::ConsentPage).await?;
+    Ok(redirect(&answer))
 }
 
 fn already_answered() -> BrowserError {
     BrowserError::page(StatusCode::BAD_REQUEST, "Already answered", "This request was already answered.")
 }
 
-/// Has the user already allowed this client at least these scopes for this resource?
-async fn already_allowed(
-    state: &AppState,
-    user_id: &str,
-    request: &PendingAuthorization,
-) -> Result<bool, BrowserError> {
-    let Some(consent) = state.store.find_consent(user_id, &request.client_id, &request.resource).await?
-    else {
-        return Ok(false);
-    };
-    let (Ok(allowed), Ok(requested)) = (Scopes::parse(&consent.scope), Scopes::parse(&request.scope)) else {
-        return Ok(false);
-    };
-    Ok(allowed.is_superset(&requested))
-}
-
-/// Remembers the consent, adding these scopes to any the user allowed before.
-async fn remember(
-    state: &AppState,
-    user_id: &str,
-    request: &PendingAuthorization,
-    now: i64,
-) -> Result<(), BrowserError> {
-    let previous = state.store.find_consent(user_id, &request.client_id, &request.resource).await?;
-    let mut scope = Scopes::parse(&request.scope).unwrap_or_default();
-    if let Some(previous) = previous {
-        scope = scope.union(&Scopes::parse(&previous.scope).unwrap_or_default());
-    }
-    let consent = Consent {
-        user_id: user_id.to_owned(),
-        client_id: request.client_id.clone(),
-        resource: request.resource.clone(),
-        scope: scope.to_string(),
-        granted_at: now,
-    };
-    state.store.save_consent(&consent).await?;
-    Ok(())
-}
-
-/// Stores a fresh code for the request and sends the browser back with `code`, `state`, `iss`.
-async fn issue_code(
-    state: &AppState,
-    context: &RequestContext,
-    request: PendingAuthorization,
-    user_id: &str,
-    auth_time: i64,
-    how: &str,
-) -> Result<Response, BrowserError> {
-    let now = state.now();
-    let code = random::token();
-    let new_code = NewCode {
-        code_hash: random::hash(&code),
-        binding: CodeBinding {
-            client_id: request.client_id.clone(),
-            user_id: user_id.to_owned(),
-            redirect_uri: request.redirect_uri.clone(),
-            scope: request.scope.clone(),
-            code_challenge: request.code_challenge,
-            resource: request.resource,
-            auth_time,
-            expires_at: now + secs(state.config.settings.authorization_code_ttl),
-        },
-    };
-    state.store.insert_code(&new_code, now).await?;
-    let event = AuditEvent::new(AuditKind::ConsentGranted)
-        .client(&request.client_id)
-        .user(user_id)
-        .detail(format!("scope \"{}\" via {how}", request.scope));
-    audit::record(state, context, event).await;
-
-    let issuer = state.config.issuer.as_str();
-    let mut params = vec![("code", code.as_str())];
-    if let Some(client_state) = request.state.as_deref() {
+/// Sends the browser back to the client with `code`, `state` and `iss`.
+fn redirect(answer: &CodeResponse) -> Response {
+    let mut params = vec![("code", answer.code.secret())];
+    if let Some(client_state) = answer.state.as_deref() {
         params.push(("state", client_state));
     }
-    params.push(("iss", issuer));
-    Ok(redirect_with(&request.redirect_uri, &params))
+    params.push(("iss", answer.iss.as_str()));
+    redirect_with(&answer.redirect_uri, &params)
 }

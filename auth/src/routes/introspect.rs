@@ -6,9 +6,8 @@
 //! its own resource only; every other token is `{"active": false}`.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -17,21 +16,17 @@ use protocol::introspection::IntrospectionResponse;
 use protocol::jwt::AccessTokenClaims;
 use subtle::ConstantTimeEq;
 
-use super::token::required;
+use super::extract::{OAuthForm, Params};
+use crate::digest;
 use crate::error::{ApiError, no_store};
-use crate::random;
 use crate::state::AppState;
 
 pub async fn introspect(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    ResourceServerCaller(resource): ResourceServerCaller,
+    OAuthForm(params): OAuthForm<Params>,
 ) -> Result<Response, ApiError> {
-    let body = body?;
-    let resource = authenticate(&state, &headers)?;
-    let params = super::read_oauth_form(&headers, &body)?;
-    let token = required(&params, "token")?;
-
+    let token = params.required("token")?;
     let answer = match state.keys.verify(token) {
         Some(claims) if claims.aud.contains(&resource) => describe(&state, claims).await?,
         _ => IntrospectionResponse::inactive(),
@@ -39,6 +34,19 @@ pub async fn introspect(
     let mut response = Json(answer).into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+/// The resource server whose introspection credential the request carries (its resource
+/// identifier). Checked before the body is read: nothing about a token is looked at for a caller
+/// who did not authenticate.
+pub struct ResourceServerCaller(pub String);
+
+impl FromRequestParts<AppState> for ResourceServerCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(state, &parts.headers).map(Self)
+    }
 }
 
 /// Active if unexpired, not revoked, and its grant not revoked.
@@ -90,10 +98,10 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<String, ApiErro
         .map(|(_, v)| v.into_owned())
         .ok_or_else(refused)?;
     // Compare hashes so the comparison is constant-time whatever the lengths.
-    let presented = random::hash(&secret);
+    let presented = digest::sha256(&secret);
     let matched = state.config.settings.introspection_credentials.iter().any(|c| {
         c.resource == resource
-            && bool::from(random::hash(c.secret.secret()).as_bytes().ct_eq(presented.as_bytes()))
+            && bool::from(digest::sha256(c.secret.secret()).as_bytes().ct_eq(presented.as_bytes()))
     });
     if matched { Ok(resource) } else { Err(refused()) }
 }

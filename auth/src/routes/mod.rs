@@ -1,8 +1,10 @@
-//! The HTTP surface. One module per endpoint; handlers parse, call, and map errors.
+//! The HTTP surface. One module per endpoint; handlers parse (with the extractors of [`extract`]),
+//! call, and map errors.
 
 mod account;
 mod authorize;
 mod consent;
+mod extract;
 mod introspect;
 mod jwks;
 mod login;
@@ -74,46 +76,6 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .with_state(state)
-}
-
-/// Is the request body declared as `media_type` (parameters such as `charset` ignored)?
-fn has_content_type(headers: &axum::http::HeaderMap, media_type: &str) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
-}
-
-/// The form body of a token, revocation or introspection request: declared as
-/// `application/x-www-form-urlencoded`, UTF-8, no repeated parameters (RFC 6749 §3.2).
-fn read_oauth_form(
-    headers: &axum::http::HeaderMap,
-    body: &[u8],
-) -> Result<std::collections::HashMap<String, String>, crate::error::ApiError> {
-    use crate::error::ApiError;
-    if !has_content_type(headers, "application/x-www-form-urlencoded") {
-        return Err(ApiError::invalid_request("the body must be application/x-www-form-urlencoded"));
-    }
-    let body = std::str::from_utf8(body).map_err(|_| ApiError::invalid_request("the body is not UTF-8"))?;
-    protocol::form::parse_unique(body).map_err(|e| ApiError::invalid_request(e.to_string()))
-}
-
-/// Decodes a browser form (`application/x-www-form-urlencoded`, within [`BODY_LIMIT`]), refusing
-/// repeated fields.
-fn read_form(
-    form: Result<axum::extract::RawForm, axum::extract::rejection::RawFormRejection>,
-) -> Result<std::collections::HashMap<String, String>, crate::error::BrowserError> {
-    let axum::extract::RawForm(body) = form?;
-    std::str::from_utf8(&body).ok().and_then(|body| protocol::form::parse_unique(body).ok()).ok_or_else(
-        || {
-            crate::error::BrowserError::page(
-                StatusCode::BAD_REQUEST,
-                "Invalid form",
-                "The form could not be read.",
-            )
-        },
-    )
 }
 
 async fn not_found() -> (StatusCode, Json<ErrorResponse>) {

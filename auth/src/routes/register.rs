@@ -9,11 +9,12 @@ use axum::response::{IntoResponse, Response};
 use protocol::error::ErrorCode;
 use protocol::registration::{ClientInformation, ClientMetadata};
 
+use super::extract::has_content_type;
 use crate::audit::{self, RequestContext};
 use crate::error::{ApiError, no_store};
+use crate::random;
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuditKind, Client, Registration};
-use crate::{random, registration};
 
 pub async fn register(
     State(state): State<AppState>,
@@ -22,14 +23,14 @@ pub async fn register(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
-    if !super::has_content_type(&headers, "application/json") {
+    if !has_content_type(&headers, "application/json") {
         return Err(ApiError::invalid_request("the body must be application/json"));
     }
     let submitted: ClientMetadata = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(ErrorCode::InvalidClientMetadata, format!("the body is not client metadata: {e}"))
     })?;
-    let metadata =
-        registration::validate(submitted).map_err(|(code, description)| ApiError::new(code, description))?;
+    let metadata = protocol::registration::validate(submitted)
+        .map_err(|(code, description)| ApiError::new(code, description))?;
 
     let now = state.now();
     let client = Client {

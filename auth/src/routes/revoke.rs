@@ -5,34 +5,31 @@
 //! answer is `200` whether or not the token was known: RFC 7009 §2.2 says invalid tokens are not an
 //! error, and a different answer would let anyone claiming a public client id probe for tokens.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use protocol::introspection::HINT_ACCESS_TOKEN;
+use protocol::introspection::{HINT_ACCESS_TOKEN, RevocationRequest};
+use protocol::secret::RevocableToken;
 
-use super::token::{public_client, required};
+use super::extract::{FromParams, OAuthForm, Params};
+use super::token::public_client;
 use crate::audit::{self, RequestContext};
+use crate::digest;
 use crate::error::{ApiError, no_store};
-use crate::random;
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuditKind};
 
 pub async fn revoke(
     State(state): State<AppState>,
     context: RequestContext,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    OAuthForm(request): OAuthForm<RevocationRequest>,
 ) -> Result<Response, ApiError> {
-    let body = body?;
-    let params = super::read_oauth_form(&headers, &body)?;
-    let token = required(&params, "token")?;
-    let client = public_client(&state, &params).await?;
+    let client = public_client(&state, request.client_id.as_deref()).await?;
+    let token = request.token.secret();
     let now = state.now();
 
     // The hint only decides which kind is tried first (RFC 7009 §2.1).
-    let access_first = params.get("token_type_hint").map(String::as_str) == Some(HINT_ACCESS_TOKEN);
+    let access_first = request.token_type_hint.as_deref() == Some(HINT_ACCESS_TOKEN);
     for try_access in [access_first, !access_first] {
         if try_access {
             if let Some(claims) = state.keys.verify(token)
@@ -46,7 +43,7 @@ pub async fn revoke(
                 audit::record(&state, &context, event).await;
                 break;
             }
-        } else if let Some((_, grant)) = state.store.find_refresh_token(&random::hash(token)).await?
+        } else if let Some((_, grant)) = state.store.find_refresh_token(&digest::sha256(token)).await?
             && grant.client_id == client.client_id
         {
             state.store.revoke_grant(&grant.id, "revoked by the client", now).await?;
@@ -62,4 +59,15 @@ pub async fn revoke(
     let mut response = StatusCode::OK.into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+impl FromParams for RevocationRequest {
+    fn from_params(params: Params) -> Result<Self, ApiError> {
+        Ok(Self {
+            token: RevocableToken::new(params.required("token")?),
+            token_type_hint: params.get("token_type_hint").map(str::to_owned),
+            // Public clients must send it; `public_client` says so when it is missing.
+            client_id: params.get("client_id").map(str::to_owned),
+        })
+    }
 }

@@ -23,7 +23,7 @@ pub struct TestApp {
     pub browser: reqwest::Client,
     pub clock: ManualClock,
     pub store: mcp_auth::store::Store,
-    pub keys: Arc<mcp_auth::tokens::KeyRing>,
+    pub keys: Arc<mcp_auth::keyring::KeyRing>,
     /// The test's own database, removed when the test ends (`None` when the test chose one).
     _database: Option<TestDatabase>,
     shutdown: Option<oneshot::Sender<()>>,

@@ -41,7 +41,7 @@ async fn tokens_signed_before_a_rotation_keep_working_and_new_ones_use_the_new_k
     assert_eq!(jwks_kids(&app).await, std::slice::from_ref(&old_kid));
 
     let now = app.clock.now();
-    let new = mcp_auth::tokens::rotate(&app.store, now, Duration::from_secs(60), Duration::from_secs(360))
+    let new = mcp_auth::keyring::rotate(&app.store, now, Duration::from_secs(60), Duration::from_secs(360))
         .await
         .unwrap();
     app.keys.reload().await.unwrap();

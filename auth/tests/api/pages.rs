@@ -238,3 +238,37 @@ async fn the_account_login_form_may_only_end_at_the_authorization_server() {
     let page = Page::read(app.browser.get(app.url("/login")).send().await.unwrap()).await;
     assert_eq!(page.form_action, ["'self'"]);
 }
+
+#[tokio::test]
+async fn a_form_posted_without_a_session_is_an_expired_sign_in_or_a_way_to_sign_in() {
+    let app = spawn_app().await;
+    // A browser with no session cookie (it expired, or was cleared) submits each form.
+    let form = [("csrf_token", "whatever"), ("request", "unknown"), ("client_id", "c")];
+    for path in ["/login", "/consent"] {
+        let response = app.browser.post(app.url(path)).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        assert!(response.text().await.unwrap().contains("This sign-in link has expired"), "{path}");
+    }
+    for path in ["/logout", "/account/consents/withdraw"] {
+        let response = app.browser.post(app.url(path)).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{path}");
+        assert_eq!(response.headers()["location"], "/login", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_account_form_with_a_forged_csrf_token_changes_nothing() {
+    let app = spawn_app().await;
+    let client = app.register_client().await;
+    app.authorize_and_consent(&client, &pkce().1).await;
+    let before = app.browser.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(!before.contains("id=\"no-consents\""), "the consent is listed");
+    for path in ["/account/consents/withdraw", "/logout"] {
+        let form = [("csrf_token", "forged"), ("client_id", client.as_str())];
+        let response = app.browser.post(app.url(path)).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+    }
+    let after = app.browser.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(after.status(), 200, "still signed in");
+    assert!(!after.text().await.unwrap().contains("id=\"no-consents\""), "the consent is still there");
+}

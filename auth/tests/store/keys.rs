@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcp_auth::keyring::{self, KeyRing};
 use mcp_auth::store::Store;
-use mcp_auth::tokens::{self, KeyRing};
 use protocol::jwt::AccessTokenClaims;
 
 use crate::fixtures::Fixture;
@@ -87,7 +87,7 @@ async fn a_rotation_publishes_the_new_key_at_once_signs_with_it_after_the_delay_
     let fx = Fixture::new().await;
     let ring = KeyRing::load_or_create(&fx.store, fx.now()).await.unwrap();
     let old = fx.store.signing_keys().await.unwrap().remove(0);
-    let new = tokens::rotate(&fx.store, fx.now(), PUBLISH_DELAY, KEEP_OLD_FOR).await.unwrap();
+    let new = keyring::rotate(&fx.store, fx.now(), PUBLISH_DELAY, KEEP_OLD_FOR).await.unwrap();
     ring.reload().await.unwrap();
 
     let keys = fx.store.signing_keys().await.unwrap();
@@ -107,8 +107,8 @@ async fn a_rotation_publishes_the_new_key_at_once_signs_with_it_after_the_delay_
 async fn rotations_committed_out_of_clock_order_leave_the_last_added_key_signing() {
     let fx = Fixture::new().await;
     let ring = KeyRing::load_or_create(&fx.store, fx.now()).await.unwrap();
-    let later = tokens::rotate(&fx.store, fx.now() + 1, PUBLISH_DELAY, KEEP_OLD_FOR).await.unwrap();
-    let earlier = tokens::rotate(&fx.store, fx.now(), PUBLISH_DELAY, KEEP_OLD_FOR).await.unwrap();
+    let later = keyring::rotate(&fx.store, fx.now() + 1, PUBLISH_DELAY, KEEP_OLD_FOR).await.unwrap();
+    let earlier = keyring::rotate(&fx.store, fx.now(), PUBLISH_DELAY, KEEP_OLD_FOR).await.unwrap();
     ring.reload().await.unwrap();
 
     assert_eq!(fx.store.signing_keys().await.unwrap()[0].kid, earlier.kid);
@@ -123,8 +123,9 @@ async fn rotations_committed_out_of_clock_order_leave_the_last_added_key_signing
 async fn an_immediate_rotation_supersedes_a_pending_one() {
     let fx = Fixture::new().await;
     let ring = KeyRing::load_or_create(&fx.store, fx.now()).await.unwrap();
-    let pending = tokens::rotate(&fx.store, fx.now(), Duration::from_secs(3600), KEEP_OLD_FOR).await.unwrap();
-    let urgent = tokens::rotate(&fx.store, fx.now(), Duration::ZERO, KEEP_OLD_FOR).await.unwrap();
+    let pending =
+        keyring::rotate(&fx.store, fx.now(), Duration::from_secs(3600), KEEP_OLD_FOR).await.unwrap();
+    let urgent = keyring::rotate(&fx.store, fx.now(), Duration::ZERO, KEEP_OLD_FOR).await.unwrap();
     ring.reload().await.unwrap();
 
     assert_eq!(kid(ring.sign(&claims(fx.now()), fx.now()).unwrap().secret()), urgent.kid);
@@ -144,7 +145,7 @@ async fn concurrent_rotations_leave_exactly_one_current_key_and_no_late_signer()
                 // Clocks a second apart, in both orders across rounds.
                 let now = fx.now() + (i + round) % 2;
                 tokio::spawn(async move {
-                    tokens::rotate(&fx.store, now, PUBLISH_DELAY, KEEP_OLD_FOR).await.unwrap()
+                    keyring::rotate(&fx.store, now, PUBLISH_DELAY, KEEP_OLD_FOR).await.unwrap()
                 })
             })
             .collect();

@@ -1,33 +1,27 @@
 //! The authorization code grant with PKCE (RFC 6749 §4.1.3, RFC 7636 §4.6, RFC 8707 §2.2).
 
-use std::collections::HashMap;
-
 use protocol::error::ErrorCode;
-use protocol::pkce::{CodeChallenge, CodeVerifier};
+use protocol::pkce::CodeChallenge;
 use protocol::scope::Scopes;
-use protocol::token::TokenResponse;
+use protocol::token::{AuthorizationCodeRequest, TokenResponse};
 
-use super::{public_client, required, wants_refresh_tokens};
+use super::{public_client, wants_refresh_tokens};
 use crate::audit::{self, RequestContext};
 use crate::error::ApiError;
 use crate::issuance::issue;
-use crate::random;
 use crate::state::{AppState, secs};
 use crate::store::{AuditEvent, AuditKind, Grant, Redemption};
+use crate::{digest, random};
 
 pub async fn exchange(
     state: &AppState,
     context: &RequestContext,
-    params: &HashMap<String, String>,
+    request: AuthorizationCodeRequest,
 ) -> Result<TokenResponse, ApiError> {
-    let code = required(params, "code")?;
-    let redirect_uri = required(params, "redirect_uri")?;
-    let verifier = CodeVerifier::parse(required(params, "code_verifier")?)
-        .map_err(|e| ApiError::invalid_request(format!("code_verifier {e}")))?;
-    let client = public_client(state, params).await?;
+    let client = public_client(state, request.client_id.as_deref()).await?;
 
     let now = state.now();
-    let code_hash = random::hash(code);
+    let code_hash = digest::sha256(request.code.secret());
     let code = match state.store.redeem_code(&code_hash, now).await? {
         Redemption::Redeemed(code) => code,
         Redemption::AlreadyRedeemed { code, grant_id } => {
@@ -53,15 +47,15 @@ pub async fn exchange(
     if code.client_id != client.client_id {
         return Err(ApiError::invalid_grant("the authorization code was issued to another client"));
     }
-    if code.redirect_uri != redirect_uri {
+    if code.redirect_uri != request.redirect_uri {
         return Err(ApiError::invalid_grant("redirect_uri differs from the authorization request"));
     }
     let challenge = CodeChallenge::parse(&code.code_challenge)
         .map_err(|_| ApiError::invalid_grant("the authorization code is not valid"))?;
-    if !challenge.is_satisfied_by(&verifier) {
+    if !challenge.is_satisfied_by(&request.code_verifier) {
         return Err(ApiError::invalid_grant("code_verifier does not match the code_challenge"));
     }
-    if let Some(resource) = params.get("resource")
+    if let Some(resource) = &request.resource
         && *resource != code.resource
     {
         return Err(ApiError::new(

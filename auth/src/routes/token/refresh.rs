@@ -4,29 +4,26 @@
 //! legitimate client and a thief, in some order), so the whole grant is revoked and both must
 //! authorize again.
 
-use std::collections::HashMap;
-
 use protocol::error::ErrorCode;
 use protocol::scope::Scopes;
-use protocol::token::TokenResponse;
+use protocol::token::{RefreshTokenRequest, TokenResponse};
 
-use super::{public_client, required};
+use super::public_client;
 use crate::audit::{self, RequestContext};
+use crate::digest;
 use crate::error::ApiError;
 use crate::issuance::issue;
-use crate::random;
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuditKind};
 
 pub async fn refresh(
     state: &AppState,
     context: &RequestContext,
-    params: &HashMap<String, String>,
+    request: RefreshTokenRequest,
 ) -> Result<TokenResponse, ApiError> {
-    let presented = required(params, "refresh_token")?;
-    let client = public_client(state, params).await?;
+    let client = public_client(state, request.client_id.as_deref()).await?;
     let now = state.now();
-    let token_hash = random::hash(presented);
+    let token_hash = digest::sha256(request.refresh_token.secret());
 
     let Some((token, grant)) = state.store.find_refresh_token(&token_hash).await? else {
         return Err(ApiError::invalid_grant("the refresh token is not valid"));
@@ -47,7 +44,7 @@ pub async fn refresh(
 
     let granted = Scopes::parse(&grant.scope).map_err(|_| ApiError::invalid_grant("the grant is corrupt"))?;
     // RFC 6749 §6: a refresh may narrow the scope, never widen it.
-    let scope = match params.get("scope") {
+    let scope = match &request.scope {
         None => granted,
         Some(requested) => {
             let requested = Scopes::parse(requested)
@@ -62,7 +59,7 @@ pub async fn refresh(
         }
     };
     // RFC 8707 §2.2: the resource cannot change under a grant.
-    if let Some(resource) = params.get("resource")
+    if let Some(resource) = &request.resource
         && *resource != grant.resource
     {
         return Err(ApiError::new(ErrorCode::InvalidTarget, "the grant is for another resource"));

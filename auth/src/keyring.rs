@@ -47,11 +47,71 @@ struct Entry {
 
 impl Entry {
     fn published(&self, now: i64) -> bool {
-        self.retires_at.is_none_or(|at| at > now)
+        published(self.retires_at, now)
     }
 
     fn signs(&self, now: i64) -> bool {
-        self.activates_at <= now && self.published(now)
+        may_sign(self.activates_at, self.retires_at, now)
+    }
+}
+
+/// In the JWKS: from creation until `retires_at`.
+fn published(retires_at: Option<i64>, now: i64) -> bool {
+    retires_at.is_none_or(|at| at > now)
+}
+
+/// Activated and still published. Of several such keys only the newest signs (the ring is kept
+/// newest activation first, and signing takes the first that may).
+fn may_sign(activates_at: i64, retires_at: Option<i64>, now: i64) -> bool {
+    activates_at <= now && published(retires_at, now)
+}
+
+/// Where a signing key stands at some moment: what `mcp-auth keys list` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// The key new access tokens are signed with.
+    Signing,
+    /// Published, so resource servers can fetch it, but not signing before `activates_at`.
+    SignsLater,
+    /// Replaced by a newer key; published until `retires_at`, when its last tokens have expired.
+    Retiring,
+    /// Published and unscheduled, yet a newer key signs (not produced by rotation, which
+    /// schedules every key it replaces).
+    Published,
+    /// Past `retires_at`: out of the JWKS, its tokens expired.
+    Retired,
+}
+
+impl std::fmt::Display for KeyStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyStatus::Signing => "signing",
+            KeyStatus::SignsLater => "published, signs later",
+            KeyStatus::Retiring => "published until its tokens expire",
+            KeyStatus::Published => "published",
+            KeyStatus::Retired => "retired",
+        })
+    }
+}
+
+impl StoredKey {
+    /// This key's status at `now`. Whether it is *the* signing key depends on the other keys, so
+    /// `ring` is every key as [`Store::signing_keys`] lists them (newest activation first): the
+    /// first that may sign is the one [`KeyRing::sign`] uses.
+    pub fn status(&self, now: i64, ring: &[StoredKey]) -> KeyStatus {
+        if !published(self.retires_at, now) {
+            return KeyStatus::Retired;
+        }
+        let signer = ring.iter().find(|key| may_sign(key.activates_at, key.retires_at, now));
+        if signer.is_some_and(|signer| signer.kid == self.kid) {
+            KeyStatus::Signing
+        } else if self.activates_at > now {
+            KeyStatus::SignsLater
+        } else if self.retires_at.is_some() {
+            KeyStatus::Retiring
+        } else {
+            KeyStatus::Published
+        }
     }
 }
 
@@ -291,6 +351,41 @@ mod tests {
         // The old key stays until its last token has expired, then leaves the JWKS.
         assert!(published(1359).contains(&old_kid));
         assert_eq!(published(1360), vec![new.kid.clone()]);
+    }
+
+    #[tokio::test]
+    async fn key_status_follows_a_rotation_from_publication_to_retirement() {
+        let (store, _) = ring(1000).await;
+        let new = rotate(&store, 1000, Duration::from_secs(60), Duration::from_secs(300)).await.unwrap();
+        let keys = store.signing_keys().await.unwrap();
+        let old = keys.iter().find(|k| k.kid != new.kid).unwrap();
+        let new = keys.iter().find(|k| k.kid == new.kid).unwrap();
+        let status = |key: &StoredKey, now| key.status(now, &keys);
+
+        // Published at once; the old key keeps signing until the new one activates.
+        assert_eq!((status(new, 1000), status(old, 1000)), (KeyStatus::SignsLater, KeyStatus::Signing));
+        assert_eq!((status(new, 1060), status(old, 1060)), (KeyStatus::Signing, KeyStatus::Retiring));
+        assert_eq!((status(new, 1360), status(old, 1360)), (KeyStatus::Signing, KeyStatus::Retired));
+        // What the list prints.
+        assert_eq!(KeyStatus::Retiring.to_string(), "published until its tokens expire");
+        assert_eq!(KeyStatus::SignsLater.to_string(), "published, signs later");
+    }
+
+    #[test]
+    fn an_unscheduled_key_that_a_newer_one_outranks_is_only_published() {
+        let key = |kid: &str, activates_at| StoredKey {
+            kid: kid.into(),
+            algorithm: ES256.into(),
+            private_key_der: Vec::new(),
+            public_jwk: String::new(),
+            created_at: 0,
+            activates_at,
+            retires_at: None,
+        };
+        let keys = [key("newer", 20), key("older", 10)];
+        assert_eq!(keys[0].status(30, &keys), KeyStatus::Signing);
+        assert_eq!(keys[1].status(30, &keys), KeyStatus::Published);
+        assert_eq!(keys[1].status(15, &keys), KeyStatus::Signing, "until the newer one activates");
     }
 
     #[test]

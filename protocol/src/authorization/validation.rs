@@ -1,19 +1,17 @@
-//! Validation of authorization requests (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1, RFC 7636, RFC 8707).
+//! The authorization server's checks of an authorization request (RFC 6749 §4.1.1, OAuth 2.1
+//! §4.1.1, RFC 7636, RFC 8707), on the query parameters as [`crate::form::parse_unique`] read them.
 //!
 //! Split in two steps because the two kinds of failure must be answered differently:
 //! 1. [`check_client_redirect`]: is there a known client and is `redirect_uri` one of its
-//!    registered URIs, byte for byte? If not, the server must not redirect anywhere (RFC 9700
-//!    §4.1.1: open redirector) and shows an error page.
+//!    registered URIs ([`redirect_uri_matches`])? If not, the server must not redirect anywhere
+//!    (RFC 9700 §4.1.1: open redirector) and shows an error page.
 //! 2. [`validate`]: everything else. Failures are sent back to the now-trusted redirect URI.
 
 use std::collections::HashMap;
 
-use protocol::error::ErrorCode;
-use protocol::pkce::{CodeChallenge, S256};
-use protocol::scope::Scopes;
-
-use crate::config::ResourceServer;
-use crate::store::Client;
+use crate::error::ErrorCode;
+use crate::pkce::{CodeChallenge, S256};
+use crate::scope::Scopes;
 
 /// A request that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,16 +22,18 @@ pub struct ValidatedRequest {
     pub resource: String,
 }
 
-/// Step 1: returns the trusted redirect URI, or a message for the error page.
+/// Step 1: returns the trusted redirect URI, or a message for the error page. `registered` is the
+/// client's registered redirect URIs, `None` when no client has the request's `client_id`.
 pub fn check_client_redirect<'a>(
     params: &'a HashMap<String, String>,
-    client: Option<&Client>,
+    registered: Option<&[String]>,
 ) -> Result<&'a str, &'static str> {
-    let client = client.ok_or("The application that sent you here is not registered with this server.")?;
+    let registered =
+        registered.ok_or("The application that sent you here is not registered with this server.")?;
     let redirect_uri = params
         .get("redirect_uri")
         .ok_or("The request does not say where to send you back to (redirect_uri is missing).")?;
-    if client.has_redirect_uri(redirect_uri) {
+    if registered.iter().any(|uri| redirect_uri_matches(uri, redirect_uri)) {
         Ok(redirect_uri)
     } else {
         Err(
@@ -43,10 +43,12 @@ pub fn check_client_redirect<'a>(
     }
 }
 
-/// Step 2: the remaining parameters. Errors carry the OAuth code and a description for the client.
-pub fn validate(
+/// Step 2: the remaining parameters. `offered_scopes` names the scopes of each resource the AS
+/// issues tokens for (`None` for any other resource). Errors carry the OAuth code and a
+/// description for the client.
+pub fn validate<'r>(
     params: &HashMap<String, String>,
-    resources: &[ResourceServer],
+    offered_scopes: impl Fn(&str) -> Option<&'r Scopes>,
 ) -> Result<ValidatedRequest, (ErrorCode, String)> {
     let get = |name: &str| params.get(name).map(String::as_str);
     let fail = |code: ErrorCode, description: &str| Err((code, description.to_owned()));
@@ -81,7 +83,7 @@ pub fn validate(
             "resource is required: name the MCP server the token is for (RFC 8707)",
         );
     };
-    let Some(server) = resources.iter().find(|r| r.resource == resource) else {
+    let Some(offered) = offered_scopes(resource) else {
         return fail(
             ErrorCode::InvalidTarget,
             "this authorization server does not issue tokens for that resource",
@@ -90,13 +92,13 @@ pub fn validate(
 
     let scope = match get("scope").map(Scopes::parse) {
         // RFC 6749 §3.3: without a scope, use a documented default: everything the resource offers.
-        None => server.scopes.clone(),
-        Some(Ok(scope)) if scope.is_empty() => server.scopes.clone(),
-        Some(Ok(scope)) if server.scopes.is_superset(&scope) => scope,
+        None => offered.clone(),
+        Some(Ok(scope)) if scope.is_empty() => offered.clone(),
+        Some(Ok(scope)) if offered.is_superset(&scope) => scope,
         Some(Ok(_)) => {
             return Err((
                 ErrorCode::InvalidScope,
-                format!("the resource offers only these scopes: {}", server.scopes),
+                format!("the resource offers only these scopes: {offered}"),
             ));
         }
         Some(Err(e)) => return Err((ErrorCode::InvalidScope, e.to_string())),
@@ -110,29 +112,65 @@ pub fn validate(
     })
 }
 
+/// Does `candidate` match the `registered` redirect URI? Exact, byte-for-byte comparison (OAuth
+/// 2.1 §4.1.1, RFC 9700 §4.1.3): no prefix matching, no normalisation, so an attacker cannot
+/// register `…/callback` and use `…/callback/../evil`. The one exception is the port of a loopback
+/// IP redirect URI (below).
+pub fn redirect_uri_matches(registered: &str, candidate: &str) -> bool {
+    registered == candidate || same_but_loopback_port(registered, candidate)
+}
+
+/// `http://127.0.0.1[:port]rest` → (`127.0.0.1`, `rest`); likewise `[::1]`. `None` for anything
+/// else, `localhost` included (RFC 8252 §8.3 recommends the IP literal).
+fn split_loopback(uri: &str) -> Option<(&str, &str)> {
+    let after_scheme = uri.strip_prefix("http://")?;
+    let end = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
+    let (authority, rest) = after_scheme.split_at(end);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        let close = v6.find(']')?;
+        let (host, after) = authority.split_at(close + 2);
+        if !(after.is_empty()
+            || after
+                .strip_prefix(':')
+                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+        {
+            return None;
+        }
+        host
+    } else {
+        let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
+        if !port.bytes().all(|b| b.is_ascii_digit()) || authority.ends_with(':') {
+            return None;
+        }
+        host
+    };
+    matches!(host, "127.0.0.1" | "[::1]").then_some((host, rest))
+}
+
+/// RFC 8252 §7.3, OAuth 2.1 §8.4.2: a native app listening on a loopback IP address gets a port
+/// from the OS at run time, so for `http://127.0.0.1` and `http://[::1]` redirect URIs the port may
+/// differ from the registered one. Everything else (scheme, host literal, path, query) must still
+/// be byte-identical.
+fn same_but_loopback_port(registered: &str, candidate: &str) -> bool {
+    match (split_loopback(registered), split_loopback(candidate)) {
+        (Some(registered), Some(candidate)) => registered == candidate,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Registration;
-    use protocol::registration::ClientMetadata;
 
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const RESOURCE: &str = "http://localhost:9090";
 
-    fn client() -> Client {
-        Client {
-            client_id: "c1".into(),
-            client_name: Some("Demo".into()),
-            redirect_uris: vec!["http://localhost:8080/callback".into()],
-            registration: Registration::Dynamic,
-            metadata: ClientMetadata::default(),
-        }
+    fn registered() -> Vec<String> {
+        vec!["http://localhost:8080/callback".into()]
     }
 
-    fn resources() -> Vec<ResourceServer> {
-        vec![ResourceServer {
-            resource: "http://localhost:9090".into(),
-            scopes: Scopes::parse("echo profile").unwrap(),
-        }]
+    fn offered() -> Scopes {
+        Scopes::parse("echo profile").unwrap()
     }
 
     fn params(overrides: &[(&str, Option<&str>)]) -> HashMap<String, String> {
@@ -144,7 +182,7 @@ mod tests {
             ("state", "s"),
             ("code_challenge", CHALLENGE),
             ("code_challenge_method", "S256"),
-            ("resource", "http://localhost:9090"),
+            ("resource", RESOURCE),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -158,13 +196,18 @@ mod tests {
         params
     }
 
+    fn check(params: &HashMap<String, String>) -> Result<ValidatedRequest, (ErrorCode, String)> {
+        let offered = offered();
+        validate(params, |resource| (resource == RESOURCE).then_some(&offered))
+    }
+
     fn error_of(overrides: &[(&str, Option<&str>)]) -> ErrorCode {
-        validate(&params(overrides), &resources()).unwrap_err().0
+        check(&params(overrides)).unwrap_err().0
     }
 
     #[test]
     fn accepts_a_complete_request() {
-        let valid = validate(&params(&[]), &resources()).unwrap();
+        let valid = check(&params(&[])).unwrap();
         assert_eq!(valid.scope.to_string(), "echo");
         assert_eq!(valid.resource, "http://localhost:9090");
         assert_eq!(valid.state.as_deref(), Some("s"));
@@ -172,8 +215,8 @@ mod tests {
 
     #[test]
     fn unknown_client_or_unregistered_redirect_uri_is_never_redirected_to() {
-        let client = client();
-        assert!(check_client_redirect(&params(&[]), Some(&client)).is_ok());
+        let registered = registered();
+        assert!(check_client_redirect(&params(&[]), Some(&registered)).is_ok());
         assert!(check_client_redirect(&params(&[]), None).is_err());
         for bad in [
             "http://localhost:8080/callback/",
@@ -183,11 +226,11 @@ mod tests {
             "http://localhost:8081/callback",
         ] {
             assert!(
-                check_client_redirect(&params(&[("redirect_uri", Some(bad))]), Some(&client)).is_err(),
+                check_client_redirect(&params(&[("redirect_uri", Some(bad))]), Some(&registered)).is_err(),
                 "{bad}"
             );
         }
-        assert!(check_client_redirect(&params(&[("redirect_uri", None)]), Some(&client)).is_err());
+        assert!(check_client_redirect(&params(&[("redirect_uri", None)]), Some(&registered)).is_err());
     }
 
     #[test]
@@ -215,7 +258,30 @@ mod tests {
     fn scope_must_be_offered_by_the_resource_and_defaults_to_all_of_it() {
         assert_eq!(error_of(&[("scope", Some("echo admin"))]), ErrorCode::InvalidScope);
         assert_eq!(error_of(&[("scope", Some("bad\"scope"))]), ErrorCode::InvalidScope);
-        let defaulted = validate(&params(&[("scope", None)]), &resources()).unwrap();
+        let defaulted = check(&params(&[("scope", None)])).unwrap();
         assert_eq!(defaulted.scope.to_string(), "echo profile");
+    }
+
+    #[test]
+    fn loopback_ip_redirects_may_change_port_and_nothing_else() {
+        assert!(same_but_loopback_port("http://127.0.0.1/callback", "http://127.0.0.1:51234/callback"));
+        assert!(same_but_loopback_port("http://127.0.0.1:8000/callback", "http://127.0.0.1:9/callback"));
+        assert!(same_but_loopback_port("http://[::1]/cb?x=1", "http://[::1]:4000/cb?x=1"));
+        for (registered, candidate) in [
+            ("http://127.0.0.1/callback", "http://127.0.0.1:5000/callback/"),
+            ("http://127.0.0.1/callback", "http://127.0.0.1:5000/other"),
+            ("http://127.0.0.1/callback", "http://127.0.0.2:5000/callback"),
+            ("http://127.0.0.1/callback", "https://127.0.0.1:5000/callback"),
+            ("http://localhost/callback", "http://localhost:5000/callback"),
+            ("http://127.0.0.1/callback", "http://127.0.0.1.evil.example:5000/callback"),
+            ("http://127.0.0.1/callback", "http://127.0.0.1:/callback"),
+            ("http://127.0.0.1/callback", "http://127.0.0.1:50x/callback"),
+            ("https://app.example/cb", "https://app.example:444/cb"),
+        ] {
+            assert!(!same_but_loopback_port(registered, candidate), "{registered} vs {candidate}");
+            assert!(!redirect_uri_matches(registered, candidate), "{registered} vs {candidate}");
+        }
+        assert!(redirect_uri_matches("http://[::1]:1/cb", "http://[::1]:2/cb"));
+        assert!(redirect_uri_matches("https://app.example/cb", "https://app.example/cb"));
     }
 }
