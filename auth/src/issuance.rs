@@ -40,6 +40,7 @@ pub fn issue(
         jti: random::token(),
         scope: Some(scope.to_string()),
         auth_time: u64::try_from(grant.auth_time).ok(),
+        act: None,
     };
     let access_token = state.keys.sign(&claims, now)?;
     let access = IssuedAccessToken {

@@ -294,6 +294,7 @@ mod tests {
             jti: "j".into(),
             scope: Some("echo".into()),
             auth_time: None,
+            act: None,
         }
     }
 

@@ -102,8 +102,8 @@ impl Stack {
             resource: Some(resource.clone()),
             conformance_tools: options.conformance_tools,
             introspection: options.introspect_every_token.then(|| {
-                mcp_server::auth::introspection::IntrospectionSettings {
-                    secret: mcp_auth::config::TEST_INTROSPECTION_SECRET.to_owned(),
+                mcp_bearer::introspection::IntrospectionSettings {
+                    secret: protocol::secret::ClientSecret::new(mcp_auth::config::TEST_INTROSPECTION_SECRET),
                     every_token: true,
                 }
             }),

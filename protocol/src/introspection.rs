@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::jwt::validation::{Expectations, Refusal};
+use crate::jwt::{AccessTokenClaims, Audience};
 use crate::secret::{AccessToken, RefreshToken, RevocableToken};
 
 /// RFC 7662 §2.2. An inactive token is `{"active": false}` and nothing else, so that introspection
@@ -32,6 +34,38 @@ pub struct IntrospectionResponse {
 impl IntrospectionResponse {
     pub fn inactive() -> Self {
         Self::default()
+    }
+
+    /// An answer about an access token, as the claims a resource server would have read from it,
+    /// or why the token must be refused: not active, for another resource or issuer, expired or
+    /// undated (pure). A missing `iss` is the configured issuer's, since it was asked.
+    pub fn into_claims(self, expected: &Expectations<'_>, now: u64) -> Result<AccessTokenClaims, Refusal> {
+        if !self.active {
+            return Err(Refusal::Inactive);
+        }
+        if self.aud.as_deref() != Some(expected.audience) {
+            return Err(Refusal::OtherAudience);
+        }
+        if self.iss.as_deref().is_some_and(|iss| iss != expected.issuer) {
+            return Err(Refusal::OtherIssuer);
+        }
+        let exp = self.exp.ok_or(Refusal::Undated)?;
+        if exp <= now {
+            return Err(Refusal::Expired);
+        }
+        Ok(AccessTokenClaims {
+            iss: expected.issuer.to_owned(),
+            aud: Audience::One(expected.audience.to_owned()),
+            sub: self.sub.unwrap_or_default(),
+            client_id: self.client_id.unwrap_or_default(),
+            iat: self.iat.unwrap_or(now),
+            exp,
+            nbf: None,
+            jti: self.jti.unwrap_or_default(),
+            scope: Some(self.scope.unwrap_or_default()),
+            auth_time: None,
+            act: None,
+        })
     }
 }
 
@@ -74,6 +108,45 @@ impl RevocationRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const EXPECTED: Expectations<'static> = Expectations { issuer: "http://as", audience: "http://rs" };
+
+    fn active() -> IntrospectionResponse {
+        IntrospectionResponse {
+            active: true,
+            scope: Some("echo".into()),
+            client_id: Some("c".into()),
+            exp: Some(2000),
+            sub: Some("u".into()),
+            aud: Some("http://rs".into()),
+            iss: Some("http://as".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_active_answer_for_this_resource_reads_as_claims() {
+        let claims = active().into_claims(&EXPECTED, 1000).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.scope.as_deref()), ("u", Some("echo")));
+        assert!(claims.aud.contains("http://rs"));
+        let no_iss = IntrospectionResponse { iss: None, ..active() }.into_claims(&EXPECTED, 1000).unwrap();
+        assert_eq!(no_iss.iss, "http://as");
+    }
+
+    #[test]
+    fn inactive_foreign_expired_or_undated_answers_are_refused() {
+        let cases = [
+            (IntrospectionResponse::inactive(), Refusal::Inactive),
+            (IntrospectionResponse { aud: Some("http://other".into()), ..active() }, Refusal::OtherAudience),
+            (IntrospectionResponse { aud: None, ..active() }, Refusal::OtherAudience),
+            (IntrospectionResponse { iss: Some("http://evil".into()), ..active() }, Refusal::OtherIssuer),
+            (IntrospectionResponse { exp: Some(1000), ..active() }, Refusal::Expired),
+            (IntrospectionResponse { exp: None, ..active() }, Refusal::Undated),
+        ];
+        for (answer, refusal) in cases {
+            assert_eq!(answer.clone().into_claims(&EXPECTED, 1000), Err(refusal), "{answer:?}");
+        }
+    }
 
     #[test]
     fn inactive_is_only_the_active_flag() {

@@ -1,7 +1,11 @@
 //! JWT access tokens (RFC 9068) and the JSON Web Keys that verify them (RFC 7517, RFC 7518 §6.2).
 //!
 //! Signing and verification need a crypto library and live in the servers; this module holds what
-//! both sides must agree on: the claims, the header type and the key format.
+//! both sides must agree on: the claims, the header type and the key format. The checks a token
+//! must pass around its signature (header, issuer, audience, time window, actor chain) are pure and
+//! live in [`validation`], so they can be tested and fuzzed without any crypto.
+
+pub mod validation;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +51,34 @@ pub struct AccessTokenClaims {
     pub scope: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<u64>,
+    /// RFC 8693 §4.1: the party acting for `sub`, when this token came from a token exchange (a
+    /// gateway calling an upstream for a user). `None` for a token the user's own client holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+impl AccessTokenClaims {
+    /// The actor chain, current actor first, then each earlier one (RFC 8693 §4.1: "the
+    /// outermost act claim represents the current actor while nested act claims represent prior
+    /// actors"). Empty for a token used by the client it was issued to.
+    pub fn actors(&self) -> impl Iterator<Item = &Actor> {
+        std::iter::successors(self.act.as_ref(), |actor| actor.act.as_deref())
+    }
+}
+
+/// An actor (RFC 8693 §4.1): who is using a token on behalf of its subject. Only identity claims
+/// are meaningful inside `act`; others (`exp`, `aud`, …) are ignored, as the RFC says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    /// The OAuth client acting, when the authorization server names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// The actor before this one, for a token exchanged more than once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
 }
 
 /// A public JSON Web Key; the fields of an EC P-256 key plus the common ones.
@@ -144,6 +176,23 @@ mod tests {
         let claims: AccessTokenClaims = serde_json::from_str(body).unwrap();
         assert_eq!(claims.client_id, "s6BhdRkqt3");
         assert!(claims.aud.contains("https://rs.example.com/"));
+        assert_eq!(claims.actors().count(), 0);
+    }
+
+    #[test]
+    fn the_actor_chain_of_the_rfc_8693_example_reads_current_actor_first() {
+        // RFC 8693 §4.1, the nested example, with the claims a JWT access token needs around it.
+        let body = r#"{"iss": "https://issuer.example.com", "aud": "https://consumer.example.com",
+          "iat": 1443904100, "exp": 1443904177, "jti": "j", "client_id": "c",
+          "sub": "user@example.com",
+          "act": {"sub": "consumer.example.com-web-application", "exp": 1,
+                  "act": {"sub": "admin@example.com"}}}"#;
+        let claims: AccessTokenClaims = serde_json::from_str(body).unwrap();
+        let chain: Vec<&str> = claims.actors().map(|a| a.sub.as_str()).collect();
+        assert_eq!(chain, ["consumer.example.com-web-application", "admin@example.com"]);
+        let written = serde_json::to_value(&claims).unwrap();
+        assert_eq!(written["act"]["act"]["sub"], "admin@example.com");
+        assert!(written["act"].get("exp").is_none(), "non-identity claims inside act are not kept");
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub struct Settings {
     /// Also offer the diagnostic tools the MCP conformance suite calls (`test_simple_text`, …).
     pub conformance_tools: bool,
     /// Introspection mode (RFC 7662): for opaque tokens, or for every token.
-    pub introspection: Option<crate::auth::introspection::IntrospectionSettings>,
+    pub introspection: Option<mcp_bearer::introspection::IntrospectionSettings>,
     /// Refetch the authorization server's keys this often, besides when a token names an unknown
     /// one. `None`: only then.
     pub jwks_refresh_interval: Option<std::time::Duration>,

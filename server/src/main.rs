@@ -73,8 +73,8 @@ async fn main() -> anyhow::Result<()> {
         allowed_origins: cli.allowed_origins,
         conformance_tools: cli.conformance_tools,
         introspection: cli.introspection_secret.map(|secret| {
-            mcp_server::auth::introspection::IntrospectionSettings {
-                secret,
+            mcp_bearer::introspection::IntrospectionSettings {
+                secret: protocol::secret::ClientSecret::new(secret),
                 every_token: cli.introspect_every_token,
             }
         }),

@@ -9,11 +9,11 @@ use protocol::metadata::{PROTECTED_RESOURCE_WELL_KNOWN, ProtectedResourceMetadat
 use protocol::resource::{check_issuer, check_resource};
 use tokio::net::TcpListener;
 
-use crate::auth::Validator;
 use crate::config::Settings;
 use crate::mcp::McpService;
 use crate::routes;
 use crate::state::AppState;
+use mcp_bearer::{ResourceGuard, Validator};
 
 /// The scopes this server understands, advertised in its metadata.
 pub const SCOPES_SUPPORTED: &[&str] = &["echo", "profile"];
@@ -74,13 +74,11 @@ impl Application {
         };
         let validator = Arc::new(validator(settings.authorization_server.clone(), resource.clone()));
         let key_refresh = settings.jwks_refresh_interval.map(|every| (Arc::downgrade(&validator), every));
+        let resource_metadata_url =
+            format!("{}{PROTECTED_RESOURCE_WELL_KNOWN}", resource.trim_end_matches('/'));
         let state = AppState {
-            validator,
+            guard: ResourceGuard { validator, resource_metadata_url: resource_metadata_url.into() },
             metadata: Arc::new(metadata),
-            resource_metadata_url: format!(
-                "{}{PROTECTED_RESOURCE_WELL_KNOWN}",
-                resource.trim_end_matches('/')
-            ),
             mcp: Arc::new(McpService::new(settings.conformance_tools)),
         };
         if settings.conformance_tools {

@@ -28,9 +28,9 @@ use protocol::mcp::{self, Implementation, Message, RequestId, RpcError, STATELES
 use protocol::scope::Scopes;
 use serde_json::Value;
 
-use crate::auth::VerifiedToken;
-use crate::error::{AuthError, Rejection};
 use crate::state::AppState;
+use mcp_bearer::BearerError;
+use mcp_bearer::VerifiedToken;
 use sessions::Sessions;
 use tools::ToolSpec;
 
@@ -91,20 +91,13 @@ fn accepted() -> Response {
 }
 
 /// The challenge for `/mcp`: the scope a client needs to do anything useful here.
-fn rejection(state: &AppState, error: AuthError) -> Response {
-    Rejection {
-        error,
-        resource_metadata: state.resource_metadata_url.clone(),
-        scope: Scopes::parse("echo").expect("constant scope"),
-    }
-    .into_response()
+fn rejection(state: &AppState, error: BearerError) -> Response {
+    state.guard.rejection(error, Scopes::from_tokens(["echo"]).unwrap_or_default()).into_response()
 }
 
+/// The token of an MCP request (refusals are counted and logged by the validator).
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<VerifiedToken>, Response> {
-    state.validator.verify_request(headers, None).await.map_err(|e| {
-        tracing::info!(reason = %e, "MCP request refused");
-        rejection(state, e)
-    })
+    state.guard.validator.verify_request(headers, None).await.map_err(|e| rejection(state, e))
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {

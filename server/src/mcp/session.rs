@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use super::sessions::Owner;
 use super::tools::{self, CallContext, CallError};
 use super::{MCP_PROTOCOL_VERSION, MCP_SESSION_ID, accepted, header_str, rejection, rpc_error, rpc_response};
-use crate::auth::VerifiedToken;
-use crate::error::AuthError;
 use crate::state::AppState;
+use mcp_bearer::BearerError;
+use mcp_bearer::VerifiedToken;
 
 fn owner(token: &VerifiedToken) -> Owner<'_> {
     Owner { subject: &token.claims.sub, client_id: &token.claims.client_id }
@@ -121,7 +121,7 @@ fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) -> Respo
                     error(error_code::INVALID_PARAMS, format!("Unknown tool: {name}"))
                 }
                 Err(CallError::InsufficientScope(needed)) => {
-                    rejection(state, AuthError::InsufficientScope(needed))
+                    rejection(state, state.guard.validator.refused(BearerError::InsufficientScope(needed)))
                 }
                 Err(CallError::MissingClientCapability(capability)) => success(
                     request,

@@ -23,9 +23,9 @@ use super::{
     MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, META_PROTOCOL_VERSION, accepted, header_str, rejection,
     rpc_response,
 };
-use crate::auth::VerifiedToken;
-use crate::error::AuthError;
 use crate::state::AppState;
+use mcp_bearer::BearerError;
+use mcp_bearer::VerifiedToken;
 
 /// Seconds-free cache hint for list results: the lists depend on nothing but the deployment, but
 /// they are answers to authenticated requests, so only the requesting client may keep them.
@@ -172,7 +172,9 @@ fn call_tool(state: &AppState, request: &Request, token: &VerifiedToken, capabil
         Err(CallError::UnknownTool(name)) => {
             fail(StatusCode::OK, RpcError::new(error_code::INVALID_PARAMS, format!("Unknown tool: {name}")))
         }
-        Err(CallError::InsufficientScope(needed)) => rejection(state, AuthError::InsufficientScope(needed)),
+        Err(CallError::InsufficientScope(needed)) => {
+            rejection(state, state.guard.validator.refused(BearerError::InsufficientScope(needed)))
+        }
         Err(CallError::MissingClientCapability(capability)) => {
             let mut error = RpcError::new(
                 error_code::MISSING_CLIENT_CAPABILITY,

@@ -8,7 +8,7 @@ use protocol::mcp::{CallToolResult, Tool};
 use protocol::scope::Scopes;
 use serde_json::{Map, Value, json};
 
-use crate::auth::VerifiedToken;
+use mcp_bearer::VerifiedToken;
 
 /// A tool and what calling it requires.
 pub struct ToolSpec {
@@ -195,14 +195,22 @@ fn whoami(arguments: &Map<String, Value>, token: &VerifiedToken) -> CallToolResu
     if let Some(error) = unexpected(arguments, &[]) {
         return error;
     }
+    // RFC 8693 actors: who presents this token for the user (a gateway, after a token exchange),
+    // current actor first. Empty when the user's own client calls.
+    let actors: Vec<&str> = token.actors().map(|actor| actor.sub.as_str()).collect();
     let about = json!({
         "subject": token.claims.sub,
         "client_id": token.claims.client_id,
+        "actors": actors,
         "scopes": token.scopes.iter().collect::<Vec<_>>(),
         "expires_at": token.claims.exp,
     });
+    let acting = match actors.as_slice() {
+        [] => String::new(),
+        chain => format!(" (presented by {})", chain.join(" for ")),
+    };
     let mut result = CallToolResult::text(format!(
-        "You are {} via client {}, with scopes: {}.",
+        "You are {} via client {}{acting}, with scopes: {}.",
         token.claims.sub, token.claims.client_id, token.scopes
     ));
     result.structured_content = Some(about);
@@ -227,6 +235,7 @@ mod tests {
                 jti: "j".into(),
                 scope: Some(scope.into()),
                 auth_time: None,
+                act: None,
             },
             scopes: Scopes::parse(scope).unwrap(),
         }

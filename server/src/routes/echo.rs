@@ -7,7 +7,7 @@ use protocol::echo::{EchoResponse, MAX_ECHO_TEXT};
 use protocol::error::{ErrorCode, ErrorResponse};
 use protocol::form::parse_unique;
 
-use crate::auth::{Authorized, ScopeRequirement};
+use mcp_bearer::{Authorized, ScopeRequirement};
 
 pub struct EchoScope;
 impl ScopeRequirement for EchoScope {

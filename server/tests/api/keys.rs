@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::Header;
-use mcp_server::auth::keys::REFRESH_DEADLINE;
+use mcp_bearer::keys::REFRESH_DEADLINE;
 use mcp_server::config::Settings;
 
 use crate::helpers::{SPA_ORIGIN, TestIssuer, spawn_server, spawn_server_with};

@@ -356,3 +356,25 @@ async fn the_stateless_form_checks_meta_headers_and_versions_in_order() {
         assert_eq!(body(response).await["error"]["code"], -32601);
     }
 }
+
+#[tokio::test]
+async fn a_token_from_a_token_exchange_is_accepted_and_whoami_names_its_actors() {
+    let mut mcp = setup("echo profile").await;
+    mcp.token = mcp.issuer.exchanged_token(&mcp.server.resource, "echo profile", &["gateway"]);
+    let call = body(
+        mcp.stateless("tools/call", 1, json!({"name": "whoami", "arguments": {}})).send().await.unwrap(),
+    )
+    .await;
+    let about = &call["result"]["structuredContent"];
+    assert_eq!((about["subject"].clone(), about["actors"].clone()), (json!("user-1"), json!(["gateway"])));
+    let text = call["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("presented by gateway"), "{text}");
+
+    // The user's own client presenting its token: no actors.
+    mcp.token = mcp.issuer.token(&mcp.server.resource, "echo profile");
+    let call = body(
+        mcp.stateless("tools/call", 2, json!({"name": "whoami", "arguments": {}})).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(call["result"]["structuredContent"]["actors"], json!([]));
+}

@@ -8,8 +8,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
-use super::VerifiedToken;
-use super::claims::{self, Expectations};
+use protocol::jwt::validation::{self, Expectations};
+
+use crate::VerifiedToken;
 
 pub struct TokenCache {
     inner: RwLock<Inner>,
@@ -32,7 +33,7 @@ impl TokenCache {
     pub fn get(&self, token: &str, expected: &Expectations<'_>, now: u64) -> Option<Arc<VerifiedToken>> {
         let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let hit = inner.tokens.get(token)?;
-        claims::check(&hit.claims, expected, now).ok()?;
+        validation::check_claims(&hit.claims, expected, now).ok()?;
         Some(hit.clone())
     }
 
@@ -85,6 +86,7 @@ mod tests {
                 jti: "j".into(),
                 scope: None,
                 auth_time: None,
+                act: None,
             },
             scopes: Scopes::default(),
         })
@@ -97,7 +99,7 @@ mod tests {
         let cache = TokenCache::new(10);
         cache.insert("t", verified(1000));
         assert!(cache.get("t", &EXPECTED, 900).is_some());
-        assert!(cache.get("t", &EXPECTED, 1000 + claims::LEEWAY).is_none());
+        assert!(cache.get("t", &EXPECTED, 1000 + validation::LEEWAY).is_none());
         assert!(cache.get("other", &EXPECTED, 900).is_none(), "keyed by the whole token");
     }
 

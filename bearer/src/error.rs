@@ -6,57 +6,81 @@
 //! | token bad in any way | 401 | … `error="invalid_token"` |
 //! | token lacks a scope | 403 | … `error="insufficient_scope", scope="<all needed>"` |
 //! | malformed request (token in the query, two credentials) | 400 | … `error="invalid_request"` |
-//! | keys unavailable, nothing cached | 503 | — |
+//! | keys unavailable, nothing cached | 503 | — (`Retry-After`) |
 //!
-//! Every response carries the `resource_metadata` URL so a client can always start discovery.
+//! Every challenge carries the `resource_metadata` URL so a client can always start discovery.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::challenge::BearerChallenge;
 use protocol::error::{ErrorCode, ErrorResponse};
+use protocol::jwt::validation::Refusal;
 use protocol::scope::Scopes;
 
-/// Why a request was not allowed through.
+/// Why a request was not let through.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub enum BearerError {
     #[error("no access token")]
     Missing,
     #[error("malformed request: {0}")]
-    InvalidRequest(String),
+    InvalidRequest(&'static str),
     #[error("invalid token: {0}")]
-    InvalidToken(String),
+    InvalidToken(Refusal),
     #[error("the token lacks scope; needs {0}")]
     InsufficientScope(Scopes),
+    /// The keys (or the introspection endpoint) could not be reached and nothing cached can
+    /// decide: the server's problem, not the client's.
     #[error("cannot verify tokens right now: {0}")]
     Unavailable(String),
 }
 
-/// An [`AuthError`] with what the challenge needs: where the metadata is, what scope to ask for.
+impl From<Refusal> for BearerError {
+    fn from(refusal: Refusal) -> Self {
+        Self::InvalidToken(refusal)
+    }
+}
+
+impl BearerError {
+    /// A short stable label for counting refusals by kind (the OAuth error code where there is one).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// A [`BearerError`] with what the challenge needs: where the metadata is, what scope to ask for.
 #[derive(Debug)]
 pub struct Rejection {
-    pub error: AuthError,
+    pub error: BearerError,
     pub resource_metadata: String,
+    /// What the route needs: the `scope` of a challenge that is not a step-up.
     pub scope: Scopes,
 }
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let (status, code, description) = match &self.error {
-            AuthError::Missing => (StatusCode::UNAUTHORIZED, None, None),
-            AuthError::InvalidRequest(d) => {
-                (StatusCode::BAD_REQUEST, Some(ErrorCode::InvalidRequest), Some(d.clone()))
+            BearerError::Missing => (StatusCode::UNAUTHORIZED, None, None),
+            BearerError::InvalidRequest(d) => {
+                (StatusCode::BAD_REQUEST, Some(ErrorCode::InvalidRequest), Some((*d).to_owned()))
             }
-            AuthError::InvalidToken(d) => {
-                (StatusCode::UNAUTHORIZED, Some(ErrorCode::InvalidToken), Some(d.clone()))
+            BearerError::InvalidToken(refusal) => {
+                (StatusCode::UNAUTHORIZED, Some(ErrorCode::InvalidToken), Some(refusal.to_string()))
             }
-            AuthError::InsufficientScope(needed) => (
+            BearerError::InsufficientScope(needed) => (
                 StatusCode::FORBIDDEN,
                 Some(ErrorCode::InsufficientScope),
                 Some(format!("this request needs the scopes: {needed}")),
             ),
-            AuthError::Unavailable(d) => {
-                tracing::warn!(reason = %d, "token verification unavailable");
+            BearerError::Unavailable(_) => {
+                // The reason stays in the server's log (see `refusals`); the client learns only
+                // that it should come back.
                 let body =
                     ErrorResponse::new(ErrorCode::TemporarilyUnavailable, "cannot verify tokens right now");
                 let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
@@ -67,7 +91,7 @@ impl IntoResponse for Rejection {
         // For step-up the error carries the union of granted and needed scopes; otherwise the
         // challenge names what the route needs, so the first authorization asks for enough.
         let scope = match &self.error {
-            AuthError::InsufficientScope(union) => union,
+            BearerError::InsufficientScope(union) => union,
             _ => &self.scope,
         };
         let challenge = BearerChallenge {
