@@ -10,5 +10,5 @@ pub fn run(root: &Path) -> Result {
     say("== building the benchmark (release)");
     cmd::run(cmd::cargo().current_dir(root).args(["build", "--release", "-p", "bench"]))?;
     say("== running it: a few seconds per row, side by side; compare rows, not runs");
-    cmd::run(Command::new(root.join("target/release/mcp-bench")).current_dir(root).env("RUST_LOG", "warn"))
+    cmd::run(Command::new(root.join("target/release/mcp-bench")).current_dir(root))
 }
