@@ -5,46 +5,18 @@
 #[allow(dead_code)]
 mod helpers;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use base64::Engine as _;
 use mcp_auth::config::TEST_INTROSPECTION_SECRET;
-use tracing_subscriber::fmt::MakeWriter;
+use test_support::logs::CapturedLogs;
 
 use helpers::{DEMO_PASSWORD, REDIRECT_URI, RESOURCE, pkce, spawn_app};
-
-/// Collects everything the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 /// Every request of every flow runs on this one thread (current-thread runtime), so the
 /// thread-local subscriber sees all of the server's logging, at the most verbose level.
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_reaches_the_logs_even_at_trace_level() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(captured.subscriber(tracing::Level::TRACE));
 
     let app = spawn_app().await;
     let client = app.register_refreshing_client().await;
@@ -81,7 +53,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         .await
         .unwrap();
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert!(log.contains("token_issued"), "the capture works: {log}");
     for (what, secret) in [
         ("password", DEMO_PASSWORD),
