@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use e2e::headless::HeadlessUser;
-use e2e::{Stack, StackOptions};
 use serde_json::Value;
+use test_support::headless::HeadlessUser;
+use test_support::stack::{Stack, StackOptions};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 /// What one run of the agent did.

@@ -40,8 +40,8 @@ const AUTH_SUITE_SCENARIOS: usize = 14;
 /// Runs `conformance client --suite <suite>` with the agent as the client and returns each
 /// scenario's checks, read from the suite's result files.
 fn run_suite(suite: &str) -> (bool, BTreeMap<String, Vec<Value>>) {
-    let (node, cli) = (e2e::node::node(), e2e::node::conformance_cli());
-    e2e::node::require(&[&node, &cli]);
+    let (node, cli) = (test_support::node::node(), test_support::node::conformance_cli());
+    test_support::node::require(&[&node, &cli]);
     let results = tempfile::tempdir().unwrap();
     let agent = format!("{} conformance", env!("CARGO_BIN_EXE_mcp-agent"));
     let output = Command::new(&node)

@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use e2e::headless::{HeadlessUser, REDIRECT_URI};
 use protocol::authorization::{AuthorizationRequest, CallbackParams, ExpectedCallback};
 use protocol::pkce::{CodeChallenge, CodeVerifier};
 use serde_json::{Value, json};
+use test_support::headless::{HeadlessUser, REDIRECT_URI};
 
 /// A registered public client.
 #[derive(Debug, Clone)]

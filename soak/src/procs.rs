@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// The demo user's password, set with `--demo-password` on every start.
-pub const DEMO_PASSWORD: &str = e2e::DEMO_PASSWORD;
+pub const DEMO_PASSWORD: &str = test_support::stack::DEMO_PASSWORD;
 
 /// A free port on 127.0.0.1 (bound, then released for the child to take).
 pub fn free_port() -> anyhow::Result<u16> {

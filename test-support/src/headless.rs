@@ -16,7 +16,7 @@ use protocol::secret::AccessToken;
 use protocol::token::{AuthorizationCodeRequest, GRANT_AUTHORIZATION_CODE, TokenResponse};
 use reqwest::redirect::Policy;
 
-use crate::{DEMO_PASSWORD, DEMO_USER};
+use crate::stack::{DEMO_PASSWORD, DEMO_USER};
 
 /// Where a headless flow says it came back to; never contacted.
 pub const REDIRECT_URI: &str = "http://127.0.0.1:1/callback";

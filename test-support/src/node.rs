@@ -23,7 +23,7 @@ pub fn conformance_cli() -> PathBuf {
 
 /// The directory of the TypeScript SDK client (`client.mjs`, its `package.json` and lock file).
 pub fn ts_sdk_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("ts-sdk")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../e2e/ts-sdk")
 }
 
 /// Panics with what to run when a program the test needs is not installed.

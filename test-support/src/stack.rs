@@ -1,0 +1,162 @@
+//! The whole system in one process on free ports: the authorization server, the resource server
+//! and (optionally) the SPA's files, for the end-to-end tests, the agent's tests and the soak
+//! harness.
+//!
+//! Every listener is bound before any server is built, so each server is configured with the
+//! others' real URLs: the AS knows the resource, the resource knows the AS, and the resource
+//! allows the SPA's origin.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use mcp_auth::clock::SystemClock;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// The username and password of the seeded demo user.
+pub const DEMO_USER: &str = "demo";
+pub const DEMO_PASSWORD: &str = "demo-password";
+
+/// The three programs, running.
+pub struct Stack {
+    /// Issuer of the authorization server.
+    pub issuer: String,
+    /// Resource identifier (and base URL) of the MCP server.
+    pub resource: String,
+    /// Origin of the SPA, when it is served (`http://127.0.0.1:<port>`).
+    pub spa_origin: String,
+    /// The same SPA as another origin (`http://localhost:<port>`), which makes it another client:
+    /// its metadata document names only `spa_origin`, so there it registers. The resource server
+    /// allows both, as the demo allows `localhost:8080` and `127.0.0.1:8080`.
+    pub spa_alias_origin: String,
+    _shutdown: Vec<oneshot::Sender<()>>,
+}
+
+async fn bind() -> anyhow::Result<(TcpListener, String)> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    Ok((listener, url))
+}
+
+fn stopper() -> (oneshot::Sender<()>, impl std::future::Future<Output = ()> + Send + 'static) {
+    let (tx, rx) = oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
+    })
+}
+
+/// What to vary when starting a [`Stack`].
+#[derive(Debug, Default, Clone)]
+pub struct StackOptions<'a> {
+    /// Serve the built SPA from here.
+    pub spa_dist: Option<&'a Path>,
+    /// Offer the MCP conformance suite's diagnostic tools.
+    pub conformance_tools: bool,
+    /// More browser origins the resource server allows (besides the SPA's).
+    pub extra_origins: Vec<String>,
+    /// Run the resource server in introspection mode for every token, with the test credential.
+    pub introspect_every_token: bool,
+    /// The authorization server's access token lifetime, if not the default.
+    pub access_token_ttl: Option<std::time::Duration>,
+}
+
+impl Stack {
+    /// Starts `auth` and `server`, and serves the built SPA from `spa_dist` if given.
+    pub async fn start(spa_dist: Option<&Path>) -> anyhow::Result<Self> {
+        Self::start_with(StackOptions { spa_dist, ..Default::default() }).await
+    }
+
+    /// Starts the stack as `options` say.
+    pub async fn start_with(options: StackOptions<'_>) -> anyhow::Result<Self> {
+        let spa_dist = options.spa_dist;
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        }
+        let (auth_listener, issuer) = bind().await?;
+        let (server_listener, resource) = bind().await?;
+        let (spa_listener, spa_origin) = bind().await?;
+        let mut shutdown = Vec::new();
+
+        let mut auth_settings = mcp_auth::config::Settings {
+            issuer: Some(issuer.clone()),
+            ..mcp_auth::config::Settings::for_tests(&resource)
+        };
+        if let Some(ttl) = options.access_token_ttl {
+            auth_settings.access_token_ttl = ttl;
+        }
+        let auth =
+            mcp_auth::startup::Application::build_on(auth_listener, auth_settings, Arc::new(SystemClock))
+                .await?;
+        let (tx, stop) = stopper();
+        shutdown.push(tx);
+        tokio::spawn(auth.run_until(stop));
+
+        let mut server_settings = mcp_server::config::Settings {
+            resource: Some(resource.clone()),
+            conformance_tools: options.conformance_tools,
+            introspection: options.introspect_every_token.then(|| {
+                mcp_bearer::introspection::IntrospectionSettings {
+                    secret: protocol::secret::ClientSecret::new(mcp_auth::config::TEST_INTROSPECTION_SECRET),
+                    every_token: true,
+                }
+            }),
+            ..mcp_server::config::Settings::for_tests(&issuer, &spa_origin)
+        };
+        let spa_alias_origin = spa_origin.replace("127.0.0.1", "localhost");
+        server_settings.allowed_origins.push(axum::http::HeaderValue::from_str(&spa_alias_origin)?);
+        for origin in &options.extra_origins {
+            server_settings.allowed_origins.push(axum::http::HeaderValue::from_str(origin)?);
+        }
+        let server = mcp_server::startup::Application::build_on(server_listener, server_settings).await?;
+        let (tx, stop) = stopper();
+        shutdown.push(tx);
+        tokio::spawn(server.run_until(stop));
+
+        if let Some(dist) = spa_dist {
+            let (tx, stop) = stopper();
+            shutdown.push(tx);
+            let app = spa_router(dist, &spa_origin);
+            tokio::spawn(async move { axum::serve(spa_listener, app).with_graceful_shutdown(stop).await });
+        }
+        Ok(Self { issuer, resource, spa_origin, spa_alias_origin, _shutdown: shutdown })
+    }
+}
+
+/// Serves a Trunk `dist/` like `trunk serve` does: files as they are, and `index.html` for any
+/// other path so that `/callback` reaches the app's router. The client metadata document is
+/// written for `http://localhost:8080`; served from another origin it is rewritten for that one,
+/// as a deployment would publish its own.
+pub fn spa_router(dist: &Path, origin: &str) -> Router {
+    let index = dist.join("index.html");
+    let document = std::fs::read_to_string(dist.join("client-metadata.json"))
+        .unwrap_or_default()
+        .replace("http://localhost:8080", origin);
+    Router::new()
+        .route(
+            "/client-metadata.json",
+            axum::routing::get(move || async move {
+                ([(axum::http::header::CONTENT_TYPE, "application/json")], document)
+            }),
+        )
+        .fallback_service(ServeDir::new(dist).fallback(ServeFile::new(index)))
+}
+
+/// The `Bearer` challenge of a response's `WWW-Authenticate` headers.
+pub fn challenge_of(response: &reqwest::Response) -> protocol::challenge::BearerChallenge {
+    let values: Vec<&str> =
+        response.headers().get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
+    protocol::challenge::BearerChallenge::from_header_values(values)
+        .ok()
+        .flatten()
+        .expect("a Bearer challenge in WWW-Authenticate")
+}
+
+/// `dist/` of the workspace, or `$E2E_DIST`.
+pub fn dist_dir() -> PathBuf {
+    std::env::var_os("E2E_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist"))
+}
