@@ -1,9 +1,12 @@
 //! A cache of verified tokens, so a client that reuses its token (they all do, until it expires)
 //! pays for one signature check, not one per request.
 //!
-//! Keyed by the whole token string, never by `jti` or `kid`: a different token is a different
-//! key, whatever it claims. Bounded (oldest entries leave first), and a hit is re-checked against
-//! the clock, so an entry never outlives the token's `exp`.
+//! A hit needs the whole token to be equal, never only its `jti` or `kid`: a different token is a
+//! different entry, whatever it claims. The table is indexed by the token's signature segment (the
+//! part after the last `.`), so a lookup hashes about 90 bytes instead of the whole 700-byte token;
+//! the full comparison follows. Only verified tokens are ever inserted, so a stranger cannot fill
+//! the table or crowd a bucket. Bounded (oldest entries leave first), and a hit is re-checked
+//! against the clock, so an entry never outlives the token's `exp`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -19,9 +22,15 @@ pub struct TokenCache {
 
 #[derive(Default)]
 struct Inner {
-    tokens: HashMap<Box<str>, Arc<VerifiedToken>>,
-    /// Insertion order, for eviction.
+    /// Signature segment → (the whole token, its verification).
+    tokens: HashMap<Box<str>, (Box<str>, Arc<VerifiedToken>)>,
+    /// Insertion order (signature segments), for eviction.
     order: VecDeque<Box<str>>,
+}
+
+/// The index of `token`: its signature segment, or the whole string when it has no `.`.
+fn index(token: &str) -> &str {
+    token.rsplit_once('.').map_or(token, |(_, signature)| signature)
 }
 
 impl TokenCache {
@@ -32,7 +41,10 @@ impl TokenCache {
     /// The cached verification of `token`, if any and if it is still within its validity window.
     pub fn get(&self, token: &str, expected: &Expectations<'_>, now: u64) -> Option<Arc<VerifiedToken>> {
         let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let hit = inner.tokens.get(token)?;
+        let (cached, hit) = inner.tokens.get(index(token))?;
+        if **cached != *token {
+            return None;
+        }
         validation::check_claims(&hit.claims, expected, now).ok()?;
         Some(hit.clone())
     }
@@ -42,7 +54,10 @@ impl TokenCache {
             return;
         }
         let mut inner = self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if inner.tokens.contains_key(token) {
+        let key = index(token);
+        if inner.tokens.contains_key(key) {
+            // The same token (verified twice by concurrent requests), or another with the same
+            // signature segment, which cannot verify unless it is the same token: keep the first.
             return;
         }
         while inner.tokens.len() >= self.capacity {
@@ -53,9 +68,9 @@ impl TokenCache {
                 None => break,
             }
         }
-        let key: Box<str> = token.into();
+        let key: Box<str> = key.into();
         inner.order.push_back(key.clone());
-        inner.tokens.insert(key, verified);
+        inner.tokens.insert(key, (token.into(), verified));
     }
 
     pub fn len(&self) -> usize {
@@ -101,6 +116,15 @@ mod tests {
         assert!(cache.get("t", &EXPECTED, 900).is_some());
         assert!(cache.get("t", &EXPECTED, 1000 + validation::LEEWAY).is_none());
         assert!(cache.get("other", &EXPECTED, 900).is_none(), "keyed by the whole token");
+    }
+
+    #[test]
+    fn a_token_sharing_only_the_signature_segment_is_a_miss() {
+        let cache = TokenCache::new(10);
+        cache.insert("header.payload.signature", verified(1000));
+        assert!(cache.get("header.payload.signature", &EXPECTED, 900).is_some());
+        assert!(cache.get("header.forged-payload.signature", &EXPECTED, 900).is_none());
+        assert!(cache.get("signature", &EXPECTED, 900).is_none());
     }
 
     #[test]

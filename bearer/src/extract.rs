@@ -14,17 +14,33 @@ use crate::validator::Validator;
 use crate::verified::VerifiedToken;
 
 /// What the extractor needs from the application: the validator, and where this resource's RFC
-/// 9728 metadata lives (every challenge names it).
+/// 9728 metadata lives (every challenge names it). One `Arc`, so that taking it from the
+/// application's state for every request is one reference count.
 #[derive(Clone)]
-pub struct ResourceGuard {
-    pub validator: Arc<Validator>,
-    pub resource_metadata_url: Arc<str>,
+pub struct ResourceGuard(Arc<Guard>);
+
+struct Guard {
+    validator: Arc<Validator>,
+    resource_metadata_url: String,
 }
 
 impl ResourceGuard {
+    pub fn new(validator: Arc<Validator>, resource_metadata_url: impl Into<String>) -> Self {
+        Self(Arc::new(Guard { validator, resource_metadata_url: resource_metadata_url.into() }))
+    }
+
+    pub fn validator(&self) -> &Validator {
+        &self.0.validator
+    }
+
+    /// The resource's RFC 9728 metadata URL, named in every challenge.
+    pub fn resource_metadata_url(&self) -> &str {
+        &self.0.resource_metadata_url
+    }
+
     /// The answer for `error`, with `scope` as what the request needed.
     pub fn rejection(&self, error: BearerError, scope: Scopes) -> Rejection {
-        Rejection { error, resource_metadata: self.resource_metadata_url.to_string(), scope }
+        Rejection { error, resource_metadata: self.0.resource_metadata_url.clone(), scope }
     }
 }
 
@@ -49,14 +65,14 @@ where
         let guard = ResourceGuard::from_ref(state);
         let needed = || Scopes::from_tokens(S::SCOPES).unwrap_or_default();
         let token = guard
-            .validator
+            .validator()
             .verify_request(&parts.headers, parts.uri.query())
             .await
             .map_err(|error| guard.rejection(error, needed()))?;
         // The common case allocates nothing: the route's constant scopes are looked up one by one.
         if !token.has_all(S::SCOPES) {
             let needed = needed();
-            let error = guard.validator.refused(
+            let error = guard.validator().refused(
                 token
                     .require(&needed)
                     .err()

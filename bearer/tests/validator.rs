@@ -88,7 +88,7 @@ async fn the_extractor_hands_handlers_the_actor_chain_and_answers_challenges() {
     let issuer = TestIssuer::start().await;
     let validator = Arc::new(Validator::new(issuer.issuer.clone(), RESOURCE.into()));
     let metadata_url = format!("{RESOURCE}/.well-known/oauth-protected-resource");
-    let app = App { guard: ResourceGuard { validator, resource_metadata_url: metadata_url.clone().into() } };
+    let app = App { guard: ResourceGuard::new(validator, metadata_url.clone()) };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(

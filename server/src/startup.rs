@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::mcp::McpService;
 use crate::routes;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use mcp_bearer::{ResourceGuard, Validator};
 
 /// The scopes this server understands, advertised in its metadata.
@@ -76,11 +76,11 @@ impl Application {
         let key_refresh = settings.jwks_refresh_interval.map(|every| (Arc::downgrade(&validator), every));
         let resource_metadata_url =
             format!("{}{PROTECTED_RESOURCE_WELL_KNOWN}", resource.trim_end_matches('/'));
-        let state = AppState {
-            guard: ResourceGuard { validator, resource_metadata_url: resource_metadata_url.into() },
-            metadata: Arc::new(metadata),
-            mcp: Arc::new(McpService::new(settings.conformance_tools)),
-        };
+        let state = AppState::new(Shared {
+            guard: ResourceGuard::new(validator, resource_metadata_url),
+            metadata,
+            mcp: McpService::new(settings.conformance_tools),
+        });
         if settings.conformance_tools {
             tracing::warn!("serving the MCP conformance suite's diagnostic tools (--conformance-tools)");
         }

@@ -8,14 +8,32 @@ use protocol::metadata::ProtectedResourceMetadata;
 
 use crate::mcp::McpService;
 
+/// The handlers' state, behind one `Arc`: axum clones the state for every request, and one
+/// reference count is all that should cost.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     /// Token validation and where this resource's metadata is (for challenges).
     pub guard: ResourceGuard,
     /// This server's RFC 9728 document.
-    pub metadata: Arc<ProtectedResourceMetadata>,
+    pub metadata: ProtectedResourceMetadata,
     /// Tools and sessions of `/mcp`.
-    pub mcp: Arc<McpService>,
+    pub mcp: McpService,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl FromRef<AppState> for ResourceGuard {

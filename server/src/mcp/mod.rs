@@ -97,7 +97,7 @@ fn rejection(state: &AppState, error: BearerError) -> Response {
 
 /// The token of an MCP request (refusals are counted and logged by the validator).
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<VerifiedToken>, Response> {
-    state.guard.validator.verify_request(headers, None).await.map_err(|e| rejection(state, e))
+    state.guard.validator().verify_request(headers, None).await.map_err(|e| rejection(state, e))
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {

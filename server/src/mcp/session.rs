@@ -121,7 +121,7 @@ fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) -> Respo
                     error(error_code::INVALID_PARAMS, format!("Unknown tool: {name}"))
                 }
                 Err(CallError::InsufficientScope(needed)) => {
-                    rejection(state, state.guard.validator.refused(BearerError::InsufficientScope(needed)))
+                    rejection(state, state.guard.validator().refused(BearerError::InsufficientScope(needed)))
                 }
                 Err(CallError::MissingClientCapability(capability)) => success(
                     request,

@@ -173,7 +173,7 @@ fn call_tool(state: &AppState, request: &Request, token: &VerifiedToken, capabil
             fail(StatusCode::OK, RpcError::new(error_code::INVALID_PARAMS, format!("Unknown tool: {name}")))
         }
         Err(CallError::InsufficientScope(needed)) => {
-            rejection(state, state.guard.validator.refused(BearerError::InsufficientScope(needed)))
+            rejection(state, state.guard.validator().refused(BearerError::InsufficientScope(needed)))
         }
         Err(CallError::MissingClientCapability(capability)) => {
             let mut error = RpcError::new(

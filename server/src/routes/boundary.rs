@@ -32,11 +32,20 @@ pub struct AllowedHosts {
     /// The port a `Host` without one means: the resource scheme's default.
     default_port: u16,
     loopback: bool,
+    /// The spellings clients actually send (`localhost:9090`, `127.0.0.1:9090`, …), accepted by
+    /// one comparison each before any parsing: every request carries a `Host`, and parsing it
+    /// (IDNA included) costs more than the rest of this layer.
+    common: Vec<String>,
 }
 
 impl AllowedHosts {
     /// Accepts `host[:port]` (the `Host` header's form).
     pub fn allows(&self, authority: &str) -> bool {
+        self.common.iter().any(|c| c.eq_ignore_ascii_case(authority)) || self.allows_parsed(authority)
+    }
+
+    /// The general rule: any spelling of this host, or of loopback for a loopback resource.
+    fn allows_parsed(&self, authority: &str) -> bool {
         // `[v6]:port`, `[v6]`, `name:port`, `name`.
         let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) if !port.contains(']') => (host, port.parse::<u16>().ok()),
@@ -66,7 +75,15 @@ pub fn allowed_hosts(resource: &str) -> AllowedHosts {
     let port = url.as_ref().and_then(Url::port_or_known_default).unwrap_or(default_port);
     let host = url.as_ref().and_then(|u| u.host().map(|h| h.to_string())).unwrap_or_default();
     let loopback = url.as_ref().is_some_and(protocol::resource::is_loopback);
-    AllowedHosts { host, port, default_port, loopback }
+    let mut names = vec![host.clone()];
+    if loopback {
+        names.extend(["localhost", "127.0.0.1", "[::1]"].map(String::from));
+    }
+    let mut common: Vec<String> = names.iter().map(|name| format!("{name}:{port}")).collect();
+    if port == default_port {
+        common.extend(names);
+    }
+    AllowedHosts { host, port, default_port, loopback, common }
 }
 
 /// Both rules.
@@ -158,6 +175,12 @@ mod tests {
         }
         for bad in ["evil.example:9090", "localhost:9091", "localhost", "127.0.0.1.evil.example:9090", ""] {
             assert!(!local.allows(bad), "{bad}");
+        }
+        // The fast path and the general rule agree.
+        for authority in
+            ["localhost:9090", "127.0.0.1:9090", "[::1]:9090", "127.0.0.2:9090", "localhost:9091"]
+        {
+            assert_eq!(local.allows(authority), local.allows_parsed(authority), "{authority}");
         }
         let public = allowed_hosts("https://mcp.example.com");
         assert!(public.allows("mcp.example.com") && public.allows("mcp.example.com:443"));

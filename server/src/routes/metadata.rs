@@ -7,5 +7,5 @@ use protocol::metadata::ProtectedResourceMetadata;
 use crate::state::AppState;
 
 pub async fn protected_resource_metadata(State(state): State<AppState>) -> Json<ProtectedResourceMetadata> {
-    Json((*state.metadata).clone())
+    Json(state.metadata.clone())
 }

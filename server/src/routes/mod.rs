@@ -34,8 +34,11 @@ pub fn router(state: AppState, allowed_origins: Vec<HeaderValue>, allowed_hosts:
         .route(&format!("{PROTECTED_RESOURCE_WELL_KNOWN}/mcp"), get(metadata::protected_resource_metadata))
         .layer(public_cors);
 
+    // A predicate over a shared list rather than `AllowOrigin::list`: axum clones the layer stack
+    // for every request, and a list is copied each time where an `Arc` is only counted.
+    let origins = std::sync::Arc::new(allowed_origins.clone());
     let api_cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::list(allowed_origins.iter().cloned()))
+        .allow_origin(AllowOrigin::predicate(move |origin, _| origins.contains(origin)))
         .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
@@ -55,7 +58,14 @@ pub fn router(state: AppState, allowed_origins: Vec<HeaderValue>, allowed_hosts:
         .layer(Boundary::new(allowed_hosts, allowed_origins).into_layer())
         .layer(api_cors);
 
-    metadata.merge(api).layer(TraceLayer::new_for_http().make_span_with(request_span)).with_state(state)
+    let router = metadata.merge(api).with_state(state);
+    // A span per request only where it can show: with DEBUG on when the server starts. At the
+    // default INFO level the layer would run on every request for nothing (see `cargo xtask bench`).
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        router.layer(TraceLayer::new_for_http().make_span_with(request_span))
+    } else {
+        router
+    }
 }
 
 async fn not_found() -> (StatusCode, Json<ErrorResponse>) {
