@@ -29,7 +29,6 @@ impl Endpoint {
 /// Which token each request carries.
 #[derive(Clone)]
 pub enum Tokens {
-    None,
     Same(Arc<str>),
     /// One per request, never reused, across all rounds; a round ends early if they run out.
     Fresh(Arc<FreshPool>),
@@ -152,7 +151,6 @@ pub async fn run(
                     break;
                 }
                 let token = match &tokens {
-                    Tokens::None => None,
                     Tokens::Same(token) => Some(&**token),
                     Tokens::Fresh(pool) => match pool.take() {
                         Some(token) => Some(token),
