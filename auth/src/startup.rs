@@ -58,9 +58,9 @@ impl Application {
             );
         }
 
-        let store = Store::connect(&settings.database_url)
-            .await
-            .with_context(|| format!("cannot open database {}", settings.database_url))?;
+        let store = Store::connect(&settings.database_url).await.with_context(|| {
+            format!("cannot open database {}", crate::store::display_url(&settings.database_url))
+        })?;
         let keys = KeyRing::load_or_create(&store, clock.now()).await?;
         if let Some(seed) = &settings.seed_user {
             seed_user(&store, &seed.username, &seed.password, clock.now()).await?;

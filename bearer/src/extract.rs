@@ -72,12 +72,13 @@ where
         // The common case allocates nothing: the route's constant scopes are looked up one by one.
         if !token.has_all(S::SCOPES) {
             let needed = needed();
-            let error = guard.validator().refused(
-                token
-                    .require(&needed)
-                    .err()
-                    .unwrap_or_else(|| BearerError::InsufficientScope(needed.clone())),
-            );
+            // `require` names the union for step-up. Should the route's constants not parse as
+            // scope tokens (`needed` then empty), the request is still refused: fail closed.
+            let error = token
+                .require(&needed)
+                .err()
+                .unwrap_or_else(|| BearerError::InsufficientScope(needed.clone()));
+            let error = guard.validator().refused(error);
             return Err(guard.rejection(error, needed));
         }
         Ok(Self(token, PhantomData))

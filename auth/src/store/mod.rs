@@ -82,6 +82,23 @@ impl TableCounts {
     }
 }
 
+/// A database URL as it may be shown to a person or a log: a password in it becomes `***`
+/// (`postgres://app:***@db/mcp`). Anything that does not parse as a URL is shown up to its `@`
+/// only, since it might hold credentials in a shape the parser did not recognise.
+pub fn display_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => match url.split_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_owned(),
+        },
+    }
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -431,5 +448,18 @@ impl Store {
     /// How many rows each table holds: for operators watching the sweep, and for tests.
     pub async fn row_counts(&self) -> Result<TableCounts, StoreError> {
         self.backend.row_counts().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_url;
+
+    #[test]
+    fn a_password_in_a_database_url_is_never_shown() {
+        assert_eq!(display_url("postgres://app:s3cret@db:5432/mcp"), "postgres://app:***@db:5432/mcp");
+        assert_eq!(display_url("sqlite://mcp-auth.db"), "sqlite://mcp-auth.db");
+        assert_eq!(display_url("sqlite::memory:"), "sqlite::memory:");
+        assert!(!display_url("not a url:s3cret@db").contains("s3cret"));
     }
 }
