@@ -11,7 +11,7 @@ use crate::report::Report;
 /// Seconds between publishing the rotated key and signing with it (the resource server refreshes
 /// its keys every second here).
 const PUBLISH_DELAY_SECS: u64 = 3;
-/// What the resource server logs while the AS is unreachable (server/src/auth/mod.rs).
+/// What the resource server logs while the AS is unreachable (`Validator::refresh_keys_every` in bearer/src/validator.rs).
 const DOWN_LOG: &str = "still validating tokens with the cached keys";
 /// And when it answers again.
 const BACK_LOG: &str = "the authorization server answers again";

@@ -197,7 +197,7 @@ async fn an_oversized_or_endless_jwks_is_abandoned_within_the_fetch_bounds() {
         let started = std::time::Instant::now();
         let response = server.echo_with(&signer.token(&server.resource, "echo")).await;
         assert_eq!(response.status(), 503, "no keys could be loaded, which is not the client's fault");
-        // 5 s is the key fetch's total timeout (server/src/auth/keys.rs), body included.
+        // 5 s is the key fetch's total timeout (bearer/src/keys.rs), body included.
         assert!(started.elapsed() < std::time::Duration::from_secs(8), "took {:?}", started.elapsed());
     }
 }
