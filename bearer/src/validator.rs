@@ -34,7 +34,7 @@ pub struct Validator {
     keys: KeySource,
     cache: TokenCache,
     clock: Arc<dyn Clock>,
-    refusals: RefusalLog,
+    refusals: Arc<RefusalLog>,
     /// What the signature check asks of `jsonwebtoken`, built once.
     signature: Validation,
     /// Set in introspection mode.
@@ -61,7 +61,7 @@ impl Validator {
             resource,
             cache: TokenCache::new(TOKEN_CACHE_CAPACITY),
             clock: Arc::new(SystemClock),
-            refusals: RefusalLog::default(),
+            refusals: Arc::new(RefusalLog::default()),
             signature,
             introspector: None,
             disabled: None,
@@ -127,7 +127,7 @@ impl Validator {
     /// Counts a refusal decided outside the validator (a handler's `insufficient_scope`), so that
     /// every refusal is logged the same way. Returns `error`.
     pub fn refused(&self, error: BearerError) -> BearerError {
-        self.refusals.record(&error, self.clock.now());
+        self.refusals.record(&error, &self.clock);
         error
     }
 
