@@ -102,18 +102,21 @@ impl Boundary {
         BoundaryLayer(Arc::new(self))
     }
 
-    /// The refusal for a request with these headers, if it must be refused.
+    /// The refusal for a request with these headers, if it must be refused. Logged at DEBUG only:
+    /// anyone can send a foreign `Host` or `Origin`, and a line per request at INFO would let them
+    /// fill the disk. The `403` body names the rule, which is what a developer with a wrong
+    /// `--allowed-origin` sees in the browser's console.
     fn refusal(&self, headers: &HeaderMap) -> Option<Response> {
         if let Some(host) = headers.get(header::HOST) {
             let host = host.to_str().unwrap_or_default();
             if !self.hosts.allows(host) {
-                tracing::info!(%host, "request for a foreign Host refused");
+                tracing::debug!(%host, "request for a foreign Host refused");
                 return Some(forbidden("forbidden_host", "this host name is not served here"));
             }
         }
         match headers.get(header::ORIGIN) {
             Some(origin) if !self.origins.contains(origin) => {
-                tracing::info!(origin = ?origin, "request from a foreign origin refused");
+                tracing::debug!(origin = ?origin, "request from a foreign origin refused");
                 Some(forbidden("forbidden_origin", "this origin is not allowed"))
             }
             _ => None,
