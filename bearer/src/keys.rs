@@ -48,6 +48,10 @@ pub struct KeySource {
     cache: RwLock<Cache>,
     /// Serialises refreshes and remembers when the last one started.
     last_refresh: Mutex<Option<Instant>>,
+    /// The same for discovering the introspection endpoint: one attempt at a time, and after a
+    /// failure none for [`MIN_REFRESH_INTERVAL`], so an AS that is down or advertises no endpoint
+    /// does not cost a fetch (and a log line) per request.
+    last_introspection_discovery: Mutex<Option<Instant>>,
 }
 
 impl KeySource {
@@ -59,7 +63,13 @@ impl KeySource {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a reqwest client with static settings builds");
-        Self { http, issuer, cache: RwLock::default(), last_refresh: Mutex::new(None) }
+        Self {
+            http,
+            issuer,
+            cache: RwLock::default(),
+            last_refresh: Mutex::new(None),
+            last_introspection_discovery: Mutex::new(None),
+        }
     }
 
     /// The key for `kid`, refreshing the cache (rate-limited) if it is unknown.
@@ -152,11 +162,23 @@ impl KeySource {
     }
 
     /// The authorization server's introspection endpoint (RFC 8414 `introspection_endpoint`),
-    /// discovered once.
+    /// discovered once; after a failed attempt, not tried again for [`MIN_REFRESH_INTERVAL`].
     pub async fn introspection_endpoint(&self) -> Result<String, KeyError> {
         if let Some(endpoint) = self.cache.read().await.introspection_endpoint.clone() {
             return Ok(endpoint);
         }
+        let mut last = self.last_introspection_discovery.lock().await;
+        // Another request may have found it while this one waited for the lock.
+        if let Some(endpoint) = self.cache.read().await.introspection_endpoint.clone() {
+            return Ok(endpoint);
+        }
+        if last.is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL) {
+            return Err(KeyError::Unavailable(format!(
+                "the introspection endpoint could not be discovered; next attempt within {} s",
+                MIN_REFRESH_INTERVAL.as_secs()
+            )));
+        }
+        *last = Some(Instant::now());
         let endpoint = self.discover().await?.introspection_endpoint.ok_or_else(|| {
             KeyError::Unavailable("the authorization server advertises no introspection_endpoint".into())
         })?;

@@ -134,3 +134,23 @@ async fn the_extractor_hands_handlers_the_actor_chain_and_answers_challenges() {
     assert_eq!(status, 401);
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
 }
+
+#[tokio::test]
+async fn without_an_introspection_endpoint_requests_fail_fast_instead_of_each_asking_the_as() {
+    // The stand-in AS advertises no introspection endpoint.
+    let issuer = TestIssuer::start().await;
+    let validator = Validator::new(issuer.issuer.clone(), RESOURCE.into()).with_introspection(
+        mcp_bearer::introspection::IntrospectionSettings {
+            secret: protocol::secret::ClientSecret::new("s"),
+            every_token: false,
+        },
+    );
+    for _ in 0..20 {
+        assert!(matches!(validator.verify("an-opaque-token").await, Err(BearerError::Unavailable(_))));
+    }
+    assert_eq!(
+        issuer.metadata_fetches.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one discovery attempt per interval, not one per request"
+    );
+}

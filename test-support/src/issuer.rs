@@ -33,6 +33,8 @@ pub struct TestIssuer {
     key: EncodingKey,
     /// How many times the JWKS was fetched.
     pub jwks_fetches: Arc<AtomicUsize>,
+    /// How many times the RFC 8414 metadata was fetched.
+    pub metadata_fetches: Arc<AtomicUsize>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -66,10 +68,16 @@ impl TestIssuer {
         });
         let jwks = JwkSet { keys: vec![jwk] };
         let counter = jwks_fetches.clone();
+        let metadata_fetches = Arc::new(AtomicUsize::new(0));
+        let metadata_counter = metadata_fetches.clone();
         let app = Router::new()
             .route(
                 "/.well-known/oauth-authorization-server",
-                get(move || async move { axum::Json(metadata) }),
+                get(move || {
+                    metadata_counter.fetch_add(1, Ordering::SeqCst);
+                    let metadata = metadata.clone();
+                    async move { axum::Json(metadata) }
+                }),
             )
             .route(
                 "/jwks.json",
@@ -94,6 +102,7 @@ impl TestIssuer {
             public_key_sec1: point.as_bytes().to_vec(),
             key: EncodingKey::from_ec_der(der.as_bytes()),
             jwks_fetches,
+            metadata_fetches,
             stop: Some(stop),
         }
     }
