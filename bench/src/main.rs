@@ -30,7 +30,6 @@ use mcp_bearer::{Validator, VerifiedToken};
 use mcp_server::config::Settings;
 use mcp_server::startup::Application;
 use protocol::echo::EchoResponse;
-use protocol::jwt::{AccessTokenClaims, Audience};
 use protocol::scope::Scopes;
 use test_support::issuer::{TestIssuer, corrupt};
 use tokio::net::TcpListener;
@@ -53,11 +52,16 @@ enum Server {
 }
 
 /// Starts `kind` on the servers' runtime and returns its base URL.
-async fn start(servers: &Handle, kind: Server, issuer: &str) -> anyhow::Result<String> {
+async fn start(servers: &Handle, kind: Server, issuer: &TestIssuer) -> anyhow::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let listener = listener.into_std()?;
-    let (issuer, resource) = (issuer.to_owned(), base.clone());
+    // What the "validation off" server treats every request as carrying.
+    let token = VerifiedToken {
+        claims: issuer.claims(&base, "echo"),
+        scopes: Scopes::parse("echo").expect("constant scope"),
+    };
+    let (issuer, resource) = (issuer.issuer.clone(), base.clone());
     servers.spawn(async move {
         let listener = TcpListener::from_std(listener)?;
         if kind == Server::BareAxum {
@@ -66,12 +70,12 @@ async fn start(servers: &Handle, kind: Server, issuer: &str) -> anyhow::Result<S
                 .map_err(anyhow::Error::from);
         }
         let settings = Settings {
-            resource: Some(resource.clone()),
+            resource: Some(resource),
             ..Settings::for_tests(&issuer, "http://localhost:8080")
         };
         let app = if kind == Server::ValidationOff {
             Application::build_on_with(listener, settings, move |_, _| {
-                Validator::dangerously_disabled_for_benchmarks(bench_token(&resource))
+                Validator::dangerously_disabled_for_benchmarks(token)
             })
             .await?
         } else {
@@ -93,8 +97,8 @@ fn bare_axum() -> axum::Router {
                     protocol::form::parse_unique(query.as_deref().unwrap_or_default()).unwrap_or_default();
                 Json(EchoResponse {
                     text: params.get("text").cloned().unwrap_or_default(),
-                    subject: "bench-user".into(),
-                    client_id: "bench-client".into(),
+                    subject: "user-1".into(),
+                    client_id: "client-1".into(),
                 })
             }),
         )
@@ -110,25 +114,6 @@ fn bare_axum() -> axum::Router {
         )
 }
 
-fn bench_token(resource: &str) -> VerifiedToken {
-    VerifiedToken {
-        claims: AccessTokenClaims {
-            iss: String::new(),
-            aud: Audience::One(resource.to_owned()),
-            sub: "bench-user".into(),
-            client_id: "bench-client".into(),
-            iat: 0,
-            exp: u64::MAX,
-            nbf: None,
-            jti: "bench".into(),
-            scope: Some("echo".into()),
-            auth_time: None,
-            act: None,
-        },
-        scopes: Scopes::parse("echo").expect("constant scope"),
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // The binary's default: INFO and above, formatted; written nowhere, but paid for.
@@ -142,9 +127,9 @@ async fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let issuer = TestIssuer::start().await;
-    let bare = start(servers.handle(), Server::BareAxum, &issuer.issuer).await?;
-    let off = start(servers.handle(), Server::ValidationOff, &issuer.issuer).await?;
-    let real = start(servers.handle(), Server::Ours, &issuer.issuer).await?;
+    let bare = start(servers.handle(), Server::BareAxum, &issuer).await?;
+    let off = start(servers.handle(), Server::ValidationOff, &issuer).await?;
+    let real = start(servers.handle(), Server::Ours, &issuer).await?;
     // `MCP_BENCH_ROWS=b` (letters, any order) measures only those rows: for a profiler's run.
     let only = std::env::var("MCP_BENCH_ROWS").ok();
     let wanted = |letter: char| only.as_ref().is_none_or(|only| only.contains(letter));
