@@ -69,10 +69,8 @@ async fn start(servers: &Handle, kind: Server, issuer: &TestIssuer) -> anyhow::R
                 .await
                 .map_err(anyhow::Error::from);
         }
-        let settings = Settings {
-            resource: Some(resource),
-            ..Settings::for_tests(&issuer, "http://localhost:8080")
-        };
+        let settings =
+            Settings { resource: Some(resource), ..Settings::for_tests(&issuer, "http://localhost:8080") };
         let app = if kind == Server::ValidationOff {
             Application::build_on_with(listener, settings, move |_, _| {
                 Validator::dangerously_disabled_for_benchmarks(token)

@@ -90,11 +90,12 @@ pub fn allowed_hosts(resource: &str) -> AllowedHosts {
 #[derive(Debug)]
 pub struct Boundary {
     hosts: AllowedHosts,
-    origins: Vec<HeaderValue>,
+    /// Shared with the CORS layer's predicate: one list decides both.
+    origins: Arc<Vec<HeaderValue>>,
 }
 
 impl Boundary {
-    pub fn new(hosts: AllowedHosts, origins: Vec<HeaderValue>) -> Self {
+    pub fn new(hosts: AllowedHosts, origins: Arc<Vec<HeaderValue>>) -> Self {
         Self { hosts, origins }
     }
 

@@ -36,9 +36,10 @@ pub fn router(state: AppState, allowed_origins: Vec<HeaderValue>, allowed_hosts:
 
     // A predicate over a shared list rather than `AllowOrigin::list`: axum clones the layer stack
     // for every request, and a list is copied each time where an `Arc` is only counted.
-    let origins = std::sync::Arc::new(allowed_origins.clone());
+    let origins = std::sync::Arc::new(allowed_origins);
+    let cors_origins = origins.clone();
     let api_cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin, _| origins.contains(origin)))
+        .allow_origin(AllowOrigin::predicate(move |origin, _| cors_origins.contains(origin)))
         .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
@@ -55,7 +56,7 @@ pub fn router(state: AppState, allowed_origins: Vec<HeaderValue>, allowed_hosts:
         .route("/echo", get(echo::echo))
         .route("/mcp", get(mcp::get).post(mcp::post).delete(mcp::delete))
         .fallback(not_found)
-        .layer(Boundary::new(allowed_hosts, allowed_origins).into_layer())
+        .layer(Boundary::new(allowed_hosts, origins).into_layer())
         .layer(api_cors);
 
     let router = metadata.merge(api).with_state(state);
