@@ -211,6 +211,8 @@ pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<Client,
         redirect_uris: metadata.redirect_uris.clone(),
         registration: Registration::MetadataDocument,
         metadata,
+        secret_hash: None,
+        acts_for: Vec::new(),
     };
     state.store.upsert_fetched_client(&client, now + freshness, now).await?;
     tracing::info!(%client_id, freshness, "fetched a client metadata document");

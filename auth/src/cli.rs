@@ -23,7 +23,9 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use protocol::secret::Password;
 
-use crate::config::{IntrospectionCredential, ResourceServer, SeedUser, Settings, SweepSettings, defaults};
+use crate::config::{
+    ApprovalSettings, IntrospectionCredential, ResourceServer, SeedUser, Settings, SweepSettings, defaults,
+};
 use crate::startup::Application;
 use crate::store::{Store, StoredAuditEvent, StoredKey};
 use crate::{admin, cimd, keyring};
@@ -132,17 +134,63 @@ pub struct ServeArgs {
           default_value_t = defaults::AUDIT_RETENTION.as_secs() / 86_400,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub audit_retention_days: u64,
+
+    /// A resource (one of --resource) whose tokens carry the user's groups in a `groups` claim.
+    /// Repeatable; separate several with ';'.
+    #[arg(long = "groups-claim", env = "MCP_AUTH_GROUPS_CLAIM", value_delimiter = ';')]
+    pub groups_claim: Vec<String>,
+
+    /// Longest life in seconds of a token obtained by token exchange or after an approval (never
+    /// longer than the token it was exchanged from).
+    #[arg(long, env = "MCP_AUTH_EXCHANGED_TOKEN_TTL", default_value_t = defaults::EXCHANGED_TOKEN_TTL.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub exchanged_token_ttl: u64,
+
+    /// Seconds an out-of-band approval request waits for the person unless the client asks for
+    /// less or more (up to --approval-max-expiry).
+    #[arg(long, env = "MCP_AUTH_APPROVAL_EXPIRY", default_value_t = defaults::APPROVAL_EXPIRY.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub approval_expiry: u64,
+
+    /// The longest in seconds a client may make an approval request wait.
+    #[arg(long, env = "MCP_AUTH_APPROVAL_MAX_EXPIRY", default_value_t = defaults::APPROVAL_MAX_EXPIRY.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub approval_max_expiry: u64,
+
+    /// Seconds a client must wait between two polls of an approval request (`slow_down` adds 5).
+    #[arg(long, env = "MCP_AUTH_APPROVAL_POLL_INTERVAL", default_value_t = defaults::APPROVAL_POLL_INTERVAL.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub approval_poll_interval: u64,
+
+    /// The choices of "Approve and remember for …" on the approval page, in seconds, separated by
+    /// ','. Empty: no remembering, each call is approved once.
+    #[arg(long, env = "MCP_AUTH_APPROVAL_REMEMBER", value_delimiter = ',',
+          default_value = "3600,86400", value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
+    pub approval_remember: Vec<u64>,
 }
 
 impl ServeArgs {
-    /// The server's settings: these flags over [`Settings::default`].
-    pub fn into_settings(self, database_url: String) -> Settings {
+    /// The server's settings: these flags over [`Settings::default`]. Fails when `--groups-claim`
+    /// names a resource that is not one of `--resource`.
+    pub fn into_settings(self, database_url: String) -> anyhow::Result<Settings> {
         let defaults = Settings::default();
-        Settings {
+        let mut resources = self.resources;
+        for named in &self.groups_claim {
+            let resource = resources
+                .iter_mut()
+                .find(|r| r.resource == *named)
+                .with_context(|| format!("--groups-claim {named}: not one of the --resource values"))?;
+            resource.groups_claim = true;
+        }
+        let mut remember: Vec<Duration> =
+            self.approval_remember.iter().map(|s| Duration::from_secs(*s)).collect();
+        remember.sort();
+        remember.dedup();
+        Ok(Settings {
             bind: self.bind,
             issuer: Some(self.issuer),
             database_url,
-            resources: self.resources,
+            resources,
             access_token_ttl: Duration::from_secs(self.access_token_ttl),
             refresh_token_idle_ttl: Duration::from_secs(self.refresh_token_idle_ttl),
             grant_ttl: Duration::from_secs(self.grant_ttl),
@@ -159,8 +207,15 @@ impl ServeArgs {
                 audit_retention: Duration::from_secs(self.audit_retention_days.saturating_mul(86_400)),
                 ..defaults.sweep
             },
+            exchanged_token_ttl: Duration::from_secs(self.exchanged_token_ttl),
+            approvals: ApprovalSettings {
+                default_expiry: Duration::from_secs(self.approval_expiry.min(self.approval_max_expiry)),
+                max_expiry: Duration::from_secs(self.approval_max_expiry),
+                poll_interval: Duration::from_secs(self.approval_poll_interval),
+                remember_choices: remember,
+            },
             ..defaults
-        }
+        })
     }
 }
 
@@ -168,7 +223,23 @@ impl ServeArgs {
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// Add a user. The password is read from the first line of standard input.
-    Add { username: String },
+    Add {
+        username: String,
+        /// A group the user belongs to (tokens for resources named by --groups-claim carry them).
+        /// Repeatable.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+    /// Show a user's groups, adding and removing some first.
+    Groups {
+        username: String,
+        /// Add the user to this group. Repeatable.
+        #[arg(long = "add")]
+        add: Vec<String>,
+        /// Remove the user from this group. Repeatable.
+        #[arg(long = "remove")]
+        remove: Vec<String>,
+    },
     /// List users.
     List,
     /// Remove a user, with their consents and grants.
@@ -180,20 +251,39 @@ pub enum UsersCommand {
 /// `mcp-auth clients …`
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
-    /// Pre-register a public client (PKCE, no secret).
+    /// Pre-register a public client (PKCE, no secret), or with --confidential a confidential one
+    /// (a gateway: token exchange and out-of-band approvals).
     Add {
-        /// Name shown on the consent page.
+        /// Name shown on the consent and approval pages.
         #[arg(long)]
         name: String,
-        /// A redirect URI (https, or http on a loopback host). Repeatable.
-        #[arg(long = "redirect-uri", required = true)]
+        /// A redirect URI (https, or http on a loopback host). Repeatable. Required for public
+        /// clients.
+        #[arg(long = "redirect-uri", required_unless_present = "confidential")]
         redirect_uris: Vec<String>,
         /// The client id to use; a random one by default.
         #[arg(long)]
         client_id: Option<String>,
-        /// Do not issue refresh tokens to this client.
-        #[arg(long)]
+        /// Do not issue refresh tokens to this (public) client.
+        #[arg(long, conflicts_with = "confidential")]
         no_refresh_tokens: bool,
+        /// A confidential client: authenticates with a secret (printed once) or, with --jwks-uri or
+        /// --jwks-file, with private_key_jwt.
+        #[arg(long)]
+        confidential: bool,
+        /// private_key_jwt: where the client publishes its public keys.
+        #[arg(long, requires = "confidential", conflicts_with = "jwks_file")]
+        jwks_uri: Option<String>,
+        /// private_key_jwt: a file holding the client's public keys (a JWK Set).
+        #[arg(long, requires = "confidential")]
+        jwks_file: Option<std::path::PathBuf>,
+        /// A resource the client acts for: it may exchange and introspect tokens issued for it.
+        /// Repeatable.
+        #[arg(long = "acts-for", requires = "confidential")]
+        acts_for: Vec<String>,
+        /// A grant type of the confidential client (default: token exchange and CIBA). Repeatable.
+        #[arg(long = "grant-type", requires = "confidential")]
+        grant_types: Vec<String>,
     },
     /// List clients.
     List,
@@ -225,7 +315,7 @@ pub enum KeysCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => {
-            let app = Application::build(args.into_settings(cli.database_url)).await?;
+            let app = Application::build(args.into_settings(cli.database_url)?).await?;
             app.run_until(serve::shutdown_signal()).await?;
             Ok(())
         }
@@ -252,9 +342,16 @@ async fn administer(store: &Store, command: Administration) -> anyhow::Result<()
 
 async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<()> {
     match command {
-        UsersCommand::Add { username } => {
-            let user = admin::add_user(store, &username, &read_password()?, now()).await?;
+        UsersCommand::Add { username, groups } => {
+            let user = admin::add_user(store, &username, &read_password()?, &groups, now()).await?;
             println!("added user {} (sub {})", user.username, user.id);
+        }
+        UsersCommand::Groups { username, add, remove } => {
+            let groups = admin::change_groups(store, &username, &add, &remove).await?;
+            println!(
+                "{username}: {}",
+                if groups.is_empty() { "no groups".to_owned() } else { groups.join(" ") }
+            );
         }
         UsersCommand::List => {
             for user in store.list_users().await? {
@@ -275,7 +372,45 @@ async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<()> {
 
 async fn clients(store: &Store, command: ClientsCommand) -> anyhow::Result<()> {
     match command {
-        ClientsCommand::Add { name, redirect_uris, client_id, no_refresh_tokens } => {
+        ClientsCommand::Add {
+            name,
+            redirect_uris,
+            client_id,
+            no_refresh_tokens,
+            confidential: true,
+            jwks_uri,
+            jwks_file,
+            acts_for,
+            grant_types,
+        } => {
+            let auth = match (jwks_uri, jwks_file) {
+                (Some(uri), _) => admin::ConfidentialAuth::JwksUri(uri),
+                (None, Some(path)) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let jwks = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", path.display()))?;
+                    admin::ConfidentialAuth::Jwks(jwks)
+                }
+                (None, None) => admin::ConfidentialAuth::Secret,
+            };
+            let _ = no_refresh_tokens;
+            let new = admin::NewConfidentialClient {
+                client_id,
+                name,
+                auth,
+                acts_for,
+                grant_types: (!grant_types.is_empty()).then_some(grant_types),
+                redirect_uris,
+            };
+            let (client, secret) = admin::add_confidential_client(store, new, now()).await?;
+            println!("{}", client.client_id);
+            if let Some(secret) = secret {
+                // Shown once: the store keeps only its hash.
+                println!("client secret (shown once, store it now): {}", secret.secret());
+            }
+        }
+        ClientsCommand::Add { name, redirect_uris, client_id, no_refresh_tokens, .. } => {
             let client = admin::add_client(
                 store,
                 client_id.as_deref(),
@@ -290,11 +425,17 @@ async fn clients(store: &Store, command: ClientsCommand) -> anyhow::Result<()> {
         ClientsCommand::List => {
             for client in store.list_clients().await? {
                 println!(
-                    "{}\t{:?}\t{}\t{}",
+                    "{}\t{:?}\t{}\t{}\t{}{}",
                     client.client_id,
                     client.registration,
+                    client.auth_method().as_str(),
                     client.display_name(),
-                    client.redirect_uris.join(" ")
+                    client.redirect_uris.join(" "),
+                    if client.acts_for.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\tacts for {}", client.acts_for.join(" "))
+                    }
                 );
             }
         }
@@ -395,7 +536,7 @@ mod tests {
     fn without_flags_the_server_runs_with_the_default_settings() {
         let cli = parse(&[]);
         assert!(cli.command.is_none());
-        let settings = cli.serve.into_settings(cli.database_url);
+        let settings = cli.serve.into_settings(cli.database_url).unwrap();
         let defaults = Settings::default();
         assert_eq!(settings.bind, defaults.bind);
         assert_eq!(settings.issuer, defaults.issuer);
@@ -434,7 +575,7 @@ mod tests {
             "pw",
         ]);
         let Some(Command::Serve(args)) = cli.command else { panic!("serve") };
-        let settings = args.into_settings(cli.database_url);
+        let settings = args.into_settings(cli.database_url).unwrap();
         assert_eq!(settings.bind.port(), 1);
         assert_eq!(settings.issuer.as_deref(), Some("https://as.example"));
         assert_eq!(settings.resources.len(), 2);

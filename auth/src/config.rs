@@ -42,6 +42,35 @@ pub struct Settings {
     pub seed_user: Option<SeedUser>,
     /// How expired rows are removed while the server runs.
     pub sweep: SweepSettings,
+    /// The longest life of a token obtained by token exchange or after an out-of-band approval
+    /// (never longer than what it was exchanged from).
+    pub exchanged_token_ttl: Duration,
+    /// Out-of-band approvals of tool calls.
+    pub approvals: ApprovalSettings,
+}
+
+/// Out-of-band approvals (`/bc-authorize`, `/approvals`).
+#[derive(Debug, Clone)]
+pub struct ApprovalSettings {
+    /// How long a request waits for the person when the client asks for no particular expiry.
+    pub default_expiry: Duration,
+    /// The longest a client may make a request wait (`requested_expiry` is capped to this).
+    pub max_expiry: Duration,
+    /// The minimum time between two polls of one request, before any `slow_down`.
+    pub poll_interval: Duration,
+    /// The choices of *Approve and remember for …*, shortest first.
+    pub remember_choices: Vec<Duration>,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        Self {
+            default_expiry: defaults::APPROVAL_EXPIRY,
+            max_expiry: defaults::APPROVAL_MAX_EXPIRY,
+            poll_interval: defaults::APPROVAL_POLL_INTERVAL,
+            remember_choices: defaults::APPROVAL_REMEMBER_CHOICES.to_vec(),
+        }
+    }
 }
 
 /// The periodic sweep of expired rows (see [`crate::store::sweep`]).
@@ -101,6 +130,17 @@ pub mod defaults {
     pub const SWEEP_ROWS_PER_TABLE: u32 = 1000;
     /// Audit events are kept for 90 days.
     pub const AUDIT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+    /// A minute: a hop token is used for one upstream call, or a few in quick succession.
+    pub const EXCHANGED_TOKEN_TTL: Duration = Duration::from_secs(60);
+    /// Five minutes for the person to answer an approval request, unless the client asks…
+    pub const APPROVAL_EXPIRY: Duration = Duration::from_secs(300);
+    /// …for up to half an hour.
+    pub const APPROVAL_MAX_EXPIRY: Duration = Duration::from_secs(1800);
+    /// The client polls at most every 5 s (OpenID CIBA's default).
+    pub const APPROVAL_POLL_INTERVAL: Duration = Duration::from_secs(5);
+    /// *Approve and remember for* one hour or one day.
+    pub const APPROVAL_REMEMBER_CHOICES: [Duration; 2] =
+        [Duration::from_secs(3600), Duration::from_secs(86_400)];
 }
 
 /// A user created at startup for the demo. Never set in production.
@@ -133,12 +173,14 @@ impl IntrospectionCredential {
     }
 }
 
-/// A protected resource the AS knows: its identifier (the token audience) and the scopes it
-/// understands.
+/// A protected resource the AS knows: its identifier (the token audience), the scopes it
+/// understands, and whether its tokens carry the user's groups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceServer {
     pub resource: String,
     pub scopes: Scopes,
+    /// Tokens for this resource carry a `groups` claim (`--groups-claim <resource-url>`).
+    pub groups_claim: bool,
 }
 
 impl ResourceServer {
@@ -151,7 +193,7 @@ impl ResourceServer {
         if scopes.is_empty() {
             return Err(format!("resource {resource} needs at least one scope"));
         }
-        Ok(Self { resource, scopes })
+        Ok(Self { resource, scopes, groups_claim: false })
     }
 }
 
@@ -177,6 +219,8 @@ impl Default for Settings {
             client_metadata: crate::cimd::FetchPolicy::default(),
             seed_user: None,
             sweep: SweepSettings::default(),
+            exchanged_token_ttl: defaults::EXCHANGED_TOKEN_TTL,
+            approvals: ApprovalSettings::default(),
         }
     }
 }
@@ -192,6 +236,7 @@ impl Settings {
             resources: vec![ResourceServer {
                 resource: resource.to_owned(),
                 scopes: Scopes::parse("echo profile").expect("constant scopes are valid"),
+                groups_claim: false,
             }],
             // Tests serve metadata documents from loopback.
             client_metadata: crate::cimd::FetchPolicy {

@@ -186,7 +186,7 @@ mod tests {
         let store = database.store();
         // Consents belong to a user and a client (foreign keys).
         let user =
-            crate::admin::add_user(&store, "u", &protocol::secret::Password::new("a long password"), 1)
+            crate::admin::add_user(&store, "u", &protocol::secret::Password::new("a long password"), &[], 1)
                 .await
                 .unwrap();
         let client =

@@ -295,6 +295,8 @@ mod tests {
             scope: Some("echo".into()),
             auth_time: None,
             act: None,
+            groups: None,
+            authorization_details: None,
         }
     }
 

@@ -15,6 +15,9 @@
 //! | [`login`] | signing in: throttle, password check, audit, a fresh session |
 //! | [`consent`] | whether to ask the user (the hook for consent automation), remembering consents, issuing codes |
 //! | [`cimd`] | Client ID Metadata Documents: fenced fetching and caching |
+//! | [`client_auth`] | who calls the back-channel endpoints: public clients, `client_secret_basic`, `private_key_jwt` |
+//! | [`exchange`] | token exchange (RFC 8693): the subject token's checks, the narrower token with `act` |
+//! | [`approvals`] | out-of-band approvals of tool calls (CIBA-shaped) and standing approvals |
 //! | [`session`] | the browser session cookie and CSRF check of the login and consent forms |
 //! | [`pages`] | server-rendered HTML with security headers; every value escaped by `maud` |
 //! | [`issuance`] | minting access and refresh tokens for a grant |
@@ -29,14 +32,17 @@
 //! | [`error`] | how failures reach the wire |
 
 pub mod admin;
+pub mod approvals;
 pub mod audit;
 pub mod cimd;
 pub mod cli;
+pub mod client_auth;
 pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod digest;
 pub mod error;
+pub mod exchange;
 pub mod issuance;
 pub mod keyring;
 pub mod login;

@@ -8,7 +8,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
-use crate::store::{Client, Consent, PendingAuthorization};
+use std::time::Duration;
+
+use crate::store::{ApprovalRequest, Client, Consent, PendingAuthorization, StandingApproval};
 
 /// Path of the stylesheet, served by [`stylesheet`].
 pub const STYLESHEET_PATH: &str = "/assets/auth.css";
@@ -92,6 +94,8 @@ pub struct LoginForm<'a> {
     pub csrf_token: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// Where a standalone sign-in goes on to (an approval page), already checked.
+    pub return_to: Option<&'a str>,
 }
 
 pub fn login_page(status: StatusCode, form: &LoginForm<'_>) -> Response {
@@ -99,7 +103,11 @@ pub fn login_page(status: StatusCode, form: &LoginForm<'_>) -> Response {
         h1 { "Sign in" }
         @match form.flow {
             Some((client, _)) => p { "to continue to " strong { (client.display_name()) } },
-            None => p { "to see and withdraw what you have allowed applications to do" },
+            None => @if form.return_to.is_some() {
+                p { "to answer an application's request for your approval" }
+            } @else {
+                p { "to see and withdraw what you have allowed applications to do" }
+            },
         }
         @if let Some(error) = form.error {
             p.error role="alert" id="login-error" { (error) }
@@ -107,6 +115,9 @@ pub fn login_page(status: StatusCode, form: &LoginForm<'_>) -> Response {
         form method="post" action="/login" {
             @if let Some((_, request)) = form.flow {
                 input type="hidden" name="request" value=(request.id);
+            }
+            @if let Some(return_to) = form.return_to {
+                input type="hidden" name="return_to" value=(return_to);
             }
             input type="hidden" name="csrf_token" value=(form.csrf_token);
             label for="username" { "Username" }
@@ -177,7 +188,84 @@ pub struct ConsentRow<'a> {
     pub client_name: &'a str,
 }
 
-pub fn account_page(username: &str, consents: &[ConsentRow<'_>], csrf_token: &str) -> Response {
+/// A standing approval and the name of its client, for the account page.
+pub struct StandingRow<'a> {
+    pub approval: &'a StandingApproval,
+    pub client_name: &'a str,
+}
+
+/// A duration as people say it: "1 hour", "24 hours", "30 minutes".
+pub fn for_how_long(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let (count, unit) = if seconds.is_multiple_of(3600) {
+        (seconds / 3600, "hour")
+    } else if seconds.is_multiple_of(60) {
+        (seconds / 60, "minute")
+    } else {
+        (seconds, "second")
+    };
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
+}
+
+/// A pending approval request and the name of its client, for the approval pages.
+pub struct ApprovalCard<'a> {
+    pub request: &'a ApprovalRequest,
+    pub client_name: &'a str,
+}
+
+/// The approval requests waiting for the signed-in person, each with its answers. Every value
+/// shown comes from the client that asked and is escaped; the argument summary is shown as text.
+pub fn approvals_page(
+    cards: &[ApprovalCard<'_>],
+    csrf_token: &str,
+    remember_choices: &[Duration],
+) -> Response {
+    let body = html! {
+        h1 { "Approvals" }
+        @if cards.is_empty() {
+            p.detail id="no-approvals" { "Nothing is waiting for your approval." }
+        }
+        @for card in cards {
+            div.approval id=(format!("approval-{}", card.request.id)) {
+                h2 { (card.client_name) " wants to call " code.tool { (card.request.tool) } }
+                p { "on " code { (card.request.resource) } " for you." }
+                @if let Some(message) = &card.request.binding_message {
+                    p { "Message from " (card.client_name) ": " strong.binding { (message) } }
+                }
+                @if let Some(summary) = &card.request.arguments_summary {
+                    p { "Arguments:" }
+                    pre.arguments { (summary) }
+                }
+                p.detail { "Client id: " code { (card.request.client_id) } }
+                form method="post" action=(format!("/approvals/{}", card.request.id)) {
+                    input type="hidden" name="csrf_token" value=(csrf_token);
+                    div.actions {
+                        button.primary type="submit" name="decision" value="once" { "Approve once" }
+                        @for choice in remember_choices {
+                            button.secondary type="submit" name="decision" value=(format!("remember-{}", choice.as_secs())) {
+                                "Approve and remember for " (for_how_long(*choice))
+                            }
+                        }
+                        button.secondary type="submit" name="decision" value="deny" { "Deny" }
+                    }
+                }
+                p.detail {
+                    "Remembering approves " code { (card.request.tool) } " with any arguments for "
+                    (card.client_name) " only, until it expires or you withdraw it on your account page."
+                }
+            }
+        }
+        p.detail { a href="/account" { "Your account" } }
+    };
+    html_page(StatusCode::OK, layout("Approvals", body), None)
+}
+
+pub fn account_page(
+    username: &str,
+    consents: &[ConsentRow<'_>],
+    standing: &[StandingRow<'_>],
+    csrf_token: &str,
+) -> Response {
     let body = html! {
         h1 { "Your account" }
         p { "Signed in as " strong { (username) } "." }
@@ -199,6 +287,25 @@ pub fn account_page(username: &str, consents: &[ConsentRow<'_>], csrf_token: &st
             }
         }
         p.detail { "Withdrawing a consent also revokes the tokens the application holds." }
+        h2 { "Tool calls you approved in advance" }
+        @if standing.is_empty() {
+            p.detail id="no-standing-approvals" { "None." }
+        }
+        @for row in standing {
+            div.consent {
+                p {
+                    strong { (row.client_name) } " may call " code { (row.approval.tool) }
+                    " on " code { (row.approval.resource) } " without asking, until "
+                    (row.approval.expires_at) " (Unix time)"
+                }
+                form method="post" action="/account/approvals/withdraw" {
+                    input type="hidden" name="csrf_token" value=(csrf_token);
+                    input type="hidden" name="approval_id" value=(row.approval.id);
+                    button.secondary type="submit" { "Withdraw" }
+                }
+            }
+        }
+        p.detail { a href="/approvals" { "Requests waiting for your approval" } }
         form method="post" action="/logout" {
             input type="hidden" name="csrf_token" value=(csrf_token);
             div.actions { button.secondary type="submit" id="sign-out" { "Sign out" } }

@@ -93,6 +93,7 @@ impl Application {
             keys: Arc::new(keys),
             clock,
             metadata_fetches: Arc::default(),
+            client_keys: Arc::default(),
         };
         Ok(Self { listener, state })
     }

@@ -18,6 +18,8 @@ pub struct AppState {
     /// Client metadata document fetches in progress and recently failed (one fetch per URL at a
     /// time).
     pub metadata_fetches: Arc<crate::cimd::Fetches>,
+    /// The public keys of `private_key_jwt` clients fetched from their `jwks_uri`.
+    pub client_keys: Arc<crate::client_auth::ClientKeys>,
 }
 
 /// The settings, plus what is resolved at startup.
@@ -38,6 +40,11 @@ impl RuntimeConfig {
     /// An endpoint URL under the issuer.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.issuer.trim_end_matches('/'))
+    }
+
+    /// The configured resource with this identifier.
+    pub fn resource(&self, resource: &str) -> Option<&crate::config::ResourceServer> {
+        self.settings.resources.iter().find(|r| r.resource == resource)
     }
 }
 

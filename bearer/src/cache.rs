@@ -102,6 +102,8 @@ mod tests {
                 scope: None,
                 auth_time: None,
                 act: None,
+                groups: None,
+                authorization_details: None,
             },
             scopes: Scopes::default(),
         })

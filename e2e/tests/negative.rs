@@ -288,6 +288,66 @@ async fn the_oauth_endpoints_answer_hostile_bodies_with_json_errors() {
             invalid_request,
         )),
         case(
+            "RFC 7523 §3: a client assertion that is not a JWT is invalid_client",
+            "/token",
+            form,
+            "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token=x\
+             &subject_token_type=urn:ietf:params:oauth:token-type:access_token&resource=http%3A%2F%2Fx\
+             &client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=a.b.c",
+            401,
+            &["invalid_client"],
+        ),
+        case(
+            "RFC 8693 §2.1: token exchange needs client authentication",
+            "/token",
+            form,
+            "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token=x\
+             &subject_token_type=urn:ietf:params:oauth:token-type:access_token&resource=http%3A%2F%2Fx",
+            401,
+            &["invalid_client"],
+        ),
+        with_credential(case(
+            "RFC 6749 §2.3: two client authentication methods at once are invalid_request",
+            "/token",
+            form,
+            "grant_type=refresh_token&refresh_token=x\
+             &client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=a.b.c",
+            400,
+            invalid_request,
+        )),
+        case(
+            "OpenID CIBA §7.1: the backchannel request takes a form",
+            "/bc-authorize",
+            json,
+            r#"{"login_hint":"x"}"#,
+            400,
+            invalid_request,
+        ),
+        case(
+            "OpenID CIBA §7.1: the backchannel request needs client authentication",
+            "/bc-authorize",
+            form,
+            "login_hint=x&subject_token=y&authorization_details=%5B%7B%22type%22%3A%22mcp_tool_call%22%2C%22locations%22%3A%5B%22http%3A%2F%2Fx%22%5D%2C%22actions%22%3A%5B%22tools%2Fcall%22%5D%2C%22identifier%22%3A%22t%22%2C%22arguments_sha256%22%3A%229f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08%22%7D%5D",
+            401,
+            &["invalid_client"],
+        ),
+        case(
+            "RFC 9396 §5: authorization_details that is not JSON is invalid_authorization_details",
+            "/bc-authorize",
+            form,
+            "login_hint=x&subject_token=y&authorization_details=%7Bnot+json",
+            400,
+            &["invalid_authorization_details"],
+        ),
+        case(
+            "RFC 9110 §15.5.14: an oversized backchannel request is 413",
+            "/bc-authorize",
+            form,
+            over_limit.clone(),
+            413,
+            invalid_request,
+        ),
+        case(
             "RFC 7591 §3.1: registration takes JSON, not a form",
             "/register",
             form,

@@ -44,5 +44,17 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
+    // A confidential client's metadata (`clients add --confidential`): what is accepted is
+    // accepted again unchanged, and never holds a private key.
+    if let Ok(metadata) = serde_json::from_slice::<ClientMetadata>(data)
+        && let Ok(accepted) = registration::validate_confidential(metadata)
+    {
+        assert_eq!(registration::validate_confidential(accepted.clone()).as_ref(), Ok(&accepted));
+        if let Some(jwks) = &accepted.jwks {
+            assert!(registration::check_public_jwks(jwks).is_ok());
+            assert!(accepted.jwks_uri.is_none());
+        }
+    }
+
     let _ = serde_json::from_slice::<ClientInformation>(data);
 });

@@ -29,6 +29,21 @@ pub enum ErrorCode {
     InvalidRedirectUri,
     /// RFC 7591
     InvalidClientMetadata,
+    /// RFC 8628 §3.5, OpenID CIBA §11: the person has not answered yet; poll again later.
+    AuthorizationPending,
+    /// RFC 8628 §3.5, OpenID CIBA §11: polling faster than `interval`; wait longer (5 s more).
+    SlowDown,
+    /// RFC 8628 §3.5, OpenID CIBA §11: the request expired before anyone answered it.
+    ExpiredToken,
+    /// RFC 9396 §5: `authorization_details` malformed, or of a type this server does not know.
+    InvalidAuthorizationDetails,
+    /// OpenID Connect Core §3.1.2.6: answering would need the person, and the client asked not to
+    /// prompt.
+    ConsentRequired,
+    /// OpenID CIBA §13: the hint names no user this server knows.
+    UnknownUserId,
+    /// OpenID CIBA §13: the binding message is too long or has characters it cannot show.
+    InvalidBindingMessage,
     Other(String),
 }
 
@@ -50,6 +65,13 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::InvalidAuthorizationDetails => "invalid_authorization_details",
+            Self::ConsentRequired => "consent_required",
+            Self::UnknownUserId => "unknown_user_id",
+            Self::InvalidBindingMessage => "invalid_binding_message",
             Self::Other(code) => code,
         }
     }
@@ -71,6 +93,13 @@ impl ErrorCode {
             "insufficient_scope" => Self::InsufficientScope,
             "invalid_redirect_uri" => Self::InvalidRedirectUri,
             "invalid_client_metadata" => Self::InvalidClientMetadata,
+            "authorization_pending" => Self::AuthorizationPending,
+            "slow_down" => Self::SlowDown,
+            "expired_token" => Self::ExpiredToken,
+            "invalid_authorization_details" => Self::InvalidAuthorizationDetails,
+            "consent_required" => Self::ConsentRequired,
+            "unknown_user_id" => Self::UnknownUserId,
+            "invalid_binding_message" => Self::InvalidBindingMessage,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -135,9 +164,9 @@ mod tests {
     #[test]
     fn unknown_codes_are_kept_verbatim() {
         let parsed: ErrorResponse =
-            serde_json::from_str(r#"{"error":"slow_down","error_description":"wait"}"#).unwrap();
-        assert_eq!(parsed.error, ErrorCode::Other("slow_down".into()));
-        assert_eq!(parsed.to_string(), "slow_down: wait");
+            serde_json::from_str(r#"{"error":"temporarily_overloaded","error_description":"wait"}"#).unwrap();
+        assert_eq!(parsed.error, ErrorCode::Other("temporarily_overloaded".into()));
+        assert_eq!(parsed.to_string(), "temporarily_overloaded: wait");
     }
 
     #[test]
@@ -158,6 +187,13 @@ mod tests {
             ErrorCode::InsufficientScope,
             ErrorCode::InvalidRedirectUri,
             ErrorCode::InvalidClientMetadata,
+            ErrorCode::AuthorizationPending,
+            ErrorCode::SlowDown,
+            ErrorCode::ExpiredToken,
+            ErrorCode::InvalidAuthorizationDetails,
+            ErrorCode::ConsentRequired,
+            ErrorCode::UnknownUserId,
+            ErrorCode::InvalidBindingMessage,
         ] {
             assert_eq!(ErrorCode::parse(code.as_str()), code);
         }

@@ -29,6 +29,16 @@ pub struct IntrospectionResponse {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The claims of an RFC 9068 token a resource server may rely on, carried over as the token
+    /// has them (RFC 7662 §2.2 allows any claim of the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<crate::jwt::Actor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<Vec<crate::authorization_details::AuthorizationDetail>>,
 }
 
 impl IntrospectionResponse {
@@ -63,8 +73,10 @@ impl IntrospectionResponse {
             nbf: None,
             jti: self.jti.unwrap_or_default(),
             scope: Some(self.scope.unwrap_or_default()),
-            auth_time: None,
-            act: None,
+            auth_time: self.auth_time,
+            act: self.act,
+            groups: self.groups,
+            authorization_details: self.authorization_details,
         })
     }
 }

@@ -55,6 +55,14 @@ pub struct AccessTokenClaims {
     /// gateway calling an upstream for a user). `None` for a token the user's own client holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// The groups the user belongs to, in tokens for resources configured to receive them, so a
+    /// policy downstream can say "members of `admins` may delete".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    /// RFC 9396 §9.1: what a person approved this token for (one tool call), on tokens issued
+    /// after an out-of-band approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<Vec<crate::authorization_details::AuthorizationDetail>>,
 }
 
 impl AccessTokenClaims {

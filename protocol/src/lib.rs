@@ -15,7 +15,8 @@
 //! | [`mcp_client`] | the client side of Streamable HTTP: requests, headers, answers, version fallback | MCP transports, lifecycle |
 //! | [`pkce`] | code verifier and S256 code challenge | RFC 7636 |
 //! | [`authorization`] | the authorize request, the server's checks of it, and the redirect back to the client | RFC 6749, RFC 7636, RFC 8707, RFC 9207 |
-//! | [`token`] | token request and response bodies | RFC 6749, RFC 8707 |
+//! | [`authorization_details`] | the description of one tool call a person approves | RFC 9396 |
+//! | [`token`] | token request and response bodies, token exchange, the CIBA request | RFC 6749, RFC 8707, RFC 8693, OpenID CIBA |
 //! | [`error`] | OAuth error codes and error bodies | RFC 6749 §5.2, RFC 6750 §3.1 |
 //! | [`form`] | form and query parameters, refusing repeats | RFC 6749 §3.1 |
 //! | [`introspection`] | introspection and revocation | RFC 7662, RFC 7009 |
@@ -28,6 +29,7 @@
 //! | [`echo`] | the demo `GET /echo` API | — |
 
 pub mod authorization;
+pub mod authorization_details;
 pub mod challenge;
 pub mod challenge_reaction;
 pub mod cimd;

@@ -56,6 +56,19 @@ pub struct AuthorizationServerMetadata {
     pub subject_types_supported: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signing_alg_values_supported: Option<Vec<String>>,
+    /// RFC 8414 §2: the JWS algorithms of `private_key_jwt` client assertions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
+    /// OpenID CIBA Core §4: where a confidential client asks for an out-of-band approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_authentication_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_token_delivery_modes_supported: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_user_code_parameter_supported: Option<bool>,
+    /// RFC 9396 §10: the `authorization_details` types this server understands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details_types_supported: Option<Vec<String>>,
 }
 
 /// What makes a metadata document unusable for an MCP client. Each variant names the field.

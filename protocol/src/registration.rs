@@ -12,7 +12,7 @@ use crate::error::ErrorCode;
 use crate::resource::check_redirect_uri;
 use crate::scope::Scopes;
 use crate::secret::ClientSecret;
-use crate::token::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
+use crate::token::{GRANT_AUTHORIZATION_CODE, GRANT_CIBA, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE};
 
 /// Client metadata (RFC 7591 §2): what a client sends to the registration endpoint, and what the
 /// authorization server echoes back with the `client_id` it assigned.
@@ -42,6 +42,12 @@ pub struct ClientMetadata {
     /// OpenID Connect Dynamic Client Registration: `web` for a browser app, `native` for an agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application_type: Option<String>,
+    /// RFC 7591 §2: where a `private_key_jwt` client publishes its public keys…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// …or the keys themselves (a JWK Set), never both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
 }
 
 /// The registration response (RFC 7591 §3.2.1).
@@ -142,7 +148,105 @@ pub fn validate(mut metadata: ClientMetadata) -> Result<ClientMetadata, (ErrorCo
         Some(other) => return bad(format!("application_type {other:?} must be \"web\" or \"native\"")),
     }
 
+    // Keys authenticate confidential clients, which this endpoint does not register: whatever was
+    // sent is dropped, and the answer (the metadata as stored) shows that.
+    metadata.jwks = None;
+    metadata.jwks_uri = None;
+
     Ok(metadata)
+}
+
+/// `token_endpoint_auth_method` of a client authenticating with a shared secret in HTTP Basic.
+pub const CLIENT_SECRET_BASIC: &str = "client_secret_basic";
+/// `token_endpoint_auth_method` of a client authenticating with a signed JWT (RFC 7523 §2.2).
+pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
+/// The grant types a confidential client of this server may use.
+pub const CONFIDENTIAL_GRANT_TYPES: [&str; 4] =
+    [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE, GRANT_CIBA];
+/// JWK members that only private (or symmetric) keys have; a client's published keys must have none.
+const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Checks the metadata of a confidential client registered by an operator (`mcp-auth clients add
+/// --confidential`): it authenticates with `client_secret_basic` or `private_key_jwt` (then with
+/// exactly one of `jwks_uri` and `jwks`, public keys only), uses grants this server has, and has
+/// redirect URIs if, and only if, it uses the code grant. Fills in the default grants (token
+/// exchange and CIBA, what a gateway needs).
+pub fn validate_confidential(mut metadata: ClientMetadata) -> Result<ClientMetadata, (ErrorCode, String)> {
+    let bad = |description: String| Err((ErrorCode::InvalidClientMetadata, description));
+    let grant_types = metadata
+        .grant_types
+        .get_or_insert_with(|| vec![GRANT_TOKEN_EXCHANGE.to_owned(), GRANT_CIBA.to_owned()]);
+    if grant_types.is_empty() {
+        return bad("a confidential client needs at least one grant type".into());
+    }
+    if let Some(other) = grant_types.iter().find(|g| !CONFIDENTIAL_GRANT_TYPES.contains(&g.as_str())) {
+        return bad(format!("grant type {other:?} is not supported"));
+    }
+    let code_flow = grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE);
+    if code_flow {
+        let public = validate(ClientMetadata {
+            token_endpoint_auth_method: None,
+            grant_types: Some(vec![GRANT_AUTHORIZATION_CODE.to_owned()]),
+            ..metadata.clone()
+        })?;
+        metadata.redirect_uris = public.redirect_uris;
+        metadata.response_types = public.response_types;
+    } else if !metadata.redirect_uris.is_empty() {
+        return bad("redirect_uris are only for clients of the authorization_code grant".into());
+    }
+    if let Some(name) = &metadata.client_name
+        && (name.chars().count() > MAX_CLIENT_NAME
+            || name.chars().any(|c| c.is_control() || is_invisible_or_reordering(c)))
+    {
+        return bad(format!("client_name must be at most {MAX_CLIENT_NAME} visible characters"));
+    }
+
+    match metadata.token_endpoint_auth_method.as_deref() {
+        Some(CLIENT_SECRET_BASIC) => {
+            if metadata.jwks.is_some() || metadata.jwks_uri.is_some() {
+                return bad("jwks and jwks_uri are for private_key_jwt clients".into());
+            }
+        }
+        Some(PRIVATE_KEY_JWT) => match (&metadata.jwks_uri, &metadata.jwks) {
+            (Some(uri), None) => {
+                if let Err(e) = check_redirect_uri(uri) {
+                    return bad(format!("jwks_uri: {e}"));
+                }
+            }
+            (None, Some(jwks)) => {
+                if let Err(e) = check_public_jwks(jwks) {
+                    return bad(e);
+                }
+            }
+            _ => return bad("a private_key_jwt client has exactly one of jwks_uri and jwks".into()),
+        },
+        other => {
+            return bad(format!(
+                "token_endpoint_auth_method {other:?}: a confidential client uses {CLIENT_SECRET_BASIC:?} or {PRIVATE_KEY_JWT:?}"
+            ));
+        }
+    }
+    Ok(metadata)
+}
+
+/// A JWK Set of public keys: an object with a non-empty `keys` array of objects with a `kty`,
+/// none holding private or symmetric key material.
+pub fn check_public_jwks(jwks: &serde_json::Value) -> Result<(), String> {
+    let keys = jwks.get("keys").and_then(serde_json::Value::as_array).ok_or("jwks must be a JWK Set")?;
+    if keys.is_empty() {
+        return Err("jwks holds no keys".into());
+    }
+    for key in keys {
+        let key = key.as_object().ok_or("every key in jwks is a JSON object")?;
+        match key.get("kty").and_then(serde_json::Value::as_str) {
+            Some("EC" | "RSA" | "OKP") => {}
+            _ => return Err("every key in jwks has kty EC, RSA or OKP".into()),
+        }
+        if let Some(member) = PRIVATE_JWK_MEMBERS.iter().find(|m| key.contains_key(**m)) {
+            return Err(format!("jwks holds a private key (member {member:?}): publish public keys only"));
+        }
+    }
+    Ok(())
 }
 
 /// Unicode format characters that change how text is ordered or hide in it: bidirectional
@@ -249,5 +353,79 @@ mod tests {
         }
         let plain = ClientMetadata { client_name: Some("Café <Ünïcödé> & \"quotes\"".into()), ..spa() };
         assert!(validate(plain).is_ok(), "ordinary Unicode and markup characters are escaped, not refused");
+    }
+
+    fn gateway() -> ClientMetadata {
+        ClientMetadata {
+            client_name: Some("Gateway".into()),
+            token_endpoint_auth_method: Some(PRIVATE_KEY_JWT.into()),
+            jwks: Some(serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}]})),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_confidential_client_gets_the_exchange_and_ciba_grants_by_default() {
+        let checked = validate_confidential(gateway()).unwrap();
+        assert_eq!(checked.grant_types.unwrap(), [GRANT_TOKEN_EXCHANGE, GRANT_CIBA]);
+        let basic = ClientMetadata {
+            token_endpoint_auth_method: Some(CLIENT_SECRET_BASIC.into()),
+            jwks: None,
+            ..gateway()
+        };
+        assert!(validate_confidential(basic).is_ok());
+    }
+
+    #[test]
+    fn confidential_clients_are_refused_what_they_cannot_use() {
+        let refused = |metadata: ClientMetadata| validate_confidential(metadata).unwrap_err().1;
+        assert!(
+            refused(ClientMetadata { token_endpoint_auth_method: None, ..gateway() })
+                .contains("confidential")
+        );
+        assert!(
+            refused(ClientMetadata { token_endpoint_auth_method: Some("none".into()), ..gateway() })
+                .contains("confidential")
+        );
+        assert!(refused(ClientMetadata { jwks: None, ..gateway() }).contains("exactly one"));
+        assert!(
+            refused(ClientMetadata { jwks_uri: Some("https://gw.example/jwks".into()), ..gateway() })
+                .contains("exactly one")
+        );
+        assert!(
+            refused(ClientMetadata {
+                jwks: None,
+                jwks_uri: Some("http://gw.example/jwks".into()),
+                ..gateway()
+            })
+            .contains("jwks_uri")
+        );
+        let private =
+            serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y", "d": "secret"}]});
+        assert!(refused(ClientMetadata { jwks: Some(private), ..gateway() }).contains("private key"));
+        let symmetric = serde_json::json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]});
+        assert!(refused(ClientMetadata { jwks: Some(symmetric), ..gateway() }).contains("kty"));
+        assert!(
+            refused(ClientMetadata { jwks: Some(serde_json::json!({"keys": []})), ..gateway() })
+                .contains("no keys")
+        );
+        assert!(
+            refused(ClientMetadata { grant_types: Some(vec!["password".into()]), ..gateway() })
+                .contains("password")
+        );
+        assert!(
+            refused(ClientMetadata { redirect_uris: vec!["https://gw.example/cb".into()], ..gateway() })
+                .contains("redirect_uris")
+        );
+        let code_without_uris =
+            ClientMetadata { grant_types: Some(vec![GRANT_AUTHORIZATION_CODE.into()]), ..gateway() };
+        assert!(validate_confidential(code_without_uris).is_err());
+    }
+
+    #[test]
+    fn a_public_registration_keeps_no_keys() {
+        let with_keys = ClientMetadata { jwks_uri: Some("https://app.example/jwks".into()), ..spa() };
+        let stored = validate(with_keys).unwrap();
+        assert_eq!((stored.jwks_uri, stored.jwks), (None, None));
     }
 }

@@ -71,6 +71,11 @@ impl Scopes {
         Scopes(self.0.union(&other.0).cloned().collect())
     }
 
+    /// The tokens in both sets: what a token exchange may carry from one resource to another.
+    pub fn intersection(&self, other: &Scopes) -> Scopes {
+        Scopes(self.0.intersection(&other.0).cloned().collect())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }

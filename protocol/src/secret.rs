@@ -58,6 +58,16 @@ secret_string!(
     /// A confidential client's secret (RFC 6749 §2.3.1), for authorization servers that issue one.
     ClientSecret
 );
+secret_string!(
+    /// A signed JWT a confidential client authenticates with (`private_key_jwt`, RFC 7523 §2.2).
+    /// Not reusable once seen (its `jti` is single use), but still never logged.
+    ClientAssertion
+);
+secret_string!(
+    /// The handle of an out-of-band approval request (OpenID CIBA Core §7.3, `auth_req_id`): whoever
+    /// holds it, and can authenticate as the client that asked, collects the token once approved.
+    AuthReqId
+);
 
 #[cfg(test)]
 mod tests {

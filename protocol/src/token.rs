@@ -2,12 +2,23 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::authorization_details::AuthorizationDetail;
 use crate::pkce::CodeVerifier;
-use crate::secret::{AccessToken, AuthorizationCode, RefreshToken};
+use crate::secret::{AccessToken, AuthReqId, AuthorizationCode, RefreshToken};
 
 /// `grant_type` values this project supports.
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+/// RFC 8693 §2.1: token exchange.
+pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// OpenID CIBA Core §10.1: collecting the token of an out-of-band approval.
+pub const GRANT_CIBA: &str = "urn:openid:params:grant-type:ciba";
+
+/// RFC 8693 §3: the token type of an OAuth access token, in `subject_token_type`,
+/// `requested_token_type` and `issued_token_type`.
+pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// RFC 7523 §2.2: `client_assertion_type` of `private_key_jwt` client authentication.
+pub const CLIENT_ASSERTION_TYPE_JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The form a client posts to exchange an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +97,67 @@ pub struct TokenResponse {
     pub refresh_token: Option<RefreshToken>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// RFC 8693 §2.2.1: what was issued, in a token exchange response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
+    /// RFC 9396 §7: what the token was approved for, when the request described it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<Vec<AuthorizationDetail>>,
+}
+
+/// A token exchange request (RFC 8693 §2.1) of a confidential client, which authenticates on its
+/// own (not in this body). This project exchanges access tokens it issued for tokens of another
+/// of its resources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenExchangeRequest {
+    pub grant_type: String,
+    pub subject_token: AccessToken,
+    pub subject_token_type: String,
+    /// RFC 8707: the resource the new token is for.
+    pub resource: String,
+    /// At most the subject token's scopes that the resource knows; all of them when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_token_type: Option<String>,
+}
+
+impl TokenExchangeRequest {
+    /// Exchange `subject_token` for a token for `resource` with `scope` (all the subject's
+    /// scopes the resource knows, when `None`).
+    pub fn new(subject_token: AccessToken, resource: impl Into<String>, scope: Option<String>) -> Self {
+        Self {
+            grant_type: GRANT_TOKEN_EXCHANGE.to_owned(),
+            subject_token,
+            subject_token_type: TOKEN_TYPE_ACCESS_TOKEN.to_owned(),
+            resource: resource.into(),
+            scope,
+            requested_token_type: None,
+        }
+    }
+}
+
+/// The answer of the backchannel authentication endpoint (OpenID CIBA Core §7.3): the handle to
+/// poll with, how long it lives and how often polling is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackchannelAuthenticationResponse {
+    pub auth_req_id: AuthReqId,
+    pub expires_in: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u64>,
+}
+
+/// Polling the token endpoint for the answer to an out-of-band approval (OpenID CIBA Core §10.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CibaTokenRequest {
+    pub grant_type: String,
+    pub auth_req_id: AuthReqId,
+}
+
+impl CibaTokenRequest {
+    pub fn new(auth_req_id: AuthReqId) -> Self {
+        Self { grant_type: GRANT_CIBA.to_owned(), auth_req_id }
+    }
 }
 
 impl TokenResponse {

@@ -130,6 +130,8 @@ impl TestIssuer {
             scope: Some(scope.to_owned()),
             auth_time: None,
             act: None,
+            groups: None,
+            authorization_details: None,
         }
     }
 

@@ -15,6 +15,16 @@ pub enum AuditKind {
     CodeReplayed,
     TokenRevoked,
     ClientRegistered,
+    ClientAuthenticationFailed,
+    TokenExchanged,
+    TokenExchangeRefused,
+    ApprovalRequested,
+    ApprovalRequestRefused,
+    ApprovalApproved,
+    ApprovalDenied,
+    ApprovalRefused,
+    ApprovalTokenIssued,
+    StandingApprovalWithdrawn,
 }
 
 impl AuditKind {
@@ -33,6 +43,16 @@ impl AuditKind {
             AuditKind::CodeReplayed => "code_replayed",
             AuditKind::TokenRevoked => "token_revoked",
             AuditKind::ClientRegistered => "client_registered",
+            AuditKind::ClientAuthenticationFailed => "client_authentication_failed",
+            AuditKind::TokenExchanged => "token_exchanged",
+            AuditKind::TokenExchangeRefused => "token_exchange_refused",
+            AuditKind::ApprovalRequested => "approval_requested",
+            AuditKind::ApprovalRequestRefused => "approval_request_refused",
+            AuditKind::ApprovalApproved => "approval_approved",
+            AuditKind::ApprovalDenied => "approval_denied",
+            AuditKind::ApprovalRefused => "approval_refused",
+            AuditKind::ApprovalTokenIssued => "approval_token_issued",
+            AuditKind::StandingApprovalWithdrawn => "standing_approval_withdrawn",
         }
     }
 }

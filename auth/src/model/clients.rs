@@ -1,7 +1,7 @@
 //! OAuth clients: pre-registered, registered dynamically (RFC 7591), or fetched from a Client ID
 //! Metadata Document.
 
-use protocol::registration::ClientMetadata;
+use protocol::registration::{CLIENT_SECRET_BASIC, ClientMetadata, PRIVATE_KEY_JWT};
 
 /// How a client came to exist; shown to operators and decides nothing about trust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,29 @@ impl Registration {
     }
 }
 
-/// A public client (this server issues no client secrets).
+/// How a client proves who it is at the token endpoint (its `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthMethod {
+    /// A public client: its id alone; PKCE and refresh token rotation carry the proof.
+    None,
+    /// A confidential client with a secret, sent with HTTP Basic (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// A confidential client signing a JWT with its private key (RFC 7523 §2.2).
+    PrivateKeyJwt,
+}
+
+impl ClientAuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuthMethod::None => "none",
+            ClientAuthMethod::ClientSecretBasic => CLIENT_SECRET_BASIC,
+            ClientAuthMethod::PrivateKeyJwt => PRIVATE_KEY_JWT,
+        }
+    }
+}
+
+/// A client: public (registered dynamically, by metadata document, or by hand) or confidential
+/// (pre-registered by an operator, with a secret or keys).
 #[derive(Debug, Clone)]
 pub struct Client {
     pub client_id: String,
@@ -41,9 +63,38 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub registration: Registration,
     pub metadata: ClientMetadata,
+    /// SHA-256 of a `client_secret_basic` client's secret; `None` for every other client.
+    pub secret_hash: Option<String>,
+    /// The resources this client acts for (a gateway, say): it may exchange tokens issued for
+    /// them. Empty for ordinary clients.
+    pub acts_for: Vec<String>,
 }
 
 impl Client {
+    /// How this client authenticates. Anything but the two confidential methods is a public
+    /// client: an unknown method stored by some future version never makes a client confidential.
+    pub fn auth_method(&self) -> ClientAuthMethod {
+        match self.metadata.token_endpoint_auth_method.as_deref() {
+            Some(CLIENT_SECRET_BASIC) => ClientAuthMethod::ClientSecretBasic,
+            Some(PRIVATE_KEY_JWT) => ClientAuthMethod::PrivateKeyJwt,
+            _ => ClientAuthMethod::None,
+        }
+    }
+
+    pub fn is_confidential(&self) -> bool {
+        self.auth_method() != ClientAuthMethod::None
+    }
+
+    /// Is the client registered for `grant_type`?
+    pub fn has_grant_type(&self, grant_type: &str) -> bool {
+        self.metadata.grant_types.as_ref().is_some_and(|g| g.iter().any(|g| g == grant_type))
+    }
+
+    /// Does the client act for `resource`, so that it may exchange tokens issued for it?
+    pub fn acts_for(&self, resource: &str) -> bool {
+        self.acts_for.iter().any(|r| r == resource)
+    }
+
     /// The name to show on the consent page: the registered name, else the client id.
     pub fn display_name(&self) -> &str {
         self.client_name.as_deref().unwrap_or(&self.client_id)

@@ -35,6 +35,9 @@ pub struct IssuedAccessToken {
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// For a token obtained by exchange (or after an approval): the access token it was exchanged
+    /// from. Revoking that one ends this one too.
+    pub parent_jti: Option<String>,
 }
 
 /// A refresh token about to be stored (its hash).

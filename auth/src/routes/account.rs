@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::extract::{AccountForm, forbidden};
 use crate::audit::{self, RequestContext};
 use crate::error::BrowserError;
-use crate::pages::{self, ConsentRow};
+use crate::pages::{self, ConsentRow, StandingRow};
 use crate::session;
 use crate::state::AppState;
 use crate::store::{AuditEvent, AuditKind};
@@ -30,7 +30,41 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         .zip(&names)
         .map(|(consent, name)| ConsentRow { consent, client_name: name })
         .collect();
-    Ok(pages::account_page(&user.username, &rows, &current.session.csrf_token))
+    let standing = state.store.standing_approvals_of_user(&user_id, state.now()).await?;
+    let mut standing_names = Vec::with_capacity(standing.len());
+    for approval in &standing {
+        let client = state.store.find_client(&approval.client_id).await?;
+        standing_names
+            .push(client.map_or_else(|| approval.client_id.clone(), |c| c.display_name().to_owned()));
+    }
+    let standing_rows: Vec<StandingRow<'_>> = standing
+        .iter()
+        .zip(&standing_names)
+        .map(|(approval, name)| StandingRow { approval, client_name: name })
+        .collect();
+    Ok(pages::account_page(&user.username, &rows, &standing_rows, &current.session.csrf_token))
+}
+
+/// `POST /account/approvals/withdraw`: forgets one of the user's standing approvals; the next
+/// call it would have covered asks the person again.
+pub async fn withdraw_approval(
+    State(state): State<AppState>,
+    context: RequestContext,
+    AccountForm(form): AccountForm,
+) -> Result<Response, BrowserError> {
+    let Some(user_id) = form.session.session.user_id.as_deref() else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    let id = form
+        .field("approval_id")
+        .ok_or_else(|| BrowserError::page(StatusCode::BAD_REQUEST, "Invalid form", "No approval named."))?;
+    if state.store.withdraw_standing_approval(id, user_id).await? {
+        let event = AuditEvent::new(AuditKind::StandingApprovalWithdrawn)
+            .user(user_id)
+            .detail(format!("approval {id}"));
+        audit::record(&state, &context, event).await;
+    }
+    Ok(Redirect::to("/account").into_response())
 }
 
 pub async fn withdraw(

@@ -22,6 +22,19 @@ use crate::store::{Client, PendingAuthorization};
 #[derive(Deserialize)]
 pub struct RequestId {
     pub(super) request: Option<String>,
+    /// Where a standalone sign-in goes on to (an approval page); see [`return_path`].
+    #[serde(default)]
+    pub(super) return_to: Option<String>,
+}
+
+/// A path on this server that a standalone sign-in may go on to: the approval pages only, so the
+/// parameter cannot turn the login page into an open redirector.
+pub fn return_path(value: Option<&str>) -> Option<&str> {
+    value.filter(|path| {
+        (*path == "/approvals" || path.starts_with("/approvals/"))
+            && path.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_'))
+            && !path.contains("//")
+    })
 }
 
 /// The pending authorization `request_id` of this browser's session, and its client.
@@ -47,7 +60,7 @@ pub async fn show(
 ) -> Result<Response, BrowserError> {
     let Query(query) = query?;
     let Some(request_id) = query.request.as_deref() else {
-        return show_standalone(&state, &headers).await;
+        return show_standalone(&state, &headers, return_path(query.return_to.as_deref())).await;
     };
     let current = session::current(&state, &headers).await?.ok_or_else(expired)?;
     let (request, client) = load(&state, &current, Some(request_id)).await?;
@@ -59,15 +72,21 @@ pub async fn show(
         csrf_token: &current.session.csrf_token,
         username: "",
         error: None,
+        return_to: None,
     };
     Ok(pages::login_page(StatusCode::OK, &form))
 }
 
-/// The login form for `/account`, starting an anonymous session if the browser has none.
-async fn show_standalone(state: &AppState, headers: &HeaderMap) -> Result<Response, BrowserError> {
+/// The login form for `/account` (or an approval page, `return_to`), starting an anonymous
+/// session if the browser has none.
+async fn show_standalone(
+    state: &AppState,
+    headers: &HeaderMap,
+    return_to: Option<&str>,
+) -> Result<Response, BrowserError> {
     let (csrf_token, set_cookie) = match session::current(state, headers).await? {
         Some(current) if current.session.user_id.is_some() => {
-            return Ok(Redirect::to("/account").into_response());
+            return Ok(Redirect::to(return_to.unwrap_or("/account")).into_response());
         }
         Some(current) => (current.session.csrf_token, None),
         None => {
@@ -76,7 +95,7 @@ async fn show_standalone(state: &AppState, headers: &HeaderMap) -> Result<Respon
             (session.csrf_token, Some(cookie))
         }
     };
-    let form = LoginForm { flow: None, csrf_token: &csrf_token, username: "", error: None };
+    let form = LoginForm { flow: None, csrf_token: &csrf_token, username: "", error: None, return_to };
     let mut response = pages::login_page(StatusCode::OK, &form);
     if let Some(cookie) = set_cookie {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -106,6 +125,7 @@ pub async fn submit(
             csrf_token: &form.session.session.csrf_token,
             username,
             error: Some(error),
+            return_to: return_path(form.field("return_to")),
         };
         pages::login_page(status, &login)
     };
@@ -126,7 +146,7 @@ pub async fn submit(
         Outcome::SignedIn { set_cookie } => {
             let next = match &flow {
                 Some((request, _)) => format!("/consent?request={}", request.id),
-                None => "/account".to_owned(),
+                None => return_path(form.field("return_to")).unwrap_or("/account").to_owned(),
             };
             let mut response = Redirect::to(&next).into_response();
             response.headers_mut().insert(header::SET_COOKIE, set_cookie);

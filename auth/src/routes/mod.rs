@@ -2,7 +2,9 @@
 //! call, and map errors.
 
 mod account;
+mod approvals;
 mod authorize;
+mod bc_authorize;
 mod consent;
 mod extract;
 mod introspect;
@@ -27,6 +29,7 @@ use tower_http::trace::TraceLayer;
 use crate::pages;
 use crate::state::AppState;
 
+pub use extract::{FromParams, Params};
 pub use metadata::authorization_server_metadata;
 
 /// Request bodies are small forms and JSON documents; anything larger is refused with 413.
@@ -58,7 +61,9 @@ pub fn router(state: AppState) -> Router {
         .layer(cors);
 
     // Server to server: resource servers call it, browsers have no business there.
-    let backchannel = Router::new().route("/introspect", post(introspect::introspect));
+    let backchannel = Router::new()
+        .route("/introspect", post(introspect::introspect))
+        .route("/bc-authorize", post(bc_authorize::bc_authorize));
 
     let browser = Router::new()
         .route("/authorize", get(authorize::authorize))
@@ -66,6 +71,9 @@ pub fn router(state: AppState) -> Router {
         .route("/consent", get(consent::show).post(consent::submit))
         .route("/account", get(account::show))
         .route("/account/consents/withdraw", post(account::withdraw))
+        .route("/account/approvals/withdraw", post(account::withdraw_approval))
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{id}", get(approvals::show).post(approvals::answer))
         .route("/logout", post(account::logout))
         .route(pages::STYLESHEET_PATH, get(pages::stylesheet));
 

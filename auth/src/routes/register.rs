@@ -39,6 +39,8 @@ pub async fn register(
         redirect_uris: metadata.redirect_uris.clone(),
         registration: Registration::Dynamic,
         metadata: metadata.clone(),
+        secret_hash: None,
+        acts_for: Vec::new(),
     };
     state.store.insert_client(&client, now).await?;
     let event = AuditEvent::new(AuditKind::ClientRegistered)

@@ -6,14 +6,14 @@
 //! error, and a different answer would let anyone claiming a public client id probe for tokens.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use protocol::introspection::{HINT_ACCESS_TOKEN, RevocationRequest};
 use protocol::secret::RevocableToken;
 
 use super::extract::{FromParams, OAuthForm, Params};
-use super::token::public_client;
 use crate::audit::{self, RequestContext};
+use crate::client_auth::{self, Credentials};
 use crate::digest;
 use crate::error::{ApiError, no_store};
 use crate::state::AppState;
@@ -22,9 +22,14 @@ use crate::store::{AuditEvent, AuditKind};
 pub async fn revoke(
     State(state): State<AppState>,
     context: RequestContext,
-    OAuthForm(request): OAuthForm<RevocationRequest>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm<Params>,
 ) -> Result<Response, ApiError> {
-    let client = public_client(&state, request.client_id.as_deref()).await?;
+    let credentials = Credentials::read(&headers, &params)?;
+    let request = RevocationRequest::from_params(params)?;
+    let caller =
+        client_auth::authenticate(&state, &context, credentials, &state.config.endpoint("/revoke")).await?;
+    let client = caller.client().ok_or_else(|| ApiError::invalid_request("client_id is required"))?;
     let token = request.token.secret();
     let now = state.now();
 
@@ -32,8 +37,11 @@ pub async fn revoke(
     let access_first = request.token_type_hint.as_deref() == Some(HINT_ACCESS_TOKEN);
     for try_access in [access_first, !access_first] {
         if try_access {
+            // The client it was issued to, or the actor it was exchanged for (a gateway giving
+            // up a hop token).
             if let Some(claims) = state.keys.verify(token)
-                && claims.client_id == client.client_id
+                && (claims.client_id == client.client_id
+                    || claims.act.as_ref().and_then(|a| a.client_id.as_deref()) == Some(&client.client_id))
             {
                 state.store.revoke_access_token(&claims.jti, now).await?;
                 let event = AuditEvent::new(AuditKind::TokenRevoked)
@@ -66,7 +74,7 @@ impl FromParams for RevocationRequest {
         Ok(Self {
             token: RevocableToken::new(params.required("token")?),
             token_type_hint: params.get("token_type_hint").map(str::to_owned),
-            // Public clients must send it; `public_client` says so when it is missing.
+            // Public clients must send it; the handler says so when it is missing.
             client_id: params.get("client_id").map(str::to_owned),
         })
     }

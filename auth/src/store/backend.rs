@@ -12,8 +12,9 @@ use std::pin::Pin;
 
 use super::{StoreError, TableCounts};
 use crate::model::{
-    AuditEvent, BrowserSession, Client, Consent, Grant, IssuedAccessToken, NewCode, NewRefreshToken,
-    PendingAuthorization, Redemption, StoredAuditEvent, StoredKey, StoredRefreshToken, User,
+    ApprovalDecision, ApprovalRequest, AuditEvent, BrowserSession, Client, Consent, Decided, Grant,
+    IssuedAccessToken, NewCode, NewRefreshToken, PendingAuthorization, Poll, Redemption, StandingApproval,
+    StoredAuditEvent, StoredKey, StoredRefreshToken, User,
 };
 
 /// What every backend method returns: a sendable future borrowing its arguments.
@@ -28,6 +29,7 @@ pub trait Backend:
     + CodeStore
     + GrantStore
     + ConsentStore
+    + ApprovalStore
     + KeyStore
     + AuditStore
     + SweepStore
@@ -53,6 +55,13 @@ pub trait UserStore {
         password_hash: &'a str,
         now: i64,
     ) -> StoreFuture<'a, ()>;
+    fn groups_of_user<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, Vec<String>>;
+    fn change_user_groups<'a>(
+        &'a self,
+        user_id: &'a str,
+        add: &'a [String],
+        remove: &'a [String],
+    ) -> StoreFuture<'a, Vec<String>>;
 }
 
 /// Clients.
@@ -68,6 +77,12 @@ pub trait ClientStore {
     ) -> StoreFuture<'a, ()>;
     fn list_clients(&self) -> StoreFuture<'_, Vec<Client>>;
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
+    fn record_client_assertion<'a>(
+        &'a self,
+        client_id: &'a str,
+        jti: &'a str,
+        expires_at: i64,
+    ) -> StoreFuture<'a, bool>;
 }
 
 /// Browser sessions.
@@ -136,6 +151,7 @@ pub trait GrantStore {
     fn revoke_grant<'a>(&'a self, grant_id: &'a str, reason: &'a str, now: i64) -> StoreFuture<'a, ()>;
     fn find_access_token<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, Option<(IssuedAccessToken, Grant)>>;
     fn revoke_access_token<'a>(&'a self, jti: &'a str, now: i64) -> StoreFuture<'a, ()>;
+    fn record_access_token<'a>(&'a self, token: &'a IssuedAccessToken) -> StoreFuture<'a, ()>;
 }
 
 /// Remembered consents.
@@ -149,6 +165,53 @@ pub trait ConsentStore {
     ) -> StoreFuture<'a, Option<Consent>>;
     fn consents_of_user<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, Vec<Consent>>;
     fn revoke_consent<'a>(&'a self, user_id: &'a str, client_id: &'a str, now: i64) -> StoreFuture<'a, bool>;
+}
+
+/// Out-of-band approvals and standing approvals.
+pub trait ApprovalStore {
+    fn insert_approval<'a>(&'a self, request: &'a ApprovalRequest) -> StoreFuture<'a, ()>;
+    fn find_approval<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<ApprovalRequest>>;
+    fn pending_approvals_of_user<'a>(
+        &'a self,
+        user_id: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Vec<ApprovalRequest>>;
+    fn decide_approval<'a>(
+        &'a self,
+        id: &'a str,
+        user_id: &'a str,
+        decision: &'a ApprovalDecision,
+        now: i64,
+    ) -> StoreFuture<'a, Decided>;
+    fn poll_approval<'a>(
+        &'a self,
+        auth_req_hash: &'a str,
+        client_id: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Poll>;
+    fn collect_approval<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool>;
+    fn find_standing_approval<'a>(
+        &'a self,
+        key: StandingKey<'a>,
+        now: i64,
+    ) -> StoreFuture<'a, Option<StandingApproval>>;
+    fn standing_approvals_of_user<'a>(
+        &'a self,
+        user_id: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Vec<StandingApproval>>;
+    fn withdraw_standing_approval<'a>(&'a self, id: &'a str, user_id: &'a str) -> StoreFuture<'a, bool>;
+}
+
+/// What a standing approval is looked up by: the user, the client, the upstream, the tool and
+/// the call's arguments (a standing approval without an argument constraint covers any).
+#[derive(Debug, Clone, Copy)]
+pub struct StandingKey<'a> {
+    pub user_id: &'a str,
+    pub client_id: &'a str,
+    pub resource: &'a str,
+    pub tool: &'a str,
+    pub arguments_sha256: &'a str,
 }
 
 /// Signing keys.

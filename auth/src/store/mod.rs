@@ -29,13 +29,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use backend::{
-    AuditStore, Backend, ClientStore, CodeStore, ConsentStore, GrantStore, KeyStore, RequestStore,
-    SessionStore, StoreFuture, SweepStore, UserStore,
+    ApprovalStore, AuditStore, Backend, ClientStore, CodeStore, ConsentStore, GrantStore, KeyStore,
+    RequestStore, SessionStore, StandingKey, StoreFuture, SweepStore, UserStore,
 };
 // The records in the facade's signatures, so callers name them where they name the store.
 pub use crate::model::{
-    AuditEvent, AuditKind, BrowserSession, Client, CodeBinding, Consent, Grant, IssuedAccessToken, NewCode,
-    NewRefreshToken, PendingAuthorization, Redemption, Registration, StoredAuditEvent, StoredKey,
+    ApprovalDecision, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, BrowserSession, Client,
+    ClientAuthMethod, CodeBinding, Consent, Decided, Grant, IssuedAccessToken, NewCode, NewRefreshToken,
+    PendingAuthorization, Poll, Redemption, Registration, StandingApproval, StoredAuditEvent, StoredKey,
     StoredRefreshToken, User,
 };
 
@@ -67,6 +68,9 @@ pub struct TableCounts {
     pub access_tokens: u64,
     pub grants: u64,
     pub audit_events: u64,
+    pub client_assertions: u64,
+    pub approval_requests: u64,
+    pub standing_approvals: u64,
 }
 
 impl TableCounts {
@@ -79,6 +83,9 @@ impl TableCounts {
             + self.access_tokens
             + self.grants
             + self.audit_events
+            + self.client_assertions
+            + self.approval_requests
+            + self.standing_approvals
     }
 }
 
@@ -150,9 +157,9 @@ impl Store {
         self.backend.delete_user(username).await
     }
 
-    /// Sets a new password hash and, in the same transaction, revokes every grant and deletes every
-    /// session of the user: whoever knew the old password must not keep access through tokens or a
-    /// signed-in browser.
+    /// Sets a new password hash and, in the same transaction, revokes every grant, deletes every
+    /// session and withdraws every standing approval of the user: whoever knew the old password
+    /// must not keep access through tokens, a signed-in browser, or approvals they left behind.
     pub async fn change_password(
         &self,
         user_id: &str,
@@ -160,6 +167,22 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         self.backend.change_password(user_id, password_hash, now).await
+    }
+
+    /// The user's groups, sorted.
+    pub async fn groups_of_user(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        self.backend.groups_of_user(user_id).await
+    }
+
+    /// Adds the user to `add` and removes them from `remove` (in that order, one transaction) and
+    /// returns their groups as now stored, sorted. Adding a group twice is not an error.
+    pub async fn change_user_groups(
+        &self,
+        user_id: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        self.backend.change_user_groups(user_id, add, remove).await
     }
 }
 
@@ -199,6 +222,18 @@ impl Store {
     /// Deletes the client; its codes, grants and consents go with it.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
         self.backend.delete_client(client_id).await
+    }
+
+    /// Records that the client used an assertion with this `jti`, unless it used one before:
+    /// returns `false` for a replay. One statement, so of two concurrent uses exactly one returns
+    /// `true`. Kept until `expires_at` (the assertion's own expiry), then swept.
+    pub async fn record_client_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        self.backend.record_client_assertion(client_id, jti, expires_at).await
     }
 }
 
@@ -337,6 +372,12 @@ impl Store {
     pub async fn revoke_access_token(&self, jti: &str, now: i64) -> Result<(), StoreError> {
         self.backend.revoke_access_token(jti, now).await
     }
+
+    /// Records an access token issued outside a code redemption or a rotation: by token exchange
+    /// or after an approval, under the grant of the token it was exchanged from.
+    pub async fn record_access_token(&self, token: &IssuedAccessToken) -> Result<(), StoreError> {
+        self.backend.record_access_token(token).await
+    }
 }
 
 /// Remembered consents.
@@ -366,6 +407,82 @@ impl Store {
     /// transaction: withdrawing consent must stop the client, not only the next consent page.
     pub async fn revoke_consent(&self, user_id: &str, client_id: &str, now: i64) -> Result<bool, StoreError> {
         self.backend.revoke_consent(user_id, client_id, now).await
+    }
+}
+
+/// Out-of-band approvals.
+impl Store {
+    pub async fn insert_approval(&self, request: &ApprovalRequest) -> Result<(), StoreError> {
+        self.backend.insert_approval(request).await
+    }
+
+    /// The request with this public id, whatever its state.
+    pub async fn find_approval(&self, id: &str) -> Result<Option<ApprovalRequest>, StoreError> {
+        self.backend.find_approval(id).await
+    }
+
+    /// The user's requests still waiting for an answer, oldest first.
+    pub async fn pending_approvals_of_user(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<ApprovalRequest>, StoreError> {
+        self.backend.pending_approvals_of_user(user_id, now).await
+    }
+
+    /// Records the user's answer to a pending, unexpired request of theirs, and the standing
+    /// approval the decision carries, in one transaction. A request is decided exactly once: of
+    /// two concurrent decisions one is [`Decided::Recorded`], the other [`Decided::Gone`]. Another
+    /// user's request is [`Decided::NotYours`] and stays as it was.
+    pub async fn decide_approval(
+        &self,
+        id: &str,
+        user_id: &str,
+        decision: &ApprovalDecision,
+        now: i64,
+    ) -> Result<Decided, StoreError> {
+        self.backend.decide_approval(id, user_id, decision, now).await
+    }
+
+    /// A poll of the client's request with this handle. Records the poll unless it came sooner
+    /// than the request's interval after the previous one; then the interval grows by 5 s
+    /// ([`Poll::TooSoon`]). Another client's handle is [`Poll::Unknown`].
+    pub async fn poll_approval(
+        &self,
+        auth_req_hash: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Poll, StoreError> {
+        self.backend.poll_approval(auth_req_hash, client_id, now).await
+    }
+
+    /// Marks an approved request's token as collected, in one statement: returns `true` exactly
+    /// once per approved request, so its token is issued once.
+    pub async fn collect_approval(&self, id: &str) -> Result<bool, StoreError> {
+        self.backend.collect_approval(id).await
+    }
+
+    /// An unexpired standing approval covering the call, if the user left one for this client.
+    pub async fn find_standing_approval(
+        &self,
+        key: StandingKey<'_>,
+        now: i64,
+    ) -> Result<Option<StandingApproval>, StoreError> {
+        self.backend.find_standing_approval(key, now).await
+    }
+
+    /// The user's unexpired standing approvals, newest first.
+    pub async fn standing_approvals_of_user(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<StandingApproval>, StoreError> {
+        self.backend.standing_approvals_of_user(user_id, now).await
+    }
+
+    /// Withdraws the user's standing approval `id`; another user's is left alone (`false`).
+    pub async fn withdraw_standing_approval(&self, id: &str, user_id: &str) -> Result<bool, StoreError> {
+        self.backend.withdraw_standing_approval(id, user_id).await
     }
 }
 
@@ -434,7 +551,8 @@ impl Store {
     /// - access-token records that have expired;
     /// - grants that are revoked or expired once no code, refresh token or access token refers to
     ///   them;
-    /// - audit events older than `audit_retention`.
+    /// - audit events older than `audit_retention`;
+    /// - client assertion `jti`s, approval requests and standing approvals that have expired.
     pub async fn sweep(
         &self,
         now: i64,

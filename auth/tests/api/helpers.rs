@@ -231,7 +231,17 @@ impl TestApp {
         client_id: &str,
         challenge: &CodeChallenge,
     ) -> HashMap<String, String> {
-        let authorize = self.get_authorize(&self.authorize_query(client_id, challenge, &[])).await;
+        self.authorize_and_consent_with(client_id, challenge, &[]).await
+    }
+
+    /// [`TestApp::authorize_and_consent`] with authorization request parameters overridden.
+    pub async fn authorize_and_consent_with(
+        &self,
+        client_id: &str,
+        challenge: &CodeChallenge,
+        overrides: &[(&str, Option<&str>)],
+    ) -> HashMap<String, String> {
+        let authorize = self.get_authorize(&self.authorize_query(client_id, challenge, overrides)).await;
         assert_eq!(authorize.status(), 303);
         let login_page = self.follow(&authorize).await.text().await.unwrap();
         let login = self.submit_login(&login_page, "demo", DEMO_PASSWORD).await;

@@ -32,11 +32,27 @@ async fn metadata_advertises_only_s256_the_code_flow_and_the_iss_parameter() {
     assert_eq!(metadata.code_challenge_methods_supported, Some(vec!["S256".to_owned()]));
     assert_eq!(metadata.response_types_supported, vec!["code".to_owned()]);
     assert!(metadata.authorization_response_iss_parameter_supported);
-    assert_eq!(metadata.token_endpoint_auth_methods_supported, Some(vec!["none".to_owned()]));
+    // Public clients (`none`, first: what registration offers) and the two methods of confidential
+    // clients.
+    assert_eq!(
+        metadata.token_endpoint_auth_methods_supported,
+        Some(vec!["none".to_owned(), "client_secret_basic".to_owned(), "private_key_jwt".to_owned()])
+    );
+    let algorithms = metadata.token_endpoint_auth_signing_alg_values_supported.unwrap();
+    assert!(
+        algorithms.iter().any(|a| a == "ES256")
+            && !algorithms.iter().any(|a| a.starts_with("HS") || a == "none")
+    );
+    assert_eq!(metadata.backchannel_authentication_endpoint, Some(app.url("/bc-authorize")));
+    assert_eq!(metadata.backchannel_token_delivery_modes_supported, Some(vec!["poll".to_owned()]));
+    assert_eq!(metadata.authorization_details_types_supported, Some(vec!["mcp_tool_call".to_owned()]));
     assert_eq!(metadata.jwks_uri, Some(app.url("/jwks.json")));
     assert_eq!(metadata.registration_endpoint, Some(app.url("/register")));
     let grants = metadata.grant_types_supported.unwrap();
     assert!(!grants.iter().any(|g| g == "implicit" || g == "password"));
+    for grant in ["urn:ietf:params:oauth:grant-type:token-exchange", "urn:openid:params:grant-type:ciba"] {
+        assert!(grants.iter().any(|g| g == grant), "{grant}");
+    }
 }
 
 #[tokio::test]

@@ -162,6 +162,7 @@ pub fn access_token(grant_id: &str, now: i64, lifetime: i64) -> IssuedAccessToke
         issued_at: now,
         expires_at: now + lifetime,
         revoked_at: None,
+        parent_jti: None,
     }
 }
 
@@ -185,6 +186,8 @@ pub async fn add_client(store: &Store, now: i64) -> Client {
         redirect_uris: vec![REDIRECT_URI.into()],
         registration: Registration::Dynamic,
         metadata: ClientMetadata { redirect_uris: vec![REDIRECT_URI.into()], ..Default::default() },
+        secret_hash: None,
+        acts_for: Vec::new(),
     };
     store.insert_client(&client, now).await.unwrap();
     client

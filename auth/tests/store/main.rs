@@ -2,6 +2,7 @@
 //! (no HTTP), and proven against whichever backend `MCP_AUTH_TEST_DATABASE_URL` names (a fresh
 //! SQLite file per test when unset). A new backend passes this suite before anything uses it.
 
+mod approvals;
 mod codes;
 mod consents;
 mod fixtures;

@@ -32,6 +32,7 @@ fn counts(
         access_tokens: access,
         grants,
         audit_events: audit,
+        ..TableCounts::default()
     }
 }
 

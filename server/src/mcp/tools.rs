@@ -236,6 +236,8 @@ mod tests {
                 scope: Some(scope.into()),
                 auth_time: None,
                 act: None,
+                groups: None,
+                authorization_details: None,
             },
             scopes: Scopes::parse(scope).unwrap(),
         }

@@ -3,22 +3,28 @@
 use protocol::error::ErrorCode;
 use protocol::pkce::CodeChallenge;
 use protocol::scope::Scopes;
-use protocol::token::{AuthorizationCodeRequest, TokenResponse};
+use protocol::token::{AuthorizationCodeRequest, GRANT_AUTHORIZATION_CODE, TokenResponse};
 
-use super::{public_client, wants_refresh_tokens};
+use super::wants_refresh_tokens;
 use crate::audit::{self, RequestContext};
 use crate::error::ApiError;
-use crate::issuance::issue;
+use crate::issuance::{groups_for, issue};
 use crate::state::{AppState, secs};
-use crate::store::{AuditEvent, AuditKind, Grant, Redemption};
+use crate::store::{AuditEvent, AuditKind, Client, Grant, Redemption};
 use crate::{digest, random};
 
 pub async fn exchange(
     state: &AppState,
     context: &RequestContext,
+    client: &Client,
     request: AuthorizationCodeRequest,
 ) -> Result<TokenResponse, ApiError> {
-    let client = public_client(state, request.client_id.as_deref()).await?;
+    if client.is_confidential() && !client.has_grant_type(GRANT_AUTHORIZATION_CODE) {
+        return Err(ApiError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for authorization_code",
+        ));
+    }
 
     let now = state.now();
     let code_hash = digest::sha256(request.code.secret());
@@ -76,7 +82,8 @@ pub async fn exchange(
     };
     let scope = Scopes::parse(&grant.scope)
         .map_err(|_| ApiError::invalid_grant("the authorization code is not valid"))?;
-    let issued = issue(state, &grant, &scope, wants_refresh_tokens(&client), now)?;
+    let groups = groups_for(state, &grant.resource, &grant.user_id).await?;
+    let issued = issue(state, &grant, &scope, wants_refresh_tokens(client), groups, now)?;
     state.store.create_grant(&grant, &code_hash, &issued.access, issued.refresh.as_ref(), now).await?;
     let event = AuditEvent::new(AuditKind::TokenIssued)
         .client(&grant.client_id)

@@ -1,24 +1,29 @@
-//! `POST /token` (RFC 6749 §3.2): dispatch by `grant_type`. Every answer, success or error, is
-//! JSON with `Cache-Control: no-store`.
+//! `POST /token` (RFC 6749 §3.2): authenticate the client ([`crate::client_auth`]), then
+//! dispatch by `grant_type`. Every answer, success or error, is JSON with `Cache-Control:
+//! no-store`.
 
 mod code;
 mod refresh;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use protocol::error::ErrorCode;
 use protocol::pkce::CodeVerifier;
-use protocol::secret::{AuthorizationCode, RefreshToken};
+use protocol::secret::{AccessToken, AuthReqId, AuthorizationCode, RefreshToken};
 use protocol::token::{
-    AuthorizationCodeRequest, GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, RefreshTokenRequest,
+    AuthorizationCodeRequest, CibaTokenRequest, GRANT_AUTHORIZATION_CODE, GRANT_CIBA, GRANT_REFRESH_TOKEN,
+    GRANT_TOKEN_EXCHANGE, RefreshTokenRequest, TokenExchangeRequest,
 };
 
 use super::extract::{FromParams, OAuthForm, Params};
 use crate::audit::RequestContext;
+use crate::client_auth::{self, Caller, Credentials};
 use crate::error::{ApiError, no_store};
 use crate::state::AppState;
 use crate::store::Client;
+use crate::{approvals, exchange};
 
 /// A token request, by grant type.
 #[derive(Debug)]
@@ -27,20 +32,63 @@ pub enum TokenRequest {
     AuthorizationCode(AuthorizationCodeRequest),
     /// `grant_type=refresh_token` (RFC 6749 §6).
     RefreshToken(RefreshTokenRequest),
+    /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693 §2.1).
+    TokenExchange(TokenExchangeRequest),
+    /// `grant_type=urn:openid:params:grant-type:ciba` (OpenID CIBA Core §10.1).
+    Ciba(CibaTokenRequest),
 }
 
 pub async fn token(
     State(state): State<AppState>,
     context: RequestContext,
-    OAuthForm(request): OAuthForm<TokenRequest>,
+    headers: HeaderMap,
+    OAuthForm(params): OAuthForm<Params>,
 ) -> Result<Response, ApiError> {
+    let credentials = Credentials::read(&headers, &params)?;
+    let request = TokenRequest::from_params(params)?;
+    let caller =
+        client_auth::authenticate(&state, &context, credentials, &state.config.endpoint("/token")).await?;
     let response = match request {
-        TokenRequest::AuthorizationCode(request) => code::exchange(&state, &context, request).await?,
-        TokenRequest::RefreshToken(request) => refresh::refresh(&state, &context, request).await?,
+        TokenRequest::AuthorizationCode(request) => {
+            code::exchange(&state, &context, client_of(&caller)?, request).await?
+        }
+        TokenRequest::RefreshToken(request) => {
+            refresh::refresh(&state, &context, client_of(&caller)?, request).await?
+        }
+        TokenRequest::TokenExchange(request) => {
+            let client = confidential(&caller, GRANT_TOKEN_EXCHANGE)?;
+            exchange::exchange(&state, &context, client, request).await?
+        }
+        TokenRequest::Ciba(request) => {
+            let client = confidential(&caller, GRANT_CIBA)?;
+            approvals::collect(&state, &context, client, &request.auth_req_id).await?
+        }
     };
     let mut response = Json(response).into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+/// The client of a code or refresh request: a public client names itself, a confidential one has
+/// authenticated.
+fn client_of(caller: &Caller) -> Result<&Client, ApiError> {
+    caller.client().ok_or_else(|| ApiError::invalid_request("client_id is required"))
+}
+
+/// The client of a grant only confidential clients registered for it may use.
+pub(super) fn confidential<'a>(caller: &'a Caller, grant_type: &str) -> Result<&'a Client, ApiError> {
+    match caller {
+        Caller::Confidential(client) if client.has_grant_type(grant_type) => Ok(client),
+        Caller::Confidential(_) => Err(ApiError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client is not registered for {grant_type}"),
+        )),
+        Caller::Public(_) => Err(ApiError::new(
+            ErrorCode::UnauthorizedClient,
+            "this grant is for confidential clients; a public client cannot use it",
+        )),
+        Caller::Anonymous => Err(client_auth::refused(false, "this grant needs client authentication")),
+    }
 }
 
 impl FromParams for TokenRequest {
@@ -58,7 +106,8 @@ impl FromParams for TokenRequest {
                     grant_type: GRANT_AUTHORIZATION_CODE.to_owned(),
                     code,
                     redirect_uri,
-                    client_id: Some(params.required("client_id")?.to_owned()),
+                    // Public clients must send it; the handler says so when it is missing.
+                    client_id: params.get("client_id").map(str::to_owned),
                     code_verifier,
                     resource: params.get("resource").map(str::to_owned),
                 }))
@@ -71,24 +120,41 @@ impl FromParams for TokenRequest {
                 scope: params.get("scope").map(str::to_owned),
                 resource: params.get("resource").map(str::to_owned),
             })),
+            Some(GRANT_TOKEN_EXCHANGE) => {
+                if params.get("actor_token").is_some() || params.get("actor_token_type").is_some() {
+                    return Err(ApiError::invalid_request(
+                        "actor_token is not supported: the authenticated client is the actor",
+                    ));
+                }
+                // RFC 8693 §2.1 allows `audience` as well; here the target is named as a resource.
+                let resource = match (params.get("resource"), params.get("audience")) {
+                    (Some(resource), None) => resource,
+                    (None, Some(audience)) => audience,
+                    (Some(resource), Some(audience)) if resource == audience => resource,
+                    (Some(_), Some(_)) => {
+                        return Err(ApiError::new(ErrorCode::InvalidTarget, "resource and audience differ"));
+                    }
+                    (None, None) => return Err(ApiError::invalid_request("resource is required")),
+                };
+                Ok(Self::TokenExchange(TokenExchangeRequest {
+                    grant_type: GRANT_TOKEN_EXCHANGE.to_owned(),
+                    subject_token: AccessToken::new(params.required("subject_token")?),
+                    subject_token_type: params.required("subject_token_type")?.to_owned(),
+                    resource: resource.to_owned(),
+                    scope: params.get("scope").map(str::to_owned),
+                    requested_token_type: params.get("requested_token_type").map(str::to_owned),
+                }))
+            }
+            Some(GRANT_CIBA) => Ok(Self::Ciba(CibaTokenRequest {
+                grant_type: GRANT_CIBA.to_owned(),
+                auth_req_id: AuthReqId::new(params.required("auth_req_id")?),
+            })),
             Some(_) => Err(ApiError::new(
                 ErrorCode::UnsupportedGrantType,
-                "this server supports the authorization_code and refresh_token grants",
+                "this server supports the authorization_code, refresh_token, token exchange and CIBA grants",
             )),
         }
     }
-}
-
-/// The public client named by `client_id`. Public clients authenticate by id alone (PKCE and
-/// refresh token rotation carry the proof); a `client_secret` sent anyway is ignored rather than
-/// treated as authentication.
-pub(super) async fn public_client(state: &AppState, client_id: Option<&str>) -> Result<Client, ApiError> {
-    let client_id = client_id.ok_or_else(|| ApiError::invalid_request("client_id is required"))?;
-    state
-        .store
-        .find_client(client_id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidClient, "unknown client_id"))
 }
 
 /// Does this client get refresh tokens? Only if it registered for the grant (RFC 7591 defaults
@@ -146,7 +212,8 @@ mod tests {
             error("grant_type=password"),
             (
                 "unsupported_grant_type".into(),
-                "this server supports the authorization_code and refresh_token grants".into()
+                "this server supports the authorization_code, refresh_token, token exchange and CIBA grants"
+                    .into()
             )
         );
         assert_eq!(error("grant_type=authorization_code"), invalid("code is required"));
@@ -159,10 +226,35 @@ mod tests {
             error("grant_type=authorization_code&code=c&redirect_uri=r&code_verifier=x");
         assert_eq!(code, "invalid_request");
         assert!(description.starts_with("code_verifier "), "{description}");
-        assert_eq!(
-            error(&format!("grant_type=authorization_code&code=c&redirect_uri=r&code_verifier={VERIFIER}")),
-            invalid("client_id is required")
+        // Without `client_id` the request reads; whether the client authenticated otherwise is
+        // the handler's question ("client_id is required" when it did not).
+        assert!(
+            parse(&format!("grant_type=authorization_code&code=c&redirect_uri=r&code_verifier={VERIFIER}"))
+                .is_ok()
         );
+        assert_eq!(
+            error("grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token=t"),
+            invalid("resource is required")
+        );
+        assert_eq!(
+            error("grant_type=urn:ietf:params:oauth:grant-type:token-exchange&resource=r"),
+            invalid("subject_token is required")
+        );
+        assert_eq!(
+            error("grant_type=urn:ietf:params:oauth:grant-type:token-exchange&resource=r&subject_token=t"),
+            invalid("subject_token_type is required")
+        );
+        assert_eq!(
+            error(
+                "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&resource=r&audience=a&subject_token=t"
+            ),
+            ("invalid_target".into(), "resource and audience differ".into())
+        );
+        let (code, _) = error(
+            "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&resource=r&subject_token=t&subject_token_type=x&actor_token=a",
+        );
+        assert_eq!(code, "invalid_request");
+        assert_eq!(error("grant_type=urn:openid:params:grant-type:ciba"), invalid("auth_req_id is required"));
         assert_eq!(error("grant_type=refresh_token&client_id=c"), invalid("refresh_token is required"));
     }
 }

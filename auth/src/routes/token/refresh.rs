@@ -8,20 +8,19 @@ use protocol::error::ErrorCode;
 use protocol::scope::Scopes;
 use protocol::token::{RefreshTokenRequest, TokenResponse};
 
-use super::public_client;
 use crate::audit::{self, RequestContext};
 use crate::digest;
 use crate::error::ApiError;
-use crate::issuance::issue;
+use crate::issuance::{groups_for, issue};
 use crate::state::AppState;
-use crate::store::{AuditEvent, AuditKind};
+use crate::store::{AuditEvent, AuditKind, Client};
 
 pub async fn refresh(
     state: &AppState,
     context: &RequestContext,
+    client: &Client,
     request: RefreshTokenRequest,
 ) -> Result<TokenResponse, ApiError> {
-    let client = public_client(state, request.client_id.as_deref()).await?;
     let now = state.now();
     let token_hash = digest::sha256(request.refresh_token.secret());
 
@@ -65,7 +64,8 @@ pub async fn refresh(
         return Err(ApiError::new(ErrorCode::InvalidTarget, "the grant is for another resource"));
     }
 
-    let issued = issue(state, &grant, &scope, true, now)?;
+    let groups = groups_for(state, &grant.resource, &grant.user_id).await?;
+    let issued = issue(state, &grant, &scope, true, groups, now)?;
     let next = issued.refresh.as_ref().expect("issue() with refresh returns a refresh token");
     if !state.store.rotate_refresh_token(&token_hash, &grant.id, next, &issued.access, now).await? {
         // Spent between our read and our write: a concurrent use of the same token.

@@ -11,6 +11,8 @@ struct ClientRow {
     redirect_uris: String,
     registration: String,
     metadata: String,
+    secret_hash: Option<String>,
+    acts_for: String,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -22,13 +24,15 @@ impl TryFrom<ClientRow> for Client {
             metadata: from_json(&row.metadata, || corrupt("metadata"))?,
             registration: Registration::parse(&row.registration)
                 .ok_or_else(|| StoreError::Corrupt(corrupt("registration")))?,
+            acts_for: from_json(&row.acts_for, || corrupt("acts_for"))?,
+            secret_hash: row.secret_hash,
             client_name: row.client_name,
             client_id: row.client_id,
         })
     }
 }
 
-const COLUMNS: &str = "client_id, client_name, redirect_uris, registration, metadata";
+const COLUMNS: &str = "client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for";
 
 impl ClientStore for SqliteBackend {
     fn find_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>> {
@@ -45,14 +49,16 @@ impl ClientStore for SqliteBackend {
     fn insert_client<'a>(&'a self, client: &'a Client, now: i64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             sqlx::query(
-                "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&client.client_id)
             .bind(&client.client_name)
             .bind(to_json(&client.redirect_uris)?)
             .bind(client.registration.as_str())
             .bind(to_json(&client.metadata)?)
+            .bind(&client.secret_hash)
+            .bind(to_json(&client.acts_for)?)
             .bind(now)
             .execute(&self.pool)
             .await?;
@@ -114,6 +120,26 @@ impl ClientStore for SqliteBackend {
                 .bind(client_id)
                 .execute(&self.pool)
                 .await?;
+            Ok(result.rows_affected() == 1)
+        })
+    }
+
+    fn record_client_assertion<'a>(
+        &'a self,
+        client_id: &'a str,
+        jti: &'a str,
+        expires_at: i64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let result = sqlx::query(
+                "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)
+                 ON CONFLICT (client_id, jti) DO NOTHING",
+            )
+            .bind(client_id)
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
             Ok(result.rows_affected() == 1)
         })
     }

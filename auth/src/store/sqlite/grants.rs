@@ -34,6 +34,7 @@ impl FromRow<'_, SqliteRow> for IssuedAccessToken {
             issued_at: row.try_get("issued_at")?,
             expires_at: row.try_get("expires_at")?,
             revoked_at: row.try_get("revoked_at")?,
+            parent_jti: row.try_get("parent_jti")?,
         })
     }
 }
@@ -80,13 +81,14 @@ async fn insert_access_token<'e>(
     token: &IssuedAccessToken,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at, parent_jti) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(&token.jti)
     .bind(&token.grant_id)
     .bind(&token.scope)
     .bind(token.issued_at)
     .bind(token.expires_at)
+    .bind(&token.parent_jti)
     .execute(executor)
     .await?;
     Ok(())
@@ -219,7 +221,7 @@ impl GrantStore for SqliteBackend {
     fn find_access_token<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, Option<(IssuedAccessToken, Grant)>> {
         Box::pin(async move {
             Ok(sqlx::query_as::<_, WithGrant<IssuedAccessToken>>(&format!(
-                "SELECT t.jti, t.grant_id, t.scope, t.issued_at, t.expires_at, t.revoked_at, {GRANT_AS}
+                "SELECT t.jti, t.grant_id, t.scope, t.issued_at, t.expires_at, t.revoked_at, t.parent_jti, {GRANT_AS}
                  FROM access_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.jti = ?"
             ))
             .bind(jti)
@@ -238,5 +240,9 @@ impl GrantStore for SqliteBackend {
                 .await?;
             Ok(())
         })
+    }
+
+    fn record_access_token<'a>(&'a self, token: &'a IssuedAccessToken) -> StoreFuture<'a, ()> {
+        Box::pin(async move { insert_access_token(&self.pool, token).await })
     }
 }

@@ -8,6 +8,7 @@
 //! `BEGIN IMMEDIATE`, which takes SQLite's single write lock at once: a concurrent writer waits
 //! (busy timeout) instead of working on what it read before the other committed.
 
+mod approvals;
 mod audit;
 mod clients;
 mod codes;
@@ -102,7 +103,7 @@ mod tests {
     /// SHA-384 of each migration file as released (`sha384sum auth/migrations/sqlite/*.sql`), which
     /// is what sqlx recorded in every existing database. Moving the files must not change them, or
     /// databases such as `target/dev/mcp-auth.db` stop opening.
-    const RELEASED: [(i64, &str, &str); 5] = [
+    const RELEASED: [(i64, &str, &str); 6] = [
         (
             1,
             "initial",
@@ -127,6 +128,11 @@ mod tests {
             5,
             "client metadata documents",
             "5e1b3f539176f4b1fdde3ad7eae5796ffa0c99f0d3cfce171c12145c143ac80c4280fa0ee0c62c4ab86cc68c4bf08918",
+        ),
+        (
+            6,
+            "exchange groups approvals",
+            "53e0d4083e343bb4ff34499c1b54f01d391b3407796e22d39ce04088fc3cf53a3a3d7faed188ee0472c7eb885263e1ab",
         ),
     ];
 

@@ -94,6 +94,30 @@ impl SweepStore for SqliteBackend {
                     limit,
                 )
                 .await?;
+            let client_assertions = self
+                .delete_batch(
+                    "DELETE FROM client_assertions WHERE rowid IN
+                     (SELECT rowid FROM client_assertions WHERE expires_at <= ? LIMIT ?)",
+                    &[now],
+                    limit,
+                )
+                .await?;
+            let approval_requests = self
+                .delete_batch(
+                    "DELETE FROM approval_requests WHERE id IN
+                     (SELECT id FROM approval_requests WHERE expires_at <= ? LIMIT ?)",
+                    &[now],
+                    limit,
+                )
+                .await?;
+            let standing_approvals = self
+                .delete_batch(
+                    "DELETE FROM standing_approvals WHERE id IN
+                     (SELECT id FROM standing_approvals WHERE expires_at <= ? LIMIT ?)",
+                    &[now],
+                    limit,
+                )
+                .await?;
             Ok(TableCounts {
                 authorization_codes,
                 authorization_requests,
@@ -102,21 +126,36 @@ impl SweepStore for SqliteBackend {
                 access_tokens,
                 grants,
                 audit_events,
+                client_assertions,
+                approval_requests,
+                standing_approvals,
             })
         })
     }
 
     fn row_counts(&self) -> StoreFuture<'_, TableCounts> {
         Box::pin(async move {
-            let (codes, requests, sessions, refresh, access, grants, audit): (i64, i64, i64, i64, i64, i64, i64) =
-                sqlx::query_as(
-                    "SELECT (SELECT COUNT(*) FROM authorization_codes), (SELECT COUNT(*) FROM authorization_requests),
-                            (SELECT COUNT(*) FROM browser_sessions), (SELECT COUNT(*) FROM refresh_tokens),
-                            (SELECT COUNT(*) FROM access_tokens), (SELECT COUNT(*) FROM grants),
-                            (SELECT COUNT(*) FROM audit_events)",
-                )
-                .fetch_one(&self.pool)
-                .await?;
+            #[allow(clippy::type_complexity)]
+            let (codes, requests, sessions, refresh, access, grants, audit, assertions, approvals, standing): (
+                i64,
+                i64,
+                i64,
+                i64,
+                i64,
+                i64,
+                i64,
+                i64,
+                i64,
+                i64,
+            ) = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM authorization_codes), (SELECT COUNT(*) FROM authorization_requests),
+                        (SELECT COUNT(*) FROM browser_sessions), (SELECT COUNT(*) FROM refresh_tokens),
+                        (SELECT COUNT(*) FROM access_tokens), (SELECT COUNT(*) FROM grants),
+                        (SELECT COUNT(*) FROM audit_events), (SELECT COUNT(*) FROM client_assertions),
+                        (SELECT COUNT(*) FROM approval_requests), (SELECT COUNT(*) FROM standing_approvals)",
+            )
+            .fetch_one(&self.pool)
+            .await?;
             let count = |n: i64| u64::try_from(n).unwrap_or(0);
             Ok(TableCounts {
                 authorization_codes: count(codes),
@@ -126,6 +165,9 @@ impl SweepStore for SqliteBackend {
                 access_tokens: count(access),
                 grants: count(grants),
                 audit_events: count(audit),
+                client_assertions: count(assertions),
+                approval_requests: count(approvals),
+                standing_approvals: count(standing),
             })
         })
     }

@@ -95,8 +95,55 @@ impl UserStore for SqliteBackend {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query("DELETE FROM standing_approvals WHERE user_id = ?")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    fn groups_of_user<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let rows: Vec<(String,)> =
+                sqlx::query_as("SELECT group_name FROM user_groups WHERE user_id = ? ORDER BY group_name")
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+            Ok(rows.into_iter().map(|(name,)| name).collect())
+        })
+    }
+
+    fn change_user_groups<'a>(
+        &'a self,
+        user_id: &'a str,
+        add: &'a [String],
+        remove: &'a [String],
+    ) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            for group in add {
+                sqlx::query("INSERT OR IGNORE INTO user_groups (user_id, group_name) VALUES (?, ?)")
+                    .bind(user_id)
+                    .bind(group)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for group in remove {
+                sqlx::query("DELETE FROM user_groups WHERE user_id = ? AND group_name = ?")
+                    .bind(user_id)
+                    .bind(group)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let rows: Vec<(String,)> =
+                sqlx::query_as("SELECT group_name FROM user_groups WHERE user_id = ? ORDER BY group_name")
+                    .bind(user_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            Ok(rows.into_iter().map(|(name,)| name).collect())
         })
     }
 }

@@ -1,0 +1,378 @@
+//! Out-of-band approval of a tool call: `/bc-authorize`, the person's `/approvals` page, polling
+//! `/token` with the CIBA grant, and standing approvals.
+
+use protocol::token::{BackchannelAuthenticationResponse, TokenResponse};
+use serde_json::{Value, json};
+
+use crate::gateway::{
+    Confidential, GATEWAY, OTHER, UPSTREAM, claims, error_of, key_client, secret_client, spawn_gateway_app,
+    user_token,
+};
+use crate::helpers::{TestApp, hidden_field};
+
+const CIBA: &str = "urn:openid:params:grant-type:ciba";
+const ARGS: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+fn details(location: &str, tool: &str, summary: &str) -> String {
+    json!([{
+        "type": "mcp_tool_call", "locations": [location], "actions": ["tools/call"],
+        "identifier": tool, "arguments_sha256": ARGS, "arguments_summary": summary,
+    }])
+    .to_string()
+}
+
+/// Asks for approval of `delete_note` on the upstream for the user of `subject`.
+async fn ask(
+    app: &TestApp,
+    client: &Confidential,
+    subject: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let sub = claims(subject)["sub"].as_str().unwrap().to_owned();
+    let details = details(UPSTREAM, "delete_note", "id = 7 <script>alert(1)</script>");
+    let mut form = vec![
+        ("login_hint", sub.as_str()),
+        ("subject_token", subject),
+        ("binding_message", "Delete note 7"),
+        ("authorization_details", details.as_str()),
+    ];
+    form.extend_from_slice(extra);
+    client.authenticate(app, "/bc-authorize", &form).send().await.unwrap()
+}
+
+async fn started(app: &TestApp, client: &Confidential, subject: &str) -> BackchannelAuthenticationResponse {
+    let response = ask(app, client, subject, &[]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    response.json().await.unwrap()
+}
+
+async fn poll(
+    app: &TestApp,
+    client: &Confidential,
+    started: &BackchannelAuthenticationResponse,
+) -> reqwest::Response {
+    client.token(app, &[("grant_type", CIBA), ("auth_req_id", started.auth_req_id.secret())]).await
+}
+
+/// The ids of the requests on the person's `/approvals` page, and the page.
+async fn approvals_page(app: &TestApp, browser: &reqwest::Client) -> (Vec<String>, String) {
+    let response = browser.get(app.url("/approvals")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'")
+    );
+    let page = response.text().await.unwrap();
+    let ids = page.match_indices("action=\"/approvals/").map(|(at, marker)| {
+        let rest = &page[at + marker.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    });
+    (ids.collect(), page)
+}
+
+async fn answer(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    id: &str,
+    csrf: Option<&str>,
+    decision: &str,
+) -> reqwest::Response {
+    let mut form = vec![("decision", decision)];
+    if let Some(csrf) = csrf {
+        form.push(("csrf_token", csrf));
+    }
+    browser.post(app.url(&format!("/approvals/{id}"))).form(&form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_person_approves_a_described_call_and_the_client_collects_a_token_bound_to_it_once() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let subject = user_token(&app, GATEWAY, "echo notes:write").await;
+    let request = started(&app, &gateway, subject.access_token.secret()).await;
+    assert_eq!((request.expires_in, request.interval), (300, Some(5)));
+
+    assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "authorization_pending".into()));
+    // Again at once: faster than the interval.
+    assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "slow_down".into()));
+
+    // The person (signed in during the authorization above) sees the call, escaped.
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    assert_eq!(ids.len(), 1);
+    assert!(page.contains("delete_note") && page.contains("Delete note 7") && page.contains(UPSTREAM));
+    assert!(page.contains("gateway &lt;b&gt;"), "the client's name, escaped");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !page.contains("<script>"));
+    assert!(
+        page.contains("Approve and remember for 1 hour")
+            && page.contains("Approve and remember for 24 hours")
+    );
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    let approved = answer(&app, &app.browser, &ids[0], Some(&csrf), "once").await;
+    assert_eq!(approved.status(), 303);
+    assert_eq!(approvals_page(&app, &app.browser).await.0.len(), 0, "answered, no longer pending");
+
+    // The interval grew by 5 s with the slow_down.
+    app.clock.advance(10);
+    let response = poll(&app, &gateway, &request).await;
+    assert_eq!(response.status(), 200);
+    let token: TokenResponse = response.json().await.unwrap();
+    assert!(token.refresh_token.is_none() && token.expires_in.unwrap() <= 60);
+    let issued = claims(token.access_token.secret());
+    assert_eq!(issued["aud"], UPSTREAM);
+    assert_eq!(issued["act"]["sub"], "gateway");
+    assert_eq!(issued["scope"], "echo notes:write", "all the subject's scopes the upstream knows");
+    let detail = &issued["authorization_details"][0];
+    assert_eq!(
+        (&detail["type"], &detail["identifier"], &detail["arguments_sha256"], &detail["locations"]),
+        (&json!("mcp_tool_call"), &json!("delete_note"), &json!(ARGS), &json!([UPSTREAM]))
+    );
+    assert_eq!(token.authorization_details.unwrap()[0].identifier.as_deref(), Some("delete_note"));
+
+    app.clock.advance(10);
+    assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "invalid_grant".into()), "once");
+    let kinds: Vec<String> = app.store.audit_events(50).await.unwrap().into_iter().map(|e| e.kind).collect();
+    for kind in ["approval_requested", "approval_approved", "approval_token_issued"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_denied_or_expired_request_says_so_to_the_poller() {
+    let app = spawn_gateway_app().await;
+    let gateway = key_client(&app, "gateway", &[GATEWAY]).await;
+    let subject = user_token(&app, GATEWAY, "echo").await;
+
+    let denied = started(&app, &gateway, subject.access_token.secret()).await;
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "deny").await.status(), 303);
+    assert_eq!(error_of(poll(&app, &gateway, &denied).await).await, (400, "access_denied".into()));
+    // Answering again changes nothing.
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "once").await.status(), 410);
+
+    let expiring = ask(&app, &gateway, subject.access_token.secret(), &[("requested_expiry", "30")]).await;
+    let expiring: BackchannelAuthenticationResponse = expiring.json().await.unwrap();
+    assert_eq!(expiring.expires_in, 30);
+    app.clock.advance(31);
+    assert_eq!(error_of(poll(&app, &gateway, &expiring).await).await, (400, "expired_token".into()));
+
+    // Someone else's handle.
+    let other = secret_client(&app, "other", &[GATEWAY]).await;
+    let unknown =
+        other.token(&app, &[("grant_type", CIBA), ("auth_req_id", denied.auth_req_id.secret())]).await;
+    assert_eq!(error_of(unknown).await, (400, "invalid_grant".into()));
+}
+
+#[tokio::test]
+async fn only_the_persons_own_browser_session_with_its_csrf_token_can_answer() {
+    let mut app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let subject = user_token(&app, GATEWAY, "echo").await;
+    let request = started(&app, &gateway, subject.access_token.secret()).await;
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    let id = ids[0].clone();
+
+    // A bearer token is not a session: the page sends the caller to sign in, nothing changes.
+    let bearer_only = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = bearer_only
+        .post(app.url(&format!("/approvals/{id}")))
+        .bearer_auth(subject.access_token.secret())
+        .form(&[("decision", "once")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(response.headers()["location"].to_str().unwrap().starts_with("/login"));
+    let listing = bearer_only
+        .get(app.url("/approvals"))
+        .bearer_auth(subject.access_token.secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listing.status(), 303);
+
+    // The person's own session without the CSRF token: refused.
+    assert_eq!(answer(&app, &app.browser, &id, None, "once").await.status(), 403);
+    assert_eq!(answer(&app, &app.browser, &id, Some("forged"), "once").await.status(), 403);
+    // An answer that was not offered.
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    assert_eq!(answer(&app, &app.browser, &id, Some(&csrf), "remember-31536000").await.status(), 400);
+
+    // Another user, signed in properly, cannot answer it, nor see it.
+    mcp_auth::admin::add_user(&app.store, "eve", &protocol::secret::Password::new("eve's password"), &[], 0)
+        .await
+        .unwrap();
+    app.forget_browser();
+    let login_page =
+        app.browser.get(app.url("/login?return_to=/approvals")).send().await.unwrap().text().await.unwrap();
+    let signed_in = app
+        .browser
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", hidden_field(&login_page, "csrf_token").unwrap()),
+            ("return_to", "/approvals".into()),
+            ("username", "eve".into()),
+            ("password", "eve's password".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.headers()["location"], "/approvals", "back to the approvals after signing in");
+    let (eves, _) = approvals_page(&app, &app.browser).await;
+    assert!(eves.is_empty(), "eve has nothing to approve");
+    let eve_account = app.browser.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    let eve_csrf = hidden_field(&eve_account, "csrf_token").unwrap();
+    assert_eq!(answer(&app, &app.browser, &id, Some(&eve_csrf), "once").await.status(), 403);
+    assert_eq!(app.browser.get(app.url(&format!("/approvals/{id}"))).send().await.unwrap().status(), 404);
+    assert!(app.store.audit_events(20).await.unwrap().iter().any(|e| e.kind == "approval_refused"));
+
+    // Still pending for its owner.
+    assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "authorization_pending".into()));
+}
+
+#[tokio::test]
+async fn a_standing_approval_answers_at_once_for_the_same_client_only_until_withdrawn() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let other = secret_client(&app, "other-gateway", &[GATEWAY]).await;
+    let subject = user_token(&app, GATEWAY, "echo notes:write").await;
+    let token = subject.access_token.secret();
+
+    // Nothing standing yet: prompt=none says so at once.
+    let silent = ask(&app, &gateway, token, &[("prompt", "none")]).await;
+    assert_eq!(error_of(silent).await, (400, "consent_required".into()));
+
+    let first = started(&app, &gateway, token).await;
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "remember-3600").await.status(), 303);
+    assert_eq!(poll(&app, &gateway, &first).await.status(), 200);
+
+    // The same client, the same tool: approved without asking, even with prompt=none.
+    for extra in [&[][..], &[("prompt", "none")][..]] {
+        let response = ask(&app, &gateway, token, extra).await;
+        assert_eq!(response.status(), 200, "{extra:?}");
+        let again: BackchannelAuthenticationResponse = response.json().await.unwrap();
+        let collected = poll(&app, &gateway, &again).await;
+        assert_eq!(collected.status(), 200);
+    }
+    assert!(approvals_page(&app, &app.browser).await.0.is_empty(), "nobody was asked");
+
+    // Another client is not covered.
+    let silent = ask(&app, &other, token, &[("prompt", "none")]).await;
+    assert_eq!(error_of(silent).await, (400, "consent_required".into()));
+
+    // Listed on the account page, and withdrawable there.
+    let account = app.browser.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(account.contains("delete_note"));
+    let approval_id = hidden_field(&account, "approval_id").unwrap();
+    let withdrawn = app
+        .browser
+        .post(app.url("/account/approvals/withdraw"))
+        .form(&[("csrf_token", csrf.as_str()), ("approval_id", approval_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.status(), 303);
+    let silent = ask(&app, &gateway, token, &[("prompt", "none")]).await;
+    assert_eq!(error_of(silent).await, (400, "consent_required".into()));
+
+    // It expires, too.
+    let second = started(&app, &gateway, token).await;
+    let (ids, _) = approvals_page(&app, &app.browser).await;
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "remember-3600").await.status(), 303);
+    assert_eq!(poll(&app, &gateway, &second).await.status(), 200);
+    app.clock.advance(3601);
+    let fresh = user_token(&app, GATEWAY, "echo notes:write").await;
+    let silent = ask(&app, &gateway, fresh.access_token.secret(), &[("prompt", "none")]).await;
+    assert_eq!(error_of(silent).await, (400, "consent_required".into()));
+}
+
+#[tokio::test]
+async fn a_backchannel_request_is_refused_what_it_may_not_ask() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let stranger = secret_client(&app, "stranger", &[OTHER]).await;
+    let subject = user_token(&app, GATEWAY, "echo").await;
+    let token = subject.access_token.secret();
+    let sub = claims(token)["sub"].as_str().unwrap().to_owned();
+    let send = |client: &Confidential, form: Vec<(&'static str, String)>| {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let request = client.authenticate(&app, "/bc-authorize", &form);
+        async move { error_of(request.send().await.unwrap()).await }
+    };
+    let base = |details_json: String| {
+        vec![
+            ("login_hint", sub.clone()),
+            ("subject_token", token.to_owned()),
+            ("authorization_details", details_json),
+        ]
+    };
+    let good = details(UPSTREAM, "delete_note", "x");
+
+    assert_eq!(send(&stranger, base(good.clone())).await, (400, "invalid_grant".into()), "not its audience");
+    let mut wrong_user = base(good.clone());
+    wrong_user[0].1 = "someone-else".into();
+    assert_eq!(send(&gateway, wrong_user).await, (400, "unknown_user_id".into()));
+    let unknown_place = details("http://127.0.0.1:9999", "delete_note", "x");
+    assert_eq!(send(&gateway, base(unknown_place)).await, (400, "invalid_authorization_details".into()));
+    let two: Value = serde_json::from_str(&good).unwrap();
+    let two = json!([two[0], two[0]]).to_string();
+    assert_eq!(send(&gateway, base(two)).await, (400, "invalid_authorization_details".into()));
+    let mut widened = base(good.clone());
+    widened.push(("scope", "notes:write".into()));
+    assert_eq!(send(&gateway, widened).await, (400, "invalid_scope".into()));
+    let mut long_message = base(good.clone());
+    long_message.push(("binding_message", "x".repeat(101)));
+    assert_eq!(send(&gateway, long_message).await, (400, "invalid_binding_message".into()));
+
+    // A public client, and nobody at all.
+    let public = app.register_client().await;
+    let response = app
+        .browser
+        .post(app.url("/bc-authorize"))
+        .form(&[
+            ("client_id", public.as_str()),
+            ("login_hint", sub.as_str()),
+            ("subject_token", token),
+            ("authorization_details", good.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(response).await, (400, "unauthorized_client".into()));
+    let anonymous = app
+        .browser
+        .post(app.url("/bc-authorize"))
+        .form(&[
+            ("login_hint", sub.as_str()),
+            ("subject_token", token),
+            ("authorization_details", good.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(anonymous).await, (401, "invalid_client".into()));
+    let refused = app.store.audit_events(50).await.unwrap();
+    assert!(refused.iter().any(|e| e.kind == "approval_request_refused"));
+}
+
+#[tokio::test]
+async fn an_approved_call_yields_no_token_once_the_grant_is_revoked() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let subject = user_token(&app, GATEWAY, "echo").await;
+    let request = started(&app, &gateway, subject.access_token.secret()).await;
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "once").await.status(), 303);
+    let grant = app
+        .store
+        .find_access_token(claims(subject.access_token.secret())["jti"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .1;
+    app.store.revoke_grant(&grant.id, "test", app.clock_now()).await.unwrap();
+    assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "invalid_grant".into()));
+}
