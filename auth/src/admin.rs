@@ -6,7 +6,7 @@ use protocol::resource::check_resource;
 use protocol::secret::{ClientSecret, Password};
 use protocol::token::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 
-use crate::store::{Client, Registration, Store, User};
+use crate::store::{Client, Store, User};
 use crate::{digest, password, random};
 
 /// Shortest password `users add` and `users passwd` accept.
@@ -124,15 +124,7 @@ pub async fn add_client(
     let metadata = protocol::registration::validate(metadata)
         .map_err(|(code, description)| AdminError::Invalid(format!("{code}: {description}")))?;
     let client_id = checked_client_id(store, client_id).await?;
-    let client = Client {
-        client_id,
-        client_name: metadata.client_name.clone(),
-        redirect_uris: metadata.redirect_uris.clone(),
-        registration: Registration::Preregistered,
-        metadata,
-        secret_hash: None,
-        acts_for: Vec::new(),
-    };
+    let client = Client::preregistered(client_id, metadata, None, Vec::new());
     store.insert_client(&client, now).await?;
     Ok(client)
 }
@@ -197,15 +189,8 @@ pub async fn add_confidential_client(
     let client_id = checked_client_id(store, new.client_id.as_deref()).await?;
     let secret =
         (method == protocol::registration::CLIENT_SECRET_BASIC).then(|| ClientSecret::new(random::token()));
-    let client = Client {
-        client_id,
-        client_name: metadata.client_name.clone(),
-        redirect_uris: metadata.redirect_uris.clone(),
-        registration: Registration::Preregistered,
-        metadata,
-        secret_hash: secret.as_ref().map(|s| digest::sha256(s.secret())),
-        acts_for: new.acts_for,
-    };
+    let secret_hash = secret.as_ref().map(|s| digest::sha256(s.secret()));
+    let client = Client::preregistered(client_id, metadata, secret_hash, new.acts_for);
     store.insert_client(&client, now).await?;
     Ok((client, secret))
 }
@@ -256,7 +241,7 @@ mod tests {
             add_client(&store, Some("my-app"), "My app", vec!["https://app.example/cb".into()], true, 1)
                 .await
                 .unwrap();
-        assert_eq!(client.registration, Registration::Preregistered);
+        assert_eq!(client.registration, crate::store::Registration::Preregistered);
         assert_eq!(client.metadata.grant_types.as_deref().map(<[String]>::len), Some(2));
         assert!(
             add_client(&store, Some("my-app"), "Again", vec!["https://app.example/cb".into()], true, 1)

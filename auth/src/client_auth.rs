@@ -173,14 +173,40 @@ pub enum Caller {
     Public(Client),
     /// A confidential client that proved it holds its secret or key.
     Confidential(Client),
+    /// A resource server with its introspection credential (`--introspection-credential`): HTTP
+    /// Basic with its resource URL as user name. Good for `/introspect` only.
+    ResourceServer(String),
 }
 
 impl Caller {
-    /// The client, public or confidential.
-    pub fn client(&self) -> Option<&Client> {
+    /// The client of a request that needs one (code, refresh, revocation): a public client names
+    /// itself, a confidential one has authenticated.
+    pub fn client(&self) -> Result<&Client, ApiError> {
         match self {
-            Caller::Anonymous => None,
-            Caller::Public(client) | Caller::Confidential(client) => Some(client),
+            Caller::Public(client) | Caller::Confidential(client) => Ok(client),
+            Caller::Anonymous => Err(ApiError::invalid_request("client_id is required")),
+            Caller::ResourceServer(_) => {
+                Err(refused(true, "a resource server's credential is for introspection only"))
+            }
+        }
+    }
+
+    /// The confidential client of a grant only confidential clients registered for it may use
+    /// (token exchange, CIBA).
+    pub fn confidential(&self, grant_type: &str) -> Result<&Client, ApiError> {
+        match self {
+            Caller::Confidential(client) if client.has_grant_type(grant_type) => Ok(client),
+            Caller::Confidential(_) => Err(ApiError::new(
+                ErrorCode::UnauthorizedClient,
+                format!("this client is not registered for {grant_type}"),
+            )),
+            Caller::Public(_) => Err(ApiError::new(
+                ErrorCode::UnauthorizedClient,
+                "this grant is for confidential clients; a public client cannot use it",
+            )),
+            Caller::Anonymous | Caller::ResourceServer(_) => {
+                Err(refused(false, "this grant needs a confidential client's authentication"))
+            }
         }
     }
 }
@@ -245,6 +271,9 @@ async fn check(state: &AppState, credentials: Credentials, endpoint: &str) -> Re
             Ok(Caller::Public(client))
         }
         Credentials::Basic { id, secret } => {
+            if resource_server_credential(state, &id, &secret) {
+                return Ok(Caller::ResourceServer(id));
+            }
             let client = state.store.find_client(&id).await?;
             // Compare against something even for an unknown client, so both take as long.
             let stored =
@@ -275,6 +304,16 @@ async fn check(state: &AppState, credentials: Credentials, endpoint: &str) -> Re
         }
         Credentials::Assertion { id, assertion } => check_assertion(state, id, &assertion, endpoint).await,
     }
+}
+
+/// Is this the introspection credential of resource `resource`? Compared as hashes, in constant
+/// time whatever the lengths.
+fn resource_server_credential(state: &AppState, resource: &str, secret: &ClientSecret) -> bool {
+    let presented = digest::sha256(secret.secret());
+    state.config.settings.introspection_credentials.iter().any(|c| {
+        c.resource == resource
+            && bool::from(digest::sha256(c.secret.secret()).as_bytes().ct_eq(presented.as_bytes()))
+    })
 }
 
 /// The registered claims of a client assertion (RFC 7523 §3).

@@ -71,6 +71,24 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client registered by an operator (`mcp-auth clients add`), with checked metadata.
+    pub fn preregistered(
+        client_id: String,
+        metadata: ClientMetadata,
+        secret_hash: Option<String>,
+        acts_for: Vec<String>,
+    ) -> Self {
+        Self {
+            client_id,
+            client_name: metadata.client_name.clone(),
+            redirect_uris: metadata.redirect_uris.clone(),
+            registration: Registration::Preregistered,
+            metadata,
+            secret_hash,
+            acts_for,
+        }
+    }
+
     /// How this client authenticates. Anything but the two confidential methods is a public
     /// client: an unknown method stored by some future version never makes a client confidential.
     pub fn auth_method(&self) -> ClientAuthMethod {

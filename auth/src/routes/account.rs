@@ -20,23 +20,20 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     };
     let user = state.store.find_user_by_id(&user_id).await?.ok_or_else(forbidden)?;
     let consents = state.store.consents_of_user(&user_id).await?;
-    let mut names = Vec::with_capacity(consents.len());
-    for consent in &consents {
-        let client = state.store.find_client(&consent.client_id).await?;
-        names.push(client.map_or_else(|| consent.client_id.clone(), |c| c.display_name().to_owned()));
-    }
+    let names = {
+        let ids: Vec<&str> = consents.iter().map(|c| c.client_id.as_str()).collect();
+        super::client_names(&state, &ids).await?
+    };
     let rows: Vec<ConsentRow<'_>> = consents
         .iter()
         .zip(&names)
         .map(|(consent, name)| ConsentRow { consent, client_name: name })
         .collect();
     let standing = state.store.standing_approvals_of_user(&user_id, state.now()).await?;
-    let mut standing_names = Vec::with_capacity(standing.len());
-    for approval in &standing {
-        let client = state.store.find_client(&approval.client_id).await?;
-        standing_names
-            .push(client.map_or_else(|| approval.client_id.clone(), |c| c.display_name().to_owned()));
-    }
+    let standing_names = {
+        let ids: Vec<&str> = standing.iter().map(|a| a.client_id.as_str()).collect();
+        super::client_names(&state, &ids).await?
+    };
     let standing_rows: Vec<StandingRow<'_>> = standing
         .iter()
         .zip(&standing_names)

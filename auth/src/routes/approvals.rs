@@ -15,7 +15,7 @@ use crate::error::BrowserError;
 use crate::pages::{self, ApprovalCard};
 use crate::session;
 use crate::state::AppState;
-use crate::store::{ApprovalRequest, ApprovalStatus};
+use crate::store::ApprovalStatus;
 
 /// `GET /approvals`
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, BrowserError> {
@@ -23,7 +23,10 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         return Ok(Redirect::to("/login?return_to=/approvals").into_response());
     };
     let requests = state.store.pending_approvals_of_user(&user_id, state.now()).await?;
-    let names = client_names(&state, &requests).await?;
+    let names = {
+        let ids: Vec<&str> = requests.iter().map(|r| r.client_id.as_str()).collect();
+        super::client_names(&state, &ids).await?
+    };
     let cards: Vec<ApprovalCard<'_>> = requests
         .iter()
         .zip(&names)
@@ -51,7 +54,7 @@ pub async fn show(
     if request.status != ApprovalStatus::Pending || request.expires_at <= state.now() {
         return Err(gone());
     }
-    let names = client_names(&state, std::slice::from_ref(&request)).await?;
+    let names = super::client_names(&state, &[request.client_id.as_str()]).await?;
     let card = ApprovalCard { request: &request, client_name: &names[0] };
     Ok(pages::approvals_page(&[card], &csrf_token, &state.config.settings.approvals.remember_choices))
 }
@@ -85,16 +88,6 @@ pub async fn answer(
 async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Option<(String, String)>, BrowserError> {
     let current = session::current(state, headers).await?;
     Ok(current.and_then(|c| c.session.user_id.clone().map(|user| (user, c.session.csrf_token))))
-}
-
-/// The display name of each request's client, in order.
-async fn client_names(state: &AppState, requests: &[ApprovalRequest]) -> Result<Vec<String>, BrowserError> {
-    let mut names = Vec::with_capacity(requests.len());
-    for request in requests {
-        let client = state.store.find_client(&request.client_id).await?;
-        names.push(client.map_or_else(|| request.client_id.clone(), |c| c.display_name().to_owned()));
-    }
-    Ok(names)
 }
 
 fn not_found() -> BrowserError {

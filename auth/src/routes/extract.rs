@@ -1,19 +1,22 @@
 //! The prologue every form handler used to repeat, as extractors: a handler that takes one of
 //! these runs only with a well-formed body, and never decides how a malformed one is answered.
 //!
-//! * [`OAuthForm`]: the back-channel forms (`/token`, `/revoke`, `/introspect`), answered with
-//!   OAuth JSON errors ([`ApiError`]).
+//! * [`OAuthForm`]: the back-channel forms (`/token`, `/revoke`, `/introspect`, `/bc-authorize`),
+//!   answered with OAuth JSON errors ([`ApiError`]); [`ClientForm`] is the same with the caller
+//!   authenticated ([`crate::client_auth`]).
 //! * [`CsrfForm`] (and [`AccountForm`]): the forms of this server's own pages, with the browser's
 //!   session and its CSRF token checked, answered with pages ([`BrowserError`]).
 
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, RawForm, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawForm, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use protocol::form::parse_unique;
 
+use crate::audit::RequestContext;
+use crate::client_auth::{self, Caller, Credentials};
 use crate::error::{ApiError, BrowserError};
 use crate::session::{self, CurrentSession};
 use crate::state::AppState;
@@ -83,6 +86,36 @@ impl<S: Send + Sync, T: FromParams> FromRequest<S> for OAuthForm<T> {
             std::str::from_utf8(&body).map_err(|_| ApiError::invalid_request("the body is not UTF-8"))?;
         let params = parse_unique(body).map_err(|e| ApiError::invalid_request(e.to_string()))?;
         T::from_params(Params(params)).map(OAuthForm)
+    }
+}
+
+/// A back-channel form from a client, read like [`OAuthForm`], with the caller authenticated: the
+/// one client-authentication extractor of `/token`, `/revoke`, `/introspect` and `/bc-authorize`.
+/// The credentials are read before the request is (two methods at once is `invalid_request`), the
+/// request before the credentials are checked (so a malformed request gets the same answer from
+/// anyone), and the check is [`client_auth::authenticate`] with the URL of the endpoint called as an
+/// acceptable assertion audience. Each handler decides which [`Caller`]s it serves.
+pub struct ClientForm<T> {
+    pub caller: Caller,
+    pub request: T,
+    /// The request id and peer address, for the audit trail.
+    pub context: RequestContext,
+}
+
+impl<T: FromParams + Send> FromRequest<AppState> for ClientForm<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(context) = RequestContext::from_request_parts(&mut parts, state).await;
+        let endpoint = state.config.endpoint(parts.uri.path());
+        let headers = parts.headers.clone();
+        let OAuthForm(params) =
+            OAuthForm::<Params>::from_request(Request::from_parts(parts, body), state).await?;
+        let credentials = Credentials::read(&headers, &params)?;
+        let request = T::from_params(params)?;
+        let caller = client_auth::authenticate(state, &context, credentials, &endpoint).await?;
+        Ok(Self { caller, request, context })
     }
 }
 

@@ -9,26 +9,26 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use protocol::introspection::IntrospectionResponse;
 use protocol::jwt::AccessTokenClaims;
-use subtle::ConstantTimeEq;
 
-use super::extract::{OAuthForm, Params};
-use crate::audit::RequestContext;
-use crate::client_auth::{self, Caller, Credentials};
-use crate::digest;
+use super::extract::{ClientForm, Params};
+use crate::client_auth::{self, Caller};
 use crate::error::{ApiError, no_store};
 use crate::state::AppState;
 
 pub async fn introspect(
     State(state): State<AppState>,
-    context: RequestContext,
-    headers: HeaderMap,
-    OAuthForm(params): OAuthForm<Params>,
+    ClientForm { caller, request: params, .. }: ClientForm<Params>,
 ) -> Result<Response, ApiError> {
-    let resources = caller_resources(&state, &context, &headers, &params).await?;
+    // The resources whose tokens the caller may ask about: its introspection credential's, or
+    // those a confidential client acts for (a gateway introspecting what clients send it).
+    let resources = match caller {
+        Caller::ResourceServer(resource) => vec![resource],
+        Caller::Confidential(client) if !client.acts_for.is_empty() => client.acts_for,
+        _ => return Err(client_auth::refused(true, "introspection needs a resource server's credentials")),
+    };
     let token = params.required("token")?;
     let answer = match state.keys.verify(token) {
         Some(claims) => match resources.iter().find(|r| claims.aud.contains(r)) {
@@ -40,27 +40,6 @@ pub async fn introspect(
     let mut response = Json(answer).into_response();
     no_store(&mut response);
     Ok(response)
-}
-
-/// The resources whose tokens the caller may ask about: the one of its introspection credential,
-/// or those a confidential client acts for (a gateway introspecting the tokens clients send it).
-/// Anyone else is `401 invalid_client`.
-async fn caller_resources(
-    state: &AppState,
-    context: &RequestContext,
-    headers: &HeaderMap,
-    params: &Params,
-) -> Result<Vec<String>, ApiError> {
-    if let Some(resource) = resource_server_credential(state, headers) {
-        return Ok(vec![resource]);
-    }
-    let credentials = Credentials::read(headers, params)?;
-    let caller =
-        client_auth::authenticate(state, context, credentials, &state.config.endpoint("/introspect")).await?;
-    match caller {
-        Caller::Confidential(client) if !client.acts_for.is_empty() => Ok(client.acts_for),
-        _ => Err(client_auth::refused(true, "introspection needs a resource server's credentials")),
-    }
 }
 
 /// Active if unexpired, not revoked (nor the token it was exchanged from), and its grant not
@@ -98,28 +77,4 @@ async fn describe(
         groups: claims.groups,
         authorization_details: claims.authorization_details,
     })
-}
-
-/// The resource whose introspection credential (`--introspection-credential`) the request's HTTP
-/// Basic header carries, if it carries one. Compared as hashes, in constant time whatever the
-/// lengths.
-fn resource_server_credential(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    use base64::Engine as _;
-    let encoded = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (user, secret) = decoded.split_once(':')?;
-    let decode = |value: &str| {
-        url::form_urlencoded::parse(format!("v={value}").as_bytes()).next().map(|(_, v)| v.into_owned())
-    };
-    let (resource, secret) = (decode(user)?, decode(secret)?);
-    let presented = digest::sha256(&secret);
-    let matched = state.config.settings.introspection_credentials.iter().any(|c| {
-        c.resource == resource
-            && bool::from(digest::sha256(c.secret.secret()).as_bytes().ct_eq(presented.as_bytes()))
-    });
-    matched.then_some(resource)
 }

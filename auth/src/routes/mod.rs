@@ -86,6 +86,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The names to show for these clients, in order: each one's registered name, or its id when it
+/// has none or is gone (the account and approval pages).
+pub(crate) async fn client_names(
+    state: &AppState,
+    client_ids: &[&str],
+) -> Result<Vec<String>, crate::store::StoreError> {
+    let mut names = Vec::with_capacity(client_ids.len());
+    for &client_id in client_ids {
+        let client = state.store.find_client(client_id).await?;
+        names.push(client.map_or_else(|| client_id.to_owned(), |c| c.display_name().to_owned()));
+    }
+    Ok(names)
+}
+
 async fn not_found() -> (StatusCode, Json<ErrorResponse>) {
     (StatusCode::NOT_FOUND, Json(ErrorResponse::new(ErrorCode::InvalidRequest, "no such endpoint")))
 }

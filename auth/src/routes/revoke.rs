@@ -6,14 +6,13 @@
 //! error, and a different answer would let anyone claiming a public client id probe for tokens.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use protocol::introspection::{HINT_ACCESS_TOKEN, RevocationRequest};
 use protocol::secret::RevocableToken;
 
-use super::extract::{FromParams, OAuthForm, Params};
-use crate::audit::{self, RequestContext};
-use crate::client_auth::{self, Credentials};
+use super::extract::{ClientForm, FromParams, Params};
+use crate::audit;
 use crate::digest;
 use crate::error::{ApiError, no_store};
 use crate::state::AppState;
@@ -21,15 +20,9 @@ use crate::store::{AuditEvent, AuditKind};
 
 pub async fn revoke(
     State(state): State<AppState>,
-    context: RequestContext,
-    headers: HeaderMap,
-    OAuthForm(params): OAuthForm<Params>,
+    ClientForm { caller, request, context }: ClientForm<RevocationRequest>,
 ) -> Result<Response, ApiError> {
-    let credentials = Credentials::read(&headers, &params)?;
-    let request = RevocationRequest::from_params(params)?;
-    let caller =
-        client_auth::authenticate(&state, &context, credentials, &state.config.endpoint("/revoke")).await?;
-    let client = caller.client().ok_or_else(|| ApiError::invalid_request("client_id is required"))?;
+    let client = caller.client()?;
     let token = request.token.secret();
     let now = state.now();
 

@@ -246,3 +246,42 @@ async fn a_public_client_may_name_itself_with_basic_and_an_empty_password_but_no
     let named = refresh(basic(&client_id, "")).await.unwrap();
     assert_eq!(named.status(), 200);
 }
+
+#[tokio::test]
+async fn a_resource_servers_introspection_credential_is_good_for_introspection_only() {
+    let app = spawn_gateway_app().await;
+    let subject = user_token(&app, GATEWAY, "echo").await;
+    let credential = basic(UPSTREAM, mcp_auth::config::TEST_INTROSPECTION_SECRET);
+    for (path, form) in [
+        ("/token", vec![("grant_type", "refresh_token"), ("refresh_token", "x")]),
+        ("/revoke", vec![("token", subject.access_token.secret())]),
+        (
+            "/token",
+            vec![
+                ("grant_type", TOKEN_EXCHANGE),
+                ("subject_token", subject.access_token.secret()),
+                ("subject_token_type", ACCESS_TOKEN_TYPE),
+                ("resource", UPSTREAM),
+            ],
+        ),
+    ] {
+        let response = app
+            .browser
+            .post(app.url(path))
+            .header("Authorization", &credential)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_of(response).await, (401, "invalid_client".into()), "{path} {form:?}");
+    }
+    let introspected = app
+        .browser
+        .post(app.url("/introspect"))
+        .header("Authorization", &credential)
+        .form(&[("token", subject.access_token.secret())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(introspected.status(), 200);
+}

@@ -7,7 +7,6 @@ mod refresh;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use protocol::error::ErrorCode;
 use protocol::pkce::CodeVerifier;
@@ -17,9 +16,7 @@ use protocol::token::{
     GRANT_TOKEN_EXCHANGE, RefreshTokenRequest, TokenExchangeRequest,
 };
 
-use super::extract::{FromParams, OAuthForm, Params};
-use crate::audit::RequestContext;
-use crate::client_auth::{self, Caller, Credentials};
+use super::extract::{ClientForm, FromParams, Params};
 use crate::error::{ApiError, no_store};
 use crate::state::AppState;
 use crate::store::Client;
@@ -40,55 +37,26 @@ pub enum TokenRequest {
 
 pub async fn token(
     State(state): State<AppState>,
-    context: RequestContext,
-    headers: HeaderMap,
-    OAuthForm(params): OAuthForm<Params>,
+    ClientForm { caller, request, context }: ClientForm<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let credentials = Credentials::read(&headers, &params)?;
-    let request = TokenRequest::from_params(params)?;
-    let caller =
-        client_auth::authenticate(&state, &context, credentials, &state.config.endpoint("/token")).await?;
     let response = match request {
         TokenRequest::AuthorizationCode(request) => {
-            code::exchange(&state, &context, client_of(&caller)?, request).await?
+            code::exchange(&state, &context, caller.client()?, request).await?
         }
         TokenRequest::RefreshToken(request) => {
-            refresh::refresh(&state, &context, client_of(&caller)?, request).await?
+            refresh::refresh(&state, &context, caller.client()?, request).await?
         }
         TokenRequest::TokenExchange(request) => {
-            let client = confidential(&caller, GRANT_TOKEN_EXCHANGE)?;
-            exchange::exchange(&state, &context, client, request).await?
+            exchange::exchange(&state, &context, caller.confidential(GRANT_TOKEN_EXCHANGE)?, request).await?
         }
         TokenRequest::Ciba(request) => {
-            let client = confidential(&caller, GRANT_CIBA)?;
-            approvals::collect(&state, &context, client, &request.auth_req_id).await?
+            approvals::collect(&state, &context, caller.confidential(GRANT_CIBA)?, &request.auth_req_id)
+                .await?
         }
     };
     let mut response = Json(response).into_response();
     no_store(&mut response);
     Ok(response)
-}
-
-/// The client of a code or refresh request: a public client names itself, a confidential one has
-/// authenticated.
-fn client_of(caller: &Caller) -> Result<&Client, ApiError> {
-    caller.client().ok_or_else(|| ApiError::invalid_request("client_id is required"))
-}
-
-/// The client of a grant only confidential clients registered for it may use.
-pub(super) fn confidential<'a>(caller: &'a Caller, grant_type: &str) -> Result<&'a Client, ApiError> {
-    match caller {
-        Caller::Confidential(client) if client.has_grant_type(grant_type) => Ok(client),
-        Caller::Confidential(_) => Err(ApiError::new(
-            ErrorCode::UnauthorizedClient,
-            format!("this client is not registered for {grant_type}"),
-        )),
-        Caller::Public(_) => Err(ApiError::new(
-            ErrorCode::UnauthorizedClient,
-            "this grant is for confidential clients; a public client cannot use it",
-        )),
-        Caller::Anonymous => Err(client_auth::refused(false, "this grant needs client authentication")),
-    }
 }
 
 impl FromParams for TokenRequest {
