@@ -416,3 +416,79 @@ async fn a_second_client_of_a_signed_in_user_asks_consent_and_returns_to_that_cl
         .await
         .unwrap();
 }
+
+#[tokio::test]
+#[ignore = "needs the release SPA in dist/ and chromedriver; run by `cargo xtask test`"]
+async fn a_person_approves_a_tool_call_in_a_fresh_browser_profile_and_the_client_collects_the_token() {
+    let stack = stack(StackOptions { confidential_client: Some("gateway"), ..Default::default() }).await;
+    let (client_id, secret) = stack.confidential.clone().unwrap();
+    let http = reqwest::Client::new();
+
+    // The user's token for the MCP server, as a client acting for the server would hold it.
+    let url = format!("{}/echo?text=x", stack.resource);
+    let unauthorized = http.get(&url).send().await.unwrap();
+    let token = e2e::headless::HeadlessUser::new()
+        .authorize_from_challenge(&url, &e2e::challenge_of(&unauthorized))
+        .await
+        .unwrap();
+    let sub =
+        protocol::jwt::decode_unverified(token.secret()).unwrap().claims["sub"].as_str().unwrap().to_owned();
+    let details = serde_json::json!([{
+        "type": "mcp_tool_call", "locations": [stack.resource], "actions": ["tools/call"], "identifier": "echo",
+        "arguments_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "arguments_summary": "text = \"x\"",
+    }])
+    .to_string();
+    let started: protocol::token::BackchannelAuthenticationResponse = http
+        .post(format!("{}/bc-authorize", stack.issuer))
+        .basic_auth(&client_id, Some(secret.secret()))
+        .form(&[
+            ("login_hint", sub.as_str()),
+            ("subject_token", token.secret()),
+            ("binding_message", "Echo x"),
+            ("authorization_details", details.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // The person, in a browser that never signed in: the page sends them to sign in and back.
+    let issuer = stack.issuer.clone();
+    let approvals = format!("{issuer}/approvals");
+    // Borrowed, not moved: the servers must outlive the browser part.
+    let running = &stack;
+    Browser::launch()
+        .await
+        .unwrap()
+        .run("approval_in_a_fresh_profile", |client| async move {
+            client.goto(&approvals).await?;
+            sign_in(&client, running).await?;
+            let card =
+                client.wait().at_most(WAIT).for_element(Locator::Css(".approval")).await?.text().await?;
+            anyhow::ensure!(card.contains("echo") && card.contains("Echo x"), "the request is shown: {card}");
+            client.find(Locator::Css("button[value='once']")).await?.click().await?;
+            client.wait().at_most(WAIT).for_element(Locator::Id("no-approvals")).await?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    let collected = http
+        .post(format!("{issuer}/token"))
+        .basic_auth(&client_id, Some(secret.secret()))
+        .form(&[
+            ("grant_type", "urn:openid:params:grant-type:ciba"),
+            ("auth_req_id", started.auth_req_id.secret()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(collected.status(), 200);
+    let collected: protocol::token::TokenResponse = collected.json().await.unwrap();
+    let claims = protocol::jwt::decode_unverified(collected.access_token.secret()).unwrap().claims;
+    assert_eq!(claims["act"]["sub"], "gateway");
+    assert_eq!(claims["authorization_details"][0]["identifier"], "echo");
+}

@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use axum::Router;
-use mcp_auth::clock::SystemClock;
+use mcp_auth::clock::{Clock as _, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tower_http::services::{ServeDir, ServeFile};
@@ -32,6 +33,9 @@ pub struct Stack {
     /// its metadata document names only `spa_origin`, so there it registers. The resource server
     /// allows both, as the demo allows `localhost:8080` and `127.0.0.1:8080`.
     pub spa_alias_origin: String,
+    /// The confidential client [`StackOptions::confidential_client`] asked for: its id and
+    /// `client_secret_basic` secret. It acts for `resource`.
+    pub confidential: Option<(String, protocol::secret::ClientSecret)>,
     _shutdown: Vec<oneshot::Sender<()>>,
 }
 
@@ -61,6 +65,9 @@ pub struct StackOptions<'a> {
     pub introspect_every_token: bool,
     /// The authorization server's access token lifetime, if not the default.
     pub access_token_ttl: Option<std::time::Duration>,
+    /// Register a confidential client with this id (a secret, acting for the MCP server's
+    /// resource: token exchange and out-of-band approvals).
+    pub confidential_client: Option<&'a str>,
 }
 
 impl Stack {
@@ -90,6 +97,23 @@ impl Stack {
         let auth =
             mcp_auth::startup::Application::build_on(auth_listener, auth_settings, Arc::new(SystemClock))
                 .await?;
+        let confidential = match options.confidential_client {
+            Some(id) => {
+                let new = mcp_auth::admin::NewConfidentialClient {
+                    client_id: Some(id.to_owned()),
+                    name: format!("{id} (test)"),
+                    auth: mcp_auth::admin::ConfidentialAuth::Secret,
+                    acts_for: vec![resource.clone()],
+                    grant_types: None,
+                    redirect_uris: Vec::new(),
+                };
+                let now = SystemClock.now();
+                let (client, secret) =
+                    mcp_auth::admin::add_confidential_client(&auth.store(), new, now).await?;
+                Some((client.client_id, secret.context("a client_secret_basic client has a secret")?))
+            }
+            None => None,
+        };
         let (tx, stop) = stopper();
         shutdown.push(tx);
         tokio::spawn(auth.run_until(stop));
@@ -121,7 +145,7 @@ impl Stack {
             let app = spa_router(dist, &spa_origin);
             tokio::spawn(async move { axum::serve(spa_listener, app).with_graceful_shutdown(stop).await });
         }
-        Ok(Self { issuer, resource, spa_origin, spa_alias_origin, _shutdown: shutdown })
+        Ok(Self { issuer, resource, spa_origin, spa_alias_origin, confidential, _shutdown: shutdown })
     }
 }
 
