@@ -591,6 +591,106 @@ mod tests {
     }
 
     #[test]
+    fn exchange_groups_and_approval_flags_reach_the_settings() {
+        let cli = parse(&[
+            "--resource",
+            "https://mcp.example echo;https://gateway.example echo",
+            "--groups-claim",
+            "https://mcp.example",
+            "--exchanged-token-ttl",
+            "30",
+            "--approval-expiry",
+            "120",
+            "--approval-poll-interval",
+            "2",
+            "--approval-remember",
+            "86400,3600,3600",
+        ]);
+        let settings = cli.serve.into_settings(cli.database_url).unwrap();
+        let groups: Vec<bool> = settings.resources.iter().map(|r| r.groups_claim).collect();
+        assert_eq!(groups, [true, false]);
+        assert_eq!(settings.exchanged_token_ttl, Duration::from_secs(30));
+        assert_eq!(settings.approvals.default_expiry, Duration::from_secs(120));
+        assert_eq!(settings.approvals.poll_interval, Duration::from_secs(2));
+        assert_eq!(
+            settings.approvals.remember_choices,
+            [Duration::from_secs(3600), Duration::from_secs(86_400)],
+            "sorted, each once"
+        );
+
+        let defaults = parse(&[]).serve.into_settings(String::new()).unwrap();
+        assert_eq!(defaults.exchanged_token_ttl, defaults::EXCHANGED_TOKEN_TTL);
+        assert_eq!(defaults.approvals.remember_choices, defaults::APPROVAL_REMEMBER_CHOICES);
+
+        let unknown = parse(&["--groups-claim", "https://elsewhere.example"]);
+        assert!(unknown.serve.into_settings(String::new()).is_err(), "not one of --resource");
+        for refused in [
+            &["--exchanged-token-ttl", "0"][..],
+            &["--exchanged-token-ttl", "86400"],
+            &["--approval-remember", "5"],
+        ] {
+            let args = std::iter::once("mcp-auth").chain(refused.iter().copied());
+            assert!(Cli::try_parse_from(args).is_err(), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn confidential_clients_and_groups_have_their_commands() {
+        let Some(Command::Administration(Administration::Clients(ClientsCommand::Add {
+            confidential,
+            acts_for,
+            jwks_uri,
+            redirect_uris,
+            ..
+        }))) = parse(&[
+            "clients",
+            "add",
+            "--confidential",
+            "--name",
+            "Gateway",
+            "--acts-for",
+            "http://localhost:9100",
+            "--jwks-uri",
+            "http://localhost:9100/jwks.json",
+        ])
+        .command
+        else {
+            panic!("clients add")
+        };
+        assert!(confidential && redirect_uris.is_empty());
+        assert_eq!((acts_for.len(), jwks_uri.as_deref()), (1, Some("http://localhost:9100/jwks.json")));
+        let public_without_uri = ["mcp-auth", "clients", "add", "--name", "App"];
+        assert!(Cli::try_parse_from(public_without_uri).is_err(), "a public client needs a redirect URI");
+        let keys_for_public = [
+            "mcp-auth",
+            "clients",
+            "add",
+            "--name",
+            "App",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--jwks-uri",
+            "https://a.example/jwks",
+        ];
+        assert!(Cli::try_parse_from(keys_for_public).is_err(), "keys are for confidential clients");
+
+        let Some(Command::Administration(Administration::Users(UsersCommand::Groups {
+            add, remove, ..
+        }))) = parse(&["users", "groups", "alice", "--add", "admins", "--add", "ops", "--remove", "readers"])
+            .command
+        else {
+            panic!("users groups")
+        };
+        assert_eq!((add.len(), remove.len()), (2, 1));
+        let Some(Command::Administration(Administration::Users(UsersCommand::Add { groups, .. }))) =
+            parse(&["users", "add", "bob", "--group", "admins"]).command
+        else {
+            panic!("users add")
+        };
+        assert_eq!(groups, ["admins"]);
+    }
+
+    #[test]
     fn the_database_url_is_global_and_defaults_like_the_settings() {
         assert_eq!(parse(&["users", "list"]).database_url, Settings::default().database_url);
         for args in [
