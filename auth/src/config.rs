@@ -108,7 +108,7 @@ pub mod defaults {
     /// A file in the working directory, created on first start.
     pub const DATABASE_URL: &str = "sqlite://mcp-auth.db";
     /// The demo's MCP server and its scopes, in the form of the `--resource` flag.
-    pub const RESOURCE: &str = "http://localhost:9090 echo profile";
+    pub const RESOURCE: &str = "http://localhost:9090 echo profile notes:read notes:write";
     /// Five minutes: a leaked access token is useful briefly; refreshing is cheap.
     pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(300);
     /// A code only has to survive one redirect and one token request.
@@ -235,7 +235,8 @@ impl Settings {
             database_url: "sqlite::memory:".into(),
             resources: vec![ResourceServer {
                 resource: resource.to_owned(),
-                scopes: Scopes::parse("echo profile").expect("constant scopes are valid"),
+                scopes: Scopes::parse("echo profile notes:read notes:write")
+                    .expect("constant scopes are valid"),
                 groups_claim: false,
             }],
             // Tests serve metadata documents from loopback.
@@ -281,7 +282,7 @@ mod tests {
         assert_eq!(settings.issuer.as_deref(), Some("http://localhost:9000"));
         assert_eq!(
             settings.resources,
-            vec![ResourceServer::parse("http://localhost:9090 echo profile").unwrap()]
+            vec![ResourceServer::parse("http://localhost:9090 echo profile notes:read notes:write").unwrap()]
         );
         assert_eq!(settings.authorization_code_ttl, Duration::from_secs(60));
         assert!(!settings.client_metadata.allow_loopback, "loopback metadata documents only when asked");

@@ -139,6 +139,8 @@ fn describe_scope(scope: &str) -> &'static str {
     match scope {
         "echo" => "call the echo tool",
         "profile" => "see your user id and which client and scopes a token carries",
+        "notes:read" => "read your notes",
+        "notes:write" => "add notes and delete your notes",
         _ => "a permission defined by the resource server",
     }
 }

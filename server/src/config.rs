@@ -25,7 +25,13 @@ pub struct Settings {
     /// Refetch the authorization server's keys this often, besides when a token names an unknown
     /// one. `None`: only then.
     pub jwks_refresh_interval: Option<std::time::Duration>,
+    /// Where the notes tools keep their notes: `sqlite://file.db` (created if missing) or
+    /// `sqlite::memory:`.
+    pub database_url: String,
 }
+
+/// The notes database of `mcp-server` without `--database-url`: a file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://mcp-server.db";
 
 impl Settings {
     /// Port 0, trusting `authorization_server`, callable from `allowed_origin`.
@@ -38,6 +44,7 @@ impl Settings {
             conformance_tools: false,
             introspection: None,
             jwks_refresh_interval: None,
+            database_url: "sqlite::memory:".into(),
         }
     }
 }

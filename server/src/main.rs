@@ -49,6 +49,10 @@ struct Cli {
     /// keep being checked against the cached keys, and the log says so.
     #[arg(long, env = "MCP_SERVER_JWKS_REFRESH_INTERVAL", default_value_t = 300)]
     jwks_refresh_interval: u64,
+
+    /// Where the notes tools keep their notes (SQLite; created and migrated if missing).
+    #[arg(long, env = "MCP_SERVER_DATABASE_URL", default_value = mcp_server::config::DEFAULT_DATABASE_URL)]
+    database_url: String,
 }
 
 fn parse_origin(value: &str) -> Result<HeaderValue, String> {
@@ -80,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
         }),
         jwks_refresh_interval: (cli.jwks_refresh_interval > 0)
             .then(|| std::time::Duration::from_secs(cli.jwks_refresh_interval)),
+        database_url: cli.database_url,
     };
     Application::build(settings).await?.run_until(serve::shutdown_signal()).await?;
     Ok(())

@@ -11,12 +11,13 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::mcp::McpService;
+use crate::notes::Notes;
 use crate::routes;
 use crate::state::{AppState, Shared};
 use mcp_bearer::{ResourceGuard, Validator};
 
 /// The scopes this server understands, advertised in its metadata.
-pub const SCOPES_SUPPORTED: &[&str] = &["echo", "profile"];
+pub const SCOPES_SUPPORTED: &[&str] = &["echo", "profile", "notes:read", "notes:write"];
 
 /// A bound, ready-to-serve resource server.
 pub struct Application {
@@ -25,6 +26,8 @@ pub struct Application {
     router: Router,
     /// The validator and how often to refresh its keys in the background, if at all.
     key_refresh: Option<(std::sync::Weak<Validator>, std::time::Duration)>,
+    /// The notes tools' database, closed once serving has stopped.
+    notes: Notes,
 }
 
 impl Application {
@@ -76,17 +79,20 @@ impl Application {
         let key_refresh = settings.jwks_refresh_interval.map(|every| (Arc::downgrade(&validator), every));
         let resource_metadata_url =
             format!("{}{PROTECTED_RESOURCE_WELL_KNOWN}", resource.trim_end_matches('/'));
+        let notes = Notes::open(&settings.database_url)
+            .await
+            .with_context(|| format!("cannot open the notes database {}", settings.database_url))?;
         let state = AppState::new(Shared {
             guard: ResourceGuard::new(validator, resource_metadata_url),
             metadata,
-            mcp: McpService::new(settings.conformance_tools),
+            mcp: McpService::new(settings.conformance_tools, notes.clone()),
         });
         if settings.conformance_tools {
             tracing::warn!("serving the MCP conformance suite's diagnostic tools (--conformance-tools)");
         }
         let allowed_hosts = routes::allowed_hosts(&resource);
         let router = routes::router(state, settings.allowed_origins, allowed_hosts);
-        Ok(Self { listener, resource, router, key_refresh })
+        Ok(Self { listener, resource, router, key_refresh, notes })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -108,6 +114,9 @@ impl Application {
             // Ends by itself once the server (the validator's last owner) is gone.
             tokio::spawn(Validator::refresh_keys_every(validator, every));
         }
-        serve::serve(self.listener, self.router, shutdown).await
+        let served = serve::serve(self.listener, self.router, shutdown).await;
+        // Every request has finished: leave one complete database file behind.
+        self.notes.close().await;
+        served
     }
 }

@@ -17,6 +17,7 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
         .args(["--bind", &address, "--resource", &format!("http://{address}")])
         // Never contacted: the request below has no token.
         .args(["--authorization-server", "http://127.0.0.1:1"])
+        .args(["--database-url", "sqlite::memory:"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

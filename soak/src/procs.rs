@@ -151,7 +151,7 @@ impl Binaries {
             .arg("--database-url")
             .arg(database_url(db))
             .args(["--bind", &format!("127.0.0.1:{port}"), "--issuer", &issuer])
-            .args(["--resource", &format!("{resource} echo profile")])
+            .args(["--resource", &format!("{resource} echo profile notes:read notes:write")])
             .args(["--demo-password", DEMO_PASSWORD])
             .args(extra);
         let proc = Proc::spawn("mcp-auth", &mut command)?;
@@ -168,6 +168,8 @@ impl Binaries {
         command
             .args(["--bind", &format!("127.0.0.1:{port}"), "--resource", &resource])
             .args(["--authorization-server", issuer])
+            // The notes tools' database: nothing here uses it, and several servers run at once.
+            .args(["--database-url", "sqlite::memory:"])
             .args(extra);
         let proc = Proc::spawn("mcp-server", &mut command)?;
         wait_until_up(&format!("{resource}/.well-known/oauth-protected-resource"), Duration::from_secs(30))

@@ -73,7 +73,10 @@ pub fn run(root: &Path) -> Result {
             "--dev-allow-loopback-client-metadata",
         ]),
     )
-    .and_then(|()| start("server", 9090, &mut Command::new(bin.join("mcp-server"))))
+    .and_then(|()| {
+        let notes = format!("sqlite://{}/mcp-server.db", data.display());
+        start("server", 9090, Command::new(bin.join("mcp-server")).args(["--database-url", &notes]))
+    })
     .and_then(|()| start("spa", 8080, Command::new(&tools.trunk).arg("serve").env("PATH", &tools.path)));
     let outcome = started.and_then(|()| supervise(&mut services, &stop));
     shut_down(&mut services);

@@ -14,6 +14,7 @@
 //! Answers are always `application/json` (a server may choose JSON over SSE for any request) and
 //! compact: some clients read a body line by line.
 
+mod notes_tools;
 mod session;
 pub mod sessions;
 mod stateless;
@@ -47,11 +48,14 @@ pub struct McpService {
     pub tools: Vec<ToolSpec>,
     pub sessions: Sessions,
     pub server_info: Implementation,
+    /// What the notes tools read and write.
+    pub notes: crate::notes::Notes,
 }
 
 impl McpService {
-    pub fn new(conformance_tools: bool) -> Self {
+    pub fn new(conformance_tools: bool, notes: crate::notes::Notes) -> Self {
         Self {
+            notes,
             tools: tools::catalog(conformance_tools),
             sessions: Sessions::new(10_000, std::time::Duration::from_secs(30 * 60)),
             server_info: Implementation {
@@ -175,9 +179,9 @@ pub async fn post(State(state): State<AppState>, request: Request) -> Response {
         Err((id, error)) => return rpc_response(StatusCode::BAD_REQUEST, &mcp::Response::failure(id, error)),
     };
     if is_stateless(&headers, &message) {
-        stateless::handle(&state, &headers, message, &token)
+        stateless::handle(&state, &headers, message, &token).await
     } else {
-        session::handle(&state, &headers, message, &token)
+        session::handle(&state, &headers, message, &token).await
     }
 }
 

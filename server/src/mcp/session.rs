@@ -8,7 +8,7 @@ use protocol::mcp::{
 use serde_json::{Value, json};
 
 use super::sessions::Owner;
-use super::tools::{self, CallContext, CallError};
+use super::tools::{self, CallContext, CallError, INSTRUCTIONS};
 use super::{MCP_PROTOCOL_VERSION, MCP_SESSION_ID, accepted, header_str, rejection, rpc_error, rpc_response};
 use crate::state::AppState;
 use mcp_bearer::BearerError;
@@ -18,7 +18,12 @@ fn owner(token: &VerifiedToken) -> Owner<'_> {
     Owner { subject: &token.claims.sub, client_id: &token.claims.client_id }
 }
 
-pub fn handle(state: &AppState, headers: &HeaderMap, message: Message, token: &VerifiedToken) -> Response {
+pub async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    message: Message,
+    token: &VerifiedToken,
+) -> Response {
     // A version header, when sent, must name a revision we speak (2025-06-18 transport spec).
     let version = header_str(headers, &MCP_PROTOCOL_VERSION).map(str::trim);
     if let Some(version) = version
@@ -52,7 +57,7 @@ pub fn handle(state: &AppState, headers: &HeaderMap, message: Message, token: &V
     }
 
     match message {
-        Message::Request(request) => dispatch(state, &request, token),
+        Message::Request(request) => dispatch(state, &request, token).await,
         Message::Notification(_) | Message::Response(_) => accepted(),
     }
 }
@@ -82,7 +87,7 @@ fn initialize(state: &AppState, request: &Request, token: &VerifiedToken) -> Res
         protocol_version: version.to_owned(),
         capabilities: state.mcp.capabilities(),
         server_info: state.mcp.server_info.clone(),
-        instructions: Some("Tools: `echo` (scope echo) and `whoami` (scope profile).".into()),
+        instructions: Some(INSTRUCTIONS.into()),
     };
     let mut response = success(request, serde_json::to_value(result).unwrap_or_default());
     if let Ok(value) = HeaderValue::from_str(&session_id) {
@@ -95,7 +100,7 @@ fn success(request: &Request, result: Value) -> Response {
     rpc_response(StatusCode::OK, &mcp::Response::success(request.id.clone(), result))
 }
 
-fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) -> Response {
+async fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) -> Response {
     let error = |code, message: String| rpc_error(StatusCode::OK, Some(request.id.clone()), code, message);
     match request.method.as_str() {
         "ping" => success(request, json!({})),
@@ -114,8 +119,8 @@ fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) -> Respo
                 Ok(call) => call,
                 Err(why) => return error(error_code::INVALID_PARAMS, why.into()),
             };
-            let context = CallContext { token, client_capabilities: None };
-            match tools::call(&state.mcp.tools, name, &arguments, &context) {
+            let context = CallContext::new(token, None, &state.mcp.notes);
+            match tools::call(&state.mcp.tools, name, &arguments, &context).await {
                 Ok(result) => success(request, serde_json::to_value(result).unwrap_or_default()),
                 Err(CallError::UnknownTool(name)) => {
                     error(error_code::INVALID_PARAMS, format!("Unknown tool: {name}"))

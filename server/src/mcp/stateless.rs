@@ -36,7 +36,12 @@ fn supported_versions() -> Vec<&'static str> {
     std::iter::once(STATELESS_VERSION).chain(SESSION_VERSIONS.iter().copied()).collect()
 }
 
-pub fn handle(state: &AppState, headers: &HeaderMap, message: Message, token: &VerifiedToken) -> Response {
+pub async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    message: Message,
+    token: &VerifiedToken,
+) -> Response {
     let request = match message {
         Message::Request(request) => request,
         // Nothing to answer; and no notification changes anything on this server.
@@ -85,7 +90,7 @@ pub fn handle(state: &AppState, headers: &HeaderMap, message: Message, token: &V
         "prompts/list" => cached(json!({"prompts": []})),
         "resources/list" => cached(json!({"resources": []})),
         "resources/templates/list" => cached(json!({"resourceTemplates": []})),
-        "tools/call" => return call_tool(state, &request, token, capabilities),
+        "tools/call" => return call_tool(state, &request, token, capabilities).await,
         other => {
             return fail(
                 StatusCode::NOT_FOUND,
@@ -130,7 +135,7 @@ fn discover(state: &AppState) -> Value {
         "supportedVersions": supported_versions(),
         "capabilities": state.mcp.capabilities(),
         "serverInfo": state.mcp.server_info,
-        "instructions": "Tools: `echo` (scope echo) and `whoami` (scope profile).",
+        "instructions": tools::INSTRUCTIONS,
     }))
 }
 
@@ -155,7 +160,12 @@ fn complete(state: &AppState, mut result: Value) -> Value {
     result
 }
 
-fn call_tool(state: &AppState, request: &Request, token: &VerifiedToken, capabilities: &Value) -> Response {
+async fn call_tool(
+    state: &AppState,
+    request: &Request,
+    token: &VerifiedToken,
+    capabilities: &Value,
+) -> Response {
     let fail = |status, error: RpcError| {
         rpc_response(status, &mcp::Response::failure(Some(request.id.clone()), error))
     };
@@ -163,8 +173,8 @@ fn call_tool(state: &AppState, request: &Request, token: &VerifiedToken, capabil
         Ok(call) => call,
         Err(why) => return fail(StatusCode::OK, RpcError::new(error_code::INVALID_PARAMS, why)),
     };
-    let context = CallContext { token, client_capabilities: Some(capabilities) };
-    match tools::call(&state.mcp.tools, name, &arguments, &context) {
+    let context = CallContext::new(token, Some(capabilities), &state.mcp.notes);
+    match tools::call(&state.mcp.tools, name, &arguments, &context).await {
         Ok(result) => {
             let result = complete(state, serde_json::to_value(result).unwrap_or_default());
             rpc_response(StatusCode::OK, &mcp::Response::success(request.id.clone(), result))

@@ -1,10 +1,12 @@
 //! The tools this server offers, each with the scope it needs.
 //!
 //! Two tools with different scopes make step-up real: a token for `echo` can call `echo`, and
-//! `whoami` answers `403 insufficient_scope` until the client comes back with `profile` too.
+//! `whoami` answers `403 insufficient_scope` until the client comes back with `profile` too. The
+//! notes tools ([`super::notes_tools`]) read, add and delete per-user notes with `notes:read` and
+//! `notes:write`, so that a gateway's policies have something real to decide.
 
 use protocol::echo::MAX_ECHO_TEXT;
-use protocol::mcp::{CallToolResult, Tool};
+use protocol::mcp::{CallToolResult, Tool, ToolAnnotations};
 use protocol::scope::Scopes;
 use serde_json::{Map, Value, json};
 
@@ -27,15 +29,40 @@ pub enum CallError {
     MissingClientCapability(&'static str),
 }
 
-/// Who is calling, and what their client said it can do.
+/// What `initialize` tells a client about the tools.
+pub const INSTRUCTIONS: &str = "Tools: `echo` (scope echo), `whoami` (scope profile), and per-user notes: \
+     `list_notes` and `read_note` (scope notes:read), `add_note` and `delete_note` (scope notes:write).";
+
+/// Who is calling, what their client said it can do, and what the tools work on.
 pub struct CallContext<'a> {
     pub token: &'a VerifiedToken,
     /// `clientCapabilities` of the request (2026-07-28) or of `initialize`, if known.
     pub client_capabilities: Option<&'a Value>,
+    pub notes: &'a crate::notes::Notes,
+    /// Unix seconds, for what the tools record.
+    pub now: i64,
 }
 
-fn scopes(s: &str) -> Scopes {
+impl<'a> CallContext<'a> {
+    pub fn new(
+        token: &'a VerifiedToken,
+        client_capabilities: Option<&'a Value>,
+        notes: &'a crate::notes::Notes,
+    ) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        Self { token, client_capabilities, notes, now }
+    }
+}
+
+pub(super) fn scopes(s: &str) -> Scopes {
     Scopes::parse(s).expect("constant scopes are valid")
+}
+
+/// The annotations of a tool that changes nothing and reaches nothing outside this server.
+pub(super) fn read_only() -> ToolAnnotations {
+    ToolAnnotations { read_only_hint: Some(true), open_world_hint: Some(false), ..Default::default() }
 }
 
 /// Every tool, built once at startup. With `conformance_tools`, the diagnostic tools the MCP
@@ -43,6 +70,7 @@ fn scopes(s: &str) -> Scopes {
 pub fn catalog(conformance_tools: bool) -> Vec<ToolSpec> {
     let mut tools = if conformance_tools { conformance_catalog() } else { Vec::new() };
     tools.extend(product_catalog());
+    tools.extend(super::notes_tools::catalog());
     tools
 }
 
@@ -66,6 +94,7 @@ fn product_catalog() -> Vec<ToolSpec> {
                     "properties": {"text": {"type": "string"}},
                     "required": ["text"]
                 })),
+                annotations: Some(read_only()),
             },
             scopes: scopes("echo"),
         },
@@ -88,6 +117,7 @@ fn product_catalog() -> Vec<ToolSpec> {
                     },
                     "required": ["subject", "client_id", "scopes", "expires_at"]
                 })),
+                annotations: Some(read_only()),
             },
             scopes: scopes("profile"),
         },
@@ -105,6 +135,7 @@ fn conformance_catalog() -> Vec<ToolSpec> {
             description: Some(format!("Conformance suite diagnostic: {description}")),
             input_schema: json!({"type": "object", "additionalProperties": false}),
             output_schema: None,
+            annotations: None,
         },
         scopes: scopes("echo"),
     };
@@ -132,7 +163,7 @@ pub fn parse_call(params: Option<&Value>) -> Result<(&str, Map<String, Value>), 
 
 /// Calls `name`. Argument problems are tool errors (`isError: true`) so that a model can read and
 /// correct them (MCP 2025-11-25 tools: input validation errors are tool execution errors).
-pub fn call(
+pub async fn call(
     catalog: &[ToolSpec],
     name: &str,
     arguments: &Map<String, Value>,
@@ -145,6 +176,9 @@ pub fn call(
     let token = context.token;
     if !token.scopes.is_superset(&spec.scopes) {
         return Err(CallError::InsufficientScope(token.scopes.union(&spec.scopes)));
+    }
+    if let Some(result) = super::notes_tools::call(name, arguments, context).await {
+        return Ok(result);
     }
     Ok(match name {
         "echo" => echo(arguments),
@@ -166,7 +200,7 @@ pub fn call(
     })
 }
 
-fn unexpected(arguments: &Map<String, Value>, allowed: &[&str]) -> Option<CallToolResult> {
+pub(super) fn unexpected(arguments: &Map<String, Value>, allowed: &[&str]) -> Option<CallToolResult> {
     arguments
         .keys()
         .find(|k| !allowed.contains(&k.as_str()))
@@ -247,54 +281,50 @@ mod tests {
         value.as_object().cloned().unwrap()
     }
 
-    fn call_with(name: &str, arguments: Value, scope: &str) -> Result<CallToolResult, CallError> {
+    async fn call_with(name: &str, arguments: Value, scope: &str) -> Result<CallToolResult, CallError> {
         let token = token(scope);
-        call(
-            &catalog(false),
-            name,
-            &args(arguments),
-            &CallContext { token: &token, client_capabilities: None },
-        )
+        let notes = crate::notes::Notes::open("sqlite::memory:").await.unwrap();
+        call(&catalog(false), name, &args(arguments), &CallContext::new(&token, None, &notes)).await
     }
 
-    #[test]
-    fn echo_returns_its_text_as_content_and_structured_content() {
-        let result = call_with("echo", json!({"text": "hi"}), "echo").unwrap();
+    #[tokio::test]
+    async fn echo_returns_its_text_as_content_and_structured_content() {
+        let result = call_with("echo", json!({"text": "hi"}), "echo").await.unwrap();
         assert_eq!(
             result,
             CallToolResult { structured_content: Some(json!({"text": "hi"})), ..CallToolResult::text("hi") }
         );
     }
 
-    #[test]
-    fn bad_arguments_are_tool_errors_not_protocol_errors() {
+    #[tokio::test]
+    async fn bad_arguments_are_tool_errors_not_protocol_errors() {
         for bad in [
             json!({}),
             json!({"text": 3}),
             json!({"text": "a", "extra": 1}),
             json!({"text": "x".repeat(1001)}),
         ] {
-            let result = call_with("echo", bad.clone(), "echo").unwrap();
+            let result = call_with("echo", bad.clone(), "echo").await.unwrap();
             assert!(result.is_error, "{bad}");
         }
     }
 
-    #[test]
-    fn a_tool_needing_another_scope_asks_for_the_union() {
-        let error = call_with("whoami", json!({}), "echo").unwrap_err();
+    #[tokio::test]
+    async fn a_tool_needing_another_scope_asks_for_the_union() {
+        let error = call_with("whoami", json!({}), "echo").await.unwrap_err();
         assert_eq!(error, CallError::InsufficientScope(Scopes::parse("echo profile").unwrap()));
-        let result = call_with("whoami", json!({}), "echo profile").unwrap();
+        let result = call_with("whoami", json!({}), "echo profile").await.unwrap();
         assert_eq!(result.structured_content.unwrap()["subject"], "user-1");
     }
 
-    #[test]
-    fn unknown_tools_are_reported_as_such() {
+    #[tokio::test]
+    async fn unknown_tools_are_reported_as_such() {
         assert_eq!(
-            call_with("rm_rf", json!({}), "echo profile"),
+            call_with("rm_rf", json!({}), "echo profile").await,
             Err(CallError::UnknownTool("rm_rf".into()))
         );
         assert_eq!(
-            call_with("test_simple_text", json!({}), "echo"),
+            call_with("test_simple_text", json!({}), "echo").await,
             Err(CallError::UnknownTool("test_simple_text".into())),
             "diagnostic tools exist only in conformance mode"
         );

@@ -6,4 +6,5 @@ mod challenges;
 mod helpers;
 mod keys;
 mod mcp;
+mod notes;
 mod tokens;

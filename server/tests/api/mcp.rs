@@ -137,7 +137,7 @@ async fn tools_are_listed_and_called_within_a_session() {
         body(mcp.call(&session, json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"})).await).await;
     let names: Vec<&str> =
         list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["echo", "whoami"]);
+    assert_eq!(names, ["echo", "whoami", "list_notes", "read_note", "add_note", "delete_note"]);
 
     let call = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}});
     let result = body(mcp.call(&session, call).await).await;
