@@ -1,0 +1,254 @@
+//! The tools the gateway offers: every upstream's tools under a prefixed name, each in one of the
+//! action groups policies speak of (`read`, `write`, `destructive`).
+//!
+//! A prefixed name is `<upstream>__<tool>`: `__` is allowed by the MCP tool-name rules (and by the
+//! function-name rules of the model APIs agents use), and upstream names are restricted to
+//! lowercase letters, digits and `-`, so a name splits back one way only.
+//!
+//! **Groups never trust an upstream to loosen policy.** A tool's group comes from the
+//! configuration (`groups`); without one, from its annotations only if the configuration says
+//! the upstream's annotations are trusted; otherwise it is `destructive`, the strictest. (MCP's own
+//! defaults agree: a tool without annotations is assumed destructive.)
+
+use std::collections::BTreeMap;
+
+use protocol::mcp::Tool;
+use serde::{Deserialize, Serialize};
+
+/// Between the upstream's name and the tool's in a gateway tool name.
+pub const SEPARATOR: &str = "__";
+/// Longest tool name MCP allows.
+pub const MAX_TOOL_NAME: usize = 128;
+
+/// What a tool does, as policies group actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Group {
+    Read,
+    Write,
+    Destructive,
+}
+
+impl Group {
+    pub const ALL: [Group; 3] = [Group::Read, Group::Write, Group::Destructive];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Group::Read => "read",
+            Group::Write => "write",
+            Group::Destructive => "destructive",
+        }
+    }
+
+    /// The group a tool's annotations claim (MCP defaults: not read-only, destructive).
+    fn from_annotations(tool: &Tool) -> Self {
+        let hints = tool.annotations.as_ref();
+        if hints.and_then(|h| h.read_only_hint) == Some(true) {
+            Group::Read
+        } else if hints.and_then(|h| h.destructive_hint) == Some(false) {
+            Group::Write
+        } else {
+            Group::Destructive
+        }
+    }
+}
+
+/// One upstream as the configuration describes it, with the tools it listed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpstreamTools {
+    /// Take the upstream's `readOnlyHint` / `destructiveHint` as its tools' groups. Off by default:
+    /// an upstream could call its delete tool read-only.
+    #[serde(default)]
+    pub trust_annotations: bool,
+    /// Groups by (unprefixed) tool name; they win over annotations.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Group>,
+    /// The upstream's `tools/list`.
+    #[serde(default)]
+    pub tools: Vec<Tool>,
+}
+
+/// A tool of the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// `<upstream>__<tool>`: what clients and policies call it.
+    pub name: String,
+    pub upstream: String,
+    /// The name the upstream knows it by.
+    pub upstream_tool: String,
+    pub group: Group,
+    /// As listed to clients: the upstream's tool under the prefixed name.
+    pub tool: Tool,
+}
+
+/// Why an upstream or a tool was left out of the catalog. Reported, never fatal: one bad tool
+/// must not take the others down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub upstream: String,
+    pub tool: Option<String>,
+    pub reason: String,
+}
+
+/// Every tool the gateway can offer, by prefixed name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Catalog {
+    entries: BTreeMap<String, Entry>,
+}
+
+/// Is `name` a valid upstream name: 1 to 32 of `a-z 0-9 -`?
+pub fn is_upstream_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Is `name` a valid MCP tool name (2025-11-25: 1 to 128 of `A-Z a-z 0-9 _ - .`)?
+pub fn is_tool_name(name: &str) -> bool {
+    (1..=MAX_TOOL_NAME).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+impl Catalog {
+    /// The catalog of these upstreams, and what was left out and why.
+    pub fn build(upstreams: &BTreeMap<String, UpstreamTools>) -> (Self, Vec<Skipped>) {
+        let mut entries = BTreeMap::new();
+        let mut skipped = Vec::new();
+        for (upstream, listed) in upstreams {
+            if !is_upstream_name(upstream) {
+                skipped.push(Skipped {
+                    upstream: upstream.clone(),
+                    tool: None,
+                    reason: "an upstream name is 1 to 32 of a-z 0-9 -".into(),
+                });
+                continue;
+            }
+            for tool in &listed.tools {
+                let name = format!("{upstream}{SEPARATOR}{}", tool.name);
+                if !is_tool_name(&tool.name) || !is_tool_name(&name) {
+                    skipped.push(Skipped {
+                        upstream: upstream.clone(),
+                        tool: Some(tool.name.clone()),
+                        reason: format!("{name:?} is not a valid MCP tool name (1 to {MAX_TOOL_NAME} of A-Z a-z 0-9 _ - .)"),
+                    });
+                    continue;
+                }
+                let group = match listed.groups.get(&tool.name) {
+                    Some(group) => *group,
+                    None if listed.trust_annotations => Group::from_annotations(tool),
+                    None => Group::Destructive,
+                };
+                let entry = Entry {
+                    name: name.clone(),
+                    upstream: upstream.clone(),
+                    upstream_tool: tool.name.clone(),
+                    group,
+                    tool: Tool { name: name.clone(), ..tool.clone() },
+                };
+                if entries.insert(name.clone(), entry).is_some() {
+                    skipped.push(Skipped {
+                        upstream: upstream.clone(),
+                        tool: Some(tool.name.clone()),
+                        reason: "listed twice; the last one is kept".into(),
+                    });
+                }
+            }
+        }
+        (Self { entries }, skipped)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Entry> {
+        self.entries.get(name)
+    }
+
+    /// Every tool, by name.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::mcp::ToolAnnotations;
+    use serde_json::json;
+
+    use super::*;
+
+    fn tool(name: &str, read_only: Option<bool>, destructive: Option<bool>) -> Tool {
+        Tool {
+            name: name.into(),
+            title: None,
+            description: None,
+            input_schema: json!({"type": "object"}),
+            output_schema: None,
+            annotations: Some(ToolAnnotations {
+                read_only_hint: read_only,
+                destructive_hint: destructive,
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn upstreams(trust: bool, groups: &[(&str, Group)]) -> BTreeMap<String, UpstreamTools> {
+        let tools = vec![
+            tool("list_notes", Some(true), None),
+            tool("add_note", Some(false), Some(false)),
+            tool("delete_note", Some(true), Some(true)),
+            tool("mystery", None, None),
+        ];
+        let groups = groups.iter().map(|(n, g)| ((*n).to_owned(), *g)).collect();
+        BTreeMap::from([("notes".to_owned(), UpstreamTools { trust_annotations: trust, groups, tools })])
+    }
+
+    fn group(catalog: &Catalog, name: &str) -> Group {
+        catalog.get(&format!("notes__{name}")).unwrap().group
+    }
+
+    #[test]
+    fn tools_are_offered_under_prefixed_names_that_split_one_way() {
+        let (catalog, skipped) = Catalog::build(&upstreams(false, &[]));
+        assert!(skipped.is_empty());
+        let entry = catalog.get("notes__list_notes").unwrap();
+        assert_eq!((entry.upstream.as_str(), entry.upstream_tool.as_str()), ("notes", "list_notes"));
+        assert_eq!(entry.tool.name, "notes__list_notes");
+        assert_eq!(catalog.len(), 4);
+    }
+
+    #[test]
+    fn an_upstreams_hints_never_loosen_the_group_unless_trusted_and_configuration_wins() {
+        let (untrusted, _) = Catalog::build(&upstreams(false, &[("list_notes", Group::Read)]));
+        assert_eq!(group(&untrusted, "list_notes"), Group::Read, "configured");
+        assert_eq!(group(&untrusted, "add_note"), Group::Destructive, "hints ignored");
+        let (trusted, _) = Catalog::build(&upstreams(true, &[("delete_note", Group::Destructive)]));
+        assert_eq!(group(&trusted, "list_notes"), Group::Read);
+        assert_eq!(group(&trusted, "add_note"), Group::Write);
+        assert_eq!(
+            group(&trusted, "delete_note"),
+            Group::Destructive,
+            "configuration beats a read-only claim"
+        );
+        assert_eq!(group(&trusted, "mystery"), Group::Destructive, "MCP's defaults");
+    }
+
+    #[test]
+    fn bad_upstream_and_tool_names_are_skipped_and_reported() {
+        let mut bad = upstreams(false, &[]);
+        bad.insert(
+            "Not_Valid".into(),
+            UpstreamTools { tools: vec![tool("x", None, None)], ..Default::default() },
+        );
+        bad.get_mut("notes").unwrap().tools.push(tool("has space", None, None));
+        bad.get_mut("notes").unwrap().tools.push(tool(&"x".repeat(125), None, None));
+        let (catalog, skipped) = Catalog::build(&bad);
+        assert_eq!(catalog.len(), 4);
+        assert_eq!(skipped.len(), 3, "{skipped:?}");
+        assert!(!is_upstream_name("a__b") && is_upstream_name("notes-2"));
+    }
+}

@@ -1,0 +1,232 @@
+//! The Cedar schema of a catalog, so that policies are validated strictly against the tools that
+//! really exist and the arguments they really take.
+//!
+//! ```text
+//! namespace Gateway {
+//!   entity Group;
+//!   entity User in [Group] = { "client_id": String };
+//!   entity Upstream;
+//!   entity Tool in [Upstream];
+//!   action "read"; action "write"; action "destructive";
+//!   action "notes__delete_note" in [Action::"destructive"] appliesTo {
+//!     principal: User, resource: Tool,
+//!     context: { "arguments": { "id": Long }, "time": Long, "client_address": String,
+//!                "scopes": Set<String>, "auth_time": Long }
+//!   };
+//! }
+//! ```
+//!
+//! A tool's arguments become a record typed from its `inputSchema`: `string` → `String`,
+//! `integer` → `Long`, `boolean` → `Bool`, `array` → `Set` of its items, `object` → a record of
+//! its properties (required ones required). What Cedar cannot type faithfully (`number`, unions,
+//! untyped values) is left out, so a policy naming it is refused at validation rather than
+//! silently never matching.
+
+use serde_json::Value;
+
+use crate::catalog::{Catalog, Group};
+
+/// Cedar's namespace for everything of the gateway.
+pub const NAMESPACE: &str = "Gateway";
+/// How deep argument records are typed; deeper values are left out.
+const MAX_DEPTH: usize = 8;
+
+/// A Cedar type, as the schema and the request builder need it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArgType {
+    String,
+    Long,
+    Bool,
+    Set(Box<ArgType>),
+    Record(Vec<Field>),
+}
+
+/// A record attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub required: bool,
+    pub ty: ArgType,
+}
+
+impl ArgType {
+    /// The type of a JSON Schema, if Cedar can hold it faithfully.
+    pub fn from_json_schema(schema: &Value) -> Option<Self> {
+        Self::at_depth(schema, 0)
+    }
+
+    fn at_depth(schema: &Value, depth: usize) -> Option<Self> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match schema.get("type").and_then(Value::as_str)? {
+            "string" => Some(ArgType::String),
+            "integer" => Some(ArgType::Long),
+            "boolean" => Some(ArgType::Bool),
+            "array" => Some(ArgType::Set(Box::new(Self::at_depth(schema.get("items")?, depth + 1)?))),
+            "object" => Some(ArgType::Record(Self::fields(schema, depth))),
+            _ => None,
+        }
+    }
+
+    /// The properties of an object schema Cedar can type.
+    fn fields(schema: &Value, depth: usize) -> Vec<Field> {
+        let required: Vec<&str> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+            return Vec::new();
+        };
+        let mut fields: Vec<Field> = properties
+            .iter()
+            .filter(|(name, _)| is_attribute_name(name))
+            .filter_map(|(name, property)| {
+                Some(Field {
+                    name: name.clone(),
+                    required: required.contains(&name.as_str()),
+                    ty: Self::at_depth(property, depth + 1)?,
+                })
+            })
+            .collect();
+        // By name, so the schema (and its hash in logs) does not depend on JSON key order.
+        fields.sort_by(|a, b| a.name.cmp(&b.name));
+        fields
+    }
+
+    /// The type in Cedar schema syntax.
+    fn render(&self) -> String {
+        match self {
+            ArgType::String => "String".into(),
+            ArgType::Long => "Long".into(),
+            ArgType::Bool => "Bool".into(),
+            ArgType::Set(item) => format!("Set<{}>", item.render()),
+            ArgType::Record(fields) => {
+                let fields: Vec<String> = fields
+                    .iter()
+                    .map(|f| {
+                        format!("{}{}: {}", quoted(&f.name), if f.required { "" } else { "?" }, f.ty.render())
+                    })
+                    .collect();
+                format!("{{ {} }}", fields.join(", "))
+            }
+        }
+    }
+
+    /// `value` reduced to what this type describes: undeclared record attributes dropped, declared
+    /// ones kept as they are (a value of the wrong type then fails the request, which is a Deny).
+    pub fn project(&self, value: &Value) -> Value {
+        match (self, value) {
+            (ArgType::Record(fields), Value::Object(object)) => Value::Object(
+                fields
+                    .iter()
+                    .filter_map(|f| object.get(&f.name).map(|v| (f.name.clone(), f.ty.project(v))))
+                    .collect(),
+            ),
+            (ArgType::Set(item), Value::Array(items)) => {
+                Value::Array(items.iter().map(|v| item.project(v)).collect())
+            }
+            _ => value.clone(),
+        }
+    }
+}
+
+/// Attribute names the schema can carry: printable, no control characters, not too long.
+fn is_attribute_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 128 && !name.chars().any(char::is_control)
+}
+
+/// A Cedar string literal.
+pub fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The arguments record of a tool (empty when its schema is not an object).
+pub fn arguments_type(input_schema: &Value) -> ArgType {
+    match ArgType::from_json_schema(input_schema) {
+        Some(record @ ArgType::Record(_)) => record,
+        _ => ArgType::Record(Vec::new()),
+    }
+}
+
+/// The Cedar schema (in Cedar's schema syntax) of `catalog`.
+pub fn render(catalog: &Catalog) -> String {
+    let mut out = format!(
+        "namespace {NAMESPACE} {{\n  entity Group;\n  entity User in [Group] = {{ \"client_id\": String }};\n  \
+         entity Upstream;\n  entity Tool in [Upstream];\n"
+    );
+    for group in Group::ALL {
+        out.push_str(&format!("  action {};\n", quoted(group.as_str())));
+    }
+    for entry in catalog.entries() {
+        out.push_str(&format!(
+            "  action {} in [Action::{}] appliesTo {{\n    principal: User, resource: Tool,\n    context: {{ \
+             \"arguments\": {}, \"time\": Long, \"client_address\": String, \"scopes\": Set<String>, \
+             \"auth_time\": Long }}\n  }};\n",
+            quoted(&entry.name),
+            quoted(entry.group.as_str()),
+            arguments_type(&entry.tool.input_schema).render(),
+        ));
+    }
+    out.push_str("}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn json_schema_types_map_to_cedar_types_and_the_rest_is_left_out() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"}, "title": {"type": "string"}, "force": {"type": "boolean"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "where": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+                "ratio": {"type": "number"}, "either": {"type": ["string", "null"]}, "untyped": {},
+                "we\"ird": {"type": "string"}
+            },
+            "required": ["id", "ratio"]
+        });
+        assert_eq!(
+            arguments_type(&schema).render(),
+            "{ \"force\"?: Bool, \"id\": Long, \"tags\"?: Set<String>, \"title\"?: String, \
+             \"we\\\"ird\"?: String, \"where\"?: { \"path\": String } }"
+        );
+        assert_eq!(arguments_type(&json!({"type": "string"})), ArgType::Record(Vec::new()));
+    }
+
+    #[test]
+    fn undeclared_arguments_are_dropped_before_policies_see_them() {
+        let ty = arguments_type(&json!({"type": "object", "properties": {
+            "id": {"type": "integer"}, "opts": {"type": "object", "properties": {"a": {"type": "string"}}}
+        }}));
+        let projected = ty.project(&json!({"id": 3, "extra": true, "opts": {"a": "x", "b": 1}}));
+        assert_eq!(projected, json!({"id": 3, "opts": {"a": "x"}}));
+        assert_eq!(ty.project(&json!({"id": "three"})), json!({"id": "three"}), "kept, to fail typing");
+    }
+
+    #[test]
+    fn deep_schemas_are_bounded() {
+        let mut schema = json!({"type": "string"});
+        for _ in 0..20 {
+            schema = json!({"type": "object", "properties": {"x": schema}});
+        }
+        let rendered = arguments_type(&schema).render();
+        assert!(rendered.matches('{').count() <= MAX_DEPTH + 1, "{rendered}");
+    }
+}

@@ -1,0 +1,242 @@
+//! The policy engine against the demo's catalog and policy, and the offline commands.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use mcp_gateway::catalog::Catalog;
+use mcp_gateway::cli::read_catalog;
+use mcp_gateway::policy::{CallFacts, Consent, Decision, Policies};
+use serde_json::{Map, Value, json};
+
+fn demo(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo").join(file)
+}
+
+fn catalog() -> Catalog {
+    read_catalog(&demo("catalog.json")).unwrap()
+}
+
+fn load(text: &str) -> Policies {
+    Policies::load("test.cedar", text, &catalog()).unwrap()
+}
+
+fn demo_policies() -> Policies {
+    load(&std::fs::read_to_string(demo("policy.cedar")).unwrap())
+}
+
+struct Call {
+    groups: Vec<String>,
+    scopes: Vec<String>,
+    arguments: Map<String, Value>,
+}
+
+fn call(groups: &[&str], scopes: &str, arguments: Value) -> Call {
+    Call {
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        arguments: arguments.as_object().cloned().unwrap(),
+    }
+}
+
+impl Call {
+    fn facts<'a>(&'a self, tool: &'a str) -> CallFacts<'a> {
+        CallFacts {
+            user: "alice",
+            groups: &self.groups,
+            client_id: "agent",
+            tool,
+            arguments: &self.arguments,
+            time: 1_700_000_000,
+            client_address: "127.0.0.1",
+            scopes: &self.scopes,
+            auth_time: 1_699_999_000,
+        }
+    }
+}
+
+fn decide(policies: &Policies, tool: &str, call: &Call) -> Decision {
+    policies.decide(&call.facts(tool))
+}
+
+#[test]
+fn the_demo_policy_decides_each_kind_of_call_as_it_says() {
+    let policies = demo_policies();
+    let plain = call(&[], "notes:read notes:write", json!({}));
+    let read = decide(&policies, "demo__list_notes", &plain);
+    assert!(read.allowed && read.consent.is_none(), "{read:?}");
+    assert_eq!(read.determining, ["read-automatically"]);
+    assert_eq!(read.policy_hash, policies.hash());
+
+    let add = call(&[], "notes:write", json!({"title": "Groceries", "body": "milk"}));
+    assert_eq!(decide(&policies, "demo__add_note", &add).consent, None);
+    let urgent = call(&[], "notes:write", json!({"title": "urgent: call back", "body": ""}));
+    let urgent = decide(&policies, "demo__add_note", &urgent);
+    assert!(urgent.allowed);
+    assert_eq!(urgent.consent, Some(Consent::For(Duration::from_secs(3600))));
+    let without_scope = call(&[], "notes:read", json!({"title": "Groceries", "body": "milk"}));
+    assert!(!decide(&policies, "demo__add_note", &without_scope).allowed);
+
+    let delete = json!({"id": 7});
+    assert!(!decide(&policies, "demo__delete_note", &call(&[], "notes:write", delete.clone())).allowed);
+    let admin = decide(&policies, "demo__delete_note", &call(&["admins"], "notes:write", delete));
+    assert!(admin.allowed);
+    assert_eq!(admin.consent, Some(Consent::Once));
+    assert_eq!(admin.determining, ["admins-delete-with-approval"]);
+
+    let secret = call(&[], "", json!({"text": "my password is hunter2"}));
+    let refused = decide(&policies, "demo__echo", &secret);
+    assert!(!refused.allowed);
+    assert_eq!(refused.determining, ["no-passwords-in-echo"]);
+    assert!(decide(&policies, "demo__echo", &call(&[], "", json!({"text": "hello"}))).allowed);
+
+    let unknown = decide(&policies, "demo__rm_rf", &plain);
+    assert!(!unknown.allowed && !unknown.errors.is_empty());
+}
+
+#[test]
+fn tools_list_shows_what_a_call_would_not_deny_outright() {
+    let policies = demo_policies();
+    let nobody = call(&[], "notes:read", json!({}));
+    let admin = call(&["admins"], "notes:read notes:write", json!({}));
+    assert!(policies.listable(&nobody.facts("demo__list_notes")));
+    assert!(policies.listable(&nobody.facts("demo__echo")), "an argument-based denial still lists the tool");
+    assert!(!policies.listable(&nobody.facts("demo__delete_note")), "no permit applies to a non-admin");
+    assert!(policies.listable(&admin.facts("demo__delete_note")));
+    assert!(!policies.listable(&nobody.facts("demo__add_note")), "without the scope, never");
+    assert!(policies.listable(&admin.facts("demo__add_note")));
+    assert!(!policies.listable(&nobody.facts("demo__nope")));
+
+    let forbidden = load(
+        "permit(principal, action, resource);\n\
+         forbid(principal, action == Gateway::Action::\"demo__whoami\", resource);",
+    );
+    assert!(!forbidden.listable(&nobody.facts("demo__whoami")), "a forbid that needs no arguments hides it");
+}
+
+#[test]
+fn a_policy_naming_an_unknown_tool_or_argument_is_refused_with_its_file_and_line() {
+    let catalog = catalog();
+    let unknown_tool = "permit(principal, action, resource);\n\n\
+                        permit(principal, action == Gateway::Action::\"demo__rm_rf\", resource);\n";
+    let refused = Policies::load("mine.cedar", unknown_tool, &catalog).unwrap_err();
+    assert_eq!(refused.0.len(), 1, "{refused}");
+    assert_eq!((refused.0[0].file.as_str(), refused.0[0].line), ("mine.cedar", 3), "{refused}");
+
+    let unknown_argument = "permit(principal, action == Gateway::Action::\"demo__echo\", resource)\n\
+                            when { context.arguments.txet == \"typo\" };\n";
+    let refused = Policies::load("mine.cedar", unknown_argument, &catalog).unwrap_err();
+    assert_eq!(refused.0[0].line, 2, "{refused}");
+
+    let wrong_type = "permit(principal, action == Gateway::Action::\"demo__read_note\", resource)\n\
+                      when { context.arguments.id == \"7\" };\n";
+    assert!(Policies::load("mine.cedar", wrong_type, &catalog).is_err(), "strict typing");
+
+    let syntax = "permit(principal, action, resource)\nwhen { context.time > };\n";
+    let refused = Policies::load("mine.cedar", syntax, &catalog).unwrap_err();
+    assert_eq!(refused.0[0].line, 2, "{refused}");
+}
+
+#[test]
+fn any_evaluation_error_is_a_deny_even_in_a_forbid() {
+    // Cedar skips a policy whose evaluation errors: this forbid overflows for id ≥ 2, and would
+    // let the permit through. Here it denies.
+    let policies = load(
+        "permit(principal, action, resource);\n\
+         forbid(principal, action == Gateway::Action::\"demo__read_note\", resource)\n\
+         when { context.arguments.id * 9223372036854775807 > 0 };\n",
+    );
+    let overflow = decide(&policies, "demo__read_note", &call(&[], "", json!({"id": 2})));
+    assert!(!overflow.allowed, "{overflow:?}");
+    assert!(!overflow.errors.is_empty());
+    let fine = decide(&policies, "demo__read_note", &call(&[], "", json!({"id": 0})));
+    assert!(fine.allowed, "{fine:?}");
+
+    // Arguments that do not fit the tool's types, or miss a required one: denied.
+    for arguments in [json!({"id": "seven"}), json!({}), json!({"id": 1.5})] {
+        let denied = decide(&policies, "demo__read_note", &call(&[], "", arguments.clone()));
+        assert!(!denied.allowed, "{arguments}");
+    }
+    // Undeclared arguments are not the policy's business: dropped before it runs.
+    assert!(decide(&policies, "demo__read_note", &call(&[], "", json!({"id": 0, "extra": true}))).allowed);
+}
+
+#[test]
+fn consent_obligations_parse_and_the_strictest_wins() {
+    assert_eq!(Consent::parse("once"), Some(Consent::Once));
+    assert_eq!(Consent::parse("PT24H"), Some(Consent::For(Duration::from_secs(86_400))));
+    assert_eq!(Consent::parse("P1DT30M"), Some(Consent::For(Duration::from_secs(86_400 + 1800))));
+    for bad in ["", "P", "PT", "PT0S", "24h", "PT1X", "P1H", "forever", "PT99999999999999999999H"] {
+        assert_eq!(Consent::parse(bad), None, "{bad:?}");
+    }
+    let policies = load(
+        "@consent(\"PT24H\") permit(principal, action, resource);\n\
+         @consent(\"PT1H\") permit(principal, action in Gateway::Action::\"read\", resource);\n\
+         @consent(\"once\") permit(principal, action in Gateway::Action::\"destructive\", resource);\n",
+    );
+    let any = call(&[], "", json!({"id": 1}));
+    assert_eq!(
+        decide(&policies, "demo__list_notes", &any).consent,
+        Some(Consent::For(Duration::from_secs(3600)))
+    );
+    assert_eq!(decide(&policies, "demo__delete_note", &any).consent, Some(Consent::Once));
+    assert_eq!(
+        decide(&policies, "demo__add_note", &call(&[], "", json!({"title": "t", "body": ""}))).consent,
+        Some(Consent::For(Duration::from_secs(86_400)))
+    );
+
+    let broken = load("@consent(\"tomorrow\") permit(principal, action, resource);");
+    let decision = decide(&broken, "demo__list_notes", &any);
+    assert!(!decision.allowed, "an obligation that cannot be read denies");
+}
+
+#[test]
+fn policy_check_and_explain_work_offline() {
+    let binary = env!("CARGO_BIN_EXE_mcp-gateway");
+    let check = Command::new(binary)
+        .args(["policy", "check"])
+        .arg(demo("policy.cedar"))
+        .arg("--catalog")
+        .arg(demo("catalog.json"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(String::from_utf8_lossy(&check.stdout).starts_with("ok: 5 policies over 6 tools"));
+
+    let broken = std::env::temp_dir().join(format!("mcp-gateway-broken-{}.cedar", std::process::id()));
+    std::fs::write(&broken, "permit(principal, action, resource);\nforbid(principal, action == Gateway::Action::\"demo__gone\", resource);\n").unwrap();
+    let refused = Command::new(binary)
+        .args(["policy", "check"])
+        .arg(&broken)
+        .arg("--catalog")
+        .arg(demo("catalog.json"))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&broken);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains(&format!("{}:2:", broken.display())), "{stderr}");
+
+    let explain = Command::new(binary)
+        .args(["policy", "explain"])
+        .arg(demo("policy.cedar"))
+        .arg("--catalog")
+        .arg(demo("catalog.json"))
+        .args([
+            "--user",
+            "alice",
+            "--group",
+            "admins",
+            "--tool",
+            "demo__delete_note",
+            "--args",
+            r#"{"id": 7}"#,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&explain.stdout);
+    assert!(explain.status.success(), "{}", String::from_utf8_lossy(&explain.stderr));
+    assert!(stdout.contains("decision: allow"), "{stdout}");
+    assert!(stdout.contains("consent: the person approves this call"), "{stdout}");
+    assert!(stdout.contains("determining policies: admins-delete-with-approval"), "{stdout}");
+}
