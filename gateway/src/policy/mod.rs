@@ -17,8 +17,10 @@
 //!   its arguments, so an argument-based denial still lists the tool.
 //!
 //! Every decision names the determining policies (by `@id` when they have one) and the policy
-//! set's hash, for the audit record.
+//! set's hash, for the audit record. [`reload`] keeps the policy in force and swaps it atomically
+//! when its file changes.
 
+pub mod reload;
 pub mod schema;
 
 use std::collections::HashSet;
