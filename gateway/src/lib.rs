@@ -2,14 +2,17 @@
 //!
 //! This is the first part of the gateway (issue 13): the catalog of upstream tools and the Cedar
 //! policy that decides each call, with the `mcp-gateway policy check|explain` commands that run
-//! them offline. The MCP endpoint, hop tokens, consent automation and the audit trail build on it.
+//! them offline, and the hop tokens an upstream call is made with. The MCP endpoint, consent
+//! automation and the audit trail build on them.
 //!
 //! | module | responsibility |
 //! |---|---|
 //! | [`catalog`] | upstream tools under prefixed names, and the action group of each (`read`, `write`, `destructive`), never loosened by an upstream's hints |
 //! | [`policy`] | the Cedar schema of a catalog, strict validation with file and line, decisions (deny on any error), consent obligations, listing |
+//! | [`hop`] | hop tokens: one per upstream, by token exchange at the AS, cached until shortly before they expire |
 //! | [`cli`] | the command line |
 
 pub mod catalog;
 pub mod cli;
+pub mod hop;
 pub mod policy;
