@@ -1,9 +1,12 @@
-//! The gateway's hop tokens against the real authorization server: exchanged for the upstream,
-//! cached until shortly before they expire, and the AS's refusals passed on as its own errors.
+//! The gateway's parts against the real programs: hop tokens from the real authorization server
+//! (exchanged for the upstream, cached until shortly before they expire, the AS's refusals passed
+//! on as its own errors), and upstream calls made with them to the real MCP server.
 
 use mcp_gateway::hop::{ClientCredentials, HopError, HopTokens, REUSE_MARGIN};
+use mcp_gateway::upstream::{Upstream, UpstreamClient, UpstreamError};
 use protocol::scope::Scopes;
 use protocol::secret::{AccessToken, ClientSecret};
+use serde_json::json;
 
 use e2e::{Stack, StackOptions};
 
@@ -109,4 +112,75 @@ async fn what_the_authorization_server_refuses_comes_back_as_its_own_error() {
         nowhere.token_for(&subject, &jti, &stack.resource, None, now()).await,
         Err(HopError::Unavailable(_))
     ));
+}
+
+fn upstream(stack: &Stack, version: &str) -> Upstream {
+    Upstream {
+        name: "demo".into(),
+        url: format!("{}/mcp", stack.resource),
+        resource: stack.resource.clone(),
+        version: version.into(),
+    }
+}
+
+#[tokio::test]
+async fn upstream_tools_are_listed_and_called_with_a_hop_token_in_both_protocol_forms() {
+    let stack = stack().await;
+    let (_, secret) = stack.confidential.clone().unwrap();
+    let hops = hop_tokens(&stack, secret);
+    let subject = user_token(&stack).await;
+    let jti = claims(&subject)["jti"].as_str().unwrap().to_owned();
+    let client = UpstreamClient::new();
+
+    for version in ["2025-11-25", "2026-07-28"] {
+        let upstream = upstream(&stack, version);
+        let all = Scopes::parse("echo notes:read notes:write").unwrap();
+        let hop = hops.token_for(&subject, &jti, &upstream.resource, Some(&all), now()).await;
+        // The headless user consented to `echo` only: the AS refuses a wider hop token.
+        let Err(HopError::Refused(error)) = hop else { panic!("the subject token has echo only") };
+        assert_eq!(error.error.as_str(), "invalid_scope");
+
+        let hop = hops.token_for(&subject, &jti, &upstream.resource, None, now()).await.unwrap();
+        let tools = client.list_tools(&upstream, &hop).await.unwrap();
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+        assert!(names.contains(&"echo") && names.contains(&"delete_note"), "{names:?} ({version})");
+
+        let result = client
+            .call_tool(
+                &upstream,
+                &hop,
+                "echo",
+                json!({"text": "via the gateway"}).as_object().cloned().unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(result.structured_content, Some(json!({"text": "via the gateway"})), "{version}");
+
+        // The hop token lacks `profile`: the upstream's step-up challenge comes back as such.
+        let Err(UpstreamError::InsufficientScope(Some(needed))) =
+            client.call_tool(&upstream, &hop, "whoami", Default::default()).await
+        else {
+            panic!("insufficient scope ({version})")
+        };
+        assert!(needed.contains("profile"));
+
+        let Err(UpstreamError::Rpc(error)) =
+            client.call_tool(&upstream, &hop, "rm_rf", Default::default()).await
+        else {
+            panic!("unknown tool ({version})")
+        };
+        assert_eq!(error.code, protocol::mcp::error_code::INVALID_PARAMS);
+
+        // The client's own token is not one the gateway could use upstream either way; a token
+        // the upstream does not accept is a 401.
+        let Err(UpstreamError::Unauthorized) =
+            client.call_tool(&upstream, &AccessToken::new("forged"), "echo", Default::default()).await
+        else {
+            panic!("unauthorized ({version})")
+        };
+    }
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let gone = Upstream { url: format!("http://127.0.0.1:{port}/mcp"), ..upstream(&stack, "2025-11-25") };
+    assert!(matches!(client.list_tools(&gone, &subject).await, Err(UpstreamError::Failed(_))));
 }

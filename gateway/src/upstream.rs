@@ -1,0 +1,224 @@
+//! Calling an upstream MCP server with a hop token: `tools/list` and `tools/call` over Streamable
+//! HTTP.
+//!
+//! What to send and what an answer means is `protocol::mcp_client`'s (the core the agent and the
+//! SPA drive): the session or stateless form, the handshake, the headers, JSON or event-stream
+//! answers, a new session after a `404`, the version fallback. This module does the I/O and meets
+//! the answers the core leaves to its caller: `401` and `403` from the upstream, which the gateway
+//! must turn into its own answer (a hop token is the gateway's business, a missing scope is the
+//! client's). Each call opens its own connection and ends its session afterwards, so no upstream
+//! state outlives a call.
+
+use protocol::challenge::BearerChallenge;
+use protocol::mcp::{
+    CallToolParams, CallToolResult, Implementation, ListToolsResult, RequestId, RpcError, Tool,
+};
+use protocol::mcp_client::{self, Answer, Body, Connection, EventStream, McpError, Outgoing, Step};
+use protocol::scope::Scopes;
+use protocol::secret::AccessToken;
+use serde_json::{Map, Value};
+
+/// The largest answer read from an upstream.
+pub const MAX_ANSWER: usize = 4 * 1024 * 1024;
+/// Most pages of `tools/list` followed.
+const MAX_PAGES: usize = 100;
+/// How long one upstream request may take.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// An upstream MCP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The name its tools are prefixed with.
+    pub name: String,
+    /// Its MCP endpoint.
+    pub url: String,
+    /// Its resource identifier: the audience of its hop tokens.
+    pub resource: String,
+    /// The protocol version to speak first (a session revision, or 2026-07-28).
+    pub version: String,
+}
+
+/// Why an upstream call did not produce a result.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// `401`: the hop token was not accepted.
+    #[error("the upstream refused the hop token")]
+    Unauthorized,
+    /// `403 insufficient_scope`, with the scopes the upstream asks for.
+    #[error("the upstream needs more scope: {}", .0.as_ref().map(ToString::to_string).unwrap_or_default())]
+    InsufficientScope(Option<Scopes>),
+    /// The upstream answered with a JSON-RPC error.
+    #[error("the upstream answered with error {}: {}", .0.code, .0.message)]
+    Rpc(RpcError),
+    /// The upstream could not be reached, or broke the protocol.
+    #[error("the upstream failed: {0}")]
+    Failed(String),
+}
+
+/// The gateway's MCP client.
+pub struct UpstreamClient {
+    http: reqwest::Client,
+}
+
+impl Default for UpstreamClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UpstreamClient {
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(TIMEOUT)
+            .build()
+            .unwrap_or_default();
+        Self { http }
+    }
+
+    /// The upstream's tools, every page.
+    pub async fn list_tools(
+        &self,
+        upstream: &Upstream,
+        token: &AccessToken,
+    ) -> Result<Vec<Tool>, UpstreamError> {
+        let mut connection = connect(upstream)?;
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        let outcome = async {
+            for _ in 0..MAX_PAGES {
+                let params = cursor.as_ref().map(|c| serde_json::json!({ "cursor": c }));
+                let result = self.request(&mut connection, upstream, token, "tools/list", params).await?;
+                let page: ListToolsResult = serde_json::from_value(result)
+                    .map_err(|e| UpstreamError::Failed(format!("malformed tools/list result: {e}")))?;
+                tools.extend(page.tools);
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => return Ok(()),
+                }
+            }
+            Err(UpstreamError::Failed(format!("tools/list sent more than {MAX_PAGES} pages")))
+        }
+        .await;
+        self.close(&mut connection, upstream, token).await;
+        outcome.map(|()| tools)
+    }
+
+    /// Calls the upstream's tool `name` (its own, unprefixed name). A tool that ran and failed is
+    /// a result with `isError`.
+    pub async fn call_tool(
+        &self,
+        upstream: &Upstream,
+        token: &AccessToken,
+        name: &str,
+        arguments: Map<String, Value>,
+    ) -> Result<CallToolResult, UpstreamError> {
+        let mut connection = connect(upstream)?;
+        let params = CallToolParams { name: name.to_owned(), arguments: Some(arguments) };
+        let params = serde_json::to_value(params).map_err(|e| UpstreamError::Failed(e.to_string()))?;
+        let outcome = self.request(&mut connection, upstream, token, "tools/call", Some(params)).await;
+        self.close(&mut connection, upstream, token).await;
+        serde_json::from_value(outcome?)
+            .map_err(|e| UpstreamError::Failed(format!("malformed tools/call result: {e}")))
+    }
+
+    /// Runs one call through the protocol core until it has a result.
+    async fn request(
+        &self,
+        connection: &mut Connection,
+        upstream: &Upstream,
+        token: &AccessToken,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Value, UpstreamError> {
+        let mut step = connection.begin(method, params);
+        loop {
+            match step {
+                Step::Done(result) => return Ok(result),
+                Step::Failed(McpError::Rpc { error, .. }) => return Err(UpstreamError::Rpc(error)),
+                Step::Failed(error) => return Err(UpstreamError::Failed(error.to_string())),
+                Step::Send(outgoing) => step = self.send(connection, upstream, token, &outgoing).await?,
+            }
+        }
+    }
+
+    /// POSTs one message; a `401` or `403` ends the call here.
+    async fn send(
+        &self,
+        connection: &mut Connection,
+        upstream: &Upstream,
+        token: &AccessToken,
+        outgoing: &Outgoing,
+    ) -> Result<Step, UpstreamError> {
+        let mut request =
+            self.http.post(&upstream.url).bearer_auth(token.secret()).body(outgoing.body.clone());
+        for (name, value) in &outgoing.headers {
+            request = request.header(*name, value);
+        }
+        let mut response = request.send().await.map_err(|e| UpstreamError::Failed(e.to_string()))?;
+        let status = response.status().as_u16();
+        let head = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let (content_type, session_id) = (head("content-type"), head(protocol::mcp::header::SESSION_ID));
+        if status == 401 || status == 403 {
+            let challenge = BearerChallenge::from_header_values(
+                response.headers().get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()),
+            )
+            .ok()
+            .flatten();
+            return Err(if status == 401 {
+                UpstreamError::Unauthorized
+            } else {
+                UpstreamError::InsufficientScope(challenge.and_then(|c| c.scopes()))
+            });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| UpstreamError::Failed(e.to_string()))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_ANSWER {
+                return Err(UpstreamError::Failed(format!("the answer is larger than {MAX_ANSWER} bytes")));
+            }
+        }
+        let text =
+            String::from_utf8(body).map_err(|_| UpstreamError::Failed("the answer is not UTF-8".into()))?;
+        let body = match &outgoing.id {
+            Some(id) if mcp_client::is_event_stream(status, content_type.as_deref()) => {
+                Body::Message(response_in_stream(&text, id)?)
+            }
+            _ => Body::Text(&text),
+        };
+        Ok(connection.on_answer(Answer {
+            status,
+            content_type: content_type.as_deref(),
+            session_id: session_id.as_deref(),
+            body,
+        }))
+    }
+
+    /// Ends the session, if one was opened (best effort).
+    async fn close(&self, connection: &mut Connection, upstream: &Upstream, token: &AccessToken) {
+        let Some(headers) = connection.close() else { return };
+        let mut request = self.http.delete(&upstream.url).bearer_auth(token.secret());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let _ = request.send().await;
+    }
+}
+
+fn connect(upstream: &Upstream) -> Result<Connection, UpstreamError> {
+    let info =
+        Implementation { name: "mcp-gateway".into(), version: env!("CARGO_PKG_VERSION").into(), title: None };
+    Connection::new(&upstream.version, info).map_err(|e| UpstreamError::Failed(e.to_string()))
+}
+
+/// The response to `id` in an event stream read whole.
+fn response_in_stream(text: &str, id: &RequestId) -> Result<Value, UpstreamError> {
+    let mut stream = EventStream::new();
+    let not_utf8 = |_| UpstreamError::Failed("the event stream is not UTF-8".into());
+    let mut messages = stream.push(text.as_bytes()).map_err(not_utf8)?;
+    messages.extend(stream.finish().map_err(not_utf8)?);
+    messages
+        .into_iter()
+        .find(|m| mcp_client::is_response_to(m, id))
+        .ok_or_else(|| UpstreamError::Failed("the event stream ended without the response".into()))
+}
