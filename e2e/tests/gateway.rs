@@ -2,7 +2,7 @@
 //! (exchanged for the upstream, cached until shortly before they expire, the AS's refusals passed
 //! on as its own errors), and upstream calls made with them to the real MCP server.
 
-use mcp_gateway::hop::{ClientCredentials, HopError, HopTokens, REUSE_MARGIN};
+use mcp_gateway::hop::{ClientCredentials, HopError, HopTokens, REUSE_MARGIN, SigningKey};
 use mcp_gateway::upstream::{Upstream, UpstreamClient, UpstreamError};
 use protocol::scope::Scopes;
 use protocol::secret::{AccessToken, ClientSecret};
@@ -33,7 +33,7 @@ fn claims(token: &AccessToken) -> serde_json::Value {
 fn hop_tokens(stack: &Stack, secret: ClientSecret) -> HopTokens {
     HopTokens::new(
         format!("{}/token", stack.issuer),
-        ClientCredentials { client_id: "gateway".into(), secret },
+        ClientCredentials::Secret { client_id: "gateway".into(), secret },
     )
 }
 
@@ -106,7 +106,7 @@ async fn what_the_authorization_server_refuses_comes_back_as_its_own_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let nowhere = HopTokens::new(
         format!("http://127.0.0.1:{port}/token"),
-        ClientCredentials { client_id: "gateway".into(), secret: ClientSecret::new("x") },
+        ClientCredentials::Secret { client_id: "gateway".into(), secret: ClientSecret::new("x") },
     );
     assert!(matches!(
         nowhere.token_for(&subject, &jti, &stack.resource, None, now()).await,
@@ -183,4 +183,38 @@ async fn upstream_tools_are_listed_and_called_with_a_hop_token_in_both_protocol_
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let gone = Upstream { url: format!("http://127.0.0.1:{port}/mcp"), ..upstream(&stack, "2025-11-25") };
     assert!(matches!(client.list_tools(&gone, &subject).await, Err(UpstreamError::Failed(_))));
+}
+
+#[tokio::test]
+async fn a_gateway_with_a_key_authenticates_with_a_fresh_assertion_for_every_exchange() {
+    let key = SigningKey::generate("gateway-key-1");
+    let jwks = json!({"keys": [key.public_jwk()]});
+    let stack =
+        Stack::start_with(StackOptions { key_client: Some(("keyed-gateway", jwks)), ..Default::default() })
+            .await
+            .unwrap();
+    let subject = user_token(&stack).await;
+    let jti = claims(&subject)["jti"].as_str().unwrap().to_owned();
+    let credentials = ClientCredentials::PrivateKey { client_id: "keyed-gateway".into(), key };
+    let hops = HopTokens::new(format!("{}/token", stack.issuer), credentials);
+    let first = hops.token_for(&subject, &jti, &stack.resource, None, now()).await.unwrap();
+    assert_eq!(claims(&first)["act"]["sub"], "keyed-gateway");
+    // A second exchange (another scope) needs a new assertion: the AS refuses a replayed one.
+    let echo = Scopes::parse("echo").unwrap();
+    assert!(hops.token_for(&subject, &jti, &stack.resource, Some(&echo), now()).await.is_ok());
+
+    // Another key than the registered one is refused.
+    let impostor = HopTokens::new(
+        format!("{}/token", stack.issuer),
+        ClientCredentials::PrivateKey {
+            client_id: "keyed-gateway".into(),
+            key: SigningKey::generate("gateway-key-1"),
+        },
+    );
+    let Err(HopError::Refused(error)) =
+        impostor.token_for(&subject, &jti, &stack.resource, None, now()).await
+    else {
+        panic!("refused")
+    };
+    assert_eq!(error.error.as_str(), "invalid_client");
 }

@@ -68,6 +68,9 @@ pub struct StackOptions<'a> {
     /// Register a confidential client with this id (a secret, acting for the MCP server's
     /// resource: token exchange and out-of-band approvals).
     pub confidential_client: Option<&'a str>,
+    /// Register a `private_key_jwt` confidential client with this id and these public keys (a JWK
+    /// Set), acting for the MCP server's resource.
+    pub key_client: Option<(&'a str, serde_json::Value)>,
 }
 
 impl Stack {
@@ -114,6 +117,17 @@ impl Stack {
             }
             None => None,
         };
+        if let Some((id, jwks)) = options.key_client.clone() {
+            let new = mcp_auth::admin::NewConfidentialClient {
+                client_id: Some(id.to_owned()),
+                name: format!("{id} (test)"),
+                auth: mcp_auth::admin::ConfidentialAuth::Jwks(jwks),
+                acts_for: vec![resource.clone()],
+                grant_types: None,
+                redirect_uris: Vec::new(),
+            };
+            mcp_auth::admin::add_confidential_client(&auth.store(), new, SystemClock.now()).await?;
+        }
         let (tx, stop) = stopper();
         shutdown.push(tx);
         tokio::spawn(auth.run_until(stop));
