@@ -154,3 +154,29 @@ pub async fn submit(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::return_path;
+
+    #[test]
+    fn a_sign_in_goes_on_only_to_this_servers_approval_pages() {
+        for allowed in ["/approvals", "/approvals/abc-DEF_123"] {
+            assert_eq!(return_path(Some(allowed)), Some(allowed));
+        }
+        for refused in [
+            "https://evil.example/approvals",
+            "//evil.example/approvals",
+            "/approvals//evil.example",
+            "/approvals/../account",
+            "/approvalsx",
+            "/account",
+            "/approvals/%2e%2e",
+            "/approvals?next=https://evil.example",
+            "",
+        ] {
+            assert_eq!(return_path(Some(refused)), None, "{refused:?}");
+        }
+        assert_eq!(return_path(None), None);
+    }
+}
