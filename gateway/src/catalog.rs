@@ -169,6 +169,32 @@ impl Catalog {
         self.entries.len()
     }
 
+    /// What of `upstream`'s catalog its live `tools/list` still offers: the entries whose tool it
+    /// lists with the same input schema the policy was validated against. A tool it no longer
+    /// lists is not offered; one whose schema changed is not offered either (its arguments would
+    /// be typed by a schema that is no longer true) and is reported, as is a tool the catalog does
+    /// not know (no policy was validated for it).
+    pub fn offered<'a>(&'a self, upstream: &str, live: &[Tool]) -> (Vec<&'a Entry>, Vec<Skipped>) {
+        let mut offered = Vec::new();
+        let mut skipped = Vec::new();
+        for tool in live {
+            let name = format!("{upstream}{SEPARATOR}{}", tool.name);
+            let skip = |reason: &str| Skipped {
+                upstream: upstream.to_owned(),
+                tool: Some(tool.name.clone()),
+                reason: reason.to_owned(),
+            };
+            match self.entries.get(&name) {
+                None => skipped.push(skip("not in the catalog: no policy was validated for it")),
+                Some(entry) if entry.tool.input_schema != tool.input_schema => skipped.push(skip(
+                    "its input schema differs from the catalog's: update the catalog and check the policy",
+                )),
+                Some(entry) => offered.push(entry),
+            }
+        }
+        (offered, skipped)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -250,5 +276,28 @@ mod tests {
         assert_eq!(catalog.len(), 4);
         assert_eq!(skipped.len(), 3, "{skipped:?}");
         assert!(!is_upstream_name("a__b") && is_upstream_name("notes-2"));
+    }
+
+    #[test]
+    fn only_tools_listed_live_with_the_schema_the_policy_knows_are_offered() {
+        let (catalog, _) = Catalog::build(&upstreams(false, &[]));
+        let mut changed = tool("add_note", None, None);
+        changed.input_schema = json!({"type": "object", "properties": {"title": {"type": "string"}}});
+        let live = vec![tool("list_notes", None, None), changed, tool("brand_new", None, None)];
+        let (offered, skipped) = catalog.offered("notes", &live);
+        let names: Vec<&str> = offered.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["notes__list_notes"], "delete_note is no longer listed, add_note changed");
+        let reasons: Vec<(&str, &str)> = skipped
+            .iter()
+            .map(|s| (s.tool.as_deref().unwrap(), s.reason.split(':').next().unwrap()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("add_note", "its input schema differs from the catalog's"),
+                ("brand_new", "not in the catalog")
+            ]
+        );
+        assert!(catalog.offered("elsewhere", &live).0.is_empty());
     }
 }
