@@ -40,6 +40,10 @@ use crate::{digest, random};
 
 /// Longest binding message shown to the person, in characters.
 pub const MAX_BINDING_MESSAGE: usize = 100;
+/// Most requests of one client that may wait for one person at a time: a client (or whoever holds
+/// its credentials) cannot bury a person's approval page under requests. Counted before each new
+/// request, so concurrent requests may pass it by a few; it bounds a flood, not a quota.
+pub const MAX_PENDING_PER_CLIENT: i64 = 10;
 
 /// A backchannel authentication request (OpenID CIBA Core §7.1, adapted): for whom, on which
 /// token, for which call.
@@ -173,6 +177,15 @@ async fn open(
         return Err(ApiError::new(
             ErrorCode::ConsentRequired,
             "no standing approval covers this call; ask again without prompt=none",
+        ));
+    }
+    if standing.is_none()
+        && state.store.count_pending_approvals(&subject.claims.sub, &client.client_id, now).await?
+            >= MAX_PENDING_PER_CLIENT
+    {
+        return Err(ApiError::new(
+            ErrorCode::AccessDenied,
+            format!("{MAX_PENDING_PER_CLIENT} requests of this client already wait for this person's answer"),
         ));
     }
     let auth_req_id = random::token();

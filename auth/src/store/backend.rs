@@ -176,6 +176,12 @@ pub trait ApprovalStore {
         user_id: &'a str,
         now: i64,
     ) -> StoreFuture<'a, Vec<ApprovalRequest>>;
+    fn count_pending_approvals<'a>(
+        &'a self,
+        user_id: &'a str,
+        client_id: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, i64>;
     fn decide_approval<'a>(
         &'a self,
         id: &'a str,

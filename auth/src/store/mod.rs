@@ -430,6 +430,16 @@ impl Store {
         self.backend.pending_approvals_of_user(user_id, now).await
     }
 
+    /// How many of the client's requests wait for the user's answer (unexpired, pending).
+    pub async fn count_pending_approvals(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        self.backend.count_pending_approvals(user_id, client_id, now).await
+    }
+
     /// Records the user's answer to a pending, unexpired request of theirs, and the standing
     /// approval the decision carries, in one transaction. A request is decided exactly once: of
     /// two concurrent decisions one is [`Decided::Recorded`], the other [`Decided::Gone`]. Another

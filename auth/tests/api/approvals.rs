@@ -376,3 +376,26 @@ async fn an_approved_call_yields_no_token_once_the_grant_is_revoked() {
     app.store.revoke_grant(&grant.id, "test", app.clock_now()).await.unwrap();
     assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "invalid_grant".into()));
 }
+
+#[tokio::test]
+async fn a_client_cannot_bury_a_person_under_pending_requests() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let other = secret_client(&app, "other-gateway", &[GATEWAY]).await;
+    let subject = user_token(&app, GATEWAY, "echo").await;
+    let token = subject.access_token.secret();
+    for _ in 0..mcp_auth::approvals::MAX_PENDING_PER_CLIENT {
+        assert_eq!(ask(&app, &gateway, token, &[]).await.status(), 200);
+    }
+    assert_eq!(error_of(ask(&app, &gateway, token, &[]).await).await, (400, "access_denied".into()));
+
+    // Once the person answers one, the client may ask again.
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "deny").await.status(), 303);
+    assert_eq!(ask(&app, &gateway, token, &[]).await.status(), 200);
+    assert_eq!(error_of(ask(&app, &gateway, token, &[]).await).await, (400, "access_denied".into()));
+
+    // The limit is per client.
+    assert_eq!(ask(&app, &other, token, &[]).await.status(), 200);
+}

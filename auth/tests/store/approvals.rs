@@ -343,6 +343,12 @@ async fn pending_approvals_of_a_user_are_their_undecided_unexpired_ones_oldest_f
     assert_eq!(ids, [first.id.as_str(), last.id.as_str()], "neither decided, expired, nor bob's");
     assert_eq!(pending[0], first);
     assert_eq!(fx.store.pending_approvals_of_user(&bob.id, fx.now()).await.unwrap().len(), 1);
+
+    // The count the flood guard reads: the same requests, for this client only.
+    let client = &fx.client.client_id;
+    assert_eq!(fx.store.count_pending_approvals(&fx.user.id, client, fx.now()).await.unwrap(), 2);
+    assert_eq!(fx.store.count_pending_approvals(&bob.id, client, fx.now()).await.unwrap(), 1);
+    assert_eq!(fx.store.count_pending_approvals(&fx.user.id, "another-client", fx.now()).await.unwrap(), 0);
 }
 
 #[tokio::test]

@@ -128,6 +128,26 @@ impl ApprovalStore for SqliteBackend {
         })
     }
 
+    fn count_pending_approvals<'a>(
+        &'a self,
+        user_id: &'a str,
+        client_id: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, i64> {
+        Box::pin(async move {
+            let (count,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM approval_requests
+                 WHERE user_id = ? AND client_id = ? AND status = 'pending' AND expires_at > ?",
+            )
+            .bind(user_id)
+            .bind(client_id)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(count)
+        })
+    }
+
     fn decide_approval<'a>(
         &'a self,
         id: &'a str,
