@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`catalog`] | upstream tools under prefixed names, and the action group of each (`read`, `write`, `destructive`), never loosened by an upstream's hints |
 //! | [`policy`] | the Cedar schema of a catalog, strict validation with file and line, decisions (deny on any error), consent obligations, listing |
+//! | [`listing`] | what `tools/list` answers: live tools the catalog offers, filtered by policy |
 //! | [`hop`] | hop tokens: one per upstream, by token exchange at the AS, cached until shortly before they expire |
 //! | [`upstream`] | `tools/list` and `tools/call` at an upstream with a hop token (the protocol core of `protocol::mcp_client`) |
 //! | [`cli`] | the command line |
@@ -16,5 +17,6 @@
 pub mod catalog;
 pub mod cli;
 pub mod hop;
+pub mod listing;
 pub mod policy;
 pub mod upstream;

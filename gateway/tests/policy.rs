@@ -240,3 +240,48 @@ fn policy_check_and_explain_work_offline() {
     assert!(stdout.contains("consent: the person approves this call"), "{stdout}");
     assert!(stdout.contains("determining policies: admins-delete-with-approval"), "{stdout}");
 }
+
+#[test]
+fn tools_list_is_the_live_offered_tools_a_call_would_not_deny_outright() {
+    use mcp_gateway::listing::{Asker, visible_tools};
+    use std::collections::BTreeMap;
+
+    let policies = demo_policies();
+    let catalog: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(demo("catalog.json")).unwrap()).unwrap();
+    let mut live: Vec<protocol::mcp::Tool> =
+        serde_json::from_value(catalog["demo"]["tools"].clone()).unwrap();
+    // The upstream now also lists a tool no policy was validated for.
+    live.push(
+        serde_json::from_value(json!({"name": "format_disk", "inputSchema": {"type": "object"}})).unwrap(),
+    );
+    let live = BTreeMap::from([("demo".to_owned(), live)]);
+    let names = |groups: &[String], scopes: &[String]| {
+        let asker = Asker {
+            user: "alice",
+            groups,
+            client_id: "agent",
+            time: 1_700_000_000,
+            client_address: "127.0.0.1",
+            scopes,
+            auth_time: 0,
+        };
+        let (tools, skipped) = visible_tools(&policies, &live, &asker);
+        assert_eq!(skipped.len(), 1, "format_disk is left out and reported");
+        tools.into_iter().map(|t| t.name).collect::<Vec<_>>()
+    };
+    let reader = names(&[], &["notes:read".to_owned()]);
+    assert_eq!(reader, ["demo__echo", "demo__list_notes", "demo__read_note", "demo__whoami"]);
+    let admin = names(&["admins".to_owned()], &["notes:read".to_owned(), "notes:write".to_owned()]);
+    assert_eq!(
+        admin,
+        [
+            "demo__add_note",
+            "demo__delete_note",
+            "demo__echo",
+            "demo__list_notes",
+            "demo__read_note",
+            "demo__whoami"
+        ]
+    );
+}
