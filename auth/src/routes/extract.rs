@@ -109,7 +109,11 @@ impl<T: FromParams + Send> FromRequest<AppState> for ClientForm<T> {
         let (mut parts, body) = request.into_parts();
         let Ok(context) = RequestContext::from_request_parts(&mut parts, state).await;
         let endpoint = state.config.endpoint(parts.uri.path());
-        let headers = parts.headers.clone();
+        // Only the Authorization header matters here: moved out, not a copy of every header.
+        let mut headers = HeaderMap::new();
+        if let Some(authorization) = parts.headers.remove(header::AUTHORIZATION) {
+            headers.insert(header::AUTHORIZATION, authorization);
+        }
         let OAuthForm(params) =
             OAuthForm::<Params>::from_request(Request::from_parts(parts, body), state).await?;
         let credentials = Credentials::read(&headers, &params)?;
