@@ -13,7 +13,8 @@
 //!    `access_denied`, `expired_token`, or once, the token: for the upstream, with `act` naming
 //!    the client, a short life, and the approved `authorization_details`.
 //!
-//! *Remember* leaves a standing approval (user, client, upstream, tool; any arguments) that
+//! *Remember* leaves a standing approval (user, client, upstream, tool; any arguments, or only
+//! the arguments of the call approved) that
 //! answers later requests at once, for that client only. `prompt=none` asks whether one exists
 //! without prompting anyone: the answer is an approved request, or `consent_required`. Every step
 //! is an audit event; expired requests are swept.
@@ -310,21 +311,31 @@ pub async fn collect(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
     ApproveOnce,
-    /// Approve, and remember for this long (one of the configured choices).
-    Remember(Duration),
+    /// Approve, and remember for this long (one of the configured choices): for any arguments of
+    /// the tool, or only for the arguments of this call (`same_arguments`).
+    Remember {
+        duration: Duration,
+        same_arguments: bool,
+    },
     Deny,
 }
 
 impl Choice {
-    /// Reads the page's `decision` field (`once`, `deny`, or `remember-<seconds>` for one of
-    /// `choices`); `None` for anything else.
+    /// Reads the page's `decision` field (`once`, `deny`, `remember-<seconds>` or
+    /// `remember-same-<seconds>` for one of `choices`); `None` for anything else.
     pub fn parse(decision: &str, choices: &[Duration]) -> Option<Self> {
         match decision {
             "once" => Some(Choice::ApproveOnce),
             "deny" => Some(Choice::Deny),
             other => {
-                let seconds: u64 = other.strip_prefix("remember-")?.parse().ok()?;
-                choices.iter().find(|c| c.as_secs() == seconds).map(|c| Choice::Remember(*c))
+                let remember = other.strip_prefix("remember-")?;
+                let (same_arguments, seconds) = match remember.strip_prefix("same-") {
+                    Some(seconds) => (true, seconds),
+                    None => (false, remember),
+                };
+                let seconds: u64 = seconds.parse().ok()?;
+                let duration = *choices.iter().find(|c| c.as_secs() == seconds)?;
+                Some(Choice::Remember { duration, same_arguments })
             }
         }
     }
@@ -353,17 +364,17 @@ pub async fn decide(
     let request = state.store.find_approval(id).await?;
     let decision = match (choice, &request) {
         (Choice::Deny, _) => ApprovalDecision::Deny,
-        (Choice::ApproveOnce, _) | (Choice::Remember(_), None) => {
+        (Choice::ApproveOnce, _) | (Choice::Remember { .. }, None) => {
             ApprovalDecision::Approve { remember: None }
         }
-        (Choice::Remember(duration), Some(request)) => ApprovalDecision::Approve {
+        (Choice::Remember { duration, same_arguments }, Some(request)) => ApprovalDecision::Approve {
             remember: Some(StandingApproval {
                 id: random::token(),
                 user_id: user_id.to_owned(),
                 client_id: request.client_id.clone(),
                 resource: request.resource.clone(),
                 tool: request.tool.clone(),
-                arguments_sha256: None,
+                arguments_sha256: same_arguments.then(|| request.arguments_sha256.clone()),
                 created_at: now,
                 expires_at: now + secs(duration),
             }),
@@ -377,9 +388,13 @@ pub async fn decide(
         (Decided::Recorded(_), Choice::ApproveOnce) => {
             (AuditKind::ApprovalApproved, "approved once".to_owned(), Answered::Recorded)
         }
-        (Decided::Recorded(_), Choice::Remember(duration)) => (
+        (Decided::Recorded(_), Choice::Remember { duration, same_arguments }) => (
             AuditKind::ApprovalApproved,
-            format!("approved and remembered for {} s", duration.as_secs()),
+            format!(
+                "approved and remembered for {} s, {}",
+                duration.as_secs(),
+                if same_arguments { "these arguments only" } else { "any arguments" }
+            ),
             Answered::Recorded,
         ),
         (Decided::NotYours, _) => {
@@ -406,7 +421,10 @@ mod tests {
         let choices = [Duration::from_secs(3600), Duration::from_secs(86_400)];
         assert_eq!(Choice::parse("once", &choices), Some(Choice::ApproveOnce));
         assert_eq!(Choice::parse("deny", &choices), Some(Choice::Deny));
-        assert_eq!(Choice::parse("remember-3600", &choices), Some(Choice::Remember(choices[0])));
+        let remember = |duration, same_arguments| Some(Choice::Remember { duration, same_arguments });
+        assert_eq!(Choice::parse("remember-3600", &choices), remember(choices[0], false));
+        assert_eq!(Choice::parse("remember-same-86400", &choices), remember(choices[1], true));
+        assert_eq!(Choice::parse("remember-same-60", &choices), None);
         assert_eq!(Choice::parse("remember-60", &choices), None, "not an offered choice");
         assert_eq!(Choice::parse("remember-forever", &choices), None);
         assert_eq!(Choice::parse("approve", &choices), None);

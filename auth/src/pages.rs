@@ -244,6 +244,9 @@ pub fn approvals_page(
                     div.actions {
                         button.primary type="submit" name="decision" value="once" { "Approve once" }
                         @for choice in remember_choices {
+                            button.secondary type="submit" name="decision" value=(format!("remember-same-{}", choice.as_secs())) {
+                                "Approve these arguments for " (for_how_long(*choice))
+                            }
                             button.secondary type="submit" name="decision" value=(format!("remember-{}", choice.as_secs())) {
                                 "Approve and remember for " (for_how_long(*choice))
                             }
@@ -252,7 +255,8 @@ pub fn approvals_page(
                     }
                 }
                 p.detail {
-                    "Remembering approves " code { (card.request.tool) } " with any arguments for "
+                    "“Approve these arguments” remembers this exact call; “Approve and remember” approves "
+                    code { (card.request.tool) } " with any arguments. Either holds for "
                     (card.client_name) " only, until it expires or you withdraw it on your account page."
                 }
             }
@@ -297,6 +301,7 @@ pub fn account_page(
             div.consent {
                 p {
                     strong { (row.client_name) } " may call " code { (row.approval.tool) }
+                    @if row.approval.arguments_sha256.is_some() { " (with the approved arguments only)" }
                     " on " code { (row.approval.resource) } " without asking, until "
                     (row.approval.expires_at) " (Unix time)"
                 }

@@ -14,9 +14,13 @@ const CIBA: &str = "urn:openid:params:grant-type:ciba";
 const ARGS: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 fn details(location: &str, tool: &str, summary: &str) -> String {
+    details_with(location, tool, summary, ARGS)
+}
+
+fn details_with(location: &str, tool: &str, summary: &str, arguments_sha256: &str) -> String {
     json!([{
         "type": "mcp_tool_call", "locations": [location], "actions": ["tools/call"],
-        "identifier": tool, "arguments_sha256": ARGS, "arguments_summary": summary,
+        "identifier": tool, "arguments_sha256": arguments_sha256, "arguments_summary": summary,
     }])
     .to_string()
 }
@@ -28,13 +32,24 @@ async fn ask(
     subject: &str,
     extra: &[(&str, &str)],
 ) -> reqwest::Response {
-    let sub = claims(subject)["sub"].as_str().unwrap().to_owned();
     let details = details(UPSTREAM, "delete_note", "id = 7 <script>alert(1)</script>");
+    ask_about(app, client, subject, &details, extra).await
+}
+
+/// Asks for approval of the call `details` describes.
+async fn ask_about(
+    app: &TestApp,
+    client: &Confidential,
+    subject: &str,
+    details: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let sub = claims(subject)["sub"].as_str().unwrap().to_owned();
     let mut form = vec![
         ("login_hint", sub.as_str()),
         ("subject_token", subject),
         ("binding_message", "Delete note 7"),
-        ("authorization_details", details.as_str()),
+        ("authorization_details", details),
     ];
     form.extend_from_slice(extra);
     client.authenticate(app, "/bc-authorize", &form).send().await.unwrap()
@@ -398,4 +413,25 @@ async fn a_client_cannot_bury_a_person_under_pending_requests() {
 
     // The limit is per client.
     assert_eq!(ask(&app, &other, token, &[]).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_standing_approval_for_these_arguments_covers_this_call_and_no_other() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let subject = user_token(&app, GATEWAY, "echo notes:write").await;
+    let token = subject.access_token.secret();
+    let first = started(&app, &gateway, token).await;
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    assert!(page.contains("Approve these arguments for 1 hour"));
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "remember-same-3600").await.status(), 303);
+    assert_eq!(poll(&app, &gateway, &first).await.status(), 200);
+
+    assert_eq!(ask(&app, &gateway, token, &[("prompt", "none")]).await.status(), 200, "the same call");
+    let other = details_with(UPSTREAM, "delete_note", "id = 8", &"0".repeat(64));
+    let silent = ask_about(&app, &gateway, token, &other, &[("prompt", "none")]).await;
+    assert_eq!(error_of(silent).await, (400, "consent_required".into()), "other arguments ask again");
+    let account = app.browser.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(account.contains("with the approved arguments only"));
 }
