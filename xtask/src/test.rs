@@ -47,10 +47,36 @@ impl Stages {
             say(format!("  {:>6.1}s  {name}", took.as_secs_f64()));
         }
         say(format!("  {:>6.1}s  in total", started.elapsed().as_secs_f64()));
+        if let Some(free) = free_gib(Path::new(".")) {
+            say(format!("disk: {free:.1} GiB free at the end of the run"));
+        }
     }
 }
 
+/// A full run writes several GB into `target/`; when the disk fills, the linker dies of SIGBUS
+/// with a message that names neither the disk nor the cause, so say it up front.
+fn warn_if_low_on_disk(root: &Path) {
+    const NEEDED_GIB: f64 = 12.0;
+    match free_gib(root) {
+        Some(free) if free < NEEDED_GIB => say(format!(
+            "WARNING: only {free:.1} GiB free on the disk of {}; a cold run needs about {NEEDED_GIB} GiB \
+             (`cargo clean` frees what earlier builds left)",
+            root.display()
+        )),
+        Some(free) => say(format!("disk: {free:.1} GiB free")),
+        None => {}
+    }
+}
+
+/// Free space on the file system holding `path`, from POSIX `df -P` (in 1024-byte blocks).
+fn free_gib(path: &Path) -> Option<f64> {
+    let table = cmd::output("df", &[std::ffi::OsStr::new("-Pk"), path.as_os_str()])?;
+    let available: f64 = table.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()?;
+    Some(available / (1024.0 * 1024.0))
+}
+
 fn run_stages(root: &Path, stages: &mut Stages) -> Result {
+    warn_if_low_on_disk(root);
     let tools =
         stages.time("tools (installed if missing)", || tools::ensure(root, Needs { browser: true }))?;
     let mut stage = |name: &str, command: &mut Command| stages.run(name, command, root);
