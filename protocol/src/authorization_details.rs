@@ -11,6 +11,8 @@
 //! hostile input and is pure.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// The `type` of an approval of one MCP tool call.
 pub const MCP_TOOL_CALL: &str = "mcp_tool_call";
@@ -102,9 +104,78 @@ impl ToolCall {
     }
 }
 
+/// Lowercase hex SHA-256 of `arguments` as canonical JSON: what [`AuthorizationDetail`]'s
+/// `arguments_sha256` and a gateway's audit record carry, so two spellings of the same arguments
+/// (keys in another order, other whitespace) are one call, and different arguments are another.
+pub fn arguments_sha256(arguments: &Value) -> String {
+    let mut canonical = String::new();
+    write_canonical(arguments, &mut canonical);
+    Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// RFC 8785 (JCS) for what MCP arguments hold: object members sorted by their UTF-16 code units,
+/// no whitespace, strings escaped as JSON requires and no more. Numbers are written as serde_json
+/// writes them, which is JCS for every integer and for the usual fractions (JCS's ECMAScript form
+/// differs only for exponents such as `1e21`, which tool arguments do not use).
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(members) => {
+            let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
+            sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+            out.push('{');
+            for (i, (key, member)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(member, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_arguments_digest_ignores_key_order_and_whitespace_but_not_values() {
+        let a: Value = serde_json::from_str(r#"{"b": [1, {"y": true, "x": null}], "a": "é\n"}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"a":"é\n","b":[1,{"x":null,"y":true}]}"#).unwrap();
+        assert_eq!(arguments_sha256(&a), arguments_sha256(&b));
+        let mut canonical = String::new();
+        write_canonical(&a, &mut canonical);
+        assert_eq!(canonical, r#"{"a":"é\n","b":[1,{"x":null,"y":true}]}"#);
+        let other: Value = serde_json::from_str(r#"{"a":"é\n","b":[1,{"x":null,"y":false}]}"#).unwrap();
+        assert_ne!(arguments_sha256(&a), arguments_sha256(&other));
+        // The empty object, as a call without arguments is hashed.
+        assert_eq!(
+            arguments_sha256(&serde_json::json!({})),
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+    }
+
+    #[test]
+    fn members_sort_by_utf16_code_units_as_jcs_says() {
+        // U+FB33 sorts before U+1F600 in UTF-16 (0xFB33 < 0xD83D) but after it by code point.
+        let value = serde_json::json!({"\u{1F600}": 1, "\u{FB33}": 2});
+        let mut canonical = String::new();
+        write_canonical(&value, &mut canonical);
+        assert_eq!(canonical, "{\"\u{FB33}\":2,\"\u{1F600}\":1}");
+    }
 
     const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 

@@ -1,47 +1,39 @@
 //! `/mcp`: the MCP Streamable HTTP endpoint.
 //!
 //! Every request is authenticated first (401/403 challenges as for any protected resource); then
-//! the body is read as one JSON-RPC message and handled in one of the two forms the spec has had:
+//! the body is read as one JSON-RPC message (`mcp_endpoint::inbound`) and handled in one of the two
+//! forms the spec has had:
 //!
 //! * [`session`]: revisions 2025-03-26 to 2025-11-25. `initialize` opens a session
 //!   (`Mcp-Session-Id`), later requests carry it and `MCP-Protocol-Version`.
 //! * [`stateless`]: revision 2026-07-28. No handshake, no session; each request carries its
 //!   version in a header and in `params._meta`, and names itself in `Mcp-Method` / `Mcp-Name`.
 //!
-//! A request is the stateless kind when its `MCP-Protocol-Version` header says 2026-07-28 or its
-//! `_meta` names a protocol version; everything else is the session kind.
-//!
-//! Answers are always `application/json` (a server may choose JSON over SSE for any request) and
-//! compact: some clients read a body line by line.
+//! The transport steps both forms share with the gateway live in `mcp-endpoint`; what is here is
+//! what this server answers.
 
 mod notes_tools;
 mod session;
-pub mod sessions;
 mod stateless;
 pub mod tools;
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protocol::mcp::{self, Implementation, Message, RequestId, RpcError, STATELESS_VERSION, error_code};
+use mcp_endpoint::inbound::{self, Form};
+use mcp_endpoint::sessions::{Owner, Sessions};
+use protocol::mcp::Implementation;
 use protocol::scope::Scopes;
 use serde_json::Value;
 
 use crate::state::AppState;
 use mcp_bearer::BearerError;
 use mcp_bearer::VerifiedToken;
-use sessions::Sessions;
 use tools::ToolSpec;
 
-// The transport's header names, spelt once in `protocol` for the server and both clients.
-pub const MCP_SESSION_ID: HeaderName = HeaderName::from_static(mcp::header::SESSION_ID);
-pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static(mcp::header::PROTOCOL_VERSION);
-pub const MCP_METHOD: HeaderName = HeaderName::from_static(mcp::header::METHOD);
-pub const MCP_NAME: HeaderName = HeaderName::from_static(mcp::header::NAME);
-
-pub use protocol::mcp::META_PROTOCOL_VERSION;
+pub use mcp_endpoint::inbound::MAX_MESSAGE_BYTES;
 
 /// What the MCP endpoint needs: its tools, its sessions, who it is.
 pub struct McpService {
@@ -73,25 +65,9 @@ impl McpService {
     }
 }
 
-/// An HTTP answer carrying a JSON-RPC message.
-pub fn rpc_response(status: StatusCode, message: &mcp::Response) -> Response {
-    let body = serde_json::to_vec(message).unwrap_or_else(|_| b"{}".to_vec());
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
-}
-
-/// A JSON-RPC error at the given HTTP status.
-pub fn rpc_error(
-    status: StatusCode,
-    id: Option<RequestId>,
-    code: i64,
-    message: impl Into<String>,
-) -> Response {
-    rpc_response(status, &mcp::Response::failure(id, RpcError::new(code, message)))
-}
-
-/// `202 Accepted`, no body: a notification or a response was received.
-fn accepted() -> Response {
-    StatusCode::ACCEPTED.into_response()
+/// The owner of a session: the token's subject and client.
+fn owner(token: &VerifiedToken) -> Owner<'_> {
+    Owner { subject: &token.claims.sub, client_id: &token.claims.client_id }
 }
 
 /// The challenge for `/mcp`: the scope a client needs to do anything useful here.
@@ -104,14 +80,6 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<Verif
     state.guard.validator().verify_request(headers, None).await.map_err(|e| rejection(state, e))
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// The largest JSON-RPC message `POST /mcp` reads. The tools take short arguments; a larger body
-/// is refused with `413` rather than buffered.
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
-
 /// `POST /mcp`
 pub async fn post(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
@@ -122,80 +90,14 @@ pub async fn post(State(state): State<AppState>, request: Request) -> Response {
         Ok(token) => token,
         Err(response) => return response,
     };
-    let content_type = header_str(&headers, &header::CONTENT_TYPE).unwrap_or_default();
-    if !content_type.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) {
-        return rpc_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            None,
-            error_code::SERVER_ERROR,
-            "Content-Type must be application/json",
-        );
-    }
-    // Clients must accept JSON and SSE; this server only ever answers JSON, so it refuses only a
-    // client that explicitly cannot take JSON.
-    if let Some(accept) = header_str(&headers, &header::ACCEPT)
-        && !accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim()).any(|t| {
-            t.eq_ignore_ascii_case("application/json")
-                || t == "*/*"
-                || t.eq_ignore_ascii_case("application/*")
-        })
-    {
-        return rpc_error(
-            StatusCode::NOT_ACCEPTABLE,
-            None,
-            error_code::SERVER_ERROR,
-            "Accept must allow application/json",
-        );
-    }
-    let body = match axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await {
-        Ok(body) => body,
-        Err(error) => {
-            let too_large = std::error::Error::source(&error)
-                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-            let (status, message) = if too_large {
-                (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the message is larger than {MAX_MESSAGE_BYTES} bytes"),
-                )
-            } else {
-                (StatusCode::BAD_REQUEST, "the body could not be read".to_owned())
-            };
-            return rpc_error(status, None, error_code::INVALID_REQUEST, message);
-        }
+    let inbound = match inbound::read(&headers, body).await {
+        Ok(inbound) => inbound,
+        Err(response) => return response,
     };
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
-        Err(e) => {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                error_code::PARSE_ERROR,
-                format!("Parse error: {e}"),
-            );
-        }
-    };
-    let message = match mcp::classify(value) {
-        Ok(message) => message,
-        Err((id, error)) => return rpc_response(StatusCode::BAD_REQUEST, &mcp::Response::failure(id, error)),
-    };
-    if is_stateless(&headers, &message) {
-        stateless::handle(&state, &headers, message, &token).await
-    } else {
-        session::handle(&state, &headers, message, &token).await
+    match inbound.form {
+        Form::Stateless => stateless::handle(&state, &headers, inbound.message, &token).await,
+        Form::Session => session::handle(&state, &headers, inbound.message, &token).await,
     }
-}
-
-/// Stateless if the version header says so or the request's `_meta` carries a version.
-fn is_stateless(headers: &HeaderMap, message: &Message) -> bool {
-    if header_str(headers, &MCP_PROTOCOL_VERSION).map(str::trim) == Some(STATELESS_VERSION) {
-        return true;
-    }
-    let params = match message {
-        Message::Request(request) => request.params.as_ref(),
-        Message::Notification(notification) => notification.params.as_ref(),
-        Message::Response(_) => None,
-    };
-    params.and_then(|p| p.get("_meta")).and_then(|m| m.get(META_PROTOCOL_VERSION)).is_some()
 }
 
 /// `GET /mcp`: this server offers no server-to-client stream.
@@ -212,5 +114,5 @@ pub async fn delete(State(state): State<AppState>, headers: HeaderMap) -> Respon
         Ok(token) => token,
         Err(response) => return response,
     };
-    session::close(&state, &headers, &token)
+    mcp_endpoint::session::close(&state.mcp.sessions, &headers, &owner(&token))
 }

@@ -1,21 +1,20 @@
 //! The HTTP surface: protected resource metadata, the echo API, the MCP endpoint, and the CORS,
 //! `Origin` and `Host` rules around them.
 
-mod boundary;
 mod echo;
 mod metadata;
 
-pub use boundary::{AllowedHosts, Boundary, allowed_hosts};
+pub use mcp_endpoint::boundary::{AllowedHosts, Boundary, allowed_hosts};
 
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
+use mcp_endpoint::cors;
 use protocol::error::{ErrorCode, ErrorResponse};
 use protocol::metadata::PROTECTED_RESOURCE_WELL_KNOWN;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::mcp::{self, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
+use crate::mcp;
 use crate::state::AppState;
 
 /// Builds the router.
@@ -26,38 +25,20 @@ use crate::state::AppState;
 ///   `WWW-Authenticate`, without which a browser app cannot see the challenge that starts
 ///   discovery.
 pub fn router(state: AppState, allowed_origins: Vec<HeaderValue>, allowed_hosts: AllowedHosts) -> Router {
-    let public_cors = CorsLayer::new().allow_origin(Any).allow_methods([Method::GET]);
     // The whole server is one protected resource, so the path-inserted form for the MCP endpoint
     // serves the same document (clients try it when a 401 carries no resource_metadata).
     let metadata = Router::new()
         .route(PROTECTED_RESOURCE_WELL_KNOWN, get(metadata::protected_resource_metadata))
         .route(&format!("{PROTECTED_RESOURCE_WELL_KNOWN}/mcp"), get(metadata::protected_resource_metadata))
-        .layer(public_cors);
+        .layer(cors::public());
 
-    // A predicate over a shared list rather than `AllowOrigin::list`: axum clones the layer stack
-    // for every request, and a list is copied each time where an `Arc` is only counted.
     let origins = std::sync::Arc::new(allowed_origins);
-    let cors_origins = origins.clone();
-    let api_cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin, _| cors_origins.contains(origin)))
-        .allow_methods([Method::GET, Method::POST, Method::DELETE])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            MCP_PROTOCOL_VERSION,
-            MCP_SESSION_ID,
-            MCP_METHOD,
-            MCP_NAME,
-        ])
-        .expose_headers([header::WWW_AUTHENTICATE, MCP_SESSION_ID])
-        .max_age(std::time::Duration::from_secs(3600));
     let api = Router::new()
         .route("/echo", get(echo::echo))
         .route("/mcp", get(mcp::get).post(mcp::post).delete(mcp::delete))
         .fallback(not_found)
-        .layer(Boundary::new(allowed_hosts, origins).into_layer())
-        .layer(api_cors);
+        .layer(Boundary::new(allowed_hosts, origins.clone()).into_layer())
+        .layer(cors::api(origins));
 
     let router = metadata.merge(api).with_state(state);
     // A span per request only where it can show: with DEBUG on when the server starts. At the

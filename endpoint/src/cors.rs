@@ -1,0 +1,36 @@
+//! The CORS layers of a protected MCP resource.
+//!
+//! * The metadata document is public: any origin may read it ([`public`]).
+//! * The MCP endpoint answers only the configured browser origins ([`api`]) and exposes
+//!   `WWW-Authenticate`, without which a browser app cannot see the challenge that starts
+//!   discovery, and `Mcp-Session-Id`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, Method, header};
+use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
+
+use crate::MCP_SESSION_ID;
+
+/// For public documents: any origin, `GET` only.
+pub fn public() -> CorsLayer {
+    CorsLayer::new().allow_origin(Any).allow_methods([Method::GET])
+}
+
+/// For the API: exactly `origins`, shared with the `Origin` check of
+/// [`Boundary`](crate::boundary::Boundary) so that one list decides both.
+pub fn api(origins: Arc<Vec<HeaderValue>>) -> CorsLayer {
+    // A predicate over a shared list rather than `AllowOrigin::list`: axum clones the layer stack
+    // for every request, and a list is copied each time where an `Arc` is only counted.
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| origins.contains(origin)))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        // The headers a preflight asks for, mirrored: besides `Authorization`, `Content-Type` and
+        // the fixed MCP headers, 2026-07-28 clients send one `Mcp-Param-{name}` per argument a
+        // tool marks with `x-mcp-header`, names no static list can hold. Mirroring loosens
+        // nothing: the answer carries `Access-Control-Allow-Origin` only for the allowed origins.
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([header::WWW_AUTHENTICATE, MCP_SESSION_ID])
+        .max_age(Duration::from_secs(3600))
+}

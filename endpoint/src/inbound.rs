@@ -1,0 +1,101 @@
+//! A `POST` to an MCP endpoint, read as one JSON-RPC message.
+//!
+//! Called only after the request is authenticated: a stranger without a token never makes a server
+//! buffer anything.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use protocol::mcp::{self, META_PROTOCOL_VERSION, Message, STATELESS_VERSION, error_code};
+
+use crate::reply::{rpc_error, rpc_response};
+use crate::{MCP_PROTOCOL_VERSION, header_str};
+
+/// The largest JSON-RPC message read. Tool arguments are short; a larger body is refused with
+/// `413` rather than buffered.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// The transport revision a message speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// 2025-03-26 … 2025-11-25: `initialize` opens a session (`Mcp-Session-Id`).
+    Session,
+    /// 2026-07-28: no handshake, no session; each request carries its version in a header and in
+    /// `params._meta`, and names itself in `Mcp-Method` / `Mcp-Name`.
+    Stateless,
+}
+
+/// A message as read.
+#[derive(Debug)]
+pub struct Inbound {
+    pub message: Message,
+    pub form: Form,
+}
+
+/// Reads the message of a `POST`: `Content-Type: application/json`, an `Accept` that allows JSON,
+/// at most [`MAX_MESSAGE_BYTES`], valid JSON, one JSON-RPC message. Each failure is the JSON-RPC
+/// error and HTTP status the transport gives it.
+pub async fn read(headers: &HeaderMap, body: Body) -> Result<Inbound, Response> {
+    let content_type = header_str(headers, &header::CONTENT_TYPE).unwrap_or_default();
+    if !content_type.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) {
+        return Err(rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            error_code::SERVER_ERROR,
+            "Content-Type must be application/json",
+        ));
+    }
+    // Clients must accept JSON and SSE; these servers only ever answer JSON, so only a client that
+    // explicitly cannot take JSON is refused.
+    if let Some(accept) = header_str(headers, &header::ACCEPT)
+        && !accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim()).any(|t| {
+            t.eq_ignore_ascii_case("application/json")
+                || t == "*/*"
+                || t.eq_ignore_ascii_case("application/*")
+        })
+    {
+        return Err(rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            error_code::SERVER_ERROR,
+            "Accept must allow application/json",
+        ));
+    }
+    let body = match axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await {
+        Ok(body) => body,
+        Err(error) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            let (status, message) = if too_large {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the message is larger than {MAX_MESSAGE_BYTES} bytes"),
+                )
+            } else {
+                (StatusCode::BAD_REQUEST, "the body could not be read".to_owned())
+            };
+            return Err(rpc_error(status, None, error_code::INVALID_REQUEST, message));
+        }
+    };
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        rpc_error(StatusCode::BAD_REQUEST, None, error_code::PARSE_ERROR, format!("Parse error: {e}"))
+    })?;
+    let message = mcp::classify(value)
+        .map_err(|(id, error)| rpc_response(StatusCode::BAD_REQUEST, &mcp::Response::failure(id, error)))?;
+    let form = if is_stateless(headers, &message) { Form::Stateless } else { Form::Session };
+    Ok(Inbound { message, form })
+}
+
+/// Stateless if the version header says so or the request's `_meta` carries a version; everything
+/// else is the session kind.
+fn is_stateless(headers: &HeaderMap, message: &Message) -> bool {
+    if header_str(headers, &MCP_PROTOCOL_VERSION).map(str::trim) == Some(STATELESS_VERSION) {
+        return true;
+    }
+    let params = match message {
+        Message::Request(request) => request.params.as_ref(),
+        Message::Notification(notification) => notification.params.as_ref(),
+        Message::Response(_) => None,
+    };
+    params.and_then(|p| p.get("_meta")).and_then(|m| m.get(META_PROTOCOL_VERSION)).is_some()
+}

@@ -1,0 +1,38 @@
+//! JSON-RPC answers as HTTP responses: always `application/json` (a server may choose JSON over
+//! SSE for any request) and compact, since some clients read a body line by line.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use protocol::mcp::{self, RequestId, RpcError};
+use serde_json::Value;
+
+/// An HTTP answer carrying a JSON-RPC message.
+pub fn rpc_response(status: StatusCode, message: &mcp::Response) -> Response {
+    let body = serde_json::to_vec(message).unwrap_or_else(|_| b"{}".to_vec());
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// A JSON-RPC error at the given HTTP status.
+pub fn rpc_error(
+    status: StatusCode,
+    id: Option<RequestId>,
+    code: i64,
+    message: impl Into<String>,
+) -> Response {
+    failure(status, id, RpcError::new(code, message))
+}
+
+/// A JSON-RPC error object at the given HTTP status.
+pub fn failure(status: StatusCode, id: Option<RequestId>, error: RpcError) -> Response {
+    rpc_response(status, &mcp::Response::failure(id, error))
+}
+
+/// A JSON-RPC result, `200 OK`.
+pub fn success(id: RequestId, result: Value) -> Response {
+    rpc_response(StatusCode::OK, &mcp::Response::success(id, result))
+}
+
+/// `202 Accepted`, no body: a notification or a response was received.
+pub fn accepted() -> Response {
+    StatusCode::ACCEPTED.into_response()
+}
