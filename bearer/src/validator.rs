@@ -202,7 +202,8 @@ impl Validator {
 }
 
 /// The bearer token of a request: from the one `Authorization` header, never from the query.
-fn bearer_token<'a>(headers: &'a HeaderMap, query: Option<&str>) -> Result<&'a str, BearerError> {
+/// Public for a gateway, which must present the very token it verified as a `subject_token`.
+pub fn bearer_token<'a>(headers: &'a HeaderMap, query: Option<&str>) -> Result<&'a str, BearerError> {
     // RFC 6750 §2.3 allows a query parameter; OAuth 2.1 and the MCP spec forbid it, because
     // URLs end up in logs, history and Referer headers. Refuse loudly rather than ignore it.
     // Parsed only when it could name the parameter (every request has a query on some routes).

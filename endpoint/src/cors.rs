@@ -34,3 +34,14 @@ pub fn api(origins: Arc<Vec<HeaderValue>>) -> CorsLayer {
         .expose_headers([header::WWW_AUTHENTICATE, MCP_SESSION_ID])
         .max_age(Duration::from_secs(3600))
 }
+
+/// Parses a browser origin (`scheme://host[:port]`, as `--allowed-origin` takes it), refusing
+/// anything with a path, which a browser never sends and which would never match.
+pub fn parse_origin(value: &str) -> Result<HeaderValue, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("{value:?} is not an origin: {e}"))?;
+    let origin = url.origin().ascii_serialization();
+    if origin != value.trim_end_matches('/') {
+        return Err(format!("{value:?} is not an origin (scheme://host[:port]); did you mean {origin}?"));
+    }
+    HeaderValue::from_str(&origin).map_err(|e| e.to_string())
+}

@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use protocol::mcp::{self, META_PROTOCOL_VERSION, Message, STATELESS_VERSION, error_code};
+use serde_json::{Map, Value};
 
 use crate::reply::{rpc_error, rpc_response};
 use crate::{MCP_PROTOCOL_VERSION, header_str};
@@ -77,13 +78,25 @@ pub async fn read(headers: &HeaderMap, body: Body) -> Result<Inbound, Response> 
             return Err(rpc_error(status, None, error_code::INVALID_REQUEST, message));
         }
     };
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
         rpc_error(StatusCode::BAD_REQUEST, None, error_code::PARSE_ERROR, format!("Parse error: {e}"))
     })?;
     let message = mcp::classify(value)
         .map_err(|(id, error)| rpc_response(StatusCode::BAD_REQUEST, &mcp::Response::failure(id, error)))?;
     let form = if is_stateless(headers, &message) { Form::Stateless } else { Form::Session };
     Ok(Inbound { message, form })
+}
+
+/// The tool name and arguments of a `tools/call`'s params (absent or null arguments are none).
+pub fn tool_call(params: Option<&Value>) -> Result<(&str, Map<String, Value>), &'static str> {
+    let name =
+        params.and_then(|p| p.get("name")).and_then(Value::as_str).ok_or("tools/call needs a tool name")?;
+    let arguments = match params.and_then(|p| p.get("arguments")) {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(arguments)) => arguments.clone(),
+        Some(_) => return Err("arguments must be an object"),
+    };
+    Ok((name, arguments))
 }
 
 /// Stateless if the version header says so or the request's `_meta` carries a version; everything

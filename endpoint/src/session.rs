@@ -8,7 +8,7 @@ use protocol::mcp::{self, Implementation, InitializeResult, Request, SESSION_VER
 use serde_json::Value;
 
 use crate::reply::{rpc_error, success};
-use crate::sessions::{Owner, Sessions};
+use crate::sessions::{Owner, Sessions, Touched};
 use crate::{MCP_PROTOCOL_VERSION, MCP_SESSION_ID, header_str};
 
 /// A version header, when sent, must name a revision spoken here (2025-06-18 transport spec).
@@ -51,7 +51,9 @@ pub fn initialize(
         );
     };
     let version = mcp::negotiate_version(requested);
-    let session_id = sessions.open(owner, version);
+    let capabilities =
+        request.params.as_ref().and_then(|p| p.get("capabilities")).cloned().unwrap_or(Value::Null);
+    let session_id = sessions.open_with(owner, version, capabilities);
     let result = InitializeResult {
         protocol_version: version.to_owned(),
         capabilities: server.capabilities,
@@ -65,17 +67,13 @@ pub fn initialize(
     response
 }
 
-/// The live session a request names, owned by `owner`; its negotiated version.
-pub fn require(
-    sessions: &Sessions,
-    headers: &HeaderMap,
-    owner: &Owner<'_>,
-) -> Result<&'static str, Response> {
+/// The live session a request names, owned by `owner`.
+pub fn require(sessions: &Sessions, headers: &HeaderMap, owner: &Owner<'_>) -> Result<Touched, Response> {
     let Some(session_id) = header_str(headers, &MCP_SESSION_ID) else {
         return Err(missing_session());
     };
     // Unknown, expired, closed, or someone else's: all look the same from outside.
-    sessions.touch(session_id, owner).ok_or_else(session_not_found)
+    sessions.find(session_id, owner).ok_or_else(session_not_found)
 }
 
 /// `DELETE` with a session id: ends the session.

@@ -6,8 +6,10 @@
 //! sessions, or clients that speak the stateless 2026-07-28 revision.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 /// A live session.
 #[derive(Debug, Clone)]
@@ -15,7 +17,16 @@ struct Session {
     subject: String,
     client_id: String,
     protocol_version: &'static str,
+    /// What the client declared in `initialize` (`capabilities`): what it can be asked for.
+    client_capabilities: Arc<Value>,
     last_seen: Instant,
+}
+
+/// A live session, as a request finds it.
+#[derive(Debug, Clone)]
+pub struct Touched {
+    pub protocol_version: &'static str,
+    pub client_capabilities: Arc<Value>,
 }
 
 /// The sessions of this process.
@@ -42,6 +53,16 @@ impl Sessions {
 
     /// Opens a session and returns its id (256 random bits: visible ASCII, as the spec asks).
     pub fn open(&self, owner: &Owner<'_>, protocol_version: &'static str) -> String {
+        self.open_with(owner, protocol_version, Value::Null)
+    }
+
+    /// [`Sessions::open`], remembering the client's declared capabilities.
+    pub fn open_with(
+        &self,
+        owner: &Owner<'_>,
+        protocol_version: &'static str,
+        client_capabilities: Value,
+    ) -> String {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
         let id = protocol::base64url(&bytes);
@@ -59,6 +80,7 @@ impl Sessions {
                 subject: owner.subject.to_owned(),
                 client_id: owner.client_id.to_owned(),
                 protocol_version,
+                client_capabilities: Arc::new(client_capabilities),
                 last_seen: now,
             },
         );
@@ -67,6 +89,11 @@ impl Sessions {
 
     /// The negotiated version of a live session owned by `owner`, refreshing its idle timer.
     pub fn touch(&self, id: &str, owner: &Owner<'_>) -> Option<&'static str> {
+        self.find(id, owner).map(|touched| touched.protocol_version)
+    }
+
+    /// A live session owned by `owner`, refreshing its idle timer.
+    pub fn find(&self, id: &str, owner: &Owner<'_>) -> Option<Touched> {
         let now = Instant::now();
         let mut sessions = self.lock();
         let session = sessions.get_mut(id)?;
@@ -78,7 +105,10 @@ impl Sessions {
             return None;
         }
         session.last_seen = now;
-        Some(session.protocol_version)
+        Some(Touched {
+            protocol_version: session.protocol_version,
+            client_capabilities: session.client_capabilities.clone(),
+        })
     }
 
     /// Ends a session owned by `owner`; `false` if there was none.

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use protocol::mcp::Tool;
+use protocol::scope::Scopes;
 use serde::{Deserialize, Serialize};
 
 /// Between the upstream's name and the tool's in a gateway tool name.
@@ -63,6 +64,12 @@ pub struct UpstreamTools {
     /// Groups by (unprefixed) tool name; they win over annotations.
     #[serde(default)]
     pub groups: BTreeMap<String, Group>,
+    /// The scopes each (unprefixed) tool needs at the upstream, space-separated: what the client's
+    /// token must carry (else `403 insufficient_scope`, step-up) and all that its hop token is
+    /// asked for (least privilege). A tool without an entry gets a hop token with every scope the
+    /// client's token and the upstream have in common.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scopes: BTreeMap<String, String>,
     /// The upstream's `tools/list`.
     #[serde(default)]
     pub tools: Vec<Tool>,
@@ -77,6 +84,8 @@ pub struct Entry {
     /// The name the upstream knows it by.
     pub upstream_tool: String,
     pub group: Group,
+    /// The scopes the tool needs, from the configuration.
+    pub scopes: Option<Scopes>,
     /// As listed to clients: the upstream's tool under the prefixed name.
     pub tool: Tool,
 }
@@ -137,11 +146,24 @@ impl Catalog {
                     None if listed.trust_annotations => Group::from_annotations(tool),
                     None => Group::Destructive,
                 };
+                let scopes = match listed.scopes.get(&tool.name).map(|s| Scopes::parse(s)) {
+                    None => None,
+                    Some(Ok(scopes)) => Some(scopes),
+                    Some(Err(_)) => {
+                        skipped.push(Skipped {
+                            upstream: upstream.clone(),
+                            tool: Some(tool.name.clone()),
+                            reason: "its scopes are not a valid scope list".into(),
+                        });
+                        continue;
+                    }
+                };
                 let entry = Entry {
                     name: name.clone(),
                     upstream: upstream.clone(),
                     upstream_tool: tool.name.clone(),
                     group,
+                    scopes,
                     tool: Tool { name: name.clone(), ..tool.clone() },
                 };
                 if entries.insert(name.clone(), entry).is_some() {
@@ -230,7 +252,10 @@ mod tests {
             tool("mystery", None, None),
         ];
         let groups = groups.iter().map(|(n, g)| ((*n).to_owned(), *g)).collect();
-        BTreeMap::from([("notes".to_owned(), UpstreamTools { trust_annotations: trust, groups, tools })])
+        BTreeMap::from([(
+            "notes".to_owned(),
+            UpstreamTools { trust_annotations: trust, groups, tools, ..Default::default() },
+        )])
     }
 
     fn group(catalog: &Catalog, name: &str) -> Group {

@@ -1,9 +1,13 @@
 //! The `mcp-gateway` command line.
 //!
 //! ```text
+//! mcp-gateway serve --upstream NAME=URL… --catalog CATALOG --policy POLICY (--key-file F | secret)
+//!                                                       the gateway itself (http://localhost:9100)
 //! mcp-gateway policy check POLICY --catalog CATALOG     validate a policy file offline (for CI)
 //! mcp-gateway policy explain POLICY --catalog CATALOG --user … --tool … [--args JSON] …
 //!                                                       the decision on one call, and why
+//! mcp-gateway audit [--database-url URL] [--user …] [--tool …] [--decision …] [--since SECS]
+//!                   [--limit N] [--json]            the recorded decisions, newest first
 //! ```
 //!
 //! `CATALOG` is a JSON object of the upstreams and the tools they list:
@@ -11,6 +15,7 @@
 //! the `tools` being exactly what the upstream's `tools/list` returned.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,6 +23,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Map, Value};
 
+use crate::audit::{self, AuditError, AuditLog, Filter, Outcome};
 use crate::catalog::{Catalog, UpstreamTools};
 use crate::policy::{CallFacts, Consent, Policies};
 
@@ -31,9 +37,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the gateway: an MCP server whose tools are the upstreams', decided by policy.
+    Serve(Box<ServeArgs>),
     /// Work with policy files offline.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Show the decisions the gateway recorded, newest first. Exit status 1 when there is no
+    /// audit database at the URL.
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,15 +94,154 @@ pub struct Files {
     pub catalog: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The gateway's database (`sqlite://FILE`). It is only read: a missing one is not created.
+    #[arg(long, default_value = audit::DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Only this user's decisions (the token's `sub`).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only calls of this tool (the name the client asked for, exactly).
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Only this decision: allow, deny, approval_required, approval_denied, approval_expired or error.
+    #[arg(long)]
+    pub decision: Option<Outcome>,
+    /// Only decisions at or after this time (Unix seconds).
+    #[arg(long)]
+    pub since: Option<i64>,
+    /// At most this many decisions.
+    #[arg(long, default_value_t = audit::DEFAULT_LIMIT,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(audit::MAX_LIMIT)))]
+    pub limit: u32,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Runs a command; prints what it found, and returns the exit status.
 pub fn run(cli: Cli) -> ExitCode {
-    let Command::Policy(command) = cli.command;
-    match policy(command) {
+    let result = match cli.command {
+        Command::Serve(args) => serve(*args),
+        Command::Policy(command) => policy(command),
+        Command::Audit(args) => audit(args),
+    };
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("mcp-gateway: {error:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `mcp-gateway serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "MCP_GATEWAY_BIND", default_value = "127.0.0.1:9100")]
+    bind: std::net::SocketAddr,
+    /// The gateway's resource identifier: the audience of the tokens clients bring.
+    #[arg(long, env = "MCP_GATEWAY_RESOURCE", default_value = crate::config::DEFAULT_RESOURCE)]
+    resource: String,
+    /// Issuer of the authorization server: whose tokens are accepted, where hop tokens and
+    /// approvals come from.
+    #[arg(long, env = "MCP_GATEWAY_AUTHORIZATION_SERVER", default_value = "http://localhost:9000")]
+    authorization_server: String,
+    /// Browser origins allowed to call the gateway (comma-separated).
+    #[arg(long = "allowed-origin", env = "MCP_GATEWAY_ALLOWED_ORIGINS", value_delimiter = ',',
+          default_value = "http://localhost:8080,http://127.0.0.1:8080",
+          value_parser = mcp_endpoint::cors::parse_origin)]
+    allowed_origins: Vec<axum::http::HeaderValue>,
+    /// An upstream MCP server: `NAME=URL[,resource=RESOURCE][,version=VERSION]`. Repeatable.
+    /// Its tools are offered as `NAME__tool`; its resource (default: the URL's origin) is the
+    /// audience of its hop tokens.
+    #[arg(long = "upstream", required = true, value_parser = crate::config::parse_upstream)]
+    upstreams: Vec<crate::upstream::Upstream>,
+    /// The catalog: each upstream's tools, their groups and scopes (see `gateway/demo/catalog.json`).
+    #[arg(long, env = "MCP_GATEWAY_CATALOG")]
+    catalog: PathBuf,
+    /// The Cedar policy file; reread when it changes and on SIGHUP.
+    #[arg(long, env = "MCP_GATEWAY_POLICY")]
+    policy: PathBuf,
+    /// The gateway's client id at the AS (registered with `mcp-auth clients add --confidential
+    /// --acts-for <the gateway's resource>`).
+    #[arg(long, env = "MCP_GATEWAY_CLIENT_ID", default_value = "mcp-gateway")]
+    client_id: String,
+    /// `private_key_jwt`: the gateway's P-256 key (PKCS#8 DER), created with a new key if the file
+    /// does not exist. Its public half is served at /.well-known/jwks.json for the AS.
+    #[arg(long, env = "MCP_GATEWAY_KEY_FILE", conflicts_with = "client_secret")]
+    key_file: Option<PathBuf>,
+    /// `client_secret_basic`: the secret `mcp-auth clients add --confidential` printed. From the
+    /// environment rather than the command line, where other users of the machine can read it.
+    #[arg(long, env = "MCP_GATEWAY_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// The decision log (SQLite; created and migrated if missing).
+    #[arg(long, env = "MCP_GATEWAY_AUDIT_DATABASE_URL", default_value = audit::DEFAULT_DATABASE_URL)]
+    audit_database_url: String,
+    /// Seconds an approval may wait for the person.
+    #[arg(long, env = "MCP_GATEWAY_APPROVAL_EXPIRY", default_value_t = 300)]
+    approval_expiry: u64,
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    use tracing_subscriber::EnvFilter;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .try_init();
+    let credentials = match (&args.key_file, &args.client_secret) {
+        (Some(path), _) => crate::hop::ClientCredentials::PrivateKey {
+            client_id: args.client_id.clone(),
+            key: key_from_file(path)?,
+        },
+        (None, Some(secret)) => crate::hop::ClientCredentials::Secret {
+            client_id: args.client_id.clone(),
+            secret: protocol::secret::ClientSecret::new(secret.clone()),
+        },
+        (None, None) => anyhow::bail!(
+            "the gateway authenticates to the AS with --key-file (private_key_jwt) or MCP_GATEWAY_CLIENT_SECRET"
+        ),
+    };
+    let settings = crate::config::Settings {
+        bind: args.bind,
+        resource: Some(args.resource),
+        authorization_server: args.authorization_server,
+        allowed_origins: args.allowed_origins,
+        upstreams: args.upstreams,
+        catalog: args.catalog,
+        policy: args.policy,
+        credentials,
+        audit_database_url: args.audit_database_url,
+        approval_expiry: std::time::Duration::from_secs(args.approval_expiry),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let app = crate::startup::Application::build(settings).await?;
+        app.run_until(serve::shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The signing key in `path`, or a new one written there (owner-only) if the file is missing.
+fn key_from_file(path: &Path) -> anyhow::Result<crate::hop::SigningKey> {
+    let kid = "mcp-gateway-1";
+    match std::fs::read(path) {
+        Ok(der) => crate::hop::SigningKey::from_pkcs8_der(kid, &der)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = crate::hop::SigningKey::generate(kid);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+            file.write_all(&key.pkcs8_der())?;
+            tracing::info!(path = %path.display(), "created a new signing key for private_key_jwt");
+            Ok(key)
+        }
+        Err(error) => Err(anyhow::anyhow!("cannot read {}: {error}", path.display())),
     }
 }
 
@@ -167,6 +317,52 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
             println!("policy sha256: {}", decision.policy_hash);
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `mcp-gateway audit`: reads the database without changing it, on a runtime of its own (the
+/// command is otherwise synchronous).
+fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let log = match AuditLog::open_read_only(&args.database_url).await {
+            Ok(log) => log,
+            Err(error @ (AuditError::Missing(_) | AuditError::NotAnAuditDatabase(_))) => {
+                eprintln!("mcp-gateway: {error} (see --database-url)");
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(error) => return Err(error).context(format!("cannot open {}", args.database_url)),
+        };
+        let filter = Filter {
+            user: args.user,
+            tool: args.tool,
+            outcome: args.decision,
+            since_ms: args.since.map(|seconds| seconds.saturating_mul(1000)),
+            limit: args.limit,
+        };
+        let records = log.query(&filter).await;
+        log.close().await?;
+        let records = records?;
+        if records.is_empty() && !args.json {
+            eprintln!("no decisions recorded that match");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let text = if args.json { audit::json_lines(&records) } else { audit::table(&records) };
+        print_out(&text)?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Writes to standard output; a reader that stops early (`| head`) is not an error.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(error).context("cannot write to standard output")
+        }
+        _ => Ok(()),
     }
 }
 

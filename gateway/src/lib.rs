@@ -12,11 +12,23 @@
 //! | [`listing`] | what `tools/list` answers: live tools the catalog offers, filtered by policy |
 //! | [`hop`] | hop tokens: one per upstream, by token exchange at the AS, cached until shortly before they expire |
 //! | [`upstream`] | `tools/list` and `tools/call` at an upstream with a hop token (the protocol core of `protocol::mcp_client`) |
+//! | [`audit`] | the audit trail: one durable record per decision (never argument values or tokens) in the gateway's SQLite database, and what `mcp-gateway audit` prints |
 //! | [`cli`] | the command line |
 
+// `Result<_, Response>`: the error is the finished HTTP answer, returned once per request straight
+// to axum; boxing it would add an allocation to the failure path for nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod approval;
+pub mod as_client;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
+pub mod config;
+pub mod endpoint;
 pub mod hop;
 pub mod listing;
 pub mod policy;
+pub mod service;
+pub mod startup;
 pub mod upstream;

@@ -1,11 +1,13 @@
 //! What `tools/list` answers: the upstreams' live tools that the catalog offers (same schema as
 //! the policy was validated against) and that a call would not be denied outright, under their
-//! gateway names. A tool whose denial depends on the arguments is listed; a denied tool and an
+//! gateway names. The policy judges each tool with the token's scopes plus the tool's own, as a
+//! call does: a tool that needs a step-up is listed. A tool whose denial depends on the arguments is listed; a denied tool and an
 //! unknown one are both simply absent.
 
 use std::collections::BTreeMap;
 
 use protocol::mcp::Tool;
+use protocol::scope::Scopes;
 use serde_json::Map;
 
 use crate::catalog::Skipped;
@@ -19,7 +21,9 @@ pub struct Asker<'a> {
     pub client_id: &'a str,
     pub time: i64,
     pub client_address: &'a str,
-    pub scopes: &'a [String],
+    /// The token's scopes. Each tool is judged with its own scopes added: a tool the user could
+    /// call after a step-up is listed (calling it answers `403 insufficient_scope` first).
+    pub scopes: &'a Scopes,
     pub auth_time: i64,
 }
 
@@ -37,6 +41,10 @@ pub fn visible_tools(
         let (offered, left_out) = policies.catalog().offered(upstream, listed);
         skipped.extend(left_out);
         for entry in offered {
+            let scopes: Vec<String> = match &entry.scopes {
+                Some(needed) => asker.scopes.union(needed).iter().map(str::to_owned).collect(),
+                None => asker.scopes.iter().map(str::to_owned).collect(),
+            };
             let facts = CallFacts {
                 user: asker.user,
                 groups: asker.groups,
@@ -45,7 +53,7 @@ pub fn visible_tools(
                 arguments: &no_arguments,
                 time: asker.time,
                 client_address: asker.client_address,
-                scopes: asker.scopes,
+                scopes: &scopes,
                 auth_time: asker.auth_time,
             };
             if policies.listable(&facts) {

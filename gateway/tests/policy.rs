@@ -74,8 +74,11 @@ fn the_demo_policy_decides_each_kind_of_call_as_it_says() {
     let urgent = decide(&policies, "demo__add_note", &urgent);
     assert!(urgent.allowed);
     assert_eq!(urgent.consent, Some(Consent::For(Duration::from_secs(3600))));
-    let without_scope = call(&[], "notes:read", json!({"title": "Groceries", "body": "milk"}));
-    assert!(!decide(&policies, "demo__add_note", &without_scope).allowed);
+    // The policy permits writing; the write scope is the gateway's to demand (step-up), and
+    // `context.scopes` is what the call will carry.
+    let add =
+        decide(&policies, "demo__add_note", &call(&[], "notes:write", json!({"title": "a", "body": "b"})));
+    assert_eq!(add.determining, ["write-own-notes"]);
 
     let delete = json!({"id": 7});
     assert!(!decide(&policies, "demo__delete_note", &call(&[], "notes:write", delete.clone())).allowed);
@@ -103,9 +106,15 @@ fn tools_list_shows_what_a_call_would_not_deny_outright() {
     assert!(policies.listable(&nobody.facts("demo__echo")), "an argument-based denial still lists the tool");
     assert!(!policies.listable(&nobody.facts("demo__delete_note")), "no permit applies to a non-admin");
     assert!(policies.listable(&admin.facts("demo__delete_note")));
-    assert!(!policies.listable(&nobody.facts("demo__add_note")), "without the scope, never");
-    assert!(policies.listable(&admin.facts("demo__add_note")));
     assert!(!policies.listable(&nobody.facts("demo__nope")));
+
+    // A policy may still demand scopes of its own in `context.scopes`.
+    let scoped = load(
+        "permit(principal, action == Gateway::Action::\"demo__add_note\", resource)\n\
+         when { context.scopes.contains(\"notes:admin\") };",
+    );
+    assert!(!scoped.listable(&admin.facts("demo__add_note")), "without the scope, never");
+    assert!(scoped.listable(&call(&[], "notes:admin", json!({})).facts("demo__add_note")));
 
     let forbidden = load(
         "permit(principal, action, resource);\n\
@@ -201,7 +210,7 @@ fn policy_check_and_explain_work_offline() {
         .output()
         .unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-    assert!(String::from_utf8_lossy(&check.stdout).starts_with("ok: 5 policies over 6 tools"));
+    assert!(String::from_utf8_lossy(&check.stdout).starts_with("ok: 6 policies over 12 tools"));
 
     let broken = std::env::temp_dir().join(format!("mcp-gateway-broken-{}.cedar", std::process::id()));
     std::fs::write(&broken, "permit(principal, action, resource);\nforbid(principal, action == Gateway::Action::\"demo__gone\", resource);\n").unwrap();
@@ -256,23 +265,28 @@ fn tools_list_is_the_live_offered_tools_a_call_would_not_deny_outright() {
         serde_json::from_value(json!({"name": "format_disk", "inputSchema": {"type": "object"}})).unwrap(),
     );
     let live = BTreeMap::from([("demo".to_owned(), live)]);
-    let names = |groups: &[String], scopes: &[String]| {
+    let names = |groups: &[String], scopes: &[&str]| {
+        let scopes = protocol::scope::Scopes::from_tokens(scopes.iter().copied()).unwrap();
         let asker = Asker {
             user: "alice",
             groups,
             client_id: "agent",
             time: 1_700_000_000,
             client_address: "127.0.0.1",
-            scopes,
+            scopes: &scopes,
             auth_time: 0,
         };
         let (tools, skipped) = visible_tools(&policies, &live, &asker);
         assert_eq!(skipped.len(), 1, "format_disk is left out and reported");
         tools.into_iter().map(|t| t.name).collect::<Vec<_>>()
     };
-    let reader = names(&[], &["notes:read".to_owned()]);
-    assert_eq!(reader, ["demo__echo", "demo__list_notes", "demo__read_note", "demo__whoami"]);
-    let admin = names(&["admins".to_owned()], &["notes:read".to_owned(), "notes:write".to_owned()]);
+    // Adding a note needs a step-up to notes:write, which the policy allows: it is listed.
+    let reader = names(&[], &["notes:read"]);
+    assert_eq!(
+        reader,
+        ["demo__add_note", "demo__echo", "demo__list_notes", "demo__read_note", "demo__whoami"]
+    );
+    let admin = names(&["admins".to_owned()], &["notes:read"]);
     assert_eq!(
         admin,
         [

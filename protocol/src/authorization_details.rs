@@ -170,11 +170,11 @@ mod tests {
 
     #[test]
     fn members_sort_by_utf16_code_units_as_jcs_says() {
-        // U+FB33 sorts before U+1F600 in UTF-16 (0xFB33 < 0xD83D) but after it by code point.
+        // By code point U+FB33 comes first; in UTF-16, U+1F600 (0xD83D 0xDE00) is below 0xFB33.
         let value = serde_json::json!({"\u{1F600}": 1, "\u{FB33}": 2});
         let mut canonical = String::new();
         write_canonical(&value, &mut canonical);
-        assert_eq!(canonical, "{\"\u{FB33}\":2,\"\u{1F600}\":1}");
+        assert_eq!(canonical, "{\"\u{1F600}\":1,\"\u{FB33}\":2}");
     }
 
     const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";

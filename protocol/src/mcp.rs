@@ -97,6 +97,17 @@ pub mod error_code {
     pub const MISSING_CLIENT_CAPABILITY: i64 = -32021;
     /// The protocol version is not supported; `data.supported` lists those that are (2026-07-28).
     pub const UNSUPPORTED_VERSION: i64 = -32022;
+    /// The request needs the user to visit a URL first (2025-11-25 URL-mode elicitation);
+    /// `data.elicitations` says where, for clients that declared `elicitation.url`.
+    pub const URL_ELICITATION_REQUIRED: i64 = -32042;
+    /// A person must approve this call out of band first; `data` carries `approvalUrl`,
+    /// `approvalId` and `retryAfterSeconds`. Application codes of this project's gateway, outside
+    /// the ranges JSON-RPC and MCP reserve, for clients without URL-mode elicitation.
+    pub const APPROVAL_PENDING: i64 = -31042;
+    /// The person denied the approval of this call.
+    pub const APPROVAL_DENIED: i64 = -31043;
+    /// Nobody answered the approval in time; calling again asks again.
+    pub const APPROVAL_EXPIRED: i64 = -31044;
 }
 
 /// A request id: a string or a number, never null (JSON-RPC 2.0 §4, MCP).

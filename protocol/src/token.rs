@@ -137,6 +137,23 @@ impl TokenExchangeRequest {
     }
 }
 
+/// A request to the backchannel authentication endpoint (OpenID CIBA Core §7.1, adapted): a
+/// confidential client (a gateway) asks the person `login_hint` to approve one tool call,
+/// described in `authorization_details` (RFC 9396, a JSON array of one `mcp_tool_call`), acting on
+/// `subject_token`. The client authenticates on its own (not in this body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackchannelAuthenticationRequest {
+    pub login_hint: String,
+    pub subject_token: AccessToken,
+    pub authorization_details: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_expiry: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
 /// The answer of the backchannel authentication endpoint (OpenID CIBA Core §7.3): the handle to
 /// poll with, how long it lives and how often polling is allowed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,7 +26,7 @@ struct Cli {
 
     /// Browser origins allowed to call the API (comma-separated).
     #[arg(long = "allowed-origin", env = "MCP_SERVER_ALLOWED_ORIGINS", value_delimiter = ',',
-          default_value = "http://localhost:8080,http://127.0.0.1:8080", value_parser = parse_origin)]
+          default_value = "http://localhost:8080,http://127.0.0.1:8080", value_parser = mcp_endpoint::cors::parse_origin)]
     allowed_origins: Vec<HeaderValue>,
 
     /// Also offer the diagnostic tools the MCP conformance suite calls (`test_simple_text`,
@@ -53,15 +53,6 @@ struct Cli {
     /// Where the notes tools keep their notes (SQLite; created and migrated if missing).
     #[arg(long, env = "MCP_SERVER_DATABASE_URL", default_value = mcp_server::config::DEFAULT_DATABASE_URL)]
     database_url: String,
-}
-
-fn parse_origin(value: &str) -> Result<HeaderValue, String> {
-    let url = url::Url::parse(value).map_err(|e| format!("{value:?} is not an origin: {e}"))?;
-    let origin = url.origin().ascii_serialization();
-    if origin != value.trim_end_matches('/') {
-        return Err(format!("{value:?} is not an origin (scheme://host[:port]); did you mean {origin}?"));
-    }
-    HeaderValue::from_str(&origin).map_err(|e| e.to_string())
 }
 
 #[tokio::main]

@@ -24,6 +24,8 @@ pub const REDIRECT_URI: &str = "http://127.0.0.1:1/callback";
 /// An HTTP client with a cookie jar that does not follow redirects, so every hop is checked.
 pub struct HeadlessUser {
     pub http: reqwest::Client,
+    username: String,
+    password: String,
 }
 
 impl Default for HeadlessUser {
@@ -47,10 +49,52 @@ fn random32() -> [u8; 32] {
 }
 
 impl HeadlessUser {
+    /// The seeded demo user.
     pub fn new() -> Self {
+        Self::as_user(DEMO_USER, DEMO_PASSWORD)
+    }
+
+    /// Another user of the authorization server.
+    pub fn as_user(username: &str, password: &str) -> Self {
         let http =
             reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
-        Self { http }
+        Self { http, username: username.to_owned(), password: password.to_owned() }
+    }
+
+    /// Signs in at `issuer`'s `/approvals` page (if not yet) and gives `decision` (`once`,
+    /// `remember-<seconds>`, `deny`) to every request waiting there; returns how many there were.
+    pub async fn answer_approvals(&self, issuer: &str, decision: &str) -> anyhow::Result<usize> {
+        let approvals = format!("{issuer}/approvals");
+        let mut page = self.http.get(&approvals).send().await?;
+        if page.status() == 303 {
+            let login_url = format!("{issuer}/login?return_to=/approvals");
+            let login_page = self.http.get(&login_url).send().await?.text().await?;
+            let form = [
+                ("csrf_token", hidden_field(&login_page, "csrf_token").context("no csrf field")?),
+                ("return_to", "/approvals".to_owned()),
+                ("username", self.username.clone()),
+                ("password", self.password.clone()),
+            ];
+            let login = self.http.post(format!("{issuer}/login")).form(&form).send().await?;
+            ensure!(login.status() == 303, "login answered {}", login.status());
+            page = self.http.get(&approvals).send().await?;
+        }
+        ensure!(page.status() == 200, "/approvals answered {}", page.status());
+        let html = page.text().await?;
+        let csrf = hidden_field(&html, "csrf_token").unwrap_or_default();
+        let ids: Vec<String> = html
+            .match_indices("action=\"/approvals/")
+            .map(|(at, marker)| {
+                let rest = &html[at + marker.len()..];
+                rest[..rest.find('"').unwrap_or(0)].to_owned()
+            })
+            .collect();
+        for id in &ids {
+            let form = [("decision", decision), ("csrf_token", csrf.as_str())];
+            let answer = self.http.post(format!("{approvals}/{id}")).form(&form).send().await?;
+            ensure!(answer.status() == 303, "answering approval {id} answered {}", answer.status());
+        }
+        Ok(ids.len())
     }
 
     /// From a `401` on `request_url` to an access token, the way the SPA does it.
@@ -161,8 +205,8 @@ impl HeadlessUser {
                 let login_form = [
                     ("request", hidden_field(&login_page, "request").context("no request field")?),
                     ("csrf_token", hidden_field(&login_page, "csrf_token").context("no csrf field")?),
-                    ("username", DEMO_USER.to_owned()),
-                    ("password", DEMO_PASSWORD.to_owned()),
+                    ("username", self.username.clone()),
+                    ("password", self.password.clone()),
                 ];
                 let login = self.http.post(format!("{issuer}/login")).form(&login_form).send().await?;
                 ensure!(login.status() == 303, "login answered {}", login.status());

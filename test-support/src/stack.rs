@@ -20,6 +20,13 @@ use tower_http::services::{ServeDir, ServeFile};
 /// The username and password of the seeded demo user.
 pub const DEMO_USER: &str = "demo";
 pub const DEMO_PASSWORD: &str = "demo-password";
+/// A second user, in the groups `admins` and `team`, started with a gateway
+/// ([`StackOptions::gateway`]): the demo policy lets admins delete (with approval) and shows the
+/// `team` upstream to team members only.
+pub const ADMIN_USER: &str = "ada";
+pub const ADMIN_PASSWORD: &str = "ada-password-1";
+/// The gateway's client id at the authorization server.
+pub const GATEWAY_CLIENT: &str = "mcp-gateway";
 
 /// The three programs, running.
 pub struct Stack {
@@ -36,6 +43,8 @@ pub struct Stack {
     /// The confidential client [`StackOptions::confidential_client`] asked for: its id and
     /// `client_secret_basic` secret. It acts for `resource`.
     pub confidential: Option<(String, protocol::secret::ClientSecret)>,
+    /// The gateway, when [`StackOptions::gateway`] asked for one.
+    pub gateway: Option<GatewayStack>,
     _shutdown: Vec<oneshot::Sender<()>>,
 }
 
@@ -50,6 +59,17 @@ fn stopper() -> (oneshot::Sender<()>, impl std::future::Future<Output = ()> + Se
     (tx, async move {
         let _ = rx.await;
     })
+}
+
+/// The gateway of a [`Stack`]: `mcp-gateway` in front of the stack's MCP server (upstream
+/// `demo`) and a second one (upstream `team`), with the demo catalog.
+pub struct GatewayStack {
+    /// Its resource identifier and base URL (`/mcp` is the endpoint).
+    pub resource: String,
+    /// The second upstream's resource identifier.
+    pub team_resource: String,
+    /// Its decision log.
+    pub audit: mcp_gateway::audit::AuditLog,
 }
 
 /// What to vary when starting a [`Stack`].
@@ -71,6 +91,9 @@ pub struct StackOptions<'a> {
     /// Register a `private_key_jwt` confidential client with this id and these public keys (a JWK
     /// Set), acting for the MCP server's resource.
     pub key_client: Option<(&'a str, serde_json::Value)>,
+    /// Start a gateway in front of the MCP server and a second one, with this policy file (the
+    /// demo's, `gateway/demo/policy.cedar`, when empty).
+    pub gateway: Option<Option<&'a Path>>,
 }
 
 impl Stack {
@@ -88,6 +111,10 @@ impl Stack {
         let (auth_listener, issuer) = bind().await?;
         let (server_listener, resource) = bind().await?;
         let (spa_listener, spa_origin) = bind().await?;
+        let gateway_listeners = match options.gateway {
+            Some(_) => Some((bind().await?, bind().await?)),
+            None => None,
+        };
         let mut shutdown = Vec::new();
 
         let mut auth_settings = mcp_auth::config::Settings {
@@ -96,6 +123,16 @@ impl Stack {
         };
         if let Some(ttl) = options.access_token_ttl {
             auth_settings.access_token_ttl = ttl;
+        }
+        if let Some(((_, gateway), (_, team))) = &gateway_listeners {
+            let scopes = auth_settings.resources[0].scopes.clone();
+            for (resource, groups_claim) in [(gateway, true), (team, false)] {
+                auth_settings.resources.push(mcp_auth::config::ResourceServer {
+                    resource: resource.clone(),
+                    scopes: scopes.clone(),
+                    groups_claim,
+                });
+            }
         }
         let auth =
             mcp_auth::startup::Application::build_on(auth_listener, auth_settings, Arc::new(SystemClock))
@@ -128,6 +165,26 @@ impl Stack {
             };
             mcp_auth::admin::add_confidential_client(&auth.store(), new, SystemClock.now()).await?;
         }
+        let gateway_secret = match &gateway_listeners {
+            Some(((_, gateway), _)) => {
+                let store = auth.store();
+                let now = SystemClock.now();
+                let password = protocol::secret::Password::new(ADMIN_PASSWORD);
+                let groups = ["admins".to_owned(), "team".to_owned()];
+                mcp_auth::admin::add_user(&store, ADMIN_USER, &password, &groups, now).await?;
+                let new = mcp_auth::admin::NewConfidentialClient {
+                    client_id: Some(GATEWAY_CLIENT.to_owned()),
+                    name: "MCP gateway (test)".into(),
+                    auth: mcp_auth::admin::ConfidentialAuth::Secret,
+                    acts_for: vec![gateway.clone()],
+                    grant_types: None,
+                    redirect_uris: Vec::new(),
+                };
+                let (_, secret) = mcp_auth::admin::add_confidential_client(&store, new, now).await?;
+                Some(secret.context("a client_secret_basic client has a secret")?)
+            }
+            None => None,
+        };
         let (tx, stop) = stopper();
         shutdown.push(tx);
         tokio::spawn(auth.run_until(stop));
@@ -153,13 +210,74 @@ impl Stack {
         shutdown.push(tx);
         tokio::spawn(server.run_until(stop));
 
+        let gateway = match (gateway_listeners, gateway_secret) {
+            (Some(((gateway_listener, gateway), (team_listener, team))), Some(secret)) => {
+                let team_settings = mcp_server::config::Settings {
+                    resource: Some(team.clone()),
+                    ..mcp_server::config::Settings::for_tests(&issuer, &spa_origin)
+                };
+                let team_server =
+                    mcp_server::startup::Application::build_on(team_listener, team_settings).await?;
+                let (tx, stop) = stopper();
+                shutdown.push(tx);
+                tokio::spawn(team_server.run_until(stop));
+
+                let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway/demo");
+                let policy = options
+                    .gateway
+                    .flatten()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| demo.join("policy.cedar"));
+                let upstream = |name: &str, resource: &str| mcp_gateway::upstream::Upstream {
+                    name: name.to_owned(),
+                    url: format!("{resource}/mcp"),
+                    resource: resource.to_owned(),
+                    version: protocol::mcp::LATEST_SESSION_VERSION.to_owned(),
+                };
+                let mut allowed_origins = vec![axum::http::HeaderValue::from_str(&spa_origin)?];
+                for origin in &options.extra_origins {
+                    allowed_origins.push(axum::http::HeaderValue::from_str(origin)?);
+                }
+                let settings = mcp_gateway::config::Settings {
+                    bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    resource: Some(gateway.clone()),
+                    authorization_server: issuer.clone(),
+                    allowed_origins,
+                    upstreams: vec![upstream("demo", &resource), upstream("team", &team)],
+                    catalog: demo.join("catalog.json"),
+                    policy,
+                    credentials: mcp_gateway::hop::ClientCredentials::Secret {
+                        client_id: GATEWAY_CLIENT.to_owned(),
+                        secret,
+                    },
+                    audit_database_url: "sqlite::memory:".into(),
+                    approval_expiry: std::time::Duration::from_secs(300),
+                };
+                let app = mcp_gateway::startup::Application::build_on(gateway_listener, settings).await?;
+                let audit = app.audit();
+                let (tx, stop) = stopper();
+                shutdown.push(tx);
+                tokio::spawn(app.run_until(stop));
+                Some(GatewayStack { resource: gateway, team_resource: team, audit })
+            }
+            _ => None,
+        };
+
         if let Some(dist) = spa_dist {
             let (tx, stop) = stopper();
             shutdown.push(tx);
             let app = spa_router(dist, &spa_origin);
             tokio::spawn(async move { axum::serve(spa_listener, app).with_graceful_shutdown(stop).await });
         }
-        Ok(Self { issuer, resource, spa_origin, spa_alias_origin, confidential, _shutdown: shutdown })
+        Ok(Self {
+            issuer,
+            resource,
+            spa_origin,
+            spa_alias_origin,
+            confidential,
+            gateway,
+            _shutdown: shutdown,
+        })
     }
 }
 

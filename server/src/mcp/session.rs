@@ -57,7 +57,7 @@ async fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) ->
         "resources/list" => ok(json!({"resources": []})),
         "resources/templates/list" => ok(json!({"resourceTemplates": []})),
         "tools/call" => {
-            let (name, arguments) = match tools::parse_call(request.params.as_ref()) {
+            let (name, arguments) = match mcp_endpoint::inbound::tool_call(request.params.as_ref()) {
                 Ok(call) => call,
                 Err(why) => return error(error_code::INVALID_PARAMS, why.into()),
             };

@@ -61,7 +61,7 @@ async fn call_tool(
     capabilities: &Value,
 ) -> Response {
     let fail = |status, error: RpcError| failure(status, Some(request.id.clone()), error);
-    let (name, arguments) = match tools::parse_call(request.params.as_ref()) {
+    let (name, arguments) = match mcp_endpoint::inbound::tool_call(request.params.as_ref()) {
         Ok(call) => call,
         Err(why) => return fail(StatusCode::OK, RpcError::new(error_code::INVALID_PARAMS, why)),
     };

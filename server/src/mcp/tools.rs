@@ -148,19 +148,6 @@ fn conformance_catalog() -> Vec<ToolSpec> {
     ]
 }
 
-/// The tool name and arguments of `tools/call` params, or what is wrong with them (an
-/// `invalid params` error: the request is malformed, not the tool's input).
-pub fn parse_call(params: Option<&Value>) -> Result<(&str, Map<String, Value>), &'static str> {
-    let name =
-        params.and_then(|p| p.get("name")).and_then(Value::as_str).ok_or("tools/call needs a tool name")?;
-    let arguments = match params.and_then(|p| p.get("arguments")) {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(arguments)) => arguments.clone(),
-        Some(_) => return Err("arguments must be an object"),
-    };
-    Ok((name, arguments))
-}
-
 /// Calls `name`. Argument problems are tool errors (`isError: true`) so that a model can read and
 /// correct them (MCP 2025-11-25 tools: input validation errors are tool execution errors).
 pub async fn call(

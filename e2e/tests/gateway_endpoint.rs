@@ -1,0 +1,372 @@
+//! The gateway as its clients see it, against the real authorization server and two real MCP
+//! servers, with the demo catalog and policy: discovery from its `401`, tools listed as the
+//! policy lets each user see them, calls that go through with a hop token (never the client's),
+//! denials that look exactly like unknown tools, step-up for a missing scope, approvals given by
+//! the person at the AS, both transport forms, and one audit record per decision.
+
+use protocol::secret::AccessToken;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use e2e::headless::HeadlessUser;
+use e2e::{ADMIN_PASSWORD, ADMIN_USER, Stack, StackOptions};
+use mcp_gateway::audit::{Filter, Outcome};
+
+async fn stack() -> Stack {
+    Stack::start_with(StackOptions { gateway: Some(None), ..Default::default() }).await.unwrap()
+}
+
+fn gateway(stack: &Stack) -> &e2e::GatewayStack {
+    stack.gateway.as_ref().unwrap()
+}
+
+/// A token for the gateway through the real flow, from the gateway's own `401` (or `403`).
+async fn token_from(user: &HeadlessUser, url: &str, response: &reqwest::Response) -> AccessToken {
+    user.authorize_from_challenge(url, &e2e::challenge_of(response)).await.unwrap()
+}
+
+/// A session-form MCP client of the gateway.
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    token: AccessToken,
+    session: Option<String>,
+}
+
+impl Client {
+    async fn connect(url: &str, token: AccessToken, capabilities: Value) -> Self {
+        let mut client = Self { http: reqwest::Client::new(), url: url.to_owned(), token, session: None };
+        let (status, response, headers) = client
+            .raw(
+                "initialize",
+                json!({"protocolVersion": "2025-11-25", "capabilities": capabilities,
+                "clientInfo": {"name": "e2e", "version": "1"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{response}");
+        client.session = Some(headers["mcp-session-id"].to_str().unwrap().to_owned());
+        client
+    }
+
+    async fn raw(&self, method: &str, params: Value) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .bearer_auth(self.token.secret())
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}));
+        if let Some(session) = &self.session {
+            request = request.header("mcp-session-id", session).header("mcp-protocol-version", "2025-11-25");
+        }
+        let response = request.send().await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
+    }
+
+    async fn call(&self, tool: &str, arguments: Value) -> (StatusCode, Value) {
+        let (status, body, _) = self.raw("tools/call", json!({"name": tool, "arguments": arguments})).await;
+        (status, body)
+    }
+
+    async fn tool_names(&self) -> Vec<String> {
+        let (status, body, _) = self.raw("tools/list", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// Signs `user` in from the gateway's challenge and connects.
+async fn connected(stack: &Stack, user: &HeadlessUser, capabilities: Value) -> Client {
+    let url = format!("{}/mcp", gateway(stack).resource);
+    let unauthorized = reqwest::Client::new().post(&url).json(&json!({})).send().await.unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    let token = token_from(user, &url, &unauthorized).await;
+    Client::connect(&url, token, capabilities).await
+}
+
+fn claims(token: &AccessToken) -> Value {
+    protocol::jwt::decode_unverified(token.secret()).unwrap().claims
+}
+
+#[tokio::test]
+async fn a_client_discovers_the_gateway_signs_in_and_calls_a_tool_that_reaches_the_upstream_with_a_hop_token()
+{
+    let stack = stack().await;
+    let url = format!("{}/mcp", gateway(&stack).resource);
+    let unauthorized = reqwest::Client::new().post(&url).json(&json!({})).send().await.unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    let challenge = e2e::challenge_of(&unauthorized);
+    assert_eq!(
+        challenge.resource_metadata.as_deref(),
+        Some(format!("{}/.well-known/oauth-protected-resource", gateway(&stack).resource).as_str())
+    );
+    // Least privilege: a first sign-in asks for what reading needs, not for writing.
+    let asked = challenge.scope.clone().unwrap();
+    assert!(asked.contains("notes:read") && !asked.contains("notes:write"), "{asked}");
+    let metadata: Value =
+        reqwest::get(challenge.resource_metadata.as_deref().unwrap()).await.unwrap().json().await.unwrap();
+    assert_eq!(metadata["resource"], gateway(&stack).resource.as_str());
+    assert_eq!(metadata["authorization_servers"][0], stack.issuer.as_str());
+
+    let user = HeadlessUser::new();
+    let token = token_from(&user, &url, &unauthorized).await;
+    assert_eq!(claims(&token)["aud"], gateway(&stack).resource.as_str());
+    let client = Client::connect(&url, token.clone(), json!({})).await;
+
+    let (status, body) = client.call("demo__echo", json!({"text": "through the gateway"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["result"]["content"][0]["text"], "through the gateway", "{body}");
+
+    // The upstream saw the user, acting through the gateway: a hop token, not the client's.
+    let (_, body) = client.call("demo__whoami", json!({})).await;
+    let about = &body["result"]["structuredContent"];
+    assert_eq!(about["subject"], claims(&token)["sub"], "{body}");
+    assert_eq!(about["actors"], json!([e2e::GATEWAY_CLIENT]), "{body}");
+    assert_eq!(about["scopes"], json!(["profile"]), "the hop token has the tool's scope only: {body}");
+}
+
+#[tokio::test]
+async fn each_user_sees_the_tools_the_policy_would_let_them_call() {
+    let stack = stack().await;
+    let demo = connected(&stack, &HeadlessUser::new(), json!({})).await;
+    let names = demo.tool_names().await;
+    assert_eq!(
+        names,
+        ["demo__add_note", "demo__echo", "demo__list_notes", "demo__read_note", "demo__whoami"],
+        "no deletes outside admins, no team upstream; adding is listed (a step-up away)"
+    );
+    let ada = connected(&stack, &HeadlessUser::as_user(ADMIN_USER, ADMIN_PASSWORD), json!({})).await;
+    let names = ada.tool_names().await;
+    assert!(names.contains(&"demo__delete_note".to_owned()), "{names:?}");
+    assert!(names.contains(&"team__echo".to_owned()), "{names:?}");
+}
+
+#[tokio::test]
+async fn a_denied_tool_and_an_unknown_tool_get_byte_identical_errors() {
+    let stack = stack().await;
+    let client = connected(&stack, &HeadlessUser::new(), json!({})).await;
+    let error_for = |tool: &'static str, arguments: Value| {
+        let client = &client;
+        async move {
+            let mut response = client
+                .http
+                .post(&client.url)
+                .bearer_auth(client.token.secret())
+                .header("mcp-session-id", client.session.as_deref().unwrap())
+                .header("mcp-protocol-version", "2025-11-25")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                    "params": {"name": tool, "arguments": arguments}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.headers_mut().remove("x-request-id");
+            response.headers_mut().remove("date");
+            (format!("{:?}", response.headers()), response.bytes().await.unwrap())
+        }
+    };
+    // The message names the tool, so compare calls of the same name: one the policy denies by its
+    // arguments, the same one unknown to another user's upstream set is compared by shape below.
+    let (headers, denied) = error_for("demo__echo", json!({"text": "my password is hunter2"})).await;
+    let unknown_text = String::from_utf8(denied.to_vec()).unwrap().replace("demo__echo", "demo__nope");
+    let (unknown_headers, unknown) = error_for("demo__nope", json!({})).await;
+    assert_eq!(unknown_text.as_bytes(), &unknown[..], "argument denial = unknown tool");
+    assert_eq!(headers, unknown_headers);
+    let (_, delete_denied) = error_for("demo__delete_note", json!({"id": 1})).await;
+    let (_, delete_unknown) = error_for("demo__delete_notes", json!({"id": 1})).await;
+    assert_eq!(
+        String::from_utf8(delete_denied.to_vec()).unwrap().replace("demo__delete_note", "X"),
+        String::from_utf8(delete_unknown.to_vec()).unwrap().replace("demo__delete_notes", "X"),
+        "a tool the policy hides is answered as if it did not exist"
+    );
+    let team_denied = error_for("team__echo", json!({"text": "hi"})).await.1;
+    assert!(String::from_utf8_lossy(&team_denied).contains("Unknown tool: team__echo"));
+}
+
+#[tokio::test]
+async fn a_write_needs_the_write_scope_first_403_insufficient_scope_then_step_up() {
+    let stack = stack().await;
+    let user = HeadlessUser::new();
+    let client = connected(&stack, &user, json!({})).await;
+    let response = client
+        .http
+        .post(&client.url)
+        .bearer_auth(client.token.secret())
+        .header("mcp-session-id", client.session.as_deref().unwrap())
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "demo__add_note", "arguments": {"title": "t", "body": "b"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let challenge = e2e::challenge_of(&response);
+    assert_eq!(challenge.error.as_ref().map(|e| e.as_str()), Some("insufficient_scope"));
+    assert!(challenge.scope.as_deref().unwrap().contains("notes:write"));
+
+    let stepped_up = token_from(&user, &client.url, &response).await;
+    let client = Client::connect(&client.url, stepped_up, json!({})).await;
+    let (status, body) = client.call("demo__add_note", json!({"title": "groceries", "body": "milk"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(body["result"]["isError"], true, "{body}");
+    let (_, list) = client.call("demo__list_notes", json!({})).await;
+    assert!(list.to_string().contains("groceries"), "{list}");
+}
+
+#[tokio::test]
+async fn a_delete_waits_for_the_persons_approval_and_then_goes_through_once() {
+    let stack = stack().await;
+    let ada = HeadlessUser::as_user(ADMIN_USER, ADMIN_PASSWORD);
+    let client = connected(&stack, &ada, json!({})).await;
+    // Ada can write? Not with the first token: step up to write first.
+    let url = client.url.clone();
+    let response = client
+        .http
+        .post(&url)
+        .bearer_auth(client.token.secret())
+        .header("mcp-session-id", client.session.as_deref().unwrap())
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "demo__add_note", "arguments": {"title": "old", "body": "x"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let client = Client::connect(&url, token_from(&ada, &url, &response).await, json!({})).await;
+    let (_, added) = client.call("demo__add_note", json!({"title": "old", "body": "x"})).await;
+    let id = added["result"]["structuredContent"]["id"].as_i64().unwrap_or(1);
+
+    let (status, first) = client.call("demo__delete_note", json!({"id": id})).await;
+    assert_eq!(status, StatusCode::OK);
+    let error = &first["error"];
+    assert_eq!(error["code"], protocol::mcp::error_code::APPROVAL_PENDING, "{first}");
+    assert_eq!(error["data"]["approvalUrl"], format!("{}/approvals", stack.issuer));
+    let approval_id = error["data"]["approvalId"].as_str().unwrap().to_owned();
+
+    // Asking again before the person answered: still waiting, the same request.
+    let (_, again) = client.call("demo__delete_note", json!({"id": id})).await;
+    assert_eq!(again["error"]["data"]["approvalId"], approval_id.as_str(), "{again}");
+
+    assert_eq!(ada.answer_approvals(&stack.issuer, "once").await.unwrap(), 1);
+    // The gateway polls no faster than the AS allows: wait out the interval it was given.
+    let retry_after = again["error"]["data"]["retryAfterSeconds"].as_i64().unwrap_or(5);
+    tokio::time::sleep(std::time::Duration::from_secs(retry_after.clamp(0, 10) as u64 + 1)).await;
+    let (status, done) = client.call("demo__delete_note", json!({"id": id})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(done["result"].is_object(), "approved and done: {done}");
+
+    // Approved once: the next delete asks again.
+    let (_, next) = client.call("demo__delete_note", json!({"id": id})).await;
+    assert_eq!(next["error"]["code"], protocol::mcp::error_code::APPROVAL_PENDING, "{next}");
+    assert_ne!(next["error"]["data"]["approvalId"], approval_id.as_str());
+
+    let audit = &gateway(&stack).audit;
+    audit.flush().await.unwrap();
+    let records =
+        audit.query(&Filter { tool: Some("demo__delete_note".into()), ..Filter::default() }).await.unwrap();
+    let outcomes: Vec<Outcome> = records.iter().rev().map(|(_, d)| d.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::ApprovalRequired, Outcome::ApprovalRequired, Outcome::Allow, Outcome::ApprovalRequired]
+    );
+    assert!(records.iter().all(|(_, d)| d.user == claims(&client.token)["sub"] && d.approval_id.is_some()));
+}
+
+#[tokio::test]
+async fn a_client_with_url_elicitation_is_sent_to_the_approval_page_as_a_url_elicitation() {
+    let stack = stack().await;
+    let ada = HeadlessUser::as_user(ADMIN_USER, ADMIN_PASSWORD);
+    let client = connected(&stack, &ada, json!({"elicitation": {"url": {}}})).await;
+    // Deleting needs notes:write; the approval is asked for before the call, so step up first.
+    let (status, _) = client.call("demo__delete_note", json!({"id": 1})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let url = client.url.clone();
+    let response = client
+        .http
+        .post(&url)
+        .bearer_auth(client.token.secret())
+        .header("mcp-session-id", client.session.as_deref().unwrap())
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "demo__delete_note", "arguments": {"id": 1}}}))
+        .send()
+        .await
+        .unwrap();
+    let token = token_from(&ada, &url, &response).await;
+    let client = Client::connect(&url, token, json!({"elicitation": {"url": {}}})).await;
+    let (_, body) = client.call("demo__delete_note", json!({"id": 1})).await;
+    assert_eq!(body["error"]["code"], protocol::mcp::error_code::URL_ELICITATION_REQUIRED, "{body}");
+    let elicitation = &body["error"]["data"]["elicitations"][0];
+    assert_eq!(elicitation["mode"], "url");
+    assert_eq!(elicitation["url"], format!("{}/approvals", stack.issuer));
+}
+
+#[tokio::test]
+async fn the_stateless_form_works_and_routing_headers_must_match_the_body() {
+    let stack = stack().await;
+    let user = HeadlessUser::new();
+    let url = format!("{}/mcp", gateway(&stack).resource);
+    let unauthorized = reqwest::Client::new().post(&url).json(&json!({})).send().await.unwrap();
+    let token = token_from(&user, &url, &unauthorized).await;
+    let post = |name: &'static str, header_name: &'static str| {
+        let (url, token) = (url.clone(), token.clone());
+        async move {
+            let response = reqwest::Client::new()
+                .post(&url)
+                .bearer_auth(token.secret())
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", header_name)
+                .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+                    "name": name, "arguments": {"text": "stateless"},
+                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                              "io.modelcontextprotocol/clientCapabilities": {}}}}))
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = post("demo__echo", "demo__echo").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["content"][0]["text"], "stateless");
+    assert_eq!(body["result"]["resultType"], "complete");
+    // A proxy routing on the header would see another tool than the one the body calls.
+    let (status, body) = post("demo__echo", "demo__list_notes").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], protocol::mcp::error_code::HEADER_MISMATCH);
+
+    let audit = &gateway(&stack).audit;
+    audit.flush().await.unwrap();
+    let records = audit.query(&Filter::default()).await.unwrap();
+    assert_eq!(records.len(), 1, "the mismatch never reached policy or upstream: {records:?}");
+}
+
+#[tokio::test]
+async fn every_decision_is_audited_without_argument_values_or_tokens() {
+    let stack = stack().await;
+    let client = connected(&stack, &HeadlessUser::new(), json!({})).await;
+    let secret_text = "a-distinctive-argument-value-8431";
+    client.call("demo__echo", json!({"text": secret_text})).await;
+    client.call("demo__echo", json!({"text": format!("password {secret_text}")})).await;
+    client.call("demo__nope", json!({})).await;
+    let audit = &gateway(&stack).audit;
+    audit.flush().await.unwrap();
+    let records = audit.query(&Filter::default()).await.unwrap();
+    let outcomes: Vec<Outcome> = records.iter().rev().map(|(_, d)| d.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Allow, Outcome::Deny, Outcome::Deny]);
+    let denied = &records[1].1;
+    assert_eq!(denied.policy_ids, ["no-passwords-in-echo"]);
+    assert_eq!(denied.upstream.as_deref(), Some("demo"));
+    assert_eq!(denied.policy_hash.len(), 64);
+    let expected = protocol::authorization_details::arguments_sha256(
+        &json!({"text": format!("password {secret_text}")}),
+    );
+    assert_eq!(denied.arguments_sha256.as_deref(), Some(expected.as_str()));
+    let everything = format!("{records:?}");
+    assert!(!everything.contains(secret_text), "argument values never reach the audit log");
+    assert!(!everything.contains(client.token.secret()), "nor tokens");
+}

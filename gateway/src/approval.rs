@@ -1,0 +1,239 @@
+//! Consent automation's last resort: asking the person (issue 13, "Consent automation").
+//!
+//! When a permitting policy carries `@consent(…)`, the call needs a person's approval. The gateway
+//! asks the authorization server to start one (`POST /bc-authorize`, CIBA poll mode, the call
+//! described as an RFC 9396 `mcp_tool_call` with the arguments' SHA-256) and at once polls for the
+//! answer: a **standing approval** the person gave earlier answers immediately, and the call goes
+//! through without asking anyone. Otherwise the request waits for the person at the AS's
+//! `/approvals` page, and the client is told where that is; when it calls again with the same
+//! arguments, the gateway polls again (never faster than the AS allows) and, once approved, gets
+//! a token **bound to that one call**, which it spends on that call and never caches. A retry with
+//! other arguments is another call and another request. The person's answer cannot come from the
+//! agent: it needs the person's own session at the AS.
+//!
+//! Pending requests are kept per (user, client, tool, arguments' digest) in this process; they
+//! are bounded, and the AS forgets them when they expire.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use protocol::authorization_details::{AuthorizationDetail, ToolCall};
+use protocol::error::ErrorCode;
+use protocol::scope::Scopes;
+use protocol::secret::{AccessToken, AuthReqId};
+use protocol::token::{
+    BackchannelAuthenticationRequest, BackchannelAuthenticationResponse, CibaTokenRequest, TokenResponse,
+};
+
+use crate::as_client::{AsClient, AsError};
+
+/// At most this many approvals wait at once in this gateway; past it, expired ones go first,
+/// then the oldest.
+pub const MAX_PENDING: usize = 10_000;
+/// CIBA Core §7.3: without `interval`, poll every 5 seconds.
+const DEFAULT_INTERVAL: i64 = 5;
+/// CIBA Core §11: `slow_down` adds 5 seconds to the interval.
+const SLOW_DOWN_STEP: i64 = 5;
+
+/// The call that needs approval.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallKey {
+    pub user: String,
+    pub client_id: String,
+    /// The gateway's name of the tool.
+    pub tool: String,
+    pub arguments_sha256: String,
+}
+
+/// What the person has said about a call.
+#[derive(Debug)]
+pub enum Answer {
+    /// Approved: a token for this call alone. Spend it once.
+    Approved {
+        token: AccessToken,
+        approval_id: String,
+    },
+    /// Still waiting for the person.
+    Waiting {
+        approval_id: String,
+        url: String,
+        retry_after: i64,
+    },
+    Denied {
+        approval_id: String,
+    },
+    Expired {
+        approval_id: String,
+    },
+}
+
+struct Pending {
+    auth_req_id: AuthReqId,
+    /// Our own handle for the request, shown to the client and in the audit log (never the
+    /// `auth_req_id`, which is a credential for collecting the token).
+    approval_id: String,
+    expires_at: i64,
+    interval: i64,
+    next_poll_at: i64,
+}
+
+/// The approvals this gateway waits for.
+pub struct Approvals {
+    client: Arc<AsClient>,
+    bc_endpoint: String,
+    token_endpoint: String,
+    /// Where the person answers: the AS's approvals page.
+    page: String,
+    requested_expiry: u64,
+    pending: Mutex<HashMap<CallKey, Pending>>,
+}
+
+/// What the AS is asked to approve.
+pub struct Request<'a> {
+    pub subject: &'a AccessToken,
+    pub user: &'a str,
+    pub detail: AuthorizationDetail,
+    pub scope: Option<&'a Scopes>,
+    pub binding_message: String,
+}
+
+impl Approvals {
+    pub fn new(
+        client: Arc<AsClient>,
+        bc_endpoint: String,
+        token_endpoint: String,
+        page: String,
+        requested_expiry: u64,
+    ) -> Self {
+        Self { client, bc_endpoint, token_endpoint, page, requested_expiry, pending: Mutex::default() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallKey, Pending>> {
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Where the call stands: asks the AS to start an approval if none is pending for it, and
+    /// polls when the AS's interval allows.
+    pub async fn ask(&self, key: CallKey, request: Request<'_>, now: i64) -> Result<Answer, AsError> {
+        ToolCall::check(&request.detail).map_err(AsError::Unavailable)?;
+        enum Next {
+            Start,
+            Poll,
+            Wait(Answer),
+        }
+        let next = {
+            let mut pending = self.lock();
+            match pending.get(&key) {
+                None => Next::Start,
+                Some(p) if p.expires_at <= now => {
+                    pending.remove(&key);
+                    Next::Start
+                }
+                // Polling before the interval is up would earn a `slow_down`.
+                Some(p) if p.next_poll_at > now => Next::Wait(Answer::Waiting {
+                    approval_id: p.approval_id.clone(),
+                    url: self.page.clone(),
+                    retry_after: p.next_poll_at - now,
+                }),
+                Some(_) => Next::Poll,
+            }
+        };
+        match next {
+            Next::Wait(answer) => Ok(answer),
+            Next::Poll => self.poll(&key, now).await,
+            Next::Start => {
+                self.start(&key, request, now).await?;
+                self.poll(&key, now).await
+            }
+        }
+    }
+
+    async fn start(&self, key: &CallKey, request: Request<'_>, now: i64) -> Result<(), AsError> {
+        let details =
+            serde_json::to_string(&[&request.detail]).map_err(|e| AsError::Unavailable(e.to_string()))?;
+        let form = BackchannelAuthenticationRequest {
+            login_hint: request.user.to_owned(),
+            subject_token: request.subject.clone(),
+            authorization_details: details,
+            binding_message: Some(request.binding_message),
+            requested_expiry: Some(self.requested_expiry),
+            scope: request.scope.map(ToString::to_string),
+        };
+        let answer: BackchannelAuthenticationResponse =
+            self.client.post(&self.bc_endpoint, &form, now).await?;
+        let interval = answer.interval.and_then(|i| i64::try_from(i).ok()).unwrap_or(DEFAULT_INTERVAL);
+        let expires_in = i64::try_from(answer.expires_in).unwrap_or(i64::MAX / 2);
+        let mut pending = self.lock();
+        if pending.len() >= MAX_PENDING {
+            pending.retain(|_, p| p.expires_at > now);
+            if pending.len() >= MAX_PENDING
+                && let Some(oldest) = pending.iter().min_by_key(|(_, p)| p.expires_at).map(|(k, _)| k.clone())
+            {
+                pending.remove(&oldest);
+            }
+        }
+        pending.insert(
+            key.clone(),
+            Pending {
+                auth_req_id: answer.auth_req_id,
+                approval_id: random_id(),
+                expires_at: now.saturating_add(expires_in),
+                interval,
+                next_poll_at: now,
+            },
+        );
+        Ok(())
+    }
+
+    /// Polls the token endpoint once for the pending request of `key`.
+    async fn poll(&self, key: &CallKey, now: i64) -> Result<Answer, AsError> {
+        let Some((auth_req_id, approval_id)) =
+            self.lock().get(key).map(|p| (p.auth_req_id.clone(), p.approval_id.clone()))
+        else {
+            return Err(AsError::Unavailable("the approval request vanished".into()));
+        };
+        let result: Result<TokenResponse, AsError> =
+            self.client.post(&self.token_endpoint, &CibaTokenRequest::new(auth_req_id), now).await;
+        let mut pending = self.lock();
+        match result {
+            Ok(answer) => {
+                pending.remove(key);
+                Ok(Answer::Approved { token: answer.access_token, approval_id })
+            }
+            Err(AsError::Refused(error)) => match error.error {
+                ErrorCode::AuthorizationPending | ErrorCode::SlowDown => {
+                    let slow = error.error == ErrorCode::SlowDown;
+                    let Some(p) = pending.get_mut(key) else {
+                        return Ok(Answer::Expired { approval_id });
+                    };
+                    if slow {
+                        p.interval += SLOW_DOWN_STEP;
+                    }
+                    p.next_poll_at = now + p.interval;
+                    Ok(Answer::Waiting { approval_id, url: self.page.clone(), retry_after: p.interval })
+                }
+                ErrorCode::AccessDenied => {
+                    pending.remove(key);
+                    Ok(Answer::Denied { approval_id })
+                }
+                // expired_token, or invalid_grant (the AS no longer knows the request).
+                ErrorCode::ExpiredToken | ErrorCode::InvalidGrant => {
+                    pending.remove(key);
+                    Ok(Answer::Expired { approval_id })
+                }
+                _ => {
+                    pending.remove(key);
+                    Err(AsError::Refused(error))
+                }
+            },
+            Err(unavailable) => Err(unavailable),
+        }
+    }
+}
+
+/// 128 random bits, base64url: a handle that says nothing.
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    protocol::base64url(&bytes)
+}

@@ -1,0 +1,310 @@
+//! `/mcp` of the gateway: to clients an ordinary protected MCP server (Streamable HTTP, both the
+//! session-based and the stateless 2026-07-28 forms, through `mcp-endpoint`), whose tools are the
+//! upstreams' as the policy lets each user see and call them ([`crate::service`]).
+//!
+//! How outcomes reach the client:
+//! * a denied tool and an unknown tool: the same JSON-RPC error, byte for byte;
+//! * a missing scope: HTTP `403 insufficient_scope` naming the scopes (step-up), as any MCP server;
+//! * an approval to give: for a client that declared URL-mode elicitation, the spec's
+//!   `-32042` error with the approval page as a URL elicitation; for others `-31042` with
+//!   `data.approvalUrl`. Denied `-31043`, expired `-31044`;
+//! * the AS or an upstream unavailable: `-32603`, details only in the log.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mcp_bearer::{BearerError, ResourceGuard, VerifiedToken};
+use mcp_endpoint::inbound::{self, Form};
+use mcp_endpoint::reply::{accepted, failure, rpc_error, success};
+use mcp_endpoint::session::{self as session_form, ServerInfo};
+use mcp_endpoint::sessions::Owner;
+use mcp_endpoint::stateless::{self as stateless_form, cached, complete};
+use mcp_endpoint::{header_str, inbound::Inbound};
+use protocol::jwt::validation::Refusal;
+use protocol::mcp::{ListToolsResult, Message, Request as RpcRequest, RpcError, error_code};
+use protocol::scope::Scopes;
+use protocol::secret::AccessToken;
+use serde_json::{Value, json};
+
+use crate::approval::Answer;
+use crate::service::{Caller, Gateway, Outcome};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+    pub guard: ResourceGuard,
+    pub metadata: Arc<protocol::metadata::ProtectedResourceMetadata>,
+    /// The gateway's public keys (its `private_key_jwt` key), served for the AS to fetch.
+    pub jwks: Arc<Value>,
+    /// What a `401` asks a client to get first: the scopes of the tools that only read.
+    pub initial_scope: Scopes,
+}
+
+impl axum::extract::FromRef<AppState> for ResourceGuard {
+    fn from_ref(state: &AppState) -> Self {
+        state.guard.clone()
+    }
+}
+
+/// What `initialize` and `server/discover` say about the gateway.
+pub const INSTRUCTIONS: &str = "A gateway: the tools of several MCP servers under `<server>__<tool>`, as policy allows. \
+Some calls need a person's approval first; the error then says where to give it, and the same call made again goes through.";
+
+fn capabilities() -> Value {
+    json!({"tools": {"listChanged": false}, "prompts": {"listChanged": false}, "resources": {}})
+}
+
+/// The challenge for `/mcp`, naming what a client needs to do anything here.
+fn rejection(state: &AppState, error: BearerError, scope: Scopes) -> Response {
+    state.guard.rejection(state.guard.validator().refused(error), scope).into_response()
+}
+
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Arc<VerifiedToken>, AccessToken), Response> {
+    let token = state
+        .guard
+        .validator()
+        .verify_request(headers, None)
+        .await
+        .map_err(|e| state.guard.rejection(e, state.initial_scope.clone()).into_response())?;
+    // The token the validator just verified, read by the same rule.
+    let raw = mcp_bearer::validator::bearer_token(headers, None)
+        .map(AccessToken::new)
+        .map_err(|e| state.guard.rejection(e, state.initial_scope.clone()).into_response())?;
+    Ok((token, raw))
+}
+
+fn owner(token: &VerifiedToken) -> Owner<'_> {
+    Owner { subject: &token.claims.sub, client_id: &token.claims.client_id }
+}
+
+/// `POST /mcp`
+pub async fn post(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let (token, raw) = match authenticate(&state, &headers).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let Inbound { message, form } = match inbound::read(&headers, body).await {
+        Ok(inbound) => inbound,
+        Err(response) => return response,
+    };
+    let caller = Caller {
+        token: &token,
+        raw: &raw,
+        client_address: peer.ip().to_string(),
+        request_id: crate::audit::request_id(header_str(&headers, &TRACEPARENT)),
+    };
+    let mut response = match form {
+        Form::Stateless => stateless(&state, &headers, message, &caller).await,
+        Form::Session => session(&state, &headers, message, &caller).await,
+    };
+    if let Ok(value) = HeaderValue::from_str(&caller.request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// W3C Trace Context, read from clients and passed on.
+pub const TRACEPARENT: header::HeaderName = header::HeaderName::from_static("traceparent");
+/// The trace id of a request, in every answer, so a user can quote it to an operator.
+pub const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+async fn session(state: &AppState, headers: &HeaderMap, message: Message, caller: &Caller<'_>) -> Response {
+    if let Err(response) = session_form::check_version(headers) {
+        return response;
+    }
+    if let Message::Request(request) = &message
+        && request.method == "initialize"
+    {
+        let server = ServerInfo {
+            capabilities: capabilities(),
+            implementation: &state.gateway.server_info,
+            instructions: Some(INSTRUCTIONS),
+        };
+        return session_form::initialize(&state.gateway.sessions, request, &owner(caller.token), server);
+    }
+    let session = match session_form::require(&state.gateway.sessions, headers, &owner(caller.token)) {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let request = match message {
+        Message::Request(request) => request,
+        Message::Notification(_) | Message::Response(_) => return accepted(),
+    };
+    let ok = |result| success(request.id.clone(), result);
+    match request.method.as_str() {
+        "ping" => ok(json!({})),
+        "tools/list" => ok(list_result(state, caller).await),
+        "prompts/list" => ok(json!({"prompts": []})),
+        "resources/list" => ok(json!({"resources": []})),
+        "resources/templates/list" => ok(json!({"resourceTemplates": []})),
+        "tools/call" => {
+            let url_elicitation = declares_url_elicitation(&session.client_capabilities);
+            match call(state, &request, caller, None, url_elicitation).await {
+                Ok(result) => ok(result),
+                Err(response) => response,
+            }
+        }
+        other => rpc_error(
+            StatusCode::OK,
+            Some(request.id.clone()),
+            error_code::METHOD_NOT_FOUND,
+            format!("Method not found: {other}"),
+        ),
+    }
+}
+
+async fn stateless(state: &AppState, headers: &HeaderMap, message: Message, caller: &Caller<'_>) -> Response {
+    let request = match message {
+        Message::Request(request) => request,
+        Message::Notification(_) | Message::Response(_) => return accepted(),
+    };
+    let envelope = match stateless_form::envelope(headers, &request) {
+        Ok(envelope) => envelope,
+        Err(response) => return response,
+    };
+    let info = &state.gateway.server_info;
+    let result = match request.method.as_str() {
+        "server/discover" => stateless_form::discover(&capabilities(), info, INSTRUCTIONS),
+        "tools/list" => cached(list_result(state, caller).await),
+        "prompts/list" => cached(json!({"prompts": []})),
+        "resources/list" => cached(json!({"resources": []})),
+        "resources/templates/list" => cached(json!({"resourceTemplates": []})),
+        "tools/call" => {
+            let url_elicitation = declares_url_elicitation(envelope.capabilities);
+            match call(state, &request, caller, Some(headers), url_elicitation).await {
+                Ok(result) => result,
+                Err(response) => return response,
+            }
+        }
+        other => {
+            return failure(
+                StatusCode::NOT_FOUND,
+                Some(request.id.clone()),
+                RpcError::new(error_code::METHOD_NOT_FOUND, format!("Method not found: {other}")),
+            );
+        }
+    };
+    success(request.id.clone(), complete(result, info))
+}
+
+async fn list_result(state: &AppState, caller: &Caller<'_>) -> Value {
+    let tools = state.gateway.list_tools(caller).await;
+    serde_json::to_value(ListToolsResult { tools, next_cursor: None }).unwrap_or_default()
+}
+
+/// Did the client declare URL-mode elicitation (`capabilities.elicitation.url`)?
+fn declares_url_elicitation(capabilities: &Value) -> bool {
+    capabilities.get("elicitation").and_then(|e| e.get("url")).is_some_and(Value::is_object)
+}
+
+/// `tools/call`: the result, or the whole answer when it is not one.
+async fn call(
+    state: &AppState,
+    request: &RpcRequest,
+    caller: &Caller<'_>,
+    headers: Option<&HeaderMap>,
+    url_elicitation: bool,
+) -> Result<Value, Response> {
+    let id = || Some(request.id.clone());
+    let error = |status, error: RpcError| Err(failure(status, id(), error));
+    let (name, arguments) = match mcp_endpoint::inbound::tool_call(request.params.as_ref()) {
+        Ok(call) => call,
+        Err(why) => return error(StatusCode::OK, RpcError::new(error_code::INVALID_PARAMS, why)),
+    };
+    match state.gateway.call_tool(caller, name, arguments, headers).await {
+        Outcome::Result(result) => Ok(serde_json::to_value(result).unwrap_or_default()),
+        // The very error an unknown tool gets, so that a denial tells nothing about existence.
+        Outcome::Hidden => {
+            error(StatusCode::OK, RpcError::new(error_code::INVALID_PARAMS, format!("Unknown tool: {name}")))
+        }
+        Outcome::NeedsScope(scopes) => {
+            Err(rejection(state, BearerError::InsufficientScope(scopes.clone()), scopes))
+        }
+        Outcome::Reauthenticate => {
+            Err(rejection(state, BearerError::InvalidToken(Refusal::Inactive), Scopes::default()))
+        }
+        Outcome::Approval(answer) => error(StatusCode::OK, approval_error(&answer, url_elicitation)),
+        Outcome::Upstream(upstream_error) => error(StatusCode::OK, upstream_error),
+        Outcome::BadHeaders(why) => {
+            error(StatusCode::BAD_REQUEST, RpcError::new(error_code::HEADER_MISMATCH, why))
+        }
+        Outcome::Unavailable(_) => error(
+            StatusCode::OK,
+            RpcError::new(
+                error_code::INTERNAL_ERROR,
+                "the gateway could not complete the call; try again later",
+            ),
+        ),
+    }
+}
+
+/// How the client learns about an approval.
+fn approval_error(answer: &Answer, url_elicitation: bool) -> RpcError {
+    match answer {
+        Answer::Waiting { approval_id, url, retry_after } if url_elicitation => {
+            let mut error = RpcError::new(
+                error_code::URL_ELICITATION_REQUIRED,
+                "This call needs a person's approval. Open the link, approve, then call again.",
+            );
+            error.data = Some(json!({"elicitations": [{
+                "mode": "url",
+                "elicitationId": approval_id,
+                "url": url,
+                "message": "Approve this tool call at your authorization server, then retry it.",
+            }], "retryAfterSeconds": retry_after}));
+            error
+        }
+        Answer::Waiting { approval_id, url, retry_after } => {
+            let mut error = RpcError::new(
+                error_code::APPROVAL_PENDING,
+                format!("This call needs a person's approval: open {url}, approve, then call again."),
+            );
+            error.data = Some(
+                json!({"approvalUrl": url, "approvalId": approval_id, "retryAfterSeconds": retry_after}),
+            );
+            error
+        }
+        Answer::Denied { approval_id } => {
+            let mut error = RpcError::new(error_code::APPROVAL_DENIED, "The person denied this call.");
+            error.data = Some(json!({"approvalId": approval_id}));
+            error
+        }
+        Answer::Expired { approval_id } | Answer::Approved { approval_id, .. } => {
+            let mut error = RpcError::new(
+                error_code::APPROVAL_EXPIRED,
+                "Nobody approved this call in time; calling again asks again.",
+            );
+            error.data = Some(json!({"approvalId": approval_id}));
+            error
+        }
+    }
+}
+
+/// `GET /mcp`: no server-to-client stream here.
+pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(response) = authenticate(&state, &headers).await {
+        return response;
+    }
+    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST, DELETE")]).into_response()
+}
+
+/// `DELETE /mcp`: ends a session.
+pub async fn delete(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match authenticate(&state, &headers).await {
+        Ok((token, _)) => session_form::close(&state.gateway.sessions, &headers, &owner(&token)),
+        Err(response) => response,
+    }
+}

@@ -1,0 +1,482 @@
+//! What the gateway does with a tool call and a tool listing, apart from HTTP: the decision
+//! pipeline, in the order a call meets it.
+//!
+//! 1. The tool must be in the catalog and still offered by its upstream (same input schema),
+//!    and a 2026-07-28 request's `Mcp-Param-*` headers must mirror the arguments.
+//! 2. The client's token must carry the tool's scopes (else step-up: `403 insufficient_scope`).
+//! 3. The policy decides (any evaluation error denies). A denied tool looks exactly like an
+//!    unknown one.
+//! 4. A `@consent` obligation asks the authorization server for an approval, which a standing
+//!    approval answers at once; otherwise the person is asked ([`crate::approval`]).
+//! 5. The call goes to the upstream with a hop token for that upstream (cached) or with the token
+//!    bound to the approved call (used once). Never with the client's token.
+//!
+//! Every call ends in one audit record ([`crate::audit`]): no argument values, no tokens.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use mcp_bearer::VerifiedToken;
+use mcp_endpoint::sessions::Sessions;
+use protocol::authorization_details::{AuthorizationDetail, MCP_TOOL_CALL, TOOLS_CALL, arguments_sha256};
+use protocol::error::ErrorCode;
+use protocol::mcp::{CallToolResult, Implementation, RpcError, Tool};
+use protocol::scope::Scopes;
+use protocol::secret::AccessToken;
+use serde_json::{Map, Value};
+
+use crate::approval::{self, Answer, Approvals, CallKey};
+use crate::as_client::AsError;
+use crate::audit::{self, AuditLog, Outcome as Recorded};
+use crate::catalog::Entry;
+use crate::hop::HopTokens;
+use crate::listing::{Asker, visible_tools};
+use crate::policy::reload::PolicySource;
+use crate::policy::{CallFacts, Decision as PolicyDecision};
+use crate::upstream::{Upstream, UpstreamClient, UpstreamError};
+
+/// How long an upstream's live `tools/list` is trusted before it is asked again.
+pub const LIVE_TOOLS_TTL: Duration = Duration::from_secs(60);
+/// Longest `binding_message` the AS takes.
+const MAX_BINDING_MESSAGE: usize = 100;
+/// Longest argument summary shown to the person approving.
+const MAX_SUMMARY: usize = protocol::authorization_details::MAX_ARGUMENTS_SUMMARY;
+
+/// Everything the gateway's endpoint works with, built once at startup.
+pub struct Gateway {
+    pub policies: Arc<PolicySource>,
+    pub upstreams: BTreeMap<String, Upstream>,
+    pub upstream_client: UpstreamClient,
+    pub hops: HopTokens,
+    pub approvals: Approvals,
+    pub audit: AuditLog,
+    pub sessions: Sessions,
+    pub server_info: Implementation,
+    live: Mutex<LiveTools>,
+}
+
+/// Each upstream's last `tools/list`, and when it was fetched.
+type LiveTools = HashMap<String, (Instant, Arc<Vec<Tool>>)>;
+
+/// Who is calling, as the endpoint established it.
+pub struct Caller<'a> {
+    pub token: &'a VerifiedToken,
+    /// The token as sent: only ever the `subject_token` of an exchange or approval at the AS.
+    pub raw: &'a AccessToken,
+    pub client_address: String,
+    /// The trace id (from the client's `traceparent`, or new), in the audit record and logs.
+    pub request_id: String,
+}
+
+/// How a tool call ended, for the endpoint to answer.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The upstream's result (a tool that failed is a result with `isError`).
+    Result(CallToolResult),
+    /// Unknown, denied, or no longer offered: one answer for all, so that nobody learns which.
+    Hidden,
+    /// The token lacks scope: `403 insufficient_scope` naming everything needed (step-up).
+    NeedsScope(Scopes),
+    /// The authorization server no longer honours the client's token (revoked, say): `401`.
+    Reauthenticate,
+    /// Waiting for, denied or expired at the person.
+    Approval(Answer),
+    /// The upstream answered with a JSON-RPC error.
+    Upstream(RpcError),
+    /// The routing headers of the request disagree with its body (`-32020`).
+    BadHeaders(String),
+    /// The AS or the upstream could not be reached or broke the protocol (logged, not shown).
+    Unavailable(String),
+}
+
+impl Gateway {
+    pub fn new(
+        policies: Arc<PolicySource>,
+        upstreams: Vec<Upstream>,
+        hops: HopTokens,
+        approvals: Approvals,
+        audit: AuditLog,
+    ) -> Self {
+        Self {
+            policies,
+            upstreams: upstreams.into_iter().map(|u| (u.name.clone(), u)).collect(),
+            upstream_client: UpstreamClient::new(),
+            hops,
+            approvals,
+            audit,
+            sessions: Sessions::new(10_000, Duration::from_secs(30 * 60)),
+            server_info: Implementation {
+                name: "mcp-oauth-reference-gateway".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                title: Some("MCP OAuth reference gateway".into()),
+            },
+            live: Mutex::default(),
+        }
+    }
+
+    /// The tools to list for the caller: each upstream's live tools the catalog offers, that a
+    /// call would not be denied outright.
+    pub async fn list_tools(&self, caller: &Caller<'_>) -> Vec<Tool> {
+        let mut live = BTreeMap::new();
+        let fetches = self
+            .upstreams
+            .values()
+            .map(|upstream| async move { (upstream.name.clone(), self.live_tools(caller, upstream).await) });
+        for (name, tools) in futures::future::join_all(fetches).await {
+            if let Some(tools) = tools {
+                live.insert(name, tools.as_ref().clone());
+            }
+        }
+        let policies = self.policies.current();
+        let groups = caller.token.claims.groups.clone().unwrap_or_default();
+        let asker = Asker {
+            user: caller.token.subject(),
+            groups: &groups,
+            client_id: &caller.token.claims.client_id,
+            time: now(),
+            client_address: &caller.client_address,
+            scopes: &caller.token.scopes,
+            auth_time: auth_time(caller.token),
+        };
+        let (tools, skipped) = visible_tools(&policies, &live, &asker);
+        for skip in skipped {
+            tracing::debug!(upstream = %skip.upstream, tool = ?skip.tool, reason = %skip.reason, "live tool not offered");
+        }
+        tools
+    }
+
+    /// An upstream's live tools: cached for [`LIVE_TOOLS_TTL`], else fetched with the caller's
+    /// hop token. `None` when the upstream cannot be asked (its tools are then not listed).
+    async fn live_tools(&self, caller: &Caller<'_>, upstream: &Upstream) -> Option<Arc<Vec<Tool>>> {
+        if let Some(tools) = self.cached_live(&upstream.name) {
+            return Some(tools);
+        }
+        let token = match self.hop_token(caller, upstream, None).await {
+            Ok(token) => token,
+            Err(error) => {
+                tracing::warn!(upstream = %upstream.name, %error, "no hop token to list the upstream's tools");
+                return None;
+            }
+        };
+        match self.upstream_client.list_tools(upstream, &token).await {
+            Ok(tools) => {
+                let tools = Arc::new(tools);
+                self.lock_live().insert(upstream.name.clone(), (Instant::now(), tools.clone()));
+                Some(tools)
+            }
+            Err(error) => {
+                tracing::warn!(upstream = %upstream.name, %error, "the upstream's tools/list failed");
+                None
+            }
+        }
+    }
+
+    fn cached_live(&self, upstream: &str) -> Option<Arc<Vec<Tool>>> {
+        self.lock_live()
+            .get(upstream)
+            .filter(|(fetched, _)| fetched.elapsed() < LIVE_TOOLS_TTL)
+            .map(|(_, tools)| tools.clone())
+    }
+
+    fn lock_live(&self) -> std::sync::MutexGuard<'_, LiveTools> {
+        self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Is `entry` still offered by its upstream? Yes unless a live list fetched recently says
+    /// otherwise (gone, or another input schema than the policy was validated against).
+    fn still_offered(&self, entry: &Entry) -> bool {
+        match self.cached_live(&entry.upstream) {
+            None => true,
+            Some(live) => live
+                .iter()
+                .any(|t| t.name == entry.upstream_tool && t.input_schema == entry.tool.input_schema),
+        }
+    }
+
+    async fn hop_token(
+        &self,
+        caller: &Caller<'_>,
+        upstream: &Upstream,
+        scope: Option<&Scopes>,
+    ) -> Result<AccessToken, AsError> {
+        self.hops.token_for(caller.raw, &caller.token.claims.jti, &upstream.resource, scope, now()).await
+    }
+
+    /// Calls the tool `name` (the gateway's name) with `arguments`, as the module says. `headers`
+    /// are a 2026-07-28 request's, whose `Mcp-Param-*` must mirror the arguments.
+    pub async fn call_tool(
+        &self,
+        caller: &Caller<'_>,
+        name: &str,
+        arguments: Map<String, Value>,
+        headers: Option<&HeaderMap>,
+    ) -> Outcome {
+        let started = Instant::now();
+        let policies = self.policies.current();
+        let digest = arguments_sha256(&Value::Object(arguments.clone()));
+        let mut record = audit::Decision {
+            at_ms: now_ms(),
+            request_id: caller.request_id.clone(),
+            user: caller.token.subject().to_owned(),
+            client_id: caller.token.claims.client_id.clone(),
+            upstream: None,
+            tool: name.to_owned(),
+            arguments_sha256: Some(digest.clone()),
+            outcome: Recorded::Deny,
+            reason: None,
+            policy_ids: Vec::new(),
+            policy_hash: policies.hash().to_owned(),
+            approval_id: None,
+            latency_us: 0,
+        };
+        let outcome =
+            self.decide_and_call(caller, &policies, name, arguments, &digest, headers, &mut record).await;
+        record.latency_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        let (recorded, reason) = classify(&outcome);
+        record.outcome = recorded;
+        if record.reason.is_none() {
+            record.reason = reason;
+        }
+        if let Err(error) = self.audit.record(record).await {
+            // The call has happened; losing its record is an operator's emergency, logged as one.
+            tracing::error!(%error, request_id = %caller.request_id, "the audit record of a tool call was not written");
+        }
+        outcome
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_and_call(
+        &self,
+        caller: &Caller<'_>,
+        policies: &crate::policy::Policies,
+        name: &str,
+        arguments: Map<String, Value>,
+        digest: &str,
+        headers: Option<&HeaderMap>,
+        record: &mut audit::Decision,
+    ) -> Outcome {
+        let Some(entry) = policies.catalog().get(name).filter(|entry| self.still_offered(entry)) else {
+            record.reason = Some("unknown tool, or no longer offered by its upstream".into());
+            return Outcome::Hidden;
+        };
+        let Some(upstream) = self.upstreams.get(&entry.upstream) else {
+            record.reason = Some("the catalog names an upstream that is not configured".into());
+            return Outcome::Hidden;
+        };
+        record.upstream = Some(entry.upstream.clone());
+        if let Some(headers) = headers
+            && let Err(why) = mcp_endpoint::stateless::check_param_headers(
+                headers,
+                &entry.tool.input_schema,
+                &Value::Object(arguments.clone()),
+            )
+        {
+            return Outcome::BadHeaders(why);
+        }
+        // The policy sees the scopes the call will have: the token's, plus the tool's own when the
+        // token lacks them. A missing tool scope is the client's to fix by step-up (`403`), and a
+        // tool the policy would deny anyway must not answer `403`, which would tell it exists.
+        let (groups, scopes) = facts_of(caller.token, entry);
+        let facts = CallFacts {
+            user: caller.token.subject(),
+            groups: &groups,
+            client_id: &caller.token.claims.client_id,
+            tool: name,
+            arguments: &arguments,
+            time: now(),
+            client_address: &caller.client_address,
+            scopes: &scopes,
+            auth_time: auth_time(caller.token),
+        };
+        let decision = policies.decide(&facts);
+        record.policy_ids = decision.determining.clone();
+        if !decision.allowed {
+            record.reason = Some(denial_reason(&decision));
+            return Outcome::Hidden;
+        }
+        if let Some(needed) = &entry.scopes
+            && !caller.token.scopes.is_superset(needed)
+        {
+            return Outcome::NeedsScope(caller.token.scopes.union(needed));
+        }
+
+        let token = match decision.consent {
+            None => match self.hop_token(caller, upstream, entry.scopes.as_ref()).await {
+                Ok(token) => token,
+                Err(error) => return exchange_refused(caller, entry, error),
+            },
+            Some(_) => {
+                let key = CallKey {
+                    user: caller.token.subject().to_owned(),
+                    client_id: caller.token.claims.client_id.clone(),
+                    tool: name.to_owned(),
+                    arguments_sha256: digest.to_owned(),
+                };
+                let request = approval::Request {
+                    subject: caller.raw,
+                    user: caller.token.subject(),
+                    detail: AuthorizationDetail {
+                        type_: MCP_TOOL_CALL.to_owned(),
+                        locations: vec![upstream.resource.clone()],
+                        actions: vec![TOOLS_CALL.to_owned()],
+                        identifier: Some(entry.upstream_tool.clone()),
+                        arguments_sha256: Some(digest.to_owned()),
+                        arguments_summary: Some(summary(&arguments)),
+                    },
+                    scope: entry.scopes.as_ref(),
+                    binding_message: binding_message(&caller.token.claims.client_id, name),
+                };
+                match self.approvals.ask(key, request, now()).await {
+                    Ok(Answer::Approved { token, approval_id }) => {
+                        record.approval_id = Some(approval_id);
+                        // Bound to this call and spent on it: never cached, never retried.
+                        return self.call_upstream(upstream, entry, &token, arguments).await;
+                    }
+                    Ok(answer) => {
+                        record.approval_id = match &answer {
+                            Answer::Waiting { approval_id, .. }
+                            | Answer::Denied { approval_id }
+                            | Answer::Expired { approval_id }
+                            | Answer::Approved { approval_id, .. } => Some(approval_id.clone()),
+                        };
+                        return Outcome::Approval(answer);
+                    }
+                    Err(error) => return exchange_refused(caller, entry, error),
+                }
+            }
+        };
+        match self.call_upstream(upstream, entry, &token, arguments.clone()).await {
+            // A hop token the upstream does not take (keys rotated, say): once more with a new one.
+            Outcome::Unavailable(why) if why == UPSTREAM_REFUSED_TOKEN => {
+                self.hops.forget(&caller.token.claims.jti);
+                match self.hop_token(caller, upstream, entry.scopes.as_ref()).await {
+                    Ok(token) => self.call_upstream(upstream, entry, &token, arguments).await,
+                    Err(error) => exchange_refused(caller, entry, error),
+                }
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn call_upstream(
+        &self,
+        upstream: &Upstream,
+        entry: &Entry,
+        token: &AccessToken,
+        arguments: Map<String, Value>,
+    ) -> Outcome {
+        match self.upstream_client.call_tool(upstream, token, &entry.upstream_tool, arguments).await {
+            Ok(result) => Outcome::Result(result),
+            Err(UpstreamError::Unauthorized) => Outcome::Unavailable(UPSTREAM_REFUSED_TOKEN.into()),
+            Err(UpstreamError::InsufficientScope(scopes)) => {
+                Outcome::NeedsScope(scopes.or_else(|| entry.scopes.clone()).unwrap_or_default())
+            }
+            Err(UpstreamError::Rpc(error)) => Outcome::Upstream(error),
+            Err(UpstreamError::Failed(why)) => {
+                Outcome::Unavailable(format!("upstream {}: {why}", upstream.name))
+            }
+        }
+    }
+}
+
+const UPSTREAM_REFUSED_TOKEN: &str = "the upstream refused the gateway's token";
+
+/// What the AS's refusal of an exchange or approval means for the client.
+fn exchange_refused(caller: &Caller<'_>, entry: &Entry, error: AsError) -> Outcome {
+    match error {
+        AsError::Refused(error) => match error.error {
+            ErrorCode::InvalidScope => Outcome::NeedsScope(
+                entry.scopes.as_ref().map(|s| caller.token.scopes.union(s)).unwrap_or_default(),
+            ),
+            ErrorCode::InvalidGrant => Outcome::Reauthenticate,
+            other => Outcome::Unavailable(format!("the authorization server refused: {}", other.as_str())),
+        },
+        AsError::Unavailable(why) => Outcome::Unavailable(why),
+    }
+}
+
+/// The audit outcome and reason of an [`Outcome`] (a reason set earlier wins).
+fn classify(outcome: &Outcome) -> (Recorded, Option<String>) {
+    match outcome {
+        Outcome::Result(result) => {
+            (Recorded::Allow, result.is_error.then(|| "the tool reported an error".into()))
+        }
+        Outcome::Upstream(error) => {
+            (Recorded::Allow, Some(format!("the upstream answered error {}", error.code)))
+        }
+        Outcome::Hidden => (Recorded::Deny, None),
+        Outcome::NeedsScope(_) => (Recorded::Deny, Some("the token lacks the tool's scope".into())),
+        Outcome::BadHeaders(_) => (Recorded::Deny, Some("routing headers disagree with the body".into())),
+        Outcome::Reauthenticate => {
+            (Recorded::Error, Some("the AS no longer honours the client's token".into()))
+        }
+        Outcome::Approval(Answer::Waiting { .. } | Answer::Approved { .. }) => {
+            (Recorded::ApprovalRequired, None)
+        }
+        Outcome::Approval(Answer::Denied { .. }) => (Recorded::ApprovalDenied, None),
+        Outcome::Approval(Answer::Expired { .. }) => (Recorded::ApprovalExpired, None),
+        Outcome::Unavailable(why) => {
+            tracing::warn!(%why, "a tool call could not be completed");
+            (Recorded::Error, Some("the AS or the upstream was unavailable".into()))
+        }
+    }
+}
+
+fn denial_reason(decision: &PolicyDecision) -> String {
+    if !decision.errors.is_empty() {
+        "a policy could not be evaluated (denied)".into()
+    } else if decision.determining.is_empty() {
+        "no policy permits it".into()
+    } else {
+        "forbidden by policy".into()
+    }
+}
+
+/// The groups of a token and the scopes a call of `entry` will have (the token's, and the tool's
+/// own after a step-up), as the policy sees them.
+fn facts_of(token: &VerifiedToken, entry: &Entry) -> (Vec<String>, Vec<String>) {
+    let groups = token.claims.groups.clone().unwrap_or_default();
+    let scopes = match &entry.scopes {
+        Some(needed) => token.scopes.union(needed).iter().map(str::to_owned).collect(),
+        None => token.scopes.iter().map(str::to_owned).collect(),
+    };
+    (groups, scopes)
+}
+
+fn auth_time(token: &VerifiedToken) -> i64 {
+    token.claims.auth_time.and_then(|t| i64::try_from(t).ok()).unwrap_or(0)
+}
+
+/// What the person approving reads: which client wants which tool.
+fn binding_message(client_id: &str, tool: &str) -> String {
+    let message = format!("{client_id} wants to call {tool}");
+    let printable: String = message.chars().filter(|c| !c.is_control()).collect();
+    printable.chars().take(MAX_BINDING_MESSAGE).collect()
+}
+
+/// The arguments as the person approving sees them: compact JSON, cut to what a page shows.
+/// Display text only; what is approved is the digest.
+fn summary(arguments: &Map<String, Value>) -> String {
+    let text = serde_json::to_string(arguments).unwrap_or_default();
+    let printable: String = text.chars().filter(|c| !c.is_control() || *c == '\n').collect();
+    if printable.chars().count() <= MAX_SUMMARY {
+        printable
+    } else {
+        let mut cut: String = printable.chars().take(MAX_SUMMARY - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+pub fn now() -> i64 {
+    now_ms() / 1000
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
