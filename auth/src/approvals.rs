@@ -16,7 +16,8 @@
 //! *Remember* leaves a standing approval (user, client, upstream, tool; any arguments, or only
 //! the arguments of the call approved) that
 //! answers later requests at once, for that client only. `prompt=none` asks whether one exists
-//! without prompting anyone: the answer is an approved request, or `consent_required`. Every step
+//! without prompting anyone: the answer is an approved request, or `consent_required`;
+//! `prompt=consent` asks the person whatever stands (a policy's `@consent("once")`). Every step
 //! is an audit event; expired requests are swept.
 
 use std::time::Duration;
@@ -61,6 +62,9 @@ pub struct BackchannelRequest {
     pub scope: Option<String>,
     /// `prompt=none`: answer only from a standing approval, never ask the person.
     pub no_prompt: bool,
+    /// `prompt=consent`: ask the person even if a standing approval covers the call (a policy
+    /// that wants every such call approved by hand).
+    pub always_ask: bool,
 }
 
 impl FromParams for BackchannelRequest {
@@ -93,10 +97,11 @@ impl FromParams for BackchannelRequest {
                 ApiError::invalid_request("requested_expiry is a positive number of seconds")
             })?),
         };
-        let no_prompt = match params.get("prompt") {
-            None => false,
-            Some("none") => true,
-            Some(_) => return Err(ApiError::invalid_request("prompt is \"none\" or absent")),
+        let (no_prompt, always_ask) = match params.get("prompt") {
+            None => (false, false),
+            Some("none") => (true, false),
+            Some("consent") => (false, true),
+            Some(_) => return Err(ApiError::invalid_request("prompt is \"none\", \"consent\" or absent")),
         };
         Ok(Self {
             login_hint,
@@ -106,6 +111,7 @@ impl FromParams for BackchannelRequest {
             requested_expiry,
             scope: params.get("scope").map(str::to_owned),
             no_prompt,
+            always_ask,
         })
     }
 }
@@ -161,19 +167,23 @@ async fn open(
         .requested_expiry
         .map_or(secs(settings.default_expiry), |asked| i64::try_from(asked).unwrap_or(i64::MAX))
         .min(max_expiry);
-    let standing = state
-        .store
-        .find_standing_approval(
-            StandingKey {
-                user_id: &subject.claims.sub,
-                client_id: &client.client_id,
-                resource: &target.resource,
-                tool: &request.call.tool,
-                arguments_sha256: &request.call.arguments_sha256,
-            },
-            now,
-        )
-        .await?;
+    let standing = if request.always_ask {
+        None
+    } else {
+        state
+            .store
+            .find_standing_approval(
+                StandingKey {
+                    user_id: &subject.claims.sub,
+                    client_id: &client.client_id,
+                    resource: &target.resource,
+                    tool: &request.call.tool,
+                    arguments_sha256: &request.call.arguments_sha256,
+                },
+                now,
+            )
+            .await?
+    };
     if standing.is_none() && request.no_prompt {
         return Err(ApiError::new(
             ErrorCode::ConsentRequired,
@@ -462,6 +472,7 @@ mod tests {
         assert_eq!(code(&with(("requested_expiry", "soon"))), "invalid_request");
         assert_eq!(code(&with(("prompt", "login"))), "invalid_request");
         assert!(BackchannelRequest::from_params(params(&with(("prompt", "none")))).unwrap().no_prompt);
+        assert!(BackchannelRequest::from_params(params(&with(("prompt", "consent")))).unwrap().always_ask);
         assert_eq!(code(&base[..2]), "invalid_request");
         let mut bad = base.to_vec();
         bad[2] = ("authorization_details", "{}");

@@ -370,3 +370,68 @@ async fn every_decision_is_audited_without_argument_values_or_tokens() {
     assert!(!everything.contains(secret_text), "argument values never reach the audit log");
     assert!(!everything.contains(client.token.secret()), "nor tokens");
 }
+
+/// Signs `user` in with the write scope too (a step-up from the first token), and connects.
+async fn writer(stack: &Stack, user: &HeadlessUser) -> Client {
+    let client = connected(stack, user, json!({})).await;
+    let response = client
+        .http
+        .post(&client.url)
+        .bearer_auth(client.token.secret())
+        .header("mcp-session-id", client.session.as_deref().unwrap())
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "demo__add_note", "arguments": {"title": "first", "body": ""}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let token = token_from(user, &client.url, &response).await;
+    Client::connect(&client.url, token, json!({})).await
+}
+
+/// Waits out the poll interval the gateway was given for an approval.
+async fn wait_for_retry(error: &Value) {
+    let retry_after = error["error"]["data"]["retryAfterSeconds"].as_i64().unwrap_or(5).clamp(0, 10);
+    tokio::time::sleep(std::time::Duration::from_secs(retry_after as u64 + 1)).await;
+}
+
+#[tokio::test]
+async fn a_remembered_approval_automates_consent_for_a_timed_obligation_but_never_for_once() {
+    let stack = stack().await;
+    let ada = HeadlessUser::as_user(ADMIN_USER, ADMIN_PASSWORD);
+    let client = writer(&stack, &ada).await;
+
+    // `@consent("PT1H")`: the person approves and chooses to remember; later urgent notes of the
+    // same client go through without asking anyone.
+    let urgent = json!({"title": "urgent: call the bank", "body": "today"});
+    let (_, asked) = client.call("demo__add_note", urgent.clone()).await;
+    assert_eq!(asked["error"]["code"], protocol::mcp::error_code::APPROVAL_PENDING, "{asked}");
+    assert_eq!(ada.answer_approvals(&stack.issuer, "remember-3600").await.unwrap(), 1);
+    wait_for_retry(&asked).await;
+    let (_, added) = client.call("demo__add_note", urgent).await;
+    assert!(added["result"].is_object(), "{added}");
+    let (_, automatic) =
+        client.call("demo__add_note", json!({"title": "urgent: and the dentist", "body": ""})).await;
+    assert!(automatic["result"].is_object(), "answered by the standing approval, nobody asked: {automatic}");
+    assert_eq!(
+        ada.answer_approvals(&stack.issuer, "deny").await.unwrap(),
+        0,
+        "nothing waited for the person"
+    );
+
+    // `@consent("once")`: remembering does not carry over; every delete is approved by hand.
+    let id = added["result"]["structuredContent"]["id"].as_i64().unwrap();
+    let (_, asked) = client.call("demo__delete_note", json!({"id": id})).await;
+    assert_eq!(ada.answer_approvals(&stack.issuer, "remember-3600").await.unwrap(), 1);
+    wait_for_retry(&asked).await;
+    let (_, deleted) = client.call("demo__delete_note", json!({"id": id})).await;
+    assert!(deleted["result"].is_object(), "{deleted}");
+    let (_, again) = client.call("demo__delete_note", json!({"id": id + 1})).await;
+    assert_eq!(again["error"]["code"], protocol::mcp::error_code::APPROVAL_PENDING, "{again}");
+
+    // A denial is final for that request, and says so.
+    assert_eq!(ada.answer_approvals(&stack.issuer, "deny").await.unwrap(), 1);
+    wait_for_retry(&again).await;
+    let (_, denied) = client.call("demo__delete_note", json!({"id": id + 1})).await;
+    assert_eq!(denied["error"]["code"], protocol::mcp::error_code::APPROVAL_DENIED, "{denied}");
+}

@@ -95,6 +95,9 @@ pub struct Request<'a> {
     pub detail: AuthorizationDetail,
     pub scope: Option<&'a Scopes>,
     pub binding_message: String,
+    /// The policy wants this very call approved by hand (`@consent("once")`): a standing
+    /// approval the person gave earlier does not answer it (`prompt=consent`).
+    pub every_time: bool,
 }
 
 impl Approvals {
@@ -158,6 +161,7 @@ impl Approvals {
             binding_message: Some(request.binding_message),
             requested_expiry: Some(self.requested_expiry),
             scope: request.scope.map(ToString::to_string),
+            prompt: request.every_time.then(|| "consent".to_owned()),
         };
         let answer: BackchannelAuthenticationResponse =
             self.client.post(&self.bc_endpoint, &form, now).await?;

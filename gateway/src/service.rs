@@ -34,7 +34,7 @@ use crate::catalog::Entry;
 use crate::hop::HopTokens;
 use crate::listing::{Asker, visible_tools};
 use crate::policy::reload::PolicySource;
-use crate::policy::{CallFacts, Decision as PolicyDecision};
+use crate::policy::{CallFacts, Consent, Decision as PolicyDecision};
 use crate::upstream::{Upstream, UpstreamClient, UpstreamError};
 
 /// How long an upstream's live `tools/list` is trusted before it is asked again.
@@ -307,7 +307,7 @@ impl Gateway {
                 Ok(token) => token,
                 Err(error) => return exchange_refused(caller, entry, error),
             },
-            Some(_) => {
+            Some(consent) => {
                 let key = CallKey {
                     user: caller.token.subject().to_owned(),
                     client_id: caller.token.claims.client_id.clone(),
@@ -327,6 +327,7 @@ impl Gateway {
                     },
                     scope: entry.scopes.as_ref(),
                     binding_message: binding_message(&caller.token.claims.client_id, name),
+                    every_time: consent == Consent::Once,
                 };
                 match self.approvals.ask(key, request, now()).await {
                     Ok(Answer::Approved { token, approval_id }) => {

@@ -152,6 +152,9 @@ pub struct BackchannelAuthenticationRequest {
     pub requested_expiry: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// `none`: only a standing approval may answer; `consent`: ask the person whatever stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 /// The answer of the backchannel authentication endpoint (OpenID CIBA Core §7.3): the handle to

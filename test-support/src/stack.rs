@@ -125,6 +125,8 @@ impl Stack {
             auth_settings.access_token_ttl = ttl;
         }
         if let Some(((_, gateway), (_, team))) = &gateway_listeners {
+            // Tests wait out the poll interval between asking and collecting an approval.
+            auth_settings.approvals.poll_interval = std::time::Duration::from_secs(1);
             let scopes = auth_settings.resources[0].scopes.clone();
             for (resource, groups_claim) in [(gateway, true), (team, false)] {
                 auth_settings.resources.push(mcp_auth::config::ResourceServer {

@@ -273,6 +273,15 @@ async fn a_standing_approval_answers_at_once_for_the_same_client_only_until_with
     }
     assert!(approvals_page(&app, &app.browser).await.0.is_empty(), "nobody was asked");
 
+    // prompt=consent: the person is asked whatever stands.
+    let asked = ask(&app, &gateway, token, &[("prompt", "consent")]).await;
+    assert_eq!(asked.status(), 200);
+    let asked: BackchannelAuthenticationResponse = asked.json().await.unwrap();
+    assert_eq!(error_of(poll(&app, &gateway, &asked).await).await, (400, "authorization_pending".into()));
+    let (ids, _) = approvals_page(&app, &app.browser).await;
+    assert_eq!(ids.len(), 1, "waiting for the person");
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "deny").await.status(), 303);
+
     // Another client is not covered.
     let silent = ask(&app, &other, token, &[("prompt", "none")]).await;
     assert_eq!(error_of(silent).await, (400, "consent_required".into()));
