@@ -52,6 +52,11 @@ impl Access {
         Self { http, store, progress, options, authorizations: 0 }
     }
 
+    /// Shows where a person approves a call (see [`crate::browser::show_approval`]).
+    pub fn show_approval(&self, url: &str) {
+        crate::browser::show_approval(self.options.browser, url, &self.progress);
+    }
+
     /// How many logins this run started.
     pub fn authorizations(&self) -> usize {
         self.authorizations

@@ -51,6 +51,16 @@ pub async fn open(
     }
 }
 
+/// Shows the page where a person approves a tool call a gateway holds back: opened in a browser
+/// with [`BrowserMode::Auto`], printed always. Never fetched: approving is the person's to do.
+pub fn show_approval(mode: BrowserMode, url: &str, progress: &Progress) {
+    let opened = if mode == BrowserMode::Auto { launch(url) } else { None };
+    let how = opened.map(|how| format!(" (opening {how})")).unwrap_or_default();
+    progress.always(format!(
+        "This call needs a person's approval{how}. Approve it here, signed in as yourself:\n\n  {url}\n\nWaiting for the approval…"
+    ));
+}
+
 /// Starts `$BROWSER` or the platform's URL opener; says which, or `None` if none could start.
 fn launch(url: &str) -> Option<String> {
     if let Some(browsers) = std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {

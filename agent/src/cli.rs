@@ -19,7 +19,7 @@ use crate::output::Verbosity;
     version,
     about = "A headless MCP client that authorizes with OAuth 2.1 like a native app",
     after_help = "Exit status: 0 success; 1 the call failed; 2 bad usage; 3 authorization could not be obtained; \
-                  4 the tool ran and reported an error.\n\nTokens are kept in a file per authorization server \
+                  4 the tool ran and reported an error; 5 the call waits for a person's approval.\n\nTokens are kept in a file per authorization server \
                   under --home (mode 0600) and are never printed."
 )]
 pub struct Cli {
@@ -88,6 +88,11 @@ pub enum Command {
         /// An argument given as JSON, `name=<json>`: numbers, booleans, objects (repeatable).
         #[arg(long = "arg-json", value_name = "NAME=JSON")]
         json_args: Vec<String>,
+        /// Seconds to wait for a person's approval when a gateway asks for one (the URL is
+        /// printed, and opened with --browser auto); the call is made again once approved. 0:
+        /// do not wait (exit status 5). With --no-login the agent never waits.
+        #[arg(long, default_value_t = 300)]
+        approval_timeout: u64,
     },
     /// List the tools an MCP server offers.
     Tools {

@@ -7,6 +7,9 @@ use crate::commands::Outcome;
 
 /// The tool ran and reported an error (`isError: true`): the call itself worked.
 pub const EXIT_TOOL_ERROR: u8 = 4;
+/// The call waits for a person's approval that did not come (in time, or at all under
+/// `--no-login`): another run may make the same call once it is given.
+pub const EXIT_APPROVAL_PENDING: u8 = 5;
 
 /// The exit status of a command (documented in the agent's `--help`): 0 on success, 4 when the
 /// tool reported an error, else the error's ([`AgentError::exit_code`]).
@@ -54,11 +57,28 @@ pub enum AgentError {
     /// The token store could not be read or written.
     #[error("token store: {0}")]
     Store(String),
+    /// The call needs a person's approval (a gateway's policy), which was not given.
+    #[error("{}", approval_message(.0))]
+    Approval(protocol::mcp::Approval),
+}
+
+fn approval_message(approval: &protocol::mcp::Approval) -> String {
+    use protocol::mcp::Approval;
+    match approval {
+        Approval::Pending { url, .. } => {
+            format!(
+                "the call waits for a person's approval: approve it at {url}, then make the same call again"
+            )
+        }
+        Approval::Denied { .. } => "the person denied the call".into(),
+        Approval::Expired { .. } => "nobody approved the call in time; calling again asks again".into(),
+    }
 }
 
 impl AgentError {
     /// The process exit status for this error (documented in the agent's `--help`):
-    /// 1 for a failed call, 2 for bad usage, 3 when authorization could not be obtained.
+    /// 1 for a failed call, 2 for bad usage, 3 when authorization could not be obtained, 5 when a
+    /// person's approval is still awaited.
     pub fn exit_code(&self) -> u8 {
         match self {
             AgentError::Usage(_) => 2,
@@ -71,6 +91,8 @@ impl AgentError {
             | AgentError::Rpc { .. }
             | AgentError::UnsupportedVersion { .. }
             | AgentError::Store(_) => 1,
+            AgentError::Approval(protocol::mcp::Approval::Pending { .. }) => EXIT_APPROVAL_PENDING,
+            AgentError::Approval(_) => 1,
         }
     }
 
@@ -87,6 +109,9 @@ impl AgentError {
             AgentError::Rpc { .. } => "rpc",
             AgentError::UnsupportedVersion { .. } => "unsupported_version",
             AgentError::Store(_) => "store",
+            AgentError::Approval(protocol::mcp::Approval::Pending { .. }) => "approval_pending",
+            AgentError::Approval(protocol::mcp::Approval::Denied { .. }) => "approval_denied",
+            AgentError::Approval(protocol::mcp::Approval::Expired { .. }) => "approval_expired",
         }
     }
 

@@ -153,9 +153,10 @@ impl McpClient {
 
     fn error(&self, error: McpError) -> AgentError {
         match error {
-            McpError::Rpc { method, error } => {
-                AgentError::Rpc { method, code: error.code, message: error.message }
-            }
+            McpError::Rpc { method, error } => match protocol::mcp::approval_of(&error) {
+                Some(approval) => AgentError::Approval(approval),
+                None => AgentError::Rpc { method, code: error.code, message: error.message },
+            },
             McpError::UnsupportedVersion { requested, supported } => {
                 AgentError::UnsupportedVersion { requested, supported }
             }

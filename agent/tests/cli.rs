@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use test_support::headless::HeadlessUser;
-use test_support::stack::{Stack, StackOptions};
+use test_support::stack::{ADMIN_PASSWORD, ADMIN_USER, DEMO_PASSWORD, DEMO_USER, Stack, StackOptions};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 /// What one run of the agent did.
@@ -31,6 +31,23 @@ impl Run {
 
 /// Runs `mcp-agent --home <home> --browser print <args>`, logging in whenever it asks.
 async fn agent(stack: &Stack, home: &Path, args: &[&str]) -> Run {
+    agent_as(stack, home, args, DEMO).await
+}
+
+/// The demo user, who never has a call to approve.
+const DEMO: Person = Person { username: DEMO_USER, password: DEMO_PASSWORD, approval: None };
+
+/// Who plays the person at the browser, and what they answer when a call waits for approval.
+#[derive(Clone, Copy)]
+struct Person {
+    username: &'static str,
+    password: &'static str,
+    /// `once`, `deny`, …; `None`: never answers.
+    approval: Option<&'static str>,
+}
+
+/// [`agent`], with `person` at the browser.
+async fn agent_as(stack: &Stack, home: &Path, args: &[&str], person: Person) -> Run {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
         .arg("--home")
         .arg(home)
@@ -59,8 +76,16 @@ async fn agent(stack: &Stack, home: &Path, args: &[&str]) -> Run {
             let printed = line.trim();
             if printed.starts_with(&format!("{}/authorize?", stack.issuer)) {
                 let authorize = url::Url::parse(printed).expect("the printed URL parses");
-                play_the_user(stack, &authorize).await;
+                play_the_user(stack, &authorize, person).await;
                 logins.push(authorize);
+            }
+            if printed == format!("{}/approvals", stack.issuer)
+                && let Some(decision) = person.approval
+            {
+                let user = HeadlessUser::as_user(person.username, person.password);
+                let answered =
+                    user.answer_approvals(&stack.issuer, decision).await.expect("the approvals page");
+                assert_eq!(answered, 1, "one call waits for the person");
             }
         }
         child.wait().await.expect("mcp-agent exits")
@@ -72,13 +97,13 @@ async fn agent(stack: &Stack, home: &Path, args: &[&str]) -> Run {
 
 /// What the person does with the URL: logs in, consents, and lets the browser follow the
 /// redirect to the agent's loopback listener.
-async fn play_the_user(stack: &Stack, authorize: &url::Url) {
+async fn play_the_user(stack: &Stack, authorize: &url::Url, person: Person) {
     let redirect_uri = query(authorize, "redirect_uri").expect("a redirect_uri");
     assert!(
         redirect_uri.starts_with("http://127.0.0.1:"),
         "a loopback redirect (RFC 8252 §7.3): {redirect_uri}"
     );
-    let user = HeadlessUser::new();
+    let user = HeadlessUser::as_user(person.username, person.password);
     let back = user.log_in_and_consent(&stack.issuer, authorize.as_str()).await.expect("login and consent");
     let mut callback = url::Url::parse(&redirect_uri).expect("redirect_uri parses");
     callback.query_pairs_mut().extend_pairs(back.iter());
@@ -297,7 +322,7 @@ async fn a_forged_redirect_is_turned_away_and_the_real_one_still_works() {
         file["grants"].as_object().is_none_or(|g| g.is_empty())
     }));
 
-    play_the_user(&stack, &authorize).await;
+    play_the_user(&stack, &authorize, DEMO).await;
     let mut rest = String::new();
     while let Some(line) = lines.next_line().await.unwrap() {
         rest.push_str(&line);
@@ -307,4 +332,52 @@ async fn a_forged_redirect_is_turned_away_and_the_real_one_still_works() {
         tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.unwrap().unwrap();
     assert!(output.status.success(), "{rest}");
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "x");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_gateway_a_call_waits_for_the_persons_approval_or_fails_fast_without_login() {
+    let stack = Stack::start_with(StackOptions { gateway: Some(None), ..Default::default() }).await.unwrap();
+    let gateway = format!("{}/mcp", stack.gateway.as_ref().unwrap().resource);
+    let home = tempfile::tempdir().unwrap();
+    let ada = Person { username: ADMIN_USER, password: ADMIN_PASSWORD, approval: Some("once") };
+
+    // Writing first (a step-up to notes:write), then deleting what was written, which the demo
+    // policy lets admins do with the person's approval each time.
+    let added = agent_as(
+        &stack,
+        home.path(),
+        &["--json", "call", &gateway, "demo__add_note", "--arg", "title=to go", "--arg", "body=x"],
+        ada,
+    )
+    .await;
+    added.assert_success();
+    let id =
+        serde_json::from_str::<Value>(&added.stdout).unwrap()["structuredContent"]["id"].as_i64().unwrap();
+    let id_arg = format!("id={id}");
+
+    // Without a login allowed, the agent does not wait: exit status 5, the page named.
+    let fast = agent_as(
+        &stack,
+        home.path(),
+        &["--no-login", "call", &gateway, "demo__delete_note", "--arg-json", &id_arg],
+        ada,
+    )
+    .await;
+    assert_eq!(fast.status.code(), Some(5), "{}", fast.stderr);
+    assert!(fast.stderr.contains(&format!("{}/approvals", stack.issuer)), "{}", fast.stderr);
+
+    // Waiting: the person approves, the same call goes through.
+    let waited =
+        agent_as(&stack, home.path(), &["call", &gateway, "demo__delete_note", "--arg-json", &id_arg], ada)
+            .await;
+    waited.assert_success();
+    assert!(waited.stdout.contains(&format!("Deleted note #{id}")), "{}\n{}", waited.stdout, waited.stderr);
+
+    // Denied: said so, exit status 1.
+    let deny = Person { approval: Some("deny"), ..ada };
+    let denied =
+        agent_as(&stack, home.path(), &["call", &gateway, "demo__delete_note", "--arg-json", &id_arg], deny)
+            .await;
+    assert_eq!(denied.status.code(), Some(1), "{}", denied.stderr);
+    assert!(denied.stderr.contains("denied"), "{}", denied.stderr);
 }

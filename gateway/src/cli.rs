@@ -3,6 +3,7 @@
 //! ```text
 //! mcp-gateway serve --upstream NAME=URL… --catalog CATALOG --policy POLICY (--key-file F | secret)
 //!                                                       the gateway itself (http://localhost:9100)
+//! mcp-gateway key --key-file FILE                      the public JWK Set of its private_key_jwt key
 //! mcp-gateway policy check POLICY --catalog CATALOG     validate a policy file offline (for CI)
 //! mcp-gateway policy explain POLICY --catalog CATALOG --user … --tool … [--args JSON] …
 //!                                                       the decision on one call, and why
@@ -39,6 +40,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway: an MCP server whose tools are the upstreams', decided by policy.
     Serve(Box<ServeArgs>),
+    /// Print the public half of the gateway's `private_key_jwt` key as a JWK Set (for `mcp-auth
+    /// clients add --confidential --jwks-file`), creating the key file first if it is missing.
+    Key {
+        #[arg(long, env = "MCP_GATEWAY_KEY_FILE")]
+        key_file: PathBuf,
+    },
     /// Work with policy files offline.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -124,6 +131,10 @@ pub struct AuditArgs {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
+        Command::Key { key_file } => key_from_file(&key_file).map(|key| {
+            println!("{}", serde_json::json!({"keys": [key.public_jwk()]}));
+            ExitCode::SUCCESS
+        }),
         Command::Policy(command) => policy(command),
         Command::Audit(args) => audit(args),
     };
@@ -238,7 +249,7 @@ fn key_from_file(path: &Path) -> anyhow::Result<crate::hop::SigningKey> {
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
             file.write_all(&key.pkcs8_der())?;
-            tracing::info!(path = %path.display(), "created a new signing key for private_key_jwt");
+            eprintln!("mcp-gateway: created a new signing key for private_key_jwt in {}", path.display());
             Ok(key)
         }
         Err(error) => Err(anyhow::anyhow!("cannot read {}: {error}", path.display())),

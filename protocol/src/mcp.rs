@@ -133,6 +133,64 @@ impl RpcError {
     }
 }
 
+/// Where a call that needs a person's approval stands, as a gateway's error says it (this
+/// project's `-31042…-31044`, or a URL-mode elicitation `-32042`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// The person has not answered: they approve at `url`; the same call may be made again after
+    /// `retry_after` seconds.
+    Pending {
+        url: String,
+        id: String,
+        retry_after: u64,
+    },
+    Denied {
+        id: String,
+    },
+    Expired {
+        id: String,
+    },
+}
+
+/// The approval an error is about, if it is about one. The URL is something a client will show a
+/// person or open in a browser, and it comes from a server: only `http(s)` URLs without
+/// credentials are accepted, anything else is not an approval.
+pub fn approval_of(error: &RpcError) -> Option<Approval> {
+    let data = error.data.as_ref();
+    let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
+    let retry_after = data.and_then(|d| d.get("retryAfterSeconds")).and_then(Value::as_u64).unwrap_or(5);
+    let approval_id = text(data.and_then(|d| d.get("approvalId")));
+    match error.code {
+        error_code::APPROVAL_PENDING => Some(Approval::Pending {
+            url: text(data?.get("approvalUrl")).filter(|u| is_web_url(u))?,
+            id: approval_id.unwrap_or_default(),
+            retry_after,
+        }),
+        error_code::URL_ELICITATION_REQUIRED => {
+            let elicitation = data?.get("elicitations")?.as_array()?.first()?;
+            (elicitation.get("mode").and_then(Value::as_str) == Some("url")).then_some(())?;
+            Some(Approval::Pending {
+                url: text(elicitation.get("url")).filter(|u| is_web_url(u))?,
+                id: text(elicitation.get("elicitationId")).unwrap_or_default(),
+                retry_after,
+            })
+        }
+        error_code::APPROVAL_DENIED => Some(Approval::Denied { id: approval_id.unwrap_or_default() }),
+        error_code::APPROVAL_EXPIRED => Some(Approval::Expired { id: approval_id.unwrap_or_default() }),
+        _ => None,
+    }
+}
+
+/// An `http`/`https` URL with a host and no user name or password.
+fn is_web_url(value: &str) -> bool {
+    url::Url::parse(value).is_ok_and(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.has_host()
+            && url.username().is_empty()
+            && url.password().is_none()
+    })
+}
+
 /// A request as sent by a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
@@ -381,6 +439,45 @@ pub fn sse_messages(body: &str) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_approval_error_says_where_to_approve_and_only_with_a_web_url() {
+        let pending = |data: Value| RpcError {
+            code: error_code::APPROVAL_PENDING,
+            message: "m".into(),
+            data: Some(data),
+        };
+        assert_eq!(
+            approval_of(&pending(serde_json::json!({"approvalUrl": "https://as.example/approvals",
+                "approvalId": "a1", "retryAfterSeconds": 7}))),
+            Some(Approval::Pending {
+                url: "https://as.example/approvals".into(),
+                id: "a1".into(),
+                retry_after: 7
+            })
+        );
+        for bad in ["javascript:alert(1)", "file:///etc/passwd", "https://user:pw@as.example/", "/approvals"]
+        {
+            assert_eq!(approval_of(&pending(serde_json::json!({"approvalUrl": bad}))), None, "{bad}");
+        }
+        let elicitation = RpcError {
+            code: error_code::URL_ELICITATION_REQUIRED,
+            message: "m".into(),
+            data: Some(serde_json::json!({"elicitations": [{"mode": "url", "elicitationId": "e1",
+                "url": "http://localhost:9000/approvals", "message": "approve"}]})),
+        };
+        assert_eq!(
+            approval_of(&elicitation),
+            Some(Approval::Pending {
+                url: "http://localhost:9000/approvals".into(),
+                id: "e1".into(),
+                retry_after: 5
+            })
+        );
+        let denied = RpcError { code: error_code::APPROVAL_DENIED, message: "m".into(), data: None };
+        assert_eq!(approval_of(&denied), Some(Approval::Denied { id: String::new() }));
+        assert_eq!(approval_of(&RpcError::new(error_code::INVALID_PARAMS, "Unknown tool: x")), None);
+    }
     use serde_json::json;
 
     #[test]

@@ -1,8 +1,10 @@
 //! `cargo xtask dev`: the whole demo on one terminal.
 //!
-//! Builds the two servers, then runs `mcp-auth` (:9000, with the demo user), `mcp-server`
-//! (:9090) and `trunk serve` (:8080), waits until all three answer, and prints where to go.
-//! Ctrl-C (or SIGTERM) stops all three; if one of them dies, the others are stopped too.
+//! Builds the programs, then runs `mcp-auth` (:9000, with the demo users), two `mcp-server`s
+//! (:9090, and :9091 as the gateway's second upstream `team`), `mcp-gateway` (:9100, with the demo
+//! catalog and policy of `gateway/demo/`) and `trunk serve` (:8080), waits until all of them
+//! answer, and prints where to go. Ctrl-C (or SIGTERM) stops them all; if one dies, the others are
+//! stopped too. State lives in `target/dev/` (databases, the gateway's key), kept between runs.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -16,6 +18,13 @@ use crate::tools::{self, Needs};
 
 /// The demo user's password. Printed in the banner; never use this setup for anything real.
 pub const DEMO_PASSWORD: &str = "demo-password";
+/// A second demo user, in the groups `admins` and `team` (the demo policy gives them deletes,
+/// with approval, and the `team` upstream).
+pub const ADMIN_USER: &str = "ada";
+pub const ADMIN_PASSWORD: &str = "ada-password";
+
+const GATEWAY: &str = "http://localhost:9100";
+const SCOPES: &str = "echo profile notes:read notes:write";
 
 struct Service {
     name: &'static str,
@@ -29,7 +38,7 @@ fn listening(port: u16) -> bool {
 
 pub fn run(root: &Path) -> Result {
     let tools = tools::ensure(root, Needs { browser: false })?;
-    for port in [9000, 9090, 8080] {
+    for port in [9000, 9090, 9091, 9100, 8080] {
         if listening(port) {
             return Err(format!("port {port} is already in use; stop whatever is listening there first"));
         }
@@ -43,24 +52,30 @@ pub fn run(root: &Path) -> Result {
         "mcp-server",
         "-p",
         "mcp-agent",
+        "-p",
+        "mcp-gateway",
     ]))?;
     let data = root.join("target/dev");
     std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let bin = root.join("target/debug");
+    let database = format!("sqlite://{}/mcp-auth.db", data.display());
+    register_gateway(&bin, &data, &database)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
 
-    say("== starting auth (:9000), server (:9090) and the SPA (:8080)");
-    let bin = root.join("target/debug");
+    say("== starting auth (:9000), servers (:9090, :9091), the gateway (:9100) and the SPA (:8080)");
     let mut services = Vec::new();
     let mut start = |name: &'static str, port: u16, command: &mut Command| -> Result {
         let child = command.current_dir(root).spawn().map_err(|e| format!("cannot start {name}: {e}"))?;
         services.push(Service { name, port, child });
         Ok(())
     };
-    let database = format!("sqlite://{}/mcp-auth.db", data.display());
+    let resources = ["http://localhost:9090", "http://localhost:9091", GATEWAY]
+        .map(|resource| format!("{resource} {SCOPES}"))
+        .join(";");
     let started = start(
         "auth",
         9000,
@@ -71,16 +86,109 @@ pub fn run(root: &Path) -> Result {
             DEMO_PASSWORD,
             // The SPA's client id is its own metadata document at http://localhost:8080/…
             "--dev-allow-loopback-client-metadata",
+            "--resource",
+            &resources,
+            // The gateway's policy reads the user's groups.
+            "--groups-claim",
+            GATEWAY,
         ]),
     )
     .and_then(|()| {
         let notes = format!("sqlite://{}/mcp-server.db", data.display());
         start("server", 9090, Command::new(bin.join("mcp-server")).args(["--database-url", &notes]))
     })
+    .and_then(|()| {
+        let notes = format!("sqlite://{}/mcp-team.db", data.display());
+        let args =
+            ["--bind", "127.0.0.1:9091", "--resource", "http://localhost:9091", "--database-url", &notes];
+        start("team server", 9091, Command::new(bin.join("mcp-server")).args(args))
+    })
+    .and_then(|()| {
+        let demo = root.join("gateway/demo");
+        let audit = format!("sqlite://{}/mcp-gateway.db", data.display());
+        start(
+            "gateway",
+            9100,
+            Command::new(bin.join("mcp-gateway")).arg("serve").args([
+                "--upstream".as_ref(),
+                "demo=http://localhost:9090/mcp".as_ref(),
+                "--upstream".as_ref(),
+                "team=http://localhost:9091/mcp".as_ref(),
+                "--catalog".as_ref(),
+                demo.join("catalog.json").as_os_str(),
+                "--policy".as_ref(),
+                demo.join("policy.cedar").as_os_str(),
+                "--key-file".as_ref(),
+                data.join("mcp-gateway.key").as_os_str(),
+                "--audit-database-url".as_ref(),
+                std::ffi::OsStr::new(&audit),
+            ]),
+        )
+    })
     .and_then(|()| start("spa", 8080, Command::new(&tools.trunk).arg("serve").env("PATH", &tools.path)));
     let outcome = started.and_then(|()| supervise(&mut services, &stop));
     shut_down(&mut services);
     outcome
+}
+
+/// Registers the gateway at the AS (`private_key_jwt`, its key in `target/dev`) and the second
+/// demo user, before the AS starts; both are kept in its database, so later runs find them.
+fn register_gateway(bin: &Path, data: &Path, database: &str) -> Result {
+    let key = data.join("mcp-gateway.key");
+    let jwks =
+        cmd::output(bin.join("mcp-gateway"), &["key".as_ref(), "--key-file".as_ref(), key.as_os_str()])
+            .ok_or("cannot create the gateway's key (mcp-gateway key)")?;
+    let jwks_file = data.join("mcp-gateway.jwks.json");
+    std::fs::write(&jwks_file, jwks).map_err(|e| format!("cannot write {}: {e}", jwks_file.display()))?;
+    let jwks_file = jwks_file.display().to_string();
+    let auth = bin.join("mcp-auth");
+    once(
+        "the gateway's client at the AS",
+        Command::new(&auth).args(["clients", "add", "--database-url", database, "--confidential"]).args([
+            "--client-id",
+            "mcp-gateway",
+            "--name",
+            "MCP gateway (demo)",
+            "--acts-for",
+            GATEWAY,
+            "--jwks-file",
+            &jwks_file,
+        ]),
+        None,
+    )?;
+    once(
+        &format!("the demo user {ADMIN_USER} (groups admins, team)"),
+        Command::new(&auth)
+            .args(["users", "add", "--database-url", database, "--group", "admins", "--group", "team"])
+            .arg(ADMIN_USER),
+        Some(format!("{ADMIN_PASSWORD}\n")),
+    )
+}
+
+/// Runs an `mcp-auth` command that creates something, where "already exists" (a later run) is
+/// fine.
+fn once(what: &str, command: &mut Command, stdin: Option<String>) -> Result {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot register {what}: {e}"))?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let _ = pipe.write_all(input.as_bytes());
+    }
+    let output = child.wait_with_output().map_err(|e| format!("cannot register {what}: {e}"))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success() {
+        say(format!("  registered {what}"));
+        Ok(())
+    } else if stderr.contains("already exists") {
+        Ok(())
+    } else {
+        Err(format!("cannot register {what}: {}", stderr.trim()))
+    }
 }
 
 /// Waits for every service to listen, prints the banner, then waits for Ctrl-C or a death.
@@ -115,13 +223,24 @@ fn banner(took: Duration) {
     say(
         "  MCP resource server   http://localhost:9090   (try: curl -i 'http://localhost:9090/echo?text=hi')",
     );
+    say("  second MCP server     http://localhost:9091   (the gateway's upstream `team`)");
+    say("  MCP gateway           http://localhost:9100/mcp   (policy: gateway/demo/policy.cedar)");
     say("  SPA                   http://localhost:8080");
     println!();
     say(format!("open http://localhost:8080, press \"Call echo\", and sign in as  demo / {DEMO_PASSWORD}"));
+    say(format!(
+        "  ({ADMIN_USER} / {ADMIN_PASSWORD} is in the groups admins and team: deletes through the gateway, with approval)"
+    ));
     say("or, from another terminal, the headless agent (it opens the login page in your browser once):");
     say("  target/debug/mcp-agent call http://localhost:9090/mcp echo --arg text=hi");
+    say(
+        "  target/debug/mcp-agent call http://localhost:9100/mcp demo__echo --arg text=hi   (through the gateway)",
+    );
+    say(
+        "  target/debug/mcp-gateway audit --database-url sqlite://target/dev/mcp-gateway.db   (its decisions)",
+    );
     say("  (`cargo install --path agent` puts `mcp-agent` on your PATH)");
-    say("Ctrl-C stops all three.");
+    say("Ctrl-C stops them all.");
     println!();
 }
 

@@ -55,9 +55,10 @@ pub async fn execute(cli: Cli, progress: &Progress) -> Result<Outcome> {
     };
     let mut access = access(&global, progress, Store::open(home)?, !global.no_login)?;
     match command {
-        Command::Call { url, tool, args, json_args } => {
+        Command::Call { url, tool, args, json_args, approval_timeout } => {
             let arguments = crate::cli::arguments(&args, &json_args)?;
-            call::run(&mut access, &url, &global.protocol_version, &tool, arguments)
+            let wait = if global.no_login { Duration::ZERO } else { Duration::from_secs(approval_timeout) };
+            call::run(&mut access, &url, &global.protocol_version, &tool, arguments, wait)
                 .await
                 .map(Outcome::ToolResult)
         }
