@@ -181,6 +181,9 @@ impl AsClient {
                 );
             }
         }
+        if let Some(traceparent) = crate::trace::outgoing() {
+            request = request.header(protocol::trace::TRACEPARENT, traceparent);
+        }
         let mut response = request.body(body).send().await.map_err(|e| unavailable(&e))?;
         let status = response.status();
         let mut body = Vec::new();

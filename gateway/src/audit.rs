@@ -308,34 +308,13 @@ impl AuditLog {
 /// valid one, so the record joins the traces and logs of the same request; otherwise a fresh
 /// random id of the same shape. Never the JSON-RPC id: every client numbers its requests from 1.
 pub fn request_id(traceparent: Option<&str>) -> String {
-    if let Some(trace_id) = traceparent.and_then(trace_id) {
+    if let Some(trace_id) = traceparent.and_then(protocol::trace::trace_id) {
         return trace_id.to_owned();
     }
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    bytes[0] |= 1; // never all zeros, which W3C Trace Context forbids
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The trace id of a `traceparent` header (W3C Trace Context: `version-traceid-parentid-flags`,
-/// lowercase hex, neither id all zeros, version `ff` invalid, version `00` exactly four fields).
-fn trace_id(traceparent: &str) -> Option<&str> {
-    let fields: Vec<&str> = traceparent.trim().split('-').collect();
-    let &[version, trace_id, parent_id, flags, ..] = fields.as_slice() else {
-        return None;
-    };
-    let hex = |field: &str, len: usize| {
-        field.len() == len && field.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    let nonzero = |field: &str| field.bytes().any(|b| b != b'0');
-    let valid = hex(version, 2)
-        && version != "ff"
-        && (version != "00" || fields.len() == 4)
-        && hex(trace_id, 32)
-        && nonzero(trace_id)
-        && hex(parent_id, 16)
-        && nonzero(parent_id)
-        && hex(flags, 2);
-    valid.then_some(trace_id)
 }
 
 fn is_in_memory(database_url: &str) -> bool {

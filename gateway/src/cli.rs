@@ -194,13 +194,26 @@ pub struct ServeArgs {
     /// Seconds an approval may wait for the person.
     #[arg(long, env = "MCP_GATEWAY_APPROVAL_EXPIRY", default_value_t = 300)]
     approval_expiry: u64,
+    /// Log lines as text or as JSON objects (one per line, with the request id of the call they
+    /// belong to), for a log pipeline.
+    #[arg(long, env = "MCP_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     use tracing_subscriber::EnvFilter;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .try_init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match args.log_format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().with_current_span(true).try_init(),
+    };
     let credentials = match (&args.key_file, &args.client_secret) {
         (Some(path), _) => crate::hop::ClientCredentials::PrivateKey {
             client_id: args.client_id.clone(),

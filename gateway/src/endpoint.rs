@@ -106,10 +106,16 @@ pub async fn post(
         client_address: peer.ip().to_string(),
         request_id: crate::audit::request_id(header_str(&headers, &TRACEPARENT)),
     };
-    let mut response = match form {
-        Form::Stateless => stateless(&state, &headers, message, &caller).await,
-        Form::Session => session(&state, &headers, message, &caller).await,
+    let span = tracing::info_span!("mcp", request_id = %caller.request_id);
+    let handling = async {
+        match form {
+            Form::Stateless => stateless(&state, &headers, message, &caller).await,
+            Form::Session => session(&state, &headers, message, &caller).await,
+        }
     };
+    let mut response =
+        crate::trace::within(caller.request_id.clone(), tracing::Instrument::instrument(handling, span))
+            .await;
     if let Ok(value) = HeaderValue::from_str(&caller.request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
@@ -117,7 +123,7 @@ pub async fn post(
 }
 
 /// W3C Trace Context, read from clients and passed on.
-pub const TRACEPARENT: header::HeaderName = header::HeaderName::from_static("traceparent");
+pub const TRACEPARENT: header::HeaderName = header::HeaderName::from_static(protocol::trace::TRACEPARENT);
 /// The trace id of a request, in every answer, so a user can quote it to an operator.
 pub const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 

@@ -13,6 +13,7 @@
 //! | [`hop`] | hop tokens: one per upstream, by token exchange at the AS, cached until shortly before they expire |
 //! | [`upstream`] | `tools/list` and `tools/call` at an upstream with a hop token (the protocol core of `protocol::mcp_client`) |
 //! | [`audit`] | the audit trail: one durable record per decision (never argument values or tokens) in the gateway's SQLite database, and what `mcp-gateway audit` prints |
+//! | [`trace`] | the W3C `traceparent` of a call, passed on to the AS and the upstream |
 //! | [`cli`] | the command line |
 
 // `Result<_, Response>`: the error is the finished HTTP answer, returned once per request straight
@@ -31,4 +32,5 @@ pub mod listing;
 pub mod policy;
 pub mod service;
 pub mod startup;
+pub mod trace;
 pub mod upstream;

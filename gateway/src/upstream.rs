@@ -155,6 +155,9 @@ impl UpstreamClient {
         for (name, value) in &outgoing.headers {
             request = request.header(*name, value);
         }
+        if let Some(traceparent) = crate::trace::outgoing() {
+            request = request.header(protocol::trace::TRACEPARENT, traceparent);
+        }
         let mut response = request.send().await.map_err(|e| UpstreamError::Failed(e.to_string()))?;
         let status = response.status().as_u16();
         let head = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);

@@ -48,6 +48,7 @@ pub mod resource;
 pub mod scope;
 pub mod secret;
 pub mod token;
+pub mod trace;
 
 /// Base64url without padding, the encoding JOSE and PKCE use everywhere.
 pub fn base64url(bytes: &[u8]) -> String {

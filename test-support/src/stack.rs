@@ -234,7 +234,8 @@ impl Stack {
                     name: name.to_owned(),
                     url: format!("{resource}/mcp"),
                     resource: resource.to_owned(),
-                    version: protocol::mcp::LATEST_SESSION_VERSION.to_owned(),
+                    // One request per call: the stateless form needs no session per call.
+                    version: protocol::mcp::STATELESS_VERSION.to_owned(),
                 };
                 let mut allowed_origins = vec![axum::http::HeaderValue::from_str(&spa_origin)?];
                 for origin in &options.extra_origins {

@@ -111,9 +111,9 @@ pub fn run(root: &Path) -> Result {
             9100,
             Command::new(bin.join("mcp-gateway")).arg("serve").args([
                 "--upstream".as_ref(),
-                "demo=http://localhost:9090/mcp".as_ref(),
+                "demo=http://localhost:9090/mcp,version=2026-07-28".as_ref(),
                 "--upstream".as_ref(),
-                "team=http://localhost:9091/mcp".as_ref(),
+                "team=http://localhost:9091/mcp,version=2026-07-28".as_ref(),
                 "--catalog".as_ref(),
                 demo.join("catalog.json").as_os_str(),
                 "--policy".as_ref(),

@@ -109,7 +109,14 @@ async fn not_found() -> (StatusCode, Json<ErrorResponse>) {
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let id =
         request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
-    tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
+    // The W3C trace id a caller (the gateway) sent, so one call can be followed across programs.
+    let trace = request
+        .headers()
+        .get(protocol::trace::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(protocol::trace::trace_id)
+        .unwrap_or("-");
+    tracing::info_span!("request", id, trace, method = %request.method(), path = %request.uri().path())
 }
 
 /// Request ids: random, so they reveal nothing about traffic volume. Sent back as `x-request-id`

@@ -8,7 +8,7 @@ use mcp_endpoint::session::{self as transport, ServerInfo};
 use protocol::mcp::{self, ListToolsResult, Message, Request, error_code};
 use serde_json::json;
 
-use super::tools::{self, CallContext, CallError, INSTRUCTIONS};
+use super::tools::{self, CallContext, CallError, INSTRUCTIONS, NOT_APPROVED};
 use super::{owner, rejection};
 use crate::state::AppState;
 use mcp_bearer::BearerError;
@@ -70,6 +70,7 @@ async fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) ->
                 Err(CallError::InsufficientScope(needed)) => {
                     rejection(state, state.guard.validator().refused(BearerError::InsufficientScope(needed)))
                 }
+                Err(CallError::NotTheApprovedCall) => error(error_code::INVALID_REQUEST, NOT_APPROVED.into()),
                 Err(CallError::MissingClientCapability(capability)) => {
                     ok(serde_json::to_value(mcp::CallToolResult::error(format!(
                         "this tool needs the client's {capability} capability"

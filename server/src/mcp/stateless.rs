@@ -77,6 +77,9 @@ async fn call_tool(
         Err(CallError::InsufficientScope(needed)) => {
             rejection(state, state.guard.validator().refused(BearerError::InsufficientScope(needed)))
         }
+        Err(CallError::NotTheApprovedCall) => {
+            fail(StatusCode::OK, RpcError::new(error_code::INVALID_REQUEST, super::tools::NOT_APPROVED))
+        }
         Err(CallError::MissingClientCapability(capability)) => {
             let mut error = RpcError::new(
                 error_code::MISSING_CLIENT_CAPABILITY,

@@ -27,7 +27,13 @@ pub enum CallError {
     InsufficientScope(Scopes),
     /// The tool needs a client capability the request did not declare (2026-07-28).
     MissingClientCapability(&'static str),
+    /// The token was issued for one approved call (RFC 9396 `authorization_details`), and this
+    /// is another: another tool, other arguments.
+    NotTheApprovedCall,
 }
+
+/// The error for a call-bound token spent on another call.
+pub const NOT_APPROVED: &str = "this token was approved for another tool call (authorization_details)";
 
 /// What `initialize` tells a client about the tools.
 pub const INSTRUCTIONS: &str = "Tools: `echo` (scope echo), `whoami` (scope profile), and per-user notes: \
@@ -164,6 +170,9 @@ pub async fn call(
     if !token.scopes.is_superset(&spec.scopes) {
         return Err(CallError::InsufficientScope(token.scopes.union(&spec.scopes)));
     }
+    if !is_the_approved_call(token, name, arguments) {
+        return Err(CallError::NotTheApprovedCall);
+    }
     if let Some(result) = super::notes_tools::call(name, arguments, context).await {
         return Ok(result);
     }
@@ -184,6 +193,26 @@ pub async fn call(
         }
         "test_logging_tool" => CallToolResult::text("Done, without log notifications."),
         _ => CallToolResult::error(format!("tool {name} has no implementation")),
+    })
+}
+
+/// A token that carries `authorization_details` of type `mcp_tool_call` (issued after a person
+/// approved one call) is good for that call only: this tool, these arguments (by their canonical
+/// SHA-256), at this server. The gateway spends such a token on exactly that call; checking here
+/// too means a token that leaked from the gateway buys nothing else. Tokens without them are not
+/// bound to a call.
+fn is_the_approved_call(token: &VerifiedToken, tool: &str, arguments: &Map<String, Value>) -> bool {
+    use protocol::authorization_details::{MCP_TOOL_CALL, ToolCall, arguments_sha256};
+    let Some(details) = &token.claims.authorization_details else {
+        return true;
+    };
+    let mut calls = details.iter().filter(|d| d.type_ == MCP_TOOL_CALL).peekable();
+    if calls.peek().is_none() {
+        return true;
+    }
+    let digest = arguments_sha256(&Value::Object(arguments.clone()));
+    calls.filter_map(|d| ToolCall::check(d).ok()).any(|call| {
+        call.tool == tool && call.arguments_sha256 == digest && token.claims.aud.contains(&call.location)
     })
 }
 

@@ -60,5 +60,12 @@ async fn not_found() -> (StatusCode, Json<ErrorResponse>) {
 /// At DEBUG: at the default INFO level nothing is logged per request (refusals are summarised by
 /// the bearer crate), and an enabled span formats its fields on every request.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+    // The W3C trace id a caller (the gateway) sent, so one call can be followed across programs.
+    let trace = request
+        .headers()
+        .get(protocol::trace::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(protocol::trace::trace_id)
+        .unwrap_or("-");
+    tracing::debug_span!("request", trace, method = %request.method(), path = %request.uri().path())
 }

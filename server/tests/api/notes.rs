@@ -182,3 +182,62 @@ async fn notes_outlive_a_restart_of_the_server() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+#[tokio::test]
+async fn a_token_bound_to_one_approved_call_is_good_for_that_call_only() {
+    use protocol::authorization_details::{AuthorizationDetail, MCP_TOOL_CALL, TOOLS_CALL, arguments_sha256};
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let alice = token_of(&issuer, &server, "alice", BOTH);
+    let first = call(&server, &alice, "add_note", json!({"title": "a", "body": ""})).await.unwrap();
+    let second = call(&server, &alice, "add_note", json!({"title": "b", "body": ""})).await.unwrap();
+    let (first, second) =
+        (first["structuredContent"]["id"].as_i64().unwrap(), second["structuredContent"]["id"].as_i64().unwrap());
+
+    // What a person approved: deleting the first note, at this server.
+    let approved = json!({"id": first});
+    let detail = AuthorizationDetail {
+        type_: MCP_TOOL_CALL.into(),
+        locations: vec![server.resource.clone()],
+        actions: vec![TOOLS_CALL.into()],
+        identifier: Some("delete_note".into()),
+        arguments_sha256: Some(arguments_sha256(&approved)),
+        arguments_summary: None,
+    };
+    let claims = AccessTokenClaims {
+        sub: "alice".into(),
+        authorization_details: Some(vec![detail]),
+        ..issuer.claims(&server.resource, BOTH)
+    };
+    let bound = issuer.sign(&issuer.header(), &claims);
+    let answer = |tool: &'static str, arguments: Value| {
+        let (server, bound) = (&server, bound.clone());
+        async move {
+            let response = server
+                .http
+                .post(format!("{}/mcp", server.address))
+                .bearer_auth(bound)
+                .header("MCP-Protocol-Version", "2026-07-28")
+                .header("Mcp-Method", "tools/call")
+                .header("Mcp-Name", tool)
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                    "name": tool, "arguments": arguments,
+                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                              "io.modelcontextprotocol/clientCapabilities": {}}}}))
+                .send()
+                .await
+                .unwrap();
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    for (tool, arguments) in [
+        ("delete_note", json!({"id": second})),
+        ("add_note", json!({"title": "c", "body": ""})),
+        ("list_notes", json!({})),
+    ] {
+        let refused = answer(tool, arguments).await;
+        assert_eq!(refused["error"]["code"], -32600, "{tool}: {refused}");
+    }
+    let done = answer("delete_note", approved).await;
+    assert_eq!(done["result"]["structuredContent"]["deleted"], first, "{done}");
+}
