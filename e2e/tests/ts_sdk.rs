@@ -32,27 +32,7 @@ async fn the_typescript_sdk_client_authorizes_calls_tools_refreshes_and_steps_up
     e2e::node::require(&[&node, &dir.join("node_modules/@modelcontextprotocol/sdk/package.json")]);
     let stack = Stack::start_with(StackOptions::default()).await.unwrap();
 
-    let mut child = tokio::process::Command::new(&node)
-        .arg(&script)
-        .args([&format!("{}/mcp", stack.resource), TEXT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start node");
-    let stderr = e2e::node::collect(child.stderr.take().expect("piped stderr"));
-
-    let run = tokio::time::timeout(RUN_TIMEOUT, drive(&stack.issuer, &mut child)).await;
-    let _ = child.start_kill();
-    let stderr = e2e::node::collected(stderr).await;
-    print!("{stderr}");
-    let result = match run {
-        Ok(Ok(result)) => result,
-        Ok(Err(e)) => panic!("the TypeScript SDK client: {e:#}"),
-        Err(_) => panic!("the TypeScript SDK client: no result within {RUN_TIMEOUT:?}"),
-    };
-    println!("ts-sdk: {result}");
+    let result = run_client(&node, &script, &stack.issuer, &format!("{}/mcp", stack.resource), "").await;
 
     let (issuer, resource) = (stack.issuer.as_str(), stack.resource.as_str());
 
@@ -78,6 +58,62 @@ async fn the_typescript_sdk_client_authorizes_calls_tools_refreshes_and_steps_up
     assert_eq!(stepping_up["stepped_up_token"]["aud"], resource);
     assert_eq!(stepping_up["stepped_up_token"]["scope"], "echo profile");
     assert_eq!(stepping_up["whoami_scopes"], serde_json::json!(["echo", "profile"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Node 22 and the MCP TypeScript SDK from npm; run by `cargo xtask test`"]
+async fn the_typescript_sdk_client_works_through_the_gateway() {
+    let node = e2e::node::node();
+    let dir = e2e::node::ts_sdk_dir();
+    let script = dir.join("client.mjs");
+    e2e::node::require(&[&node, &dir.join("node_modules/@modelcontextprotocol/sdk/package.json")]);
+    let stack = Stack::start_with(StackOptions { gateway: Some(None), ..Default::default() }).await.unwrap();
+    let gateway = stack.gateway.as_ref().unwrap().resource.clone();
+    let result = run_client(&node, &script, &stack.issuer, &format!("{gateway}/mcp"), "demo__").await;
+
+    let refreshing = &result["refreshing"];
+    assert_eq!(refreshing["resource"], gateway.as_str(), "the SDK discovered the gateway as the resource");
+    let tools: Vec<&str> = refreshing["tools"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(tools.contains(&"demo__echo") && !tools.contains(&"demo__delete_note"), "tools/list: {tools:?}");
+    assert_eq!(refreshing["echo"], TEXT);
+    assert_eq!(refreshing["echo_after_refresh"], TEXT);
+    assert_eq!(refreshing["first_token"]["scope"], "echo notes:read profile", "the read tools' scopes");
+
+    let stepping_up = &result["stepping_up"];
+    assert_eq!(stepping_up["authorizations"], 2, "a step-up for notes:write");
+    assert!(stepping_up["stepped_up_token"]["scope"].as_str().unwrap().contains("notes:write"));
+    assert_eq!(stepping_up["added_title"], TEXT);
+}
+
+/// Runs `client.mjs` against `url` (with the tool prefix `prefix`), playing the user; its result.
+async fn run_client(
+    node: &std::path::Path,
+    script: &std::path::Path,
+    issuer: &str,
+    url: &str,
+    prefix: &str,
+) -> Value {
+    let mut child = tokio::process::Command::new(node)
+        .arg(script)
+        .args([url, TEXT, prefix])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node");
+    let stderr = e2e::node::collect(child.stderr.take().expect("piped stderr"));
+    let run = tokio::time::timeout(RUN_TIMEOUT, drive(issuer, &mut child)).await;
+    let _ = child.start_kill();
+    let stderr = e2e::node::collected(stderr).await;
+    print!("{stderr}");
+    let result = match run {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => panic!("the TypeScript SDK client: {e:#}"),
+        Err(_) => panic!("the TypeScript SDK client: no result within {RUN_TIMEOUT:?}"),
+    };
+    println!("ts-sdk: {result}");
+    result
 }
 
 /// Answers each `AUTHORIZE <url>` of the script by signing in and consenting, and returns its

@@ -1,7 +1,10 @@
 // The official MCP TypeScript SDK (@modelcontextprotocol/sdk, pinned in package.json) as a client
 // of our MCP server and authorization server. Run by e2e/tests/ts_sdk.rs, which plays the user:
 //
-//   node client.mjs <MCP endpoint URL> <text to echo>
+//   node client.mjs <MCP endpoint URL> <text to echo> [<tool prefix>]
+//
+// With a tool prefix (`demo__`, for the gateway), the tools are called by their prefixed names and
+// the step-up is for writing a note (`notes:write`) rather than for `whoami`.
 //
 // Line protocol with the harness (nothing secret crosses it except the one-time code):
 //   stdout  AUTHORIZE <authorization URL>   the SDK wants the user at the AS
@@ -27,8 +30,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 
-const [serverUrl, echoText] = process.argv.slice(2);
-if (!serverUrl || echoText === undefined) fail('usage: node client.mjs <MCP endpoint URL> <text to echo>');
+const [serverUrl, echoText, toolPrefix = ''] = process.argv.slice(2);
+if (!serverUrl || echoText === undefined) fail('usage: node client.mjs <MCP endpoint URL> <text to echo> [<tool prefix>]');
 
 function fail(message) {
   console.error(`client.mjs: FAILED: ${message}`);
@@ -207,7 +210,7 @@ function describe(tokens) {
 }
 
 async function echo(client, text) {
-  const result = await client.callTool({ name: 'echo', arguments: { text } });
+  const result = await client.callTool({ name: `${toolPrefix}echo`, arguments: { text } });
   check(!result.isError, `echo failed: ${JSON.stringify(result.content)}`);
   return result.structuredContent?.text;
 }
@@ -241,11 +244,26 @@ async function refreshingClient() {
   };
 }
 
-/** A client without refresh tokens: authorize for echo, then step up for whoami. */
+/** A client without refresh tokens: authorize for echo, then step up for whoami (or, through a
+ * gateway, for writing a note). */
 async function steppingUpClient() {
   const provider = new HarnessProvider(['authorization_code']);
   const { client, transport } = await connect(provider);
   const first = provider.tokens();
+  if (toolPrefix) {
+    // add_note needs `notes:write`, which a first token never has: 403 insufficient_scope, step-up.
+    const call = () => client.callTool({ name: `${toolPrefix}add_note`, arguments: { title: echoText, body: '' } });
+    const added = await withStepUp(provider, transport, call);
+    check(!added.isError, `add_note failed: ${JSON.stringify(added.content)}`);
+    log('add_note answered');
+    await transport.close();
+    return {
+      authorizations: provider.authorizations,
+      first_token: describe(first),
+      stepped_up_token: describe(provider.tokens()),
+      added_title: added.structuredContent?.title,
+    };
+  }
   // whoami needs `profile`, which the first token lacks: 403 insufficient_scope, step-up.
   const whoami = await withStepUp(provider, transport, () => client.callTool({ name: 'whoami', arguments: {} }));
   check(!whoami.isError, `whoami failed: ${JSON.stringify(whoami.content)}`);
