@@ -435,3 +435,49 @@ async fn a_remembered_approval_automates_consent_for_a_timed_obligation_but_neve
     let (_, denied) = client.call("demo__delete_note", json!({"id": id + 1})).await;
     assert_eq!(denied["error"]["code"], protocol::mcp::error_code::APPROVAL_DENIED, "{denied}");
 }
+
+#[tokio::test]
+async fn a_policy_edited_while_running_takes_effect_and_a_broken_one_is_refused_without_an_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.cedar");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway/demo/policy.cedar");
+    std::fs::copy(&demo, &policy).unwrap();
+    let stack =
+        Stack::start_with(StackOptions { gateway: Some(Some(&policy)), ..Default::default() }).await.unwrap();
+    let client = connected(&stack, &HeadlessUser::new(), json!({})).await;
+    let echo = || client.call("demo__echo", json!({"text": "hello"}));
+    assert!(echo().await.1["result"].is_object());
+
+    // Waits until the gateway has reread the file (it looks every second).
+    let reloaded = |expect_allowed: bool| async move {
+        for _ in 0..50 {
+            let (_, body) = echo().await;
+            if body["result"].is_object() == expect_allowed {
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the policy file was not reread");
+    };
+    let forbid =
+        "\n@id(\"no-echo\")\nforbid(principal, action == Gateway::Action::\"demo__echo\", resource);\n";
+    let original = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(&policy, format!("{original}{forbid}")).unwrap();
+    let denied = reloaded(false).await;
+    assert_eq!(denied["error"]["message"], "Unknown tool: demo__echo", "{denied}");
+
+    // A file that does not validate (an unknown tool) is refused; the last good policy serves on.
+    std::fs::write(&policy, "permit(principal, action == Gateway::Action::\"demo__rm_rf\", resource);")
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(echo().await.1["error"].is_object(), "still the policy with the forbid");
+    assert!(client.call("demo__list_notes", json!({})).await.1["result"].is_object(), "no outage");
+
+    std::fs::write(&policy, original).unwrap();
+    reloaded(true).await;
+    let audit = &gateway(&stack).audit;
+    audit.flush().await.unwrap();
+    let hashes: std::collections::BTreeSet<String> =
+        audit.query(&Filter::default()).await.unwrap().into_iter().map(|(_, d)| d.policy_hash).collect();
+    assert_eq!(hashes.len(), 2, "every decision names the policy set it was made under: {hashes:?}");
+}
