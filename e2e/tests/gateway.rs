@@ -218,3 +218,43 @@ async fn a_gateway_with_a_key_authenticates_with_a_fresh_assertion_for_every_exc
     };
     assert_eq!(error.error.as_str(), "invalid_client");
 }
+
+#[tokio::test]
+async fn a_session_form_upstream_keeps_one_session_per_user_and_client_for_their_calls() {
+    let stack = stack().await;
+    let (_, secret) = stack.confidential.clone().unwrap();
+    let hops = hop_tokens(&stack, secret);
+    let subject = user_token(&stack).await;
+    let jti = claims(&subject)["jti"].as_str().unwrap().to_owned();
+    let hop = hops.token_for(&subject, &jti, &stack.resource, None, now()).await.unwrap();
+    let client = UpstreamClient::new();
+    let upstream = upstream(&stack, "2025-11-25");
+    let echo = |owner: &'static str, text: &'static str| {
+        let (client, upstream, hop) = (&client, &upstream, &hop);
+        async move {
+            let arguments = json!({"text": text}).as_object().cloned().unwrap();
+            client.call_tool_for(upstream, hop, Some(owner), "echo", arguments).await
+        }
+    };
+
+    assert_eq!(client.idle_sessions(), 0);
+    echo("alice\nspa", "one").await.unwrap();
+    assert_eq!(client.idle_sessions(), 1, "the session is kept for alice's next call");
+    let again = echo("alice\nspa", "two").await.unwrap();
+    assert_eq!(again.structured_content, Some(json!({"text": "two"})), "and it works");
+    assert_eq!(client.idle_sessions(), 1, "reused, not a second one");
+    echo("bob\nspa", "three").await.unwrap();
+    assert_eq!(client.idle_sessions(), 2, "another owner, another session");
+
+    // A call that failed does not leave its session for the next one.
+    let forged = AccessToken::new("forged");
+    let arguments = json!({"text": "x"}).as_object().cloned().unwrap();
+    assert!(client.call_tool_for(&upstream, &forged, Some("alice\nspa"), "echo", arguments).await.is_err());
+    assert_eq!(client.idle_sessions(), 1);
+
+    // The stateless form has no session to keep.
+    let stateless = self::upstream(&stack, "2026-07-28");
+    let arguments = json!({"text": "x"}).as_object().cloned().unwrap();
+    client.call_tool_for(&stateless, &hop, Some("carol\nspa"), "echo", arguments).await.unwrap();
+    assert_eq!(client.idle_sessions(), 1);
+}

@@ -333,7 +333,9 @@ impl Gateway {
                     Ok(Answer::Approved { token, approval_id }) => {
                         record.approval_id = Some(approval_id);
                         // Bound to this call and spent on it: never cached, never retried.
-                        return self.call_upstream(upstream, entry, &token, arguments).await;
+                        return self
+                            .call_upstream(&owner_of(caller), upstream, entry, &token, arguments)
+                            .await;
                     }
                     Ok(answer) => {
                         record.approval_id = match &answer {
@@ -348,12 +350,13 @@ impl Gateway {
                 }
             }
         };
-        match self.call_upstream(upstream, entry, &token, arguments.clone()).await {
+        let owner = owner_of(caller);
+        match self.call_upstream(&owner, upstream, entry, &token, arguments.clone()).await {
             // A hop token the upstream does not take (keys rotated, say): once more with a new one.
             Outcome::Unavailable(why) if why == UPSTREAM_REFUSED_TOKEN => {
                 self.hops.forget(&caller.token.claims.jti);
                 match self.hop_token(caller, upstream, entry.scopes.as_ref()).await {
-                    Ok(token) => self.call_upstream(upstream, entry, &token, arguments).await,
+                    Ok(token) => self.call_upstream(&owner, upstream, entry, &token, arguments).await,
                     Err(error) => exchange_refused(caller, entry, error),
                 }
             }
@@ -361,14 +364,21 @@ impl Gateway {
         }
     }
 
+    /// Calls the upstream; `owner` keys the upstream session this user's calls through this client
+    /// share (with a session-form upstream).
     async fn call_upstream(
         &self,
+        owner: &str,
         upstream: &Upstream,
         entry: &Entry,
         token: &AccessToken,
         arguments: Map<String, Value>,
     ) -> Outcome {
-        match self.upstream_client.call_tool(upstream, token, &entry.upstream_tool, arguments).await {
+        match self
+            .upstream_client
+            .call_tool_for(upstream, token, Some(owner), &entry.upstream_tool, arguments)
+            .await
+        {
             Ok(result) => Outcome::Result(result),
             Err(UpstreamError::Unauthorized) => Outcome::Unavailable(UPSTREAM_REFUSED_TOKEN.into()),
             Err(UpstreamError::InsufficientScope(scopes)) => {
@@ -380,6 +390,11 @@ impl Gateway {
             }
         }
     }
+}
+
+/// Who an upstream session belongs to: the user and their client (what the upstream binds it to).
+fn owner_of(caller: &Caller<'_>) -> String {
+    format!("{}\n{}", caller.token.subject(), caller.token.claims.client_id)
 }
 
 const UPSTREAM_REFUSED_TOKEN: &str = "the upstream refused the gateway's token";

@@ -6,8 +6,14 @@
 //! answers, a new session after a `404`, the version fallback. This module does the I/O and meets
 //! the answers the core leaves to its caller: `401` and `403` from the upstream, which the gateway
 //! must turn into its own answer (a hop token is the gateway's business, a missing scope is the
-//! client's). Each call opens its own connection and ends its session afterwards, so no upstream
-//! state outlives a call.
+//! client's).
+//!
+//! With the stateless form (2026-07-28) a call is one request. With a session form, a session is
+//! opened per user: calls made for the same user through the same client reuse it (the upstream
+//! binds a session to exactly that owner, as the gateway does), so a call costs one request
+//! instead of four. Sessions idle for [`SESSION_IDLE`] are dropped, the pool is bounded, a session
+//! that failed is never reused, and the protocol core opens a new one when the upstream has
+//! forgotten it (`404`). Calls without an owner open and end a session of their own.
 
 use protocol::challenge::BearerChallenge;
 use protocol::mcp::{
@@ -55,9 +61,22 @@ pub enum UpstreamError {
     Failed(String),
 }
 
+/// How long an upstream session may sit unused before the gateway forgets it.
+pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
+/// Most upstream sessions kept open.
+const MAX_SESSIONS: usize = 10_000;
+
+/// Whose session: an upstream session serves one user through one client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SessionKey {
+    upstream: String,
+    owner: String,
+}
+
 /// The gateway's MCP client.
 pub struct UpstreamClient {
     http: reqwest::Client,
+    idle: std::sync::Mutex<std::collections::HashMap<SessionKey, (std::time::Instant, Connection)>>,
 }
 
 impl Default for UpstreamClient {
@@ -73,7 +92,57 @@ impl UpstreamClient {
             .timeout(TIMEOUT)
             .build()
             .unwrap_or_default();
-        Self { http }
+        Self { http, idle: std::sync::Mutex::default() }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<SessionKey, (std::time::Instant, Connection)>>
+    {
+        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many upstream sessions are kept open for later calls.
+    pub fn idle_sessions(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// A connection for `owner` at `upstream`: an idle session of theirs, or a new connection.
+    fn checkout(&self, upstream: &Upstream, owner: Option<&str>) -> Result<Connection, UpstreamError> {
+        if let Some(owner) = owner {
+            let key = SessionKey { upstream: upstream.name.clone(), owner: owner.to_owned() };
+            if let Some((last_used, connection)) = self.lock().remove(&key)
+                && last_used.elapsed() < SESSION_IDLE
+            {
+                return Ok(connection);
+            }
+        }
+        connect(upstream)
+    }
+
+    /// After a call: keeps the session for `owner`'s next call if the call went well, else ends it.
+    async fn check_in(
+        &self,
+        mut connection: Connection,
+        upstream: &Upstream,
+        token: &AccessToken,
+        owner: Option<&str>,
+        succeeded: bool,
+    ) {
+        match owner {
+            Some(owner) if succeeded && !connection.is_stateless() && connection.session_id().is_some() => {
+                let mut idle = self.lock();
+                if idle.len() >= MAX_SESSIONS {
+                    idle.retain(|_, (last_used, _)| last_used.elapsed() < SESSION_IDLE);
+                    if idle.len() >= MAX_SESSIONS {
+                        idle.clear();
+                    }
+                }
+                let key = SessionKey { upstream: upstream.name.clone(), owner: owner.to_owned() };
+                idle.insert(key, (std::time::Instant::now(), connection));
+            }
+            _ => self.close(&mut connection, upstream, token).await,
+        }
     }
 
     /// The upstream's tools, every page.
@@ -104,8 +173,8 @@ impl UpstreamClient {
         outcome.map(|()| tools)
     }
 
-    /// Calls the upstream's tool `name` (its own, unprefixed name). A tool that ran and failed is
-    /// a result with `isError`.
+    /// Calls the upstream's tool `name` (its own, unprefixed name) in a session of its own. A tool
+    /// that ran and failed is a result with `isError`.
     pub async fn call_tool(
         &self,
         upstream: &Upstream,
@@ -113,11 +182,24 @@ impl UpstreamClient {
         name: &str,
         arguments: Map<String, Value>,
     ) -> Result<CallToolResult, UpstreamError> {
-        let mut connection = connect(upstream)?;
+        self.call_tool_for(upstream, token, None, name, arguments).await
+    }
+
+    /// [`UpstreamClient::call_tool`] for `owner` (the user and client the token speaks for, as one
+    /// string), reusing their session with a session-form upstream.
+    pub async fn call_tool_for(
+        &self,
+        upstream: &Upstream,
+        token: &AccessToken,
+        owner: Option<&str>,
+        name: &str,
+        arguments: Map<String, Value>,
+    ) -> Result<CallToolResult, UpstreamError> {
+        let mut connection = self.checkout(upstream, owner)?;
         let params = CallToolParams { name: name.to_owned(), arguments: Some(arguments) };
         let params = serde_json::to_value(params).map_err(|e| UpstreamError::Failed(e.to_string()))?;
         let outcome = self.request(&mut connection, upstream, token, "tools/call", Some(params)).await;
-        self.close(&mut connection, upstream, token).await;
+        self.check_in(connection, upstream, token, owner, outcome.is_ok()).await;
         serde_json::from_value(outcome?)
             .map_err(|e| UpstreamError::Failed(format!("malformed tools/call result: {e}")))
     }
