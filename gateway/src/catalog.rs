@@ -222,8 +222,100 @@ impl Catalog {
     }
 }
 
+/// What [`update`] changed in one upstream's catalog entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A tool the upstream lists now: added with no group (so `destructive`, unless the
+    /// configuration trusts annotations) and no scopes, for the operator to classify.
+    Added(String),
+    /// A tool the upstream no longer lists: removed, with its group and scopes.
+    Removed(String),
+    /// A tool whose listing changed (schema, description, annotations): replaced. A changed
+    /// input schema retypes its arguments, so the policy must be checked again.
+    Changed { tool: String, input_schema: bool },
+}
+
+/// Replaces `upstream`'s tools in a catalog with what its `tools/list` says now (`live`), keeping
+/// the operator's groups and scopes of the tools that stay; what changed, in name order.
+pub fn update(catalog: &mut BTreeMap<String, UpstreamTools>, upstream: &str, live: Vec<Tool>) -> Vec<Change> {
+    let entry = catalog.entry(upstream.to_owned()).or_default();
+    let old: BTreeMap<String, Tool> = entry.tools.drain(..).map(|t| (t.name.clone(), t)).collect();
+    let new: BTreeMap<String, Tool> = live.into_iter().map(|t| (t.name.clone(), t)).collect();
+    let mut changes = Vec::new();
+    for (name, tool) in &new {
+        match old.get(name) {
+            None => changes.push(Change::Added(name.clone())),
+            Some(before) if before != tool => changes.push(Change::Changed {
+                tool: name.clone(),
+                input_schema: before.input_schema != tool.input_schema,
+            }),
+            Some(_) => {}
+        }
+    }
+    for name in old.keys().filter(|name| !new.contains_key(*name)) {
+        changes.push(Change::Removed(name.clone()));
+        entry.groups.remove(name);
+        entry.scopes.remove(name);
+    }
+    changes.sort_by(|a, b| change_name(a).cmp(change_name(b)));
+    entry.tools = new.into_values().collect();
+    changes
+}
+
+fn change_name(change: &Change) -> &str {
+    match change {
+        Change::Added(name) | Change::Removed(name) | Change::Changed { tool: name, .. } => name,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_update_keeps_the_operators_groups_and_says_what_changed() {
+        let tool = |name: &str, schema: serde_json::Value| -> Tool {
+            serde_json::from_value(serde_json::json!({"name": name, "inputSchema": schema})).unwrap()
+        };
+        let object = serde_json::json!({"type": "object"});
+        let typed = serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
+        let mut catalog = BTreeMap::from([(
+            "notes".to_owned(),
+            UpstreamTools {
+                groups: BTreeMap::from([("list".to_owned(), Group::Read), ("gone".to_owned(), Group::Write)]),
+                scopes: BTreeMap::from([("list".to_owned(), "notes:read".to_owned())]),
+                tools: vec![
+                    tool("list", object.clone()),
+                    tool("gone", object.clone()),
+                    tool("get", object.clone()),
+                ],
+                ..Default::default()
+            },
+        )]);
+        let changes = update(
+            &mut catalog,
+            "notes",
+            vec![tool("list", object.clone()), tool("get", typed), tool("wipe", object.clone())],
+        );
+        assert_eq!(
+            changes,
+            [
+                Change::Changed { tool: "get".into(), input_schema: true },
+                Change::Removed("gone".into()),
+                Change::Added("wipe".into()),
+            ]
+        );
+        let notes = &catalog["notes"];
+        assert_eq!(
+            notes.groups,
+            BTreeMap::from([("list".to_owned(), Group::Read)]),
+            "kept, minus the removed"
+        );
+        assert_eq!(notes.scopes["list"], "notes:read");
+        let (built, _) = Catalog::build(&catalog);
+        assert_eq!(built.get("notes__wipe").unwrap().group, Group::Destructive, "a new tool is destructive");
+        let same = catalog["notes"].tools.clone();
+        assert!(update(&mut catalog, "notes", same).is_empty(), "nothing changed");
+    }
     use protocol::mcp::ToolAnnotations;
     use serde_json::json;
 

@@ -4,6 +4,7 @@
 //! mcp-gateway serve --upstream NAME=URL… --catalog CATALOG --policy POLICY (--key-file F | secret)
 //!                                                       the gateway itself (http://localhost:9100)
 //! mcp-gateway key --key-file FILE                      the public JWK Set of its private_key_jwt key
+//! mcp-gateway catalog update CATALOG --upstream NAME --tools FILE|-   refresh one upstream's tools
 //! mcp-gateway policy check POLICY --catalog CATALOG     validate a policy file offline (for CI)
 //! mcp-gateway policy explain POLICY --catalog CATALOG --user … --tool … [--args JSON] …
 //!                                                       the decision on one call, and why
@@ -49,9 +50,33 @@ pub enum Command {
     /// Work with policy files offline.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Work with the catalog (the upstreams' tools, their groups and scopes).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Show the decisions the gateway recorded, newest first. Exit status 1 when there is no
     /// audit database at the URL.
     Audit(AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Replace one upstream's tools in a catalog with its current `tools/list` (a JSON array of
+    /// tools, as `mcp-agent --json tools URL` prints it; `-` reads standard input), keeping the
+    /// groups and scopes of the tools that stay. New tools are `destructive` until classified.
+    /// Prints what changed; check the policy against the result before deploying it.
+    Update {
+        /// The catalog file (created if missing).
+        catalog: PathBuf,
+        /// The upstream's name (its tools' prefix).
+        #[arg(long)]
+        upstream: String,
+        /// The upstream's tools: a JSON array, or `-` for standard input.
+        #[arg(long)]
+        tools: PathBuf,
+        /// Print what would change without writing the catalog.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +161,9 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }),
         Command::Policy(command) => policy(command),
+        Command::Catalog(CatalogCommand::Update { catalog, upstream, tools, dry_run }) => {
+            catalog_update(&catalog, &upstream, &tools, dry_run)
+        }
         Command::Audit(args) => audit(args),
     };
     match result {
@@ -267,6 +295,65 @@ fn key_from_file(path: &Path) -> anyhow::Result<crate::hop::SigningKey> {
         }
         Err(error) => Err(anyhow::anyhow!("cannot read {}: {error}", path.display())),
     }
+}
+
+fn catalog_update(path: &Path, upstream: &str, tools: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
+    use std::io::Read as _;
+    if !crate::catalog::is_upstream_name(upstream) {
+        anyhow::bail!("upstream name {upstream:?}: 1 to 32 of a-z 0-9 -");
+    }
+    let mut listed = String::new();
+    if tools == Path::new("-") {
+        std::io::stdin().read_to_string(&mut listed)?;
+    } else {
+        listed =
+            std::fs::read_to_string(tools).with_context(|| format!("cannot read {}", tools.display()))?;
+    }
+    let live: Vec<protocol::mcp::Tool> = serde_json::from_str(&listed)
+        .with_context(|| format!("{} is not a JSON array of MCP tools", tools.display()))?;
+    let mut catalog: BTreeMap<String, UpstreamTools> = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            serde_json::from_str(&text).with_context(|| format!("{} is not a catalog", path.display()))?
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let changes = crate::catalog::update(&mut catalog, upstream, live);
+    for change in &changes {
+        match change {
+            crate::catalog::Change::Added(tool) => {
+                println!(
+                    "added    {upstream}__{tool}  (destructive until you give it a group, and no scopes)"
+                )
+            }
+            crate::catalog::Change::Removed(tool) => println!("removed  {upstream}__{tool}"),
+            crate::catalog::Change::Changed { tool, input_schema: true } => {
+                println!("changed  {upstream}__{tool}  (its input schema: check the policy)")
+            }
+            crate::catalog::Change::Changed { tool, input_schema: false } => {
+                println!("changed  {upstream}__{tool}")
+            }
+        }
+    }
+    if changes.is_empty() {
+        println!("unchanged: {upstream}'s tools are as the catalog says");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Written beside the file and renamed over it: a running gateway or a reader never sees half.
+    let mut text = serde_json::to_string_pretty(&catalog)?;
+    text.push('\n');
+    let temporary = path.with_extension("json.tmp");
+    std::fs::write(&temporary, text).with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    println!(
+        "wrote {}; now run `mcp-gateway policy check POLICY --catalog {}`",
+        path.display(),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
