@@ -191,8 +191,10 @@ async fn a_token_bound_to_one_approved_call_is_good_for_that_call_only() {
     let alice = token_of(&issuer, &server, "alice", BOTH);
     let first = call(&server, &alice, "add_note", json!({"title": "a", "body": ""})).await.unwrap();
     let second = call(&server, &alice, "add_note", json!({"title": "b", "body": ""})).await.unwrap();
-    let (first, second) =
-        (first["structuredContent"]["id"].as_i64().unwrap(), second["structuredContent"]["id"].as_i64().unwrap());
+    let (first, second) = (
+        first["structuredContent"]["id"].as_i64().unwrap(),
+        second["structuredContent"]["id"].as_i64().unwrap(),
+    );
 
     // What a person approved: deleting the first note, at this server.
     let approved = json!({"id": first});
