@@ -17,7 +17,9 @@
 //! the arguments of the call approved) that
 //! answers later requests at once, for that client only. `prompt=none` asks whether one exists
 //! without prompting anyone: the answer is an approved request, or `consent_required`;
-//! `prompt=consent` asks the person whatever stands (a policy's `@consent("once")`). Every step
+//! `prompt=consent` asks the person whatever stands (a policy's `@consent("once")`), and
+//! `approval_max_age=<seconds>` lets only a standing approval given that recently answer (a
+//! policy's `@consent("PT1H")`). Every step
 //! is an audit event; expired requests are swept.
 
 use std::time::Duration;
@@ -65,6 +67,9 @@ pub struct BackchannelRequest {
     /// `prompt=consent`: ask the person even if a standing approval covers the call (a policy
     /// that wants every such call approved by hand).
     pub always_ask: bool,
+    /// `approval_max_age`: a standing approval answers only if the person gave it at most this
+    /// many seconds ago (a policy that lets an approval be remembered for an hour, say).
+    pub approval_max_age: Option<u64>,
 }
 
 impl FromParams for BackchannelRequest {
@@ -97,6 +102,15 @@ impl FromParams for BackchannelRequest {
                 ApiError::invalid_request("requested_expiry is a positive number of seconds")
             })?),
         };
+        let approval_max_age = match params.get("approval_max_age") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .ok_or_else(|| ApiError::invalid_request("approval_max_age is a number of seconds"))?,
+            ),
+        };
         let (no_prompt, always_ask) = match params.get("prompt") {
             None => (false, false),
             Some("none") => (true, false),
@@ -112,6 +126,7 @@ impl FromParams for BackchannelRequest {
             scope: params.get("scope").map(str::to_owned),
             no_prompt,
             always_ask,
+            approval_max_age,
         })
     }
 }
@@ -179,6 +194,9 @@ async fn open(
                     resource: &target.resource,
                     tool: &request.call.tool,
                     arguments_sha256: &request.call.arguments_sha256,
+                    approved_since: request
+                        .approval_max_age
+                        .map_or(i64::MIN, |age| now.saturating_sub(i64::try_from(age).unwrap_or(i64::MAX))),
                 },
                 now,
             )

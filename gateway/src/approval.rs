@@ -98,6 +98,8 @@ pub struct Request<'a> {
     /// The policy wants this very call approved by hand (`@consent("once")`): a standing
     /// approval the person gave earlier does not answer it (`prompt=consent`).
     pub every_time: bool,
+    /// How old a standing approval may be and still answer (`@consent("PT1H")`).
+    pub max_age: Option<std::time::Duration>,
 }
 
 impl Approvals {
@@ -162,6 +164,7 @@ impl Approvals {
             requested_expiry: Some(self.requested_expiry),
             scope: request.scope.map(ToString::to_string),
             prompt: request.every_time.then(|| "consent".to_owned()),
+            approval_max_age: request.max_age.map(|age| age.as_secs()),
         };
         let answer: BackchannelAuthenticationResponse =
             self.client.post(&self.bc_endpoint, &form, now).await?;

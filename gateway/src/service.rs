@@ -328,6 +328,10 @@ impl Gateway {
                     scope: entry.scopes.as_ref(),
                     binding_message: binding_message(&caller.token.claims.client_id, name),
                     every_time: consent == Consent::Once,
+                    max_age: match consent {
+                        Consent::For(duration) => Some(duration),
+                        Consent::Once => None,
+                    },
                 };
                 match self.approvals.ask(key, request, now()).await {
                     Ok(Answer::Approved { token, approval_id }) => {

@@ -155,6 +155,9 @@ pub struct BackchannelAuthenticationRequest {
     /// `none`: only a standing approval may answer; `consent`: ask the person whatever stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// Seconds: only a standing approval the person gave at most this long ago may answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_max_age: Option<u64>,
 }
 
 /// The answer of the backchannel authentication endpoint (OpenID CIBA Core §7.3): the handle to

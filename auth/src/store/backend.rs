@@ -218,6 +218,9 @@ pub struct StandingKey<'a> {
     pub resource: &'a str,
     pub tool: &'a str,
     pub arguments_sha256: &'a str,
+    /// Only approvals given at or after this time (Unix seconds) count: a client's bound on how
+    /// old a remembered approval may be (`approval_max_age`). `i64::MIN` for any.
+    pub approved_since: i64,
 }
 
 /// Signing keys.

@@ -444,3 +444,27 @@ async fn a_standing_approval_for_these_arguments_covers_this_call_and_no_other()
     let account = app.browser.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
     assert!(account.contains("with the approved arguments only"));
 }
+
+#[tokio::test]
+async fn approval_max_age_lets_only_a_recent_standing_approval_answer() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let subject = user_token(&app, GATEWAY, "echo notes:write").await;
+    let token = subject.access_token.secret();
+
+    let first = started(&app, &gateway, token).await;
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "remember-3600").await.status(), 303);
+    assert_eq!(poll(&app, &gateway, &first).await.status(), 200);
+
+    // Remembered a minute ago: an answer for a client that accepts an hour, not for one that
+    // accepts thirty seconds.
+    app.clock.advance(60);
+    let recent_enough = ask(&app, &gateway, token, &[("prompt", "none"), ("approval_max_age", "3600")]).await;
+    assert_eq!(recent_enough.status(), 200);
+    let too_old = ask(&app, &gateway, token, &[("prompt", "none"), ("approval_max_age", "30")]).await;
+    assert_eq!(error_of(too_old).await, (400, "consent_required".into()));
+    let malformed = ask(&app, &gateway, token, &[("approval_max_age", "an hour")]).await;
+    assert_eq!(error_of(malformed).await, (400, "invalid_request".into()));
+}

@@ -153,6 +153,7 @@ fn key<'a>(standing: &'a StandingApproval, arguments_sha256: &'a str) -> Standin
         resource: &standing.resource,
         tool: &standing.tool,
         arguments_sha256,
+        approved_since: i64::MIN,
     }
 }
 
@@ -683,6 +684,12 @@ async fn a_standing_approval_covers_only_its_user_client_upstream_tool_and_argum
     for key in elsewhere {
         assert_eq!(find(key).await.unwrap(), None, "{key:?}");
     }
+    // Only one given recently enough, when the client bounds its age.
+    let created = any_arguments.created_at;
+    let recent = StandingKey { approved_since: created, ..key(&any_arguments, "hash-1") };
+    assert_eq!(find(recent).await.unwrap(), Some(any_arguments.clone()));
+    let too_old = StandingKey { approved_since: created + 1, ..key(&any_arguments, "hash-1") };
+    assert_eq!(find(too_old).await.unwrap(), None, "given before approved_since");
 
     fx.clock.advance(599);
     assert!(find(key(&these_arguments, "hash-1")).await.unwrap().is_some());

@@ -266,6 +266,7 @@ impl ApprovalStore for SqliteBackend {
                 "SELECT {STANDING_COLUMNS} FROM standing_approvals
                  WHERE user_id = ? AND client_id = ? AND resource = ? AND tool = ?
                    AND (arguments_sha256 IS NULL OR arguments_sha256 = ?) AND expires_at > ?
+                   AND created_at >= ?
                  ORDER BY expires_at DESC LIMIT 1"
             ))
             .bind(key.user_id)
@@ -274,6 +275,7 @@ impl ApprovalStore for SqliteBackend {
             .bind(key.tool)
             .bind(key.arguments_sha256)
             .bind(now)
+            .bind(key.approved_since)
             .fetch_optional(&self.pool)
             .await?)
         })
