@@ -64,6 +64,20 @@ impl Client {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
     }
 
+    /// A `tools/call` in the session, as the HTTP response (for its status and headers).
+    async fn send_call(&self, tool: &str, arguments: Value) -> reqwest::Response {
+        self.http
+            .post(&self.url)
+            .bearer_auth(self.token.secret())
+            .header("mcp-session-id", self.session.as_deref().unwrap())
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": tool, "arguments": arguments}}))
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn call(&self, tool: &str, arguments: Value) -> (StatusCode, Value) {
         let (status, body, _) = self.raw("tools/call", json!({"name": tool, "arguments": arguments})).await;
         (status, body)
@@ -154,17 +168,7 @@ async fn a_denied_tool_and_an_unknown_tool_get_byte_identical_errors() {
     let error_for = |tool: &'static str, arguments: Value| {
         let client = &client;
         async move {
-            let mut response = client
-                .http
-                .post(&client.url)
-                .bearer_auth(client.token.secret())
-                .header("mcp-session-id", client.session.as_deref().unwrap())
-                .header("mcp-protocol-version", "2025-11-25")
-                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                    "params": {"name": tool, "arguments": arguments}}))
-                .send()
-                .await
-                .unwrap();
+            let mut response = client.send_call(tool, arguments).await;
             assert_eq!(response.status(), StatusCode::OK);
             response.headers_mut().remove("x-request-id");
             response.headers_mut().remove("date");
@@ -194,16 +198,7 @@ async fn a_write_needs_the_write_scope_first_403_insufficient_scope_then_step_up
     let stack = stack().await;
     let user = HeadlessUser::new();
     let client = connected(&stack, &user, json!({})).await;
-    let response = client
-        .http
-        .post(&client.url)
-        .bearer_auth(client.token.secret())
-        .header("mcp-session-id", client.session.as_deref().unwrap())
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "demo__add_note", "arguments": {"title": "t", "body": "b"}}}))
-        .send()
-        .await
-        .unwrap();
+    let response = client.send_call("demo__add_note", json!({"title": "t", "body": "b"})).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let challenge = e2e::challenge_of(&response);
     assert_eq!(challenge.error.as_ref().map(|e| e.as_str()), Some("insufficient_scope"));
@@ -225,16 +220,7 @@ async fn a_delete_waits_for_the_persons_approval_and_then_goes_through_once() {
     let client = connected(&stack, &ada, json!({})).await;
     // Ada can write? Not with the first token: step up to write first.
     let url = client.url.clone();
-    let response = client
-        .http
-        .post(&url)
-        .bearer_auth(client.token.secret())
-        .header("mcp-session-id", client.session.as_deref().unwrap())
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "demo__add_note", "arguments": {"title": "old", "body": "x"}}}))
-        .send()
-        .await
-        .unwrap();
+    let response = client.send_call("demo__add_note", json!({"title": "old", "body": "x"})).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let client = Client::connect(&url, token_from(&ada, &url, &response).await, json!({})).await;
     let (_, added) = client.call("demo__add_note", json!({"title": "old", "body": "x"})).await;
@@ -285,16 +271,7 @@ async fn a_client_with_url_elicitation_is_sent_to_the_approval_page_as_a_url_eli
     let (status, _) = client.call("demo__delete_note", json!({"id": 1})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let url = client.url.clone();
-    let response = client
-        .http
-        .post(&url)
-        .bearer_auth(client.token.secret())
-        .header("mcp-session-id", client.session.as_deref().unwrap())
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "demo__delete_note", "arguments": {"id": 1}}}))
-        .send()
-        .await
-        .unwrap();
+    let response = client.send_call("demo__delete_note", json!({"id": 1})).await;
     let token = token_from(&ada, &url, &response).await;
     let client = Client::connect(&url, token, json!({"elicitation": {"url": {}}})).await;
     let (_, body) = client.call("demo__delete_note", json!({"id": 1})).await;
@@ -374,16 +351,7 @@ async fn every_decision_is_audited_without_argument_values_or_tokens() {
 /// Signs `user` in with the write scope too (a step-up from the first token), and connects.
 async fn writer(stack: &Stack, user: &HeadlessUser) -> Client {
     let client = connected(stack, user, json!({})).await;
-    let response = client
-        .http
-        .post(&client.url)
-        .bearer_auth(client.token.secret())
-        .header("mcp-session-id", client.session.as_deref().unwrap())
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "demo__add_note", "arguments": {"title": "first", "body": ""}}}))
-        .send()
-        .await
-        .unwrap();
+    let response = client.send_call("demo__add_note", json!({"title": "first", "body": ""})).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let token = token_from(user, &client.url, &response).await;
     Client::connect(&client.url, token, json!({})).await

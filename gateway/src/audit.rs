@@ -746,21 +746,15 @@ mod tests {
     }
 
     #[test]
-    fn the_request_id_is_the_trace_id_when_the_traceparent_is_valid() {
+    fn the_request_id_is_the_trace_id_when_the_traceparent_is_valid_else_a_new_one() {
+        // What a valid `traceparent` is, is `protocol::trace`'s (and tested there).
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
         assert_eq!(request_id(Some(&format!("00-{trace}-00f067aa0ba902b7-01"))), trace);
-        for invalid in [
-            format!("00-{}-00f067aa0ba902b7-01", "0".repeat(32)),
-            format!("00-{trace}-0000000000000000-01"),
-            format!("ff-{trace}-00f067aa0ba902b7-01"),
-            format!("00-{trace}-00f067aa0ba902b7-01-extra"),
-            format!("00-{}-00f067aa0ba902b7-01", trace.to_uppercase()),
-            "1".to_owned(),
-        ] {
-            let id = request_id(Some(&invalid));
-            assert_ne!(id, trace, "{invalid}");
-            assert_eq!(id.len(), 32);
-        }
+        let fresh = request_id(Some("00-not-a-trace"));
+        assert!(
+            fresh.len() == 32
+                && protocol::trace::trace_id(&format!("00-{fresh}-00f067aa0ba902b7-01")).is_some()
+        );
         assert_ne!(request_id(None), request_id(None));
     }
 

@@ -27,6 +27,11 @@ pub fn trace_id(traceparent: &str) -> Option<&str> {
     valid.then_some(trace_id)
 }
 
+/// The trace id to log for a request with this `traceparent` header value: its trace id, or `-`.
+pub fn trace_id_or_dash(traceparent: Option<&str>) -> &str {
+    traceparent.and_then(trace_id).unwrap_or("-")
+}
+
 /// A `traceparent` for a request sent on within the trace `trace_id` (32 lowercase hex digits),
 /// as the span `span_id` (random, not all zeros: the caller's, since this crate does no I/O).
 pub fn child(trace_id: &str, span_id: [u8; 8]) -> String {

@@ -110,12 +110,8 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     let id =
         request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
     // The W3C trace id a caller (the gateway) sent, so one call can be followed across programs.
-    let trace = request
-        .headers()
-        .get(protocol::trace::TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(protocol::trace::trace_id)
-        .unwrap_or("-");
+    let traceparent = request.headers().get(protocol::trace::TRACEPARENT).and_then(|v| v.to_str().ok());
+    let trace = protocol::trace::trace_id_or_dash(traceparent);
     tracing::info_span!("request", id, trace, method = %request.method(), path = %request.uri().path())
 }
 

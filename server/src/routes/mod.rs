@@ -61,11 +61,7 @@ async fn not_found() -> (StatusCode, Json<ErrorResponse>) {
 /// the bearer crate), and an enabled span formats its fields on every request.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     // The W3C trace id a caller (the gateway) sent, so one call can be followed across programs.
-    let trace = request
-        .headers()
-        .get(protocol::trace::TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(protocol::trace::trace_id)
-        .unwrap_or("-");
+    let traceparent = request.headers().get(protocol::trace::TRACEPARENT).and_then(|v| v.to_str().ok());
+    let trace = protocol::trace::trace_id_or_dash(traceparent);
     tracing::debug_span!("request", trace, method = %request.method(), path = %request.uri().path())
 }
