@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use e2e::browser::Browser;
-use e2e::{DEMO_PASSWORD, DEMO_USER, Stack, StackOptions, dist_dir};
+use e2e::{ADMIN_PASSWORD, ADMIN_USER, DEMO_PASSWORD, DEMO_USER, Stack, StackOptions, dist_dir};
 use fantoccini::{Client, Locator};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -47,8 +47,13 @@ async fn open_spa(client: &Client, stack: &Stack) -> anyhow::Result<()> {
 
 /// On the AS's login page: sign in as the demo user.
 async fn sign_in(client: &Client, stack: &Stack) -> anyhow::Result<()> {
-    fill(client, "username", DEMO_USER).await?;
-    fill(client, "password", DEMO_PASSWORD).await?;
+    sign_in_as(client, stack, DEMO_USER, DEMO_PASSWORD).await
+}
+
+/// On the AS's login page: sign in as `username`.
+async fn sign_in_as(client: &Client, stack: &Stack, username: &str, password: &str) -> anyhow::Result<()> {
+    fill(client, "username", username).await?;
+    fill(client, "password", password).await?;
     let url = client.current_url().await?;
     anyhow::ensure!(url.as_str().starts_with(&stack.issuer), "the login page is the AS's: {url}");
     click(client, "sign-in").await
@@ -491,4 +496,109 @@ async fn a_person_approves_a_tool_call_in_a_fresh_browser_profile_and_the_client
     let claims = protocol::jwt::decode_unverified(collected.access_token.secret()).unwrap().claims;
     assert_eq!(claims["act"]["sub"], "gateway");
     assert_eq!(claims["authorization_details"][0]["identifier"], "echo");
+}
+
+/// Issue 13, the SPA through the gateway: a tool the policy lets through goes straight through;
+/// one it has a person approve first (a note titled "urgent…") shows the approval link, the person
+/// approves once on the AS's page in another tab of the same browser, and the SPA, which kept
+/// making the same call, shows its result.
+#[tokio::test]
+#[ignore = "needs the release SPA in dist/ and chromedriver; run by `cargo xtask test`"]
+async fn through_the_gateway_a_call_waits_for_a_persons_approval_and_goes_through_once_approved() {
+    let stack = stack(StackOptions { gateway: Some(None), ..Default::default() }).await;
+    let gateway = format!("{}/mcp", stack.gateway.as_ref().expect("started with a gateway").resource);
+    let running = &stack;
+    Browser::launch()
+        .await
+        .unwrap()
+        .run("gateway_approval", |client| async move {
+            client.goto(&format!("{}/", running.spa_origin)).await?;
+            fill(&client, "mcp-url", &gateway).await?;
+            click(&client, "list-tools").await?;
+            sign_in_as(&client, running, ADMIN_USER, ADMIN_PASSWORD).await?;
+            click(&client, "allow").await?;
+            let listed = text_of(&client, "result").await?;
+            anyhow::ensure!(
+                listed.contains("demo__echo") && listed.contains("demo__add_note"),
+                "the gateway's tools: {listed}"
+            );
+
+            // Reading is automatic.
+            fill(&client, "tool-demo__echo-text", "through the gateway").await?;
+            click(&client, "call-tool-demo__echo").await?;
+            client
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::XPath("//p[@id='result' and text()='through the gateway']"))
+                .await?;
+
+            // An urgent note: first a step-up to notes:write (consent again), then the approval.
+            let spa = client.window().await?;
+            fill(&client, "tool-demo__add_note-title", "urgent: call the plumber").await?;
+            fill(&client, "tool-demo__add_note-body", "the kitchen tap").await?;
+            click(&client, "call-tool-demo__add_note").await?;
+            click(&client, "allow").await?;
+            let link = client.wait().at_most(WAIT).for_element(Locator::Id("approval-link")).await?;
+            let href = link.attr("href").await?.unwrap_or_default();
+            anyhow::ensure!(
+                href == format!("{}/approvals", running.issuer),
+                "the AS's approval page: {href}"
+            );
+            anyhow::ensure!(link.attr("target").await?.as_deref() == Some("_blank"), "opens in a new tab");
+            let rel = link.attr("rel").await?.unwrap_or_default();
+            anyhow::ensure!(rel.contains("noopener") && rel.contains("noreferrer"), "rel: {rel}");
+            expect_steps(&timeline(&client).await?, &["This call needs a person's approval"])?;
+            let next = text_of(&client, "approval-next").await?;
+            anyhow::ensure!(
+                next.starts_with("Making the same call again"),
+                "says when it tries again: {next}"
+            );
+
+            // The person follows the link: a new tab, signed in at the AS already.
+            link.click().await?;
+            let deadline = std::time::Instant::now() + WAIT;
+            let approvals = loop {
+                if let Some(tab) = client.windows().await?.into_iter().find(|w| *w != spa) {
+                    break tab;
+                }
+                anyhow::ensure!(std::time::Instant::now() < deadline, "the link opened no new tab");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            client.switch_to_window(approvals).await?;
+            let card =
+                client.wait().at_most(WAIT).for_element(Locator::Css(".approval")).await?.text().await?;
+            anyhow::ensure!(card.contains("add_note"), "the call: {card}");
+            anyhow::ensure!(card.contains("urgent: call the plumber"), "its arguments: {card}");
+            client.find(Locator::Css("button[value='once']")).await?.click().await?;
+            client.wait().at_most(WAIT).for_element(Locator::Id("no-approvals")).await?;
+            client.close_window().await?;
+            client.switch_to_window(spa).await?;
+
+            // The SPA made the same call again by itself, and it went through.
+            client
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::XPath("//p[@id='result' and starts-with(text(), 'Added note #')]"))
+                .await?;
+            anyhow::ensure!(
+                client.find(Locator::Id("approval")).await.is_err(),
+                "the approval panel is gone once the call went through"
+            );
+            expect_steps(
+                &timeline(&client).await?,
+                &["step-up", "This call needs a person's approval", "Approved: the same call went through"],
+            )?;
+
+            // A deletion is approved every time; the person at the SPA may stop waiting.
+            fill(&client, "tool-demo__delete_note-id", "1").await?;
+            click(&client, "call-tool-demo__delete_note").await?;
+            client.wait().at_most(WAIT).for_element(Locator::Id("approval-link")).await?;
+            click(&client, "stop-waiting").await?;
+            let error = text_of(&client, "error").await?;
+            anyhow::ensure!(error.starts_with("Stopped waiting"), "says the call was not made: {error}");
+            anyhow::ensure!(client.find(Locator::Id("approval")).await.is_err(), "no longer waiting");
+            Ok(())
+        })
+        .await
+        .unwrap();
 }

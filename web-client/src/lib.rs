@@ -62,6 +62,7 @@ fn Home() -> impl IntoView {
     view! {
         <ModeSwitch/>
         <PausePanel/>
+        <ApprovalPanel/>
         <McpPanel/>
         <EchoPanel/>
         <ResultPanel/>
@@ -113,6 +114,42 @@ fn PausePanel() -> impl IntoView {
     }
 }
 
+/// A call waiting for a person's approval: the link to the approval page (opened in a new tab,
+/// so this page keeps its tokens and goes on trying), when the next try is, and *Stop waiting*.
+#[component]
+fn ApprovalPanel() -> impl IntoView {
+    let app = app_state();
+    move || {
+        app.waiting.get().map(|waiting| {
+            let next_try = move || {
+                let seconds = ((waiting.next_try_ms - app.now_ms.get()) / 1000.0).ceil().max(0.0) as i64;
+                format!("Making the same call again in {seconds} s (tries so far: {}).", waiting.tries)
+            };
+            view! {
+                <section class="pause" id="approval" role="status" aria-live="polite">
+                    <h2>"This call needs a person's approval"</h2>
+                    <p>
+                        "The server's policy asks a person to approve this call at the authorization server. \
+                         Open the approval page (sign in there if asked), answer, and come back: this page \
+                         makes the same call again until it goes through, for up to 5 minutes."
+                    </p>
+                    <p>
+                        <a id="approval-link" href=waiting.url.clone() target="_blank" rel="noopener noreferrer">
+                            {waiting.url.clone()}
+                        </a>
+                    </p>
+                    <p class="detail" id="approval-next">{next_try}</p>
+                    <div class="actions">
+                        <button id="stop-waiting" type="button" class="secondary" on:click=move |_| app.stop_waiting()>
+                            "Stop waiting"
+                        </button>
+                    </div>
+                </section>
+            }
+        })
+    }
+}
+
 #[component]
 fn McpPanel() -> impl IntoView {
     let app = app_state();
@@ -124,10 +161,18 @@ fn McpPanel() -> impl IntoView {
         <section aria-labelledby="mcp-heading">
             <h2 id="mcp-heading">"MCP server"</h2>
             <form class="call" on:submit=list>
-                <label for="mcp-url">"MCP endpoint (Streamable HTTP)"</label>
-                <input id="mcp-url" type="url" required
+                <label for="mcp-url">"MCP endpoint (Streamable HTTP): in the demo, the server (:9090) or the gateway (:9100)"</label>
+                // The listed tools belong to the endpoint they were listed from.
+                <input id="mcp-url" type="url" required list="mcp-urls"
                     prop:value=move || app.mcp_url.get()
-                    on:input=move |ev| app.mcp_url.set(event_target_value(&ev))/>
+                    on:input=move |ev| {
+                        app.mcp_url.set(event_target_value(&ev));
+                        app.tools.set(Vec::new());
+                    }/>
+                <datalist id="mcp-urls">
+                    <option value=state::DEFAULT_MCP_URL label="the demo's MCP server"/>
+                    <option value=state::DEMO_GATEWAY_URL label="the demo's gateway: policies and approvals"/>
+                </datalist>
                 <div class="actions">
                     <button id="list-tools" type="submit" disabled=move || app.busy.get()>"List tools"</button>
                 </div>

@@ -1,5 +1,7 @@
 //! The app's reactive state, provided once at the root and shared by every component.
 
+use std::time::Duration;
+
 use futures_channel::oneshot;
 use leptos::prelude::*;
 use protocol::echo::EchoResponse;
@@ -13,6 +15,8 @@ use crate::timeline::Step;
 /// The defaults: the local demo server's MCP endpoint and its plain echo API.
 pub const DEFAULT_MCP_URL: &str = "http://localhost:9090/mcp";
 pub const DEFAULT_ECHO_URL: &str = "http://localhost:9090/echo";
+/// The demo's gateway (`mcp-gateway`), offered next to the server in the MCP endpoint field.
+pub const DEMO_GATEWAY_URL: &str = "http://localhost:9100/mcp";
 
 /// The tokens for one resource, and what is needed to refresh them. Kept in memory only: a reload
 /// forgets them, and the next call authorizes again (the authorization server usually remembers
@@ -69,6 +73,19 @@ pub enum CallResult {
     },
 }
 
+/// A call waiting for a person's approval (a gateway's policy asked for it): where they give it,
+/// and when the same call is made again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    /// The approval page at the authorization server (an `http(s)` URL, checked by
+    /// `protocol::mcp::approval_of`).
+    pub url: String,
+    /// `Date.now()` milliseconds of the next try.
+    pub next_try_ms: f64,
+    /// How many times the call was made and found waiting.
+    pub tries: u32,
+}
+
 /// A pause in step-by-step mode: what is about to happen and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pause {
@@ -92,6 +109,10 @@ pub struct AppState {
     pub mcp_sessions: RwSignal<Vec<McpSession>>,
     pub pause: RwSignal<Option<Pause>>,
     resume: StoredValue<Option<oneshot::Sender<()>>>,
+    /// The call waiting for a person's approval, if one is.
+    pub waiting: RwSignal<Option<Waiting>>,
+    /// Wakes the wait between two tries: `true` from *Stop waiting*, `false` from the timer.
+    wake: StoredValue<Option<oneshot::Sender<bool>>>,
     /// `Date.now()`, ticking once a second, for expiry countdowns.
     pub now_ms: RwSignal<f64>,
 }
@@ -112,6 +133,8 @@ impl AppState {
             mcp_sessions: RwSignal::new(Vec::new()),
             pause: RwSignal::new(None),
             resume: StoredValue::new(None),
+            waiting: RwSignal::new(None),
+            wake: StoredValue::new(None),
             now_ms: RwSignal::new(js_sys::Date::now()),
         }
     }
@@ -144,6 +167,31 @@ impl AppState {
         self.step_mode.set(false);
         crate::storage::save_step_mode(false);
         self.next();
+    }
+
+    /// Waits `seconds` before the next try of a call waiting for approval; `true` if the person
+    /// pressed *Stop waiting* instead (or the browser refused the timer, which would never fire).
+    pub async fn wait_or_stop(&self, seconds: u64) -> bool {
+        let (sender, receiver) = oneshot::channel();
+        self.wake.set_value(Some(sender));
+        let app = *self;
+        let timer = set_timeout_with_handle(move || app.wake(false), Duration::from_secs(seconds));
+        let stopped = timer.is_err() || receiver.await.unwrap_or(true);
+        if let Ok(timer) = timer {
+            timer.clear();
+        }
+        stopped
+    }
+
+    /// *Stop waiting*.
+    pub fn stop_waiting(&self) {
+        self.wake(true);
+    }
+
+    fn wake(&self, stopped: bool) {
+        if let Some(sender) = self.wake.try_update_value(Option::take).flatten() {
+            let _ = sender.send(stopped);
+        }
     }
 
     /// The token set whose resource covers `url`.

@@ -2,6 +2,7 @@
 
 use protocol::challenge::BearerChallenge;
 use protocol::echo::EchoResponse;
+use protocol::mcp::Approval;
 use url::Url;
 
 use super::{Call, FlowResult, mcp, read_challenge};
@@ -16,6 +17,8 @@ pub enum Attempt {
         status: u16,
         challenge: BearerChallenge,
     },
+    /// The call waits for a person's approval, or was denied it (a gateway's policy).
+    Approval(Approval),
 }
 
 pub async fn attempt(app: AppState, call: &Call, tokens: Option<&TokenSet>) -> FlowResult<Attempt> {

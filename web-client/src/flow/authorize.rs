@@ -12,7 +12,7 @@ use protocol::token::{AuthorizationCodeRequest, TokenResponse};
 
 use super::discovery::discover;
 use super::identity::{client_id_for, origin};
-use super::{Call, FlowResult, Performed, oauth_error, random_bytes, show};
+use super::{Call, FlowResult, Performed, oauth_error, random_bytes};
 use crate::http::{Exchange, Outgoing};
 use crate::state::{AppState, TokenSet};
 use crate::storage::{self, PendingAuthorization};
@@ -103,12 +103,7 @@ pub async fn complete_authorization(app: AppState, query: String) {
         app.timeline.set(steps);
     }
     app.tools.set(storage::take_tools());
-    match finish(app, &query).await {
-        Ok(Performed::Done(result)) => show(app, result),
-        Ok(Performed::Redirecting) => return,
-        Err(message) => app.error.set(Some(message)),
-    }
-    app.busy.set(false);
+    super::settle_boxed(app, finish(app, &query).await).await;
 }
 
 async fn finish(app: AppState, query: &str) -> FlowResult<Performed> {

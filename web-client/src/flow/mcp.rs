@@ -1,14 +1,14 @@
 //! The MCP client over Streamable HTTP, driving `protocol::mcp_client` (the same core as the
 //! agent): it says what to POST with which headers and what each answer means; this module sends
 //! through `fetch`, records every exchange in the timeline, and hands `401`/`403` back to the
-//! flow.
+//! flow, as it does a gateway's answer that the call waits for a person's approval.
 
-use protocol::mcp::{CallToolParams, CallToolResult, Implementation, ListToolsResult, header};
+use protocol::mcp::{Approval, CallToolParams, CallToolResult, Implementation, ListToolsResult, header};
 use protocol::mcp_client::{Answer, Body, Connection, Outgoing as Message, Purpose, Restart, Step as Next};
 use serde_json::{Map, Value};
 
 use super::attempt::{Attempt, refused_or_error, with_or_without};
-use super::{Boxed, FlowResult};
+use super::{Boxed, FlowResult, approval};
 use crate::http::{Exchange, Outgoing};
 use crate::state::{AppState, CallResult, TokenSet};
 use crate::timeline::{Outcome, Step};
@@ -84,7 +84,13 @@ async fn drive(
     loop {
         let message = match next {
             Next::Done(result) => return Ok(Ok(result)),
-            Next::Failed(error) => return Err(format!("The MCP server's answer cannot be used: {error}.")),
+            Next::Failed(error) => {
+                // A call waiting for a person's approval is not over: the flow waits and calls again.
+                if let Some(approval) = approval::approval_in(&error) {
+                    return Ok(Err(Attempt::Approval(approval)));
+                }
+                return Err(format!("The MCP server's answer cannot be used: {error}."));
+            }
             Next::Send(message) => message,
         };
         match &message.restart {
@@ -129,6 +135,9 @@ fn record(
     next: &Next,
 ) {
     let outcome = match next {
+        Next::Failed(error) if matches!(approval::approval_in(error), Some(Approval::Pending { .. })) => {
+            Outcome::Info
+        }
         Next::Failed(_) => Outcome::Error,
         Next::Send(following) if following.restart.is_some() => Outcome::Info,
         _ => Outcome::Ok,

@@ -6,8 +6,10 @@
 //! ([`identity`]) and send the browser to authorize with PKCE ([`authorize`]); on `/callback` the
 //! code is exchanged and the call retried, with the machine's state carried across the redirect.
 //! Tokens close to expiry are refreshed first. Every HTTP exchange and decision is recorded in
-//! the timeline, and in step-by-step mode each request waits for *Next*.
+//! the timeline, and in step-by-step mode each request waits for *Next*. A call a person must
+//! approve first (a gateway's policy) waits for them and is made again ([`approval`]).
 
+mod approval;
 mod attempt;
 pub mod authorize;
 mod discovery;
@@ -57,6 +59,13 @@ pub enum Performed {
     Done(CallResult),
     /// The browser is on its way to the authorization server.
     Redirecting,
+    /// A person must approve the call at `url` first; then `call`, made again, goes through.
+    AwaitingApproval {
+        call: Call,
+        url: String,
+        id: String,
+        retry_after: u64,
+    },
 }
 
 /// Runs a call from the UI: the call, then whatever authorization it takes.
@@ -65,12 +74,41 @@ pub async fn run(app: AppState, call: Call) {
     app.error.set(None);
     app.result.set(None);
     app.timeline.set(Vec::new());
-    match perform_boxed(app, &call, ChallengeReaction::new()).await {
-        Ok(Performed::Done(result)) => show(app, result),
-        // Keep the buttons disabled: the page is about to be replaced.
-        Ok(Performed::Redirecting) => return,
-        Err(message) => app.error.set(Some(message)),
+    settle_boxed(app, perform_boxed(app, &call, ChallengeReaction::new()).await).await;
+}
+
+/// [`settle`] behind a box, for the same reason as [`perform_boxed`]: the button and the
+/// callback both end there.
+pub(crate) fn settle_boxed(app: AppState, performed: FlowResult<Performed>) -> Boxed<'static, ()> {
+    Box::pin(settle(app, performed))
+}
+
+/// Shows what a call ended with, after waiting for a person's approval if it needs one: the same
+/// call made again until it goes through, is denied, or the page stops waiting.
+async fn settle(app: AppState, mut performed: FlowResult<Performed>) {
+    let mut wait = approval::Wait::default();
+    loop {
+        performed = match performed {
+            Ok(Performed::Done(result)) => {
+                wait.approved(app);
+                show(app, result);
+                break;
+            }
+            // Keep the buttons disabled: the page is about to be replaced.
+            Ok(Performed::Redirecting) => return,
+            Err(message) => {
+                app.error.set(Some(message));
+                break;
+            }
+            Ok(Performed::AwaitingApproval { call, url, id, retry_after }) => {
+                match wait.pause(app, url, id, retry_after).await {
+                    Ok(()) => perform_boxed(app, &call, ChallengeReaction::new()).await,
+                    Err(message) => Err(message),
+                }
+            }
+        };
     }
+    app.waiting.set(None);
     app.busy.set(false);
 }
 
@@ -107,6 +145,7 @@ pub async fn perform(app: AppState, call: &Call, mut reaction: ChallengeReaction
         let tokens = app.token_for(call.url());
         let (status, challenge) = match attempt::attempt(app, call, tokens.as_ref()).await? {
             Attempt::Done(result) => return Ok(Performed::Done(result)),
+            Attempt::Approval(answer) => return approval::outcome(app, call, answer),
             Attempt::Refused { status, challenge } => (status, challenge),
         };
         let mut next = reaction.on_response(status, Some(&challenge), &held(tokens.as_ref()));

@@ -1,0 +1,170 @@
+//! A call that waits for a person's approval. A gateway's policy may ask a person to approve a
+//! tool call first: the gateway answers with where they approve (this project's `-31042`, or the
+//! spec's URL-mode elicitation `-32042`; `protocol::mcp::approval_of` reads both and accepts only
+//! `http(s)` links). The page shows the link and makes the same call again, as often as the
+//! gateway says, until it goes through, the person denies it, or five minutes are over. Only the
+//! person can approve, at the authorization server in their own session: this page cannot.
+
+use leptos::prelude::*;
+use protocol::mcp::Approval;
+use protocol::mcp_client::McpError;
+
+use super::{Call, FlowResult, Performed};
+use crate::state::{AppState, Waiting};
+use crate::timeline::{Outcome, Step};
+
+const RULE: &str = "the gateway's approval (-31042) or MCP URL-mode elicitation (-32042)";
+/// How long the page keeps trying; the gateway's approvals expire after about as long.
+const MAX_WAIT_MS: f64 = 5.0 * 60.0 * 1000.0;
+/// The longest pause between two tries, whatever the gateway says (as `mcp-agent`).
+const MAX_PAUSE_SECONDS: u64 = 30;
+
+/// The approval a failed MCP call is waiting for, if that is why it failed.
+pub fn approval_in(error: &McpError) -> Option<Approval> {
+    match error {
+        McpError::Rpc { error, .. } => protocol::mcp::approval_of(error),
+        _ => None,
+    }
+}
+
+/// What an approval answer means for the call: wait (with the call to make again), or stop.
+pub(super) fn outcome(app: AppState, call: &Call, approval: Approval) -> FlowResult<Performed> {
+    let stop = |title: &str, message: &str| {
+        app.push(Step::new(title, RULE, Outcome::Error).detail(message));
+        Err(message.to_owned())
+    };
+    match approval {
+        Approval::Pending { url, id, retry_after } => {
+            Ok(Performed::AwaitingApproval { call: call.clone(), url, id, retry_after })
+        }
+        Approval::Denied { .. } => stop("The person denied the call", "The person denied this call."),
+        Approval::Expired { .. } => stop(
+            "Nobody approved the call in time",
+            "Nobody approved this call in time; calling again asks again.",
+        ),
+    }
+}
+
+/// The pause before the next try, in seconds, or `None` once the wait would go past `deadline_ms`.
+pub fn next_pause(retry_after: u64, now_ms: f64, deadline_ms: f64) -> Option<u64> {
+    let pause = retry_after.clamp(1, MAX_PAUSE_SECONDS);
+    (now_ms + (pause * 1000) as f64 <= deadline_ms).then_some(pause)
+}
+
+/// One approval being waited for, across the tries of its call.
+#[derive(Default)]
+pub(super) struct Wait {
+    /// The approval id last shown, so each new one gets its own timeline step.
+    shown: Option<String>,
+    deadline_ms: Option<f64>,
+    tries: u32,
+    /// The timeline's length before the last try.
+    mark: usize,
+}
+
+impl Wait {
+    /// Shows the link and waits before the next try; `Err` when the page stops waiting (the
+    /// person pressed *Stop waiting*, or five minutes are over).
+    pub(super) async fn pause(
+        &mut self,
+        app: AppState,
+        url: String,
+        id: String,
+        retry_after: u64,
+    ) -> FlowResult<()> {
+        let now = js_sys::Date::now();
+        let deadline = *self.deadline_ms.get_or_insert(now + MAX_WAIT_MS);
+        self.tries += 1;
+        if self.shown.as_ref() == Some(&id) {
+            // Still waiting: the try added only its own exchange, which says nothing new.
+            if app.timeline.with_untracked(Vec::len) == self.mark + 1 {
+                app.timeline.update(|steps| steps.truncate(self.mark));
+            }
+        } else {
+            app.push(Step::new("This call needs a person's approval", RULE, Outcome::Info).detail(format!(
+                "approval page: {url}\napproval id: {id}\nThe person opens the page (signing in at the \
+                 authorization server if asked) and answers. This page makes the same call again every \
+                 {} s; tries that are still waiting are not listed here.",
+                retry_after.clamp(1, MAX_PAUSE_SECONDS)
+            )));
+            self.shown = Some(id);
+        }
+        let Some(pause) = next_pause(retry_after, now, deadline) else {
+            return Err(give_up(
+                app,
+                "Nobody answered within 5 minutes; the call was not made. Call it again once approved.",
+            ));
+        };
+        app.now_ms.set(now);
+        app.waiting.set(Some(Waiting { url, next_try_ms: now + (pause * 1000) as f64, tries: self.tries }));
+        if app.wait_or_stop(pause).await {
+            return Err(give_up(
+                app,
+                "Stopped waiting; the call was not made. Call it again once the person has approved.",
+            ));
+        }
+        self.mark = app.timeline.with_untracked(Vec::len);
+        Ok(())
+    }
+
+    /// After the call went through: say so, if it had waited.
+    pub(super) fn approved(&self, app: AppState) {
+        if self.shown.is_some() {
+            app.push(Step::new("Approved: the same call went through", RULE, Outcome::Ok));
+        }
+    }
+}
+
+fn give_up(app: AppState, message: &'static str) -> String {
+    app.push(Step::new("Stop waiting", RULE, Outcome::Error).detail(message));
+    message.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::mcp::{RpcError, error_code};
+    use serde_json::json;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn rpc(code: i64, data: serde_json::Value) -> McpError {
+        McpError::Rpc {
+            method: "tools/call".into(),
+            error: RpcError { code, message: "m".into(), data: Some(data) },
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn both_forms_of_a_pending_approval_are_understood_and_only_web_links_are_shown() {
+        let pending =
+            |url: &str, id: &str| Some(Approval::Pending { url: url.into(), id: id.into(), retry_after: 2 });
+        let page = "http://as.example/approvals";
+        assert_eq!(
+            approval_in(&rpc(
+                error_code::APPROVAL_PENDING,
+                json!({"approvalUrl": page, "approvalId": "a1", "retryAfterSeconds": 2})
+            )),
+            pending(page, "a1")
+        );
+        assert_eq!(
+            approval_in(&rpc(
+                error_code::URL_ELICITATION_REQUIRED,
+                json!({"elicitations": [{"mode": "url", "url": page, "elicitationId": "e1", "message": "m"}],
+                       "retryAfterSeconds": 2})
+            )),
+            pending(page, "e1")
+        );
+        let script = json!({"approvalUrl": "javascript:alert(1)", "approvalId": "a2"});
+        assert_eq!(approval_in(&rpc(error_code::APPROVAL_PENDING, script)), None);
+        assert_eq!(approval_in(&rpc(error_code::INVALID_PARAMS, json!({}))), None);
+        assert_eq!(approval_in(&McpError::SessionLost), None);
+    }
+
+    #[wasm_bindgen_test]
+    fn the_pause_follows_the_gateway_within_bounds_and_ends_at_the_deadline() {
+        assert_eq!(next_pause(5, 0.0, MAX_WAIT_MS), Some(5));
+        assert_eq!(next_pause(0, 0.0, MAX_WAIT_MS), Some(1), "never a busy loop");
+        assert_eq!(next_pause(3600, 0.0, MAX_WAIT_MS), Some(MAX_PAUSE_SECONDS));
+        assert_eq!(next_pause(5, MAX_WAIT_MS - 4_000.0, MAX_WAIT_MS), None, "no try after the deadline");
+    }
+}
