@@ -54,6 +54,18 @@ impl Group {
     }
 }
 
+impl Group {
+    /// The annotations clients are shown: the upstream's, with `readOnlyHint` and
+    /// `destructiveHint` saying what the gateway decided (a client asking for confirmation
+    /// before destructive tools, as `mcp-agent run` does, follows the gateway, not the upstream).
+    pub fn annotate(self, tool: &Tool) -> protocol::mcp::ToolAnnotations {
+        let mut annotations = tool.annotations.clone().unwrap_or_default();
+        annotations.read_only_hint = Some(self == Group::Read);
+        annotations.destructive_hint = Some(self == Group::Destructive);
+        annotations
+    }
+}
+
 /// One upstream as the configuration describes it, with the tools it listed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpstreamTools {
@@ -164,7 +176,11 @@ impl Catalog {
                     upstream_tool: tool.name.clone(),
                     group,
                     scopes,
-                    tool: Tool { name: name.clone(), ..tool.clone() },
+                    tool: Tool {
+                        name: name.clone(),
+                        annotations: Some(group.annotate(tool)),
+                        ..tool.clone()
+                    },
                 };
                 if entries.insert(name.clone(), entry).is_some() {
                     skipped.push(Skipped {
@@ -378,6 +394,13 @@ mod tests {
             "configuration beats a read-only claim"
         );
         assert_eq!(group(&trusted, "mystery"), Group::Destructive, "MCP's defaults");
+
+        // What clients are shown says what the gateway decided, not what the upstream claimed.
+        let add = &untrusted.get("notes__add_note").unwrap().tool;
+        let annotations = add.annotations.as_ref().unwrap();
+        assert_eq!((annotations.read_only_hint, annotations.destructive_hint), (Some(false), Some(true)));
+        let list = untrusted.get("notes__list_notes").unwrap().tool.annotations.clone().unwrap();
+        assert_eq!((list.read_only_hint, list.destructive_hint), (Some(true), Some(false)));
     }
 
     #[test]
