@@ -45,11 +45,27 @@ pub struct Access {
     options: AccessOptions,
     /// Logins this run started (reported by `login`; the limits are per request, in the machine).
     authorizations: usize,
+    /// Held while a login runs, by this `Access` and its forks: concurrent calls of one model turn
+    /// that all need a login open one login page at a time.
+    logins: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Access {
     pub fn new(http: Http, store: Store, progress: Progress, options: AccessOptions) -> Self {
-        Self { http, store, progress, options, authorizations: 0 }
+        Self { http, store, progress, options, authorizations: 0, logins: std::sync::Arc::default() }
+    }
+
+    /// Another `Access` for a concurrent call: the same options, HTTP client and token store
+    /// (whose files are locked per issuer), and one login at a time between them.
+    pub fn fork(&self) -> Self {
+        Self {
+            http: self.http.clone(),
+            store: self.store.clone(),
+            progress: self.progress.clone(),
+            options: self.options.clone(),
+            authorizations: 0,
+            logins: self.logins.clone(),
+        }
     }
 
     /// Shows where a person approves a call (see [`crate::browser::show_approval`]).
@@ -172,6 +188,8 @@ impl Access {
                 describe(&authorize.challenge)
             )));
         }
+        let logins = self.logins.clone();
+        let _one_at_a_time = logins.lock().await;
         let login = Login {
             http: &self.http,
             store: &self.store,

@@ -18,7 +18,7 @@ use crate::output::Verbosity;
     name = "mcp-agent",
     version,
     about = "A headless MCP client that authorizes with OAuth 2.1 like a native app",
-    after_help = "Exit status: 0 success; 1 the call failed; 2 bad usage; 3 authorization could not be obtained; \
+    after_help = "Exit status: 0 success; 1 the call failed (or `run` got no answer); 2 bad usage; 3 authorization could not be obtained; \
                   4 the tool ran and reported an error; 5 the call waits for a person's approval.\n\nTokens are kept in a file per authorization server \
                   under --home (mode 0600) and are never printed."
 )]
@@ -94,6 +94,27 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         approval_timeout: u64,
     },
+    /// Reach a goal with a model choosing the tools of the given MCP servers:
+    /// `mcp-agent run http://localhost:9090/mcp "say hi with the echo tool"`. Prints the answer
+    /// (`--json`: the transcript). With `--llm needle:` the offline model is single-shot: it
+    /// chooses the calls for the goal once (or declines below its confidence threshold) and the
+    /// answer is the tools' output.
+    Run {
+        /// The MCP endpoints, then the goal (in quotes).
+        #[arg(required = true, num_args = 2.., value_name = "URL… GOAL")]
+        urls_and_goal: Vec<String>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Talk with a model that uses the tools of the given MCP servers: one goal per line on
+    /// standard input, each answer on standard output, until end of input.
+    Chat {
+        /// The MCP endpoints.
+        #[arg(required = true)]
+        urls: Vec<String>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// List the tools an MCP server offers.
     Tools {
         /// The MCP endpoint.
@@ -123,6 +144,38 @@ pub enum Command {
         /// The MCP endpoint (the runner appends it).
         url: String,
     },
+}
+
+/// How `run` and `chat` reach their model and how far they go.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// The model: `needle:[<path>]` (the default: Needle 3, offline, in-process; single-shot: it
+    /// chooses the calls for the goal once, declines below --needle-threshold, and its answer is
+    /// the tools' output), `ollama` (a local Ollama), or `openai:<base URL>` (any OpenAI-compatible
+    /// Chat Completions server with tool calls: llama.cpp's server with --jinja, vLLM with
+    /// tool-choice enabled, OpenAI). An API key, if the server needs one, comes from
+    /// MCP_AGENT_LLM_API_KEY and goes to that server only.
+    #[arg(long, env = "MCP_AGENT_LLM", default_value = crate::llm::DEFAULT_LLM)]
+    pub llm: String,
+    /// The model's name at an OpenAI-compatible server.
+    #[arg(long, env = "MCP_AGENT_MODEL", default_value = crate::llm::DEFAULT_MODEL)]
+    pub model: String,
+    /// Most model turns before giving up without an answer.
+    #[arg(long, default_value_t = 8)]
+    pub max_steps: usize,
+    /// Run tools that say they are destructive without asking (otherwise the person confirms at
+    /// the terminal; without one, and with --no-login, they are refused).
+    #[arg(long)]
+    pub yes: bool,
+    /// Seconds one model request may take.
+    #[arg(long, default_value_t = 300)]
+    pub llm_timeout: u64,
+    /// Needle's confidence (0 to 1) below which it declines to choose a call.
+    #[arg(long, default_value_t = crate::llm::needle::DEFAULT_THRESHOLD)]
+    pub needle_threshold: f32,
+    /// Seconds a call may wait for a person's approval at a gateway.
+    #[arg(long, default_value_t = 300)]
+    pub approval_timeout: u64,
 }
 
 impl Global {

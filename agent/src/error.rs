@@ -16,6 +16,8 @@ pub const EXIT_APPROVAL_PENDING: u8 = 5;
 pub fn exit_status(outcome: &Result<Outcome>) -> u8 {
     match outcome {
         Ok(Outcome::ToolResult(result)) if result.is_error => EXIT_TOOL_ERROR,
+        // `run` without an answer (the model declined, or ran out of steps): it did not get there.
+        Ok(Outcome::Transcript(transcript)) if transcript.answer.is_none() => 1,
         Ok(_) => 0,
         Err(error) => error.exit_code(),
     }

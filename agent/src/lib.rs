@@ -6,6 +6,8 @@
 //! |---|---|
 //! | [`cli`] | the command line, parsed |
 //! | [`commands`] | what `call`, `tools`, `login`, `logout`, `status` do, each returning data |
+//! | [`conversation`] | the agent loop of `run` and `chat`: the model chooses, the agent calls, results go back |
+//! | [`llm`] | the models: an OpenAI-compatible client, and Needle offline in-process |
 //! | [`conformance`] | the MCP conformance suite's entry point (`mcp-agent conformance`) |
 //! | [`output`] | printing: results on stdout (human or `--json`), progress on stderr |
 //! | [`error`] | the error type and every exit status |
@@ -26,10 +28,12 @@ pub mod browser;
 pub mod cli;
 pub mod commands;
 pub mod conformance;
+pub mod conversation;
 pub mod discover;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod llm;
 pub mod loopback;
 pub mod mcp;
 pub mod output;

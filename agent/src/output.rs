@@ -63,6 +63,8 @@ pub fn print(outcome: &Result<Outcome>, json: bool) {
         Ok(Outcome::Login(report)) => login(report, json),
         Ok(Outcome::Logout(report)) => logout(report, json),
         Ok(Outcome::Status(report)) => status(report, json),
+        Ok(Outcome::Transcript(transcript)) => answer(transcript, json),
+        Ok(Outcome::Chatted) => {}
         Err(error) => failure(error, json),
     }
 }
@@ -94,6 +96,21 @@ fn tool_result(result: &CallToolResult, json: bool) {
     }
     if result.is_error {
         eprintln!("mcp-agent: the tool reported an error");
+    }
+}
+
+fn answer(transcript: &crate::conversation::Transcript, json: bool) {
+    use crate::conversation::StopReason;
+    if json {
+        println!("{}", crate::conversation::transcript_json(transcript));
+        return;
+    }
+    match (&transcript.answer, &transcript.stop) {
+        (Some(answer), _) => println!("{answer}"),
+        (None, StopReason::Declined) => {
+            eprintln!("mcp-agent: the model declined: {}", transcript.declined.as_deref().unwrap_or(""))
+        }
+        (None, _) => eprintln!("mcp-agent: no answer within --max-steps ({} turns)", transcript.steps.len()),
     }
 }
 

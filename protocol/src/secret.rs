@@ -68,6 +68,10 @@ secret_string!(
     /// holds it, and can authenticate as the client that asked, collects the token once approved.
     AuthReqId
 );
+secret_string!(
+    /// The API key of a model endpoint (an OpenAI-compatible server): sent to that endpoint only.
+    ApiKey
+);
 
 #[cfg(test)]
 mod tests {

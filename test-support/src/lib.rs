@@ -2,6 +2,8 @@
 //!
 //! * [`issuer::TestIssuer`]: a stand-in authorization server (RFC 8414 metadata and a JWKS on
 //!   loopback) with its own ES256 key, minting RFC 9068 access tokens of any shape, valid or not;
+//! * [`model::ScriptedModel`]: an OpenAI-compatible model endpoint answering from a queue and
+//!   recording what it receives, for the agent's loop tests;
 //! * [`logs::CapturedLogs`]: a `tracing` writer that keeps what was logged, for tests asserting
 //!   that no secret reaches the logs;
 //! * with the `stack` feature: [`stack::Stack`], the real authorization server and resource server
@@ -16,6 +18,7 @@
 pub mod headless;
 pub mod issuer;
 pub mod logs;
+pub mod model;
 #[cfg(feature = "stack")]
 pub mod node;
 #[cfg(feature = "stack")]

@@ -15,6 +15,7 @@ mod bench;
 mod cmd;
 mod dev;
 mod fuzz;
+mod models;
 mod soak;
 mod test;
 mod tools;

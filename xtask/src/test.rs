@@ -97,7 +97,12 @@ fn run_stages(root: &Path, stages: &mut Stages) -> Result {
             "warnings",
         ]),
     )?;
-    stage("unit and HTTP integration tests", cmd::cargo().args(["test"]))?;
+    let mut tests = cmd::cargo();
+    tests.arg("test");
+    if let Some(model) = &tools.needle_model {
+        tests.env(crate::models::NEEDLE_MODEL_ENV, model);
+    }
+    stage("unit and HTTP integration tests", &mut tests)?;
     let mut spa_tests = cmd::cargo();
     spa_tests
         .args(["test", "-p", "web-client", "--target", WASM_TARGET])

