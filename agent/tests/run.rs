@@ -282,3 +282,43 @@ async fn out_of_the_box_run_says_hi_with_the_echo_tool_offline_through_real_oaut
     assert!(transcript["answer"].as_str().unwrap().contains("hi"), "{transcript}");
     assert_eq!(run.logins.len(), 1, "through the real login");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_answers_one_goal_per_line_and_carries_the_conversation() {
+    use tokio::io::AsyncWriteExt as _;
+    let stack = Stack::start(None).await.unwrap();
+    let model = ScriptedModel::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let url = mcp(&stack);
+    // Logged in beforehand; the chat itself may not log in.
+    model.answer("ready");
+    run_agent(&stack, home.path(), &model, &[&url, "get ready"], DEMO).await;
+    model.calls(&[("c1", "echo", json!({"text": "one"}))]).answer("first done").answer("second done");
+
+    let llm = format!("openai:{}", model.base_url);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-agent"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["--no-login", "chat", "--llm", &llm, "--model", "scripted", &url])
+        .env_remove("MCP_AGENT_LLM_API_KEY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"echo one\n\nand then?\n").await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["first done", "second done"]);
+    let requests = model.requests();
+    let last = &requests.last().unwrap().body["messages"];
+    let roles: Vec<&str> = last.as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "assistant", "tool", "assistant", "user"], "the whole conversation");
+}
