@@ -15,10 +15,19 @@
 //! load on another, and logging is on at INFO into a sink, as the binary's default: a log line per
 //! request would show here. Tokens come from a stand-in issuer (`test-support`), minted before the
 //! clock starts. The machine is shared and noisy: compare rows of one run, not runs.
-//! `MCP_BENCH_ROWS=b` measures only the rows named by those letters, and `MCP_BENCH_ENDPOINT=echo`
-//! (or `tools`) one endpoint: to profile one of them.
+//!
+//! Then the gateway ([`gateway`]): a `tools/call` straight to an MCP server against the same call
+//! through `mcp-gateway` in front of it (with a cached hop token), and [`policy`]: one Cedar
+//! decision with 1,000 policies and with the demo's.
+//!
+//! `MCP_BENCH_PART=gateway` (or `tokens`, `policy`, comma-separated) runs only those parts;
+//! `MCP_BENCH_ROWS=b` measures only the rows named by those letters (a part left without rows is
+//! not started), and `MCP_BENCH_ENDPOINT=echo` (or `tools`) one endpoint of the token rows: to
+//! profile one of them.
 
+mod gateway;
 mod load;
+mod policy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +52,83 @@ const ROUNDS: u32 = 4;
 const WARMUP: Duration = Duration::from_millis(200);
 /// Concurrent keep-alive connections.
 const CONNECTIONS: usize = 32;
+
+/// What this run measures, from the environment (see the module's documentation).
+struct Selection {
+    parts: Option<String>,
+    rows: Option<String>,
+    endpoint: Option<String>,
+}
+
+impl Selection {
+    fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        Self {
+            parts: var("MCP_BENCH_PART"),
+            rows: var("MCP_BENCH_ROWS"),
+            endpoint: var("MCP_BENCH_ENDPOINT"),
+        }
+    }
+
+    /// Is the part `name` (`tokens`, `gateway`, `policy`) to run?
+    fn part(&self, name: &str) -> bool {
+        self.parts.as_ref().is_none_or(|parts| parts.split(',').any(|part| part.trim() == name))
+    }
+
+    /// Is the row of this letter to be measured?
+    fn row(&self, letter: char) -> bool {
+        self.rows.as_ref().is_none_or(|rows| rows.contains(letter))
+    }
+
+    /// Is any of these rows to be measured?
+    fn any_row(&self, letters: &str) -> bool {
+        letters.chars().any(|letter| self.row(letter))
+    }
+}
+
+/// One line of a table: what is sent where over how many connections, and what it measured. The
+/// first letter of `name` is the row's letter.
+struct Row<'a> {
+    name: &'static str,
+    endpoint: Endpoint,
+    base: &'a str,
+    tokens: Tokens,
+    connections: usize,
+    outcome: Outcome,
+}
+
+impl<'a> Row<'a> {
+    fn new(
+        name: &'static str,
+        endpoint: Endpoint,
+        base: &'a str,
+        tokens: Tokens,
+        connections: usize,
+    ) -> Self {
+        Self { name, endpoint, base, tokens, connections, outcome: Outcome::default() }
+    }
+
+    fn letter(&self) -> char {
+        self.name.chars().next().unwrap_or(' ')
+    }
+}
+
+/// Measures `rows` for [`DURATION`] each. Rows take turns, a slice each per round, so that a
+/// burst of noise from the rest of the machine lands on all of them rather than on one.
+async fn measure(rows: &mut [Row<'_>]) -> anyhow::Result<()> {
+    for round in 0..ROUNDS {
+        print!("\rround {}/{ROUNDS}", round + 1);
+        std::io::Write::flush(&mut std::io::stdout())?;
+        for row in rows.iter_mut() {
+            let slice = DURATION / ROUNDS;
+            row.outcome.add(
+                load::run(row.base, row.endpoint, row.tokens.clone(), row.connections, WARMUP, slice).await?,
+            );
+        }
+    }
+    println!();
+    Ok(())
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Server {
@@ -124,18 +210,32 @@ async fn main() -> anyhow::Result<()> {
         .thread_name("server")
         .enable_all()
         .build()?;
+    let selection = Selection::from_env();
+    if selection.part("tokens") && selection.any_row("anbcd") {
+        token_checks(servers.handle(), &selection).await?;
+    }
+    if selection.part("gateway") && selection.any_row(gateway::ROWS) {
+        gateway::run(servers.handle(), &selection).await?;
+    }
+    if selection.part("policy") && selection.any_row(policy::ROWS) {
+        policy::run()?;
+    }
+    servers.shutdown_background();
+    Ok(())
+}
+
+/// The token checks: `GET /echo` and `tools/call`, rows (a) to (d) and (n).
+async fn token_checks(servers: &Handle, selection: &Selection) -> anyhow::Result<()> {
     let issuer = TestIssuer::start().await;
-    let bare = start(servers.handle(), Server::BareAxum, &issuer).await?;
-    let off = start(servers.handle(), Server::ValidationOff, &issuer).await?;
-    let real = start(servers.handle(), Server::Ours, &issuer).await?;
-    // `MCP_BENCH_ROWS=b` (letters, any order) measures only those rows: for a profiler's run.
-    let only = std::env::var("MCP_BENCH_ROWS").ok();
-    let wanted = |letter: char| only.as_ref().is_none_or(|only| only.contains(letter));
-    let pool =
-        |letter: char| if wanted(letter) { load::estimate_pool(DURATION + WARMUP * ROUNDS) } else { 0 };
+    let bare = start(servers, Server::BareAxum, &issuer).await?;
+    let off = start(servers, Server::ValidationOff, &issuer).await?;
+    let real = start(servers, Server::Ours, &issuer).await?;
+    let pool = |letter: char| {
+        if selection.row(letter) { load::estimate_pool(DURATION + WARMUP * ROUNDS) } else { 0 }
+    };
     println!("minting {} valid and {} invalid tokens for each endpoint…", pool('c'), pool('d'));
 
-    let mut rows: Vec<(&'static str, Endpoint, &str, Tokens, Outcome)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for endpoint in [Endpoint::Echo, Endpoint::ToolsCall] {
         let fresh = FreshPool::new(issuer.mint_many(&real, "echo", pool('c')));
         let invalid = FreshPool::new(corrupt(&issuer.mint_many(&real, "echo", pool('d'))));
@@ -143,35 +243,25 @@ async fn main() -> anyhow::Result<()> {
         // Every row sends the same request bytes, token included (ignored where nothing checks it):
         // a 700-byte `Authorization` header costs the HTTP layer something too, and that is not
         // the token check's cost.
-        rows.push(("a  bare axum (ceiling)", endpoint, &bare, Tokens::Same(one.clone()), Outcome::default()));
-        rows.push(("n  ours, validation off", endpoint, &off, Tokens::Same(one.clone()), Outcome::default()));
-        rows.push(("b  one token, repeated", endpoint, &real, Tokens::Same(one), Outcome::default()));
-        rows.push(("c  fresh valid token each", endpoint, &real, Tokens::Fresh(fresh), Outcome::default()));
-        rows.push((
+        let same = Tokens::Same(one);
+        rows.push(Row::new("a  bare axum (ceiling)", endpoint, &bare, same.clone(), CONNECTIONS));
+        rows.push(Row::new("n  ours, validation off", endpoint, &off, same.clone(), CONNECTIONS));
+        rows.push(Row::new("b  one token, repeated", endpoint, &real, same, CONNECTIONS));
+        rows.push(Row::new("c  fresh valid token each", endpoint, &real, Tokens::Fresh(fresh), CONNECTIONS));
+        rows.push(Row::new(
             "d  fresh invalid token each",
             endpoint,
             &real,
             Tokens::Fresh(invalid),
-            Outcome::default(),
+            CONNECTIONS,
         ));
     }
-    rows.retain(|(name, ..)| wanted(name.chars().next().unwrap_or(' ')));
+    rows.retain(|row| selection.row(row.letter()));
     // `MCP_BENCH_ENDPOINT=echo` (or `tools`) measures one endpoint only.
-    if let Ok(endpoint) = std::env::var("MCP_BENCH_ENDPOINT") {
-        rows.retain(|(_, e, ..)| e.label().contains(endpoint.as_str()));
+    if let Some(endpoint) = &selection.endpoint {
+        rows.retain(|row| row.endpoint.label().contains(endpoint.as_str()));
     }
-    // Rows take turns, a slice each per round, so that a burst of noise from the rest of the
-    // machine lands on all of them rather than on one.
-    for round in 0..ROUNDS {
-        print!("\rround {}/{ROUNDS}", round + 1);
-        std::io::Write::flush(&mut std::io::stdout())?;
-        for (_, endpoint, base, tokens, outcome) in &mut rows {
-            outcome.add(
-                load::run(base, *endpoint, tokens.clone(), CONNECTIONS, WARMUP, DURATION / ROUNDS).await?,
-            );
-        }
-    }
-    println!();
+    measure(&mut rows).await?;
 
     println!();
     println!(
@@ -179,7 +269,7 @@ async fn main() -> anyhow::Result<()> {
         "condition", "endpoint", "req/s", "p50 µs", "p99 µs", "vs (a)"
     );
     let mut rates = std::collections::HashMap::new();
-    for (name, endpoint, _, _, outcome) in &mut rows {
+    for Row { name, endpoint, outcome, .. } in &mut rows {
         rates.insert((name.as_bytes()[0], *endpoint), outcome.rate());
         let ceiling = rates.get(&(b'a', *endpoint)).copied().unwrap_or(1.0);
         println!(
@@ -206,6 +296,5 @@ async fn main() -> anyhow::Result<()> {
             d / c
         );
     }
-    servers.shutdown_background();
     Ok(())
 }

@@ -252,9 +252,18 @@ async fn a_session_form_upstream_keeps_one_session_per_user_and_client_for_their
     assert!(client.call_tool_for(&upstream, &forged, Some("alice\nspa"), "echo", arguments).await.is_err());
     assert_eq!(client.idle_sessions(), 1);
 
+    // Concurrent calls of one owner each need a session; the ones kept afterwards are bounded
+    // (the others are ended at the upstream, not left open there).
+    let many = (0..12).map(|_| echo("dave\nspa", "many"));
+    for result in futures::future::join_all(many).await {
+        result.unwrap();
+    }
+    assert!((2..=9).contains(&client.idle_sessions()), "{} kept", client.idle_sessions());
+
     // The stateless form has no session to keep.
     let stateless = self::upstream(&stack, "2026-07-28");
     let arguments = json!({"text": "x"}).as_object().cloned().unwrap();
+    let before = client.idle_sessions();
     client.call_tool_for(&stateless, &hop, Some("carol\nspa"), "echo", arguments).await.unwrap();
-    assert_eq!(client.idle_sessions(), 1);
+    assert_eq!(client.idle_sessions(), before);
 }

@@ -68,7 +68,11 @@ impl Sessions {
         let id = protocol::base64url(&bytes);
         let now = Instant::now();
         let mut sessions = self.lock();
-        sessions.retain(|_, s| now.duration_since(s.last_seen) < self.idle);
+        // Idle sessions are swept only when the table is full: a sweep walks the whole table
+        // under the lock, and `touch` refuses an idle session on its own anyway.
+        if sessions.len() >= self.max {
+            sessions.retain(|_, s| now.duration_since(s.last_seen) < self.idle);
+        }
         if sessions.len() >= self.max
             && let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.last_seen).map(|(id, _)| id.clone())
         {

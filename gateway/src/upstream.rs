@@ -63,8 +63,10 @@ pub enum UpstreamError {
 
 /// How long an upstream session may sit unused before the gateway forgets it.
 pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
-/// Most upstream sessions kept open.
-const MAX_SESSIONS: usize = 10_000;
+/// Most owners with upstream sessions kept open.
+const MAX_OWNERS: usize = 10_000;
+/// Most idle sessions kept for one owner: as many as their calls ran at once, up to this.
+const MAX_PER_OWNER: usize = 8;
 
 /// Whose session: an upstream session serves one user through one client.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,8 +78,11 @@ struct SessionKey {
 /// The gateway's MCP client.
 pub struct UpstreamClient {
     http: reqwest::Client,
-    idle: std::sync::Mutex<std::collections::HashMap<SessionKey, (std::time::Instant, Connection)>>,
+    idle: std::sync::Mutex<IdleSessions>,
 }
+
+/// The sessions kept open, per owner, each with when it was last used (most recent last).
+type IdleSessions = std::collections::HashMap<SessionKey, Vec<(std::time::Instant, Connection)>>;
 
 impl Default for UpstreamClient {
     fn default() -> Self {
@@ -95,32 +100,35 @@ impl UpstreamClient {
         Self { http, idle: std::sync::Mutex::default() }
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<SessionKey, (std::time::Instant, Connection)>>
-    {
+    fn lock(&self) -> std::sync::MutexGuard<'_, IdleSessions> {
         self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// How many upstream sessions are kept open for later calls.
     pub fn idle_sessions(&self) -> usize {
-        self.lock().len()
+        self.lock().values().map(Vec::len).sum()
     }
 
     /// A connection for `owner` at `upstream`: an idle session of theirs, or a new connection.
     fn checkout(&self, upstream: &Upstream, owner: Option<&str>) -> Result<Connection, UpstreamError> {
         if let Some(owner) = owner {
             let key = SessionKey { upstream: upstream.name.clone(), owner: owner.to_owned() };
-            if let Some((last_used, connection)) = self.lock().remove(&key)
-                && last_used.elapsed() < SESSION_IDLE
-            {
-                return Ok(connection);
+            let mut idle = self.lock();
+            if let Some(sessions) = idle.get_mut(&key) {
+                // The most recently used first: the likeliest to be alive at the upstream.
+                while let Some((last_used, connection)) = sessions.pop() {
+                    if last_used.elapsed() < SESSION_IDLE {
+                        return Ok(connection);
+                    }
+                }
+                idle.remove(&key);
             }
         }
         connect(upstream)
     }
 
-    /// After a call: keeps the session for `owner`'s next call if the call went well, else ends it.
+    /// After a call: keeps the session for `owner`'s next call if the call went well, else ends
+    /// it. A session that finds no room is ended too, never dropped while open at the upstream.
     async fn check_in(
         &self,
         mut connection: Connection,
@@ -129,19 +137,29 @@ impl UpstreamClient {
         owner: Option<&str>,
         succeeded: bool,
     ) {
-        match owner {
-            Some(owner) if succeeded && !connection.is_stateless() && connection.session_id().is_some() => {
-                let mut idle = self.lock();
-                if idle.len() >= MAX_SESSIONS {
-                    idle.retain(|_, (last_used, _)| last_used.elapsed() < SESSION_IDLE);
-                    if idle.len() >= MAX_SESSIONS {
-                        idle.clear();
-                    }
-                }
-                let key = SessionKey { upstream: upstream.name.clone(), owner: owner.to_owned() };
-                idle.insert(key, (std::time::Instant::now(), connection));
+        let keep = succeeded && !connection.is_stateless() && connection.session_id().is_some();
+        let Some(owner) = owner.filter(|_| keep) else {
+            self.close(&mut connection, upstream, token).await;
+            return;
+        };
+        let key = SessionKey { upstream: upstream.name.clone(), owner: owner.to_owned() };
+        let displaced = {
+            let mut idle = self.lock();
+            if idle.len() >= MAX_OWNERS && !idle.contains_key(&key) {
+                // Other owners' stale sessions are forgotten (their tokens are not ours to end
+                // them with; the upstream expires them).
+                idle.retain(|_, sessions| sessions.iter().any(|(used, _)| used.elapsed() < SESSION_IDLE));
             }
-            _ => self.close(&mut connection, upstream, token).await,
+            if idle.len() >= MAX_OWNERS && !idle.contains_key(&key) {
+                Some(connection)
+            } else {
+                let sessions = idle.entry(key).or_default();
+                sessions.push((std::time::Instant::now(), connection));
+                (sessions.len() > MAX_PER_OWNER).then(|| sessions.remove(0).1)
+            }
+        };
+        if let Some(mut displaced) = displaced {
+            self.close(&mut displaced, upstream, token).await;
         }
     }
 

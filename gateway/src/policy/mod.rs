@@ -23,7 +23,7 @@
 pub mod reload;
 pub mod schema;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -149,9 +149,22 @@ pub struct Decision {
 #[derive(Debug, Clone)]
 pub struct Policies {
     policies: PolicySet,
+    /// Per tool, the policies whose action scope can match it (the rest could not be satisfied
+    /// by a call of that tool, and Cedar would not even evaluate their conditions): a decision
+    /// runs over these only, so its cost grows with the rules about one tool, not with all rules.
+    by_tool: HashMap<String, PolicySet>,
+    /// `@id` and `@consent` of each policy, read once at load (Cedar re-parses an annotation key
+    /// on every lookup).
+    annotations: HashMap<PolicyId, Annotations>,
     schema: Schema,
     catalog: Catalog,
     hash: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Annotations {
+    id: Option<String>,
+    consent: Option<String>,
 }
 
 impl Policies {
@@ -177,7 +190,15 @@ impl Policies {
             return Err(Refused(problems));
         }
         let hash = Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Self { policies, schema, catalog: catalog.clone(), hash })
+        let annotations = policies
+            .policies()
+            .map(|p| {
+                let read = |key: &str| p.annotation(key).map(str::to_owned);
+                (p.id().clone(), Annotations { id: read("id"), consent: read("consent") })
+            })
+            .collect();
+        let by_tool = slice_by_tool(&policies, catalog).map_err(|e| Refused(vec![problem(None, e)]))?;
+        Ok(Self { policies, by_tool, annotations, schema, catalog: catalog.clone(), hash })
     }
 
     /// The SHA-256 of the policy text, recorded with every decision.
@@ -276,7 +297,8 @@ impl Policies {
         entities.push(Entity::new_no_attrs(resource, [upstream].into()));
         let entities = Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?;
 
-        let response = Authorizer::new().is_authorized(&request, &self.policies, &entities);
+        let policies = self.by_tool.get(facts.tool).unwrap_or(&self.policies);
+        let response = Authorizer::new().is_authorized(&request, policies, &entities);
         Ok(Outcome {
             decision: response.decision(),
             reasons: response.diagnostics().reason().cloned().collect(),
@@ -293,7 +315,7 @@ impl Policies {
         let mut obligation_errors = Vec::new();
         if allowed {
             for id in &reasons {
-                if let Some(value) = self.policies.policy(id).and_then(|p| p.annotation("consent")) {
+                if let Some(value) = self.annotations.get(id).and_then(|a| a.consent.as_deref()) {
                     match Consent::parse(value) {
                         Some(asked) => consent = Some(consent.map_or(asked, |c| c.stricter(asked))),
                         None => obligation_errors
@@ -323,11 +345,34 @@ impl Policies {
 
     /// A policy's `@id`, else Cedar's own id.
     fn display_id(&self, id: &PolicyId) -> String {
-        self.policies
-            .policy(id)
-            .and_then(|p| p.annotation("id"))
-            .map_or_else(|| id.to_string(), str::to_owned)
+        self.annotations.get(id).and_then(|a| a.id.clone()).unwrap_or_else(|| id.to_string())
     }
+}
+
+/// For each tool of `catalog`, the policies whose action scope can match a call of it: any action,
+/// the tool's own action, or its group's action (the only action hierarchy the schema has).
+fn slice_by_tool(policies: &PolicySet, catalog: &Catalog) -> Result<HashMap<String, PolicySet>, String> {
+    use cedar_policy::ActionConstraint;
+    let uid = |id: &str| {
+        EntityUid::from_str(&format!("{NAMESPACE}::Action::{}", quoted(id))).map_err(|e| e.to_string())
+    };
+    let mut by_tool = HashMap::new();
+    for entry in catalog.entries() {
+        let (own, group) = (uid(&entry.name)?, uid(entry.group.as_str())?);
+        let mut slice = PolicySet::new();
+        for policy in policies.policies() {
+            let applies = match policy.action_constraint() {
+                ActionConstraint::Any => true,
+                ActionConstraint::Eq(action) => action == own,
+                ActionConstraint::In(actions) => actions.iter().any(|a| *a == own || *a == group),
+            };
+            if applies {
+                slice.add(policy.clone()).map_err(|e| e.to_string())?;
+            }
+        }
+        by_tool.insert(entry.name.clone(), slice);
+    }
+    Ok(by_tool)
 }
 
 /// What Cedar answered.
@@ -345,4 +390,64 @@ fn line_of(text: &str, offset: usize) -> usize {
 /// Where Cedar says a problem is: the first labelled span.
 fn first_offset(diagnostic: &dyn miette::Diagnostic) -> Option<usize> {
     diagnostic.labels().and_then(|mut labels| labels.next()).map(|label| label.offset())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Group, UpstreamTools};
+    use std::collections::BTreeMap;
+
+    fn catalog() -> Catalog {
+        let tool = |name: &str| -> protocol::mcp::Tool {
+            serde_json::from_value(json!({"name": name, "inputSchema": {"type": "object"}})).unwrap()
+        };
+        let upstreams = BTreeMap::from([(
+            "n".to_owned(),
+            UpstreamTools {
+                groups: BTreeMap::from([
+                    ("list".to_owned(), Group::Read),
+                    ("wipe".to_owned(), Group::Destructive),
+                ]),
+                tools: vec![tool("list"), tool("wipe")],
+                ..Default::default()
+            },
+        )]);
+        Catalog::build(&upstreams).0
+    }
+
+    #[test]
+    fn each_tool_is_decided_over_the_policies_that_can_apply_to_it_only() {
+        let text = r#"
+            @id("any") permit(principal, action, resource);
+            @id("reads") permit(principal, action in Gateway::Action::"read", resource);
+            @id("wipe") forbid(principal, action == Gateway::Action::"n__wipe", resource);
+            @id("either") permit(principal, action in [Gateway::Action::"n__wipe", Gateway::Action::"destructive"], resource);
+        "#;
+        let policies = Policies::load("p.cedar", text, &catalog()).unwrap();
+        let ids = |tool: &str| -> Vec<String> {
+            let mut ids: Vec<String> =
+                policies.by_tool[tool].policies().map(|p| p.annotation("id").unwrap().to_owned()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids("n__list"), ["any", "reads"]);
+        assert_eq!(ids("n__wipe"), ["any", "either", "wipe"]);
+        // And the decisions are what the whole set says.
+        let no_arguments = Map::new();
+        let facts = |tool| CallFacts {
+            user: "u",
+            groups: &[],
+            client_id: "c",
+            tool,
+            arguments: &no_arguments,
+            time: 0,
+            client_address: "127.0.0.1",
+            scopes: &[],
+            auth_time: 0,
+        };
+        assert!(policies.decide(&facts("n__list")).allowed);
+        let wipe = policies.decide(&facts("n__wipe"));
+        assert!(!wipe.allowed && wipe.determining == ["wipe"], "{wipe:?}");
+    }
 }
