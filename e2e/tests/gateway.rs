@@ -71,6 +71,16 @@ async fn a_hop_token_is_exchanged_for_the_upstream_and_reused_until_shortly_befo
     hops.forget(&jti);
     let fresh = hops.token_for(&subject, &jti, &stack.resource, None, now()).await.unwrap();
     assert_ne!(fresh.secret(), late.secret(), "forgotten");
+
+    // Many calls at once when none is cached: one exchange, shared.
+    hops.forget(&jti);
+    let at_once = (0..8).map(|_| hops.token_for(&subject, &jti, &stack.resource, None, now()));
+    let tokens: std::collections::HashSet<String> = futures::future::join_all(at_once)
+        .await
+        .into_iter()
+        .map(|t| t.unwrap().secret().to_owned())
+        .collect();
+    assert_eq!(tokens.len(), 1, "one exchange for eight concurrent calls");
 }
 
 #[tokio::test]

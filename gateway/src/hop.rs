@@ -45,6 +45,8 @@ pub struct HopTokens {
     client: Arc<AsClient>,
     token_endpoint: String,
     cache: Mutex<HashMap<Key, Cached>>,
+    /// The exchanges under way, one gate per key.
+    inflight: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl HopTokens {
@@ -54,7 +56,12 @@ impl HopTokens {
 
     /// Hop tokens from `token_endpoint`, asked for by `client` (shared with the approvals).
     pub fn with_client(token_endpoint: impl Into<String>, client: Arc<AsClient>) -> Self {
-        Self { client, token_endpoint: token_endpoint.into(), cache: Mutex::default() }
+        Self {
+            client,
+            token_endpoint: token_endpoint.into(),
+            cache: Mutex::default(),
+            inflight: Mutex::default(),
+        }
     }
 
     /// A token for `resource` with `scope` (all the subject's scopes the resource knows, when
@@ -73,12 +80,19 @@ impl HopTokens {
             resource: resource.to_owned(),
             scope: scope.map(ToString::to_string).unwrap_or_default(),
         };
-        if let Some(cached) = self.lock().get(&key)
-            && cached.expires_at - REUSE_MARGIN > now
-        {
-            return Ok(cached.token.clone());
+        if let Some(token) = self.cached(&key, now) {
+            return Ok(token);
         }
-        let response = self.exchange(subject, resource, scope, now).await?;
+        // One exchange per key at a time: when a cached token runs out under load, the calls
+        // waiting for it share the next one instead of each asking the AS.
+        let gate = self.inflight().entry(key.clone()).or_default().clone();
+        let _turn = gate.lock().await;
+        if let Some(token) = self.cached(&key, now) {
+            return Ok(token);
+        }
+        let exchanged = self.exchange(subject, resource, scope, now).await;
+        self.inflight().remove(&key);
+        let response = exchanged?;
         let lifetime = response.expires_in.and_then(|s| i64::try_from(s).ok()).unwrap_or(0);
         let token = response.access_token;
         if lifetime > REUSE_MARGIN {
@@ -92,6 +106,14 @@ impl HopTokens {
             cache.insert(key, Cached { token: token.clone(), expires_at: now + lifetime });
         }
         Ok(token)
+    }
+
+    fn cached(&self, key: &Key, now: i64) -> Option<AccessToken> {
+        self.lock().get(key).filter(|cached| cached.expires_at - REUSE_MARGIN > now).map(|c| c.token.clone())
+    }
+
+    fn inflight(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<tokio::sync::Mutex<()>>>> {
+        self.inflight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Forgets every hop token of a subject token (its holder was refused upstream, say).
