@@ -36,3 +36,12 @@ pub fn success(id: RequestId, result: Value) -> Response {
 pub fn accepted() -> Response {
     StatusCode::ACCEPTED.into_response()
 }
+
+/// `response`, saying the connection closes after it. For a refusal sent before the request's body
+/// was read (a `POST` without a valid token is refused unread, so a stranger never makes the
+/// server buffer anything): the server then closes the connection, and a client that is not told
+/// so may send its next request on it and see it fail ("server disconnected").
+pub fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}

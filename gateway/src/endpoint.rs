@@ -94,7 +94,8 @@ pub async fn post(
     let headers = parts.headers;
     let (token, raw) = match authenticate(&state, &headers).await {
         Ok(token) => token,
-        Err(response) => return response,
+        // Refused before the body was read: the connection closes after this answer.
+        Err(response) => return mcp_endpoint::reply::closing(response),
     };
     let Inbound { message, form } = match inbound::read(&headers, body).await {
         Ok(inbound) => inbound,

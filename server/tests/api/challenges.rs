@@ -165,3 +165,23 @@ async fn echo_refuses_missing_repeated_or_oversized_text() {
         assert_eq!(response.status(), 400, "{query}");
     }
 }
+
+#[tokio::test]
+async fn a_post_refused_before_its_body_is_read_says_the_connection_closes() {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let refused = server
+        .http
+        .post(format!("{}/mcp", server.address))
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    // The body went unread; a client told nothing would reuse a connection the server closes.
+    assert_eq!(refused.headers()["connection"], "close");
+    // A GET refused has no body left unread and keeps the connection.
+    let get = server.http.get(format!("{}/echo?text=x", server.address)).send().await.unwrap();
+    assert_eq!(get.status(), 401);
+    assert!(get.headers().get("connection").is_none());
+}
