@@ -99,6 +99,17 @@ async fn answer(
     browser.post(app.url(&format!("/approvals/{id}"))).form(&form).send().await.unwrap()
 }
 
+/// Asks for approval of the usual call, has the person answer `decision` on the page (which is
+/// returned) and collects the token.
+async fn approve_and_collect(app: &TestApp, gateway: &Confidential, token: &str, decision: &str) -> String {
+    let request = started(app, gateway, token).await;
+    let (ids, page) = approvals_page(app, &app.browser).await;
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    assert_eq!(answer(app, &app.browser, &ids[0], Some(&csrf), decision).await.status(), 303);
+    assert_eq!(poll(app, gateway, &request).await.status(), 200);
+    page
+}
+
 #[tokio::test]
 async fn a_person_approves_a_described_call_and_the_client_collects_a_token_bound_to_it_once() {
     let app = spawn_gateway_app().await;
@@ -430,12 +441,8 @@ async fn a_standing_approval_for_these_arguments_covers_this_call_and_no_other()
     let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
     let subject = user_token(&app, GATEWAY, "echo notes:write").await;
     let token = subject.access_token.secret();
-    let first = started(&app, &gateway, token).await;
-    let (ids, page) = approvals_page(&app, &app.browser).await;
+    let page = approve_and_collect(&app, &gateway, token, "remember-same-3600").await;
     assert!(page.contains("Approve these arguments for 1 hour"));
-    let csrf = hidden_field(&page, "csrf_token").unwrap();
-    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "remember-same-3600").await.status(), 303);
-    assert_eq!(poll(&app, &gateway, &first).await.status(), 200);
 
     assert_eq!(ask(&app, &gateway, token, &[("prompt", "none")]).await.status(), 200, "the same call");
     let other = details_with(UPSTREAM, "delete_note", "id = 8", &"0".repeat(64));
@@ -452,11 +459,7 @@ async fn approval_max_age_lets_only_a_recent_standing_approval_answer() {
     let subject = user_token(&app, GATEWAY, "echo notes:write").await;
     let token = subject.access_token.secret();
 
-    let first = started(&app, &gateway, token).await;
-    let (ids, page) = approvals_page(&app, &app.browser).await;
-    let csrf = hidden_field(&page, "csrf_token").unwrap();
-    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "remember-3600").await.status(), 303);
-    assert_eq!(poll(&app, &gateway, &first).await.status(), 200);
+    approve_and_collect(&app, &gateway, token, "remember-3600").await;
 
     // Remembered a minute ago: an answer for a client that accepts an hour, not for one that
     // accepts thirty seconds.
