@@ -129,12 +129,6 @@ class LoopbackRedirect:
         writer.close()
 
 
-def without_root_slash(url: str) -> str:
-    """`http://host:port/` as `http://host:port`; any other URL as it is."""
-    parts = urlsplit(url)
-    return url[:-1] if parts.path == "/" and not parts.query and url.endswith("/") else url
-
-
 async def ask_model(llm: httpx.AsyncClient, model: str, messages: list, tools: list) -> dict:
     """One Chat Completions request; the model's message."""
     request = {"model": model, "messages": messages, "tools": tools}
@@ -201,11 +195,6 @@ async def run(args: argparse.Namespace) -> str:
         redirect_handler=loopback.send_user,
         callback_handler=loopback.wait_for_code,
     )
-    # mcp 1.30 sends a server's resource `http://host:port` as `http://host:port/` (pydantic adds the
-    # slash; modelcontextprotocol/python-sdk#2578), which an authorization server comparing resource
-    # indicators exactly (as ours does) refuses. Send it in the MCP spec's canonical form instead.
-    sdk_resource_url = oauth.context.get_resource_url
-    oauth.context.get_resource_url = lambda: without_root_slash(sdk_resource_url())
     api_key = os.environ.get(API_KEY_VARIABLE)
     llm_headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     async with (

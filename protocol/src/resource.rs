@@ -23,6 +23,27 @@ pub enum UrlRuleError {
     NotNormalForm(String, String),
 }
 
+/// A resource indicator as the server compares it: `https://host[:port]/` (an empty path written as
+/// `/`, RFC 3986 §6.2.3) is the same resource as `https://host[:port]`, which MCP asks clients to
+/// use (some SDKs send the slash anyway). Any other path, and anything that is not an http(s) URL,
+/// is compared as it is.
+pub fn canonical_resource(value: &str) -> &str {
+    match value.strip_suffix('/') {
+        Some(base)
+            if !base.ends_with('/')
+                && Url::parse(value).is_ok_and(|url| {
+                    matches!(url.scheme(), "http" | "https")
+                        && url.path() == "/"
+                        && url.query().is_none()
+                        && url.fragment().is_none()
+                }) =>
+        {
+            base
+        }
+        _ => value,
+    }
+}
+
 /// `localhost`, `127.0.0.0/8` and `[::1]`: hosts that never leave the machine, where plain http
 /// is acceptable (OAuth 2.1 §1.5, RFC 8252 §8.3).
 pub fn is_loopback(url: &Url) -> bool {
@@ -115,6 +136,18 @@ pub fn resource_covers(resource: &str, request_url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_root_resource_is_the_same_with_or_without_its_slash_and_nothing_else_changes() {
+        assert_eq!(canonical_resource("http://localhost:9090/"), "http://localhost:9090");
+        assert_eq!(canonical_resource("https://mcp.example/"), "https://mcp.example");
+        assert_eq!(canonical_resource("https://mcp.example"), "https://mcp.example");
+        for kept in
+            ["https://mcp.example/mcp/", "https://mcp.example/?q=1", "https://mcp.example//", "urn:x:/", "/"]
+        {
+            assert_eq!(canonical_resource(kept), kept);
+        }
+    }
 
     #[test]
     fn issuers_must_be_https_or_loopback_without_query_or_fragment() {

@@ -77,7 +77,7 @@ pub fn validate<'r>(
         Err(e) => return Err((ErrorCode::InvalidRequest, format!("code_challenge {e}"))),
     };
 
-    let Some(resource) = get("resource") else {
+    let Some(resource) = get("resource").map(crate::resource::canonical_resource) else {
         return fail(
             ErrorCode::InvalidTarget,
             "resource is required: name the MCP server the token is for (RFC 8707)",
@@ -250,8 +250,14 @@ mod tests {
     #[test]
     fn resource_must_be_known() {
         assert_eq!(error_of(&[("resource", None)]), ErrorCode::InvalidTarget);
-        assert_eq!(error_of(&[("resource", Some("http://localhost:9090/"))]), ErrorCode::InvalidTarget);
+        assert_eq!(error_of(&[("resource", Some("http://localhost:9090/mcp"))]), ErrorCode::InvalidTarget);
         assert_eq!(error_of(&[("resource", Some("https://evil.example"))]), ErrorCode::InvalidTarget);
+    }
+
+    #[test]
+    fn a_root_resource_written_with_its_slash_is_the_same_resource() {
+        let valid = check(&params(&[("resource", Some("http://localhost:9090/"))])).unwrap();
+        assert_eq!(valid.resource, "http://localhost:9090", "tokens carry the canonical form");
     }
 
     #[test]

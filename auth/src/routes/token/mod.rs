@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use protocol::error::ErrorCode;
 use protocol::pkce::CodeVerifier;
+use protocol::resource::canonical_resource;
 use protocol::secret::{AccessToken, AuthReqId, AuthorizationCode, RefreshToken};
 use protocol::token::{
     AuthorizationCodeRequest, CibaTokenRequest, GRANT_AUTHORIZATION_CODE, GRANT_CIBA, GRANT_REFRESH_TOKEN,
@@ -77,7 +78,7 @@ impl FromParams for TokenRequest {
                     // Public clients must send it; the handler says so when it is missing.
                     client_id: params.get("client_id").map(str::to_owned),
                     code_verifier,
-                    resource: params.get("resource").map(str::to_owned),
+                    resource: params.get("resource").map(|r| canonical_resource(r).to_owned()),
                 }))
             }
             Some(GRANT_REFRESH_TOKEN) => Ok(Self::RefreshToken(RefreshTokenRequest {
@@ -86,7 +87,7 @@ impl FromParams for TokenRequest {
                 // Public clients must send it; `public_client` says so when it is missing.
                 client_id: params.get("client_id").map(str::to_owned),
                 scope: params.get("scope").map(str::to_owned),
-                resource: params.get("resource").map(str::to_owned),
+                resource: params.get("resource").map(|r| canonical_resource(r).to_owned()),
             })),
             Some(GRANT_TOKEN_EXCHANGE) => {
                 if params.get("actor_token").is_some() || params.get("actor_token_type").is_some() {
@@ -95,7 +96,10 @@ impl FromParams for TokenRequest {
                     ));
                 }
                 // RFC 8693 §2.1 allows `audience` as well; here the target is named as a resource.
-                let resource = match (params.get("resource"), params.get("audience")) {
+                let resource = match (
+                    params.get("resource").map(canonical_resource),
+                    params.get("audience").map(canonical_resource),
+                ) {
                     (Some(resource), None) => resource,
                     (None, Some(audience)) => audience,
                     (Some(resource), Some(audience)) if resource == audience => resource,
