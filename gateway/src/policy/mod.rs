@@ -231,12 +231,28 @@ impl Policies {
         let Some(entry) = self.catalog.get(facts.tool) else {
             return denied(vec![format!("no tool {:?}", facts.tool)]);
         };
-        let arguments =
-            arguments_type(&entry.tool.input_schema).project(&Value::Object(facts.arguments.clone()));
-        let context = json!({
-            "arguments": arguments, "time": facts.time, "client_address": facts.client_address,
-            "scopes": facts.scopes, "auth_time": facts.auth_time,
-        });
+        let arguments = match arguments_type(&entry.tool.input_schema)
+            .expression(&Value::Object(facts.arguments.clone()))
+        {
+            Ok(arguments) => arguments,
+            Err(why) => return denied(vec![format!("the arguments do not fit the tool's types: {why}")]),
+        };
+        let context = Context::from_pairs([
+            ("arguments".to_owned(), arguments),
+            ("time".to_owned(), RestrictedExpression::new_long(facts.time)),
+            ("client_address".to_owned(), RestrictedExpression::new_string(facts.client_address.to_owned())),
+            (
+                "scopes".to_owned(),
+                RestrictedExpression::new_set(
+                    facts.scopes.iter().map(|s| RestrictedExpression::new_string(s.clone())),
+                ),
+            ),
+            ("auth_time".to_owned(), RestrictedExpression::new_long(facts.auth_time)),
+        ]);
+        let context = match context {
+            Ok(context) => CallContext::Typed(context),
+            Err(error) => return denied(vec![error.to_string()]),
+        };
         match self.evaluate(facts, context) {
             Ok(decision) => decision,
             Err(error) => denied(vec![error]),
@@ -254,7 +270,7 @@ impl Policies {
             "time": facts.time, "client_address": facts.client_address,
             "scopes": facts.scopes, "auth_time": facts.auth_time,
         });
-        match self.run(facts, context) {
+        match self.run(facts, CallContext::Untyped(context)) {
             // Allowed, maybe with errors: some forbid needs the arguments to decide.
             Ok(outcome) if outcome.decision == CedarDecision::Allow => true,
             // Denied by a forbid that needs no arguments: hidden.
@@ -268,17 +284,20 @@ impl Policies {
     /// Runs Cedar on one request. `context` is checked against the schema only when it carries
     /// the arguments (a listing leaves them out on purpose); the entities always are, which is
     /// also what gives each tool's action its group.
-    fn run(&self, facts: &CallFacts<'_>, context: Value) -> Result<Outcome, String> {
+    fn run(&self, facts: &CallFacts<'_>, context: CallContext) -> Result<Outcome, String> {
         let uid = |kind: &str, id: &str| {
             EntityUid::from_str(&format!("{NAMESPACE}::{kind}::{}", quoted(id))).map_err(|e| e.to_string())
         };
         let principal = uid("User", facts.user)?;
         let action = uid("Action", facts.tool)?;
         let resource = uid("Tool", facts.tool)?;
-        let typed = context.get("arguments").is_some();
-        let schema = typed.then_some(&self.schema);
-        let context =
-            Context::from_json_value(context, schema.map(|s| (s, &action))).map_err(|e| e.to_string())?;
+        let (context, schema) = match context {
+            // Checked against the action's context type by `Request::new`.
+            CallContext::Typed(context) => (context, Some(&self.schema)),
+            CallContext::Untyped(json) => {
+                (Context::from_json_value(json, None).map_err(|e| e.to_string())?, None)
+            }
+        };
         let request = Request::new(principal.clone(), action, resource.clone(), context, schema)
             .map_err(|e| e.to_string())?;
 
@@ -308,7 +327,7 @@ impl Policies {
 
     /// Cedar's answer made the gateway's decision: any error denies; the obligations of the
     /// determining permits apply.
-    fn evaluate(&self, facts: &CallFacts<'_>, context: Value) -> Result<Decision, String> {
+    fn evaluate(&self, facts: &CallFacts<'_>, context: CallContext) -> Result<Decision, String> {
         let Outcome { decision, reasons, errors } = self.run(facts, context)?;
         let allowed = decision == CedarDecision::Allow && errors.is_empty();
         let mut consent: Option<Consent> = None;
@@ -373,6 +392,14 @@ fn slice_by_tool(policies: &PolicySet, catalog: &Catalog) -> Result<HashMap<Stri
         by_tool.insert(entry.name.clone(), slice);
     }
     Ok(by_tool)
+}
+
+/// A request's context: a call's, with its typed arguments, checked against the schema; or a
+/// listing's, without them, not checked (a policy that needs the arguments then errors, which for a
+/// listing means "it depends").
+enum CallContext {
+    Typed(Context),
+    Untyped(Value),
 }
 
 /// What Cedar answered.
