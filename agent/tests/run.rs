@@ -322,3 +322,40 @@ async fn chat_answers_one_goal_per_line_and_carries_the_conversation() {
     let roles: Vec<&str> = last.as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["system", "user", "assistant", "tool", "assistant", "user"], "the whole conversation");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_several_servers_the_model_sees_each_ones_tools_under_its_prefix() {
+    let stack = Stack::start_with(StackOptions { gateway: Some(None), ..Default::default() }).await.unwrap();
+    let gateway = format!("{}/mcp", stack.gateway.as_ref().unwrap().resource);
+    let server = mcp(&stack);
+    let prefix = |url: &str| {
+        let url = url::Url::parse(url).unwrap();
+        format!("{}-{}", url.host_str().unwrap().replace('.', "-"), url.port().unwrap())
+    };
+    let (direct, through) = (prefix(&server), prefix(&gateway));
+    let model = ScriptedModel::start().await;
+    model
+        .calls(&[
+            ("a", &format!("{direct}__echo"), json!({"text": "direct"})),
+            ("b", &format!("{through}__demo__echo"), json!({"text": "through the gateway"})),
+        ])
+        .answer("both");
+    let home = tempfile::tempdir().unwrap();
+    let run = run_agent(&stack, home.path(), &model, &[&server, &gateway, "echo twice"], DEMO).await;
+    run.assert_success();
+    assert_eq!(run.logins.len(), 2, "one login per resource");
+    let requests = model.requests();
+    let tools: Vec<String> = requests[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        tools.contains(&format!("{direct}__whoami")) && tools.contains(&format!("{through}__demo__whoami")),
+        "{tools:?}"
+    );
+    let results = requests[1].tool_messages();
+    assert!(results[0]["content"].as_str().unwrap().contains("direct"), "{results:?}");
+    assert!(results[1]["content"].as_str().unwrap().contains("through the gateway"), "{results:?}");
+}
