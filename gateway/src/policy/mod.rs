@@ -35,7 +35,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::Catalog;
-use schema::{NAMESPACE, arguments_type, quoted};
+use schema::{ArgType, NAMESPACE, arguments_type, quoted};
 
 /// A problem with a policy file, where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +156,8 @@ pub struct Policies {
     /// `@id` and `@consent` of each policy, read once at load (Cedar re-parses an annotation key
     /// on every lookup).
     annotations: HashMap<PolicyId, Annotations>,
+    /// Each tool's arguments as Cedar types, from its input schema, once.
+    argument_types: HashMap<String, ArgType>,
     schema: Schema,
     catalog: Catalog,
     hash: String,
@@ -198,7 +200,9 @@ impl Policies {
             })
             .collect();
         let by_tool = slice_by_tool(&policies, catalog).map_err(|e| Refused(vec![problem(None, e)]))?;
-        Ok(Self { policies, by_tool, annotations, schema, catalog: catalog.clone(), hash })
+        let argument_types =
+            catalog.entries().map(|e| (e.name.clone(), arguments_type(&e.tool.input_schema))).collect();
+        Ok(Self { policies, by_tool, annotations, argument_types, schema, catalog: catalog.clone(), hash })
     }
 
     /// The SHA-256 of the policy text, recorded with every decision.
@@ -228,12 +232,10 @@ impl Policies {
             errors,
             policy_hash: self.hash.clone(),
         };
-        let Some(entry) = self.catalog.get(facts.tool) else {
+        let Some(types) = self.argument_types.get(facts.tool) else {
             return denied(vec![format!("no tool {:?}", facts.tool)]);
         };
-        let arguments = match arguments_type(&entry.tool.input_schema)
-            .expression(&Value::Object(facts.arguments.clone()))
-        {
+        let arguments = match types.expression(&Value::Object(facts.arguments.clone())) {
             Ok(arguments) => arguments,
             Err(why) => return denied(vec![format!("the arguments do not fit the tool's types: {why}")]),
         };
