@@ -1,16 +1,19 @@
 //! Recording audit events: one call writes the event to the database and to the log (target
-//! `audit`), tagged with the request id and the peer address from [`RequestContext`].
+//! `audit`), tagged with the request id and the client address from [`RequestContext`].
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use serve::client_addr::ClientAddr;
 use tower_http::request_id::RequestId;
 
 use crate::state::AppState;
 use crate::store::AuditEvent;
 
-/// Who is asking: the request id (also in the `x-request-id` response header) and the peer IP.
+/// Who is asking: the request id (also in the `x-request-id` response header) and the client's
+/// IP: the peer's, or behind a `--trusted-proxy` the one its forwarding header names
+/// ([`ClientAddr`]). The login throttle counts failures per this address.
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
     pub request_id: Option<String>,
@@ -26,7 +29,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
             .get::<RequestId>()
             .and_then(|id| id.header_value().to_str().ok())
             .map(str::to_owned);
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        let ip = ClientAddr::of(parts).map(|ClientAddr(ip)| ip);
         Ok(Self { request_id, ip })
     }
 }

@@ -6,6 +6,7 @@
 //! mcp-auth clients add|list|remove …               manage pre-registered clients
 //! mcp-auth keys list|rotate …                      manage signing keys
 //! mcp-auth audit [--limit N]                       show the newest audit events
+//! mcp-auth migrate [--check]                       bring the database's schema up to date
 //! ```
 //!
 //! `--database-url` (or `DATABASE_URL`) is global: defined once, every command and subcommand
@@ -17,24 +18,27 @@
 
 use std::io::BufRead;
 use std::net::SocketAddr;
+use std::str::FromStr as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use protocol::secret::Password;
+use serve::client_addr::Cidr;
 
 use crate::config::{
     ApprovalSettings, IntrospectionCredential, ResourceServer, SeedUser, Settings, SweepSettings, defaults,
 };
 use crate::startup::Application;
-use crate::store::{Store, StoredAuditEvent, StoredKey};
+use crate::store::{Migrations, Store, StoredAuditEvent, StoredKey};
 use crate::{admin, cimd, keyring};
 
 /// OAuth 2.1 authorization server for MCP.
 #[derive(Debug, Parser)]
 #[command(name = "mcp-auth", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// SQLite database (created and migrated if missing).
+    /// The database: `sqlite://file.db` (created if missing) or `postgres://user@host/database`
+    /// (an existing database; several servers may share it).
     #[arg(long, env = "DATABASE_URL", default_value = defaults::DATABASE_URL, global = true)]
     pub database_url: String,
 
@@ -51,6 +55,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the authorization server (what `mcp-auth` does without a command).
     Serve(ServeArgs),
+    /// Apply the database migrations this build has and the database lacks, and say which.
+    Migrate {
+        /// Apply nothing: list what is missing and fail if anything is.
+        #[arg(long)]
+        check: bool,
+    },
     #[command(flatten)]
     Administration(Administration),
 }
@@ -167,6 +177,19 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_AUTH_APPROVAL_REMEMBER", value_delimiter = ',',
           default_value = "3600,86400", value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
     pub approval_remember: Vec<u64>,
+
+    /// A reverse proxy or load balancer in front of this server, as an address or CIDR block
+    /// (10.0.0.0/8, ::1/128): for requests from it, the client address of the audit trail and the
+    /// login throttle is read from `Forwarded` or `X-Forwarded-For`. Repeatable; separate several
+    /// with ','. None by default: anyone can send those headers, so only these peers' are read.
+    #[arg(long = "trusted-proxy", env = "MCP_AUTH_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = Cidr::from_str)]
+    pub trusted_proxies: Vec<Cidr>,
+
+    /// Do not migrate the database at start; refuse to start if it lacks migrations (apply them
+    /// with `mcp-auth migrate` as a deploy step). Without it, the server applies them itself.
+    #[arg(long, env = "MCP_AUTH_NO_MIGRATE")]
+    pub no_migrate: bool,
 }
 
 impl ServeArgs {
@@ -214,6 +237,8 @@ impl ServeArgs {
                 poll_interval: Duration::from_secs(self.approval_poll_interval),
                 remember_choices: remember,
             },
+            trusted_proxies: self.trusted_proxies.into_iter().collect(),
+            migrations: if self.no_migrate { Migrations::Check } else { Migrations::Apply },
             ..defaults
         })
     }
@@ -319,11 +344,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until(serve::shutdown_signal()).await?;
             Ok(())
         }
+        Command::Migrate { check } => migrate(&cli.database_url, check).await,
         Command::Administration(command) => {
             let store = Store::connect(&cli.database_url).await?;
             administer(&store, command).await
         }
     }
+}
+
+/// `mcp-auth migrate`: applies (or with `check`, lists) what the database lacks.
+async fn migrate(database_url: &str, check: bool) -> anyhow::Result<()> {
+    let shown = crate::store::display_url(database_url);
+    let mode = if check { Migrations::Check } else { Migrations::Apply };
+    let (store, schema) = Store::open(database_url, mode).await.with_context(|| format!("database {shown}"))?;
+    store.close().await;
+    for (version, description) in &schema.applied_now {
+        println!("applied migration {version} ({description})");
+    }
+    println!("{shown}: schema at migration {}, up to date", schema.version);
+    Ok(())
 }
 
 async fn administer(store: &Store, command: Administration) -> anyhow::Result<()> {
@@ -550,6 +589,7 @@ mod tests {
         assert_eq!(settings.client_metadata.allow_loopback, defaults.client_metadata.allow_loopback);
         assert_eq!(settings.client_metadata.timeout, defaults.client_metadata.timeout);
         assert!(settings.introspection_credentials.is_empty() && settings.seed_user.is_none());
+        assert!(settings.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -631,6 +671,18 @@ mod tests {
         ] {
             let args = std::iter::once("mcp-auth").chain(refused.iter().copied());
             assert!(Cli::try_parse_from(args).is_err(), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_repeatable_comma_separated_and_refused_when_not_cidr_blocks() {
+        let cli = parse(&["--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1, 192.168.0.0/16"]);
+        let settings = cli.serve.into_settings(cli.database_url).unwrap();
+        assert_eq!(settings.trusted_proxies.to_string(), "10.0.0.0/8, ::1/128, 192.168.0.0/16");
+        for refused in ["10.0.0.1/8", "10.0.0.0/33", "proxy.internal", "10.0.0.0/8;10.1.0.0/16"] {
+            let args = ["mcp-auth", "--trusted-proxy", refused];
+            let error = Cli::try_parse_from(args).expect_err(refused).to_string();
+            assert!(error.contains("--trusted-proxy") && error.contains("CIDR"), "{error}");
         }
     }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 use protocol::resource::check_resource;
 use protocol::scope::Scopes;
 use protocol::secret::Password;
+use serve::client_addr::TrustedProxies;
+use crate::store::Migrations;
 
 /// Everything `auth` needs to start.
 #[derive(Debug, Clone)]
@@ -17,8 +19,14 @@ pub struct Settings {
     /// The issuer identifier, exactly as it appears in tokens and metadata. `None` derives
     /// `http://<bound address>`, which is what tests on port 0 want.
     pub issuer: Option<String>,
-    /// `sqlite://path/to/file.db` (created if missing) or `sqlite::memory:`.
+    /// `sqlite://path/to/file.db` (created if missing), `sqlite::memory:`, or
+    /// `postgres://user@host/database` (an existing database, shared by several replicas).
     pub database_url: String,
+    /// Whether the server applies the migrations the database lacks at start (the default; the
+    /// lock sqlx takes makes replicas starting together apply each once), or only checks and
+    /// refuses to start when any are missing (`--no-migrate`: migrations are a deploy step,
+    /// `mcp-auth migrate`). A database migrated by a newer build is refused either way.
+    pub migrations: Migrations,
     /// The resource servers this AS issues tokens for (RFC 8707 `resource` values).
     pub resources: Vec<ResourceServer>,
     /// Lifetime of access tokens. Short: a leaked token is useful for minutes, not days.
@@ -47,6 +55,10 @@ pub struct Settings {
     pub exchanged_token_ttl: Duration,
     /// Out-of-band approvals of tool calls.
     pub approvals: ApprovalSettings,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client, for the audit trail
+    /// and the login throttle. Empty by default: a client could forge those headers, so without a
+    /// proxy to vouch for them they are never read.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Out-of-band approvals (`/bc-authorize`, `/approvals`).
@@ -207,6 +219,7 @@ impl Default for Settings {
             bind: defaults::BIND,
             issuer: Some(defaults::ISSUER.to_owned()),
             database_url: defaults::DATABASE_URL.to_owned(),
+            migrations: Migrations::Apply,
             resources: vec![
                 ResourceServer::parse(defaults::RESOURCE).expect("the default resource is valid"),
             ],
@@ -221,6 +234,7 @@ impl Default for Settings {
             sweep: SweepSettings::default(),
             exchanged_token_ttl: defaults::EXCHANGED_TOKEN_TTL,
             approvals: ApprovalSettings::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -233,6 +247,7 @@ impl Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             issuer: None,
             database_url: "sqlite::memory:".into(),
+            migrations: Migrations::Apply,
             resources: vec![ResourceServer {
                 resource: resource.to_owned(),
                 scopes: Scopes::parse("echo profile notes:read notes:write")
@@ -287,6 +302,7 @@ mod tests {
         assert_eq!(settings.authorization_code_ttl, Duration::from_secs(60));
         assert!(!settings.client_metadata.allow_loopback, "loopback metadata documents only when asked");
         assert!(settings.seed_user.is_none() && settings.introspection_credentials.is_empty());
+        assert!(settings.trusted_proxies.is_empty(), "forwarding headers are read only when asked");
     }
 
     #[test]

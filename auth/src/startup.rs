@@ -58,9 +58,12 @@ impl Application {
             );
         }
 
-        let store = Store::connect(&settings.database_url).await.with_context(|| {
+        let (store, schema) = Store::open(&settings.database_url, settings.migrations).await.with_context(|| {
             format!("cannot open database {}", crate::store::display_url(&settings.database_url))
         })?;
+        for (version, description) in &schema.applied_now {
+            tracing::info!(version, description = description.as_str(), "applied a database migration");
+        }
         let keys = KeyRing::load_or_create(&store, clock.now()).await?;
         if let Some(seed) = &settings.seed_user {
             seed_user(&store, &seed.username, &seed.password, clock.now()).await?;
@@ -122,6 +125,10 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(issuer = %self.state.config.issuer, address = %self.local_addr(), "authorization server listening");
+        let trusted_proxies = &self.state.config.settings.trusted_proxies;
+        if !trusted_proxies.is_empty() {
+            tracing::info!(%trusted_proxies, "client addresses of requests from these proxies are read from Forwarded / X-Forwarded-For");
+        }
         // Pick up key rotations done by `mcp-auth keys rotate` while this server runs.
         let keys = self.state.keys.clone();
         let reloader = tokio::spawn(async move {
@@ -136,7 +143,8 @@ impl Application {
         let store = self.state.store.clone();
         let sweeper =
             Sweeper::start(store.clone(), self.state.clock.clone(), self.state.config.settings.sweep.clone());
-        // `serve` hands handlers the peer address, which feeds the login throttle and the audit trail.
+        // `serve` hands handlers the peer address, from which (and the headers of trusted proxies)
+        // the client address of the login throttle and the audit trail is found.
         let served = serve::serve(self.listener, routes::router(self.state), shutdown).await;
         reloader.abort();
         sweeper.stop().await;

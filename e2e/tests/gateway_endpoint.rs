@@ -449,3 +449,67 @@ async fn a_policy_edited_while_running_takes_effect_and_a_broken_one_is_refused_
         audit.query(&Filter::default()).await.unwrap().into_iter().map(|(_, d)| d.policy_hash).collect();
     assert_eq!(hashes.len(), 2, "every decision names the policy set it was made under: {hashes:?}");
 }
+
+/// The demo policy, plus a rule on the client's address.
+fn policy_on_the_client_address(dir: &std::path::Path) -> std::path::PathBuf {
+    let policy = dir.join("policy.cedar");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway/demo/policy.cedar");
+    let rule = "\n@id(\"not-from-203.0.113.7\")\nforbid(principal, action == Gateway::Action::\"demo__echo\", resource)\n\
+                when { context.client_address == \"203.0.113.7\" };\n";
+    std::fs::write(&policy, format!("{}{rule}", std::fs::read_to_string(demo).unwrap())).unwrap();
+    policy
+}
+
+/// A session-form `tools/call` of `demo__echo` as a proxy forwards it: with `X-Forwarded-For`.
+/// Whether it went through.
+async fn echo_forwarded_for(client: &Client, forwarded_for: Option<&str>) -> bool {
+    let mut request = client
+        .http
+        .post(&client.url)
+        .bearer_auth(client.token.secret())
+        .header("mcp-session-id", client.session.as_deref().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "demo__echo", "arguments": {"text": "hello"}}}));
+    if let Some(forwarded_for) = forwarded_for {
+        request = request.header("x-forwarded-for", forwarded_for);
+    }
+    let body: Value = request.send().await.unwrap().json().await.unwrap();
+    body["result"].is_object()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_policy_sees_the_forwarded_client_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_on_the_client_address(dir.path());
+    let options = StackOptions {
+        gateway: Some(Some(&policy)),
+        trusted_proxies: &["127.0.0.1/32"],
+        ..Default::default()
+    };
+    let stack = Stack::start_with(options).await.unwrap();
+    let client = connected(&stack, &HeadlessUser::new(), json!({})).await;
+    assert!(echo_forwarded_for(&client, None).await, "the peer, 127.0.0.1, is the client");
+    assert!(!echo_forwarded_for(&client, Some("203.0.113.7")).await);
+    assert!(echo_forwarded_for(&client, Some("198.51.100.1")).await);
+    // What the client itself put in front is not believed: the proxy appended the real address.
+    assert!(echo_forwarded_for(&client, Some("203.0.113.7, 198.51.100.1")).await);
+    assert!(!echo_forwarded_for(&client, Some("198.51.100.1, 203.0.113.7")).await);
+
+    let audit = &gateway(&stack).audit;
+    audit.flush().await.unwrap();
+    let records = audit.query(&Filter::default()).await.unwrap();
+    let denials: Vec<&Vec<String>> =
+        records.iter().filter(|(_, d)| d.outcome == Outcome::Deny).map(|(_, d)| &d.policy_ids).collect();
+    assert_eq!(denials, [&vec!["not-from-203.0.113.7".to_owned()]; 2]);
+}
+
+#[tokio::test]
+async fn without_a_trusted_proxy_a_forwarded_address_is_ignored_by_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_on_the_client_address(dir.path());
+    let stack =
+        Stack::start_with(StackOptions { gateway: Some(Some(&policy)), ..Default::default() }).await.unwrap();
+    let client = connected(&stack, &HeadlessUser::new(), json!({})).await;
+    assert!(echo_forwarded_for(&client, Some("203.0.113.7")).await, "a client cannot choose its address");
+}

@@ -24,6 +24,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Map, Value};
+use serve::client_addr::Cidr;
 
 use crate::audit::{self, AuditError, AuditLog, Filter, Outcome};
 use crate::catalog::{Catalog, UpstreamTools};
@@ -226,6 +227,13 @@ pub struct ServeArgs {
     /// belong to), for a log pipeline.
     #[arg(long, env = "MCP_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// A reverse proxy or load balancer in front of the gateway, as an address or CIDR block
+    /// (10.0.0.0/8, ::1/128): for requests from it, the policy's `client_address` is read from
+    /// `Forwarded` or `X-Forwarded-For`. Repeatable; separate several with ','. None by default:
+    /// anyone can send those headers, so only these peers' are read.
+    #[arg(long = "trusted-proxy", env = "MCP_GATEWAY_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = <Cidr as std::str::FromStr>::from_str)]
+    trusted_proxies: Vec<Cidr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -267,9 +275,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         audit_database_url: args.audit_database_url,
         approval_expiry: std::time::Duration::from_secs(args.approval_expiry),
     };
+    let trusted_proxies = args.trusted_proxies.into_iter().collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let app = crate::startup::Application::build(settings).await?;
+        let app = crate::startup::Application::build(settings).await?.with_trusted_proxies(trusted_proxies);
         app.run_until(serve::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
@@ -515,5 +524,37 @@ mod tests {
     #[test]
     fn the_command_tree_is_consistent() {
         <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn trusted_proxies_are_repeatable_comma_separated_none_by_default_and_checked() {
+        let parse = |extra: &[&str]| {
+            let required = [
+                "mcp-gateway",
+                "serve",
+                "--upstream",
+                "a=http://localhost:9090/mcp",
+                "--catalog",
+                "c",
+                "--policy",
+                "p",
+            ];
+            Cli::try_parse_from(required.iter().chain(extra))
+        };
+        let Command::Serve(args) = parse(&[]).unwrap().command else { panic!("serve") };
+        assert!(args.trusted_proxies.is_empty());
+        let Command::Serve(args) =
+            parse(&["--trusted-proxy", "10.0.0.0/8,::1", "--trusted-proxy", "192.168.0.0/16"])
+                .unwrap()
+                .command
+        else {
+            panic!("serve")
+        };
+        let proxies: serve::client_addr::TrustedProxies = args.trusted_proxies.into_iter().collect();
+        assert_eq!(proxies.to_string(), "10.0.0.0/8, ::1/128, 192.168.0.0/16");
+        for refused in ["10.0.0.1/8", "::/129", "lb.internal"] {
+            let error = parse(&["--trusted-proxy", refused]).expect_err(refused).to_string();
+            assert!(error.contains("CIDR"), "{error}");
+        }
     }
 }

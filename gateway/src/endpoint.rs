@@ -10,10 +10,9 @@
 //!   `data.approvalUrl`. Denied `-31043`, expired `-31044`;
 //! * the AS or an upstream unavailable: `-32603`, details only in the log.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mcp_bearer::{BearerError, ResourceGuard, VerifiedToken};
@@ -28,6 +27,7 @@ use protocol::mcp::{ListToolsResult, Message, Request as RpcRequest, RpcError, e
 use protocol::scope::Scopes;
 use protocol::secret::AccessToken;
 use serde_json::{Value, json};
+use serve::client_addr::ClientAddr;
 
 use crate::approval::Answer;
 use crate::service::{Caller, Gateway, Outcome};
@@ -84,10 +84,11 @@ fn owner(token: &VerifiedToken) -> Owner<'_> {
     Owner { subject: &token.claims.sub, client_id: &token.claims.client_id }
 }
 
-/// `POST /mcp`
+/// `POST /mcp`. The client address the policy sees (`client_address`) is the peer's, or behind a
+/// `--trusted-proxy` the one its forwarding header names.
 pub async fn post(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
@@ -104,7 +105,7 @@ pub async fn post(
     let caller = Caller {
         token: &token,
         raw: &raw,
-        client_address: peer.ip().to_string(),
+        client_address: client.to_string(),
         request_id: crate::audit::request_id(header_str(&headers, &TRACEPARENT)),
     };
     let span = tracing::info_span!("mcp", request_id = %caller.request_id);

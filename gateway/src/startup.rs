@@ -20,6 +20,7 @@ use protocol::metadata::{
 };
 use protocol::resource::{check_issuer, check_resource};
 use protocol::scope::Scopes;
+use serve::client_addr::TrustedProxies;
 use tokio::net::TcpListener;
 
 use crate::approval::Approvals;
@@ -44,6 +45,7 @@ pub struct Application {
     router: Router,
     policies: Arc<PolicySource>,
     gateway: Arc<Gateway>,
+    trusted_proxies: TrustedProxies,
 }
 
 impl Application {
@@ -115,7 +117,16 @@ impl Application {
             initial_scope,
         };
         let router = router(state, settings.allowed_origins.clone(), &resource);
-        Ok(Self { listener, resource, router, policies, gateway })
+        Ok(Self { listener, resource, router, policies, gateway, trusted_proxies: TrustedProxies::default() })
+    }
+
+    /// Reads the client address (the policy's `client_address`) from the `Forwarded` or
+    /// `X-Forwarded-For` header of requests whose peer is one of `proxies` (`--trusted-proxy`).
+    /// Without it, the peer is the client: anyone can send those headers.
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.router = self.router.layer(axum::Extension(proxies.clone()));
+        self.trusted_proxies = proxies;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -136,6 +147,10 @@ impl Application {
     /// audit records.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(resource = %self.resource, address = %self.local_addr(), "gateway listening");
+        let trusted_proxies = &self.trusted_proxies;
+        if !trusted_proxies.is_empty() {
+            tracing::info!(%trusted_proxies, "client addresses of requests from these proxies are read from Forwarded / X-Forwarded-For");
+        }
         let watcher = self.policies.watch();
         let served = serve::serve(self.listener, self.router, shutdown).await;
         watcher.abort();

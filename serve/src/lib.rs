@@ -15,7 +15,8 @@
 //!
 //! Body sizes are each router's business (`DefaultBodyLimit`), because only the router knows what
 //! its endpoints accept. Plain HTTP/1.1 only: both servers sit behind a TLS-terminating proxy in
-//! production, and nothing here speaks HTTP/2.
+//! production, and nothing here speaks HTTP/2. Behind such a proxy, [`client_addr`] says which
+//! address is the client's.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,6 +32,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 use tower_http::timeout::TimeoutLayer;
+
+pub mod client_addr;
 
 /// The request line and all headers together. Room for a JWT, a full set of cookies and the rest
 /// of what browsers send, far below what would make many connections expensive.

@@ -94,6 +94,9 @@ pub struct StackOptions<'a> {
     /// Start a gateway in front of the MCP server and a second one, with this policy file (the
     /// demo's, `gateway/demo/policy.cedar`, when empty).
     pub gateway: Option<Option<&'a Path>>,
+    /// Peers (addresses or CIDR blocks) the AS and the gateway believe about the client's address
+    /// in `Forwarded` / `X-Forwarded-For` (`--trusted-proxy`); none by default.
+    pub trusted_proxies: &'a [&'a str],
 }
 
 impl Stack {
@@ -105,6 +108,11 @@ impl Stack {
     /// Starts the stack as `options` say.
     pub async fn start_with(options: StackOptions<'_>) -> anyhow::Result<Self> {
         let spa_dist = options.spa_dist;
+        let trusted_proxies = options
+            .trusted_proxies
+            .iter()
+            .map(|block| block.parse::<serve::client_addr::Cidr>())
+            .collect::<Result<serve::client_addr::TrustedProxies, _>>()?;
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         }
@@ -124,6 +132,7 @@ impl Stack {
         if let Some(ttl) = options.access_token_ttl {
             auth_settings.access_token_ttl = ttl;
         }
+        auth_settings.trusted_proxies = trusted_proxies.clone();
         if let Some(((_, gateway), (_, team))) = &gateway_listeners {
             // Tests wait out the poll interval between asking and collecting an approval.
             auth_settings.approvals.poll_interval = std::time::Duration::from_secs(1);
@@ -256,7 +265,9 @@ impl Stack {
                     audit_database_url: "sqlite::memory:".into(),
                     approval_expiry: std::time::Duration::from_secs(300),
                 };
-                let app = mcp_gateway::startup::Application::build_on(gateway_listener, settings).await?;
+                let app = mcp_gateway::startup::Application::build_on(gateway_listener, settings)
+                    .await?
+                    .with_trusted_proxies(trusted_proxies);
                 let audit = app.audit();
                 let (tx, stop) = stopper();
                 shutdown.push(tx);

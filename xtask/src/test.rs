@@ -103,6 +103,17 @@ fn run_stages(root: &Path, stages: &mut Stages) -> Result {
         tests.env(crate::models::NEEDLE_MODEL_ENV, model);
     }
     stage("unit and HTTP integration tests", &mut tests)?;
+    let postgres = postgres_url()?;
+    let mut on_postgres = cmd::cargo();
+    on_postgres.args(["test", "-p", "mcp-auth"]).env(AUTH_TEST_DATABASE_URL, &postgres);
+    stage(
+        &format!(
+            "the authorization server on PostgreSQL ({}:{})",
+            server_of(&postgres).0,
+            server_of(&postgres).1
+        ),
+        &mut on_postgres,
+    )?;
     let mut spa_tests = cmd::cargo();
     spa_tests
         .args(["test", "-p", "web-client", "--target", WASM_TARGET])
@@ -166,6 +177,59 @@ fn run_stages(root: &Path, stages: &mut Stages) -> Result {
     stages.run("browser end-to-end tests (headless Chromium)", &mut browser_test, root)
 }
 
+/// Where the authorization server's tests find a PostgreSQL server: each test creates a database
+/// of its own there and drops it (see `auth/src/store/testing.rs`).
+const AUTH_TEST_DATABASE_URL: &str = "MCP_AUTH_TEST_DATABASE_URL";
+/// The PostgreSQL that development machines and CI have.
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The PostgreSQL URL the PostgreSQL stage runs against (`MCP_AUTH_TEST_DATABASE_URL` if it names
+/// one, else the local default), once something answers there. Nothing answering is a failure,
+/// not a skip: every machine this project is tested on has PostgreSQL, and a stage that quietly
+/// did not run would let a broken backend land.
+fn postgres_url() -> Result<String> {
+    let url = std::env::var(AUTH_TEST_DATABASE_URL)
+        .ok()
+        .filter(|url| url.starts_with("postgres:") || url.starts_with("postgresql:"))
+        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
+    let (host, port) = server_of(&url);
+    let answers =
+        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).ok().is_some_and(|mut addrs| {
+            addrs.any(|addr| {
+                std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3)).is_ok()
+            })
+        });
+    if answers {
+        return Ok(url);
+    }
+    let lines = [
+        format!("NO POSTGRESQL at {host}:{port}: the authorization server's PostgreSQL tests cannot run."),
+        "Start PostgreSQL 15 there (trust authentication, database `test`), or point".to_owned(),
+        format!("{AUTH_TEST_DATABASE_URL} at one (postgres://user@host:port/database)."),
+    ];
+    let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or_default();
+    let border = "!".repeat(width + 6);
+    say(&border);
+    for line in &lines {
+        say(format!("!! {line:<width$} !!"));
+    }
+    say(&border);
+    Err(format!("no PostgreSQL answers at {host}:{port}"))
+}
+
+/// The host and port of a `postgres://[user[:password]@]host[:port][/database][?…]` URL.
+fn server_of(url: &str) -> (String, u16) {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let server = authority.rsplit_once('@').map_or(authority, |(_, server)| server);
+    let (host, port) = match server.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse().unwrap_or(5432)),
+        _ => (server, 5432),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (if host.is_empty() { "127.0.0.1" } else { host }.to_owned(), port)
+}
+
 /// `cargo test` of an integration test of `package` that runs Node programs: ignored by plain `cargo test`, because
 /// it needs what `tools` installs.
 fn node_test(package: &str, test: &str, conformance_dir: &Path) -> Command {
@@ -222,4 +286,20 @@ fn bundle_size(root: &Path) -> Result {
         return Err(format!("the SPA is {total} bytes gzip, over its {BUNDLE_BUDGET_BYTES}-byte budget"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_of;
+
+    #[test]
+    fn the_postgres_server_is_read_from_the_url() {
+        assert_eq!(server_of("postgres://postgres@127.0.0.1:5432/test"), ("127.0.0.1".into(), 5432));
+        assert_eq!(
+            server_of("postgresql://app:s3cret@db.internal/mcp?sslmode=require"),
+            ("db.internal".into(), 5432)
+        );
+        assert_eq!(server_of("postgres://[::1]:6543/test"), ("::1".into(), 6543));
+        assert_eq!(server_of("postgres:///test"), ("127.0.0.1".into(), 5432));
+    }
 }

@@ -43,7 +43,11 @@ const BODY_LIMIT: usize = 64 * 1024;
 /// network error) allow any origin without credentials: they use no cookies, and PKCE, not the
 /// origin, protects the code exchange. The authorize, login and consent pages get no CORS headers:
 /// they are navigated to, never fetched.
+///
+/// The client address the audit trail and the login throttle use is read from forwarding headers
+/// only for requests from `--trusted-proxy` peers (`serve::client_addr`).
 pub fn router(state: AppState) -> Router {
+    let trusted_proxies = state.config.settings.trusted_proxies.clone();
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
@@ -83,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+        .layer(axum::Extension(trusted_proxies))
         .with_state(state)
 }
 

@@ -2,13 +2,14 @@
 //!
 //! Handlers and domain code call the methods of [`Store`] and see only the records of
 //! [`crate::model`], never SQL. Which database sits behind is decided once, by the URL given to
-//! [`Store::connect`]; today that is SQLite (`store/sqlite/`).
+//! [`Store::connect`]: SQLite (`store/sqlite/`, the embedded default) or PostgreSQL
+//! (`store/postgres/`, for several replicas sharing one database).
 //!
 //! # The seam
 //! The facade holds its backend as `Arc<dyn Backend>` (see [`backend`]): one trait per kind of
-//! record, every method returning a boxed future. Adding PostgreSQL is adding `store/postgres/`
-//! (an implementation of those traits, with its own SQL and migrations) and one arm in
-//! [`Store::connect`]; no method of the facade branches on the backend. The alternatives were
+//! record, every method returning a boxed future. Each backend is an implementation of those
+//! traits with its own SQL and migrations, and one arm in [`Store::open`]; no method of the
+//! facade branches on the backend. The alternatives were
 //! weighed: an `enum` of backends needs an arm in every one of the facade's forty methods;
 //! sqlx's `Any` driver hides the differences that matter (placeholders, `RETURNING`, locking); a
 //! generic `Store<B>` would leak the type parameter into `AppState` and every handler. One
@@ -21,6 +22,7 @@
 //! `MCP_AUTH_TEST_DATABASE_URL` names (see [`testing`]).
 
 mod backend;
+mod postgres;
 mod sqlite;
 pub mod sweep;
 pub mod testing;
@@ -54,8 +56,59 @@ pub enum StoreError {
     Invalid(String),
     /// The database URL names no backend this build has. Only the scheme is shown: the rest of a
     /// URL may hold a password.
-    #[error("no database backend for URLs starting with {0:?} (expected sqlite:)")]
+    #[error("no database backend for URLs starting with {0:?} (expected sqlite: or postgres:)")]
     UnsupportedUrl(String),
+    /// The database was migrated by a newer build: this one does not know its schema and must not
+    /// write to it.
+    #[error(
+        "the database has migration {version}, newer than this build knows (up to {known}): \
+         run the mcp-auth that migrated it, or a newer one"
+    )]
+    SchemaNewer { version: i64, known: i64 },
+    /// Opened without migrating (`serve --no-migrate`) and the schema is behind.
+    #[error("the database lacks migrations {0}: run `mcp-auth migrate` first")]
+    MigrationsPending(String),
+}
+
+/// What opening a database does about its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply the migrations the database lacks (concurrent openers apply each once).
+    Apply,
+    /// Apply nothing; refuse a database that lacks any.
+    Check,
+}
+
+/// The schema of a database just opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    /// The migrations this open applied (version and description), oldest first; with
+    /// [`Migrations::Check`], always empty.
+    pub applied_now: Vec<(i64, String)>,
+    /// The newest migration this build knows, which the database is now at.
+    pub version: i64,
+}
+
+/// Compares the versions a database has applied with the migrations this build carries: a
+/// version this build does not know is [`StoreError::SchemaNewer`] whatever `mode` says; missing
+/// ones are what [`Migrations::Apply`] will apply, and an error under [`Migrations::Check`].
+fn check_schema(
+    migrator: &sqlx::migrate::Migrator,
+    applied: &[i64],
+    mode: Migrations,
+) -> Result<Schema, StoreError> {
+    let known: Vec<(i64, String)> = migrator.iter().map(|m| (m.version, m.description.to_string())).collect();
+    let newest = known.iter().map(|(version, _)| *version).max().unwrap_or(0);
+    if let Some(unknown) = applied.iter().copied().find(|version| !known.iter().any(|(v, _)| v == version)) {
+        return Err(StoreError::SchemaNewer { version: unknown, known: newest });
+    }
+    let pending: Vec<(i64, String)> =
+        known.into_iter().filter(|(version, _)| !applied.contains(version)).collect();
+    if mode == Migrations::Check && !pending.is_empty() {
+        let list: Vec<String> = pending.iter().map(|(version, name)| format!("{version} ({name})")).collect();
+        return Err(StoreError::MigrationsPending(list.join(", ")));
+    }
+    Ok(Schema { applied_now: pending, version: newest })
 }
 
 /// Rows per table: what a sweep removed, or what the tables hold.
@@ -113,15 +166,30 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `url`. The one place a URL picks a
-    /// backend: `sqlite:` (a file, or `sqlite::memory:`).
+    /// Opens the database at `url` (a SQLite file is created if missing) and applies the
+    /// migrations it lacks.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Ok(Self::open(url, Migrations::Apply).await?.0)
+    }
+
+    /// Opens the database at `url` and applies or checks its migrations, as `migrations` says. A
+    /// database migrated by a newer build is refused either way. The one place a URL picks a
+    /// backend: `sqlite:` (a file, or `sqlite::memory:`) or `postgres:`/`postgresql:` (an
+    /// existing database).
+    pub async fn open(url: &str, migrations: Migrations) -> Result<(Self, Schema), StoreError> {
         let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
-        let backend: Arc<dyn Backend> = match scheme {
-            "sqlite" => Arc::new(sqlite::SqliteBackend::connect(url).await?),
+        let (backend, schema): (Arc<dyn Backend>, Schema) = match scheme {
+            "sqlite" => {
+                let (backend, schema) = sqlite::SqliteBackend::connect(url, migrations).await?;
+                (Arc::new(backend), schema)
+            }
+            "postgres" | "postgresql" => {
+                let (backend, schema) = postgres::PostgresBackend::connect(url, migrations).await?;
+                (Arc::new(backend), schema)
+            }
             _ => return Err(StoreError::UnsupportedUrl(format!("{scheme}:"))),
         };
-        Ok(Self { backend })
+        Ok((Self { backend }, schema))
     }
 
     /// Leaves a complete database behind and closes every connection: called once the server has

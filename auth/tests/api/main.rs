@@ -19,3 +19,4 @@ mod register;
 mod revocation;
 mod throttle;
 mod token;
+mod trusted_proxy;

@@ -28,7 +28,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::{Backend, StoreError};
+use super::{Backend, Migrations, Schema, StoreError};
 
 /// The migrations, embedded at build time. Their file names and contents must never change once
 /// released: sqlx records each one's checksum in the database and refuses to open a database whose
@@ -42,8 +42,9 @@ pub struct SqliteBackend {
 }
 
 impl SqliteBackend {
-    /// Opens (creating if needed) and migrates the database at `url`.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date or checks
+    /// it, as `migrations` says.
+    pub async fn connect(url: &str, migrations: Migrations) -> Result<(Self, Schema), StoreError> {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -60,14 +61,33 @@ impl SqliteBackend {
             .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(3600)) })
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let applied = applied_versions(&pool).await?;
+        let schema = super::check_schema(&MIGRATOR, &applied, migrations)?;
+        if matches!(migrations, Migrations::Apply) && !schema.applied_now.is_empty() {
+            MIGRATOR.run(&pool).await?;
+        }
+        Ok((Self { pool }, schema))
     }
 
     /// A transaction holding the write lock from its first statement, for read-then-write work.
     async fn begin_immediate(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
+}
+
+/// The versions recorded as applied in `_sqlx_migrations`, oldest first; none on a new database.
+async fn applied_versions(pool: &SqlitePool) -> Result<Vec<i64>, StoreError> {
+    let (exists,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64,)> =
+        sqlx::query_as("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|(version,)| version).collect())
 }
 
 impl Backend for SqliteBackend {
@@ -156,7 +176,7 @@ mod tests {
     async fn migrating_records_the_released_checksums_and_reopening_works() {
         let path = std::env::temp_dir().join(format!("mcp-auth-released-{}.db", crate::random::short_id()));
         let url = format!("sqlite://{}", path.display());
-        let old = SqliteBackend::connect(&url).await.unwrap();
+        let (old, _) = SqliteBackend::connect(&url, Migrations::Apply).await.unwrap();
         let recorded: Vec<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations ORDER BY version")
                 .fetch_all(&old.pool)
@@ -167,7 +187,9 @@ mod tests {
         assert_eq!(recorded, released);
         old.close().await;
 
-        let reopened = SqliteBackend::connect(&url).await.expect("the same database opens again");
+        let (reopened, schema) =
+            SqliteBackend::connect(&url, Migrations::Check).await.expect("the same database opens again");
+        assert!(schema.applied_now.is_empty());
         reopened.close().await;
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

@@ -1,0 +1,147 @@
+//! The `clients` table. Redirect URIs and metadata are JSON text.
+
+use super::{PostgresBackend, from_json, to_json};
+use crate::model::{Client, Registration};
+use crate::store::{ClientStore, StoreError, StoreFuture};
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    client_name: Option<String>,
+    redirect_uris: String,
+    registration: String,
+    metadata: String,
+    secret_hash: Option<String>,
+    acts_for: String,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+    fn try_from(row: ClientRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| format!("client {}: {what}", row.client_id);
+        Ok(Client {
+            redirect_uris: from_json(&row.redirect_uris, || corrupt("redirect_uris"))?,
+            metadata: from_json(&row.metadata, || corrupt("metadata"))?,
+            registration: Registration::parse(&row.registration)
+                .ok_or_else(|| StoreError::Corrupt(corrupt("registration")))?,
+            acts_for: from_json(&row.acts_for, || corrupt("acts_for"))?,
+            secret_hash: row.secret_hash,
+            client_name: row.client_name,
+            client_id: row.client_id,
+        })
+    }
+}
+
+const COLUMNS: &str = "client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for";
+
+impl ClientStore for PostgresBackend {
+    fn find_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>> {
+        Box::pin(async move {
+            let row = sqlx::query_as::<_, ClientRow>(&format!(
+                "SELECT {COLUMNS} FROM clients WHERE client_id = $1"
+            ))
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(Client::try_from).transpose()
+        })
+    }
+
+    fn insert_client<'a>(&'a self, client: &'a Client, now: i64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&client.client_id)
+            .bind(&client.client_name)
+            .bind(to_json(&client.redirect_uris)?)
+            .bind(client.registration.as_str())
+            .bind(to_json(&client.metadata)?)
+            .bind(&client.secret_hash)
+            .bind(to_json(&client.acts_for)?)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn client_metadata_expiry<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<i64>> {
+        Box::pin(async move {
+            let expiry: Option<(Option<i64>,)> =
+                sqlx::query_as("SELECT metadata_expires_at FROM clients WHERE client_id = $1")
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok(expiry.and_then(|(at,)| at))
+        })
+    }
+
+    fn upsert_fetched_client<'a>(
+        &'a self,
+        client: &'a Client,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, created_at, metadata_expires_at)
+                 VALUES ($1, $2, $3, 'metadata_document', $4, $5, $6)
+                 ON CONFLICT(client_id) DO UPDATE SET client_name = excluded.client_name,
+                     redirect_uris = excluded.redirect_uris, metadata = excluded.metadata,
+                     metadata_expires_at = excluded.metadata_expires_at",
+            )
+            .bind(&client.client_id)
+            .bind(&client.client_name)
+            .bind(to_json(&client.redirect_uris)?)
+            .bind(to_json(&client.metadata)?)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn list_clients(&self) -> StoreFuture<'_, Vec<Client>> {
+        Box::pin(async move {
+            let rows =
+                sqlx::query_as::<_, ClientRow>(&format!("SELECT {COLUMNS} FROM clients ORDER BY created_at"))
+                    .fetch_all(&self.pool)
+                    .await?;
+            rows.into_iter().map(Client::try_from).collect()
+        })
+    }
+
+    /// Codes, grants and consents go with the client (foreign keys).
+    fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let result = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                .bind(client_id)
+                .execute(&self.pool)
+                .await?;
+            Ok(result.rows_affected() == 1)
+        })
+    }
+
+    fn record_client_assertion<'a>(
+        &'a self,
+        client_id: &'a str,
+        jti: &'a str,
+        expires_at: i64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let result = sqlx::query(
+                "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (client_id, jti) DO NOTHING",
+            )
+            .bind(client_id)
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(result.rows_affected() == 1)
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! The `authorization_codes` table.
+
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, Row};
+
+use super::PostgresBackend;
+use crate::model::{CodeBinding, NewCode, Redemption};
+use crate::store::{CodeStore, StoreFuture};
+
+impl FromRow<'_, PgRow> for CodeBinding {
+    fn from_row(row: &PgRow) -> sqlx::Result<Self> {
+        Ok(CodeBinding {
+            client_id: row.try_get("client_id")?,
+            user_id: row.try_get("user_id")?,
+            redirect_uri: row.try_get("redirect_uri")?,
+            scope: row.try_get("scope")?,
+            code_challenge: row.try_get("code_challenge")?,
+            resource: row.try_get("resource")?,
+            auth_time: row.try_get("auth_time")?,
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
+}
+
+/// A code already redeemed, with the grant its first redemption created.
+struct SpentCode {
+    code: CodeBinding,
+    grant_id: Option<String>,
+}
+
+impl FromRow<'_, PgRow> for SpentCode {
+    fn from_row(row: &PgRow) -> sqlx::Result<Self> {
+        Ok(SpentCode { code: CodeBinding::from_row(row)?, grant_id: row.try_get("grant_id")? })
+    }
+}
+
+const BINDING: &str =
+    "client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, expires_at";
+
+impl CodeStore for PostgresBackend {
+    fn insert_code<'a>(&'a self, code: &'a NewCode, now: i64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let b = &code.binding;
+            sqlx::query(
+                "INSERT INTO authorization_codes
+                 (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&code.code_hash)
+            .bind(&b.client_id)
+            .bind(&b.user_id)
+            .bind(&b.redirect_uri)
+            .bind(&b.scope)
+            .bind(&b.code_challenge)
+            .bind(&b.resource)
+            .bind(b.auth_time)
+            .bind(now)
+            .bind(b.expires_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn redeem_code<'a>(&'a self, code_hash: &'a str, now: i64) -> StoreFuture<'a, Redemption> {
+        Box::pin(async move {
+            let redeemed = sqlx::query_as::<_, CodeBinding>(&format!(
+                "UPDATE authorization_codes SET redeemed_at = $1 WHERE code_hash = $2 AND redeemed_at IS NULL
+                 RETURNING {BINDING}"
+            ))
+            .bind(now)
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(binding) = redeemed {
+                return Ok(Redemption::Redeemed(binding));
+            }
+            let spent = sqlx::query_as::<_, SpentCode>(&format!(
+                "SELECT {BINDING}, grant_id FROM authorization_codes WHERE code_hash = $1"
+            ))
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(spent.map_or(Redemption::Unknown, |s| Redemption::AlreadyRedeemed {
+                code: s.code,
+                grant_id: s.grant_id,
+            }))
+        })
+    }
+}

@@ -1,0 +1,249 @@
+//! The `grants`, `refresh_tokens` and `access_tokens` tables.
+//!
+//! Revoking a grant is one UPDATE of its row; every token lookup returns the token's grant, so
+//! callers see the revocation for every token under it.
+
+use sqlx::postgres::PgRow;
+use sqlx::{Executor, FromRow, Postgres, Row};
+
+use super::PostgresBackend;
+use crate::model::{Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
+use crate::store::{GrantStore, StoreError, StoreFuture};
+
+impl FromRow<'_, PgRow> for Grant {
+    fn from_row(row: &PgRow) -> sqlx::Result<Self> {
+        Ok(Grant {
+            id: row.try_get("id")?,
+            client_id: row.try_get("client_id")?,
+            user_id: row.try_get("user_id")?,
+            scope: row.try_get("scope")?,
+            resource: row.try_get("resource")?,
+            auth_time: row.try_get("auth_time")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+        })
+    }
+}
+
+impl FromRow<'_, PgRow> for IssuedAccessToken {
+    fn from_row(row: &PgRow) -> sqlx::Result<Self> {
+        Ok(IssuedAccessToken {
+            jti: row.try_get("jti")?,
+            grant_id: row.try_get("grant_id")?,
+            scope: row.try_get("scope")?,
+            issued_at: row.try_get("issued_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+            parent_jti: row.try_get("parent_jti")?,
+        })
+    }
+}
+
+impl FromRow<'_, PgRow> for StoredRefreshToken {
+    fn from_row(row: &PgRow) -> sqlx::Result<Self> {
+        Ok(StoredRefreshToken {
+            grant_id: row.try_get("grant_id")?,
+            expires_at: row.try_get("expires_at")?,
+            used_at: row.try_get("used_at")?,
+        })
+    }
+}
+
+const GRANT_COLUMNS: &str = "id, client_id, user_id, scope, resource, auth_time, expires_at, revoked_at";
+
+/// The grant's columns in a join with a token table (`g`), renamed so they cannot clash with the
+/// token's own `expires_at` and `revoked_at`.
+const GRANT_AS: &str = "g.id AS g_id, g.client_id AS g_client_id, g.user_id AS g_user_id, g.scope AS g_scope,
+     g.resource AS g_resource, g.auth_time AS g_auth_time, g.expires_at AS g_expires_at,
+     g.revoked_at AS g_revoked_at";
+
+/// A token row joined with its grant's row.
+struct WithGrant<T>(T, Grant);
+
+impl<'r, T: FromRow<'r, PgRow>> FromRow<'r, PgRow> for WithGrant<T> {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        let grant = Grant {
+            id: row.try_get("g_id")?,
+            client_id: row.try_get("g_client_id")?,
+            user_id: row.try_get("g_user_id")?,
+            scope: row.try_get("g_scope")?,
+            resource: row.try_get("g_resource")?,
+            auth_time: row.try_get("g_auth_time")?,
+            expires_at: row.try_get("g_expires_at")?,
+            revoked_at: row.try_get("g_revoked_at")?,
+        };
+        Ok(WithGrant(T::from_row(row)?, grant))
+    }
+}
+
+async fn insert_access_token<'e>(
+    executor: impl Executor<'e, Database = Postgres>,
+    token: &IssuedAccessToken,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at, parent_jti) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&token.jti)
+    .bind(&token.grant_id)
+    .bind(&token.scope)
+    .bind(token.issued_at)
+    .bind(token.expires_at)
+    .bind(&token.parent_jti)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+async fn insert_refresh_token<'e>(
+    executor: impl Executor<'e, Database = Postgres>,
+    grant_id: &str,
+    token: &NewRefreshToken,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&token.token_hash)
+    .bind(grant_id)
+    .bind(now)
+    .bind(token.expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+impl GrantStore for PostgresBackend {
+    fn create_grant<'a>(
+        &'a self,
+        grant: &'a Grant,
+        code_hash: &'a str,
+        access: &'a IssuedAccessToken,
+        refresh: Option<&'a NewRefreshToken>,
+        now: i64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&grant.id)
+            .bind(&grant.client_id)
+            .bind(&grant.user_id)
+            .bind(&grant.scope)
+            .bind(&grant.resource)
+            .bind(grant.auth_time)
+            .bind(now)
+            .bind(grant.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE authorization_codes SET grant_id = $1 WHERE code_hash = $2")
+                .bind(&grant.id)
+                .bind(code_hash)
+                .execute(&mut *tx)
+                .await?;
+            insert_access_token(&mut *tx, access).await?;
+            if let Some(refresh) = refresh {
+                insert_refresh_token(&mut *tx, &grant.id, refresh, now).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn find_grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>> {
+        Box::pin(async move {
+            Ok(sqlx::query_as::<_, Grant>(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+        })
+    }
+
+    /// One statement, so a sweep between two reads cannot leave a token without its grant.
+    fn find_refresh_token<'a>(
+        &'a self,
+        token_hash: &'a str,
+    ) -> StoreFuture<'a, Option<(StoredRefreshToken, Grant)>> {
+        Box::pin(async move {
+            Ok(sqlx::query_as::<_, WithGrant<StoredRefreshToken>>(&format!(
+                "SELECT t.grant_id, t.expires_at, t.used_at, {GRANT_AS}
+                 FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.token_hash = $1"
+            ))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|WithGrant(token, grant)| (token, grant)))
+        })
+    }
+
+    fn rotate_refresh_token<'a>(
+        &'a self,
+        old_hash: &'a str,
+        grant_id: &'a str,
+        next: &'a NewRefreshToken,
+        access: &'a IssuedAccessToken,
+        now: i64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let spent = sqlx::query(
+                "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+            )
+            .bind(now)
+            .bind(old_hash)
+            .execute(&mut *tx)
+            .await?;
+            if spent.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            insert_refresh_token(&mut *tx, grant_id, next, now).await?;
+            insert_access_token(&mut *tx, access).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    fn revoke_grant<'a>(&'a self, grant_id: &'a str, reason: &'a str, now: i64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(reason)
+            .bind(grant_id)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn find_access_token<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, Option<(IssuedAccessToken, Grant)>> {
+        Box::pin(async move {
+            Ok(sqlx::query_as::<_, WithGrant<IssuedAccessToken>>(&format!(
+                "SELECT t.jti, t.grant_id, t.scope, t.issued_at, t.expires_at, t.revoked_at, t.parent_jti, {GRANT_AS}
+                 FROM access_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.jti = $1"
+            ))
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|WithGrant(token, grant)| (token, grant)))
+        })
+    }
+
+    fn revoke_access_token<'a>(&'a self, jti: &'a str, now: i64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(jti)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn record_access_token<'a>(&'a self, token: &'a IssuedAccessToken) -> StoreFuture<'a, ()> {
+        Box::pin(async move { insert_access_token(&self.pool, token).await })
+    }
+}

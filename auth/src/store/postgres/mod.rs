@@ -1,0 +1,144 @@
+//! The PostgreSQL backend, via sqlx: a pool of connections to one database that several
+//! `mcp-auth` processes may share, migrations in `auth/migrations/postgres/`.
+//!
+//! Each submodule owns one table's SQL and maps its rows to the records of [`crate::model`], as
+//! the SQLite backend does. What differs is concurrency: PostgreSQL runs transactions at
+//! READ COMMITTED, so two processes can read the same row and both write what they computed from
+//! it. So:
+//! - single-use values (codes, pending requests, refresh tokens, approvals) are consumed by one
+//!   conditional statement (`UPDATE … WHERE used_at IS NULL RETURNING …`): a second updater waits
+//!   for the first's row lock, re-checks the condition on the committed row and changes nothing;
+//! - work that reads before it writes and may find no row to lock (the first signing key, a
+//!   rotation, merging a consent) takes a transaction-scoped advisory lock
+//!   ([`PostgresBackend::begin_locked`]) on what it is about, so concurrent writers of the same
+//!   thing take turns and each sees what the previous one committed.
+
+mod approvals;
+mod audit;
+mod clients;
+mod codes;
+mod consents;
+mod grants;
+mod keys;
+mod requests;
+mod sessions;
+mod sweep;
+mod users;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::{Backend, Migrations, Schema, StoreError};
+
+/// The migrations, embedded at build time. Released files never change: sqlx records each one's
+/// checksum in the database and refuses to open a database whose applied migrations differ.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connections one process keeps at most. Three replicas and the sweep stay well under
+/// PostgreSQL's default `max_connections` (100).
+const MAX_CONNECTIONS: u32 = 16;
+
+/// What an advisory lock is taken on: one key per kind of thing, so unrelated work never waits.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum LockKey<'a> {
+    /// The set of signing keys (first key, rotation).
+    SigningKeys,
+    /// One consent (user, client, resource).
+    Consent(&'a str, &'a str, &'a str),
+}
+
+impl LockKey<'_> {
+    /// The text hashed into the lock's 64-bit key. A collision only makes two unrelated writers
+    /// take turns.
+    fn text(&self) -> String {
+        match self {
+            LockKey::SigningKeys => "mcp-auth signing keys".to_owned(),
+            LockKey::Consent(user, client, resource) => {
+                format!("mcp-auth consent\n{user}\n{client}\n{resource}")
+            }
+        }
+    }
+}
+
+/// A pool of connections to one PostgreSQL database.
+#[derive(Debug)]
+pub struct PostgresBackend {
+    pool: PgPool,
+}
+
+impl PostgresBackend {
+    /// Opens the database at `url` and brings its schema up to date or checks it, as `migrations`
+    /// says. The database itself must exist (an operator creates it, with its owner and grants).
+    pub async fn connect(url: &str, migrations: Migrations) -> Result<(Self, Schema), StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("mcp-auth");
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(0)
+            // A request waits this long for a free connection, then fails with server_error
+            // instead of queueing without end behind a stuck database.
+            .acquire_timeout(Duration::from_secs(10))
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(3600)))
+            .connect_with(options)
+            .await?;
+        let applied = applied_versions(&pool).await?;
+        let schema = super::check_schema(&MIGRATOR, &applied, migrations)?;
+        if matches!(migrations, Migrations::Apply) && !schema.applied_now.is_empty() {
+            // sqlx holds an advisory lock while it migrates, so replicas starting together apply
+            // each migration once.
+            MIGRATOR.run(&pool).await?;
+        }
+        Ok((Self { pool }, schema))
+    }
+
+    /// A transaction that first takes the advisory lock on `key`, held until it commits or rolls
+    /// back: another transaction locking the same key waits here, then sees what this one wrote.
+    pub(super) async fn begin_locked(
+        &self,
+        key: LockKey<'_>,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key.text())
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+/// The versions recorded as applied in `_sqlx_migrations`, oldest first; none on a new database.
+async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, StoreError> {
+    let (exists,): (bool,) =
+        sqlx::query_as("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(pool).await?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64,)> =
+        sqlx::query_as("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|(version,)| version).collect())
+}
+
+impl Backend for PostgresBackend {
+    /// PostgreSQL keeps what was committed; closing waits for connections in use and ends the
+    /// others.
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move { self.pool.close().await })
+    }
+}
+
+/// A JSON column's value, or `Corrupt` naming what could not be read.
+fn from_json<T: serde::de::DeserializeOwned>(
+    value: &str,
+    what: impl FnOnce() -> String,
+) -> Result<T, StoreError> {
+    serde_json::from_str(value).map_err(|_| StoreError::Corrupt(what()))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

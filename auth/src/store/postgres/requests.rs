@@ -1,0 +1,93 @@
+//! The `authorization_requests` table.
+
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, Row};
+
+use super::PostgresBackend;
+use crate::model::PendingAuthorization;
+use crate::store::{RequestStore, StoreFuture};
+
+impl FromRow<'_, PgRow> for PendingAuthorization {
+    fn from_row(row: &PgRow) -> sqlx::Result<Self> {
+        Ok(PendingAuthorization {
+            id: row.try_get("id")?,
+            session_hash: row.try_get("session_hash")?,
+            client_id: row.try_get("client_id")?,
+            redirect_uri: row.try_get("redirect_uri")?,
+            scope: row.try_get("scope")?,
+            state: row.try_get("state")?,
+            code_challenge: row.try_get("code_challenge")?,
+            resource: row.try_get("resource")?,
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "id, session_hash, client_id, redirect_uri, scope, state, code_challenge, resource, expires_at";
+
+impl RequestStore for PostgresBackend {
+    fn insert_authorization_request<'a>(
+        &'a self,
+        request: &'a PendingAuthorization,
+        now: i64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO authorization_requests
+                 (id, session_hash, client_id, redirect_uri, scope, state, code_challenge, resource, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&request.id)
+            .bind(&request.session_hash)
+            .bind(&request.client_id)
+            .bind(&request.redirect_uri)
+            .bind(&request.scope)
+            .bind(&request.state)
+            .bind(&request.code_challenge)
+            .bind(&request.resource)
+            .bind(now)
+            .bind(request.expires_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn find_authorization_request<'a>(
+        &'a self,
+        id: &'a str,
+        session_hash: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Option<PendingAuthorization>> {
+        Box::pin(async move {
+            Ok(sqlx::query_as::<_, PendingAuthorization>(&format!(
+                "SELECT {COLUMNS} FROM authorization_requests WHERE id = $1 AND session_hash = $2 AND expires_at > $3"
+            ))
+            .bind(id)
+            .bind(session_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?)
+        })
+    }
+
+    fn take_authorization_request<'a>(
+        &'a self,
+        id: &'a str,
+        session_hash: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Option<PendingAuthorization>> {
+        Box::pin(async move {
+            Ok(sqlx::query_as::<_, PendingAuthorization>(&format!(
+                "DELETE FROM authorization_requests WHERE id = $1 AND session_hash = $2 AND expires_at > $3
+                 RETURNING {COLUMNS}"
+            ))
+            .bind(id)
+            .bind(session_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?)
+        })
+    }
+}
