@@ -356,7 +356,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn migrate(database_url: &str, check: bool) -> anyhow::Result<()> {
     let shown = crate::store::display_url(database_url);
     let mode = if check { Migrations::Check } else { Migrations::Apply };
-    let (store, schema) = Store::open(database_url, mode).await.with_context(|| format!("database {shown}"))?;
+    let (store, schema) =
+        Store::open(database_url, mode).await.with_context(|| format!("database {shown}"))?;
     store.close().await;
     for (version, description) in &schema.applied_now {
         println!("applied migration {version} ({description})");

@@ -5,11 +5,11 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::store::Migrations;
 use protocol::resource::check_resource;
 use protocol::scope::Scopes;
 use protocol::secret::Password;
 use serve::client_addr::TrustedProxies;
-use crate::store::Migrations;
 
 /// Everything `auth` needs to start.
 #[derive(Debug, Clone)]

@@ -58,9 +58,10 @@ impl Application {
             );
         }
 
-        let (store, schema) = Store::open(&settings.database_url, settings.migrations).await.with_context(|| {
-            format!("cannot open database {}", crate::store::display_url(&settings.database_url))
-        })?;
+        let (store, schema) =
+            Store::open(&settings.database_url, settings.migrations).await.with_context(|| {
+                format!("cannot open database {}", crate::store::display_url(&settings.database_url))
+            })?;
         for (version, description) in &schema.applied_now {
             tracing::info!(version, description = description.as_str(), "applied a database migration");
         }

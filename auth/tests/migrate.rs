@@ -40,7 +40,8 @@ async fn migrate_applies_what_is_missing_once_and_check_then_passes() {
     assert!(text(&check.stderr).contains("run `mcp-auth migrate` first"), "{}", text(&check.stderr));
 
     let refused = Application::build(settings(url, Migrations::Check)).await;
-    let error = format!("{:#}", refused.err().expect("serve --no-migrate refuses a database lacking migrations"));
+    let error =
+        format!("{:#}", refused.err().expect("serve --no-migrate refuses a database lacking migrations"));
     assert!(error.contains("lacks migrations"), "{error}");
 
     let first = mcp_auth(&["migrate"], url);
