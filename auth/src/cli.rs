@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use protocol::secret::Password;
-use serve::client_addr::Cidr;
+use serve::client_addr::{Cidr, ForwardedHeader, TrustedProxies};
 
 use crate::config::{
     ApprovalSettings, IntrospectionCredential, ResourceServer, SeedUser, Settings, SweepSettings, defaults,
@@ -180,11 +180,18 @@ pub struct ServeArgs {
 
     /// A reverse proxy or load balancer in front of this server, as an address or CIDR block
     /// (10.0.0.0/8, ::1/128): for requests from it, the client address of the audit trail and the
-    /// login throttle is read from `Forwarded` or `X-Forwarded-For`. Repeatable; separate several
-    /// with ','. None by default: anyone can send those headers, so only these peers' are read.
+    /// login throttle is read from the --forwarded-header. Repeatable; separate several with ','.
+    /// None by default: anyone can send that header, so only these peers' is read.
     #[arg(long = "trusted-proxy", env = "MCP_AUTH_TRUSTED_PROXIES", value_delimiter = ',',
           value_parser = Cidr::from_str)]
     pub trusted_proxies: Vec<Cidr>,
+
+    /// The header the --trusted-proxy peers append the client's address to, and the only one read:
+    /// x-forwarded-for or forwarded (RFC 7239). A proxy passes the other one on as the client
+    /// wrote it.
+    #[arg(long, env = "MCP_AUTH_FORWARDED_HEADER", default_value = ForwardedHeader::default().as_str(),
+          value_parser = ForwardedHeader::from_str)]
+    pub forwarded_header: ForwardedHeader,
 
     /// Do not migrate the database at start; refuse to start if it lacks migrations (apply them
     /// with `mcp-auth migrate` as a deploy step). Without it, the server applies them itself.
@@ -237,7 +244,11 @@ impl ServeArgs {
                 poll_interval: Duration::from_secs(self.approval_poll_interval),
                 remember_choices: remember,
             },
-            trusted_proxies: self.trusted_proxies.into_iter().collect(),
+            trusted_proxies: self
+                .trusted_proxies
+                .into_iter()
+                .collect::<TrustedProxies>()
+                .with_header(self.forwarded_header),
             migrations: if self.no_migrate { Migrations::Check } else { Migrations::Apply },
             ..defaults
         })
@@ -591,6 +602,7 @@ mod tests {
         assert_eq!(settings.client_metadata.timeout, defaults.client_metadata.timeout);
         assert!(settings.introspection_credentials.is_empty() && settings.seed_user.is_none());
         assert!(settings.trusted_proxies.is_empty());
+        assert_eq!(settings.trusted_proxies.header(), ForwardedHeader::XForwardedFor);
     }
 
     #[test]
@@ -685,6 +697,17 @@ mod tests {
             let error = Cli::try_parse_from(args).expect_err(refused).to_string();
             assert!(error.contains("--trusted-proxy") && error.contains("CIDR"), "{error}");
         }
+    }
+
+    #[test]
+    fn the_forwarded_header_is_x_forwarded_for_unless_forwarded_is_chosen() {
+        let cli = parse(&["--trusted-proxy", "10.0.0.0/8", "--forwarded-header", "forwarded"]);
+        let settings = cli.serve.into_settings(cli.database_url).unwrap();
+        assert_eq!(settings.trusted_proxies.header(), ForwardedHeader::Forwarded);
+        assert_eq!(settings.trusted_proxies.to_string(), "10.0.0.0/8");
+        let error =
+            Cli::try_parse_from(["mcp-auth", "--forwarded-header", "x-real-ip"]).unwrap_err().to_string();
+        assert!(error.contains("x-forwarded-for or forwarded"), "{error}");
     }
 
     #[test]

@@ -55,9 +55,9 @@ pub struct Settings {
     pub exchanged_token_ttl: Duration,
     /// Out-of-band approvals of tool calls.
     pub approvals: ApprovalSettings,
-    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client, for the audit trail
-    /// and the login throttle. Empty by default: a client could forge those headers, so without a
-    /// proxy to vouch for them they are never read.
+    /// Reverse proxies whose forwarding header (`X-Forwarded-For` unless they say `Forwarded`)
+    /// names the client, for the audit trail and the login throttle. Empty by default: a client
+    /// could forge the header, so without a proxy to vouch for it it is never read.
     pub trusted_proxies: TrustedProxies,
 }
 

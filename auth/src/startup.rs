@@ -128,7 +128,8 @@ impl Application {
         tracing::info!(issuer = %self.state.config.issuer, address = %self.local_addr(), "authorization server listening");
         let trusted_proxies = &self.state.config.settings.trusted_proxies;
         if !trusted_proxies.is_empty() {
-            tracing::info!(%trusted_proxies, "client addresses of requests from these proxies are read from Forwarded / X-Forwarded-For");
+            let header = trusted_proxies.header();
+            tracing::info!(%trusted_proxies, %header, "client addresses of requests from these proxies are read from this header");
         }
         // Pick up key rotations done by `mcp-auth keys rotate` while this server runs.
         let keys = self.state.keys.clone();

@@ -463,6 +463,13 @@ fn policy_on_the_client_address(dir: &std::path::Path) -> std::path::PathBuf {
 /// A session-form `tools/call` of `demo__echo` as a proxy forwards it: with `X-Forwarded-For`.
 /// Whether it went through.
 async fn echo_forwarded_for(client: &Client, forwarded_for: Option<&str>) -> bool {
+    let headers: Vec<(&str, &str)> =
+        forwarded_for.map(|value| ("x-forwarded-for", value)).into_iter().collect();
+    echo_with_headers(client, &headers).await
+}
+
+/// A session-form `tools/call` of `demo__echo` with these headers; whether it went through.
+async fn echo_with_headers(client: &Client, headers: &[(&str, &str)]) -> bool {
     let mut request = client
         .http
         .post(&client.url)
@@ -471,8 +478,8 @@ async fn echo_forwarded_for(client: &Client, forwarded_for: Option<&str>) -> boo
         .header("mcp-protocol-version", "2025-11-25")
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "demo__echo", "arguments": {"text": "hello"}}}));
-    if let Some(forwarded_for) = forwarded_for {
-        request = request.header("x-forwarded-for", forwarded_for);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let body: Value = request.send().await.unwrap().json().await.unwrap();
     body["result"].is_object()
@@ -495,13 +502,30 @@ async fn behind_a_trusted_proxy_the_policy_sees_the_forwarded_client_address() {
     // What the client itself put in front is not believed: the proxy appended the real address.
     assert!(echo_forwarded_for(&client, Some("203.0.113.7, 198.51.100.1")).await);
     assert!(!echo_forwarded_for(&client, Some("198.51.100.1, 203.0.113.7")).await);
+    // A `Forwarded` header is the client's own (the proxy appends X-Forwarded-For, the default
+    // --forwarded-header, and passes the other on): it is not read, with or without the other.
+    let own = ("forwarded", "for=198.51.100.1");
+    assert!(!echo_with_headers(&client, &[own, ("x-forwarded-for", "203.0.113.7")]).await);
+    assert!(echo_with_headers(&client, &[("forwarded", "for=203.0.113.7")]).await);
 
     let audit = &gateway(&stack).audit;
     audit.flush().await.unwrap();
     let records = audit.query(&Filter::default()).await.unwrap();
     let denials: Vec<&Vec<String>> =
         records.iter().filter(|(_, d)| d.outcome == Outcome::Deny).map(|(_, d)| &d.policy_ids).collect();
-    assert_eq!(denials, [&vec!["not-from-203.0.113.7".to_owned()]; 2]);
+    assert_eq!(denials, [&vec!["not-from-203.0.113.7".to_owned()]; 3]);
+    // Each record names the address the policy saw, newest first.
+    let addresses: Vec<Option<&str>> = records.iter().map(|(_, d)| d.client_address.as_deref()).collect();
+    let expected = [
+        "127.0.0.1",
+        "203.0.113.7",
+        "203.0.113.7",
+        "198.51.100.1",
+        "198.51.100.1",
+        "203.0.113.7",
+        "127.0.0.1",
+    ];
+    assert_eq!(addresses, expected.map(Some));
 }
 
 #[tokio::test]
@@ -512,4 +536,9 @@ async fn without_a_trusted_proxy_a_forwarded_address_is_ignored_by_the_policy() 
         Stack::start_with(StackOptions { gateway: Some(Some(&policy)), ..Default::default() }).await.unwrap();
     let client = connected(&stack, &HeadlessUser::new(), json!({})).await;
     assert!(echo_forwarded_for(&client, Some("203.0.113.7")).await, "a client cannot choose its address");
+    let audit = &gateway(&stack).audit;
+    audit.flush().await.unwrap();
+    let records = audit.query(&Filter::default()).await.unwrap();
+    let addresses: Vec<Option<&str>> = records.iter().map(|(_, d)| d.client_address.as_deref()).collect();
+    assert_eq!(addresses, [Some("127.0.0.1")], "the record names the peer");
 }

@@ -10,6 +10,7 @@
 //!                                                       the decision on one call, and why
 //! mcp-gateway audit [--database-url URL] [--user …] [--tool …] [--decision …] [--since SECS]
 //!                   [--limit N] [--json]            the recorded decisions, newest first
+//!                                                   (sqlite://FILE or postgres://…)
 //! ```
 //!
 //! `CATALOG` is a JSON object of the upstreams and the tools they list:
@@ -24,7 +25,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Map, Value};
-use serve::client_addr::Cidr;
+use serve::client_addr::{Cidr, ForwardedHeader, TrustedProxies};
 
 use crate::audit::{self, AuditError, AuditLog, Filter, Outcome};
 use crate::catalog::{Catalog, UpstreamTools};
@@ -129,8 +130,10 @@ pub struct Files {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// The gateway's database (`sqlite://FILE`). It is only read: a missing one is not created.
-    #[arg(long, default_value = audit::DEFAULT_DATABASE_URL)]
+    /// The gateway's decision log, as `serve --audit-database-url` names it: `sqlite://FILE` or
+    /// `postgres://…`. It is only read: nothing missing is created, nothing is migrated.
+    #[arg(long, env = "MCP_GATEWAY_AUDIT_DATABASE_URL", hide_env_values = true,
+          default_value = audit::DEFAULT_DATABASE_URL)]
     pub database_url: String,
     /// Only this user's decisions (the token's `sub`).
     #[arg(long)]
@@ -217,8 +220,11 @@ pub struct ServeArgs {
     /// environment rather than the command line, where other users of the machine can read it.
     #[arg(long, env = "MCP_GATEWAY_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
-    /// The decision log (SQLite; created and migrated if missing).
-    #[arg(long, env = "MCP_GATEWAY_AUDIT_DATABASE_URL", default_value = audit::DEFAULT_DATABASE_URL)]
+    /// The decision log: `sqlite://FILE` (created if missing) or `postgres://USER@HOST/DATABASE`
+    /// (an existing database, shareable with mcp-auth: the gateway's tables go in the schema
+    /// `mcp_gateway`). Migrated at start; one a newer gateway migrated is refused.
+    #[arg(long, env = "MCP_GATEWAY_AUDIT_DATABASE_URL", hide_env_values = true,
+          default_value = audit::DEFAULT_DATABASE_URL)]
     audit_database_url: String,
     /// Seconds an approval may wait for the person.
     #[arg(long, env = "MCP_GATEWAY_APPROVAL_EXPIRY", default_value_t = 300)]
@@ -228,12 +234,18 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// A reverse proxy or load balancer in front of the gateway, as an address or CIDR block
-    /// (10.0.0.0/8, ::1/128): for requests from it, the policy's `client_address` is read from
-    /// `Forwarded` or `X-Forwarded-For`. Repeatable; separate several with ','. None by default:
-    /// anyone can send those headers, so only these peers' are read.
+    /// (10.0.0.0/8, ::1/128): for requests from it, the policy's `client_address` (and the audit
+    /// record's) is read from the --forwarded-header. Repeatable; separate several with ','. None
+    /// by default: anyone can send that header, so only these peers' is read.
     #[arg(long = "trusted-proxy", env = "MCP_GATEWAY_TRUSTED_PROXIES", value_delimiter = ',',
           value_parser = <Cidr as std::str::FromStr>::from_str)]
     trusted_proxies: Vec<Cidr>,
+    /// The header the --trusted-proxy peers append the client's address to, and the only one read:
+    /// x-forwarded-for or forwarded (RFC 7239). A proxy passes the other one on as the client
+    /// wrote it.
+    #[arg(long, env = "MCP_GATEWAY_FORWARDED_HEADER", default_value = ForwardedHeader::default().as_str(),
+          value_parser = <ForwardedHeader as std::str::FromStr>::from_str)]
+    forwarded_header: ForwardedHeader,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -275,7 +287,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         audit_database_url: args.audit_database_url,
         approval_expiry: std::time::Duration::from_secs(args.approval_expiry),
     };
-    let trusted_proxies = args.trusted_proxies.into_iter().collect();
+    let trusted_proxies =
+        args.trusted_proxies.into_iter().collect::<TrustedProxies>().with_header(args.forwarded_header);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let app = crate::startup::Application::build(settings).await?.with_trusted_proxies(trusted_proxies);
@@ -454,7 +467,9 @@ fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("mcp-gateway: {error} (see --database-url)");
                 return Ok(ExitCode::FAILURE);
             }
-            Err(error) => return Err(error).context(format!("cannot open {}", args.database_url)),
+            Err(error) => {
+                return Err(error).context(format!("cannot open {}", audit::display_url(&args.database_url)));
+            }
         };
         let filter = Filter {
             user: args.user,
@@ -543,6 +558,7 @@ mod tests {
         };
         let Command::Serve(args) = parse(&[]).unwrap().command else { panic!("serve") };
         assert!(args.trusted_proxies.is_empty());
+        assert_eq!(args.forwarded_header, ForwardedHeader::XForwardedFor, "the default");
         let Command::Serve(args) =
             parse(&["--trusted-proxy", "10.0.0.0/8,::1", "--trusted-proxy", "192.168.0.0/16"])
                 .unwrap()
@@ -550,11 +566,17 @@ mod tests {
         else {
             panic!("serve")
         };
-        let proxies: serve::client_addr::TrustedProxies = args.trusted_proxies.into_iter().collect();
+        let proxies: TrustedProxies = args.trusted_proxies.into_iter().collect();
         assert_eq!(proxies.to_string(), "10.0.0.0/8, ::1/128, 192.168.0.0/16");
         for refused in ["10.0.0.1/8", "::/129", "lb.internal"] {
             let error = parse(&["--trusted-proxy", refused]).expect_err(refused).to_string();
             assert!(error.contains("CIDR"), "{error}");
         }
+        let Command::Serve(args) = parse(&["--forwarded-header", "forwarded"]).unwrap().command else {
+            panic!("serve")
+        };
+        assert_eq!(args.forwarded_header, ForwardedHeader::Forwarded);
+        let error = parse(&["--forwarded-header", "x-real-ip"]).expect_err("x-real-ip").to_string();
+        assert!(error.contains("x-forwarded-for or forwarded"), "{error}");
     }
 }

@@ -32,7 +32,8 @@ pub struct Settings {
     pub policy: PathBuf,
     /// How the gateway authenticates to the AS (it is registered there `--acts-for` its resource).
     pub credentials: ClientCredentials,
-    /// The decision log: `sqlite://file.db` (created if missing) or `sqlite::memory:`.
+    /// The decision log: `sqlite://file.db` (created if missing), `sqlite::memory:`, or
+    /// `postgres://…` (an existing database; the gateway's tables go in its schema `mcp_gateway`).
     pub audit_database_url: String,
     /// How long an approval request may wait for the person.
     pub approval_expiry: Duration,

@@ -12,7 +12,7 @@
 //! | [`listing`] | what `tools/list` answers: live tools the catalog offers, filtered by policy |
 //! | [`hop`] | hop tokens: one per upstream, by token exchange at the AS, cached until shortly before they expire |
 //! | [`upstream`] | `tools/list` and `tools/call` at an upstream with a hop token (the protocol core of `protocol::mcp_client`) |
-//! | [`audit`] | the audit trail: one durable record per decision (never argument values or tokens) in the gateway's SQLite database, and what `mcp-gateway audit` prints |
+//! | [`audit`] | the audit trail: one durable record per decision (never argument values or tokens) in the gateway's database (SQLite or PostgreSQL), and what `mcp-gateway audit` prints |
 //! | [`trace`] | the W3C `traceparent` of a call, passed on to the AS and the upstream |
 //! | [`cli`] | the command line |
 

@@ -221,6 +221,7 @@ impl Gateway {
             request_id: caller.request_id.clone(),
             user: caller.token.subject().to_owned(),
             client_id: caller.token.claims.client_id.clone(),
+            client_address: Some(caller.client_address.clone()),
             upstream: None,
             tool: name.to_owned(),
             arguments_sha256: Some(digest.clone()),

@@ -88,9 +88,12 @@ impl Application {
             format!("{}/approvals", issuer.trim_end_matches('/')),
             settings.approval_expiry.as_secs(),
         );
-        let audit = AuditLog::open(&settings.audit_database_url)
-            .await
-            .with_context(|| format!("cannot open the audit database {}", settings.audit_database_url))?;
+        let audit = AuditLog::open(&settings.audit_database_url).await.with_context(|| {
+            format!(
+                "cannot open the audit database {}",
+                crate::audit::display_url(&settings.audit_database_url)
+            )
+        })?;
         let gateway = Arc::new(Gateway::new(
             policies.clone(),
             settings.upstreams.clone(),
@@ -120,9 +123,9 @@ impl Application {
         Ok(Self { listener, resource, router, policies, gateway, trusted_proxies: TrustedProxies::default() })
     }
 
-    /// Reads the client address (the policy's `client_address`) from the `Forwarded` or
-    /// `X-Forwarded-For` header of requests whose peer is one of `proxies` (`--trusted-proxy`).
-    /// Without it, the peer is the client: anyone can send those headers.
+    /// Reads the client address (the policy's `client_address`, and the audit record's) from the
+    /// forwarding header `proxies` names (`--forwarded-header`) of requests whose peer is one of
+    /// them (`--trusted-proxy`). Without it, the peer is the client: anyone can send that header.
     pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.router = self.router.layer(axum::Extension(proxies.clone()));
         self.trusted_proxies = proxies;
@@ -149,7 +152,8 @@ impl Application {
         tracing::info!(resource = %self.resource, address = %self.local_addr(), "gateway listening");
         let trusted_proxies = &self.trusted_proxies;
         if !trusted_proxies.is_empty() {
-            tracing::info!(%trusted_proxies, "client addresses of requests from these proxies are read from Forwarded / X-Forwarded-For");
+            let header = trusted_proxies.header();
+            tracing::info!(%trusted_proxies, %header, "client addresses of requests from these proxies are read from this header");
         }
         let watcher = self.policies.watch();
         let served = serve::serve(self.listener, self.router, shutdown).await;

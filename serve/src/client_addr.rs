@@ -2,8 +2,8 @@
 //!
 //! Behind a proxy the TCP peer of every request is the proxy, so every user would share its address
 //! in the login throttle, the audit trails and the gateway's policy. The client's address is in
-//! the header the proxy adds: `Forwarded` (RFC 7239) or the older `X-Forwarded-For`. Anyone can
-//! send those headers too, so they are believed only as far as proxies the operator listed
+//! the header the proxy adds: `X-Forwarded-For` or `Forwarded` (RFC 7239). Anyone can send those
+//! headers too, so they are believed only as far as proxies the operator listed
 //! ([`TrustedProxies`], `--trusted-proxy`) vouch for them:
 //!
 //! * a peer that is not a trusted proxy is the client, whatever its headers say;
@@ -15,9 +15,12 @@
 //!   would take it stops the walk at the nearest trusted hop (or the peer): no proxy vouched for
 //!   anything to its left in a form we can use, and guessing would let a client choose.
 //!
-//! `Forwarded` is read when a request has one, `X-Forwarded-For` otherwise; several lines of one
-//! header are one list, in order. The proxy must therefore overwrite or remove a `Forwarded` header
-//! a client sends when it only appends `X-Forwarded-For` itself (the README says so).
+//! Exactly one header is read, the one the operator names ([`ForwardedHeader`],
+//! `--forwarded-header`), never the other and never one in place of the other: a proxy appends to
+//! the header it knows and passes any other through untouched, so the other header of a request
+//! is whatever the client wrote. nginx and AWS's load balancers, among most others, append
+//! `X-Forwarded-For` and leave a client's `Forwarded` alone, which is why `X-Forwarded-For` is
+//! the default. Several lines of the header are one list, in order.
 //!
 //! With no trusted proxies (the default), no header is ever read.
 
@@ -142,24 +145,70 @@ impl fmt::Display for Cidr {
     }
 }
 
-/// The reverse proxies whose forwarding headers are believed. Empty by default: then the peer is
-/// always the client. Cheap to clone (one per request, as a request extension).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Arc<[Cidr]>);
+/// Which forwarding header the trusted proxies append, and so the one header that is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1`: what nearly every load balancer appends.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239), for proxies configured to append it.
+    Forwarded,
+}
 
+impl ForwardedHeader {
+    /// The name `--forwarded-header` takes, which is the header's name in lowercase.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        }
+    }
+}
+
+impl FromStr for ForwardedHeader {
+    type Err = String;
+
+    /// `x-forwarded-for` or `forwarded`, in any case.
+    fn from_str(name: &str) -> Result<Self, String> {
+        [Self::XForwardedFor, Self::Forwarded]
+            .into_iter()
+            .find(|header| name.trim().eq_ignore_ascii_case(header.as_str()))
+            .ok_or_else(|| format!("{name:?} is not a forwarding header: x-forwarded-for or forwarded"))
+    }
+}
+
+impl fmt::Display for ForwardedHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::XForwardedFor => "X-Forwarded-For",
+            Self::Forwarded => "Forwarded",
+        })
+    }
+}
+
+/// The reverse proxies whose forwarding header is believed, and which header that is. No proxies
+/// by default: then the peer is always the client. Cheap to clone (one per request, as a request
+/// extension).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    blocks: Arc<[Cidr]>,
+    header: ForwardedHeader,
+}
+
+/// The proxies, appending the default header ([`ForwardedHeader::XForwardedFor`]).
 impl FromIterator<Cidr> for TrustedProxies {
     fn from_iter<I: IntoIterator<Item = Cidr>>(blocks: I) -> Self {
-        Self(blocks.into_iter().collect())
+        Self { blocks: blocks.into_iter().collect(), header: ForwardedHeader::default() }
     }
 }
 
 impl fmt::Display for TrustedProxies {
-    /// `10.0.0.0/8, ::1/128`, or `none`.
+    /// `10.0.0.0/8, ::1/128`, or `none` (the header is [`TrustedProxies::header`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
+        if self.blocks.is_empty() {
             return f.write_str("none");
         }
-        for (i, block) in self.0.iter().enumerate() {
+        for (i, block) in self.blocks.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
@@ -170,13 +219,23 @@ impl fmt::Display for TrustedProxies {
 }
 
 impl TrustedProxies {
+    /// The same proxies, read through `header` (`--forwarded-header`).
+    pub fn with_header(self, header: ForwardedHeader) -> Self {
+        Self { header, ..self }
+    }
+
+    /// The one header read from the trusted proxies' requests.
+    pub fn header(&self) -> ForwardedHeader {
+        self.header
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.blocks.is_empty()
     }
 
     /// Whether `address` is one of the trusted proxies.
     pub fn contains(&self, address: IpAddr) -> bool {
-        self.0.iter().any(|block| block.contains(address))
+        self.blocks.iter().any(|block| block.contains(address))
     }
 
     /// The client's address for a request from `peer` with `headers` (see the module's rules).
@@ -186,10 +245,10 @@ impl TrustedProxies {
         if !self.contains(peer) {
             return peer;
         }
-        let mut hops = forwarded_hops(headers);
-        if hops.is_empty() {
-            hops = x_forwarded_for_hops(headers);
-        }
+        let hops = match self.header {
+            ForwardedHeader::XForwardedFor => x_forwarded_for_hops(headers),
+            ForwardedHeader::Forwarded => forwarded_hops(headers),
+        };
         // The nearest address a trusted proxy vouches for: where the walk falls back to.
         let mut nearest = peer;
         for hop in hops.into_iter().rev() {
@@ -382,8 +441,14 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// These proxies, appending `X-Forwarded-For` (the default).
     fn trusted(blocks: &[&str]) -> TrustedProxies {
         blocks.iter().map(|b| cidr(b)).collect()
+    }
+
+    /// These proxies, appending `Forwarded`.
+    fn trusted_forwarded(blocks: &[&str]) -> TrustedProxies {
+        trusted(blocks).with_header(ForwardedHeader::Forwarded)
     }
 
     /// Headers with these lines, in order (a name may repeat).
@@ -483,6 +548,22 @@ mod tests {
         assert_eq!(trusted(&["10.0.0.0/8", "::1"]).to_string(), "10.0.0.0/8, ::1/128");
         assert_eq!(TrustedProxies::default().to_string(), "none");
         assert!(TrustedProxies::default().is_empty());
+        assert_eq!(trusted(&["10.0.0.0/8"]).header().to_string(), "X-Forwarded-For");
+        assert_eq!(trusted_forwarded(&["10.0.0.0/8"]).header().to_string(), "Forwarded");
+    }
+
+    #[test]
+    fn the_header_is_named_as_the_flag_takes_it_and_x_forwarded_for_by_default() {
+        assert_eq!(ForwardedHeader::default(), ForwardedHeader::XForwardedFor);
+        assert_eq!(TrustedProxies::default().header(), ForwardedHeader::XForwardedFor);
+        for header in [ForwardedHeader::XForwardedFor, ForwardedHeader::Forwarded] {
+            assert_eq!(header.as_str().parse::<ForwardedHeader>(), Ok(header));
+        }
+        assert_eq!("X-Forwarded-For".parse::<ForwardedHeader>(), Ok(ForwardedHeader::XForwardedFor));
+        for refused in ["", "x-real-ip", "forwarded-for", "both"] {
+            let error = refused.parse::<ForwardedHeader>().expect_err(refused);
+            assert!(error.contains("x-forwarded-for or forwarded"), "{error}");
+        }
     }
 
     #[test]
@@ -495,9 +576,10 @@ mod tests {
         // Nothing trusted (the default): the peer, whatever it sends.
         assert_eq!(client(&TrustedProxies::default(), "127.0.0.1", &forged), "127.0.0.1");
         // Trusted proxies elsewhere: a client claiming to come through one is still the client.
-        let proxies = trusted(&["10.0.0.0/8"]);
-        assert_eq!(client(&proxies, "203.0.113.7", &forged), "203.0.113.7");
-        assert_eq!(client(&proxies, "2001:db8::7", &forged), "2001:db8::7");
+        for proxies in [trusted(&["10.0.0.0/8"]), trusted_forwarded(&["10.0.0.0/8"])] {
+            assert_eq!(client(&proxies, "203.0.113.7", &forged), "203.0.113.7");
+            assert_eq!(client(&proxies, "2001:db8::7", &forged), "2001:db8::7");
+        }
     }
 
     #[test]
@@ -522,6 +604,7 @@ mod tests {
     fn when_every_hop_is_a_trusted_proxy_the_leftmost_is_the_client() {
         let proxies = trusted(&["10.0.0.0/8"]);
         assert_eq!(client(&proxies, "10.0.0.1", &[("x-forwarded-for", "10.9.9.9, 10.5.5.5")]), "10.9.9.9");
+        let proxies = trusted_forwarded(&["10.0.0.0/8"]);
         assert_eq!(client(&proxies, "10.0.0.1", &[("forwarded", "for=10.9.9.9, for=10.5.5.5")]), "10.9.9.9");
     }
 
@@ -549,7 +632,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_values_are_read_in_every_form_rfc_7239_allows() {
-        let proxies = trusted(&["10.0.0.0/8"]);
+        let proxies = trusted_forwarded(&["10.0.0.0/8"]);
         let forwarded = |value| client(&proxies, "10.0.0.1", &[("forwarded", value)]);
         // RFC 7239 §4's examples.
         assert_eq!(forwarded("for=\"_gazonk\""), "10.0.0.1");
@@ -570,7 +653,7 @@ mod tests {
 
     #[test]
     fn obfuscated_unknown_or_malformed_forwarded_hops_are_never_taken() {
-        let proxies = trusted(&["10.0.0.0/8"]);
+        let proxies = trusted_forwarded(&["10.0.0.0/8"]);
         let forwarded = |value| client(&proxies, "10.0.0.1", &[("forwarded", value)]);
         for unusable in [
             "for=unknown",
@@ -600,16 +683,29 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_is_preferred_to_x_forwarded_for_when_it_names_a_hop() {
+    fn by_default_a_client_sent_forwarded_header_is_ignored() {
+        // The proxy appended X-Forwarded-For and passed on the `Forwarded` the client wrote.
         let proxies = trusted(&["10.0.0.0/8"]);
+        let both = [("forwarded", "for=192.0.2.43"), ("x-forwarded-for", "198.51.100.1")];
+        assert_eq!(client(&proxies, "10.0.0.1", &both), "198.51.100.1");
+        // Alone, it names nobody: the peer, not the address the client chose.
+        assert_eq!(client(&proxies, "10.0.0.1", &[("forwarded", "for=192.0.2.43")]), "10.0.0.1");
+        // An unreadable `X-Forwarded-For` does not fall over to `Forwarded` either.
+        let garbage = [("forwarded", "for=192.0.2.43"), ("x-forwarded-for", "garbage")];
+        assert_eq!(client(&proxies, "10.0.0.1", &garbage), "10.0.0.1");
+    }
+
+    #[test]
+    fn with_forwarded_chosen_a_client_sent_x_forwarded_for_is_ignored() {
+        let proxies = trusted_forwarded(&["10.0.0.0/8"]);
         let both = [("x-forwarded-for", "198.51.100.1"), ("forwarded", "for=192.0.2.43")];
         assert_eq!(client(&proxies, "10.0.0.1", &both), "192.0.2.43");
-        // An obfuscated `Forwarded` is still the header read: no falling over to the other one.
+        assert_eq!(client(&proxies, "10.0.0.1", &[("x-forwarded-for", "198.51.100.1")]), "10.0.0.1");
+        // An obfuscated or empty `Forwarded` names nothing, and the other header is not read instead.
         let hidden = [("x-forwarded-for", "198.51.100.1"), ("forwarded", "for=_hidden")];
         assert_eq!(client(&proxies, "10.0.0.1", &hidden), "10.0.0.1");
-        // An empty one names nothing.
         let empty = [("x-forwarded-for", "198.51.100.1"), ("forwarded", " , ")];
-        assert_eq!(client(&proxies, "10.0.0.1", &empty), "198.51.100.1");
+        assert_eq!(client(&proxies, "10.0.0.1", &empty), "10.0.0.1");
     }
 
     #[test]
@@ -617,6 +713,7 @@ mod tests {
         let proxies = trusted(&["10.0.0.0/8"]);
         let lines = [("x-forwarded-for", "198.51.100.1, 203.0.113.7"), ("x-forwarded-for", "10.1.1.1")];
         assert_eq!(client(&proxies, "10.0.0.1", &lines), "203.0.113.7");
+        let proxies = trusted_forwarded(&["10.0.0.0/8"]);
         let lines = [("forwarded", "for=198.51.100.1"), ("forwarded", "for=203.0.113.7, for=10.1.1.1")];
         assert_eq!(client(&proxies, "10.0.0.1", &lines), "203.0.113.7");
         // A line broken by its sender does not break the lines our proxy appended after it.
@@ -626,7 +723,7 @@ mod tests {
 
     #[test]
     fn any_bytes_in_the_headers_give_an_address_and_never_panic() {
-        let proxies = trusted(&["0.0.0.0/0", "::/0"]);
+        let everyone = ["0.0.0.0/0", "::/0"];
         let samples: [&[u8]; 10] = [
             b"\"",
             b"\\",
@@ -640,7 +737,9 @@ mod tests {
             b"\xff\xfe for=1.2.3.4",
         ];
         for sample in samples {
-            for name in [&header::FORWARDED, &X_FORWARDED_FOR] {
+            for (name, proxies) in
+                [(&header::FORWARDED, trusted_forwarded(&everyone)), (&X_FORWARDED_FOR, trusted(&everyone))]
+            {
                 let mut headers = HeaderMap::new();
                 headers.append(name, HeaderValue::from_bytes(sample).unwrap());
                 let _ = proxies.client_ip(ip("10.0.0.1"), &headers);
@@ -654,13 +753,16 @@ mod tests {
         use axum::routing::get;
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+        /// The address the handler sees for a request with `X-Forwarded-For: forwarded_for`, and a
+        /// `Forwarded` a client might have sent naming 192.0.2.66.
         async fn ask(router: Router, forwarded_for: &str) -> String {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let address = listener.local_addr().unwrap();
             tokio::spawn(crate::serve(listener, router, std::future::pending()));
             let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
             let request = format!(
-                "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {forwarded_for}\r\nConnection: close\r\n\r\n"
+                "GET / HTTP/1.1\r\nHost: x\r\nForwarded: for=192.0.2.66\r\nX-Forwarded-For: {forwarded_for}\r\n\
+                 Connection: close\r\n\r\n"
             );
             stream.write_all(request.as_bytes()).await.unwrap();
             let mut response = Vec::new();
@@ -678,6 +780,8 @@ mod tests {
         assert_eq!(ask(nobody, "203.0.113.7").await, "127.0.0.1");
         let loopback = router().layer(axum::Extension(trusted(&["127.0.0.1/32"])));
         assert_eq!(ask(loopback, "203.0.113.7").await, "203.0.113.7");
+        let loopback = router().layer(axum::Extension(trusted_forwarded(&["127.0.0.1/32"])));
+        assert_eq!(ask(loopback, "203.0.113.7").await, "192.0.2.66");
     }
 
     #[tokio::test]

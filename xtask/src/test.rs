@@ -105,10 +105,15 @@ fn run_stages(root: &Path, stages: &mut Stages) -> Result {
     stage("unit and HTTP integration tests", &mut tests)?;
     let postgres = postgres_url()?;
     let mut on_postgres = cmd::cargo();
-    on_postgres.args(["test", "-p", "mcp-auth"]).env(AUTH_TEST_DATABASE_URL, &postgres);
+    // Of the gateway's tests only the audit log's use the database; the others are quick, and one
+    // cargo run keeps this one stage.
+    on_postgres
+        .args(["test", "-p", "mcp-auth", "-p", "mcp-gateway"])
+        .env(AUTH_TEST_DATABASE_URL, &postgres)
+        .env(GATEWAY_TEST_DATABASE_URL, &postgres);
     stage(
         &format!(
-            "the authorization server on PostgreSQL ({}:{})",
+            "the authorization server and the gateway's audit log on PostgreSQL ({}:{})",
             server_of(&postgres).0,
             server_of(&postgres).1
         ),
@@ -180,6 +185,9 @@ fn run_stages(root: &Path, stages: &mut Stages) -> Result {
 /// Where the authorization server's tests find a PostgreSQL server: each test creates a database
 /// of its own there and drops it (see `auth/src/store/testing.rs`).
 const AUTH_TEST_DATABASE_URL: &str = "MCP_AUTH_TEST_DATABASE_URL";
+/// The same for the gateway's audit log tests (see `gateway/src/audit/testing.rs`), given the same
+/// server.
+const GATEWAY_TEST_DATABASE_URL: &str = "MCP_GATEWAY_TEST_DATABASE_URL";
 /// The PostgreSQL that development machines and CI have.
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -203,7 +211,7 @@ fn postgres_url() -> Result<String> {
         return Ok(url);
     }
     let lines = [
-        format!("NO POSTGRESQL at {host}:{port}: the authorization server's PostgreSQL tests cannot run."),
+        format!("NO POSTGRESQL at {host}:{port}: the PostgreSQL tests (AS, gateway audit) cannot run."),
         "Start PostgreSQL 15 there (trust authentication, database `test`), or point".to_owned(),
         format!("{AUTH_TEST_DATABASE_URL} at one (postgres://user@host:port/database)."),
     ];

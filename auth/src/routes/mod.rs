@@ -44,8 +44,8 @@ const BODY_LIMIT: usize = 64 * 1024;
 /// origin, protects the code exchange. The authorize, login and consent pages get no CORS headers:
 /// they are navigated to, never fetched.
 ///
-/// The client address the audit trail and the login throttle use is read from forwarding headers
-/// only for requests from `--trusted-proxy` peers (`serve::client_addr`).
+/// The client address the audit trail and the login throttle use is read from the
+/// `--forwarded-header` only for requests from `--trusted-proxy` peers (`serve::client_addr`).
 pub fn router(state: AppState) -> Router {
     let trusted_proxies = state.config.settings.trusted_proxies.clone();
     let cors = CorsLayer::new()

@@ -1,24 +1,35 @@
-//! The audit trail: one durable record per decision on a tool call, in the gateway's own SQLite
-//! database, and what `mcp-gateway audit` prints of them.
+//! The audit trail: one durable record per decision on a tool call, in the gateway's own database,
+//! and what `mcp-gateway audit` prints of them.
 //!
-//! A record says who (user, client) asked for what (upstream, tool, the SHA-256 of the arguments),
-//! what the gateway decided, by which policies (their ids and the hash of the policy text) and on
-//! which approval, and how long it took. It never holds argument values or tokens: the hash proves
-//! which call was decided without the trail becoming a copy of what users sent.
+//! A record says who (user, client, from which address) asked for what (upstream, tool, the
+//! SHA-256 of the arguments), what the gateway decided, by which policies (their ids and the hash
+//! of the policy text) and on which approval, and how long it took. It never holds argument values
+//! or tokens: the hash proves which call was decided without the trail becoming a copy of what
+//! users sent.
 //!
 //! [`AuditLog::record`] hands the record to a writer task through a bounded channel, so a request
-//! waits on the disk only when the writer is thousands of records behind; when the channel is
+//! waits on the database only when the writer is thousands of records behind; when the channel is
 //! full the request waits (backpressure) rather than the record being dropped. The writer commits
 //! what has queued up in batches, one transaction each, and [`AuditLog::flush`] returns once
 //! everything sent before it is committed.
+//!
+//! # Backends
+//! The URL picks the database, in one place (`Backend::open`): SQLite (`sqlite://FILE`, the
+//! default, or `sqlite::memory:`; `sqlite.rs`) or PostgreSQL (`postgres://…`, for replicas that
+//! keep one trail; `postgres.rs`). Each has its own SQL and its own migrations (`migrations/` and
+//! `migrations/postgres/`), and `Backend` is an enum with one arm per backend: the log needs four
+//! operations of its database, so a trait object would be more machinery than it saves. A database
+//! migrated by a newer build is refused by every opener ([`AuditError::SchemaNewer`]).
 
-use std::path::PathBuf;
+mod postgres;
+mod sqlite;
+pub mod testing;
+
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{FromRow, PgPool, QueryBuilder, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 /// Where the gateway keeps its database unless told otherwise.
@@ -40,18 +51,31 @@ const BATCH: usize = 256;
 /// disk's neighbour to clear, short enough that requests do not pile up behind it.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("no audit database at {}", .0.display())]
-    Missing(PathBuf),
-    #[error("{} is not an audit database: it has no decisions table", .0.display())]
-    NotAnAuditDatabase(PathBuf),
+    /// No such file (SQLite) or database (PostgreSQL); the location as [`display_url`] shows it.
+    #[error("no audit database at {0}")]
+    Missing(String),
+    #[error("{0} is not an audit database: it has no decisions table")]
+    NotAnAuditDatabase(String),
+    /// The URL names no backend this build has. Only the scheme is shown: the rest of a URL may
+    /// hold a password.
+    #[error("no audit database backend for URLs starting with {0:?} (expected sqlite: or postgres:)")]
+    UnsupportedUrl(String),
+    /// A newer gateway migrated the database: this build does not know its schema and must
+    /// neither write to it nor read it as if it did.
+    #[error(
+        "the audit database has migration {version}, newer than this build knows (up to {known}): \
+         run the mcp-gateway that migrated it, or a newer one"
+    )]
+    SchemaNewer { version: i64, known: i64 },
+    /// Opened to read (`mcp-gateway audit`), which never migrates, and the schema is behind.
+    #[error("the audit database lacks migrations {0}: `mcp-gateway serve` applies them when it starts")]
+    MigrationsPending(String),
     #[error(
         "unknown decision {0:?}: one of allow, deny, approval_required, approval_denied, approval_expired, error"
     )]
@@ -129,6 +153,10 @@ pub struct Decision {
     /// The token's `sub`.
     pub user: String,
     pub client_id: String,
+    /// The client's IP address as the policy saw it (`serve::client_addr`: the peer, or behind a
+    /// `--trusted-proxy` the address its forwarding header names). `None` only in records written
+    /// before the gateway kept it.
+    pub client_address: Option<String>,
     /// `None` when the tool is not in the catalog.
     pub upstream: Option<String>,
     /// The name the client asked for; [`AuditLog::record`] keeps at most [`MAX_TOOL`] characters.
@@ -182,64 +210,148 @@ enum Message {
     Flush(oneshot::Sender<u64>),
 }
 
+/// How a database is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// By the gateway: created if it is a missing SQLite file, migrated.
+    Write,
+    /// By `mcp-gateway audit`, beside a gateway that may be writing: nothing is created or
+    /// migrated, and a schema other than this build's is refused.
+    Read,
+}
+
+/// The database behind a log, one arm per backend. Clones share the pool.
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Backend {
+    /// The one place a URL picks the backend: `sqlite:` or `postgres:`/`postgresql:`.
+    async fn open(url: &str, access: Access) -> Result<Self, AuditError> {
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        match scheme {
+            "sqlite" => Ok(Self::Sqlite(sqlite::open(url, access).await?)),
+            "postgres" | "postgresql" => Ok(Self::Postgres(postgres::open(url, access).await?)),
+            _ => Err(AuditError::UnsupportedUrl(format!("{scheme}:"))),
+        }
+    }
+
+    /// Writes the batch, all or nothing, so that a retry never writes a record twice.
+    async fn insert(&self, batch: &[Decision]) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(pool) => sqlite::insert(pool, batch).await,
+            Self::Postgres(pool) => postgres::insert(pool, batch).await,
+        }
+    }
+
+    /// The rows `filter` selects, newest first.
+    async fn query(&self, filter: &Filter) -> Result<Vec<Stored>, sqlx::Error> {
+        match self {
+            Self::Sqlite(pool) => sqlite::query(pool, filter).await,
+            Self::Postgres(pool) => postgres::query(pool, filter).await,
+        }
+    }
+
+    /// Closes every connection, leaving a complete database behind (`wrote`: this process wrote).
+    async fn close(&self, wrote: bool) {
+        match self {
+            Self::Sqlite(pool) => sqlite::close(pool, wrote).await,
+            Self::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Compares the migrations a database has applied with those this build carries: a version this
+/// build does not know is [`AuditError::SchemaNewer`]; missing ones are what opening to write
+/// applies, and [`AuditError::MigrationsPending`] when opening to read. Returns whether any are
+/// missing.
+fn check_schema(
+    migrator: &sqlx::migrate::Migrator,
+    applied: &[i64],
+    access: Access,
+) -> Result<bool, AuditError> {
+    let known = || migrator.iter().map(|migration| migration.version);
+    if let Some(version) = applied.iter().copied().find(|version| !known().any(|v| v == *version)) {
+        return Err(AuditError::SchemaNewer { version, known: known().max().unwrap_or(0) });
+    }
+    let pending: Vec<String> = migrator
+        .iter()
+        .filter(|migration| !applied.contains(&migration.version))
+        .map(|migration| format!("{} ({})", migration.version, migration.description))
+        .collect();
+    if access == Access::Read && !pending.is_empty() {
+        return Err(AuditError::MigrationsPending(pending.join(", ")));
+    }
+    Ok(!pending.is_empty())
+}
+
+/// The conditions of `filter` and its order and limit, appended to a `SELECT … FROM decisions
+/// WHERE 1 = 1`: the same SQL on both backends, but for the name of the user's column.
+fn push_filter<'args, DB>(sql: &mut QueryBuilder<'args, DB>, filter: &Filter, user_column: &str)
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+{
+    if let Some(user) = &filter.user {
+        sql.push(format_args!(" AND {user_column} = ")).push_bind(user.clone());
+    }
+    if let Some(tool) = &filter.tool {
+        sql.push(" AND tool = ").push_bind(tool.clone());
+    }
+    if let Some(outcome) = filter.outcome {
+        sql.push(" AND decision = ").push_bind(outcome.as_str().to_owned());
+    }
+    if let Some(since_ms) = filter.since_ms {
+        sql.push(" AND at_ms >= ").push_bind(since_ms);
+    }
+    sql.push(" ORDER BY at_ms DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit.min(MAX_LIMIT)));
+}
+
+/// A database URL as it may be shown to a person or a log: a password in it becomes `***`
+/// (`postgres://gateway:***@db/audit`). Anything that does not parse as a URL is shown from its
+/// `@` on only, since it might hold credentials in a shape the parser did not recognise.
+pub fn display_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => match url.split_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_owned(),
+        },
+    }
+}
+
 /// The audit database. Clones share one writer task and one pool.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
-    pool: SqlitePool,
+    backend: Backend,
     /// `None` when opened read-only (by `mcp-gateway audit`).
     writer: Option<mpsc::Sender<Message>>,
 }
 
 impl AuditLog {
-    /// Opens (creating if needed) and migrates the database at `database_url` (`sqlite://FILE`
-    /// or `sqlite::memory:`), and starts its writer task.
+    /// Opens and migrates the database at `database_url`, and starts its writer task:
+    /// `sqlite://FILE` (created if missing), `sqlite::memory:`, or `postgres://…` (an existing
+    /// database). A database a newer build migrated is refused.
     pub async fn open(database_url: &str) -> Result<Self, AuditError> {
-        let in_memory = is_in_memory(database_url);
-        let options = SqliteConnectOptions::from_str(database_url)?
-            .create_if_missing(true)
-            .journal_mode(if in_memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
-            // A record is durable once committed, even across a power cut; batching pays for
-            // the sync.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            // An in-memory database lives as long as its one connection, and each connection
-            // would otherwise see a database of its own.
-            .max_connections(if in_memory { 1 } else { 4 })
-            .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await?;
+        let backend = Backend::open(database_url, Access::Write).await?;
         let (writer, inbox) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(pool.clone(), inbox));
-        Ok(Self { pool, writer: Some(writer) })
+        tokio::spawn(write_loop(backend.clone(), inbox));
+        Ok(Self { backend, writer: Some(writer) })
     }
 
-    /// Opens an existing database to read it, changing nothing: no file is created, no migration
-    /// runs, and [`record`](Self::record) is refused. For `mcp-gateway audit`, which may run
-    /// beside a gateway that is writing.
+    /// Opens an existing database to read it, changing nothing: no file, schema or table is
+    /// created, no migration runs, and [`record`](Self::record) is refused. For `mcp-gateway
+    /// audit`, which may run beside a gateway that is writing.
     pub async fn open_read_only(database_url: &str) -> Result<Self, AuditError> {
-        let options = SqliteConnectOptions::from_str(database_url)?
-            .read_only(true)
-            .create_if_missing(false)
-            .busy_timeout(Duration::from_secs(5));
-        let path = options.get_filename().to_path_buf();
-        if !is_in_memory(database_url) && !path.exists() {
-            return Err(AuditError::Missing(path));
-        }
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        let tables: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'decisions'",
-        )
-        .fetch_one(&pool)
-        .await?;
-        if tables == 0 {
-            pool.close().await;
-            return Err(AuditError::NotAnAuditDatabase(path));
-        }
-        Ok(Self { pool, writer: None })
+        let backend = Backend::open(database_url, Access::Read).await?;
+        Ok(Self { backend, writer: None })
     }
 
     /// Queues a record for the writer. Waits only when the queue is full, and never drops the
@@ -267,39 +379,18 @@ impl AuditLog {
         }
     }
 
-    /// Flushes, folds the write-ahead log into the file and closes the pool: called once the
-    /// gateway has stopped taking calls (a clone recording after this fails, and says so in the log).
+    /// Flushes and closes the pool (a SQLite file has its write-ahead log folded in first): called
+    /// once the gateway has stopped taking calls (a clone recording after this fails, and says so
+    /// in the log).
     pub async fn close(self) -> Result<(), AuditError> {
         let flushed = self.flush().await;
-        if self.writer.is_some()
-            && let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await
-        {
-            tracing::warn!(%error, "could not checkpoint the audit database at shutdown");
-        }
-        self.pool.close().await;
+        self.backend.close(self.writer.is_some()).await;
         flushed
     }
 
     /// The records that match, newest first.
     pub async fn query(&self, filter: &Filter) -> Result<Vec<(i64, Decision)>, AuditError> {
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "SELECT id, at_ms, request_id, user, client_id, upstream, tool, arguments_sha256, decision, \
-             reason, policy_ids, policy_hash, approval_id, latency_us FROM decisions WHERE 1 = 1",
-        );
-        if let Some(user) = &filter.user {
-            sql.push(" AND user = ").push_bind(user.clone());
-        }
-        if let Some(tool) = &filter.tool {
-            sql.push(" AND tool = ").push_bind(tool.clone());
-        }
-        if let Some(outcome) = filter.outcome {
-            sql.push(" AND decision = ").push_bind(outcome.as_str());
-        }
-        if let Some(since_ms) = filter.since_ms {
-            sql.push(" AND at_ms >= ").push_bind(since_ms);
-        }
-        sql.push(" ORDER BY at_ms DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit.min(MAX_LIMIT)));
-        let rows: Vec<Stored> = sql.build_query_as().fetch_all(&self.pool).await?;
+        let rows = self.backend.query(filter).await?;
         rows.into_iter().map(Stored::into_decision).collect()
     }
 }
@@ -317,10 +408,6 @@ pub fn request_id(traceparent: Option<&str>) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn is_in_memory(database_url: &str) -> bool {
-    database_url.contains(":memory:") || database_url.contains("mode=memory")
-}
-
 /// Cuts `text` to at most `max` characters (not bytes, so a name is never cut inside a character).
 fn truncate_chars(text: &mut String, max: usize) {
     if let Some((end, _)) = text.char_indices().nth(max) {
@@ -330,7 +417,7 @@ fn truncate_chars(text: &mut String, max: usize) {
 
 /// The writer task: commits what has queued up in batches until every [`AuditLog`] is dropped.
 /// It never panics; a batch that fails twice is logged and counted as lost.
-async fn write_loop(pool: SqlitePool, mut inbox: mpsc::Receiver<Message>) {
+async fn write_loop(backend: Backend, mut inbox: mpsc::Receiver<Message>) {
     let mut lost = 0u64;
     let mut batch = Vec::with_capacity(BATCH);
     let mut waiting = Vec::new();
@@ -346,7 +433,7 @@ async fn write_loop(pool: SqlitePool, mut inbox: mpsc::Receiver<Message>) {
             next = if batch.len() < BATCH { inbox.try_recv().ok() } else { None };
         }
         if !batch.is_empty() {
-            lost += write_with_retry(&pool, &batch).await;
+            lost += write_with_retry(&backend, &batch).await;
             batch.clear();
         }
         // Everything queued before these markers is now committed (or counted as lost).
@@ -358,13 +445,13 @@ async fn write_loop(pool: SqlitePool, mut inbox: mpsc::Receiver<Message>) {
 }
 
 /// Writes a batch, retrying once; returns how many records were lost.
-async fn write_with_retry(pool: &SqlitePool, batch: &[Decision]) -> u64 {
-    let Err(error) = insert(pool, batch).await else {
+async fn write_with_retry(backend: &Backend, batch: &[Decision]) -> u64 {
+    let Err(error) = backend.insert(batch).await else {
         return 0;
     };
     tracing::error!(%error, records = batch.len(), "could not write audit records; retrying once");
     tokio::time::sleep(RETRY_AFTER).await;
-    let Err(error) = insert(pool, batch).await else {
+    let Err(error) = backend.insert(batch).await else {
         return 0;
     };
     // Only what identifies the records, never their arguments' hash or anything else.
@@ -373,36 +460,8 @@ async fn write_with_retry(pool: &SqlitePool, batch: &[Decision]) -> u64 {
     u64::try_from(batch.len()).unwrap_or(u64::MAX)
 }
 
-/// One transaction for the whole batch: one sync to disk, and all or nothing, so a retry never
-/// writes a record twice.
-async fn insert(pool: &SqlitePool, batch: &[Decision]) -> Result<(), sqlx::Error> {
-    let mut transaction = pool.begin().await?;
-    for decision in batch {
-        sqlx::query(
-            "INSERT INTO decisions (at_ms, request_id, user, client_id, upstream, tool, arguments_sha256, \
-             decision, reason, policy_ids, policy_hash, approval_id, latency_us) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(decision.at_ms)
-        .bind(&decision.request_id)
-        .bind(&decision.user)
-        .bind(&decision.client_id)
-        .bind(&decision.upstream)
-        .bind(&decision.tool)
-        .bind(&decision.arguments_sha256)
-        .bind(decision.outcome.as_str())
-        .bind(&decision.reason)
-        .bind(serde_json::Value::from(decision.policy_ids.clone()).to_string())
-        .bind(&decision.policy_hash)
-        .bind(&decision.approval_id)
-        .bind(decision.latency_us)
-        .execute(&mut *transaction)
-        .await?;
-    }
-    transaction.commit().await
-}
-
-/// A row as SQLite holds it, before its text columns are read back into types.
+/// A row as either database holds it, before its text columns are read back into types. Each
+/// backend selects its columns under these names.
 #[derive(FromRow)]
 struct Stored {
     id: i64,
@@ -410,6 +469,7 @@ struct Stored {
     request_id: String,
     user: String,
     client_id: String,
+    client_address: Option<String>,
     upstream: Option<String>,
     tool: String,
     arguments_sha256: Option<String>,
@@ -437,6 +497,7 @@ impl Stored {
             request_id: self.request_id,
             user: self.user,
             client_id: self.client_id,
+            client_address: self.client_address,
             upstream: self.upstream,
             tool: self.tool,
             arguments_sha256: self.arguments_sha256,
@@ -451,15 +512,21 @@ impl Stored {
     }
 }
 
+/// The policy ids as stored: a JSON array of strings, in a text column on both backends.
+fn policy_ids_json(decision: &Decision) -> String {
+    serde_json::Value::from(decision.policy_ids.clone()).to_string()
+}
+
 // What `mcp-gateway audit` prints.
 
 /// The records as a table for people: a header, then one aligned line per record as given.
 /// Text from the records is escaped so that a tool name cannot drive the terminal.
 pub fn table(records: &[(i64, Decision)]) -> String {
-    const HEADER: [&str; 10] = [
-        "TIME", "DECISION", "USER", "CLIENT", "TOOL", "POLICIES", "APPROVAL", "LATENCY", "REQUEST", "REASON",
+    const HEADER: [&str; 11] = [
+        "TIME", "DECISION", "USER", "CLIENT", "ADDRESS", "TOOL", "POLICIES", "APPROVAL", "LATENCY",
+        "REQUEST", "REASON",
     ];
-    let rows: Vec<[String; 10]> = records.iter().map(|(_, decision)| cells(decision)).collect();
+    let rows: Vec<[String; 11]> = records.iter().map(|(_, decision)| cells(decision)).collect();
     let mut widths = HEADER.map(|title| title.chars().count());
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -477,7 +544,7 @@ pub fn table(records: &[(i64, Decision)]) -> String {
     out
 }
 
-fn cells(decision: &Decision) -> [String; 10] {
+fn cells(decision: &Decision) -> [String; 11] {
     let optional = |text: &Option<String>| text.as_deref().map_or_else(|| "-".to_owned(), printable);
     let policies = if decision.policy_ids.is_empty() {
         "-".to_owned()
@@ -489,6 +556,7 @@ fn cells(decision: &Decision) -> [String; 10] {
         decision.outcome.as_str().to_owned(),
         printable(&decision.user),
         printable(&decision.client_id),
+        optional(&decision.client_address),
         printable(&decision.tool),
         policies,
         optional(&decision.approval_id),
@@ -557,6 +625,7 @@ mod tests {
     use serde_json::json;
     use sqlx::Row;
 
+    use super::testing::TestDatabase;
     use super::*;
 
     fn decision(user: &str, tool: &str, outcome: Outcome, at_ms: i64) -> Decision {
@@ -565,6 +634,7 @@ mod tests {
             request_id: request_id(None),
             user: user.to_owned(),
             client_id: "agent".to_owned(),
+            client_address: Some("203.0.113.7".to_owned()),
             upstream: Some("notes".to_owned()),
             tool: tool.to_owned(),
             arguments_sha256: Some(protocol::authorization_details::arguments_sha256(&json!({}))),
@@ -583,6 +653,16 @@ mod tests {
 
     fn everything() -> Filter {
         Filter { limit: MAX_LIMIT, ..Filter::default() }
+    }
+
+    /// Runs `sql` on the log's own database, outside the log: what another program (or a later
+    /// release) would do to it.
+    async fn execute(log: &AuditLog, sql: &str) {
+        match &log.backend {
+            Backend::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+            Backend::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        }
+        .unwrap();
     }
 
     async fn records_from_concurrent_tasks_all_arrive_after_flush(url: &str) {
@@ -619,14 +699,15 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn records_from_concurrent_tasks_all_arrive_after_flush_in_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        records_from_concurrent_tasks_all_arrive_after_flush(&file_url(&dir)).await;
+    async fn records_from_concurrent_tasks_all_arrive_after_flush_in_the_test_database() {
+        let database = TestDatabase::fresh().await;
+        records_from_concurrent_tasks_all_arrive_after_flush(database.url()).await;
     }
 
     #[tokio::test]
     async fn filters_select_by_user_tool_decision_and_time_newest_first() {
-        let log = AuditLog::open("sqlite::memory:").await.unwrap();
+        let database = TestDatabase::fresh().await;
+        let log = AuditLog::open(database.url()).await.unwrap();
         log.record(decision("alice", "notes__list", Outcome::Allow, 1_000)).await.unwrap();
         log.record(decision("alice", "notes__delete", Outcome::Deny, 2_000)).await.unwrap();
         log.record(decision("bob", "notes__delete", Outcome::ApprovalRequired, 3_000)).await.unwrap();
@@ -649,40 +730,49 @@ mod tests {
         assert_eq!(times(both).await, [4_000]);
         // A value that would be SQL if it were spliced in is only a value.
         assert!(times(Filter { user: Some("' OR 1 = 1 --".into()), ..everything() }).await.is_empty());
+        log.close().await.unwrap();
     }
 
     #[tokio::test]
     async fn a_record_reads_back_as_written_with_its_tool_name_bounded() {
-        let log = AuditLog::open("sqlite::memory:").await.unwrap();
+        let database = TestDatabase::fresh().await;
+        let log = AuditLog::open(database.url()).await.unwrap();
         let mut written = decision("alice", &"é".repeat(MAX_TOOL + 50), Outcome::ApprovalDenied, 7);
         written.upstream = None;
         written.arguments_sha256 = None;
+        written.client_address = Some("2001:db8::7".into());
         written.reason = Some("the person refused".into());
         written.policy_ids = vec!["a".into(), "b".into()];
         written.approval_id = Some("approval-1".into());
         log.record(written.clone()).await.unwrap();
+        let mut bare = decision("bob", "notes__list", Outcome::Allow, 8);
+        bare.client_address = None;
+        bare.policy_ids.clear();
+        log.record(bare.clone()).await.unwrap();
         log.flush().await.unwrap();
-        let [(_, read)] = log.query(&everything()).await.unwrap().try_into().unwrap();
+        let [(_, read_bare), (_, read)] = log.query(&everything()).await.unwrap().try_into().unwrap();
         assert_eq!(read.tool.chars().count(), MAX_TOOL);
         written.tool = "é".repeat(MAX_TOOL);
         assert_eq!(read, written);
+        assert_eq!(read_bare, bare);
+        log.close().await.unwrap();
     }
 
     #[tokio::test]
-    async fn records_survive_closing_and_reopening_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(&file_url(&dir)).await.unwrap();
+    async fn records_survive_closing_and_reopening_and_a_reader_cannot_write() {
+        let database = TestDatabase::fresh().await;
+        let log = AuditLog::open(database.url()).await.unwrap();
         log.record(decision("alice", "notes__list", Outcome::Allow, 1)).await.unwrap();
         log.record(decision("bob", "notes__delete", Outcome::Deny, 2)).await.unwrap();
         log.close().await.unwrap();
 
-        let reopened = AuditLog::open(&file_url(&dir)).await.unwrap();
+        let reopened = AuditLog::open(database.url()).await.unwrap();
         let users: Vec<String> =
             reopened.query(&everything()).await.unwrap().into_iter().map(|(_, d)| d.user).collect();
         assert_eq!(users, ["bob", "alice"]);
         reopened.close().await.unwrap();
 
-        let reader = AuditLog::open_read_only(&file_url(&dir)).await.unwrap();
+        let reader = AuditLog::open_read_only(database.url()).await.unwrap();
         assert_eq!(reader.query(&everything()).await.unwrap().len(), 2);
         assert!(matches!(
             reader.record(decision("eve", "x", Outcome::Allow, 3)).await,
@@ -692,7 +782,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn opening_a_missing_database_read_only_creates_nothing() {
+    async fn a_database_without_the_log_is_refused_by_the_reader_and_left_as_it_was() {
+        let database = TestDatabase::fresh().await;
+        let error = AuditLog::open_read_only(database.url()).await.unwrap_err();
+        assert!(matches!(error, AuditError::Missing(_) | AuditError::NotAnAuditDatabase(_)), "{error}");
+        if database.is_postgres() {
+            let pool = sqlx::PgPool::connect(database.url()).await.unwrap();
+            let (schemas,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pg_namespace WHERE nspname = $1")
+                .bind(postgres::SCHEMA)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(schemas, 0, "reading created the gateway's schema");
+            pool.close().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn opening_a_missing_sqlite_file_read_only_creates_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let error = AuditLog::open_read_only(&file_url(&dir)).await.unwrap_err();
         assert!(matches!(error, AuditError::Missing(_)), "{error}");
@@ -700,10 +807,160 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_database_a_newer_build_migrated_is_refused_by_the_writer_and_the_reader() {
+        let database = TestDatabase::fresh().await;
+        let log = AuditLog::open(database.url()).await.unwrap();
+        log.record(decision("alice", "notes__list", Outcome::Allow, 1)).await.unwrap();
+        execute(
+            &log,
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (999999, 'from a later release', TRUE, '', 0)",
+        )
+        .await;
+        log.close().await.unwrap();
+        for error in [
+            AuditLog::open(database.url()).await.unwrap_err(),
+            AuditLog::open_read_only(database.url()).await.unwrap_err(),
+        ] {
+            assert!(matches!(error, AuditError::SchemaNewer { version: 999_999, .. }), "{error}");
+            assert!(error.to_string().contains("newer than this build knows"), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_scheme_names_the_scheme_only() {
+        for open in [
+            AuditLog::open("mysql://root:hunter2@db/audit").await,
+            AuditLog::open_read_only("audit.db").await,
+        ] {
+            let error = open.unwrap_err().to_string();
+            assert!(error.contains("expected sqlite: or postgres:"), "{error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+    }
+
+    #[test]
+    fn passwords_in_database_urls_are_not_shown() {
+        assert_eq!(display_url("postgres://gw:s3cret@db:5432/audit"), "postgres://gw:***@db:5432/audit");
+        assert_eq!(display_url("postgres://gw@db/audit"), "postgres://gw@db/audit");
+        assert_eq!(display_url("sqlite://mcp-gateway.db"), "sqlite://mcp-gateway.db");
+        assert_eq!(display_url("gw s3cret@db"), "***@db", "not a URL: nothing before the @");
+    }
+
+    /// A gateway upgraded in place: the records of a database at the first released schema are
+    /// kept, the new column is added, and until then the reader says what is missing.
+    #[tokio::test]
+    async fn a_sqlite_database_of_the_first_release_is_migrated_and_keeps_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first");
+        std::fs::create_dir(&first).unwrap();
+        let released = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/0001_decisions.sql");
+        std::fs::copy(released, first.join("0001_decisions.sql")).unwrap();
+        let url = file_url(&dir);
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::migrate::Migrator::new(first.as_path()).await.unwrap().run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO decisions (at_ms, request_id, user, client_id, upstream, tool, arguments_sha256, \
+             decision, reason, policy_ids, policy_hash, approval_id, latency_us) \
+             VALUES (1, 'r1', 'alice', 'agent', 'notes', 'notes__list', NULL, 'allow', NULL, '[]', 'ab', NULL, 5)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let error = AuditLog::open_read_only(&url).await.unwrap_err();
+        assert!(matches!(error, AuditError::MigrationsPending(_)), "{error}");
+        assert!(error.to_string().contains("2 (client address)"), "{error}");
+
+        let log = AuditLog::open(&url).await.unwrap();
+        log.record(decision("bob", "notes__list", Outcome::Allow, 2)).await.unwrap();
+        log.flush().await.unwrap();
+        let addresses: Vec<(String, Option<String>)> = log
+            .query(&everything())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, d)| (d.user, d.client_address))
+            .collect();
+        assert_eq!(addresses, [("bob".into(), Some("203.0.113.7".into())), ("alice".into(), None)]);
+        log.close().await.unwrap();
+    }
+
+    /// Released migrations as they were released: (version, description, SHA-384 that sqlx records).
+    const RELEASED_SQLITE: &[(i64, &str, &str)] = &[
+        (
+            1,
+            "decisions",
+            "a0d4b97fbc07a759207616606d5bc9bfd1db01f691ef68213aec5a2e1282116f1623d320732a9593fd448b491e5f2fde",
+        ),
+        (
+            2,
+            "client address",
+            "075cdfd2f41d526df060b1f9442e068ec9621518a030c4dda39cffe2bb67064cea787dcb86ca840e82b740bc2fa55cf1",
+        ),
+    ];
+    const RELEASED_POSTGRES: &[(i64, &str, &str)] = &[(
+        1,
+        "decisions",
+        "87ca8a3b38cc75e05ed572ac207b9babfd9d1ca52ea16ddd3b342f91ea3d8abb3f7cb7c4e908c1fefbe60b921ab8cf2d",
+    )];
+
+    #[test]
+    fn released_migrations_keep_their_versions_and_checksums() {
+        fn hex(bytes: &[u8]) -> String {
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        }
+        for (migrator, released) in
+            [(&sqlite::MIGRATOR, RELEASED_SQLITE), (&postgres::MIGRATOR, RELEASED_POSTGRES)]
+        {
+            let embedded: Vec<(i64, String, String)> =
+                migrator.iter().map(|m| (m.version, m.description.to_string(), hex(&m.checksum))).collect();
+            assert!(embedded.len() >= released.len(), "a released migration is missing");
+            for ((version, description, checksum), released) in embedded.iter().zip(released) {
+                assert_eq!((*version, description.as_str(), checksum.as_str()), *released);
+            }
+        }
+    }
+
+    /// On PostgreSQL the gateway keeps its tables and its record of migrations in a schema of its
+    /// own, so mcp-auth's migrations (in `public`, here as a stand-in with a clashing version 1)
+    /// and the gateway's never meet in one database. On SQLite each program has a file of its own.
+    #[tokio::test]
+    async fn on_postgres_the_log_shares_a_database_with_the_authorization_server() {
+        let database = TestDatabase::fresh().await;
+        if !database.is_postgres() {
+            return;
+        }
+        let pool = sqlx::PgPool::connect(database.url()).await.unwrap();
+        for sql in [
+            "CREATE TABLE public._sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+             installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL, checksum BYTEA NOT NULL, \
+             execution_time BIGINT NOT NULL)",
+            "INSERT INTO public._sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (1, 'initial', TRUE, '\\x00', 0), (6, 'later', TRUE, '\\x00', 0)",
+            "CREATE TABLE public.decisions (something_else TEXT)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        let log = AuditLog::open(database.url()).await.unwrap();
+        log.record(decision("alice", "notes__list", Outcome::Allow, 1)).await.unwrap();
+        log.close().await.unwrap();
+        let reader = AuditLog::open_read_only(database.url()).await.unwrap();
+        assert_eq!(reader.query(&everything()).await.unwrap().len(), 1);
+        reader.close().await.unwrap();
+        let (theirs,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM public._sqlx_migrations").fetch_one(&pool).await.unwrap();
+        assert_eq!(theirs, 2, "the authorization server's record of migrations is untouched");
+        pool.close().await;
+    }
+
+    #[tokio::test]
     async fn argument_values_never_reach_the_database() {
         const SECRET: &str = "hunter2-7f3a9c-DISTINCTIVE";
-        let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(&file_url(&dir)).await.unwrap();
+        let database = TestDatabase::fresh().await;
+        let log = AuditLog::open(database.url()).await.unwrap();
         let arguments = json!({"title": SECRET, "body": {"nested": [SECRET]}});
         let mut call = decision("alice", "notes__add", Outcome::Allow, 1);
         call.arguments_sha256 = Some(protocol::authorization_details::arguments_sha256(&arguments));
@@ -711,25 +968,57 @@ mod tests {
         log.flush().await.unwrap();
 
         // Every column of every row, whatever columns the table has now or later.
-        let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('decisions')")
-            .fetch_all(&log.pool)
-            .await
-            .unwrap();
-        assert!(columns.len() >= 14, "{columns:?}");
-        for column in &columns {
-            let values = sqlx::query(&format!("SELECT CAST({column} AS TEXT) FROM decisions"))
-                .fetch_all(&log.pool)
+        let (columns, values) = match &log.backend {
+            Backend::Sqlite(pool) => {
+                let columns: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM pragma_table_info('decisions')")
+                        .fetch_all(pool)
+                        .await
+                        .unwrap();
+                let mut values = Vec::new();
+                for column in &columns {
+                    let sql = format!("SELECT CAST({column} AS TEXT) FROM decisions");
+                    let rows = sqlx::query(&sql).fetch_all(pool).await.unwrap();
+                    values.extend(rows.iter().map(|row| (column.clone(), row.get::<Option<String>, _>(0))));
+                }
+                (columns, values)
+            }
+            Backend::Postgres(pool) => {
+                let columns: Vec<String> = sqlx::query_scalar(
+                    "SELECT column_name::TEXT FROM information_schema.columns \
+                     WHERE table_schema = $1 AND table_name = 'decisions'",
+                )
+                .bind(postgres::SCHEMA)
+                .fetch_all(pool)
                 .await
                 .unwrap();
-            assert_eq!(values.len(), 1);
-            for row in values {
-                let value: Option<String> = row.get(0);
-                assert!(!value.unwrap_or_default().contains(SECRET), "{column} holds an argument value");
+                let mut values = Vec::new();
+                for column in &columns {
+                    let sql = format!("SELECT CAST({column} AS TEXT) FROM decisions");
+                    let rows = sqlx::query(&sql).fetch_all(pool).await.unwrap();
+                    values.extend(rows.iter().map(|row| (column.clone(), row.get::<Option<String>, _>(0))));
+                }
+                (columns, values)
             }
+        };
+        assert!(columns.len() >= 15, "{columns:?}");
+        assert_eq!(values.len(), columns.len(), "one row");
+        for (column, value) in values {
+            assert!(!value.unwrap_or_default().contains(SECRET), "{column} holds an argument value");
         }
         log.close().await.unwrap();
+    }
 
-        // Nor anywhere in the files SQLite keeps.
+    #[tokio::test]
+    async fn argument_values_never_reach_the_files_sqlite_keeps() {
+        const SECRET: &str = "hunter2-7f3a9c-DISTINCTIVE";
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&file_url(&dir)).await.unwrap();
+        let arguments = json!({"title": SECRET, "body": {"nested": [SECRET]}});
+        let mut call = decision("alice", "notes__add", Outcome::Allow, 1);
+        call.arguments_sha256 = Some(protocol::authorization_details::arguments_sha256(&arguments));
+        log.record(call).await.unwrap();
+        log.close().await.unwrap();
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             // SQLite may remove its -wal and -shm files just after the listing: nothing to read.
             let Ok(bytes) = std::fs::read(entry.unwrap().path()) else { continue };
@@ -778,7 +1067,9 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("TIME                      DECISION  USER"), "{table}");
+        assert!(lines[0].contains("CLIENT  ADDRESS"), "{table}");
         assert!(lines[1].starts_with("2023-11-14T22:13:20.000Z  deny      bob "), "{table}");
+        assert!(lines[1].contains("agent   203.0.113.7"), "{table}");
         assert!(lines[1].contains(r"notes__delete\u{1b}[2J"), "{table}");
         assert!(!table.contains('\u{1b}'));
         assert!(lines[1].ends_with("no permit"));
@@ -795,6 +1086,7 @@ mod tests {
         assert_eq!(line["decision"], "approval_expired");
         assert_eq!(line["policy_ids"], json!(["readers-read"]));
         assert_eq!(line["upstream"], "notes");
-        assert_eq!(line.as_object().unwrap().len(), 14);
+        assert_eq!(line["client_address"], "203.0.113.7");
+        assert_eq!(line.as_object().unwrap().len(), 15);
     }
 }
