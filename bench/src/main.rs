@@ -20,11 +20,16 @@
 //! through `mcp-gateway` in front of it (with a cached hop token), and [`policy`]: one Cedar
 //! decision with 1,000 policies and with the demo's.
 //!
-//! `MCP_BENCH_PART=gateway` (or `tokens`, `policy`, comma-separated) runs only those parts;
+//! Then the authorization server ([`authz`]): `mcp-auth` on SQLite and on PostgreSQL against
+//! node-oidc-provider, each a child process, under refresh rotation, code exchange, introspection,
+//! registration and a mix of them.
+//!
+//! `MCP_BENCH_PART=gateway` (or `tokens`, `policy`, `as`, comma-separated) runs only those parts;
 //! `MCP_BENCH_ROWS=b` measures only the rows named by those letters (a part left without rows is
 //! not started), and `MCP_BENCH_ENDPOINT=echo` (or `tools`) one endpoint of the token rows: to
 //! profile one of them.
 
+mod authz;
 mod gateway;
 mod load;
 mod policy;
@@ -70,7 +75,7 @@ impl Selection {
         }
     }
 
-    /// Is the part `name` (`tokens`, `gateway`, `policy`) to run?
+    /// Is the part `name` (`tokens`, `gateway`, `policy`, `as`) to run?
     fn part(&self, name: &str) -> bool {
         self.parts.as_ref().is_none_or(|parts| parts.split(',').any(|part| part.trim() == name))
     }
@@ -219,6 +224,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if selection.part("policy") && selection.any_row(policy::ROWS) {
         policy::run()?;
+    }
+    if selection.part("as") && selection.any_row(authz::ROWS) {
+        authz::run(&selection).await?;
     }
     servers.shutdown_background();
     Ok(())

@@ -5,7 +5,8 @@
 //! * `cargo xtask test`: install what is missing, then formatting, lints, unit and HTTP
 //!   integration tests, the MCP conformance suite, the release SPA build, and the browser
 //!   end-to-end test.
-//! * `cargo xtask bench`: the resource server's token checks under load (see `bench/`).
+//! * `cargo xtask bench`: the resource server's token checks, the gateway and the authorization
+//!   server (against node-oidc-provider) under load (see `bench/`).
 //! * `cargo xtask soak`: load and fault scenarios against the real binaries (see `soak/`).
 //! * `cargo xtask fuzz [--seconds N] [target…]`: the fuzz targets of `fuzz/`, N seconds each.
 //!
@@ -29,7 +30,8 @@ usage: cargo xtask <command>
 commands:
   dev     install missing tools, then run auth (:9000), server (:9090) and the SPA (:8080)
   test    install missing tools, then run every check and test, including the browser test
-  bench   build in release mode and load-test the resource server's token checks
+  bench   build in release mode and load-test the resource server's token checks, the gateway and
+          the authorization server against node-oidc-provider (MCP_BENCH_PART=tokens|gateway|policy|as)
   soak    build in release mode and run the load and fault scenarios (concurrent flows on SQLite,
           kill -9 and SIGTERM mid-flow, auth down, slow hosts); arguments go to the driver, e.g.
           `cargo xtask soak --seconds 60 load`

@@ -270,7 +270,7 @@ const TS_SDK_PACKAGE: &str = "@modelcontextprotocol/sdk";
 
 /// The value of the first `"name": "value"` line of a `package.json`, as npm writes them (one
 /// field a line): enough for a version check, without a JSON parser in xtask.
-fn json_string_field(manifest: &str, name: &str) -> Option<String> {
+pub(crate) fn json_string_field(manifest: &str, name: &str) -> Option<String> {
     let prefix = format!("\"{name}\": \"");
     manifest.lines().find_map(|l| {
         l.trim().strip_prefix(&prefix).map(|v| v.trim_end_matches(['"', ','].as_ref()).to_owned())
