@@ -1,4 +1,6 @@
-//! `GET /authorize`: validate the request, remember it, send the browser to login or consent.
+//! `GET /authorize`: validate the request, then answer at once with a code when the signed-in user
+//! has already consented to as much (no page to show), else remember it and send the browser to
+//! login or consent.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -7,6 +9,8 @@ use protocol::authorization::validation::{check_client_redirect, validate};
 use protocol::cimd::is_metadata_document_url;
 use protocol::form::parse_unique;
 
+use crate::audit::RequestContext;
+use crate::consent::{self, AllowedBy, ConsentDecision, ConsentRequest};
 use crate::error::BrowserError;
 use crate::state::AppState;
 use crate::store::PendingAuthorization;
@@ -14,6 +18,7 @@ use crate::{cimd, random, session};
 
 pub async fn authorize(
     State(state): State<AppState>,
+    context: RequestContext,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, BrowserError> {
@@ -51,11 +56,14 @@ pub async fn authorize(
 
     let now = state.now();
     let (session_hash, signed_in, set_cookie) = match session::current(&state, &headers).await? {
-        Some(current) => (current.session.id_hash, current.session.user_id.is_some(), None),
+        Some(current) => {
+            let signed_in = current.session.user_id.clone().zip(current.session.authenticated_at);
+            (current.session.id_hash, signed_in, None)
+        }
         None => {
             let (session, cookie) = session::new_session(&state, None);
             state.store.insert_session(&session, now).await?;
-            (session.id_hash, false, Some(cookie))
+            (session.id_hash, None, Some(cookie))
         }
     };
 
@@ -71,9 +79,21 @@ pub async fn authorize(
         expires_at: now
             + i64::try_from(state.config.settings.login_session_ttl.as_secs()).unwrap_or(i64::MAX / 2),
     };
-    state.store.insert_authorization_request(&pending, now).await?;
 
-    let next = if signed_in { "/consent" } else { "/login" };
+    // What `GET /consent` would do without showing anything, done here: one redirect less for
+    // every client that signs in again to a consent it already has.
+    if let Some((user_id, auth_time)) = &signed_in
+        && consent::decide(&state.store, ConsentRequest::of(&pending, user_id)).await?
+            == ConsentDecision::Remembered
+    {
+        let answer =
+            consent::issue_code(&state, &context, pending, user_id, *auth_time, AllowedBy::RememberedConsent)
+                .await?;
+        return Ok(super::consent::redirect(&answer));
+    }
+
+    state.store.insert_authorization_request(&pending, now).await?;
+    let next = if signed_in.is_some() { "/consent" } else { "/login" };
     let mut response = Redirect::to(&format!("{next}?request={}", pending.id)).into_response();
     if let Some(cookie) = set_cookie {
         response.headers_mut().insert(header::SET_COOKIE, cookie);

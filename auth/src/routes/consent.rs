@@ -103,7 +103,7 @@ fn already_answered() -> BrowserError {
 }
 
 /// Sends the browser back to the client with `code`, `state` and `iss`.
-fn redirect(answer: &CodeResponse) -> Response {
+pub(super) fn redirect(answer: &CodeResponse) -> Response {
     let mut params = vec![("code", answer.code.secret())];
     if let Some(client_state) = answer.state.as_deref() {
         params.push(("state", client_state));

@@ -1,4 +1,4 @@
-use crate::helpers::{DEMO_PASSWORD, REDIRECT_URI, hidden_field, location_params, pkce, spawn_app};
+use crate::helpers::{DEMO_PASSWORD, REDIRECT_URI, RESOURCE, hidden_field, location_params, pkce, spawn_app};
 
 #[tokio::test]
 async fn a_remembered_consent_skips_the_consent_page_for_the_same_scopes_only() {
@@ -7,15 +7,27 @@ async fn a_remembered_consent_skips_the_consent_page_for_the_same_scopes_only() 
     let (_, challenge) = pkce();
     app.authorize_and_consent(&client, &challenge).await; // allows "echo"
 
-    // Same client, same scope: straight back to the client with a code.
-    let authorize = app.get_authorize(&app.authorize_query(&client, &challenge, &[])).await;
-    assert!(authorize.headers()["location"].to_str().unwrap().starts_with("/consent"), "already signed in");
-    let consent = app.follow(&authorize).await;
-    assert_eq!(consent.status(), 303);
-    let (base, params) = location_params(&consent);
+    // Same client, same scope, already signed in: /authorize itself sends the browser straight
+    // back to the client with a code, and the code works.
+    let (verifier, challenge) = pkce();
+    let authorize =
+        app.get_authorize(&app.authorize_query(&client, &challenge, &[("state", Some("again"))])).await;
+    assert_eq!(authorize.status(), 303);
+    let (base, params) = location_params(&authorize);
     assert_eq!(base, REDIRECT_URI);
-    assert!(params.contains_key("code"));
+    assert_eq!(params["state"], "again");
     assert_eq!(params["iss"], app.issuer);
+    let tokens = app
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", &client),
+            ("code_verifier", verifier.secret()),
+            ("resource", RESOURCE),
+        ])
+        .await;
+    assert_eq!(tokens.status(), 200, "the code answered from a remembered consent is exchanged");
 
     // A wider scope asks again.
     let wider = app
