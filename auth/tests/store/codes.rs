@@ -63,3 +63,28 @@ async fn of_concurrent_redemptions_of_one_code_exactly_one_wins() {
         assert_eq!(winners, 1, "exactly one of eight concurrent redemptions wins");
     }
 }
+
+/// Two redemptions racing on two replicas: the loser's replay can come after the winner spent the
+/// code but before the winner created its grant. The replay is then marked on the code and the
+/// grant is created revoked, so the code's thief never keeps a grant, whichever finishes first.
+#[tokio::test]
+async fn a_replay_before_the_winners_grant_exists_leaves_that_grant_revoked() {
+    let fx = Fixture::new().await;
+    let (code_hash, _) = fx.code().await;
+    assert!(matches!(fx.store.redeem_code(&code_hash, fx.now()).await.unwrap(), Redemption::Redeemed(_)));
+    assert!(matches!(
+        fx.store.redeem_code(&code_hash, fx.now()).await.unwrap(),
+        Redemption::AlreadyRedeemed { grant_id: None, .. }
+    ));
+
+    let issued = fx.grant_from_code(&code_hash, 3600).await;
+    let grant = fx.store.find_grant(&issued.grant.id).await.unwrap().expect("the grant is stored");
+    assert!(grant.revoked_at.is_some(), "a grant whose code was replayed is born revoked");
+
+    // Without a replay, the grant is live.
+    let (clean_hash, _) = fx.code().await;
+    assert!(matches!(fx.store.redeem_code(&clean_hash, fx.now()).await.unwrap(), Redemption::Redeemed(_)));
+    let issued = fx.grant_from_code(&clean_hash, 3600).await;
+    let grant = fx.store.find_grant(&issued.grant.id).await.unwrap().expect("the grant is stored");
+    assert!(grant.revoked_at.is_none());
+}

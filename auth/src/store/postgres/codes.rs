@@ -75,9 +75,14 @@ impl CodeStore for PostgresBackend {
             if let Some(binding) = redeemed {
                 return Ok(Redemption::Redeemed(binding));
             }
+            // A replay. Marked on the code itself, so that a first redemption still on its way
+            // to creating its grant creates it revoked: of two concurrent redemptions, neither
+            // keeps anything, whichever finishes first.
             let spent = sqlx::query_as::<_, SpentCode>(&format!(
-                "SELECT {BINDING}, grant_id FROM authorization_codes WHERE code_hash = $1"
+                "UPDATE authorization_codes SET replayed_at = COALESCE(replayed_at, $1)
+                 WHERE code_hash = $2 RETURNING {BINDING}, grant_id"
             ))
+            .bind(now)
             .bind(code_hash)
             .fetch_optional(&self.pool)
             .await?;

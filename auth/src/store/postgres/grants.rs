@@ -113,11 +113,18 @@ impl GrantStore for PostgresBackend {
             } else {
                 ""
             };
+            // Linking the code locks its row: a replay marked before is seen here (and the grant is
+            // born revoked); one marked after waits for this statement and finds the grant to revoke.
             let query = format!(
-                "WITH new_grant AS (
-                     INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)),
-                 code AS (UPDATE authorization_codes SET grant_id = $1 WHERE code_hash = $9),
+                "WITH code AS (
+                     UPDATE authorization_codes SET grant_id = $1 WHERE code_hash = $9 RETURNING replayed_at),
+                 new_grant AS (
+                     INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at,
+                                         revoked_at, revoked_reason)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8,
+                            CASE WHEN code.replayed_at IS NULL THEN NULL ELSE $7 END,
+                            CASE WHEN code.replayed_at IS NULL THEN NULL ELSE 'authorization code replay' END
+                     FROM (SELECT 1) AS one LEFT JOIN code ON true),
                  access AS (
                      INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at, parent_jti)
                      VALUES ($10, $11, $12, $13, $14, $15)){refresh_insert}

@@ -86,12 +86,28 @@ impl PostgresBackend {
             .max_lifetime(Some(Duration::from_secs(3600)))
             .connect_with(options)
             .await?;
-        let applied = applied_versions(&pool).await?;
-        let schema = super::check_schema(&MIGRATOR, &applied, migrations)?;
+        let applied = applied_versions(&mut *pool.acquire().await?).await?;
+        let mut schema = super::check_schema(&MIGRATOR, &applied, migrations)?;
         if matches!(migrations, Migrations::Apply) && !schema.applied_now.is_empty() {
-            // sqlx holds an advisory lock while it migrates, so replicas starting together apply
-            // each migration once.
-            MIGRATOR.run(&pool).await?;
+            // Replicas starting together take turns: each reads what is applied only once it holds
+            // the lock, so each migration is applied, and reported applied, by one of them.
+            let mut connection = pool.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock(hashtextextended('mcp-auth migrations', 0))")
+                .execute(&mut *connection)
+                .await?;
+            let migrated = async {
+                let applied = applied_versions(&mut connection).await?;
+                let schema = super::check_schema(&MIGRATOR, &applied, migrations)?;
+                if !schema.applied_now.is_empty() {
+                    MIGRATOR.run(&mut *connection).await?;
+                }
+                Ok::<_, StoreError>(schema)
+            }
+            .await;
+            sqlx::query("SELECT pg_advisory_unlock(hashtextextended('mcp-auth migrations', 0))")
+                .execute(&mut *connection)
+                .await?;
+            schema = migrated?;
         }
         Ok((Self { pool }, schema))
     }
@@ -112,14 +128,16 @@ impl PostgresBackend {
 }
 
 /// The versions recorded as applied in `_sqlx_migrations`, oldest first; none on a new database.
-async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, StoreError> {
-    let (exists,): (bool,) =
-        sqlx::query_as("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(pool).await?;
+async fn applied_versions(connection: &mut sqlx::PgConnection) -> Result<Vec<i64>, StoreError> {
+    let (exists,): (bool,) = sqlx::query_as("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&mut *connection)
+        .await?;
     if !exists {
         return Ok(Vec::new());
     }
-    let rows: Vec<(i64,)> =
-        sqlx::query_as("SELECT version FROM _sqlx_migrations ORDER BY version").fetch_all(pool).await?;
+    let rows: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&mut *connection)
+        .await?;
     Ok(rows.into_iter().map(|(version,)| version).collect())
 }
 

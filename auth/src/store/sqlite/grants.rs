@@ -137,11 +137,25 @@ impl GrantStore for SqliteBackend {
             .bind(grant.expires_at)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE authorization_codes SET grant_id = ? WHERE code_hash = ?")
+            // Linking the code locks its row: a replay marked before is seen here, and one
+            // marked after waits for this transaction and finds the grant to revoke.
+            let replayed: Option<i64> = sqlx::query_scalar(
+                "UPDATE authorization_codes SET grant_id = ? WHERE code_hash = ? RETURNING replayed_at",
+            )
+            .bind(&grant.id)
+            .bind(code_hash)
+            .fetch_optional(&mut *tx)
+            .await?
+            .flatten();
+            if replayed.is_some() {
+                sqlx::query(
+                    "UPDATE grants SET revoked_at = ?, revoked_reason = 'authorization code replay' WHERE id = ?",
+                )
+                .bind(now)
                 .bind(&grant.id)
-                .bind(code_hash)
                 .execute(&mut *tx)
                 .await?;
+            }
             insert_access_token(&mut *tx, access).await?;
             if let Some(refresh) = refresh {
                 insert_refresh_token(&mut *tx, &grant.id, refresh, now).await?;

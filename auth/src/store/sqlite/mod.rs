@@ -123,7 +123,7 @@ mod tests {
     /// SHA-384 of each migration file as released (`sha384sum auth/migrations/sqlite/*.sql`), which
     /// is what sqlx recorded in every existing database. Moving the files must not change them, or
     /// databases such as `target/dev/mcp-auth.db` stop opening.
-    const RELEASED: [(i64, &str, &str); 6] = [
+    const RELEASED: [(i64, &str, &str); 7] = [
         (
             1,
             "initial",
@@ -153,6 +153,11 @@ mod tests {
             6,
             "exchange groups approvals",
             "53e0d4083e343bb4ff34499c1b54f01d391b3407796e22d39ce04088fc3cf53a3a3d7faed188ee0472c7eb885263e1ab",
+        ),
+        (
+            7,
+            "code replay",
+            "b2a967676789ed4687f2568f00d026208eca1443a9ec658216e0de5475bf1343959202b7c212e3be0a1f9dff0ffee362",
         ),
     ];
 
