@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use protocol::authorization::{AuthorizationRequest, CallbackParams, ExpectedCallback};
 use protocol::pkce::{CodeChallenge, CodeVerifier};
+use protocol::secret::AuthorizationCode;
 use serde_json::{Value, json};
 use test_support::headless::{HeadlessUser, REDIRECT_URI};
 
@@ -77,6 +78,12 @@ fn random32() -> [u8; 32] {
     bytes
 }
 
+/// An authorization code received at the redirect URI, with the verifier that redeems it.
+pub struct Code {
+    code: AuthorizationCode,
+    verifier: CodeVerifier,
+}
+
 /// A person with a browser (a cookie jar: signed in after the first flow) using `client`.
 pub struct User {
     pub browser: HeadlessUser,
@@ -105,6 +112,13 @@ impl User {
     /// Authorization code flow with PKCE through the real pages, then the code redemption.
     /// `Err` when the pages failed (reported as a flow error by the caller).
     pub async fn authorize(&self) -> anyhow::Result<TokenOutcome> {
+        let code = self.code().await?;
+        Ok(self.redeem_at(&self.issuer, &code).await)
+    }
+
+    /// The authorization code flow up to the code: the authorization request, the login and
+    /// consent pages, the callback checked (`state`, `iss`).
+    pub async fn code(&self) -> anyhow::Result<Code> {
         let verifier = CodeVerifier::from_random_bytes(random32());
         let state = protocol::base64url(&random32());
         let request = AuthorizationRequest::new(
@@ -123,31 +137,41 @@ impl User {
             issuer: &self.issuer,
             issuer_parameter_required: true,
         })?;
+        Ok(Code { code, verifier })
+    }
+
+    /// Redeems `code` at the token endpoint of `base` (the issuer, or one replica behind it).
+    pub async fn redeem_at(&self, base: &str, code: &Code) -> TokenOutcome {
         let form = [
             ("grant_type", "authorization_code"),
-            ("code", code.secret()),
+            ("code", code.code.secret()),
             ("redirect_uri", REDIRECT_URI),
             ("client_id", &self.client.id),
-            ("code_verifier", verifier.secret()),
+            ("code_verifier", code.verifier.secret()),
             ("resource", &self.resource),
         ];
-        Ok(self.token_request(&form).await)
+        self.token_request(base, &form).await
     }
 
     /// A refresh with rotation.
     pub async fn refresh(&self, refresh_token: &str) -> TokenOutcome {
+        self.refresh_at(&self.issuer, refresh_token).await
+    }
+
+    /// A refresh with rotation at the token endpoint of `base`.
+    pub async fn refresh_at(&self, base: &str, refresh_token: &str) -> TokenOutcome {
         let form = [
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
             ("client_id", &self.client.id),
             ("resource", &self.resource),
         ];
-        self.token_request(&form).await
+        self.token_request(base, &form).await
     }
 
-    async fn token_request(&self, form: &[(&str, &str)]) -> TokenOutcome {
+    async fn token_request(&self, base: &str, form: &[(&str, &str)]) -> TokenOutcome {
         let started = Instant::now();
-        let response = match self.http.post(format!("{}/token", self.issuer)).form(form).send().await {
+        let response = match self.http.post(format!("{base}/token")).form(form).send().await {
             Ok(response) => response,
             Err(e) => return TokenOutcome::Unreachable(describe(&e)),
         };
@@ -185,11 +209,20 @@ pub fn describe(error: &reqwest::Error) -> String {
 
 /// The `kid` in a JWT's header.
 pub fn kid_of(jwt: &str) -> Option<String> {
+    jwt_part(jwt, 0)?["kid"].as_str().map(str::to_owned)
+}
+
+/// The `jti` claim of a JWT (read, not verified: the record the AS keeps of a token is by `jti`).
+pub fn jti_of(jwt: &str) -> Option<String> {
+    jwt_part(jwt, 1)?["jti"].as_str().map(str::to_owned)
+}
+
+/// The `n`-th part of a JWT (0: the header, 1: the claims) as JSON.
+fn jwt_part(jwt: &str, n: usize) -> Option<Value> {
     use base64::Engine as _;
-    let header = jwt.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).ok()?;
-    let header: Value = serde_json::from_slice(&bytes).ok()?;
-    header["kid"].as_str().map(str::to_owned)
+    let part = jwt.split('.').nth(n)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// The `kid`s the authorization server publishes.

@@ -2,17 +2,21 @@
 //! loopback, bounded in time. `cargo xtask soak` builds the binaries in release mode and runs it.
 //!
 //! ```text
-//! mcp-soak --bin-dir target/release [--seconds 20] [--workers 8] [--crash-rounds 3] [scenario…]
+//! mcp-soak --bin-dir target/release [--seconds 20] [--workers 8] [--crash-rounds 3]
+//!          [--postgres-url postgres://postgres@127.0.0.1:5432/test] [--keep-db] [scenario…]
 //! ```
 //!
-//! Scenarios: `load`, `crash`, `sigterm`, `auth-down`, `slow-hosts` (all by default). Each prints what it
-//! tried, what it measured and every promise it checked; the exit status is 1 if any broke.
+//! Scenarios: `load`, `crash`, `sigterm`, `auth-down`, `slow-hosts`, `replicas` (all by default;
+//! `replicas` needs PostgreSQL). Each prints what it tried, what it measured and every promise it
+//! checked; the exit status is 1 if any broke.
 
 mod auth_down;
 mod crash;
 mod flows;
 mod load;
 mod procs;
+mod proxy;
+mod replicas;
 mod report;
 mod slow_hosts;
 
@@ -33,9 +37,17 @@ pub struct Options {
     pub workers: usize,
     /// How many times the crash scenario kills and restarts the authorization server.
     pub crash_rounds: usize,
+    /// A PostgreSQL server (and a database on it to connect to first) where the replicas scenario
+    /// creates a database of its own.
+    pub postgres_url: String,
+    /// Leaves the replicas scenario's database in place, to look at afterwards.
+    pub keep_db: bool,
 }
 
-const SCENARIOS: &[&str] = &["load", "crash", "sigterm", "auth-down", "slow-hosts"];
+/// Where the replicas scenario finds PostgreSQL unless told otherwise.
+const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+const SCENARIOS: &[&str] = &["load", "crash", "sigterm", "auth-down", "slow-hosts", "replicas"];
 
 fn parse() -> anyhow::Result<(Options, Vec<String>)> {
     let mut args = std::env::args().skip(1);
@@ -44,6 +56,8 @@ fn parse() -> anyhow::Result<(Options, Vec<String>)> {
         seconds: 20,
         workers: 8,
         crash_rounds: 3,
+        postgres_url: POSTGRES_URL.to_owned(),
+        keep_db: false,
     };
     let mut scenarios = Vec::new();
     while let Some(arg) = args.next() {
@@ -53,6 +67,8 @@ fn parse() -> anyhow::Result<(Options, Vec<String>)> {
             "--seconds" => options.seconds = value("--seconds")?.parse()?,
             "--workers" => options.workers = value("--workers")?.parse()?,
             "--crash-rounds" => options.crash_rounds = value("--crash-rounds")?.parse()?,
+            "--postgres-url" => options.postgres_url = value("--postgres-url")?,
+            "--keep-db" => options.keep_db = true,
             name if SCENARIOS.contains(&name) => scenarios.push(name.to_owned()),
             other => bail!("unknown argument {other:?}; scenarios are {SCENARIOS:?}"),
         }
@@ -70,6 +86,7 @@ async fn run(options: &Options, scenario: &str) -> anyhow::Result<Report> {
         "sigterm" => crash::run(options, crash::Stop::Terminate).await,
         "auth-down" => auth_down::run(options).await,
         "slow-hosts" => slow_hosts::run(options).await,
+        "replicas" => replicas::run(options).await,
         other => bail!("unknown scenario {other}"),
     }
 }

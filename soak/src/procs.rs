@@ -145,20 +145,33 @@ impl Binaries {
     /// `mcp-auth` on `port` with its database at `db`, issuing tokens for `resource`.
     pub async fn auth(&self, db: &Path, port: u16, resource: &str, extra: &[&str]) -> anyhow::Result<Auth> {
         let issuer = format!("http://127.0.0.1:{port}");
+        self.auth_on(&database_url(db), port, &issuer, resource, extra).await
+    }
+
+    /// `mcp-auth` on `port` with the database at `database_url`, naming itself `issuer` (a replica
+    /// behind a proxy has the proxy's URL); returns once `port` answers.
+    pub async fn auth_on(
+        &self,
+        database_url: &str,
+        port: u16,
+        issuer: &str,
+        resource: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Auth> {
         let mut command = Command::new(self.path("mcp-auth"));
         command
             .arg("serve")
-            .arg("--database-url")
-            .arg(database_url(db))
-            .args(["--bind", &format!("127.0.0.1:{port}"), "--issuer", &issuer])
+            .args(["--database-url", database_url])
+            .args(["--bind", &format!("127.0.0.1:{port}"), "--issuer", issuer])
             .args(["--resource", &format!("{resource} echo profile notes:read notes:write")])
             .args(["--demo-password", DEMO_PASSWORD])
             .args(extra);
         let proc = Proc::spawn("mcp-auth", &mut command)?;
-        wait_until_up(&format!("{issuer}/.well-known/oauth-authorization-server"), Duration::from_secs(30))
+        let own = format!("http://127.0.0.1:{port}");
+        wait_until_up(&format!("{own}/.well-known/oauth-authorization-server"), Duration::from_secs(30))
             .await
             .with_context(|| format!("mcp-auth did not start; its log:\n{}", proc.log()))?;
-        Ok(Auth { proc, issuer })
+        Ok(Auth { proc, issuer: issuer.to_owned() })
     }
 
     /// `mcp-server` on `port`, trusting `issuer`.
@@ -180,10 +193,14 @@ impl Binaries {
 
     /// Runs an `mcp-auth` administration command to completion.
     pub async fn auth_admin(&self, db: &Path, args: &[&str]) -> anyhow::Result<String> {
+        self.auth_admin_on(&database_url(db), args).await
+    }
+
+    /// [`Binaries::auth_admin`] on the database at `database_url`.
+    pub async fn auth_admin_on(&self, database_url: &str, args: &[&str]) -> anyhow::Result<String> {
         let output = Command::new(self.path("mcp-auth"))
             .args(args)
-            .arg("--database-url")
-            .arg(database_url(db))
+            .args(["--database-url", database_url])
             .output()
             .await?;
         if !output.status.success() {

@@ -1,7 +1,8 @@
 //! `cargo xtask soak`: builds `mcp-auth`, `mcp-server` and the soak driver in release mode and runs
 //! the load and fault scenarios (see `soak/src/main.rs`) against the real binaries on loopback.
-//! Arguments after `soak` go to the driver: `--seconds N`, `--workers N`, `--crash-rounds N`, and
-//! scenario names (`load`, `crash`, `sigterm`, `auth-down`, `slow-hosts`; all by default).
+//! Arguments after `soak` go to the driver: `--seconds N`, `--workers N`, `--crash-rounds N`,
+//! `--postgres-url URL`, `--keep-db`, and scenario names (`load`, `crash`, `sigterm`, `auth-down`,
+//! `slow-hosts`, `replicas`; all by default).
 
 use std::path::Path;
 use std::process::Command;
