@@ -95,15 +95,7 @@ impl PostgresBackend {
             sqlx::query("SELECT pg_advisory_lock(hashtextextended('mcp-auth migrations', 0))")
                 .execute(&mut *connection)
                 .await?;
-            let migrated = async {
-                let applied = applied_versions(&mut connection).await?;
-                let schema = super::check_schema(&MIGRATOR, &applied, migrations)?;
-                if !schema.applied_now.is_empty() {
-                    MIGRATOR.run(&mut *connection).await?;
-                }
-                Ok::<_, StoreError>(schema)
-            }
-            .await;
+            let migrated = migrate_under_lock(&pool, &mut connection, migrations).await;
             sqlx::query("SELECT pg_advisory_unlock(hashtextextended('mcp-auth migrations', 0))")
                 .execute(&mut *connection)
                 .await?;
@@ -125,6 +117,24 @@ impl PostgresBackend {
             .await?;
         Ok(tx)
     }
+}
+
+/// Under the migration lock: rereads what is applied and applies what is missing. A plain function
+/// rather than an async block: an async block holding the connection across sqlx's migrator made
+/// `Application::build`'s future fail to be `Send` for callers that spawn it (rustc's
+/// "implementation of `Send` is not general enough").
+async fn migrate_under_lock(
+    pool: &PgPool,
+    connection: &mut sqlx::PgConnection,
+    migrations: Migrations,
+) -> Result<Schema, StoreError> {
+    let applied = applied_versions(connection).await?;
+    let schema = super::check_schema(&MIGRATOR, &applied, migrations)?;
+    if !schema.applied_now.is_empty() {
+        // sqlx takes a lock of its own (another key) on the pool's connection it migrates with.
+        MIGRATOR.run(pool).await?;
+    }
+    Ok(schema)
 }
 
 /// The versions recorded as applied in `_sqlx_migrations`, oldest first; none on a new database.
