@@ -159,6 +159,19 @@ pub fn display_url(url: &str) -> String {
     }
 }
 
+/// A JSON column's value, or `Corrupt` naming what could not be read (both backends keep JSON as
+/// text).
+fn from_json<T: serde::de::DeserializeOwned>(
+    value: &str,
+    what: impl FnOnce() -> String,
+) -> Result<T, StoreError> {
+    serde_json::from_str(value).map_err(|_| StoreError::Corrupt(what()))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {

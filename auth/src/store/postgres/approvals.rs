@@ -83,7 +83,7 @@ impl ApprovalStore for PostgresBackend {
             .bind(&request.client_id)
             .bind(&request.user_id)
             .bind(&request.grant_id)
-            .bind(super::to_json(&request.subject)?)
+            .bind(crate::store::to_json(&request.subject)?)
             .bind(&request.resource)
             .bind(&request.scope)
             .bind(&request.tool)

@@ -1,8 +1,9 @@
 //! The `clients` table. Redirect URIs and metadata are JSON text.
 
-use super::{PostgresBackend, from_json, to_json};
+use super::PostgresBackend;
 use crate::model::{Client, Registration};
 use crate::store::{ClientStore, StoreError, StoreFuture};
+use crate::store::{from_json, to_json};
 
 #[derive(sqlx::FromRow)]
 struct ClientRow {

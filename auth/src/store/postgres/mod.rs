@@ -158,15 +158,3 @@ impl Backend for PostgresBackend {
         Box::pin(async move { self.pool.close().await })
     }
 }
-
-/// A JSON column's value, or `Corrupt` naming what could not be read.
-fn from_json<T: serde::de::DeserializeOwned>(
-    value: &str,
-    what: impl FnOnce() -> String,
-) -> Result<T, StoreError> {
-    serde_json::from_str(value).map_err(|_| StoreError::Corrupt(what()))
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
