@@ -20,6 +20,7 @@
 //! set's hash, for the audit record. [`reload`] keeps the policy in force and swaps it atomically
 //! when its file changes.
 
+mod index;
 pub mod reload;
 pub mod schema;
 
@@ -28,14 +29,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, PolicyId, PolicySet,
-    Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::Catalog;
-use schema::{ArgType, NAMESPACE, arguments_type, quoted};
+use index::{Caller, Index};
+use schema::{ArgType, NAMESPACE, arguments_type};
 
 /// A problem with a policy file, where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,10 +151,16 @@ pub struct Decision {
 #[derive(Debug, Clone)]
 pub struct Policies {
     policies: PolicySet,
-    /// Per tool, the policies whose action scope can match it (the rest could not be satisfied
-    /// by a call of that tool, and Cedar would not even evaluate their conditions): a decision
-    /// runs over these only, so its cost grows with the rules about one tool, not with all rules.
-    by_tool: HashMap<String, PolicySet>,
+    /// Which policies can apply to a call ([`index`]): a decision runs over those only, so its
+    /// cost grows with the rules that concern the call, not with all rules.
+    index: Index,
+    /// Cedar's entity types, named once (parsing a name costs more than the rest of a uid).
+    types: EntityTypes,
+    /// Per tool, the entities a call of it always has: its action (in its group's action) and the
+    /// tool (in its upstream). Built and checked against the schema once, so that a call adds only
+    /// the caller's and skips Cedar's schema check of the entities, which was a third of a
+    /// decision.
+    tool_entities: HashMap<String, Vec<Entity>>,
     /// `@id` and `@consent` of each policy, read once at load (Cedar re-parses an annotation key
     /// on every lookup).
     annotations: HashMap<PolicyId, Annotations>,
@@ -199,10 +207,23 @@ impl Policies {
                 (p.id().clone(), Annotations { id: read("id"), consent: read("consent") })
             })
             .collect();
-        let by_tool = slice_by_tool(&policies, catalog).map_err(|e| Refused(vec![problem(None, e)]))?;
+        let index = Index::build(&policies, catalog).map_err(|e| Refused(vec![problem(None, e)]))?;
+        let types = EntityTypes::new().map_err(|e| Refused(vec![problem(None, e)]))?;
+        let tool_entities =
+            tool_entities(catalog, &types, &schema).map_err(|e| Refused(vec![problem(None, e)]))?;
         let argument_types =
             catalog.entries().map(|e| (e.name.clone(), arguments_type(&e.tool.input_schema))).collect();
-        Ok(Self { policies, by_tool, annotations, argument_types, schema, catalog: catalog.clone(), hash })
+        Ok(Self {
+            policies,
+            index,
+            types,
+            tool_entities,
+            annotations,
+            argument_types,
+            schema,
+            catalog: catalog.clone(),
+            hash,
+        })
     }
 
     /// The SHA-256 of the policy text, recorded with every decision.
@@ -225,6 +246,10 @@ impl Policies {
     /// The decision on a call. Unknown tools, arguments that do not fit the tool's types, and
     /// every evaluation error are a Deny.
     pub fn decide(&self, facts: &CallFacts<'_>) -> Decision {
+        self.decide_over(facts, Selection::Indexed)
+    }
+
+    fn decide_over(&self, facts: &CallFacts<'_>, selection: Selection) -> Decision {
         let denied = |errors: Vec<String>| Decision {
             allowed: false,
             determining: Vec::new(),
@@ -255,7 +280,7 @@ impl Policies {
             Ok(context) => CallContext::Typed(context),
             Err(error) => return denied(vec![error.to_string()]),
         };
-        match self.evaluate(facts, context) {
+        match self.evaluate(facts, context, selection) {
             Ok(decision) => decision,
             Err(error) => denied(vec![error]),
         }
@@ -265,6 +290,10 @@ impl Policies {
     /// Evaluated without arguments: a policy that needs them errors, and an error here means "it
     /// depends on the arguments", not "denied".
     pub fn listable(&self, facts: &CallFacts<'_>) -> bool {
+        self.listable_over(facts, Selection::Indexed)
+    }
+
+    fn listable_over(&self, facts: &CallFacts<'_>, selection: Selection) -> bool {
         if self.catalog.get(facts.tool).is_none() {
             return false;
         }
@@ -272,7 +301,7 @@ impl Policies {
             "time": facts.time, "client_address": facts.client_address,
             "scopes": facts.scopes, "auth_time": facts.auth_time,
         });
-        match self.run(facts, CallContext::Untyped(context)) {
+        match self.run(facts, CallContext::Untyped(context), selection) {
             // Allowed, maybe with errors: some forbid needs the arguments to decide.
             Ok(outcome) if outcome.decision == CedarDecision::Allow => true,
             // Denied by a forbid that needs no arguments: hidden.
@@ -286,16 +315,27 @@ impl Policies {
     /// Runs Cedar on one request. `context` is checked against the schema only when it carries
     /// the arguments (a listing leaves them out on purpose); the entities always are, which is
     /// also what gives each tool's action its group.
-    fn run(&self, facts: &CallFacts<'_>, context: CallContext) -> Result<Outcome, String> {
-        let uid = |kind: &str, id: &str| {
-            EntityUid::from_str(&format!("{NAMESPACE}::{kind}::{}", quoted(id))).map_err(|e| e.to_string())
+    fn run(
+        &self,
+        facts: &CallFacts<'_>,
+        context: CallContext,
+        selection: Selection,
+    ) -> Result<Outcome, String> {
+        let uid = |kind: &EntityTypeName, id: &str| {
+            EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
         };
-        let principal = uid("User", facts.user)?;
-        let action = uid("Action", facts.tool)?;
-        let resource = uid("Tool", facts.tool)?;
+        let principal = uid(&self.types.user, facts.user);
+        let action = uid(&self.types.action, facts.tool);
+        let resource = uid(&self.types.tool, facts.tool);
+        let arguments = match &context {
+            CallContext::Typed(_) => Some(facts.arguments),
+            CallContext::Untyped(_) => None,
+        };
         let (context, schema) = match context {
-            // Checked against the action's context type by `Request::new`.
-            CallContext::Typed(context) => (context, Some(&self.schema)),
+            // Built by `ArgType::expression` from the types the schema was rendered from, so it
+            // fits the action's context type by construction: checking it again against the
+            // schema was a tenth of a decision. The reference path of the tests checks it.
+            CallContext::Typed(context) => (context, selection.checks().then_some(&self.schema)),
             CallContext::Untyped(json) => {
                 (Context::from_json_value(json, None).map_err(|e| e.to_string())?, None)
             }
@@ -303,22 +343,50 @@ impl Policies {
         let request = Request::new(principal.clone(), action, resource.clone(), context, schema)
             .map_err(|e| e.to_string())?;
 
-        let groups: HashSet<EntityUid> =
-            facts.groups.iter().map(|g| uid("Group", g)).collect::<Result<_, _>>()?;
-        let mut entities: Vec<Entity> =
-            groups.iter().map(|g| Entity::new_no_attrs(g.clone(), Default::default())).collect();
+        let groups: HashSet<EntityUid> = facts.groups.iter().map(|g| uid(&self.types.group, g)).collect();
+        let group_list: Vec<EntityUid> = groups.iter().cloned().collect();
+        // The groups need no entity of their own: `in` reads the principal's ancestors, and a
+        // group has no attributes and no parents. (Cedar's transitive closure over the entities
+        // is the costliest step left of a decision, so fewer entities is faster.)
+        let mut entities: Vec<Entity> = Vec::with_capacity(3 + group_list.len());
+        if selection.checks() {
+            entities.extend(group_list.iter().map(|g| Entity::new_no_attrs(g.clone(), Default::default())));
+        }
         let client = RestrictedExpression::new_string(facts.client_id.to_owned());
         entities.push(
-            Entity::new(principal, [("client_id".to_owned(), client)].into(), groups)
+            Entity::new(principal.clone(), [("client_id".to_owned(), client)].into(), groups)
                 .map_err(|e| e.to_string())?,
         );
-        let upstream = self.catalog.get(facts.tool).map(|e| e.upstream.clone()).unwrap_or_default();
-        let upstream = uid("Upstream", &upstream)?;
-        entities.push(Entity::new_no_attrs(upstream.clone(), Default::default()));
-        entities.push(Entity::new_no_attrs(resource, [upstream].into()));
-        let entities = Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?;
 
-        let policies = self.by_tool.get(facts.tool).unwrap_or(&self.policies);
+        let (selected, entities) = match selection {
+            Selection::Indexed => {
+                let caller = Caller {
+                    principal: &principal,
+                    groups: &group_list,
+                    client_id: facts.client_id,
+                    client_address: facts.client_address,
+                    arguments,
+                };
+                let no_tool = || format!("no tool {:?}", facts.tool);
+                let selected = self.index.select(facts.tool, &caller).ok_or_else(no_tool)??;
+                entities.extend(self.tool_entities.get(facts.tool).ok_or_else(no_tool)?.iter().cloned());
+                // The caller's entities are built just above, of the schema's types and
+                // attributes, and the tool's were checked by `load`: no check per call.
+                (Some(selected), Entities::from_entities(entities, None).map_err(|e| e.to_string())?)
+            }
+            // The reference the index and the prebuilt entities are tested against: every policy,
+            // and the entities checked against the schema (which adds the actions itself).
+            #[cfg(test)]
+            Selection::Everything => {
+                let upstream = self.catalog.get(facts.tool).map(|e| e.upstream.as_str()).unwrap_or_default();
+                let upstream = uid(&self.types.upstream, upstream);
+                entities.push(Entity::new_no_attrs(upstream.clone(), Default::default()));
+                entities.push(Entity::new_no_attrs(resource, [upstream].into()));
+                (None, Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?)
+            }
+        };
+
+        let policies = selected.as_ref().unwrap_or(&self.policies);
         let response = Authorizer::new().is_authorized(&request, policies, &entities);
         Ok(Outcome {
             decision: response.decision(),
@@ -329,8 +397,13 @@ impl Policies {
 
     /// Cedar's answer made the gateway's decision: any error denies; the obligations of the
     /// determining permits apply.
-    fn evaluate(&self, facts: &CallFacts<'_>, context: CallContext) -> Result<Decision, String> {
-        let Outcome { decision, reasons, errors } = self.run(facts, context)?;
+    fn evaluate(
+        &self,
+        facts: &CallFacts<'_>,
+        context: CallContext,
+        selection: Selection,
+    ) -> Result<Decision, String> {
+        let Outcome { decision, reasons, errors } = self.run(facts, context, selection)?;
         let allowed = decision == CedarDecision::Allow && errors.is_empty();
         let mut consent: Option<Consent> = None;
         let mut obligation_errors = Vec::new();
@@ -370,30 +443,88 @@ impl Policies {
     }
 }
 
-/// For each tool of `catalog`, the policies whose action scope can match a call of it: any action,
-/// the tool's own action, or its group's action (the only action hierarchy the schema has).
-fn slice_by_tool(policies: &PolicySet, catalog: &Catalog) -> Result<HashMap<String, PolicySet>, String> {
-    use cedar_policy::ActionConstraint;
-    let uid = |id: &str| {
-        EntityUid::from_str(&format!("{NAMESPACE}::Action::{}", quoted(id))).map_err(|e| e.to_string())
-    };
+/// For each tool of `catalog`, the entities every call of it has ([`Policies::tool_entities`]),
+/// checked against `schema`: the tool and its upstream as Cedar's schema check takes them, and
+/// the tool's action exactly as the schema declares it (in its group's action).
+fn tool_entities(
+    catalog: &Catalog,
+    types: &EntityTypes,
+    schema: &Schema,
+) -> Result<HashMap<String, Vec<Entity>>, String> {
+    let uid =
+        |kind: &EntityTypeName, id: &str| EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id));
+    let declared = schema.action_entities().map_err(|e| e.to_string())?;
     let mut by_tool = HashMap::new();
     for entry in catalog.entries() {
-        let (own, group) = (uid(&entry.name)?, uid(entry.group.as_str())?);
-        let mut slice = PolicySet::new();
-        for policy in policies.policies() {
-            let applies = match policy.action_constraint() {
-                ActionConstraint::Any => true,
-                ActionConstraint::Eq(action) => action == own,
-                ActionConstraint::In(actions) => actions.iter().any(|a| *a == own || *a == group),
-            };
-            if applies {
-                slice.add(policy.clone()).map_err(|e| e.to_string())?;
+        let (action, group) = (uid(&types.action, &entry.name), uid(&types.action, entry.group.as_str()));
+        let (tool, upstream) = (uid(&types.tool, &entry.name), uid(&types.upstream, &entry.upstream));
+        let resources = [
+            Entity::new_no_attrs(tool, [upstream.clone()].into()),
+            Entity::new_no_attrs(upstream, Default::default()),
+        ];
+        Entities::from_entities(resources.iter().cloned(), Some(schema))
+            .map_err(|e| format!("tool {:?}: {e}", entry.name))?;
+        let actions = [
+            Entity::new_no_attrs(action, [group.clone()].into()),
+            Entity::new_no_attrs(group, Default::default()),
+        ];
+        for action in &actions {
+            if declared.get(&action.uid()) != Some(action) {
+                return Err(format!("tool {:?}: the schema does not declare {action}", entry.name));
             }
         }
-        by_tool.insert(entry.name.clone(), slice);
+        // A call needs only those with parents: the action (in its group) and the tool (in its
+        // upstream). `in` reads an entity's ancestors; the group and the upstream have none.
+        let [action, _] = actions;
+        let [tool, _] = resources;
+        by_tool.insert(entry.name.clone(), vec![action, tool]);
     }
     Ok(by_tool)
+}
+
+/// The entity types of the schema, named once.
+#[derive(Debug, Clone)]
+struct EntityTypes {
+    user: EntityTypeName,
+    group: EntityTypeName,
+    action: EntityTypeName,
+    tool: EntityTypeName,
+    upstream: EntityTypeName,
+}
+
+impl EntityTypes {
+    fn new() -> Result<Self, String> {
+        let name =
+            |kind: &str| EntityTypeName::from_str(&format!("{NAMESPACE}::{kind}")).map_err(|e| e.to_string());
+        Ok(Self {
+            user: name("User")?,
+            group: name("Group")?,
+            action: name("Action")?,
+            tool: name("Tool")?,
+            upstream: name("Upstream")?,
+        })
+    }
+}
+
+/// How a decision is made: over the policies the index finds can apply, with the entities and
+/// context as built for speed; or (the reference the tests compare it with) over every policy,
+/// with every entity and the context checked against the schema.
+#[derive(Debug, Clone, Copy)]
+enum Selection {
+    Indexed,
+    #[cfg(test)]
+    Everything,
+}
+
+impl Selection {
+    /// Check the request against the schema, and give Cedar every entity?
+    fn checks(self) -> bool {
+        match self {
+            Selection::Indexed => false,
+            #[cfg(test)]
+            Selection::Everything => true,
+        }
+    }
 }
 
 /// A request's context: a call's, with its typed arguments, checked against the schema; or a
@@ -456,7 +587,7 @@ mod tests {
         let policies = Policies::load("p.cedar", text, &catalog()).unwrap();
         let ids = |tool: &str| -> Vec<String> {
             let mut ids: Vec<String> =
-                policies.by_tool[tool].policies().map(|p| p.annotation("id").unwrap().to_owned()).collect();
+                policies.index.scoped(tool).iter().map(|p| p.annotation("id").unwrap().to_owned()).collect();
             ids.sort();
             ids
         };
@@ -478,5 +609,233 @@ mod tests {
         assert!(policies.decide(&facts("n__list")).allowed);
         let wipe = policies.decide(&facts("n__wipe"));
         assert!(!wipe.allowed && wipe.determining == ["wipe"], "{wipe:?}");
+    }
+
+    /// Two upstreams: `a` with a tool taking a required string (`say`), one taking an optional
+    /// string and a number (`note`) and one taking nothing (`drop`); `b` with a `say` of its own.
+    fn varied_catalog() -> Catalog {
+        let tool = |name: &str, schema: Value| -> protocol::mcp::Tool {
+            serde_json::from_value(json!({"name": name, "inputSchema": schema})).unwrap()
+        };
+        let say = json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]});
+        let note =
+            json!({"type": "object", "properties": {"title": {"type": "string"}, "n": {"type": "integer"}}});
+        let upstream = |tools: Vec<protocol::mcp::Tool>, groups: &[(&str, Group)]| UpstreamTools {
+            groups: groups.iter().map(|(t, g)| ((*t).to_owned(), *g)).collect(),
+            tools,
+            ..Default::default()
+        };
+        let upstreams = BTreeMap::from([
+            (
+                "a".to_owned(),
+                upstream(
+                    vec![
+                        tool("say", say.clone()),
+                        tool("note", note),
+                        tool("drop", json!({"type": "object"})),
+                    ],
+                    &[("say", Group::Read), ("note", Group::Write), ("drop", Group::Destructive)],
+                ),
+            ),
+            ("b".to_owned(), upstream(vec![tool("say", say)], &[("say", Group::Read)])),
+        ]);
+        let (catalog, skipped) = Catalog::build(&upstreams);
+        assert!(skipped.is_empty());
+        catalog
+    }
+
+    /// A small deterministic generator (xorshift), so a failure names a reproducible case.
+    struct Dice(u64);
+    impl Dice {
+        fn roll(&mut self, sides: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % sides as u64) as usize
+        }
+        fn pick<'a>(&mut self, of: &[&'a str]) -> &'a str {
+            of[self.roll(of.len())]
+        }
+    }
+
+    /// One policy of many shapes: every scope form, conditions the index reads (first, later,
+    /// after one it cannot read), conditions it cannot read, `unless`, obligations, and
+    /// conditions that fail at run time (an overflow) behind a term the index reads.
+    fn random_policy(dice: &mut Dice, number: usize) -> String {
+        let effect = dice.pick(&["permit", "permit", "forbid"]);
+        let principal = dice.pick(&[
+            "principal",
+            "principal",
+            "principal == Gateway::User::\"u1\"",
+            "principal in Gateway::User::\"u2\"",
+            "principal in Gateway::Group::\"g1\"",
+            "principal in Gateway::Group::\"g2\"",
+            "principal is Gateway::User",
+            "principal is Gateway::User in Gateway::Group::\"g3\"",
+        ]);
+        // Conditions on `text` need an action scope where `text` is a required string.
+        let (action, text) = match dice.roll(6) {
+            0 => ("action", false),
+            1 => ("action in Gateway::Action::\"read\"", false),
+            2 => ("action in [Gateway::Action::\"a__note\", Gateway::Action::\"destructive\"]", false),
+            3 => ("action == Gateway::Action::\"a__note\"", false),
+            _ => (
+                dice.pick(&[
+                    "action == Gateway::Action::\"a__say\"",
+                    "action == Gateway::Action::\"b__say\"",
+                ]),
+                true,
+            ),
+        };
+        let resource = dice.pick(&[
+            "resource",
+            "resource",
+            "resource == Gateway::Tool::\"a__say\"",
+            "resource in Gateway::Upstream::\"a\"",
+            "resource in Gateway::Upstream::\"b\"",
+            "resource is Gateway::Tool",
+            "resource is Gateway::Tool in Gateway::Upstream::\"a\"",
+        ]);
+        let mut terms: Vec<String> = Vec::new();
+        for _ in 0..dice.roll(4) {
+            let k = dice.roll(4);
+            let term = match dice.roll(if text { 9 } else { 7 }) {
+                0 => format!("principal.client_id == \"c{k}\""),
+                1 => format!("\"10.0.0.{k}\" == context.client_address"),
+                2 => format!("principal.client_id like \"c{k}*\""),
+                3 => "context.scopes.contains(\"write\")".to_owned(),
+                4 => "context.auth_time + 9223372036854775807 > 0".to_owned(),
+                5 => format!("context.client_address like \"*.{k}\""),
+                6 => "context.time > 100".to_owned(),
+                7 => format!("context.arguments.text like \"*w{k}*\""),
+                _ => format!("context.arguments.text == \"w{k}\""),
+            };
+            terms.push(term);
+        }
+        let mut text = String::new();
+        if effect == "permit" && dice.roll(4) == 0 {
+            text.push_str(dice.pick(&["@consent(\"once\")\n", "@consent(\"PT1H\")\n"]));
+        }
+        text.push_str(&format!("@id(\"p{number}\")\n{effect}({principal}, {action}, {resource})"));
+        if !terms.is_empty() {
+            text.push_str(&format!(" when {{ {} }}", terms.join(" && ")));
+        }
+        if dice.roll(5) == 0 {
+            text.push_str(&format!(" unless {{ principal.client_id == \"c{}\" }}", dice.roll(4)));
+        }
+        text.push_str(";\n");
+        text
+    }
+
+    /// A decision as it can be compared: the determining policies and errors in order.
+    fn comparable(mut decision: Decision) -> Decision {
+        decision.determining.sort();
+        decision.errors.sort();
+        decision
+    }
+
+    #[test]
+    fn the_index_never_changes_a_decision_nor_a_listing() {
+        let catalog = varied_catalog();
+        let mut dice = Dice(0x9e37_79b9_7f4a_7c15);
+        let mut compared = 0;
+        // Errors, allowed, allowed with an obligation, denied: each must come up, or the
+        // comparison proves little.
+        let mut seen = [0; 4];
+        for round in 0..40 {
+            let text: String = (0..40).map(|n| random_policy(&mut dice, round * 100 + n)).collect();
+            let policies = Policies::load("generated.cedar", &text, &catalog)
+                .unwrap_or_else(|refused| panic!("{refused}\n{text}"));
+            for _ in 0..60 {
+                let user = dice.pick(&["u0", "u1", "u2"]);
+                let groups: Vec<String> = ["g1", "g2", "g3"]
+                    .iter()
+                    .filter(|_| dice.roll(2) == 0)
+                    .map(|g| (*g).to_owned())
+                    .collect();
+                let client = format!("c{}", dice.roll(5));
+                let address = format!("10.0.0.{}", dice.roll(5));
+                let scopes: Vec<String> = if dice.roll(2) == 0 { vec!["write".into()] } else { Vec::new() };
+                let tool = dice.pick(&["a__say", "a__note", "a__drop", "b__say"]);
+                let word = format!("w{}", dice.roll(5));
+                let arguments = match tool {
+                    "a__note" if dice.roll(2) == 0 => json!({"title": word, "n": 1}),
+                    "a__note" => json!({"n": 2}),
+                    "a__drop" => json!({}),
+                    _ => json!({"text": if dice.roll(2) == 0 { format!("say {word} now") } else { word }}),
+                };
+                let arguments = arguments.as_object().cloned().unwrap();
+                let facts = CallFacts {
+                    user,
+                    groups: &groups,
+                    client_id: &client,
+                    tool,
+                    arguments: &arguments,
+                    time: 50 + 100 * dice.roll(2) as i64,
+                    client_address: &address,
+                    scopes: &scopes,
+                    auth_time: dice.roll(2) as i64,
+                };
+                let indexed = comparable(policies.decide_over(&facts, Selection::Indexed));
+                let everything = comparable(policies.decide_over(&facts, Selection::Everything));
+                assert_eq!(indexed, everything, "{facts:?}\n{text}");
+                let kind = match (&indexed.allowed, &indexed.consent, indexed.errors.is_empty()) {
+                    (_, _, false) => 0,
+                    (true, None, _) => 1,
+                    (true, Some(_), _) => 2,
+                    (false, ..) => 3,
+                };
+                seen[kind] += 1;
+                assert_eq!(
+                    policies.listable_over(&facts, Selection::Indexed),
+                    policies.listable_over(&facts, Selection::Everything),
+                    "listing: {facts:?}\n{text}"
+                );
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, 2400);
+        assert!(seen.iter().all(|&n| n >= 50), "errors, allowed, with consent, denied: {seen:?}");
+    }
+
+    #[test]
+    fn a_call_is_decided_over_the_policies_about_it_only() {
+        let catalog = varied_catalog();
+        let text = r#"
+            @id("anyone") permit(principal, action, resource);
+            @id("g1") forbid(principal in Gateway::Group::"g1", action, resource);
+            @id("u1") forbid(principal == Gateway::User::"u1", action, resource);
+            @id("c1") forbid(principal, action, resource) when { principal.client_id == "c1" };
+            @id("c2-here") forbid(principal, action, resource) when { principal.client_id == "c2" && context.client_address == "10.0.0.2" };
+            @id("secret") forbid(principal, action == Gateway::Action::"a__say", resource) when { context.arguments.text like "*secret*" };
+            @id("b-only") forbid(principal, action, resource in Gateway::Upstream::"b");
+        "#;
+        let policies = Policies::load("p.cedar", text, &catalog).unwrap();
+        let selected = |user: &str, groups: &[&str], client: &str, text: Option<&str>| -> Vec<String> {
+            let principal =
+                EntityUid::from_type_name_and_id(policies.types.user.clone(), EntityId::new(user));
+            let groups: Vec<EntityUid> = groups
+                .iter()
+                .map(|g| EntityUid::from_type_name_and_id(policies.types.group.clone(), EntityId::new(g)))
+                .collect();
+            let arguments = text.map(|t| json!({"text": t}).as_object().cloned().unwrap());
+            let caller = Caller {
+                principal: &principal,
+                groups: &groups,
+                client_id: client,
+                client_address: "10.0.0.1",
+                arguments: arguments.as_ref(),
+            };
+            let set = policies.index.select("a__say", &caller).unwrap().unwrap();
+            let mut ids: Vec<String> =
+                set.policies().map(|p| p.annotation("id").unwrap().to_owned()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(selected("u0", &[], "c0", Some("hello")), ["anyone"]);
+        assert_eq!(selected("u1", &["g1"], "c1", Some("a secret")), ["anyone", "c1", "g1", "secret", "u1"]);
+        assert_eq!(selected("u0", &[], "c2", Some("hello")), ["anyone"], "c2's rule needs another address");
+        // A listing has no arguments: the argument rule goes to Cedar, which says it depends.
+        assert_eq!(selected("u0", &[], "c0", None), ["anyone", "secret"]);
     }
 }
