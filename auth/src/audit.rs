@@ -37,10 +37,24 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
 /// Records `event` for the request in `context`. A failure to write the trail is logged, not
 /// turned into a failed request: the event is in the log either way.
 pub async fn record(state: &AppState, context: &RequestContext, mut event: AuditEvent) {
+    stamp(context, &mut event);
+    log(&event);
+    if let Err(error) = state.store.record_audit(&event, state.now()).await {
+        tracing::error!(%error, kind = event.kind.as_str(), "could not write the audit trail");
+    }
+}
+
+/// Tags `event` with the request id and the client address of `context`: for an event the store
+/// writes inside another write's transaction (a refresh token's rotation), then [`log`]ged.
+pub fn stamp(context: &RequestContext, event: &mut AuditEvent) {
     event.request_id = context.request_id.clone();
     if event.ip.is_none() {
         event.ip = context.ip.map(|ip| ip.to_string());
     }
+}
+
+/// The log line of `event` (target `audit`).
+pub fn log(event: &AuditEvent) {
     tracing::info!(
         target: "audit",
         kind = event.kind.as_str(),
@@ -51,7 +65,4 @@ pub async fn record(state: &AppState, context: &RequestContext, mut event: Audit
         ip = event.ip.as_deref().unwrap_or("-"),
         detail = event.detail.as_deref().unwrap_or(""),
     );
-    if let Err(error) = state.store.record_audit(&event, state.now()).await {
-        tracing::error!(%error, kind = event.kind.as_str(), "could not write the audit trail");
-    }
 }

@@ -146,6 +146,7 @@ pub trait GrantStore {
         grant_id: &'a str,
         next: &'a NewRefreshToken,
         access: &'a IssuedAccessToken,
+        event: &'a AuditEvent,
         now: i64,
     ) -> StoreFuture<'a, bool>;
     fn revoke_grant<'a>(&'a self, grant_id: &'a str, reason: &'a str, now: i64) -> StoreFuture<'a, ()>;

@@ -421,18 +421,21 @@ impl Store {
         self.backend.find_refresh_token(token_hash).await
     }
 
-    /// Spends `old_hash` and records its successor and a new access token, atomically. Returns
-    /// `false` if the old token was already spent (a concurrent refresh won): the caller treats
-    /// that as reuse. Of two concurrent rotations of one token exactly one returns `true`.
+    /// Spends `old_hash` and records its successor, a new access token and the audit `event` of
+    /// the rotation, atomically: one commit, and no rotation without its event. Returns `false`
+    /// (and records nothing) if the old token was already spent (a concurrent refresh won): the
+    /// caller treats that as reuse. Of two concurrent rotations of one token exactly one returns
+    /// `true`.
     pub async fn rotate_refresh_token(
         &self,
         old_hash: &str,
         grant_id: &str,
         next: &NewRefreshToken,
         access: &IssuedAccessToken,
+        event: &AuditEvent,
         now: i64,
     ) -> Result<bool, StoreError> {
-        self.backend.rotate_refresh_token(old_hash, grant_id, next, access, now).await
+        self.backend.rotate_refresh_token(old_hash, grant_id, next, access, event, now).await
     }
 
     /// Revokes a grant and so every token under it: each lookup of one of its refresh or access

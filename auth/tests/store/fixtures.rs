@@ -2,8 +2,8 @@
 
 use mcp_auth::clock::{Clock as _, ManualClock};
 use mcp_auth::model::{
-    BrowserSession, Client, CodeBinding, Grant, IssuedAccessToken, NewCode, NewRefreshToken,
-    PendingAuthorization, Redemption, Registration, User,
+    AuditEvent, AuditKind, BrowserSession, Client, CodeBinding, Grant, IssuedAccessToken, NewCode,
+    NewRefreshToken, PendingAuthorization, Redemption, Registration, User,
 };
 use mcp_auth::random;
 use mcp_auth::store::Store;
@@ -108,8 +108,10 @@ impl Fixture {
         let now = self.now();
         let next = NewRefreshToken { token_hash: unique("refresh"), expires_at: now + refresh_lifetime };
         let access = access_token(&grant.id, now, access_lifetime);
+        let event =
+            AuditEvent::new(AuditKind::RefreshRotated).grant(&grant.id).detail(format!("jti {}", access.jti));
         self.store
-            .rotate_refresh_token(&old.token_hash, &grant.id, &next, &access, now)
+            .rotate_refresh_token(&old.token_hash, &grant.id, &next, &access, &event, now)
             .await
             .unwrap()
             .then_some((next, access))

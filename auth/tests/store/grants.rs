@@ -53,6 +53,16 @@ async fn of_concurrent_rotations_of_one_refresh_token_exactly_one_wins() {
         let (successor, access) = &winners[0];
         assert!(fx.store.find_refresh_token(&successor.token_hash).await.unwrap().is_some());
         assert!(fx.store.find_access_token(&access.jti).await.unwrap().is_some());
+        // The rotation's audit event is written with it: once, by the winner, none by the losers.
+        let events = fx.store.audit_events(1000).await.unwrap();
+        let of_grant: Vec<_> = events
+            .iter()
+            .filter(|e| {
+                e.kind == "refresh_rotated" && e.grant_id.as_deref() == Some(issued.grant.id.as_str())
+            })
+            .collect();
+        assert_eq!(of_grant.len(), 1, "{of_grant:?}");
+        assert_eq!(of_grant[0].detail.as_deref(), Some(format!("jti {}", access.jti).as_str()));
     }
 }
 

@@ -67,17 +67,19 @@ pub async fn refresh(
     let groups = groups_for(state, &grant.resource, &grant.user_id).await?;
     let issued = issue(state, &grant, &scope, true, groups, now)?;
     let next = issued.refresh.as_ref().expect("issue() with refresh returns a refresh token");
-    if !state.store.rotate_refresh_token(&token_hash, &grant.id, next, &issued.access, now).await? {
-        // Spent between our read and our write: a concurrent use of the same token.
-        reuse_detected(state, context, &grant.id, &grant.client_id, now).await?;
-        return Err(ApiError::invalid_grant("the refresh token was already used"));
-    }
-    let event = AuditEvent::new(AuditKind::RefreshRotated)
+    let mut event = AuditEvent::new(AuditKind::RefreshRotated)
         .client(&grant.client_id)
         .user(&grant.user_id)
         .grant(&grant.id)
         .detail(format!("jti {}", issued.access.jti));
-    audit::record(state, context, event).await;
+    audit::stamp(context, &mut event);
+    // The event is written with the rotation, in its commit.
+    if !state.store.rotate_refresh_token(&token_hash, &grant.id, next, &issued.access, &event, now).await? {
+        // Spent between our read and our write: a concurrent use of the same token.
+        reuse_detected(state, context, &grant.id, &grant.client_id, now).await?;
+        return Err(ApiError::invalid_grant("the refresh token was already used"));
+    }
+    audit::log(&event);
     Ok(issued.response)
 }
 

@@ -7,7 +7,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Executor, FromRow, Postgres, Row};
 
 use super::PostgresBackend;
-use crate::model::{Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
+use crate::model::{AuditEvent, Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
 use crate::store::{GrantStore, StoreError, StoreFuture};
 
 impl FromRow<'_, PgRow> for Grant {
@@ -180,15 +180,17 @@ impl GrantStore for PostgresBackend {
         })
     }
 
-    /// One statement: the old token is spent by an `UPDATE … WHERE used_at IS NULL`, and the two
-    /// inserts select from what it returned, so they happen only if it spent the token. A
-    /// concurrent rotation waits for the row lock, finds the token spent and inserts nothing.
+    /// One statement: the old token is spent by an `UPDATE … WHERE used_at IS NULL`, and the
+    /// three inserts (successor, access token, audit event) select from what it returned, so they
+    /// happen only if it spent the token. A concurrent rotation waits for the row lock, finds the
+    /// token spent and inserts nothing.
     fn rotate_refresh_token<'a>(
         &'a self,
         old_hash: &'a str,
         grant_id: &'a str,
         next: &'a NewRefreshToken,
         access: &'a IssuedAccessToken,
+        event: &'a AuditEvent,
         now: i64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
@@ -201,7 +203,11 @@ impl GrantStore for PostgresBackend {
                      SELECT $3, $4, $1, $5 FROM spent),
                  access AS (
                      INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at, parent_jti)
-                     SELECT $6, $7, $8, $9, $10, $11 FROM spent)
+                     SELECT $6, $7, $8, $9, $10, $11 FROM spent),
+                 audit AS (
+                     INSERT INTO audit_events
+                         (at, kind, request_id, client_id, user_id, grant_id, username_key, ip, detail)
+                     SELECT $1, $12, $13, $14, $15, $16, $17, $18, $19 FROM spent)
                  SELECT COUNT(*) FROM spent",
             )
             .bind(now)
@@ -215,6 +221,14 @@ impl GrantStore for PostgresBackend {
             .bind(access.issued_at)
             .bind(access.expires_at)
             .bind(&access.parent_jti)
+            .bind(event.kind.as_str())
+            .bind(&event.request_id)
+            .bind(&event.client_id)
+            .bind(&event.user_id)
+            .bind(&event.grant_id)
+            .bind(&event.username_key)
+            .bind(&event.ip)
+            .bind(&event.detail)
             .fetch_one(&self.pool)
             .await?;
             Ok(spent == 1)

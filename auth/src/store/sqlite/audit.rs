@@ -22,26 +22,33 @@ impl FromRow<'_, SqliteRow> for StoredAuditEvent {
     }
 }
 
+/// Writes `event`, on its own or inside another write's transaction.
+pub(super) async fn insert_audit_event<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    event: &AuditEvent,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, kind, request_id, client_id, user_id, grant_id, username_key, ip, detail)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(now)
+    .bind(event.kind.as_str())
+    .bind(&event.request_id)
+    .bind(&event.client_id)
+    .bind(&event.user_id)
+    .bind(&event.grant_id)
+    .bind(&event.username_key)
+    .bind(&event.ip)
+    .bind(&event.detail)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 impl AuditStore for SqliteBackend {
     fn record_audit<'a>(&'a self, event: &'a AuditEvent, now: i64) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO audit_events (at, kind, request_id, client_id, user_id, grant_id, username_key, ip, detail)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(now)
-            .bind(event.kind.as_str())
-            .bind(&event.request_id)
-            .bind(&event.client_id)
-            .bind(&event.user_id)
-            .bind(&event.grant_id)
-            .bind(&event.username_key)
-            .bind(&event.ip)
-            .bind(&event.detail)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
-        })
+        Box::pin(async move { Ok(insert_audit_event(&self.pool, event, now).await?) })
     }
 
     fn failed_logins_for_username<'a>(

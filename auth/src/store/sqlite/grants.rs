@@ -7,7 +7,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Executor, FromRow, Row, Sqlite};
 
 use super::SqliteBackend;
-use crate::model::{Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
+use super::audit::insert_audit_event;
+use crate::model::{AuditEvent, Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
 use crate::store::{GrantStore, StoreError, StoreFuture};
 
 impl FromRow<'_, SqliteRow> for Grant {
@@ -197,6 +198,7 @@ impl GrantStore for SqliteBackend {
         grant_id: &'a str,
         next: &'a NewRefreshToken,
         access: &'a IssuedAccessToken,
+        event: &'a AuditEvent,
         now: i64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
@@ -213,6 +215,7 @@ impl GrantStore for SqliteBackend {
             }
             insert_refresh_token(&mut *tx, grant_id, next, now).await?;
             insert_access_token(&mut *tx, access).await?;
+            insert_audit_event(&mut *tx, event, now).await?;
             tx.commit().await?;
             Ok(true)
         })
