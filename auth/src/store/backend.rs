@@ -133,6 +133,7 @@ pub trait GrantStore {
         code_hash: &'a str,
         access: &'a IssuedAccessToken,
         refresh: Option<&'a NewRefreshToken>,
+        event: &'a AuditEvent,
         now: i64,
     ) -> StoreFuture<'a, ()>;
     fn find_grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>>;

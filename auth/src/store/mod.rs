@@ -396,16 +396,18 @@ impl Store {
 /// Grants and their tokens.
 impl Store {
     /// Creates the grant a code was redeemed into, links the code to it (so a replay can revoke
-    /// it), and records the first tokens, all in one transaction.
+    /// it), and records the first tokens and the audit `event` of their issue, all in one
+    /// transaction.
     pub async fn create_grant(
         &self,
         grant: &Grant,
         code_hash: &str,
         access: &IssuedAccessToken,
         refresh: Option<&NewRefreshToken>,
+        event: &AuditEvent,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.backend.create_grant(grant, code_hash, access, refresh, now).await
+        self.backend.create_grant(grant, code_hash, access, refresh, event, now).await
     }
 
     pub async fn find_grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {

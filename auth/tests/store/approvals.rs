@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_auth::model::{
-    ApprovalDecision, ApprovalRequest, ApprovalStatus, CodeBinding, Decided, Grant, NewCode, Poll,
-    StandingApproval, User,
+    ApprovalDecision, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, CodeBinding, Decided, Grant,
+    NewCode, Poll, StandingApproval, User,
 };
 use mcp_auth::store::{StandingKey, TableCounts};
 use protocol::jwt::AccessTokenClaims;
@@ -50,7 +50,8 @@ async fn grant_of(fx: &Fixture, user: &User) -> Grant {
         revoked_at: None,
     };
     let access = access_token(&grant.id, now, 30 * DAY);
-    fx.store.create_grant(&grant, &code_hash, &access, None, now).await.unwrap();
+    let event = AuditEvent::new(AuditKind::TokenIssued).grant(&grant.id);
+    fx.store.create_grant(&grant, &code_hash, &access, None, &event, now).await.unwrap();
     grant
 }
 

@@ -83,7 +83,9 @@ impl Fixture {
         };
         let access = access_token(&grant.id, now, 300);
         let refresh = NewRefreshToken { token_hash: unique("refresh"), expires_at: now + lifetime };
-        self.store.create_grant(&grant, code_hash, &access, Some(&refresh), now).await.unwrap();
+        let event =
+            AuditEvent::new(AuditKind::TokenIssued).grant(&grant.id).detail(format!("jti {}", access.jti));
+        self.store.create_grant(&grant, code_hash, &access, Some(&refresh), &event, now).await.unwrap();
         Issued { code_hash: code_hash.to_owned(), grant, access, refresh }
     }
 

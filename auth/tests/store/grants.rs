@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use mcp_auth::model::{Consent, Grant};
+use mcp_auth::model::{AuditEvent, AuditKind, Consent, Grant};
 
 use crate::fixtures::{Fixture, RESOURCE, access_token, add_client, unique};
 
@@ -130,7 +130,8 @@ async fn withdrawing_consent_revokes_the_grants_of_that_client_only() {
         Grant { id: unique("grant"), client_id: other_client.client_id.clone(), ..issued.grant.clone() };
     let (code_hash, _) = fx.code().await;
     let token = access_token(&elsewhere.id, fx.now(), 300);
-    fx.store.create_grant(&elsewhere, &code_hash, &token, None, fx.now()).await.unwrap();
+    let event = AuditEvent::new(AuditKind::TokenIssued).grant(&elsewhere.id);
+    fx.store.create_grant(&elsewhere, &code_hash, &token, None, &event, fx.now()).await.unwrap();
 
     assert!(fx.store.revoke_consent(&fx.user.id, &fx.client.client_id, fx.now()).await.unwrap());
     let (_, grant) = fx.store.find_refresh_token(&issued.refresh.token_hash).await.unwrap().unwrap();

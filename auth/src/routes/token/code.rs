@@ -84,8 +84,7 @@ pub async fn exchange(
         .map_err(|_| ApiError::invalid_grant("the authorization code is not valid"))?;
     let groups = groups_for(state, &grant.resource, &grant.user_id).await?;
     let issued = issue(state, &grant, &scope, wants_refresh_tokens(client), groups, now)?;
-    state.store.create_grant(&grant, &code_hash, &issued.access, issued.refresh.as_ref(), now).await?;
-    let event = AuditEvent::new(AuditKind::TokenIssued)
+    let mut event = AuditEvent::new(AuditKind::TokenIssued)
         .client(&grant.client_id)
         .user(&grant.user_id)
         .grant(&grant.id)
@@ -94,6 +93,12 @@ pub async fn exchange(
             issued.access.jti,
             issued.refresh.is_some()
         ));
-    audit::record(state, context, event).await;
+    audit::stamp(context, &mut event);
+    // The event is written with the grant, in its commit.
+    state
+        .store
+        .create_grant(&grant, &code_hash, &issued.access, issued.refresh.as_ref(), &event, now)
+        .await?;
+    audit::log(&event);
     Ok(issued.response)
 }

@@ -103,13 +103,14 @@ impl GrantStore for PostgresBackend {
         code_hash: &'a str,
         access: &'a IssuedAccessToken,
         refresh: Option<&'a NewRefreshToken>,
+        event: &'a AuditEvent,
         now: i64,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             // The refresh token's insert is left out, not made conditional, when there is none.
             let refresh_insert = if refresh.is_some() {
                 ", refresh AS (INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at)
-                               VALUES ($16, $1, $7, $17))"
+                               VALUES ($24, $1, $7, $25))"
             } else {
                 ""
             };
@@ -127,7 +128,11 @@ impl GrantStore for PostgresBackend {
                      FROM (SELECT 1) AS one LEFT JOIN code ON true),
                  access AS (
                      INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at, parent_jti)
-                     VALUES ($10, $11, $12, $13, $14, $15)){refresh_insert}
+                     VALUES ($10, $11, $12, $13, $14, $15)),
+                 audit AS (
+                     INSERT INTO audit_events
+                         (at, kind, request_id, client_id, user_id, grant_id, username_key, ip, detail)
+                     VALUES ($7, $16, $17, $18, $19, $20, $21, $22, $23)){refresh_insert}
                  SELECT 1"
             );
             let mut statement = sqlx::query(&query)
@@ -145,7 +150,15 @@ impl GrantStore for PostgresBackend {
                 .bind(&access.scope)
                 .bind(access.issued_at)
                 .bind(access.expires_at)
-                .bind(&access.parent_jti);
+                .bind(&access.parent_jti)
+                .bind(event.kind.as_str())
+                .bind(&event.request_id)
+                .bind(&event.client_id)
+                .bind(&event.user_id)
+                .bind(&event.grant_id)
+                .bind(&event.username_key)
+                .bind(&event.ip)
+                .bind(&event.detail);
             if let Some(refresh) = refresh {
                 statement = statement.bind(&refresh.token_hash).bind(refresh.expires_at);
             }

@@ -120,6 +120,7 @@ impl GrantStore for SqliteBackend {
         code_hash: &'a str,
         access: &'a IssuedAccessToken,
         refresh: Option<&'a NewRefreshToken>,
+        event: &'a AuditEvent,
         now: i64,
     ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
@@ -161,6 +162,7 @@ impl GrantStore for SqliteBackend {
             if let Some(refresh) = refresh {
                 insert_refresh_token(&mut *tx, &grant.id, refresh, now).await?;
             }
+            insert_audit_event(&mut *tx, event, now).await?;
             tx.commit().await?;
             Ok(())
         })
