@@ -28,15 +28,13 @@
 //! the index against decisions over every policy, for generated policies and calls.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
 use aho_corasick::AhoCorasick;
-use cedar_policy::{
-    ActionConstraint, EntityTypeName, EntityUid, Policy, PolicySet, PrincipalConstraint, ResourceConstraint,
-};
+use cedar_policy::{ActionConstraint, EntityUid, Policy, PolicySet, PrincipalConstraint, ResourceConstraint};
 use serde_json::{Map, Value};
 
-use super::schema::{ArgType, NAMESPACE, arguments_type, quoted};
+use super::EntityTypes;
+use super::schema::{ArgType, arguments_type};
 use crate::catalog::Catalog;
 
 /// What the index knows of one call.
@@ -236,13 +234,8 @@ enum Principal {
 }
 
 impl Index {
-    pub fn build(policies: &PolicySet, catalog: &Catalog) -> Result<Self, String> {
-        let type_name =
-            |kind: &str| EntityTypeName::from_str(&format!("{NAMESPACE}::{kind}")).map_err(|e| e.to_string());
-        let uid = |kind: &str, id: &str| {
-            EntityUid::from_str(&format!("{NAMESPACE}::{kind}::{}", quoted(id))).map_err(|e| e.to_string())
-        };
-        let (user_type, tool_type) = (type_name("User")?, type_name("Tool")?);
+    pub fn build(policies: &PolicySet, catalog: &Catalog, types: &EntityTypes) -> Result<Self, String> {
+        let (user_type, tool_type) = (&types.user, &types.tool);
         let policies: Vec<Policy> = policies.policies().cloned().collect();
 
         // What does not depend on the tool: whom each policy is about, and its leading terms.
@@ -250,14 +243,14 @@ impl Index {
         for policy in &policies {
             let principal = match policy.principal_constraint() {
                 PrincipalConstraint::Any => Principal::Anyone,
-                PrincipalConstraint::Is(kind) if kind == user_type => Principal::Anyone,
+                PrincipalConstraint::Is(kind) if kind == *user_type => Principal::Anyone,
                 // `==` a group is never the caller, who is a user.
-                PrincipalConstraint::Eq(entity) if *entity.type_name() == user_type => {
+                PrincipalConstraint::Eq(entity) if entity.type_name() == user_type => {
                     Principal::Under(entity)
                 }
                 // A user has no parents but groups, and groups have none.
                 PrincipalConstraint::In(entity) => Principal::Under(entity),
-                PrincipalConstraint::IsIn(kind, entity) if kind == user_type => Principal::Under(entity),
+                PrincipalConstraint::IsIn(kind, entity) if kind == *user_type => Principal::Under(entity),
                 _ => Principal::Nobody,
             };
             let est = policy.to_json().map_err(|e| e.to_string())?;
@@ -267,8 +260,10 @@ impl Index {
 
         let mut tools = HashMap::new();
         for entry in catalog.entries() {
-            let (action, group) = (uid("Action", &entry.name)?, uid("Action", entry.group.as_str())?);
-            let (tool, upstream) = (uid("Tool", &entry.name)?, uid("Upstream", &entry.upstream)?);
+            let (action, group) =
+                (types.uid(&types.action, &entry.name), types.uid(&types.action, entry.group.as_str()));
+            let (tool, upstream) =
+                (types.uid(&types.tool, &entry.name), types.uid(&types.upstream, &entry.upstream));
             let string_arguments: Vec<String> = match arguments_type(&entry.tool.input_schema) {
                 ArgType::Record(fields) => {
                     fields.into_iter().filter(|f| f.ty == ArgType::String).map(|f| f.name).collect()
@@ -286,8 +281,8 @@ impl Index {
                     ResourceConstraint::Any => true,
                     ResourceConstraint::Eq(r) => r == tool,
                     ResourceConstraint::In(r) => r == tool || r == upstream,
-                    ResourceConstraint::Is(kind) => kind == tool_type,
-                    ResourceConstraint::IsIn(kind, r) => kind == tool_type && (r == tool || r == upstream),
+                    ResourceConstraint::Is(kind) => kind == *tool_type,
+                    ResourceConstraint::IsIn(kind, r) => kind == *tool_type && (r == tool || r == upstream),
                 };
                 if !action_matches || !resource_matches {
                     continue;
@@ -499,6 +494,8 @@ fn string_literal(expr: &Value) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
     use super::*;
 
     fn pattern(runs: &[&str]) -> Pattern {

@@ -207,8 +207,8 @@ impl Policies {
                 (p.id().clone(), Annotations { id: read("id"), consent: read("consent") })
             })
             .collect();
-        let index = Index::build(&policies, catalog).map_err(|e| Refused(vec![problem(None, e)]))?;
         let types = EntityTypes::new().map_err(|e| Refused(vec![problem(None, e)]))?;
+        let index = Index::build(&policies, catalog, &types).map_err(|e| Refused(vec![problem(None, e)]))?;
         let tool_entities =
             tool_entities(catalog, &types, &schema).map_err(|e| Refused(vec![problem(None, e)]))?;
         let argument_types =
@@ -312,18 +312,14 @@ impl Policies {
         }
     }
 
-    /// Runs Cedar on one request. `context` is checked against the schema only when it carries
-    /// the arguments (a listing leaves them out on purpose); the entities always are, which is
-    /// also what gives each tool's action its group.
+    /// Runs Cedar on one request, over the policies `selection` gives it (see [`Selection`]).
     fn run(
         &self,
         facts: &CallFacts<'_>,
         context: CallContext,
         selection: Selection,
     ) -> Result<Outcome, String> {
-        let uid = |kind: &EntityTypeName, id: &str| {
-            EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
-        };
+        let uid = |kind: &EntityTypeName, id: &str| self.types.uid(kind, id);
         let principal = uid(&self.types.user, facts.user);
         let action = uid(&self.types.action, facts.tool);
         let resource = uid(&self.types.tool, facts.tool);
@@ -451,8 +447,7 @@ fn tool_entities(
     types: &EntityTypes,
     schema: &Schema,
 ) -> Result<HashMap<String, Vec<Entity>>, String> {
-    let uid =
-        |kind: &EntityTypeName, id: &str| EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id));
+    let uid = |kind: &EntityTypeName, id: &str| types.uid(kind, id);
     let declared = schema.action_entities().map_err(|e| e.to_string())?;
     let mut by_tool = HashMap::new();
     for entry in catalog.entries() {
@@ -484,15 +479,20 @@ fn tool_entities(
 
 /// The entity types of the schema, named once.
 #[derive(Debug, Clone)]
-struct EntityTypes {
-    user: EntityTypeName,
-    group: EntityTypeName,
-    action: EntityTypeName,
-    tool: EntityTypeName,
-    upstream: EntityTypeName,
+pub(super) struct EntityTypes {
+    pub(super) user: EntityTypeName,
+    pub(super) group: EntityTypeName,
+    pub(super) action: EntityTypeName,
+    pub(super) tool: EntityTypeName,
+    pub(super) upstream: EntityTypeName,
 }
 
 impl EntityTypes {
+    /// The entity `id` of type `kind`, without parsing anything.
+    fn uid(&self, kind: &EntityTypeName, id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
+    }
+
     fn new() -> Result<Self, String> {
         let name =
             |kind: &str| EntityTypeName::from_str(&format!("{NAMESPACE}::{kind}")).map_err(|e| e.to_string());

@@ -22,24 +22,33 @@ impl FromRow<'_, PgRow> for StoredAuditEvent {
     }
 }
 
+/// The columns of an audit event after `at`, in this order, for statements that insert one.
+pub(super) const EVENT_COLUMNS: &str =
+    "kind, request_id, client_id, user_id, grant_id, username_key, ip, detail";
+
+/// Binds `event`'s [`EVENT_COLUMNS`] as the next eight parameters of `query`.
+pub(super) fn bind_event<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    event: &'q AuditEvent,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(event.kind.as_str())
+        .bind(&event.request_id)
+        .bind(&event.client_id)
+        .bind(&event.user_id)
+        .bind(&event.grant_id)
+        .bind(&event.username_key)
+        .bind(&event.ip)
+        .bind(&event.detail)
+}
+
 impl AuditStore for PostgresBackend {
     fn record_audit<'a>(&'a self, event: &'a AuditEvent, now: i64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO audit_events (at, kind, request_id, client_id, user_id, grant_id, username_key, ip, detail)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(now)
-            .bind(event.kind.as_str())
-            .bind(&event.request_id)
-            .bind(&event.client_id)
-            .bind(&event.user_id)
-            .bind(&event.grant_id)
-            .bind(&event.username_key)
-            .bind(&event.ip)
-            .bind(&event.detail)
-            .execute(&self.pool)
-            .await?;
+            let insert = format!(
+                "INSERT INTO audit_events (at, {EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            );
+            bind_event(sqlx::query(&insert).bind(now), event).execute(&self.pool).await?;
             Ok(())
         })
     }

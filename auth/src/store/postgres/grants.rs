@@ -7,6 +7,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Executor, FromRow, Postgres, Row};
 
 use super::PostgresBackend;
+use super::audit::{EVENT_COLUMNS, bind_event};
 use crate::model::{AuditEvent, Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
 use crate::store::{GrantStore, StoreError, StoreFuture};
 
@@ -130,12 +131,11 @@ impl GrantStore for PostgresBackend {
                      INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at, parent_jti)
                      VALUES ($10, $11, $12, $13, $14, $15)),
                  audit AS (
-                     INSERT INTO audit_events
-                         (at, kind, request_id, client_id, user_id, grant_id, username_key, ip, detail)
+                     INSERT INTO audit_events (at, {EVENT_COLUMNS})
                      VALUES ($7, $16, $17, $18, $19, $20, $21, $22, $23)){refresh_insert}
                  SELECT 1"
             );
-            let mut statement = sqlx::query(&query)
+            let statement = sqlx::query(&query)
                 .bind(&grant.id)
                 .bind(&grant.client_id)
                 .bind(&grant.user_id)
@@ -150,15 +150,8 @@ impl GrantStore for PostgresBackend {
                 .bind(&access.scope)
                 .bind(access.issued_at)
                 .bind(access.expires_at)
-                .bind(&access.parent_jti)
-                .bind(event.kind.as_str())
-                .bind(&event.request_id)
-                .bind(&event.client_id)
-                .bind(&event.user_id)
-                .bind(&event.grant_id)
-                .bind(&event.username_key)
-                .bind(&event.ip)
-                .bind(&event.detail);
+                .bind(&access.parent_jti);
+            let mut statement = bind_event(statement, event);
             if let Some(refresh) = refresh {
                 statement = statement.bind(&refresh.token_hash).bind(refresh.expires_at);
             }
@@ -207,7 +200,7 @@ impl GrantStore for PostgresBackend {
         now: i64,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let (spent,): (i64,) = sqlx::query_as(
+            let query = format!(
                 "WITH spent AS (
                      UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL
                      RETURNING token_hash),
@@ -218,32 +211,23 @@ impl GrantStore for PostgresBackend {
                      INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at, parent_jti)
                      SELECT $6, $7, $8, $9, $10, $11 FROM spent),
                  audit AS (
-                     INSERT INTO audit_events
-                         (at, kind, request_id, client_id, user_id, grant_id, username_key, ip, detail)
+                     INSERT INTO audit_events (at, {EVENT_COLUMNS})
                      SELECT $1, $12, $13, $14, $15, $16, $17, $18, $19 FROM spent)
-                 SELECT COUNT(*) FROM spent",
-            )
-            .bind(now)
-            .bind(old_hash)
-            .bind(&next.token_hash)
-            .bind(grant_id)
-            .bind(next.expires_at)
-            .bind(&access.jti)
-            .bind(&access.grant_id)
-            .bind(&access.scope)
-            .bind(access.issued_at)
-            .bind(access.expires_at)
-            .bind(&access.parent_jti)
-            .bind(event.kind.as_str())
-            .bind(&event.request_id)
-            .bind(&event.client_id)
-            .bind(&event.user_id)
-            .bind(&event.grant_id)
-            .bind(&event.username_key)
-            .bind(&event.ip)
-            .bind(&event.detail)
-            .fetch_one(&self.pool)
-            .await?;
+                 SELECT COUNT(*) FROM spent"
+            );
+            let statement = sqlx::query(&query)
+                .bind(now)
+                .bind(old_hash)
+                .bind(&next.token_hash)
+                .bind(grant_id)
+                .bind(next.expires_at)
+                .bind(&access.jti)
+                .bind(&access.grant_id)
+                .bind(&access.scope)
+                .bind(access.issued_at)
+                .bind(access.expires_at)
+                .bind(&access.parent_jti);
+            let spent: i64 = bind_event(statement, event).fetch_one(&self.pool).await?.try_get(0)?;
             Ok(spent == 1)
         })
     }
