@@ -49,6 +49,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A write that did not reach the database: its transaction could not begin or commit, or
+    /// the store is closed. Nothing of it was kept.
+    #[error("not written: {0}")]
+    NotWritten(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// A record handed to the store breaks a rule it keeps (an invalid scope, say).

@@ -73,32 +73,35 @@ impl FromRow<'_, SqliteRow> for StandingApproval {
 
 impl ApprovalStore for SqliteBackend {
     fn insert_approval<'a>(&'a self, request: &'a ApprovalRequest) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            sqlx::query(&format!(
-                "INSERT INTO approval_requests ({REQUEST_COLUMNS})
+        let request = request.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(&format!(
+                    "INSERT INTO approval_requests ({REQUEST_COLUMNS})
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(&request.id)
-            .bind(&request.auth_req_hash)
-            .bind(&request.client_id)
-            .bind(&request.user_id)
-            .bind(&request.grant_id)
-            .bind(crate::store::to_json(&request.subject)?)
-            .bind(&request.resource)
-            .bind(&request.scope)
-            .bind(&request.tool)
-            .bind(&request.arguments_sha256)
-            .bind(&request.arguments_summary)
-            .bind(&request.binding_message)
-            .bind(request.status.as_str())
-            .bind(request.poll_interval)
-            .bind(request.last_polled_at)
-            .bind(request.created_at)
-            .bind(request.expires_at)
-            .bind(request.decided_at)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
+                ))
+                .bind(&request.id)
+                .bind(&request.auth_req_hash)
+                .bind(&request.client_id)
+                .bind(&request.user_id)
+                .bind(&request.grant_id)
+                .bind(crate::store::to_json(&request.subject)?)
+                .bind(&request.resource)
+                .bind(&request.scope)
+                .bind(&request.tool)
+                .bind(&request.arguments_sha256)
+                .bind(&request.arguments_summary)
+                .bind(&request.binding_message)
+                .bind(request.status.as_str())
+                .bind(request.poll_interval)
+                .bind(request.last_polled_at)
+                .bind(request.created_at)
+                .bind(request.expires_at)
+                .bind(request.decided_at)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
         })
     }
 
@@ -155,53 +158,53 @@ impl ApprovalStore for SqliteBackend {
         decision: &'a ApprovalDecision,
         now: i64,
     ) -> StoreFuture<'a, Decided> {
-        Box::pin(async move {
-            let status = match decision {
-                ApprovalDecision::Approve { .. } => ApprovalStatus::Approved,
-                ApprovalDecision::Deny => ApprovalStatus::Denied,
-            };
-            let mut tx = self.pool.begin().await?;
-            let decided: Option<ApprovalRequest> = sqlx::query_as(&format!(
-                "UPDATE approval_requests SET status = ?, decided_at = ?
-                 WHERE id = ? AND user_id = ? AND status = 'pending' AND expires_at > ?
-                 RETURNING {REQUEST_COLUMNS}"
-            ))
-            .bind(status.as_str())
-            .bind(now)
-            .bind(id)
-            .bind(user_id)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(decided) = decided else {
-                tx.rollback().await?;
-                let owner: Option<(String,)> =
-                    sqlx::query_as("SELECT user_id FROM approval_requests WHERE id = ?")
-                        .bind(id)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                return Ok(match owner {
-                    Some((owner,)) if owner != user_id => Decided::NotYours,
-                    _ => Decided::Gone,
-                });
-            };
-            if let ApprovalDecision::Approve { remember: Some(standing) } = decision {
-                sqlx::query(&format!(
-                    "INSERT INTO standing_approvals ({STANDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        let (id, user_id, decision) = (id.to_owned(), user_id.to_owned(), decision.clone());
+        self.write(move |c| {
+            Box::pin(async move {
+                let status = match decision {
+                    ApprovalDecision::Approve { .. } => ApprovalStatus::Approved,
+                    ApprovalDecision::Deny => ApprovalStatus::Denied,
+                };
+                let decided: Option<ApprovalRequest> = sqlx::query_as(&format!(
+                    "UPDATE approval_requests SET status = ?, decided_at = ?
+                     WHERE id = ? AND user_id = ? AND status = 'pending' AND expires_at > ?
+                     RETURNING {REQUEST_COLUMNS}"
                 ))
-                .bind(&standing.id)
-                .bind(&standing.user_id)
-                .bind(&standing.client_id)
-                .bind(&standing.resource)
-                .bind(&standing.tool)
-                .bind(&standing.arguments_sha256)
-                .bind(standing.created_at)
-                .bind(standing.expires_at)
-                .execute(&mut *tx)
+                .bind(status.as_str())
+                .bind(now)
+                .bind(&id)
+                .bind(&user_id)
+                .bind(now)
+                .fetch_optional(&mut *c)
                 .await?;
-            }
-            tx.commit().await?;
-            Ok(Decided::Recorded(Box::new(decided)))
+                let Some(decided) = decided else {
+                    let owner: Option<(String,)> =
+                        sqlx::query_as("SELECT user_id FROM approval_requests WHERE id = ?")
+                            .bind(&id)
+                            .fetch_optional(&mut *c)
+                            .await?;
+                    return Ok(match owner {
+                        Some((owner,)) if owner != user_id => Decided::NotYours,
+                        _ => Decided::Gone,
+                    });
+                };
+                if let ApprovalDecision::Approve { remember: Some(standing) } = &decision {
+                    sqlx::query(&format!(
+                        "INSERT INTO standing_approvals ({STANDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    ))
+                    .bind(&standing.id)
+                    .bind(&standing.user_id)
+                    .bind(&standing.client_id)
+                    .bind(&standing.resource)
+                    .bind(&standing.tool)
+                    .bind(&standing.arguments_sha256)
+                    .bind(standing.created_at)
+                    .bind(standing.expires_at)
+                    .execute(&mut *c)
+                    .await?;
+                }
+                Ok(Decided::Recorded(Box::new(decided)))
+            })
         })
     }
 
@@ -211,48 +214,54 @@ impl ApprovalStore for SqliteBackend {
         client_id: &'a str,
         now: i64,
     ) -> StoreFuture<'a, Poll> {
-        Box::pin(async move {
-            let polled: Option<ApprovalRequest> = sqlx::query_as(&format!(
-                "UPDATE approval_requests SET last_polled_at = ?
+        let (auth_req_hash, client_id) = (auth_req_hash.to_owned(), client_id.to_owned());
+        self.write(move |c| {
+            Box::pin(async move {
+                let polled: Option<ApprovalRequest> = sqlx::query_as(&format!(
+                    "UPDATE approval_requests SET last_polled_at = ?
                  WHERE auth_req_hash = ? AND client_id = ?
                    AND (last_polled_at IS NULL OR last_polled_at + poll_interval <= ?)
                  RETURNING {REQUEST_COLUMNS}"
-            ))
-            .bind(now)
-            .bind(auth_req_hash)
-            .bind(client_id)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-            if let Some(request) = polled {
-                return Ok(Poll::Polled(Box::new(request)));
-            }
-            let slowed: Option<(i64,)> = sqlx::query_as(
-                "UPDATE approval_requests SET poll_interval = poll_interval + ?, last_polled_at = ?
+                ))
+                .bind(now)
+                .bind(&auth_req_hash)
+                .bind(&client_id)
+                .bind(now)
+                .fetch_optional(&mut *c)
+                .await?;
+                if let Some(request) = polled {
+                    return Ok(Poll::Polled(Box::new(request)));
+                }
+                let slowed: Option<(i64,)> = sqlx::query_as(
+                    "UPDATE approval_requests SET poll_interval = poll_interval + ?, last_polled_at = ?
                  WHERE auth_req_hash = ? AND client_id = ? RETURNING poll_interval",
-            )
-            .bind(SLOW_DOWN_STEP)
-            .bind(now)
-            .bind(auth_req_hash)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
-            Ok(match slowed {
-                Some((interval,)) => Poll::TooSoon { interval },
-                None => Poll::Unknown,
+                )
+                .bind(SLOW_DOWN_STEP)
+                .bind(now)
+                .bind(&auth_req_hash)
+                .bind(&client_id)
+                .fetch_optional(&mut *c)
+                .await?;
+                Ok(match slowed {
+                    Some((interval,)) => Poll::TooSoon { interval },
+                    None => Poll::Unknown,
+                })
             })
         })
     }
 
     fn collect_approval<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let result = sqlx::query(
-                "UPDATE approval_requests SET status = 'issued' WHERE id = ? AND status = 'approved'",
-            )
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-            Ok(result.rows_affected() == 1)
+        let id = id.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                let result = sqlx::query(
+                    "UPDATE approval_requests SET status = 'issued' WHERE id = ? AND status = 'approved'",
+                )
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            })
         })
     }
 
@@ -299,13 +308,16 @@ impl ApprovalStore for SqliteBackend {
     }
 
     fn withdraw_standing_approval<'a>(&'a self, id: &'a str, user_id: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let result = sqlx::query("DELETE FROM standing_approvals WHERE id = ? AND user_id = ?")
-                .bind(id)
-                .bind(user_id)
-                .execute(&self.pool)
-                .await?;
-            Ok(result.rows_affected() == 1)
+        let (id, user_id) = (id.to_owned(), user_id.to_owned());
+        self.write(move |c| {
+            Box::pin(async move {
+                let result = sqlx::query("DELETE FROM standing_approvals WHERE id = ? AND user_id = ?")
+                    .bind(id)
+                    .bind(user_id)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(result.rows_affected() == 1)
+            })
         })
     }
 }

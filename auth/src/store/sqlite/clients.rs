@@ -48,7 +48,8 @@ impl ClientStore for SqliteBackend {
     }
 
     fn insert_client<'a>(&'a self, client: &'a Client, now: i64) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
+        let client = client.clone();
+        self.write(move |c| Box::pin(async move {
             sqlx::query(
                 "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, created_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -61,10 +62,10 @@ impl ClientStore for SqliteBackend {
             .bind(&client.secret_hash)
             .bind(to_json(&client.acts_for)?)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *c)
             .await?;
             Ok(())
-        })
+        }))
     }
 
     fn client_metadata_expiry<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<i64>> {
@@ -84,7 +85,8 @@ impl ClientStore for SqliteBackend {
         expires_at: i64,
         now: i64,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
+        let client = client.clone();
+        self.write(move |c| Box::pin(async move {
             sqlx::query(
                 "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, created_at, metadata_expires_at)
                  VALUES (?, ?, ?, 'metadata_document', ?, ?, ?)
@@ -98,10 +100,10 @@ impl ClientStore for SqliteBackend {
             .bind(to_json(&client.metadata)?)
             .bind(now)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(&mut *c)
             .await?;
             Ok(())
-        })
+        }))
     }
 
     fn list_clients(&self) -> StoreFuture<'_, Vec<Client>> {
@@ -116,12 +118,15 @@ impl ClientStore for SqliteBackend {
 
     /// Codes, grants and consents go with the client (foreign keys).
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let result = sqlx::query("DELETE FROM clients WHERE client_id = ?")
-                .bind(client_id)
-                .execute(&self.pool)
-                .await?;
-            Ok(result.rows_affected() == 1)
+        let client_id = client_id.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                let result = sqlx::query("DELETE FROM clients WHERE client_id = ?")
+                    .bind(client_id)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(result.rows_affected() == 1)
+            })
         })
     }
 
@@ -131,17 +136,20 @@ impl ClientStore for SqliteBackend {
         jti: &'a str,
         expires_at: i64,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let result = sqlx::query(
-                "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)
+        let (client_id, jti) = (client_id.to_owned(), jti.to_owned());
+        self.write(move |c| {
+            Box::pin(async move {
+                let result = sqlx::query(
+                    "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)
                  ON CONFLICT (client_id, jti) DO NOTHING",
-            )
-            .bind(client_id)
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
-            Ok(result.rows_affected() == 1)
+                )
+                .bind(client_id)
+                .bind(jti)
+                .bind(expires_at)
+                .execute(&mut *c)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            })
         })
     }
 }

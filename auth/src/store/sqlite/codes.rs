@@ -39,57 +39,63 @@ const BINDING: &str =
 
 impl CodeStore for SqliteBackend {
     fn insert_code<'a>(&'a self, code: &'a NewCode, now: i64) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let b = &code.binding;
-            sqlx::query(
-                "INSERT INTO authorization_codes
-                 (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, created_at, expires_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&code.code_hash)
-            .bind(&b.client_id)
-            .bind(&b.user_id)
-            .bind(&b.redirect_uri)
-            .bind(&b.scope)
-            .bind(&b.code_challenge)
-            .bind(&b.resource)
-            .bind(b.auth_time)
-            .bind(now)
-            .bind(b.expires_at)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
+        let code = code.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                let b = &code.binding;
+                sqlx::query(
+                    "INSERT INTO authorization_codes
+                     (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, created_at, expires_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&code.code_hash)
+                .bind(&b.client_id)
+                .bind(&b.user_id)
+                .bind(&b.redirect_uri)
+                .bind(&b.scope)
+                .bind(&b.code_challenge)
+                .bind(&b.resource)
+                .bind(b.auth_time)
+                .bind(now)
+                .bind(b.expires_at)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
         })
     }
 
     fn redeem_code<'a>(&'a self, code_hash: &'a str, now: i64) -> StoreFuture<'a, Redemption> {
-        Box::pin(async move {
-            let redeemed = sqlx::query_as::<_, CodeBinding>(&format!(
-                "UPDATE authorization_codes SET redeemed_at = ? WHERE code_hash = ? AND redeemed_at IS NULL
-                 RETURNING {BINDING}"
-            ))
-            .bind(now)
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-            if let Some(binding) = redeemed {
-                return Ok(Redemption::Redeemed(binding));
-            }
-            // A replay. Marked on the code itself, so that a first redemption still on its way
-            // to creating its grant creates it revoked: of two concurrent redemptions, neither
-            // keeps anything, whichever finishes first.
-            let spent = sqlx::query_as::<_, SpentCode>(&format!(
-                "UPDATE authorization_codes SET replayed_at = COALESCE(replayed_at, ?)
-                 WHERE code_hash = ? RETURNING {BINDING}, grant_id"
-            ))
-            .bind(now)
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-            Ok(spent.map_or(Redemption::Unknown, |s| Redemption::AlreadyRedeemed {
-                code: s.code,
-                grant_id: s.grant_id,
-            }))
+        let code_hash = code_hash.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                let redeemed = sqlx::query_as::<_, CodeBinding>(&format!(
+                    "UPDATE authorization_codes SET redeemed_at = ? WHERE code_hash = ? AND redeemed_at IS NULL
+                     RETURNING {BINDING}"
+                ))
+                .bind(now)
+                .bind(&code_hash)
+                .fetch_optional(&mut *c)
+                .await?;
+                if let Some(binding) = redeemed {
+                    return Ok(Redemption::Redeemed(binding));
+                }
+                // A replay. Marked on the code itself, so that a first redemption still on its
+                // way to creating its grant creates it revoked: of two concurrent redemptions,
+                // neither keeps anything, whichever finishes first.
+                let spent = sqlx::query_as::<_, SpentCode>(&format!(
+                    "UPDATE authorization_codes SET replayed_at = COALESCE(replayed_at, ?)
+                     WHERE code_hash = ? RETURNING {BINDING}, grant_id"
+                ))
+                .bind(now)
+                .bind(&code_hash)
+                .fetch_optional(&mut *c)
+                .await?;
+                Ok(spent.map_or(Redemption::Unknown, |s| Redemption::AlreadyRedeemed {
+                    code: s.code,
+                    grant_id: s.grant_id,
+                }))
+            })
         })
     }
 }

@@ -24,16 +24,16 @@ impl ConsentStore for SqliteBackend {
     /// Read, merge and write under the write lock (`BEGIN IMMEDIATE`), so a concurrent consent
     /// cannot slip in between and be overwritten.
     fn save_consent<'a>(&'a self, consent: &'a Consent) -> StoreFuture<'a, Consent> {
-        Box::pin(async move {
+        let consent = consent.clone();
+        self.write(move |c| Box::pin(async move {
             let adding = Scopes::parse(&consent.scope).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let mut tx = self.begin_immediate().await?;
             let previous: Option<(String,)> = sqlx::query_as(
                 "SELECT scope FROM consents WHERE user_id = ? AND client_id = ? AND resource = ?",
             )
             .bind(&consent.user_id)
             .bind(&consent.client_id)
             .bind(&consent.resource)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *c)
             .await?;
             // A stored scope that no longer parses is forgotten rather than kept: the user has just
             // said what they allow.
@@ -48,11 +48,10 @@ impl ConsentStore for SqliteBackend {
             .bind(&merged.resource)
             .bind(&merged.scope)
             .bind(merged.granted_at)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
-            tx.commit().await?;
             Ok(merged)
-        })
+        }))
     }
 
     fn find_consent<'a>(
@@ -86,25 +85,26 @@ impl ConsentStore for SqliteBackend {
     }
 
     fn revoke_consent<'a>(&'a self, user_id: &'a str, client_id: &'a str, now: i64) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            let removed = sqlx::query("DELETE FROM consents WHERE user_id = ? AND client_id = ?")
-                .bind(user_id)
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sqlx::query(
-                "UPDATE grants SET revoked_at = ?, revoked_reason = 'consent withdrawn'
+        let (user_id, client_id) = (user_id.to_owned(), client_id.to_owned());
+        self.write(move |c| {
+            Box::pin(async move {
+                let removed = sqlx::query("DELETE FROM consents WHERE user_id = ? AND client_id = ?")
+                    .bind(&user_id)
+                    .bind(&client_id)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                sqlx::query(
+                    "UPDATE grants SET revoked_at = ?, revoked_reason = 'consent withdrawn'
                  WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(user_id)
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(removed > 0)
+                )
+                .bind(now)
+                .bind(&user_id)
+                .bind(&client_id)
+                .execute(&mut *c)
+                .await?;
+                Ok(removed > 0)
+            })
         })
     }
 }

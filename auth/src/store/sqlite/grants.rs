@@ -123,48 +123,50 @@ impl GrantStore for SqliteBackend {
         event: &'a AuditEvent,
         now: i64,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&grant.id)
-            .bind(&grant.client_id)
-            .bind(&grant.user_id)
-            .bind(&grant.scope)
-            .bind(&grant.resource)
-            .bind(grant.auth_time)
-            .bind(now)
-            .bind(grant.expires_at)
-            .execute(&mut *tx)
-            .await?;
-            // Linking the code locks its row: a replay marked before is seen here, and one
-            // marked after waits for this transaction and finds the grant to revoke.
-            let replayed: Option<i64> = sqlx::query_scalar(
-                "UPDATE authorization_codes SET grant_id = ? WHERE code_hash = ? RETURNING replayed_at",
-            )
-            .bind(&grant.id)
-            .bind(code_hash)
-            .fetch_optional(&mut *tx)
-            .await?
-            .flatten();
-            if replayed.is_some() {
+        let (grant, code_hash, access, refresh, event) =
+            (grant.clone(), code_hash.to_owned(), access.clone(), refresh.cloned(), event.clone());
+        self.write(move |c| {
+            Box::pin(async move {
                 sqlx::query(
-                    "UPDATE grants SET revoked_at = ?, revoked_reason = 'authorization code replay' WHERE id = ?",
+                    "INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 )
-                .bind(now)
                 .bind(&grant.id)
-                .execute(&mut *tx)
+                .bind(&grant.client_id)
+                .bind(&grant.user_id)
+                .bind(&grant.scope)
+                .bind(&grant.resource)
+                .bind(grant.auth_time)
+                .bind(now)
+                .bind(grant.expires_at)
+                .execute(&mut *c)
                 .await?;
-            }
-            insert_access_token(&mut *tx, access).await?;
-            if let Some(refresh) = refresh {
-                insert_refresh_token(&mut *tx, &grant.id, refresh, now).await?;
-            }
-            insert_audit_event(&mut *tx, event, now).await?;
-            tx.commit().await?;
-            Ok(())
+                // A replay marked on the code before is seen here; one marked after finds the
+                // grant to revoke (writes run one at a time, see `writer`).
+                let replayed: Option<i64> = sqlx::query_scalar(
+                    "UPDATE authorization_codes SET grant_id = ? WHERE code_hash = ? RETURNING replayed_at",
+                )
+                .bind(&grant.id)
+                .bind(&code_hash)
+                .fetch_optional(&mut *c)
+                .await?
+                .flatten();
+                if replayed.is_some() {
+                    sqlx::query(
+                        "UPDATE grants SET revoked_at = ?, revoked_reason = 'authorization code replay' WHERE id = ?",
+                    )
+                    .bind(now)
+                    .bind(&grant.id)
+                    .execute(&mut *c)
+                    .await?;
+                }
+                insert_access_token(&mut *c, &access).await?;
+                if let Some(refresh) = &refresh {
+                    insert_refresh_token(&mut *c, &grant.id, refresh, now).await?;
+                }
+                insert_audit_event(&mut *c, &event, now).await?;
+                Ok(())
+            })
         })
     }
 
@@ -203,37 +205,42 @@ impl GrantStore for SqliteBackend {
         event: &'a AuditEvent,
         now: i64,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            let spent =
-                sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL")
-                    .bind(now)
-                    .bind(old_hash)
-                    .execute(&mut *tx)
-                    .await?;
-            if spent.rows_affected() != 1 {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            insert_refresh_token(&mut *tx, grant_id, next, now).await?;
-            insert_access_token(&mut *tx, access).await?;
-            insert_audit_event(&mut *tx, event, now).await?;
-            tx.commit().await?;
-            Ok(true)
+        let (old_hash, grant_id, next, access, event) =
+            (old_hash.to_owned(), grant_id.to_owned(), next.clone(), access.clone(), event.clone());
+        self.write(move |c| {
+            Box::pin(async move {
+                let spent = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
+                )
+                .bind(now)
+                .bind(&old_hash)
+                .execute(&mut *c)
+                .await?;
+                if spent.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                insert_refresh_token(&mut *c, &grant_id, &next, now).await?;
+                insert_access_token(&mut *c, &access).await?;
+                insert_audit_event(&mut *c, &event, now).await?;
+                Ok(true)
+            })
         })
     }
 
     fn revoke_grant<'a>(&'a self, grant_id: &'a str, reason: &'a str, now: i64) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            sqlx::query(
-                "UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(reason)
-            .bind(grant_id)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
+        let (grant_id, reason) = (grant_id.to_owned(), reason.to_owned());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(reason)
+                .bind(grant_id)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
         })
     }
 
@@ -251,17 +258,21 @@ impl GrantStore for SqliteBackend {
     }
 
     fn revoke_access_token<'a>(&'a self, jti: &'a str, now: i64) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            sqlx::query("UPDATE access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL")
-                .bind(now)
-                .bind(jti)
-                .execute(&self.pool)
-                .await?;
-            Ok(())
+        let jti = jti.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(jti)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
         })
     }
 
     fn record_access_token<'a>(&'a self, token: &'a IssuedAccessToken) -> StoreFuture<'a, ()> {
-        Box::pin(async move { insert_access_token(&self.pool, token).await })
+        let token = token.clone();
+        self.write(move |c| Box::pin(async move { insert_access_token(&mut *c, &token).await }))
     }
 }

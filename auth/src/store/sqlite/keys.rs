@@ -40,7 +40,8 @@ impl KeyStore for SqliteBackend {
 
     /// One statement: the check for an existing key and the insert cannot be split by another.
     fn insert_first_signing_key<'a>(&'a self, key: &'a StoredKey) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
+        let key = key.clone();
+        self.write(move |c| Box::pin(async move {
             let inserted = sqlx::query(
                 "INSERT INTO signing_keys (kid, algorithm, private_key_der, public_jwk, created_at, activates_at, retires_at)
                  SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
@@ -52,20 +53,20 @@ impl KeyStore for SqliteBackend {
             .bind(key.created_at)
             .bind(key.activates_at)
             .bind(key.retires_at)
-            .execute(&self.pool)
+            .execute(&mut *c)
             .await?;
             Ok(inserted.rows_affected() == 1)
-        })
+        }))
     }
 
     /// Under the write lock from the start (`BEGIN IMMEDIATE`): a concurrent rotation waits, then
     /// retires the key this one added.
     fn rotate_signing_key<'a>(&'a self, next: &'a StoredKey, retire_at: i64) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let mut tx = self.begin_immediate().await?;
+        let next = next.clone();
+        self.write(move |c| Box::pin(async move {
             sqlx::query("UPDATE signing_keys SET retires_at = ? WHERE retires_at IS NULL")
                 .bind(retire_at)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await?;
             sqlx::query(
                 "INSERT INTO signing_keys (kid, algorithm, private_key_der, public_jwk, created_at, activates_at, retires_at)
@@ -77,10 +78,9 @@ impl KeyStore for SqliteBackend {
             .bind(&next.public_jwk)
             .bind(next.created_at)
             .bind(next.activates_at)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
-            tx.commit().await?;
             Ok(())
-        })
+        }))
     }
 }

@@ -2,11 +2,14 @@
 //! `auth/migrations/sqlite/`.
 //!
 //! Each submodule owns one table's SQL and maps its rows to the records of [`crate::model`].
-//! Single-use values (codes, pending requests, refresh tokens) are consumed with one atomic
-//! statement (`UPDATE … RETURNING` / `DELETE … RETURNING`), so two concurrent redemptions cannot
-//! both win. Transactions that read before they write (key rotation, consent merging) begin with
-//! `BEGIN IMMEDIATE`, which takes SQLite's single write lock at once: a concurrent writer waits
-//! (busy timeout) instead of working on what it read before the other committed.
+//! Reads use a pool of connections. Every write is a job for the [`writer`]: one connection that
+//! runs the jobs one after another inside `BEGIN IMMEDIATE` transactions, each job in its own
+//! savepoint, and lets the jobs that arrive together share one commit (group commit). So writes
+//! never race each other: read-then-write work (key rotation, consent merging) acts on what it
+//! read, and of two redemptions of one code or refresh token the second finds it spent.
+//! Single-use values are still consumed with one atomic statement (`UPDATE … RETURNING` /
+//! `DELETE … RETURNING`), which stays correct should anything else write to the file (another
+//! `mcp-auth` process run by an operator, say).
 
 mod approvals;
 mod audit;
@@ -19,26 +22,30 @@ mod requests;
 mod sessions;
 mod sweep;
 mod users;
+mod writer;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use futures::future::BoxFuture;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
 
-use super::{Backend, Migrations, Schema, StoreError};
+use self::writer::Writer;
+use super::{Backend, Migrations, Schema, StoreError, StoreFuture};
 
 /// The migrations, embedded at build time. Their file names and contents must never change once
 /// released: sqlx records each one's checksum in the database and refuses to open a database whose
 /// applied migrations differ (see the test below).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// A pool of connections to one SQLite database.
+/// One SQLite database: a pool of connections for reads, one writer for every write.
 #[derive(Debug)]
 pub struct SqliteBackend {
     pool: SqlitePool,
+    writer: Writer,
 }
 
 impl SqliteBackend {
@@ -52,26 +59,38 @@ impl SqliteBackend {
             // WAL lets readers proceed while one writer commits; the busy timeout makes a second
             // writer wait for the lock instead of failing with "database is locked".
             .journal_mode(if in_memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // An answered write survives a power cut: every commit waits for the disk. The writer
+            // shares that wait among the writes that arrive together (see `writer`).
+            .synchronous(SqliteSynchronous::Full);
         let pool = SqlitePoolOptions::new()
             // An in-memory database lives as long as its one connection: never close or add one.
             .max_connections(if in_memory { 1 } else { 8 })
             .min_connections(if in_memory { 1 } else { 0 })
             .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
             .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(3600)) })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         let applied = applied_versions(&pool).await?;
         let schema = super::check_schema(&MIGRATOR, &applied, migrations)?;
         if matches!(migrations, Migrations::Apply) && !schema.applied_now.is_empty() {
             MIGRATOR.run(&pool).await?;
         }
-        Ok((Self { pool }, schema))
+        let writer =
+            if in_memory { Writer::Direct(pool.clone()) } else { Writer::spawn(options.connect().await?) };
+        Ok((Self { pool, writer }, schema))
     }
 
-    /// A transaction holding the write lock from its first statement, for read-then-write work.
-    async fn begin_immediate(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// Runs `work` on the writer's connection inside a transaction that holds SQLite's write lock
+    /// from its first statement (so read-then-write work acts on what it read), and answers once
+    /// that transaction is committed. `work` is undone alone if it fails; it must pass every
+    /// database error up. See [`writer`] for the batching.
+    fn write<T, F>(&self, work: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        self.writer.write(work)
     }
 }
 
@@ -96,6 +115,7 @@ impl Backend for SqliteBackend {
     /// next start, so a failure loses nothing and is only logged.
     fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
+            self.writer.close().await;
             if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
                 tracing::warn!(%error, "could not checkpoint the write-ahead log at shutdown");
             }

@@ -32,7 +32,8 @@ impl RequestStore for SqliteBackend {
         request: &'a PendingAuthorization,
         now: i64,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
+        let request = request.clone();
+        self.write(move |c| Box::pin(async move {
             sqlx::query(
                 "INSERT INTO authorization_requests
                  (id, session_hash, client_id, redirect_uri, scope, state, code_challenge, resource, created_at, expires_at)
@@ -48,10 +49,10 @@ impl RequestStore for SqliteBackend {
             .bind(&request.resource)
             .bind(now)
             .bind(request.expires_at)
-            .execute(&self.pool)
+            .execute(&mut *c)
             .await?;
             Ok(())
-        })
+        }))
     }
 
     fn find_authorization_request<'a>(
@@ -78,16 +79,19 @@ impl RequestStore for SqliteBackend {
         session_hash: &'a str,
         now: i64,
     ) -> StoreFuture<'a, Option<PendingAuthorization>> {
-        Box::pin(async move {
-            Ok(sqlx::query_as::<_, PendingAuthorization>(&format!(
-                "DELETE FROM authorization_requests WHERE id = ? AND session_hash = ? AND expires_at > ?
+        let (id, session_hash) = (id.to_owned(), session_hash.to_owned());
+        self.write(move |c| {
+            Box::pin(async move {
+                Ok(sqlx::query_as::<_, PendingAuthorization>(&format!(
+                    "DELETE FROM authorization_requests WHERE id = ? AND session_hash = ? AND expires_at > ?
                  RETURNING {COLUMNS}"
-            ))
-            .bind(id)
-            .bind(session_hash)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?)
+                ))
+                .bind(id)
+                .bind(session_hash)
+                .bind(now)
+                .fetch_optional(&mut *c)
+                .await?)
+            })
         })
     }
 }

@@ -41,7 +41,8 @@ async fn insert<'e>(
 
 impl SessionStore for SqliteBackend {
     fn insert_session<'a>(&'a self, session: &'a BrowserSession, now: i64) -> StoreFuture<'a, ()> {
-        Box::pin(insert(&self.pool, session, now))
+        let session = session.clone();
+        self.write(move |c| Box::pin(async move { insert(&mut *c, &session, now).await }))
     }
 
     fn find_session<'a>(&'a self, id_hash: &'a str, now: i64) -> StoreFuture<'a, Option<BrowserSession>> {
@@ -63,30 +64,34 @@ impl SessionStore for SqliteBackend {
         new_session: &'a BrowserSession,
         now: i64,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            insert(&mut *tx, new_session, now).await?;
-            sqlx::query("UPDATE authorization_requests SET session_hash = ? WHERE session_hash = ?")
-                .bind(&new_session.id_hash)
-                .bind(old_id_hash)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM browser_sessions WHERE id_hash = ?")
-                .bind(old_id_hash)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(())
+        let (old_id_hash, new_session) = (old_id_hash.to_owned(), new_session.clone());
+        self.write(move |c| {
+            Box::pin(async move {
+                insert(&mut *c, &new_session, now).await?;
+                sqlx::query("UPDATE authorization_requests SET session_hash = ? WHERE session_hash = ?")
+                    .bind(&new_session.id_hash)
+                    .bind(&old_id_hash)
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query("DELETE FROM browser_sessions WHERE id_hash = ?")
+                    .bind(&old_id_hash)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
         })
     }
 
     fn delete_session<'a>(&'a self, id_hash: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            sqlx::query("DELETE FROM browser_sessions WHERE id_hash = ?")
-                .bind(id_hash)
-                .execute(&self.pool)
-                .await?;
-            Ok(())
+        let id_hash = id_hash.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM browser_sessions WHERE id_hash = ?")
+                    .bind(id_hash)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
         })
     }
 }

@@ -1,8 +1,8 @@
 //! Deleting what has expired, a bounded batch per table.
 //!
 //! SQLite has no `DELETE … LIMIT` unless built for it, so each statement deletes the keys that a
-//! limited `SELECT` picks. Each table is one statement outside any transaction: the write lock is
-//! held for one batch, never for the whole sweep.
+//! limited `SELECT` picks. Each table is one write of its own: the write lock is held for one
+//! batch, never for the whole sweep.
 
 use super::SqliteBackend;
 use crate::store::{StoreError, StoreFuture, SweepStore, TableCounts};
@@ -11,13 +11,20 @@ use crate::store::{StoreError, StoreFuture, SweepStore, TableCounts};
 const DEAD_GRANT: &str = "(g.revoked_at IS NOT NULL OR g.expires_at <= ?)";
 
 impl SqliteBackend {
-    /// Runs one bounded `DELETE`, binding `values` in order and then the bound.
+    /// Runs one bounded `DELETE` as a write of its own, binding `values` in order and then the
+    /// bound.
     async fn delete_batch(&self, sql: &str, values: &[i64], limit: u32) -> Result<u64, StoreError> {
-        let mut query = sqlx::query(sql);
-        for value in values {
-            query = query.bind(*value);
-        }
-        Ok(query.bind(limit).execute(&self.pool).await?.rows_affected())
+        let (sql, values) = (sql.to_owned(), values.to_vec());
+        self.write(move |c| {
+            Box::pin(async move {
+                let mut query = sqlx::query(&sql);
+                for value in values {
+                    query = query.bind(value);
+                }
+                Ok(query.bind(limit).execute(&mut *c).await?.rows_affected())
+            })
+        })
+        .await
     }
 }
 

@@ -37,18 +37,21 @@ impl UserStore for SqliteBackend {
     }
 
     fn insert_user_if_absent<'a>(&'a self, user: &'a User, now: i64) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let result = sqlx::query(
-                "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)
+        let user = user.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                let result = sqlx::query(
+                    "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)
                  ON CONFLICT(username) DO NOTHING",
-            )
-            .bind(&user.id)
-            .bind(&user.username)
-            .bind(&user.password_hash)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-            Ok(result.rows_affected() == 1)
+                )
+                .bind(&user.id)
+                .bind(&user.username)
+                .bind(&user.password_hash)
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            })
         })
     }
 
@@ -62,12 +65,15 @@ impl UserStore for SqliteBackend {
 
     /// Sessions, consents, codes and grants go with the user (foreign keys).
     fn delete_user<'a>(&'a self, username: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let result = sqlx::query("DELETE FROM users WHERE username = ?")
-                .bind(username)
-                .execute(&self.pool)
-                .await?;
-            Ok(result.rows_affected() == 1)
+        let username = username.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                let result = sqlx::query("DELETE FROM users WHERE username = ?")
+                    .bind(username)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(result.rows_affected() == 1)
+            })
         })
     }
 
@@ -77,31 +83,30 @@ impl UserStore for SqliteBackend {
         password_hash: &'a str,
         now: i64,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
+        let (user_id, password_hash) = (user_id.to_owned(), password_hash.to_owned());
+        self.write(move |c| Box::pin(async move {
             sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-                .bind(password_hash)
-                .bind(user_id)
-                .execute(&mut *tx)
+                .bind(&password_hash)
+                .bind(&user_id)
+                .execute(&mut *c)
                 .await?;
             sqlx::query(
                 "UPDATE grants SET revoked_at = ?, revoked_reason = 'password changed' WHERE user_id = ? AND revoked_at IS NULL",
             )
             .bind(now)
-            .bind(user_id)
-            .execute(&mut *tx)
+            .bind(&user_id)
+            .execute(&mut *c)
             .await?;
             sqlx::query("DELETE FROM browser_sessions WHERE user_id = ?")
-                .bind(user_id)
-                .execute(&mut *tx)
+                .bind(&user_id)
+                .execute(&mut *c)
                 .await?;
             sqlx::query("DELETE FROM standing_approvals WHERE user_id = ?")
-                .bind(user_id)
-                .execute(&mut *tx)
+                .bind(&user_id)
+                .execute(&mut *c)
                 .await?;
-            tx.commit().await?;
             Ok(())
-        })
+        }))
     }
 
     fn groups_of_user<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, Vec<String>> {
@@ -121,29 +126,31 @@ impl UserStore for SqliteBackend {
         add: &'a [String],
         remove: &'a [String],
     ) -> StoreFuture<'a, Vec<String>> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            for group in add {
-                sqlx::query("INSERT OR IGNORE INTO user_groups (user_id, group_name) VALUES (?, ?)")
-                    .bind(user_id)
-                    .bind(group)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for group in remove {
-                sqlx::query("DELETE FROM user_groups WHERE user_id = ? AND group_name = ?")
-                    .bind(user_id)
-                    .bind(group)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let rows: Vec<(String,)> =
-                sqlx::query_as("SELECT group_name FROM user_groups WHERE user_id = ? ORDER BY group_name")
-                    .bind(user_id)
-                    .fetch_all(&mut *tx)
-                    .await?;
-            tx.commit().await?;
-            Ok(rows.into_iter().map(|(name,)| name).collect())
+        let (user_id, add, remove) = (user_id.to_owned(), add.to_vec(), remove.to_vec());
+        self.write(move |c| {
+            Box::pin(async move {
+                for group in &add {
+                    sqlx::query("INSERT OR IGNORE INTO user_groups (user_id, group_name) VALUES (?, ?)")
+                        .bind(&user_id)
+                        .bind(group)
+                        .execute(&mut *c)
+                        .await?;
+                }
+                for group in &remove {
+                    sqlx::query("DELETE FROM user_groups WHERE user_id = ? AND group_name = ?")
+                        .bind(&user_id)
+                        .bind(group)
+                        .execute(&mut *c)
+                        .await?;
+                }
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT group_name FROM user_groups WHERE user_id = ? ORDER BY group_name",
+                )
+                .bind(&user_id)
+                .fetch_all(&mut *c)
+                .await?;
+                Ok(rows.into_iter().map(|(name,)| name).collect())
+            })
         })
     }
 }
