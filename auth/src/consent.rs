@@ -136,12 +136,14 @@ pub async fn issue_code(
             expires_at: now + secs(state.config.settings.authorization_code_ttl),
         },
     };
-    state.store.insert_code(&new_code, now).await?;
-    let event = AuditEvent::new(AuditKind::ConsentGranted)
+    let mut event = AuditEvent::new(AuditKind::ConsentGranted)
         .client(&request.client_id)
         .user(user_id)
         .detail(format!("scope \"{}\" via {}", request.scope, allowed_by.as_str()));
-    audit::record(state, context, event).await;
+    audit::stamp(context, &mut event);
+    // The event is written with the code, in its commit.
+    state.store.insert_code(&new_code, &event, now).await?;
+    audit::log(&event);
     Ok(CodeResponse {
         redirect_uri: request.redirect_uri,
         code: AuthorizationCode::new(code),

@@ -121,7 +121,7 @@ pub trait RequestStore {
 
 /// Authorization codes.
 pub trait CodeStore {
-    fn insert_code<'a>(&'a self, code: &'a NewCode, now: i64) -> StoreFuture<'a, ()>;
+    fn insert_code<'a>(&'a self, code: &'a NewCode, event: &'a AuditEvent, now: i64) -> StoreFuture<'a, ()>;
     fn redeem_code<'a>(&'a self, code_hash: &'a str, now: i64) -> StoreFuture<'a, Redemption>;
 }
 

@@ -385,8 +385,9 @@ impl Store {
 
 /// Authorization codes.
 impl Store {
-    pub async fn insert_code(&self, code: &NewCode, now: i64) -> Result<(), StoreError> {
-        self.backend.insert_code(code, now).await
+    /// Stores a new code and `event` (the consent that allowed it) in one commit.
+    pub async fn insert_code(&self, code: &NewCode, event: &AuditEvent, now: i64) -> Result<(), StoreError> {
+        self.backend.insert_code(code, event, now).await
     }
 
     /// Marks the code spent and returns what it is bound to, in one statement: of two concurrent

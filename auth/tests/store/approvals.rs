@@ -38,7 +38,8 @@ async fn grant_of(fx: &Fixture, user: &User) -> Grant {
         auth_time: now,
         expires_at: now + 60,
     };
-    fx.store.insert_code(&NewCode { code_hash: code_hash.clone(), binding }, now).await.unwrap();
+    let consented = AuditEvent::new(AuditKind::ConsentGranted);
+    fx.store.insert_code(&NewCode { code_hash: code_hash.clone(), binding }, &consented, now).await.unwrap();
     let grant = Grant {
         id: unique("grant"),
         client_id: fx.client.client_id.clone(),

@@ -55,7 +55,8 @@ impl Fixture {
         };
         let code_hash = unique("code");
         let code = NewCode { code_hash: code_hash.clone(), binding: binding.clone() };
-        self.store.insert_code(&code, self.now()).await.unwrap();
+        let event = AuditEvent::new(AuditKind::ConsentGranted).detail(format!("code {code_hash}"));
+        self.store.insert_code(&code, &event, self.now()).await.unwrap();
         (code_hash, binding)
     }
 

@@ -70,14 +70,14 @@ async fn a_sweep_removes_every_kind_of_expired_row_and_keeps_what_is_still_neede
     // A grant that expires in two minutes: everything of it goes in one run.
     let _expired = fx.grant(120).await;
 
-    // Audit: the two events, and one for each of the three grants and the three rotations (each
-    // written with what it records).
-    assert_eq!(store.row_counts().await.unwrap(), counts(5, 2, 2, 6, 6, 3, 8));
+    // Audit: the two events, and one for each of the five codes (the consent that allowed it),
+    // the three grants and the three rotations, each written with what it records.
+    assert_eq!(store.row_counts().await.unwrap(), counts(5, 2, 2, 6, 6, 3, 13));
 
     fx.clock.advance(600);
     let removed = store.sweep(fx.now(), RETENTION, 1000).await.unwrap();
     assert_eq!(removed, counts(3, 1, 1, 4, 4, 1, 1), "what has expired and nothing else");
-    assert_eq!(store.row_counts().await.unwrap(), counts(2, 1, 1, 2, 2, 2, 7));
+    assert_eq!(store.row_counts().await.unwrap(), counts(2, 1, 1, 2, 2, 2, 12));
 
     assert!(store.find_session(&session.id_hash, fx.now()).await.unwrap().is_some());
     assert!(
@@ -98,18 +98,18 @@ async fn a_sweep_removes_every_kind_of_expired_row_and_keeps_what_is_still_neede
     fx.clock.advance(3600);
     let removed = store.sweep(fx.now(), RETENTION, 1000).await.unwrap();
     assert_eq!(removed, counts(1, 1, 1, 0, 2, 1, 0));
-    assert_eq!(store.row_counts().await.unwrap(), counts(1, 0, 0, 2, 0, 1, 7));
+    assert_eq!(store.row_counts().await.unwrap(), counts(1, 0, 0, 2, 0, 1, 12));
     match store.redeem_code(&live.code_hash, fx.now()).await.unwrap() {
         Redemption::AlreadyRedeemed { grant_id, .. } => assert_eq!(grant_id, Some(live.grant.id.clone())),
         other => panic!("a replayed code of a live grant must still find the grant, not {other:?}"),
     }
 
     // Once the live grant has expired, everything of it goes; the audit events younger than the
-    // retention (today's, the grants' and the rotations') stay.
+    // retention (today's, the codes', the grants' and the rotations') stay.
     fx.clock.advance(30 * DAY);
     let removed = store.sweep(fx.now(), RETENTION, 1000).await.unwrap();
     assert_eq!(removed, counts(1, 0, 0, 2, 0, 1, 0));
-    assert_eq!(store.row_counts().await.unwrap(), counts(0, 0, 0, 0, 0, 0, 7));
+    assert_eq!(store.row_counts().await.unwrap(), counts(0, 0, 0, 0, 0, 0, 12));
 }
 
 #[tokio::test]
@@ -123,9 +123,10 @@ async fn a_sweep_deletes_at_most_its_bound_per_table_and_leaves_the_rest_for_the
     }
     fx.clock.advance(91 * DAY);
 
-    for expected in [2, 2, 1, 0] {
+    // Ten audit events: the five failures and the five codes' consents.
+    for (expected, audit) in [(2, 2), (2, 2), (1, 2), (0, 2), (0, 2), (0, 0)] {
         let removed = fx.store.sweep(fx.now(), RETENTION, 2).await.unwrap();
-        assert_eq!(removed, counts(expected, expected, expected, 0, 0, 0, expected));
+        assert_eq!(removed, counts(expected, expected, expected, 0, 0, 0, audit));
     }
     assert_eq!(fx.store.row_counts().await.unwrap(), TableCounts::default());
 }

@@ -4,7 +4,8 @@ use sqlx::postgres::PgRow;
 use sqlx::{FromRow, Row};
 
 use super::PostgresBackend;
-use crate::model::{CodeBinding, NewCode, Redemption};
+use super::audit::{EVENT_COLUMNS, bind_event};
+use crate::model::{AuditEvent, CodeBinding, NewCode, Redemption};
 use crate::store::{CodeStore, StoreFuture};
 
 impl FromRow<'_, PgRow> for CodeBinding {
@@ -38,26 +39,29 @@ const BINDING: &str =
     "client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, expires_at";
 
 impl CodeStore for PostgresBackend {
-    fn insert_code<'a>(&'a self, code: &'a NewCode, now: i64) -> StoreFuture<'a, ()> {
+    /// The code and its event in one statement, hence one commit.
+    fn insert_code<'a>(&'a self, code: &'a NewCode, event: &'a AuditEvent, now: i64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let b = &code.binding;
-            sqlx::query(
-                "INSERT INTO authorization_codes
-                 (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(&code.code_hash)
-            .bind(&b.client_id)
-            .bind(&b.user_id)
-            .bind(&b.redirect_uri)
-            .bind(&b.scope)
-            .bind(&b.code_challenge)
-            .bind(&b.resource)
-            .bind(b.auth_time)
-            .bind(now)
-            .bind(b.expires_at)
-            .execute(&self.pool)
-            .await?;
+            let query = format!(
+                "WITH code AS (
+                     INSERT INTO authorization_codes
+                     (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10))
+                 INSERT INTO audit_events (at, {EVENT_COLUMNS}) VALUES ($9, $11, $12, $13, $14, $15, $16, $17, $18)"
+            );
+            let statement = sqlx::query(&query)
+                .bind(&code.code_hash)
+                .bind(&b.client_id)
+                .bind(&b.user_id)
+                .bind(&b.redirect_uri)
+                .bind(&b.scope)
+                .bind(&b.code_challenge)
+                .bind(&b.resource)
+                .bind(b.auth_time)
+                .bind(now)
+                .bind(b.expires_at);
+            bind_event(statement, event).execute(&self.pool).await?;
             Ok(())
         })
     }

@@ -4,7 +4,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row};
 
 use super::SqliteBackend;
-use crate::model::{CodeBinding, NewCode, Redemption};
+use super::audit::insert_audit_event;
+use crate::model::{AuditEvent, CodeBinding, NewCode, Redemption};
 use crate::store::{CodeStore, StoreFuture};
 
 impl FromRow<'_, SqliteRow> for CodeBinding {
@@ -38,8 +39,8 @@ const BINDING: &str =
     "client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, expires_at";
 
 impl CodeStore for SqliteBackend {
-    fn insert_code<'a>(&'a self, code: &'a NewCode, now: i64) -> StoreFuture<'a, ()> {
-        let code = code.clone();
+    fn insert_code<'a>(&'a self, code: &'a NewCode, event: &'a AuditEvent, now: i64) -> StoreFuture<'a, ()> {
+        let (code, event) = (code.clone(), event.clone());
         self.write(move |c| {
             Box::pin(async move {
                 let b = &code.binding;
@@ -60,6 +61,7 @@ impl CodeStore for SqliteBackend {
                 .bind(b.expires_at)
                 .execute(&mut *c)
                 .await?;
+                insert_audit_event(&mut *c, &event, now).await?;
                 Ok(())
             })
         })
