@@ -103,8 +103,10 @@ pub async fn agent_with_env(
         }
         child.wait().await.expect("mcp-agent exits")
     };
+    // A guard against a hang, not a speed test: the offline model's run alone takes tens of
+    // seconds of CPU, and on a loaded 2-core machine it once took more than 60 s.
     let status =
-        tokio::time::timeout(Duration::from_secs(60), run).await.expect("mcp-agent finishes in time");
+        tokio::time::timeout(Duration::from_secs(240), run).await.expect("mcp-agent finishes in time");
     Run { status, stdout: reading_stdout.await.expect("stdout reader"), stderr, logins }
 }
 
