@@ -160,8 +160,13 @@ async fn run(mut connection: SqliteConnection, mut queue: mpsc::Receiver<Message
             counts.commits.fetch_add(commits, Ordering::Relaxed);
         }
     }
-    // Anything sent after the close is refused: its reply is dropped with the queue.
+    // Anything sent after the close is refused.
     queue.close();
+    while let Ok(message) = queue.try_recv() {
+        if let Message::Job(job) = message {
+            job.refuse("the database is closed");
+        }
+    }
     if let Err(error) = connection.close().await {
         tracing::warn!(%error, "could not close the writer's database connection");
     }
