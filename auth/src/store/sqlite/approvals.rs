@@ -74,7 +74,7 @@ impl FromRow<'_, SqliteRow> for StandingApproval {
 impl ApprovalStore for SqliteBackend {
     fn insert_approval<'a>(&'a self, request: &'a ApprovalRequest) -> StoreFuture<'a, ()> {
         let request = request.clone();
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 sqlx::query(&format!(
                     "INSERT INTO approval_requests ({REQUEST_COLUMNS})
@@ -159,7 +159,7 @@ impl ApprovalStore for SqliteBackend {
         now: i64,
     ) -> StoreFuture<'a, Decided> {
         let (id, user_id, decision) = (id.to_owned(), user_id.to_owned(), decision.clone());
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 let status = match decision {
                     ApprovalDecision::Approve { .. } => ApprovalStatus::Approved,
@@ -215,7 +215,7 @@ impl ApprovalStore for SqliteBackend {
         now: i64,
     ) -> StoreFuture<'a, Poll> {
         let (auth_req_hash, client_id) = (auth_req_hash.to_owned(), client_id.to_owned());
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 let polled: Option<ApprovalRequest> = sqlx::query_as(&format!(
                     "UPDATE approval_requests SET last_polled_at = ?
@@ -252,7 +252,7 @@ impl ApprovalStore for SqliteBackend {
 
     fn collect_approval<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
         let id = id.to_owned();
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 let result = sqlx::query(
                     "UPDATE approval_requests SET status = 'issued' WHERE id = ? AND status = 'approved'",
@@ -309,7 +309,7 @@ impl ApprovalStore for SqliteBackend {
 
     fn withdraw_standing_approval<'a>(&'a self, id: &'a str, user_id: &'a str) -> StoreFuture<'a, bool> {
         let (id, user_id) = (id.to_owned(), user_id.to_owned());
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 let result = sqlx::query("DELETE FROM standing_approvals WHERE id = ? AND user_id = ?")
                     .bind(id)

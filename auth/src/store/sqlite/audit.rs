@@ -49,7 +49,8 @@ pub(super) async fn insert_audit_event<'e>(
 impl AuditStore for SqliteBackend {
     fn record_audit<'a>(&'a self, event: &'a AuditEvent, now: i64) -> StoreFuture<'a, ()> {
         let event = event.clone();
-        self.write(move |c| Box::pin(async move { Ok(insert_audit_event(&mut *c, &event, now).await?) }))
+        self.writer
+            .write(move |c| Box::pin(async move { Ok(insert_audit_event(&mut *c, &event, now).await?) }))
     }
 
     fn failed_logins_for_username<'a>(

@@ -49,23 +49,25 @@ impl ClientStore for SqliteBackend {
 
     fn insert_client<'a>(&'a self, client: &'a Client, now: i64) -> StoreFuture<'a, ()> {
         let client = client.clone();
-        self.write(move |c| Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&client.client_id)
-            .bind(&client.client_name)
-            .bind(to_json(&client.redirect_uris)?)
-            .bind(client.registration.as_str())
-            .bind(to_json(&client.metadata)?)
-            .bind(&client.secret_hash)
-            .bind(to_json(&client.acts_for)?)
-            .bind(now)
-            .execute(&mut *c)
-            .await?;
-            Ok(())
-        }))
+        self.writer.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&client.client_id)
+                .bind(&client.client_name)
+                .bind(to_json(&client.redirect_uris)?)
+                .bind(client.registration.as_str())
+                .bind(to_json(&client.metadata)?)
+                .bind(&client.secret_hash)
+                .bind(to_json(&client.acts_for)?)
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
     }
 
     fn client_metadata_expiry<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<i64>> {
@@ -86,24 +88,26 @@ impl ClientStore for SqliteBackend {
         now: i64,
     ) -> StoreFuture<'a, ()> {
         let client = client.clone();
-        self.write(move |c| Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, created_at, metadata_expires_at)
-                 VALUES (?, ?, ?, 'metadata_document', ?, ?, ?)
-                 ON CONFLICT(client_id) DO UPDATE SET client_name = excluded.client_name,
-                     redirect_uris = excluded.redirect_uris, metadata = excluded.metadata,
-                     metadata_expires_at = excluded.metadata_expires_at",
-            )
-            .bind(&client.client_id)
-            .bind(&client.client_name)
-            .bind(to_json(&client.redirect_uris)?)
-            .bind(to_json(&client.metadata)?)
-            .bind(now)
-            .bind(expires_at)
-            .execute(&mut *c)
-            .await?;
-            Ok(())
-        }))
+        self.writer.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, created_at, metadata_expires_at)
+                     VALUES (?, ?, ?, 'metadata_document', ?, ?, ?)
+                     ON CONFLICT(client_id) DO UPDATE SET client_name = excluded.client_name,
+                         redirect_uris = excluded.redirect_uris, metadata = excluded.metadata,
+                         metadata_expires_at = excluded.metadata_expires_at",
+                )
+                .bind(&client.client_id)
+                .bind(&client.client_name)
+                .bind(to_json(&client.redirect_uris)?)
+                .bind(to_json(&client.metadata)?)
+                .bind(now)
+                .bind(expires_at)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
     }
 
     fn list_clients(&self) -> StoreFuture<'_, Vec<Client>> {
@@ -119,7 +123,7 @@ impl ClientStore for SqliteBackend {
     /// Codes, grants and consents go with the client (foreign keys).
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
         let client_id = client_id.to_owned();
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 let result = sqlx::query("DELETE FROM clients WHERE client_id = ?")
                     .bind(client_id)
@@ -137,7 +141,7 @@ impl ClientStore for SqliteBackend {
         expires_at: i64,
     ) -> StoreFuture<'a, bool> {
         let (client_id, jti) = (client_id.to_owned(), jti.to_owned());
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 let result = sqlx::query(
                     "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)

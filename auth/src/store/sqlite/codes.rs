@@ -41,7 +41,7 @@ const BINDING: &str =
 impl CodeStore for SqliteBackend {
     fn insert_code<'a>(&'a self, code: &'a NewCode, event: &'a AuditEvent, now: i64) -> StoreFuture<'a, ()> {
         let (code, event) = (code.clone(), event.clone());
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 let b = &code.binding;
                 sqlx::query(
@@ -69,7 +69,7 @@ impl CodeStore for SqliteBackend {
 
     fn redeem_code<'a>(&'a self, code_hash: &'a str, now: i64) -> StoreFuture<'a, Redemption> {
         let code_hash = code_hash.to_owned();
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 let redeemed = sqlx::query_as::<_, CodeBinding>(&format!(
                     "UPDATE authorization_codes SET redeemed_at = ? WHERE code_hash = ? AND redeemed_at IS NULL

@@ -25,33 +25,35 @@ impl ConsentStore for SqliteBackend {
     /// cannot slip in between and be overwritten.
     fn save_consent<'a>(&'a self, consent: &'a Consent) -> StoreFuture<'a, Consent> {
         let consent = consent.clone();
-        self.write(move |c| Box::pin(async move {
-            let adding = Scopes::parse(&consent.scope).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let previous: Option<(String,)> = sqlx::query_as(
-                "SELECT scope FROM consents WHERE user_id = ? AND client_id = ? AND resource = ?",
-            )
-            .bind(&consent.user_id)
-            .bind(&consent.client_id)
-            .bind(&consent.resource)
-            .fetch_optional(&mut *c)
-            .await?;
-            // A stored scope that no longer parses is forgotten rather than kept: the user has just
-            // said what they allow.
-            let previous = previous.and_then(|(scope,)| Scopes::parse(&scope).ok()).unwrap_or_default();
-            let merged = Consent { scope: adding.union(&previous).to_string(), ..consent.clone() };
-            sqlx::query(
-                "INSERT INTO consents (user_id, client_id, resource, scope, granted_at) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT(user_id, client_id, resource) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
-            )
-            .bind(&merged.user_id)
-            .bind(&merged.client_id)
-            .bind(&merged.resource)
-            .bind(&merged.scope)
-            .bind(merged.granted_at)
-            .execute(&mut *c)
-            .await?;
-            Ok(merged)
-        }))
+        self.writer.write(move |c| {
+            Box::pin(async move {
+                let adding = Scopes::parse(&consent.scope).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let previous: Option<(String,)> = sqlx::query_as(
+                    "SELECT scope FROM consents WHERE user_id = ? AND client_id = ? AND resource = ?",
+                )
+                .bind(&consent.user_id)
+                .bind(&consent.client_id)
+                .bind(&consent.resource)
+                .fetch_optional(&mut *c)
+                .await?;
+                // A stored scope that no longer parses is forgotten rather than kept: the user has
+                // just said what they allow.
+                let previous = previous.and_then(|(scope,)| Scopes::parse(&scope).ok()).unwrap_or_default();
+                let merged = Consent { scope: adding.union(&previous).to_string(), ..consent.clone() };
+                sqlx::query(
+                    "INSERT INTO consents (user_id, client_id, resource, scope, granted_at) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT(user_id, client_id, resource) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+                )
+                .bind(&merged.user_id)
+                .bind(&merged.client_id)
+                .bind(&merged.resource)
+                .bind(&merged.scope)
+                .bind(merged.granted_at)
+                .execute(&mut *c)
+                .await?;
+                Ok(merged)
+            })
+        })
     }
 
     fn find_consent<'a>(
@@ -86,7 +88,7 @@ impl ConsentStore for SqliteBackend {
 
     fn revoke_consent<'a>(&'a self, user_id: &'a str, client_id: &'a str, now: i64) -> StoreFuture<'a, bool> {
         let (user_id, client_id) = (user_id.to_owned(), client_id.to_owned());
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 let removed = sqlx::query("DELETE FROM consents WHERE user_id = ? AND client_id = ?")
                     .bind(&user_id)

@@ -125,7 +125,7 @@ impl GrantStore for SqliteBackend {
     ) -> StoreFuture<'a, ()> {
         let (grant, code_hash, access, refresh, event) =
             (grant.clone(), code_hash.to_owned(), access.clone(), refresh.cloned(), event.clone());
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 sqlx::query(
                     "INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
@@ -207,7 +207,7 @@ impl GrantStore for SqliteBackend {
     ) -> StoreFuture<'a, bool> {
         let (old_hash, grant_id, next, access, event) =
             (old_hash.to_owned(), grant_id.to_owned(), next.clone(), access.clone(), event.clone());
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 let spent = sqlx::query(
                     "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
@@ -229,7 +229,7 @@ impl GrantStore for SqliteBackend {
 
     fn revoke_grant<'a>(&'a self, grant_id: &'a str, reason: &'a str, now: i64) -> StoreFuture<'a, ()> {
         let (grant_id, reason) = (grant_id.to_owned(), reason.to_owned());
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 sqlx::query(
                     "UPDATE grants SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
@@ -259,7 +259,7 @@ impl GrantStore for SqliteBackend {
 
     fn revoke_access_token<'a>(&'a self, jti: &'a str, now: i64) -> StoreFuture<'a, ()> {
         let jti = jti.to_owned();
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 sqlx::query("UPDATE access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL")
                     .bind(now)
@@ -273,6 +273,6 @@ impl GrantStore for SqliteBackend {
 
     fn record_access_token<'a>(&'a self, token: &'a IssuedAccessToken) -> StoreFuture<'a, ()> {
         let token = token.clone();
-        self.write(move |c| Box::pin(async move { insert_access_token(&mut *c, &token).await }))
+        self.writer.write(move |c| Box::pin(async move { insert_access_token(&mut *c, &token).await }))
     }
 }

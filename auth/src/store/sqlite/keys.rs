@@ -41,46 +41,50 @@ impl KeyStore for SqliteBackend {
     /// One statement: the check for an existing key and the insert cannot be split by another.
     fn insert_first_signing_key<'a>(&'a self, key: &'a StoredKey) -> StoreFuture<'a, bool> {
         let key = key.clone();
-        self.write(move |c| Box::pin(async move {
-            let inserted = sqlx::query(
-                "INSERT INTO signing_keys (kid, algorithm, private_key_der, public_jwk, created_at, activates_at, retires_at)
-                 SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
-            )
-            .bind(&key.kid)
-            .bind(&key.algorithm)
-            .bind(&key.private_key_der)
-            .bind(&key.public_jwk)
-            .bind(key.created_at)
-            .bind(key.activates_at)
-            .bind(key.retires_at)
-            .execute(&mut *c)
-            .await?;
-            Ok(inserted.rows_affected() == 1)
-        }))
+        self.writer.write(move |c| {
+            Box::pin(async move {
+                let inserted = sqlx::query(
+                    "INSERT INTO signing_keys (kid, algorithm, private_key_der, public_jwk, created_at, activates_at, retires_at)
+                     SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+                )
+                .bind(&key.kid)
+                .bind(&key.algorithm)
+                .bind(&key.private_key_der)
+                .bind(&key.public_jwk)
+                .bind(key.created_at)
+                .bind(key.activates_at)
+                .bind(key.retires_at)
+                .execute(&mut *c)
+                .await?;
+                Ok(inserted.rows_affected() == 1)
+            })
+        })
     }
 
     /// Under the write lock from the start (`BEGIN IMMEDIATE`): a concurrent rotation waits, then
     /// retires the key this one added.
     fn rotate_signing_key<'a>(&'a self, next: &'a StoredKey, retire_at: i64) -> StoreFuture<'a, ()> {
         let next = next.clone();
-        self.write(move |c| Box::pin(async move {
-            sqlx::query("UPDATE signing_keys SET retires_at = ? WHERE retires_at IS NULL")
-                .bind(retire_at)
+        self.writer.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE signing_keys SET retires_at = ? WHERE retires_at IS NULL")
+                    .bind(retire_at)
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, algorithm, private_key_der, public_jwk, created_at, activates_at, retires_at)
+                     VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                )
+                .bind(&next.kid)
+                .bind(&next.algorithm)
+                .bind(&next.private_key_der)
+                .bind(&next.public_jwk)
+                .bind(next.created_at)
+                .bind(next.activates_at)
                 .execute(&mut *c)
                 .await?;
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, algorithm, private_key_der, public_jwk, created_at, activates_at, retires_at)
-                 VALUES (?, ?, ?, ?, ?, ?, NULL)",
-            )
-            .bind(&next.kid)
-            .bind(&next.algorithm)
-            .bind(&next.private_key_der)
-            .bind(&next.public_jwk)
-            .bind(next.created_at)
-            .bind(next.activates_at)
-            .execute(&mut *c)
-            .await?;
-            Ok(())
-        }))
+                Ok(())
+            })
+        })
     }
 }

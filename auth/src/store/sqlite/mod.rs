@@ -29,12 +29,11 @@ use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, SqlitePool};
 
 use self::writer::Writer;
-use super::{Backend, Migrations, Schema, StoreError, StoreFuture};
+use super::{Backend, Migrations, Schema, StoreError};
 
 /// The migrations, embedded at build time. Their file names and contents must never change once
 /// released: sqlx records each one's checksum in the database and refuses to open a database whose
@@ -79,18 +78,6 @@ impl SqliteBackend {
         let writer =
             if in_memory { Writer::Direct(pool.clone()) } else { Writer::spawn(options.connect().await?) };
         Ok((Self { pool, writer }, schema))
-    }
-
-    /// Runs `work` on the writer's connection inside a transaction that holds SQLite's write lock
-    /// from its first statement (so read-then-write work acts on what it read), and answers once
-    /// that transaction is committed. `work` is undone alone if it fails; it must pass every
-    /// database error up. See [`writer`] for the batching.
-    fn write<T, F>(&self, work: F) -> StoreFuture<'static, T>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
-    {
-        self.writer.write(work)
     }
 }
 

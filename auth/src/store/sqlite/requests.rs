@@ -33,26 +33,28 @@ impl RequestStore for SqliteBackend {
         now: i64,
     ) -> StoreFuture<'a, ()> {
         let request = request.clone();
-        self.write(move |c| Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO authorization_requests
-                 (id, session_hash, client_id, redirect_uri, scope, state, code_challenge, resource, created_at, expires_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&request.id)
-            .bind(&request.session_hash)
-            .bind(&request.client_id)
-            .bind(&request.redirect_uri)
-            .bind(&request.scope)
-            .bind(&request.state)
-            .bind(&request.code_challenge)
-            .bind(&request.resource)
-            .bind(now)
-            .bind(request.expires_at)
-            .execute(&mut *c)
-            .await?;
-            Ok(())
-        }))
+        self.writer.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO authorization_requests
+                     (id, session_hash, client_id, redirect_uri, scope, state, code_challenge, resource, created_at, expires_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&request.id)
+                .bind(&request.session_hash)
+                .bind(&request.client_id)
+                .bind(&request.redirect_uri)
+                .bind(&request.scope)
+                .bind(&request.state)
+                .bind(&request.code_challenge)
+                .bind(&request.resource)
+                .bind(now)
+                .bind(request.expires_at)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
     }
 
     fn find_authorization_request<'a>(
@@ -80,7 +82,7 @@ impl RequestStore for SqliteBackend {
         now: i64,
     ) -> StoreFuture<'a, Option<PendingAuthorization>> {
         let (id, session_hash) = (id.to_owned(), session_hash.to_owned());
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 Ok(sqlx::query_as::<_, PendingAuthorization>(&format!(
                     "DELETE FROM authorization_requests WHERE id = ? AND session_hash = ? AND expires_at > ?

@@ -42,7 +42,7 @@ async fn insert<'e>(
 impl SessionStore for SqliteBackend {
     fn insert_session<'a>(&'a self, session: &'a BrowserSession, now: i64) -> StoreFuture<'a, ()> {
         let session = session.clone();
-        self.write(move |c| Box::pin(async move { insert(&mut *c, &session, now).await }))
+        self.writer.write(move |c| Box::pin(async move { insert(&mut *c, &session, now).await }))
     }
 
     fn find_session<'a>(&'a self, id_hash: &'a str, now: i64) -> StoreFuture<'a, Option<BrowserSession>> {
@@ -65,7 +65,7 @@ impl SessionStore for SqliteBackend {
         now: i64,
     ) -> StoreFuture<'a, ()> {
         let (old_id_hash, new_session) = (old_id_hash.to_owned(), new_session.clone());
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 insert(&mut *c, &new_session, now).await?;
                 sqlx::query("UPDATE authorization_requests SET session_hash = ? WHERE session_hash = ?")
@@ -84,7 +84,7 @@ impl SessionStore for SqliteBackend {
 
     fn delete_session<'a>(&'a self, id_hash: &'a str) -> StoreFuture<'a, ()> {
         let id_hash = id_hash.to_owned();
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 sqlx::query("DELETE FROM browser_sessions WHERE id_hash = ?")
                     .bind(id_hash)

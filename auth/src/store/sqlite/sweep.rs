@@ -15,16 +15,17 @@ impl SqliteBackend {
     /// bound.
     async fn delete_batch(&self, sql: &str, values: &[i64], limit: u32) -> Result<u64, StoreError> {
         let (sql, values) = (sql.to_owned(), values.to_vec());
-        self.write(move |c| {
-            Box::pin(async move {
-                let mut query = sqlx::query(&sql);
-                for value in values {
-                    query = query.bind(value);
-                }
-                Ok(query.bind(limit).execute(&mut *c).await?.rows_affected())
+        self.writer
+            .write(move |c| {
+                Box::pin(async move {
+                    let mut query = sqlx::query(&sql);
+                    for value in values {
+                        query = query.bind(value);
+                    }
+                    Ok(query.bind(limit).execute(&mut *c).await?.rows_affected())
+                })
             })
-        })
-        .await
+            .await
     }
 }
 

@@ -38,7 +38,7 @@ impl UserStore for SqliteBackend {
 
     fn insert_user_if_absent<'a>(&'a self, user: &'a User, now: i64) -> StoreFuture<'a, bool> {
         let user = user.clone();
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 let result = sqlx::query(
                     "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)
@@ -66,7 +66,7 @@ impl UserStore for SqliteBackend {
     /// Sessions, consents, codes and grants go with the user (foreign keys).
     fn delete_user<'a>(&'a self, username: &'a str) -> StoreFuture<'a, bool> {
         let username = username.to_owned();
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 let result = sqlx::query("DELETE FROM users WHERE username = ?")
                     .bind(username)
@@ -84,29 +84,31 @@ impl UserStore for SqliteBackend {
         now: i64,
     ) -> StoreFuture<'a, ()> {
         let (user_id, password_hash) = (user_id.to_owned(), password_hash.to_owned());
-        self.write(move |c| Box::pin(async move {
-            sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-                .bind(&password_hash)
+        self.writer.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+                    .bind(&password_hash)
+                    .bind(&user_id)
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query(
+                    "UPDATE grants SET revoked_at = ?, revoked_reason = 'password changed' WHERE user_id = ? AND revoked_at IS NULL",
+                )
+                .bind(now)
                 .bind(&user_id)
                 .execute(&mut *c)
                 .await?;
-            sqlx::query(
-                "UPDATE grants SET revoked_at = ?, revoked_reason = 'password changed' WHERE user_id = ? AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(&user_id)
-            .execute(&mut *c)
-            .await?;
-            sqlx::query("DELETE FROM browser_sessions WHERE user_id = ?")
-                .bind(&user_id)
-                .execute(&mut *c)
-                .await?;
-            sqlx::query("DELETE FROM standing_approvals WHERE user_id = ?")
-                .bind(&user_id)
-                .execute(&mut *c)
-                .await?;
-            Ok(())
-        }))
+                sqlx::query("DELETE FROM browser_sessions WHERE user_id = ?")
+                    .bind(&user_id)
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query("DELETE FROM standing_approvals WHERE user_id = ?")
+                    .bind(&user_id)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
     }
 
     fn groups_of_user<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, Vec<String>> {
@@ -127,7 +129,7 @@ impl UserStore for SqliteBackend {
         remove: &'a [String],
     ) -> StoreFuture<'a, Vec<String>> {
         let (user_id, add, remove) = (user_id.to_owned(), add.to_vec(), remove.to_vec());
-        self.write(move |c| {
+        self.writer.write(move |c| {
             Box::pin(async move {
                 for group in &add {
                     sqlx::query("INSERT OR IGNORE INTO user_groups (user_id, group_name) VALUES (?, ?)")

@@ -80,7 +80,10 @@ impl Writer {
         Writer::Batched { inbox, counts }
     }
 
-    /// Runs `work` in a transaction and answers once it is committed (or has failed).
+    /// Runs `work` on the writer's connection inside a transaction that holds SQLite's write lock
+    /// from its first statement (so read-then-write work acts on what it read), and answers once
+    /// that transaction is committed. `work` is undone alone if it fails; it must pass every
+    /// database error up.
     pub(super) fn write<T, F>(&self, work: F) -> StoreFuture<'static, T>
     where
         T: Send + 'static,
@@ -93,8 +96,7 @@ impl Writer {
                 let inbox = inbox.clone();
                 Box::pin(async move {
                     inbox.send(Message::Job(job)).await.map_err(|_| closed())?;
-                    // The writer drops a job's reply only if the job panicked or the writer stopped.
-                    answer.await.map_err(|_| StoreError::NotWritten("the write was lost".into()))?
+                    answer.await.map_err(|_| lost())?
                 })
             }
             Writer::Direct(pool) => {
@@ -102,7 +104,7 @@ impl Writer {
                 Box::pin(async move {
                     let mut connection = pool.acquire().await?;
                     write_batch(&mut connection, vec![job]).await;
-                    answer.await.map_err(|_| StoreError::NotWritten("the write was lost".into()))?
+                    answer.await.map_err(|_| lost())?
                 })
             }
         }
@@ -135,6 +137,11 @@ impl Writer {
 
 fn closed() -> StoreError {
     StoreError::NotWritten("the database is closed".into())
+}
+
+/// A job's reply was dropped unanswered: only if the job panicked or the writer stopped.
+fn lost() -> StoreError {
+    StoreError::NotWritten("the write was lost".into())
 }
 
 /// The writer task: a batch per turn, until closed or every sender is gone.
