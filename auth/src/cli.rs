@@ -358,7 +358,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate { check } => migrate(&cli.database_url, check).await,
         Command::Administration(command) => {
             let store = Store::connect(&cli.database_url).await?;
-            administer(&store, command).await
+            let done = administer(&store, command).await;
+            // Lets the writer finish and folds the write-ahead log in, as `serve` does at its end.
+            store.close().await;
+            done
         }
     }
 }
