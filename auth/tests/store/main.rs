@@ -4,6 +4,7 @@
 
 mod approvals;
 mod codes;
+mod connections;
 mod consents;
 mod fixtures;
 mod grants;

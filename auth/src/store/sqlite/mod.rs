@@ -68,6 +68,10 @@ impl SqliteBackend {
             .min_connections(if in_memory { 1 } else { 0 })
             .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
             .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(3600)) })
+            // sqlx would otherwise "ping" each connection it hands out: a round trip to the
+            // connection's thread in this process, which can only answer that the thread is
+            // there, at the cost of two thread hand-offs on every read.
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let applied = applied_versions(&pool).await?;
