@@ -6,7 +6,7 @@ use protocol::resource::check_resource;
 use protocol::secret::{ClientSecret, Password};
 use protocol::token::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 
-use crate::store::{Client, Store, User};
+use crate::store::{AuditEvent, AuditKind, Client, Store, User};
 use crate::{digest, password, random};
 
 /// Shortest password `users add` and `users passwd` accept.
@@ -125,7 +125,7 @@ pub async fn add_client(
         .map_err(|(code, description)| AdminError::Invalid(format!("{code}: {description}")))?;
     let client_id = checked_client_id(store, client_id).await?;
     let client = Client::preregistered(client_id, metadata, None, Vec::new());
-    store.insert_client(&client, now).await?;
+    store.insert_client(&client, &added_by_operator(&client), now).await?;
     Ok(client)
 }
 
@@ -191,8 +191,18 @@ pub async fn add_confidential_client(
         (method == protocol::registration::CLIENT_SECRET_BASIC).then(|| ClientSecret::new(random::token()));
     let secret_hash = secret.as_ref().map(|s| digest::sha256(s.secret()));
     let client = Client::preregistered(client_id, metadata, secret_hash, new.acts_for);
-    store.insert_client(&client, now).await?;
+    store.insert_client(&client, &added_by_operator(&client), now).await?;
     Ok((client, secret))
+}
+
+/// The audit event of a client the operator added, written with it: registrations are on the
+/// trail whoever made them.
+fn added_by_operator(client: &Client) -> AuditEvent {
+    AuditEvent::new(AuditKind::ClientRegistered).client(&client.client_id).detail(format!(
+        "added by the operator ({}); redirect_uris {:?}",
+        client.auth_method().as_str(),
+        client.redirect_uris
+    ))
 }
 
 /// The client id to register under: the one given (checked, and free) or a random one.
@@ -253,6 +263,14 @@ mod tests {
                 .await
                 .is_err()
         );
+        // On the audit trail once, as a registration made by the operator.
+        let events = store.audit_events(10).await.unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            (events[0].kind.as_str(), events[0].client_id.as_deref()),
+            ("client_registered", Some("my-app"))
+        );
+        assert!(events[0].detail.as_deref().is_some_and(|d| d.starts_with("added by the operator (none)")));
         assert!(store.delete_client("my-app").await.unwrap());
     }
 

@@ -42,11 +42,13 @@ pub async fn register(
         secret_hash: None,
         acts_for: Vec::new(),
     };
-    state.store.insert_client(&client, now).await?;
-    let event = AuditEvent::new(AuditKind::ClientRegistered)
+    let mut event = AuditEvent::new(AuditKind::ClientRegistered)
         .client(&client.client_id)
         .detail(format!("dynamic registration; redirect_uris {:?}", client.redirect_uris));
-    audit::record(&state, &context, event).await;
+    audit::stamp(&context, &mut event);
+    // The event is written with the client, in its commit.
+    state.store.insert_client(&client, &event, now).await?;
+    audit::log(&event);
 
     let body = ClientInformation {
         client_id: client.client_id,

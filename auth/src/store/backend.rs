@@ -67,7 +67,12 @@ pub trait UserStore {
 /// Clients.
 pub trait ClientStore {
     fn find_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>>;
-    fn insert_client<'a>(&'a self, client: &'a Client, now: i64) -> StoreFuture<'a, ()>;
+    fn insert_client<'a>(
+        &'a self,
+        client: &'a Client,
+        event: &'a AuditEvent,
+        now: i64,
+    ) -> StoreFuture<'a, ()>;
     fn client_metadata_expiry<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<i64>>;
     fn upsert_fetched_client<'a>(
         &'a self,

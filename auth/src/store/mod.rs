@@ -277,9 +277,15 @@ impl Store {
         self.backend.find_client(client_id).await
     }
 
-    /// Stores a new client; fails if the id is taken.
-    pub async fn insert_client(&self, client: &Client, now: i64) -> Result<(), StoreError> {
-        self.backend.insert_client(client, now).await
+    /// Stores a new client and `event` (its registration) in one commit; fails, writing neither,
+    /// if the id is taken.
+    pub async fn insert_client(
+        &self,
+        client: &Client,
+        event: &AuditEvent,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.backend.insert_client(client, event, now).await
     }
 
     /// When the fetched metadata document of a client stops being fresh (`None` for clients that

@@ -194,6 +194,7 @@ pub async fn add_client(store: &Store, now: i64) -> Client {
         secret_hash: None,
         acts_for: Vec::new(),
     };
-    store.insert_client(&client, now).await.unwrap();
+    let event = AuditEvent::new(AuditKind::ClientRegistered).client(&client.client_id);
+    store.insert_client(&client, &event, now).await.unwrap();
     client
 }

@@ -3,6 +3,7 @@
 //! SQLite file per test when unset). A new backend passes this suite before anything uses it.
 
 mod approvals;
+mod clients;
 mod codes;
 mod connections;
 mod consents;

@@ -41,7 +41,8 @@ async fn a_sweep_removes_every_kind_of_expired_row_and_keeps_what_is_still_neede
     let fx = Fixture::new().await;
     let store = &fx.store;
 
-    // An audit event 91 days old (past the retention) and one from today.
+    // Two audit events 91 days old (past the retention): the fixture's client's registration and
+    // a sign-in; and one from today.
     store.record_audit(&AuditEvent::new(AuditKind::LoginSucceeded), fx.now()).await.unwrap();
     fx.clock.advance(91 * DAY);
     store.record_audit(&AuditEvent::new(AuditKind::LoginSucceeded), fx.now()).await.unwrap();
@@ -70,13 +71,13 @@ async fn a_sweep_removes_every_kind_of_expired_row_and_keeps_what_is_still_neede
     // A grant that expires in two minutes: everything of it goes in one run.
     let _expired = fx.grant(120).await;
 
-    // Audit: the two events, and one for each of the five codes (the consent that allowed it),
+    // Audit: the three events, and one for each of the five codes (the consent that allowed it),
     // the three grants and the three rotations, each written with what it records.
-    assert_eq!(store.row_counts().await.unwrap(), counts(5, 2, 2, 6, 6, 3, 13));
+    assert_eq!(store.row_counts().await.unwrap(), counts(5, 2, 2, 6, 6, 3, 14));
 
     fx.clock.advance(600);
     let removed = store.sweep(fx.now(), RETENTION, 1000).await.unwrap();
-    assert_eq!(removed, counts(3, 1, 1, 4, 4, 1, 1), "what has expired and nothing else");
+    assert_eq!(removed, counts(3, 1, 1, 4, 4, 1, 2), "what has expired and nothing else");
     assert_eq!(store.row_counts().await.unwrap(), counts(2, 1, 1, 2, 2, 2, 12));
 
     assert!(store.find_session(&session.id_hash, fx.now()).await.unwrap().is_some());
@@ -123,8 +124,9 @@ async fn a_sweep_deletes_at_most_its_bound_per_table_and_leaves_the_rest_for_the
     }
     fx.clock.advance(91 * DAY);
 
-    // Ten audit events: the five failures and the five codes' consents.
-    for (expected, audit) in [(2, 2), (2, 2), (1, 2), (0, 2), (0, 2), (0, 0)] {
+    // Eleven audit events: the client's registration, the five failures and the five codes'
+    // consents.
+    for (expected, audit) in [(2, 2), (2, 2), (1, 2), (0, 2), (0, 2), (0, 1), (0, 0)] {
         let removed = fx.store.sweep(fx.now(), RETENTION, 2).await.unwrap();
         assert_eq!(removed, counts(expected, expected, expected, 0, 0, 0, audit));
     }

@@ -1,7 +1,8 @@
 //! The `clients` table. Redirect URIs and metadata are JSON text.
 
 use super::PostgresBackend;
-use crate::model::{Client, Registration};
+use super::audit::{EVENT_COLUMNS, bind_event};
+use crate::model::{AuditEvent, Client, Registration};
 use crate::store::{ClientStore, StoreError, StoreFuture};
 use crate::store::{from_json, to_json};
 
@@ -48,22 +49,30 @@ impl ClientStore for PostgresBackend {
         })
     }
 
-    fn insert_client<'a>(&'a self, client: &'a Client, now: i64) -> StoreFuture<'a, ()> {
+    /// The client and its event in one statement, hence one commit.
+    fn insert_client<'a>(
+        &'a self,
+        client: &'a Client,
+        event: &'a AuditEvent,
+        now: i64,
+    ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&client.client_id)
-            .bind(&client.client_name)
-            .bind(to_json(&client.redirect_uris)?)
-            .bind(client.registration.as_str())
-            .bind(to_json(&client.metadata)?)
-            .bind(&client.secret_hash)
-            .bind(to_json(&client.acts_for)?)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+            let query = format!(
+                "WITH client AS (
+                     INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8))
+                 INSERT INTO audit_events (at, {EVENT_COLUMNS}) VALUES ($8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            );
+            let statement = sqlx::query(&query)
+                .bind(&client.client_id)
+                .bind(&client.client_name)
+                .bind(to_json(&client.redirect_uris)?)
+                .bind(client.registration.as_str())
+                .bind(to_json(&client.metadata)?)
+                .bind(&client.secret_hash)
+                .bind(to_json(&client.acts_for)?)
+                .bind(now);
+            bind_event(statement, event).execute(&self.pool).await?;
             Ok(())
         })
     }

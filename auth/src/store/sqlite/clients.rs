@@ -1,7 +1,8 @@
 //! The `clients` table. Redirect URIs and metadata are JSON text.
 
 use super::SqliteBackend;
-use crate::model::{Client, Registration};
+use super::audit::insert_audit_event;
+use crate::model::{AuditEvent, Client, Registration};
 use crate::store::{ClientStore, StoreError, StoreFuture};
 use crate::store::{from_json, to_json};
 
@@ -47,8 +48,14 @@ impl ClientStore for SqliteBackend {
         })
     }
 
-    fn insert_client<'a>(&'a self, client: &'a Client, now: i64) -> StoreFuture<'a, ()> {
-        let client = client.clone();
+    /// The client and its event in one job, hence one commit.
+    fn insert_client<'a>(
+        &'a self,
+        client: &'a Client,
+        event: &'a AuditEvent,
+        now: i64,
+    ) -> StoreFuture<'a, ()> {
+        let (client, event) = (client.clone(), event.clone());
         self.writer.write(move |c| {
             Box::pin(async move {
                 sqlx::query(
@@ -65,6 +72,7 @@ impl ClientStore for SqliteBackend {
                 .bind(now)
                 .execute(&mut *c)
                 .await?;
+                insert_audit_event(&mut *c, &event, now).await?;
                 Ok(())
             })
         })
