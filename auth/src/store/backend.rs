@@ -12,9 +12,9 @@ use std::pin::Pin;
 
 use super::{StoreError, TableCounts};
 use crate::model::{
-    ApprovalDecision, ApprovalRequest, AuditEvent, BrowserSession, Client, Consent, Decided, Grant,
-    IssuedAccessToken, NewCode, NewRefreshToken, PendingAuthorization, Poll, Redemption, StandingApproval,
-    StoredAuditEvent, StoredKey, StoredRefreshToken, User,
+    ApprovalDecision, ApprovalRequest, AuditEvent, BrowserSession, Client, CodeBinding, Consent, Decided,
+    Grant, IssuedAccessToken, NewCode, NewRefreshToken, PendingAuthorization, Poll, Redemption,
+    StandingApproval, StoredAuditEvent, StoredKey, StoredRefreshToken, User,
 };
 
 /// What every backend method returns: a sendable future borrowing its arguments.
@@ -128,6 +128,7 @@ pub trait RequestStore {
 pub trait CodeStore {
     fn insert_code<'a>(&'a self, code: &'a NewCode, event: &'a AuditEvent, now: i64) -> StoreFuture<'a, ()>;
     fn redeem_code<'a>(&'a self, code_hash: &'a str, now: i64) -> StoreFuture<'a, Redemption>;
+    fn find_unredeemed_code<'a>(&'a self, code_hash: &'a str) -> StoreFuture<'a, Option<CodeBinding>>;
 }
 
 /// Grants, refresh tokens and access-token records.
@@ -141,6 +142,15 @@ pub trait GrantStore {
         event: &'a AuditEvent,
         now: i64,
     ) -> StoreFuture<'a, ()>;
+    fn redeem_code_into_grant<'a>(
+        &'a self,
+        code_hash: &'a str,
+        grant: &'a Grant,
+        access: &'a IssuedAccessToken,
+        refresh: Option<&'a NewRefreshToken>,
+        event: &'a AuditEvent,
+        now: i64,
+    ) -> StoreFuture<'a, bool>;
     fn find_grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>>;
     fn find_refresh_token<'a>(
         &'a self,

@@ -402,6 +402,13 @@ impl Store {
     pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<Redemption, StoreError> {
         self.backend.redeem_code(code_hash, now).await
     }
+
+    /// What a code not yet redeemed is bound to, read without spending it (`None`: unknown or
+    /// spent). The token endpoint checks a request against it before it redeems the code with
+    /// [`Store::redeem_code_into_grant`].
+    pub async fn find_unredeemed_code(&self, code_hash: &str) -> Result<Option<CodeBinding>, StoreError> {
+        self.backend.find_unredeemed_code(code_hash).await
+    }
 }
 
 /// Grants and their tokens.
@@ -419,6 +426,23 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         self.backend.create_grant(grant, code_hash, access, refresh, event, now).await
+    }
+
+    /// [`Store::redeem_code`] and [`Store::create_grant`] in one commit, for a code whose binding
+    /// the caller has checked: spends the code if nobody has, and only then creates the grant,
+    /// links the code to it and records the tokens and `event`. `false`: the code was already
+    /// spent (a concurrent or earlier redemption) and nothing was written; the caller then
+    /// redeems it as a replay. Of concurrent calls for one code exactly one returns `true`.
+    pub async fn redeem_code_into_grant(
+        &self,
+        code_hash: &str,
+        grant: &Grant,
+        access: &IssuedAccessToken,
+        refresh: Option<&NewRefreshToken>,
+        event: &AuditEvent,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.backend.redeem_code_into_grant(code_hash, grant, access, refresh, event, now).await
     }
 
     pub async fn find_grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {

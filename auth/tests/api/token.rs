@@ -129,6 +129,9 @@ async fn the_code_is_bound_to_its_client_redirect_uri_and_resource() {
             .collect();
         let (status, error) = error_code(app.token(&form).await).await;
         assert_eq!((status, error.as_str()), expected, "{name}");
+        // The mismatch burnt the code: the request it was issued for is refused too.
+        let right = exchange_form(&client_id, &code, &verifier);
+        assert_eq!(error_code(app.token(&right).await).await, (400, "invalid_grant".into()), "{name}");
     }
 }
 

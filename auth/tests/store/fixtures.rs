@@ -71,6 +71,28 @@ impl Fixture {
 
     /// The grant a redeemed code turns into.
     pub async fn grant_from_code(&self, code_hash: &str, lifetime: i64) -> Issued {
+        let (issued, event) = self.new_grant(code_hash, lifetime);
+        let Issued { grant, access, refresh, .. } = &issued;
+        self.store.create_grant(grant, code_hash, access, Some(refresh), &event, self.now()).await.unwrap();
+        issued
+    }
+
+    /// A code spent and turned into a grant in one commit, as the token endpoint does; `None` if
+    /// the code was spent already.
+    pub async fn redeem_into_grant(&self, code_hash: &str, lifetime: i64) -> Option<Issued> {
+        let (issued, event) = self.new_grant(code_hash, lifetime);
+        let Issued { grant, access, refresh, .. } = &issued;
+        let redeemed = self
+            .store
+            .redeem_code_into_grant(code_hash, grant, access, Some(refresh), &event, self.now())
+            .await
+            .unwrap();
+        redeemed.then_some(issued)
+    }
+
+    /// A grant of the fixture's user and client living `lifetime` seconds, its first tokens and
+    /// the event of their issue, not yet stored.
+    fn new_grant(&self, code_hash: &str, lifetime: i64) -> (Issued, AuditEvent) {
         let now = self.now();
         let grant = Grant {
             id: unique("grant"),
@@ -86,8 +108,7 @@ impl Fixture {
         let refresh = NewRefreshToken { token_hash: unique("refresh"), expires_at: now + lifetime };
         let event =
             AuditEvent::new(AuditKind::TokenIssued).grant(&grant.id).detail(format!("jti {}", access.jti));
-        self.store.create_grant(&grant, code_hash, &access, Some(&refresh), &event, now).await.unwrap();
-        Issued { code_hash: code_hash.to_owned(), grant, access, refresh }
+        (Issued { code_hash: code_hash.to_owned(), grant, access, refresh }, event)
     }
 
     /// Rotates `old`: the successor (living as long as the grant) and a new access token (5

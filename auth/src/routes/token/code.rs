@@ -8,9 +8,9 @@ use protocol::token::{AuthorizationCodeRequest, GRANT_AUTHORIZATION_CODE, TokenR
 use super::wants_refresh_tokens;
 use crate::audit::{self, RequestContext};
 use crate::error::ApiError;
-use crate::issuance::{groups_for, issue};
+use crate::issuance::{Issued, groups_for, issue};
 use crate::state::{AppState, secs};
-use crate::store::{AuditEvent, AuditKind, Client, Grant, Redemption};
+use crate::store::{AuditEvent, AuditKind, Client, CodeBinding, Grant, Redemption};
 use crate::{digest, random};
 
 pub async fn exchange(
@@ -28,6 +28,35 @@ pub async fn exchange(
 
     let now = state.now();
     let code_hash = digest::sha256(request.code.secret());
+
+    // The common case in one commit: a code nobody has spent, and a request that matches it. The
+    // request is checked against a read of the code; the code is then spent in the same commit
+    // that writes the grant and its tokens, and nothing is written if another redemption spent
+    // it in between.
+    if let Some(code) = state.store.find_unredeemed_code(&code_hash).await?
+        && let Ok(scope) = check(&code, client, &request, now)
+    {
+        let minted = mint(state, context, client, code, &scope, now).await?;
+        let redeemed = state
+            .store
+            .redeem_code_into_grant(
+                &code_hash,
+                &minted.grant,
+                &minted.issued.access,
+                minted.issued.refresh.as_ref(),
+                &minted.event,
+                now,
+            )
+            .await?;
+        if redeemed {
+            audit::log(&minted.event);
+            return Ok(minted.issued.response);
+        }
+        // Spent since the read: this request is the replay, handled below.
+    }
+
+    // Every other case spends the code before it answers: a stolen code tried with a wrong
+    // verifier is burnt, not left for another attempt, and a code spent before is a replay.
     let code = match state.store.redeem_code(&code_hash, now).await? {
         Redemption::Redeemed(code) => code,
         Redemption::AlreadyRedeemed { code, grant_id } => {
@@ -44,9 +73,33 @@ pub async fn exchange(
         }
         Redemption::Unknown => return Err(ApiError::invalid_grant("the authorization code is not valid")),
     };
+    let scope = check(&code, client, &request, now)?;
+    // A code unspent at the read above and matching now: only if it was stored in between, which
+    // cannot happen to a code the client already holds. Its grant is created all the same.
+    let minted = mint(state, context, client, code, &scope, now).await?;
+    state
+        .store
+        .create_grant(
+            &minted.grant,
+            &code_hash,
+            &minted.issued.access,
+            minted.issued.refresh.as_ref(),
+            &minted.event,
+            now,
+        )
+        .await?;
+    audit::log(&minted.event);
+    Ok(minted.issued.response)
+}
 
-    // The code is spent from here on, whatever the outcome: a stolen code tried with a wrong
-    // verifier is burnt, not left for another attempt.
+/// Does the request match what the code was issued for? Pure, so the same code and request get
+/// the same answer before and after the code is spent. Returns the code's scope.
+fn check(
+    code: &CodeBinding,
+    client: &Client,
+    request: &AuthorizationCodeRequest,
+    now: i64,
+) -> Result<Scopes, ApiError> {
     if code.expires_at <= now {
         return Err(ApiError::invalid_grant("the authorization code has expired"));
     }
@@ -69,7 +122,24 @@ pub async fn exchange(
             "resource differs from the one in the authorization request",
         ));
     }
+    Scopes::parse(&code.scope).map_err(|_| ApiError::invalid_grant("the authorization code is not valid"))
+}
 
+/// The grant a code becomes, its first tokens, and the audit event of their issue.
+struct Minted {
+    grant: Grant,
+    issued: Issued,
+    event: AuditEvent,
+}
+
+async fn mint(
+    state: &AppState,
+    context: &RequestContext,
+    client: &Client,
+    code: CodeBinding,
+    scope: &Scopes,
+    now: i64,
+) -> Result<Minted, ApiError> {
     let grant = Grant {
         id: random::token(),
         client_id: code.client_id,
@@ -80,10 +150,8 @@ pub async fn exchange(
         expires_at: now + secs(state.config.settings.grant_ttl),
         revoked_at: None,
     };
-    let scope = Scopes::parse(&grant.scope)
-        .map_err(|_| ApiError::invalid_grant("the authorization code is not valid"))?;
     let groups = groups_for(state, &grant.resource, &grant.user_id).await?;
-    let issued = issue(state, &grant, &scope, wants_refresh_tokens(client), groups, now)?;
+    let issued = issue(state, &grant, scope, wants_refresh_tokens(client), groups, now)?;
     let mut event = AuditEvent::new(AuditKind::TokenIssued)
         .client(&grant.client_id)
         .user(&grant.user_id)
@@ -94,11 +162,5 @@ pub async fn exchange(
             issued.refresh.is_some()
         ));
     audit::stamp(context, &mut event);
-    // The event is written with the grant, in its commit.
-    state
-        .store
-        .create_grant(&grant, &code_hash, &issued.access, issued.refresh.as_ref(), &event, now)
-        .await?;
-    audit::log(&event);
-    Ok(issued.response)
+    Ok(Minted { grant, issued, event })
 }

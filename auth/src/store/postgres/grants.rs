@@ -160,6 +160,66 @@ impl GrantStore for PostgresBackend {
         })
     }
 
+    /// One statement: the code is spent by an `UPDATE … WHERE redeemed_at IS NULL` that also links
+    /// it to the grant, and the inserts select from what it returned, so they happen only if it
+    /// spent the code. A concurrent redemption waits for the row lock, finds the code spent and
+    /// writes nothing; a replay after it finds the grant to revoke.
+    fn redeem_code_into_grant<'a>(
+        &'a self,
+        code_hash: &'a str,
+        grant: &'a Grant,
+        access: &'a IssuedAccessToken,
+        refresh: Option<&'a NewRefreshToken>,
+        event: &'a AuditEvent,
+        now: i64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let refresh_insert = if refresh.is_some() {
+                ", refresh AS (INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at)
+                               SELECT $24, $1, $7, $25 FROM code)"
+            } else {
+                ""
+            };
+            let query = format!(
+                "WITH code AS (
+                     UPDATE authorization_codes SET redeemed_at = $7, grant_id = $1
+                     WHERE code_hash = $9 AND redeemed_at IS NULL RETURNING code_hash),
+                 new_grant AS (
+                     INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM code),
+                 access AS (
+                     INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at, parent_jti)
+                     SELECT $10, $11, $12, $13, $14, $15 FROM code),
+                 audit AS (
+                     INSERT INTO audit_events (at, {EVENT_COLUMNS})
+                     SELECT $7, $16, $17, $18, $19, $20, $21, $22, $23 FROM code){refresh_insert}
+                 SELECT COUNT(*) FROM code"
+            );
+            let statement = sqlx::query(&query)
+                .bind(&grant.id)
+                .bind(&grant.client_id)
+                .bind(&grant.user_id)
+                .bind(&grant.scope)
+                .bind(&grant.resource)
+                .bind(grant.auth_time)
+                .bind(now)
+                .bind(grant.expires_at)
+                .bind(code_hash)
+                .bind(&access.jti)
+                .bind(&access.grant_id)
+                .bind(&access.scope)
+                .bind(access.issued_at)
+                .bind(access.expires_at)
+                .bind(&access.parent_jti);
+            let mut statement = bind_event(statement, event);
+            if let Some(refresh) = refresh {
+                statement = statement.bind(&refresh.token_hash).bind(refresh.expires_at);
+            }
+            let spent: i64 = statement.fetch_one(&self.pool).await?.try_get(0)?;
+            Ok(spent == 1)
+        })
+    }
+
     fn find_grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>> {
         Box::pin(async move {
             Ok(sqlx::query_as::<_, Grant>(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = $1"))

@@ -100,4 +100,15 @@ impl CodeStore for SqliteBackend {
             })
         })
     }
+
+    fn find_unredeemed_code<'a>(&'a self, code_hash: &'a str) -> StoreFuture<'a, Option<CodeBinding>> {
+        Box::pin(async move {
+            Ok(sqlx::query_as::<_, CodeBinding>(&format!(
+                "SELECT {BINDING} FROM authorization_codes WHERE code_hash = ? AND redeemed_at IS NULL"
+            ))
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+        })
+    }
 }

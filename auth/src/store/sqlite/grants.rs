@@ -170,6 +170,63 @@ impl GrantStore for SqliteBackend {
         })
     }
 
+    /// One job: the code is spent first, and nothing else is written unless that spent it (jobs
+    /// run one at a time, so no other redemption comes between).
+    fn redeem_code_into_grant<'a>(
+        &'a self,
+        code_hash: &'a str,
+        grant: &'a Grant,
+        access: &'a IssuedAccessToken,
+        refresh: Option<&'a NewRefreshToken>,
+        event: &'a AuditEvent,
+        now: i64,
+    ) -> StoreFuture<'a, bool> {
+        let (code_hash, grant, access, refresh, event) =
+            (code_hash.to_owned(), grant.clone(), access.clone(), refresh.cloned(), event.clone());
+        self.writer.write(move |c| {
+            Box::pin(async move {
+                let spent = sqlx::query(
+                    "UPDATE authorization_codes SET redeemed_at = ? WHERE code_hash = ? AND redeemed_at IS NULL",
+                )
+                .bind(now)
+                .bind(&code_hash)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                if spent != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&grant.id)
+                .bind(&grant.client_id)
+                .bind(&grant.user_id)
+                .bind(&grant.scope)
+                .bind(&grant.resource)
+                .bind(grant.auth_time)
+                .bind(now)
+                .bind(grant.expires_at)
+                .execute(&mut *c)
+                .await?;
+                // Linked after the grant exists (SQLite checks the foreign key at once), so that
+                // a replay finds the grant to revoke.
+                sqlx::query("UPDATE authorization_codes SET grant_id = ? WHERE code_hash = ?")
+                    .bind(&grant.id)
+                    .bind(&code_hash)
+                    .execute(&mut *c)
+                    .await?;
+                insert_access_token(&mut *c, &access).await?;
+                if let Some(refresh) = &refresh {
+                    insert_refresh_token(&mut *c, &grant.id, refresh, now).await?;
+                }
+                insert_audit_event(&mut *c, &event, now).await?;
+                Ok(true)
+            })
+        })
+    }
+
     fn find_grant<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Grant>> {
         Box::pin(async move {
             Ok(sqlx::query_as::<_, Grant>(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?"))
