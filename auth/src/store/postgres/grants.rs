@@ -3,7 +3,8 @@
 //! Revoking a grant is one UPDATE of its row; every token lookup returns the token's grant, so
 //! callers see the revocation for every token under it.
 
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
 use sqlx::{Executor, FromRow, Postgres, Row};
 
 use super::PostgresBackend;
@@ -95,6 +96,41 @@ async fn insert_access_token<'e>(
     Ok(())
 }
 
+/// The parameters of a statement that creates a grant from a code: $1–$8 the grant (`now`, its
+/// creation time, as $7), $9 the code's hash, $10–$15 the access token, $16–$23 the audit event,
+/// and $24–$25 the refresh token if there is one.
+fn bind_new_grant<'q>(
+    query: &'q str,
+    grant: &'q Grant,
+    code_hash: &'q str,
+    access: &'q IssuedAccessToken,
+    refresh: Option<&'q NewRefreshToken>,
+    event: &'q AuditEvent,
+    now: i64,
+) -> Query<'q, Postgres, PgArguments> {
+    let statement = sqlx::query(query)
+        .bind(&grant.id)
+        .bind(&grant.client_id)
+        .bind(&grant.user_id)
+        .bind(&grant.scope)
+        .bind(&grant.resource)
+        .bind(grant.auth_time)
+        .bind(now)
+        .bind(grant.expires_at)
+        .bind(code_hash)
+        .bind(&access.jti)
+        .bind(&access.grant_id)
+        .bind(&access.scope)
+        .bind(access.issued_at)
+        .bind(access.expires_at)
+        .bind(&access.parent_jti);
+    let statement = bind_event(statement, event);
+    match refresh {
+        Some(refresh) => statement.bind(&refresh.token_hash).bind(refresh.expires_at),
+        None => statement,
+    }
+}
+
 impl GrantStore for PostgresBackend {
     /// One statement of data-modifying CTEs: atomic without a transaction of its own, and one
     /// round trip instead of six (the foreign keys between its parts are checked at its end).
@@ -135,26 +171,7 @@ impl GrantStore for PostgresBackend {
                      VALUES ($7, $16, $17, $18, $19, $20, $21, $22, $23)){refresh_insert}
                  SELECT 1"
             );
-            let statement = sqlx::query(&query)
-                .bind(&grant.id)
-                .bind(&grant.client_id)
-                .bind(&grant.user_id)
-                .bind(&grant.scope)
-                .bind(&grant.resource)
-                .bind(grant.auth_time)
-                .bind(now)
-                .bind(grant.expires_at)
-                .bind(code_hash)
-                .bind(&access.jti)
-                .bind(&access.grant_id)
-                .bind(&access.scope)
-                .bind(access.issued_at)
-                .bind(access.expires_at)
-                .bind(&access.parent_jti);
-            let mut statement = bind_event(statement, event);
-            if let Some(refresh) = refresh {
-                statement = statement.bind(&refresh.token_hash).bind(refresh.expires_at);
-            }
+            let statement = bind_new_grant(&query, grant, code_hash, access, refresh, event, now);
             statement.execute(&self.pool).await?;
             Ok(())
         })
@@ -195,26 +212,7 @@ impl GrantStore for PostgresBackend {
                      SELECT $7, $16, $17, $18, $19, $20, $21, $22, $23 FROM code){refresh_insert}
                  SELECT COUNT(*) FROM code"
             );
-            let statement = sqlx::query(&query)
-                .bind(&grant.id)
-                .bind(&grant.client_id)
-                .bind(&grant.user_id)
-                .bind(&grant.scope)
-                .bind(&grant.resource)
-                .bind(grant.auth_time)
-                .bind(now)
-                .bind(grant.expires_at)
-                .bind(code_hash)
-                .bind(&access.jti)
-                .bind(&access.grant_id)
-                .bind(&access.scope)
-                .bind(access.issued_at)
-                .bind(access.expires_at)
-                .bind(&access.parent_jti);
-            let mut statement = bind_event(statement, event);
-            if let Some(refresh) = refresh {
-                statement = statement.bind(&refresh.token_hash).bind(refresh.expires_at);
-            }
+            let statement = bind_new_grant(&query, grant, code_hash, access, refresh, event, now);
             let spent: i64 = statement.fetch_one(&self.pool).await?.try_get(0)?;
             Ok(spent == 1)
         })

@@ -95,6 +95,28 @@ async fn insert_access_token<'e>(
     Ok(())
 }
 
+async fn insert_grant<'e>(
+    executor: impl Executor<'e, Database = Sqlite>,
+    grant: &Grant,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&grant.id)
+    .bind(&grant.client_id)
+    .bind(&grant.user_id)
+    .bind(&grant.scope)
+    .bind(&grant.resource)
+    .bind(grant.auth_time)
+    .bind(now)
+    .bind(grant.expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 async fn insert_refresh_token<'e>(
     executor: impl Executor<'e, Database = Sqlite>,
     grant_id: &str,
@@ -127,20 +149,7 @@ impl GrantStore for SqliteBackend {
             (grant.clone(), code_hash.to_owned(), access.clone(), refresh.cloned(), event.clone());
         self.writer.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&grant.id)
-                .bind(&grant.client_id)
-                .bind(&grant.user_id)
-                .bind(&grant.scope)
-                .bind(&grant.resource)
-                .bind(grant.auth_time)
-                .bind(now)
-                .bind(grant.expires_at)
-                .execute(&mut *c)
-                .await?;
+                insert_grant(&mut *c, &grant, now).await?;
                 // A replay marked on the code before is seen here; one marked after finds the
                 // grant to revoke (writes run one at a time, see `writer`).
                 let replayed: Option<i64> = sqlx::query_scalar(
@@ -196,20 +205,7 @@ impl GrantStore for SqliteBackend {
                 if spent != 1 {
                     return Ok(false);
                 }
-                sqlx::query(
-                    "INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&grant.id)
-                .bind(&grant.client_id)
-                .bind(&grant.user_id)
-                .bind(&grant.scope)
-                .bind(&grant.resource)
-                .bind(grant.auth_time)
-                .bind(now)
-                .bind(grant.expires_at)
-                .execute(&mut *c)
-                .await?;
+                insert_grant(&mut *c, &grant, now).await?;
                 // Linked after the grant exists (SQLite checks the foreign key at once), so that
                 // a replay finds the grant to revoke.
                 sqlx::query("UPDATE authorization_codes SET grant_id = ? WHERE code_hash = ?")
