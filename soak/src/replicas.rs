@@ -537,6 +537,9 @@ struct Work {
     alive: Vec<String>,
     /// Refresh tokens sent in a request that got no answer: spent or not.
     in_flight: Vec<String>,
+    /// The winners' new refresh tokens after a double spend whose check (the grant is revoked, so
+    /// this token is refused) the kill cut: checked again after the load.
+    unconfirmed_revocations: Vec<String>,
 }
 
 impl Work {
@@ -551,6 +554,7 @@ impl Work {
         self.latencies.extend(other.latencies);
         self.alive.extend(other.alive);
         self.in_flight.extend(other.in_flight);
+        self.unconfirmed_revocations.extend(other.unconfirmed_revocations);
     }
 }
 
@@ -605,6 +609,19 @@ async fn load(
         work.merge(worker.await?);
     }
     let at_end = proxy.counts();
+    // Every replica is up again: a revocation whose check the kill cut is checked now. Refused is
+    // the only right answer: a token of a revoked grant is refused without being spent. (Had the
+    // grant survived and the cut request spent the token, this would be refused as reuse too; that
+    // spend then shows in the books, one more refresh token spent than answered.)
+    let checker = User::new(client.clone(), &cluster.issuer, &cluster.resource);
+    for token in std::mem::take(&mut work.unconfirmed_revocations) {
+        match checker.refresh(&token).await {
+            outcome if outcome.is_invalid_grant() => {}
+            other => work
+                .double_spend_problems
+                .push(format!("the grant survived reuse (checked after the load): {other:?}")),
+        }
+    }
     let elapsed = started.elapsed().as_secs_f64();
 
     report.say(format!(
@@ -798,6 +815,11 @@ async fn double_spend(user: &User, token: String, work: &mut Work) {
             };
             match user.refresh(&winner.refresh).await {
                 outcome if outcome.is_invalid_grant() => {}
+                // The kill cut the check, not the double spend: made again after the load.
+                TokenOutcome::Unreachable(_) => {
+                    work.lost += 1;
+                    work.unconfirmed_revocations.push(winner.refresh.clone());
+                }
                 other => work.double_spend_problems.push(format!("the grant survived reuse: {other:?}")),
             }
         }
