@@ -4,7 +4,7 @@
 //! callers see the revocation for every token under it.
 
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Executor, FromRow, Row, Sqlite};
+use sqlx::{Executor, FromRow, Row, Sqlite, SqliteConnection};
 
 use super::SqliteBackend;
 use super::audit::insert_audit_event;
@@ -135,6 +135,24 @@ async fn insert_refresh_token<'e>(
     Ok(())
 }
 
+/// What a new grant starts with: its first access token, its refresh token if any, and the event
+/// of their issue.
+async fn insert_first_tokens(
+    c: &mut SqliteConnection,
+    grant_id: &str,
+    access: &IssuedAccessToken,
+    refresh: Option<&NewRefreshToken>,
+    event: &AuditEvent,
+    now: i64,
+) -> Result<(), StoreError> {
+    insert_access_token(&mut *c, access).await?;
+    if let Some(refresh) = refresh {
+        insert_refresh_token(&mut *c, grant_id, refresh, now).await?;
+    }
+    insert_audit_event(&mut *c, event, now).await?;
+    Ok(())
+}
+
 impl GrantStore for SqliteBackend {
     fn create_grant<'a>(
         &'a self,
@@ -169,11 +187,7 @@ impl GrantStore for SqliteBackend {
                     .execute(&mut *c)
                     .await?;
                 }
-                insert_access_token(&mut *c, &access).await?;
-                if let Some(refresh) = &refresh {
-                    insert_refresh_token(&mut *c, &grant.id, refresh, now).await?;
-                }
-                insert_audit_event(&mut *c, &event, now).await?;
+                insert_first_tokens(&mut *c, &grant.id, &access, refresh.as_ref(), &event, now).await?;
                 Ok(())
             })
         })
@@ -213,11 +227,7 @@ impl GrantStore for SqliteBackend {
                     .bind(&code_hash)
                     .execute(&mut *c)
                     .await?;
-                insert_access_token(&mut *c, &access).await?;
-                if let Some(refresh) = &refresh {
-                    insert_refresh_token(&mut *c, &grant.id, refresh, now).await?;
-                }
-                insert_audit_event(&mut *c, &event, now).await?;
+                insert_first_tokens(&mut *c, &grant.id, &access, refresh.as_ref(), &event, now).await?;
                 Ok(true)
             })
         })
