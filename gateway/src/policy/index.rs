@@ -332,9 +332,10 @@ impl Index {
         Ok(Self { policies, tools, searchers })
     }
 
-    /// The policies that can apply to a call of `tool` by `caller`, as a set for Cedar; `None` for
-    /// a tool not in the catalog.
-    pub fn select(&self, tool: &str, caller: &Caller<'_>) -> Option<Result<PolicySet, String>> {
+    /// The policies that can apply to a call of `tool` by `caller`, by their numbers (for
+    /// [`Index::policy_set`]), always in the same order for the same policies; `None` for a tool
+    /// not in the catalog.
+    pub fn select(&self, tool: &str, caller: &Caller<'_>) -> Option<Vec<usize>> {
         let index = self.tools.get(tool)?;
         let mut lists: Vec<&[Candidate]> = vec![&index.anyone];
         for entity in std::iter::once(caller.principal).chain(caller.groups) {
@@ -362,13 +363,17 @@ impl Index {
                 })
                 .collect(),
         );
-        let mut chosen = PolicySet::new();
-        for candidate in lists.into_iter().flatten().filter(|c| c.may_apply(caller, &found)) {
-            if let Err(error) = chosen.add(self.policies[candidate.policy].clone()) {
-                return Some(Err(error.to_string()));
-            }
+        Some(lists.into_iter().flatten().filter(|c| c.may_apply(caller, &found)).map(|c| c.policy).collect())
+    }
+
+    /// The policies numbered `chosen` (by [`Index::select`]), as a set for Cedar.
+    pub fn policy_set(&self, chosen: &[usize]) -> Result<PolicySet, String> {
+        let mut set = PolicySet::new();
+        for &number in chosen {
+            let policy = self.policies.get(number).ok_or_else(|| format!("no policy number {number}"))?;
+            set.add(policy.clone()).map_err(|e| e.to_string())?;
         }
-        Some(Ok(chosen))
+        Ok(set)
     }
 
     /// Every policy whose action and resource scope match `tool`, whoever calls.

@@ -21,11 +21,13 @@
 //! when its file changes.
 
 mod index;
+mod memo;
 pub mod reload;
 pub mod schema;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cedar_policy::{
@@ -37,6 +39,7 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::Catalog;
 use index::{Caller, Index};
+use memo::Memo;
 use schema::{ArgType, NAMESPACE, arguments_type};
 
 /// A problem with a policy file, where it is.
@@ -169,7 +172,15 @@ pub struct Policies {
     schema: Schema,
     catalog: Catalog,
     hash: String,
+    /// Per caller and tool, the call's entities; per choice of the index, the policy set
+    /// ([`memo`]). Shared by clones, which hold the same policies.
+    entities: Arc<Memo<String, Entities>>,
+    policy_sets: Arc<Memo<Vec<usize>, PolicySet>>,
 }
+
+/// Most callers (user, groups, client, tool) whose entities are kept, and most choices of
+/// policies: a few MB at most, for the callers of the last minutes.
+const MEMO_CAPACITY: usize = 4096;
 
 #[derive(Debug, Clone, Default)]
 struct Annotations {
@@ -223,6 +234,8 @@ impl Policies {
             schema,
             catalog: catalog.clone(),
             hash,
+            entities: Arc::new(Memo::new(MEMO_CAPACITY)),
+            policy_sets: Arc::new(Memo::new(MEMO_CAPACITY)),
         })
     }
 
@@ -344,15 +357,12 @@ impl Policies {
         // The groups need no entity of their own: `in` reads the principal's ancestors, and a
         // group has no attributes and no parents. (Cedar's transitive closure over the entities
         // is the costliest step left of a decision, so fewer entities is faster.)
-        let mut entities: Vec<Entity> = Vec::with_capacity(3 + group_list.len());
-        if selection.checks() {
-            entities.extend(group_list.iter().map(|g| Entity::new_no_attrs(g.clone(), Default::default())));
-        }
-        let client = RestrictedExpression::new_string(facts.client_id.to_owned());
-        entities.push(
-            Entity::new(principal.clone(), [("client_id".to_owned(), client)].into(), groups)
-                .map_err(|e| e.to_string())?,
-        );
+        let user = || {
+            let client = RestrictedExpression::new_string(facts.client_id.to_owned());
+            Entity::new(principal.clone(), [("client_id".to_owned(), client)].into(), groups.clone())
+                .map_err(|e| e.to_string())
+        };
+        let no_tool = || format!("no tool {:?}", facts.tool);
 
         let (selected, entities) = match selection {
             Selection::Indexed => {
@@ -363,26 +373,41 @@ impl Policies {
                     client_address: facts.client_address,
                     arguments,
                 };
-                let no_tool = || format!("no tool {:?}", facts.tool);
-                let selected = self.index.select(facts.tool, &caller).ok_or_else(no_tool)??;
-                entities.extend(self.tool_entities.get(facts.tool).ok_or_else(no_tool)?.iter().cloned());
-                // The caller's entities are built just above, of the schema's types and
-                // attributes, and the tool's were checked by `load`: no check per call.
-                (Some(selected), Entities::from_entities(entities, None).map_err(|e| e.to_string())?)
+                let chosen = self.index.select(facts.tool, &caller).ok_or_else(no_tool)?;
+                let selected =
+                    self.policy_sets.get_or_build(chosen.as_slice(), || self.index.policy_set(&chosen))?;
+                let caller_key = memo::key(
+                    [facts.tool, facts.user, facts.client_id]
+                        .into_iter()
+                        .chain(facts.groups.iter().map(String::as_str)),
+                );
+                let entities = self.entities.get_or_build(caller_key.as_str(), || {
+                    let mut entities = vec![user()?];
+                    entities.extend(self.tool_entities.get(facts.tool).ok_or_else(no_tool)?.iter().cloned());
+                    // The caller's entity is built just above, of the schema's types and
+                    // attributes, and the tool's were checked by `load`: no check per call.
+                    Entities::from_entities(entities, None).map_err(|e| e.to_string())
+                })?;
+                (Some(selected), entities)
             }
             // The reference the index and the prebuilt entities are tested against: every policy,
             // and the entities checked against the schema (which adds the actions itself).
             #[cfg(test)]
             Selection::Everything => {
+                let mut entities: Vec<Entity> =
+                    group_list.iter().map(|g| Entity::new_no_attrs(g.clone(), Default::default())).collect();
+                entities.push(user()?);
                 let upstream = self.catalog.get(facts.tool).map(|e| e.upstream.as_str()).unwrap_or_default();
                 let upstream = uid(&self.types.upstream, upstream);
                 entities.push(Entity::new_no_attrs(upstream.clone(), Default::default()));
                 entities.push(Entity::new_no_attrs(resource, [upstream].into()));
-                (None, Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?)
+                let entities =
+                    Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?;
+                (None, Arc::new(entities))
             }
         };
 
-        let policies = selected.as_ref().unwrap_or(&self.policies);
+        let policies = selected.as_deref().unwrap_or(&self.policies);
         let response = Authorizer::new().is_authorized(&request, policies, &entities);
         Ok(Outcome {
             decision: response.decision(),
@@ -611,6 +636,61 @@ mod tests {
         assert!(!wipe.allowed && wipe.determining == ["wipe"], "{wipe:?}");
     }
 
+    /// The entities and policy sets kept from one call are never another caller's: the same
+    /// calls, asked in turns and again, get what each caller gets alone (a memo keyed by less
+    /// than the user, each group, the client and the tool would mix them up).
+    #[test]
+    fn what_a_decision_keeps_for_the_next_call_is_never_another_callers() {
+        let text = r#"
+            @id("any") permit(principal, action, resource);
+            @id("g1") forbid(principal in Gateway::Group::"g1", action, resource);
+            @id("u1") forbid(principal == Gateway::User::"u1", action == Gateway::Action::"n__wipe", resource);
+            @id("c1") forbid(principal, action, resource) when { principal.client_id == "c1" };
+        "#;
+        let policies = Policies::load("p.cedar", text, &catalog()).unwrap();
+        let no_arguments = Map::new();
+        let decide = |user: &str, groups: &[String], client: &str, tool: &str| {
+            let facts = CallFacts {
+                user,
+                groups,
+                client_id: client,
+                tool,
+                arguments: &no_arguments,
+                time: 0,
+                client_address: "127.0.0.1",
+                scopes: &[],
+                auth_time: 0,
+            };
+            let decision = policies.decide(&facts);
+            (decision.allowed, decision.determining)
+        };
+        let g1 = ["g1".to_owned()];
+        let g0 = ["g0".to_owned()];
+        // (user, groups, client, tool, allowed, determining policy)
+        type Call<'a> = (&'a str, &'a [String], &'a str, &'a str, bool, &'a str);
+        let calls: [Call; 8] = [
+            ("u0", &[], "c0", "n__list", true, "any"),
+            ("u0", &g1, "c0", "n__list", false, "g1"),
+            ("u0", &g0, "c0", "n__list", true, "any"),
+            ("u0", &[], "c1", "n__list", false, "c1"),
+            ("u1", &[], "c0", "n__list", true, "any"),
+            ("u1", &[], "c0", "n__wipe", false, "u1"),
+            // The parts of a key run together would make these two the same.
+            ("u", &[], "1c0", "n__list", true, "any"),
+            ("u1", &[], "c0", "n__list", true, "any"),
+        ];
+        for round in 0..3 {
+            for (user, groups, client, tool, allowed, by) in calls {
+                assert_eq!(
+                    decide(user, groups, client, tool),
+                    (allowed, vec![by.to_owned()]),
+                    "round {round}: {user} in {groups:?} through {client} calling {tool}"
+                );
+            }
+        }
+        assert!(policies.entities.len() >= 6 && policies.policy_sets.len() >= 2);
+    }
+
     /// Two upstreams: `a` with a tool taking a required string (`say`), one taking an optional
     /// string and a number (`note`) and one taking nothing (`drop`); `b` with a `say` of its own.
     fn varied_catalog() -> Catalog {
@@ -826,7 +906,8 @@ mod tests {
                 client_address: "10.0.0.1",
                 arguments: arguments.as_ref(),
             };
-            let set = policies.index.select("a__say", &caller).unwrap().unwrap();
+            let chosen = policies.index.select("a__say", &caller).unwrap();
+            let set = policies.index.policy_set(&chosen).unwrap();
             let mut ids: Vec<String> =
                 set.policies().map(|p| p.annotation("id").unwrap().to_owned()).collect();
             ids.sort();
