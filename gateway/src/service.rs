@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use axum::http::HeaderMap;
 use mcp_bearer::VerifiedToken;
 use mcp_endpoint::sessions::Sessions;
-use protocol::authorization_details::{AuthorizationDetail, MCP_TOOL_CALL, TOOLS_CALL, arguments_sha256};
+use protocol::authorization_details::{AuthorizationDetail, MCP_TOOL_CALL, TOOLS_CALL, object_sha256};
 use protocol::error::ErrorCode;
 use protocol::mcp::{CallToolResult, Implementation, RpcError, Tool};
 use protocol::scope::Scopes;
@@ -215,7 +215,7 @@ impl Gateway {
     ) -> Outcome {
         let started = Instant::now();
         let policies = self.policies.current();
-        let digest = arguments_sha256(&Value::Object(arguments.clone()));
+        let digest = object_sha256(&arguments);
         let mut record = audit::Decision {
             at_ms: now_ms(),
             request_id: caller.request_id.clone(),
@@ -339,7 +339,7 @@ impl Gateway {
                         record.approval_id = Some(approval_id);
                         // Bound to this call and spent on it: never cached, never retried.
                         return self
-                            .call_upstream(&owner_of(caller), upstream, entry, &token, arguments)
+                            .call_upstream(&owner_of(caller), upstream, entry, &token, &arguments)
                             .await;
                     }
                     Ok(answer) => {
@@ -356,12 +356,12 @@ impl Gateway {
             }
         };
         let owner = owner_of(caller);
-        match self.call_upstream(&owner, upstream, entry, &token, arguments.clone()).await {
+        match self.call_upstream(&owner, upstream, entry, &token, &arguments).await {
             // A hop token the upstream does not take (keys rotated, say): once more with a new one.
             Outcome::Unavailable(why) if why == UPSTREAM_REFUSED_TOKEN => {
                 self.hops.forget(&caller.token.claims.jti);
                 match self.hop_token(caller, upstream, entry.scopes.as_ref()).await {
-                    Ok(token) => self.call_upstream(&owner, upstream, entry, &token, arguments).await,
+                    Ok(token) => self.call_upstream(&owner, upstream, entry, &token, &arguments).await,
                     Err(error) => exchange_refused(caller, entry, error),
                 }
             }
@@ -377,11 +377,11 @@ impl Gateway {
         upstream: &Upstream,
         entry: &Entry,
         token: &AccessToken,
-        arguments: Map<String, Value>,
+        arguments: &Map<String, Value>,
     ) -> Outcome {
         match self
             .upstream_client
-            .call_tool_for(upstream, token, Some(owner), &entry.upstream_tool, arguments)
+            .call_tool_for(upstream, token, Some(owner), &entry.upstream_tool, arguments.clone())
             .await
         {
             Ok(result) => Outcome::Result(result),

@@ -79,6 +79,8 @@ struct SessionKey {
 pub struct UpstreamClient {
     http: reqwest::Client,
     idle: std::sync::Mutex<IdleSessions>,
+    /// Each upstream's URL, parsed once (reqwest would parse the string on every request).
+    urls: std::sync::RwLock<std::collections::HashMap<String, reqwest::Url>>,
 }
 
 /// The sessions kept open, per owner, each with when it was last used (most recent last).
@@ -97,7 +99,22 @@ impl UpstreamClient {
             .timeout(TIMEOUT)
             .build()
             .unwrap_or_default();
-        Self { http, idle: std::sync::Mutex::default() }
+        Self { http, idle: std::sync::Mutex::default(), urls: std::sync::RwLock::default() }
+    }
+
+    /// `upstream`'s URL, parsed.
+    fn url_of(&self, upstream: &Upstream) -> Result<reqwest::Url, UpstreamError> {
+        let urls = self.urls.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(url) = urls.get(&upstream.url) {
+            return Ok(url.clone());
+        }
+        drop(urls);
+        let url = reqwest::Url::parse(&upstream.url)
+            .map_err(|e| UpstreamError::Failed(format!("the upstream URL does not parse: {e}")))?;
+        let mut urls = self.urls.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The upstreams are the configuration's: a handful, never one per request.
+        urls.insert(upstream.url.clone(), url.clone());
+        Ok(url)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, IdleSessions> {
@@ -251,7 +268,7 @@ impl UpstreamClient {
         outgoing: &Outgoing,
     ) -> Result<Step, UpstreamError> {
         let mut request =
-            self.http.post(&upstream.url).bearer_auth(token.secret()).body(outgoing.body.clone());
+            self.http.post(self.url_of(upstream)?).bearer_auth(token.secret()).body(outgoing.body.clone());
         for (name, value) in &outgoing.headers {
             request = request.header(*name, value);
         }

@@ -11,7 +11,7 @@
 //! hostile input and is pure.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 /// The `type` of an approval of one MCP tool call.
@@ -110,7 +110,19 @@ impl ToolCall {
 pub fn arguments_sha256(arguments: &Value) -> String {
     let mut canonical = String::new();
     write_canonical(arguments, &mut canonical);
-    Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex_sha256(&canonical)
+}
+
+/// [`arguments_sha256`] of `Value::Object(members)`, for a caller that holds the members (and
+/// would otherwise copy them into a `Value` only to hash them).
+pub fn object_sha256(members: &Map<String, Value>) -> String {
+    let mut canonical = String::new();
+    write_object(members, &mut canonical);
+    hex_sha256(&canonical)
+}
+
+fn hex_sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// RFC 8785 (JCS) for what MCP arguments hold: object members sorted by their UTF-16 code units,
@@ -119,20 +131,7 @@ pub fn arguments_sha256(arguments: &Value) -> String {
 /// differs only for exponents such as `1e21`, which tool arguments do not use).
 fn write_canonical(value: &Value, out: &mut String) {
     match value {
-        Value::Object(members) => {
-            let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
-            sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push('{');
-            for (i, (key, member)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(member, out);
-            }
-            out.push('}');
-        }
+        Value::Object(members) => write_object(members, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -145,6 +144,21 @@ fn write_canonical(value: &Value, out: &mut String) {
         }
         scalar => out.push_str(&scalar.to_string()),
     }
+}
+
+fn write_object(members: &Map<String, Value>, out: &mut String) {
+    let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
+    sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+    out.push('{');
+    for (i, (key, member)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::String(key.clone()).to_string());
+        out.push(':');
+        write_canonical(member, out);
+    }
+    out.push('}');
 }
 
 #[cfg(test)]
@@ -166,6 +180,10 @@ mod tests {
             arguments_sha256(&serde_json::json!({})),
             "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
         );
+        // The members alone hash as their object does.
+        for value in [&a, &b, &other] {
+            assert_eq!(object_sha256(value.as_object().unwrap()), arguments_sha256(value));
+        }
     }
 
     #[test]

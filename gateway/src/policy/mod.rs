@@ -273,7 +273,7 @@ impl Policies {
         let Some(types) = self.argument_types.get(facts.tool) else {
             return denied(vec![format!("no tool {:?}", facts.tool)]);
         };
-        let arguments = match types.expression(&Value::Object(facts.arguments.clone())) {
+        let arguments = match types.object_expression(facts.arguments) {
             Ok(arguments) => arguments,
             Err(why) => return denied(vec![format!("the arguments do not fit the tool's types: {why}")]),
         };

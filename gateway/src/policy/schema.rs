@@ -128,22 +128,39 @@ impl ArgType {
             (ArgType::Set(item), Value::Array(items)) => {
                 Ok(E::new_set(items.iter().map(|v| item.expression(v)).collect::<Result<Vec<_>, _>>()?))
             }
-            (ArgType::Record(fields), Value::Object(object)) => {
-                let mut attributes = Vec::new();
-                for field in fields {
-                    match object.get(&field.name) {
-                        Some(v) => attributes.push((field.name.clone(), field.ty.expression(v)?)),
-                        None if field.required => {
-                            return Err(format!("argument {:?} is missing", field.name));
-                        }
-                        None => {}
-                    }
-                }
-                E::new_record(attributes).map_err(|e| e.to_string())
-            }
+            (ArgType::Record(fields), Value::Object(object)) => record_expression(fields, object),
             (expected, got) => Err(format!("expected {}, got {got}", expected.render())),
         }
     }
+
+    /// [`ArgType::expression`] of `Value::Object(object)`, without building that value: how a
+    /// call's arguments are given.
+    pub fn object_expression(
+        &self,
+        object: &serde_json::Map<String, Value>,
+    ) -> Result<cedar_policy::RestrictedExpression, String> {
+        match self {
+            ArgType::Record(fields) => record_expression(fields, object),
+            expected => Err(format!("expected {}, got {}", expected.render(), Value::Object(object.clone()))),
+        }
+    }
+}
+
+fn record_expression(
+    fields: &[Field],
+    object: &serde_json::Map<String, Value>,
+) -> Result<cedar_policy::RestrictedExpression, String> {
+    let mut attributes = Vec::new();
+    for field in fields {
+        match object.get(&field.name) {
+            Some(v) => attributes.push((field.name.clone(), field.ty.expression(v)?)),
+            None if field.required => {
+                return Err(format!("argument {:?} is missing", field.name));
+            }
+            None => {}
+        }
+    }
+    cedar_policy::RestrictedExpression::new_record(attributes).map_err(|e| e.to_string())
 }
 
 /// Attribute names the schema can carry: printable, no control characters, not too long.

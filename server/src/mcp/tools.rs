@@ -202,7 +202,7 @@ pub async fn call(
 /// too means a token that leaked from the gateway buys nothing else. Tokens without them are not
 /// bound to a call.
 fn is_the_approved_call(token: &VerifiedToken, tool: &str, arguments: &Map<String, Value>) -> bool {
-    use protocol::authorization_details::{MCP_TOOL_CALL, ToolCall, arguments_sha256};
+    use protocol::authorization_details::{MCP_TOOL_CALL, ToolCall, object_sha256};
     let Some(details) = &token.claims.authorization_details else {
         return true;
     };
@@ -210,7 +210,7 @@ fn is_the_approved_call(token: &VerifiedToken, tool: &str, arguments: &Map<Strin
     if calls.peek().is_none() {
         return true;
     }
-    let digest = arguments_sha256(&Value::Object(arguments.clone()));
+    let digest = object_sha256(arguments);
     calls.filter_map(|d| ToolCall::check(d).ok()).any(|call| {
         call.tool == tool && call.arguments_sha256 == digest && token.claims.aud.contains(&call.location)
     })
