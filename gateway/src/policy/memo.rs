@@ -8,7 +8,8 @@
 //! from: a memo can only ever return what building anew would have.
 //!
 //! Each memo lives in one [`super::Policies`] (a reload starts empty ones) and is bounded: when
-//! full it is emptied, so many distinct callers cost what no memo would, never more memory.
+//! full, each new entry takes the place of an arbitrary old one, so many distinct callers cost
+//! about what no memo would, never more memory.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -49,10 +50,18 @@ impl<K: Hash + Eq, V> Memo<K, V> {
         }
         let value = Arc::new(build()?);
         let mut entries = self.lock();
-        if entries.len() >= self.capacity {
-            entries.clear();
-        }
+        let forgotten = if entries.len() >= self.capacity && !entries.contains_key(key) {
+            // Room for one more: any entry goes (the first the table yields), so a memo that
+            // is full costs each new caller one removal, never a pause to empty it.
+            let any = entries.keys().next().map(|k| k.borrow().to_owned());
+            any.and_then(|k| entries.remove(k.borrow()))
+        } else {
+            None
+        };
         entries.insert(key.to_owned(), value.clone());
+        drop(entries);
+        // Dropped outside the lock: entities are a few allocations each.
+        drop(forgotten);
         Ok(value)
     }
 
@@ -100,14 +109,15 @@ mod tests {
     }
 
     #[test]
-    fn a_full_memo_starts_over() {
-        let memo: Memo<String, usize> = Memo::new(2);
-        for (i, k) in ["a", "b", "c"].into_iter().enumerate() {
+    fn a_full_memo_forgets_one_entry_for_each_new_one() {
+        let memo: Memo<String, usize> = Memo::new(3);
+        for (i, k) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
             memo.get_or_build(k, || Ok(i)).unwrap();
+            assert_eq!(memo.len(), (i + 1).min(3));
         }
-        assert_eq!(memo.len(), 1);
-        assert_eq!(*memo.get_or_build("c", || Ok(99)).unwrap(), 2, "the newest is kept");
-        assert_eq!(*memo.get_or_build("a", || Ok(99)).unwrap(), 99, "the older ones are gone");
+        assert_eq!(*memo.get_or_build("e", || Ok(99)).unwrap(), 4, "the newest is kept");
+        let kept = ["a", "b", "c", "d"].into_iter().filter(|k| memo.lock().contains_key(*k)).count();
+        assert_eq!(kept, 2, "two of the older ones made room");
     }
 
     #[test]
