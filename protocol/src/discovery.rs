@@ -259,6 +259,19 @@ mod tests {
         );
     }
 
+    /// Found by the `discovery` fuzz target: a punycode label that decodes to U+200F, which
+    /// idna 1.1.0 with the pinned adapter does not know as disallowed, tripped a `debug_assert!`
+    /// in its bidi check (see the root Cargo.toml). The host is kept in its ASCII form, as in a
+    /// release build, and discovery goes on as for any host.
+    #[test]
+    fn a_punycode_host_the_idna_tables_do_not_know_is_kept_in_ascii_without_panicking() {
+        let (_, step) = Discovery::start("http://XN--Oh-Otttthttp/mcp", &BearerChallenge::default());
+        assert_eq!(fetch_url(&step), "http://xn--oh-otttthttp/.well-known/oauth-protected-resource/mcp");
+        let fuzzed = "http:XN--Oh-Otttthttp://localhost:90COOOOO90/mcp\n--O-OO";
+        let (_, step) = Discovery::start(fuzzed, &BearerChallenge::default());
+        assert!(fetch_url(&step).starts_with("http://xn--oh-otttthttp/.well-known/"), "{step:?}");
+    }
+
     #[test]
     fn refuses_metadata_for_another_issuer_or_resource() {
         let (mut discovery, _) = Discovery::start(MCP, &BearerChallenge::default());

@@ -601,6 +601,27 @@ mod tests {
         Catalog::build(&upstreams).0
     }
 
+    /// A call at time 0 from 127.0.0.1, by a token without scopes or `auth_time`.
+    fn call_by<'a>(
+        user: &'a str,
+        groups: &'a [String],
+        client_id: &'a str,
+        tool: &'a str,
+        arguments: &'a Map<String, Value>,
+    ) -> CallFacts<'a> {
+        CallFacts {
+            user,
+            groups,
+            client_id,
+            tool,
+            arguments,
+            time: 0,
+            client_address: "127.0.0.1",
+            scopes: &[],
+            auth_time: 0,
+        }
+    }
+
     #[test]
     fn each_tool_is_decided_over_the_policies_that_can_apply_to_it_only() {
         let text = r#"
@@ -620,17 +641,7 @@ mod tests {
         assert_eq!(ids("n__wipe"), ["any", "either", "wipe"]);
         // And the decisions are what the whole set says.
         let no_arguments = Map::new();
-        let facts = |tool| CallFacts {
-            user: "u",
-            groups: &[],
-            client_id: "c",
-            tool,
-            arguments: &no_arguments,
-            time: 0,
-            client_address: "127.0.0.1",
-            scopes: &[],
-            auth_time: 0,
-        };
+        let facts = |tool| call_by("u", &[], "c", tool, &no_arguments);
         assert!(policies.decide(&facts("n__list")).allowed);
         let wipe = policies.decide(&facts("n__wipe"));
         assert!(!wipe.allowed && wipe.determining == ["wipe"], "{wipe:?}");
@@ -650,18 +661,7 @@ mod tests {
         let policies = Policies::load("p.cedar", text, &catalog()).unwrap();
         let no_arguments = Map::new();
         let decide = |user: &str, groups: &[String], client: &str, tool: &str| {
-            let facts = CallFacts {
-                user,
-                groups,
-                client_id: client,
-                tool,
-                arguments: &no_arguments,
-                time: 0,
-                client_address: "127.0.0.1",
-                scopes: &[],
-                auth_time: 0,
-            };
-            let decision = policies.decide(&facts);
+            let decision = policies.decide(&call_by(user, groups, client, tool, &no_arguments));
             (decision.allowed, decision.determining)
         };
         let g1 = ["g1".to_owned()];
