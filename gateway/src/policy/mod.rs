@@ -179,7 +179,9 @@ pub struct Policies {
 }
 
 /// Most callers (user, groups, client, tool) whose entities are kept, and most choices of
-/// policies: a few MB at most, for the callers of the last minutes.
+/// policies whose set is kept. An entry is a caller's three entities, or copies of the chosen
+/// policies (Cedar keeps each one's text with it): with policies of a few hundred bytes and tens
+/// chosen per call, tens of MB at worst.
 const MEMO_CAPACITY: usize = 4096;
 
 #[derive(Debug, Clone, Default)]
