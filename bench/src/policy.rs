@@ -6,9 +6,10 @@
 //! demo catalog like any policy file. The generated ones are of the kinds an operator writes
 //! (argument patterns, groups, clients, upstreams, addresses), and most of them apply to the timed
 //! call's tool, so that their conditions are evaluated rather than skipped by the action alone.
-//! The timed call (`demo__echo`) is allowed, as most calls are. It is timed made by a new user
-//! each time, and by the same user over and over, whose entities and chosen policies a decision
-//! keeps from the call before (`gateway/src/policy/memo.rs`); the goal is judged on new users.
+//! The timed call (`demo__echo`) is allowed, as most calls are. It is timed twice: made by a new
+//! user each time, and by the same user over and over, whose entities and chosen policies a
+//! decision keeps from the call before (`gateway/src/policy/memo.rs`); the goal is judged on new
+//! users.
 //! One thread, nothing else running: the servers of the other parts are idle by now.
 
 use std::collections::BTreeMap;
@@ -176,7 +177,7 @@ enum Callers {
 fn time(policies: &Policies, facts: &CallFacts<'_>, callers: Callers) -> Vec<Duration> {
     let users: Vec<String> = match callers {
         Callers::Same => Vec::new(),
-        Callers::New => (0..WARMUP + ITERATIONS).map(|i| format!("{}-{i}", policies.hash())).collect(),
+        Callers::New => (0..WARMUP + ITERATIONS).map(|i| format!("new-user-{i}")).collect(),
     };
     let facts_of =
         |i: usize| CallFacts { user: users.get(i).map_or(facts.user, String::as_str), ..facts.clone() };

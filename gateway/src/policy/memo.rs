@@ -23,7 +23,7 @@ pub(super) struct Memo<K, V> {
     entries: Mutex<HashMap<K, Arc<V>>>,
 }
 
-impl<K: Hash + Eq, V> Memo<K, V> {
+impl<K: Hash + Eq + Clone, V> Memo<K, V> {
     pub fn new(capacity: usize) -> Self {
         Self { capacity, entries: Mutex::new(HashMap::new()) }
     }
@@ -53,8 +53,8 @@ impl<K: Hash + Eq, V> Memo<K, V> {
         let forgotten = if entries.len() >= self.capacity && !entries.contains_key(key) {
             // Room for one more: any entry goes (the first the table yields), so a memo that
             // is full costs each new caller one removal, never a pause to empty it.
-            let any = entries.keys().next().map(|k| k.borrow().to_owned());
-            any.and_then(|k| entries.remove(k.borrow()))
+            let any = entries.keys().next().cloned();
+            any.and_then(|k| entries.remove::<K>(&k))
         } else {
             None
         };
