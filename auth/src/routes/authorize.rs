@@ -27,17 +27,24 @@ pub async fn authorize(
 
     // A repeated parameter makes even `redirect_uri` ambiguous, so it is reported on a page.
     let params = parse_unique(query.as_deref().unwrap_or_default()).map_err(|e| invalid(e.to_string()))?;
-    let client = match params.get("client_id") {
-        Some(client_id) if is_metadata_document_url(client_id) => {
-            match cimd::resolve_client(&state, client_id).await {
-                Ok(client) => Some(client),
-                Err(cimd::CimdError::Store(e)) => return Err(e.into()),
-                Err(e) => return Err(invalid(e.to_string())),
+    let find_client = async {
+        match params.get("client_id") {
+            Some(client_id) if is_metadata_document_url(client_id) => {
+                match cimd::resolve_client(&state, client_id).await {
+                    Ok(client) => Ok(Some(client)),
+                    Err(cimd::CimdError::Store(e)) => Err(e.into()),
+                    Err(e) => Err(invalid(e.to_string())),
+                }
             }
+            Some(client_id) => Ok(state.store.find_client(client_id).await?),
+            None => Ok(None),
         }
-        Some(client_id) => state.store.find_client(client_id).await?,
-        None => None,
     };
+    // The browser's session is read while the client is looked up (both only read): a returning
+    // user's authorization waits for one round trip to the database instead of two. It is used
+    // only once the request has been found valid.
+    let (client, current) = tokio::join!(find_client, session::current(&state, &headers));
+    let client = client?;
     let registered = client.as_ref().map(|c| c.redirect_uris.as_slice());
     let redirect_uri = check_client_redirect(&params, registered).map_err(|m| invalid(m.to_owned()))?;
     let client = client.expect("check_client_redirect succeeds only with a client");
@@ -55,7 +62,7 @@ pub async fn authorize(
         })?;
 
     let now = state.now();
-    let (session_hash, signed_in, set_cookie) = match session::current(&state, &headers).await? {
+    let (session_hash, signed_in, set_cookie) = match current? {
         Some(current) => {
             let signed_in = current.session.user_id.clone().zip(current.session.authenticated_at);
             (current.session.id_hash, signed_in, None)

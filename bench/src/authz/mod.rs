@@ -18,7 +18,8 @@
 //! take turns, [`ROUNDS`] slices of [`SLICE`] each after [`WARMUP`], as the other parts' rows do.
 //! Reported: operations per second, p50 and p99 of an operation (all its requests), requests per
 //! operation, errors (each one printed), and CPU seconds per 1,000 operations: the server's process
-//! from `/proc`, plus PostgreSQL's processes (SQLite is in-process).
+//! from `/proc`, plus PostgreSQL's processes (SQLite is in-process). The mix also shows each kind of
+//! operation within it (count, p50, p99), since its one p99 is mostly its slowest kind's tail.
 //!
 //! Differences that are the servers', not the harness's: node-oidc-provider refuses to introspect
 //! JWTs (`unsupported_token_type`), so it introspects opaque access tokens of a second resource (no
@@ -76,6 +77,9 @@ const ROW_LIST: [Row; 5] = [
 #[derive(Default)]
 struct Measured {
     latencies_us: Vec<u64>,
+    /// The same latencies by operation, for the mix, whose one p99 does not say which
+    /// operations make its tail.
+    by_op: BTreeMap<&'static str, Vec<u64>>,
     seconds: f64,
     requests: u64,
     errors: BTreeMap<String, usize>,
@@ -86,6 +90,11 @@ impl Measured {
     fn add(&mut self, other: Measured) {
         self.latencies_us.extend(other.latencies_us);
         self.latencies_us.sort_unstable();
+        for (op, latencies) in other.by_op {
+            let mine = self.by_op.entry(op).or_default();
+            mine.extend(latencies);
+            mine.sort_unstable();
+        }
         self.seconds += other.seconds;
         self.requests += other.requests;
         for (error, count) in other.errors {
@@ -104,9 +113,7 @@ impl Measured {
 
     /// The `p` quantile (0..1), in milliseconds.
     fn percentile_ms(&self, p: f64) -> f64 {
-        let n = self.latencies_us.len();
-        let index = ((n as f64 * p) as usize).min(n.saturating_sub(1));
-        self.latencies_us.get(index).map_or(0.0, |&us| us as f64 / 1000.0)
+        quantile_ms(&self.latencies_us, p)
     }
 
     /// CPU seconds (server + database) per 1,000 operations.
@@ -117,6 +124,13 @@ impl Measured {
     fn error_count(&self) -> usize {
         self.errors.values().sum()
     }
+}
+
+/// The `p` quantile (0..1) of sorted latencies in microseconds, in milliseconds.
+fn quantile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    let n = sorted_us.len();
+    let index = ((n as f64 * p) as usize).min(n.saturating_sub(1));
+    sorted_us.get(index).map_or(0.0, |&us| us as f64 / 1000.0)
 }
 
 pub async fn run(selection: &Selection) -> anyhow::Result<()> {
@@ -235,7 +249,11 @@ async fn run_slice(
                 }
                 match outcome {
                     Ok(()) => {
-                        measured.latencies_us.push(sent.elapsed().as_micros() as u64);
+                        let latency = sent.elapsed().as_micros() as u64;
+                        measured.latencies_us.push(latency);
+                        if matches!(workload, Workload::Mix) {
+                            measured.by_op.entry(op.label()).or_default().push(latency);
+                        }
                         measured.requests += user.requests() - requests;
                     }
                     Err(error) => *measured.errors.entry(error).or_default() += 1,
@@ -297,6 +315,15 @@ fn print_table(
                         cpu,
                         m.error_count()
                     );
+                    for (op, latencies) in &m.by_op {
+                        println!(
+                            "{:<46} of which {op}: {} ops, p50 {:.1} ms, p99 {:.1} ms",
+                            "",
+                            latencies.len(),
+                            quantile_ms(latencies, 0.50),
+                            quantile_ms(latencies, 0.99)
+                        );
+                    }
                     for (error, count) in m.errors.iter().take(5) {
                         println!("{:<46} {count} × {error}", "");
                     }

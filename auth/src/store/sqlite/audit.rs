@@ -3,7 +3,7 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row};
 
-use super::SqliteBackend;
+use super::{SqliteBackend, SqliteQuery};
 use crate::model::{AuditEvent, StoredAuditEvent};
 use crate::store::{AuditStore, StoreFuture};
 
@@ -22,27 +22,32 @@ impl FromRow<'_, SqliteRow> for StoredAuditEvent {
     }
 }
 
+/// The statement that writes an audit event; [`bind_event`] binds its values.
+pub(super) const INSERT_EVENT: &str =
+    "INSERT INTO audit_events (at, kind, request_id, client_id, user_id, grant_id, username_key, ip, detail)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Binds [`INSERT_EVENT`]'s values, in its order, after whatever `query` has bound already.
+pub(super) fn bind_event<'q>(query: SqliteQuery<'q>, event: &'q AuditEvent, now: i64) -> SqliteQuery<'q> {
+    query
+        .bind(now)
+        .bind(event.kind.as_str())
+        .bind(&event.request_id)
+        .bind(&event.client_id)
+        .bind(&event.user_id)
+        .bind(&event.grant_id)
+        .bind(&event.username_key)
+        .bind(&event.ip)
+        .bind(&event.detail)
+}
+
 /// Writes `event`, on its own or inside another write's transaction.
 pub(super) async fn insert_audit_event<'e>(
     executor: impl sqlx::SqliteExecutor<'e>,
     event: &AuditEvent,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit_events (at, kind, request_id, client_id, user_id, grant_id, username_key, ip, detail)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(now)
-    .bind(event.kind.as_str())
-    .bind(&event.request_id)
-    .bind(&event.client_id)
-    .bind(&event.user_id)
-    .bind(&event.grant_id)
-    .bind(&event.username_key)
-    .bind(&event.ip)
-    .bind(&event.detail)
-    .execute(executor)
-    .await?;
+    bind_event(sqlx::query(INSERT_EVENT), event, now).execute(executor).await?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The `clients` table. Redirect URIs and metadata are JSON text.
 
 use super::SqliteBackend;
-use super::audit::insert_audit_event;
+use super::audit::{INSERT_EVENT, bind_event};
 use crate::model::{AuditEvent, Client, Registration};
 use crate::store::{ClientStore, StoreError, StoreFuture};
 use crate::store::{from_json, to_json};
@@ -58,21 +58,22 @@ impl ClientStore for SqliteBackend {
         let (client, event) = (client.clone(), event.clone());
         self.writer.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                // The client and its event in one round trip.
+                let sql = statements!(
                     "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, created_at)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&client.client_id)
-                .bind(&client.client_name)
-                .bind(to_json(&client.redirect_uris)?)
-                .bind(client.registration.as_str())
-                .bind(to_json(&client.metadata)?)
-                .bind(&client.secret_hash)
-                .bind(to_json(&client.acts_for)?)
-                .bind(now)
-                .execute(&mut *c)
-                .await?;
-                insert_audit_event(&mut *c, &event, now).await?;
+                    INSERT_EVENT
+                );
+                let query = sqlx::query(sql)
+                    .bind(&client.client_id)
+                    .bind(&client.client_name)
+                    .bind(to_json(&client.redirect_uris)?)
+                    .bind(client.registration.as_str())
+                    .bind(to_json(&client.metadata)?)
+                    .bind(&client.secret_hash)
+                    .bind(to_json(&client.acts_for)?)
+                    .bind(now);
+                bind_event(query, &event, now).execute(&mut *c).await?;
                 Ok(())
             })
         })

@@ -4,7 +4,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row};
 
 use super::SqliteBackend;
-use super::audit::insert_audit_event;
+use super::audit::{INSERT_EVENT, bind_event};
 use crate::model::{AuditEvent, CodeBinding, NewCode, Redemption};
 use crate::store::{CodeStore, StoreFuture};
 
@@ -44,24 +44,25 @@ impl CodeStore for SqliteBackend {
         self.writer.write(move |c| {
             Box::pin(async move {
                 let b = &code.binding;
-                sqlx::query(
+                // The code and its event in one round trip.
+                let sql = statements!(
                     "INSERT INTO authorization_codes
                      (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, created_at, expires_at)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&code.code_hash)
-                .bind(&b.client_id)
-                .bind(&b.user_id)
-                .bind(&b.redirect_uri)
-                .bind(&b.scope)
-                .bind(&b.code_challenge)
-                .bind(&b.resource)
-                .bind(b.auth_time)
-                .bind(now)
-                .bind(b.expires_at)
-                .execute(&mut *c)
-                .await?;
-                insert_audit_event(&mut *c, &event, now).await?;
+                    INSERT_EVENT
+                );
+                let query = sqlx::query(sql)
+                    .bind(&code.code_hash)
+                    .bind(&b.client_id)
+                    .bind(&b.user_id)
+                    .bind(&b.redirect_uri)
+                    .bind(&b.scope)
+                    .bind(&b.code_challenge)
+                    .bind(&b.resource)
+                    .bind(b.auth_time)
+                    .bind(now)
+                    .bind(b.expires_at);
+                bind_event(query, &event, now).execute(&mut *c).await?;
                 Ok(())
             })
         })

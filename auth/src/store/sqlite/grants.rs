@@ -6,8 +6,8 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Executor, FromRow, Row, Sqlite, SqliteConnection};
 
-use super::SqliteBackend;
-use super::audit::insert_audit_event;
+use super::audit::{INSERT_EVENT, bind_event};
+use super::{SqliteBackend, SqliteQuery};
 use crate::model::{AuditEvent, Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
 use crate::store::{GrantStore, StoreError, StoreFuture};
 
@@ -77,22 +77,40 @@ impl<'r, T: FromRow<'r, SqliteRow>> FromRow<'r, SqliteRow> for WithGrant<T> {
     }
 }
 
+const INSERT_ACCESS_TOKEN: &str = "INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at, parent_jti) VALUES (?, ?, ?, ?, ?, ?)";
+
+fn bind_access_token<'q>(query: SqliteQuery<'q>, token: &'q IssuedAccessToken) -> SqliteQuery<'q> {
+    query
+        .bind(&token.jti)
+        .bind(&token.grant_id)
+        .bind(&token.scope)
+        .bind(token.issued_at)
+        .bind(token.expires_at)
+        .bind(&token.parent_jti)
+}
+
 async fn insert_access_token<'e>(
     executor: impl Executor<'e, Database = Sqlite>,
     token: &IssuedAccessToken,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at, parent_jti) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&token.jti)
-    .bind(&token.grant_id)
-    .bind(&token.scope)
-    .bind(token.issued_at)
-    .bind(token.expires_at)
-    .bind(&token.parent_jti)
-    .execute(executor)
-    .await?;
+    bind_access_token(sqlx::query(INSERT_ACCESS_TOKEN), token).execute(executor).await?;
     Ok(())
+}
+
+const INSERT_GRANT: &str =
+    "INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+
+fn bind_grant<'q>(query: SqliteQuery<'q>, grant: &'q Grant, now: i64) -> SqliteQuery<'q> {
+    query
+        .bind(&grant.id)
+        .bind(&grant.client_id)
+        .bind(&grant.user_id)
+        .bind(&grant.scope)
+        .bind(&grant.resource)
+        .bind(grant.auth_time)
+        .bind(now)
+        .bind(grant.expires_at)
 }
 
 async fn insert_grant<'e>(
@@ -100,43 +118,42 @@ async fn insert_grant<'e>(
     grant: &Grant,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&grant.id)
-    .bind(&grant.client_id)
-    .bind(&grant.user_id)
-    .bind(&grant.scope)
-    .bind(&grant.resource)
-    .bind(grant.auth_time)
-    .bind(now)
-    .bind(grant.expires_at)
-    .execute(executor)
-    .await?;
+    bind_grant(sqlx::query(INSERT_GRANT), grant, now).execute(executor).await?;
     Ok(())
 }
 
-async fn insert_refresh_token<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-    grant_id: &str,
-    token: &NewRefreshToken,
+const INSERT_REFRESH_TOKEN: &str =
+    "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?, ?, ?, ?)";
+
+fn bind_refresh_token<'q>(
+    query: SqliteQuery<'q>,
+    grant_id: &'q str,
+    token: &'q NewRefreshToken,
     now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(&token.token_hash)
-    .bind(grant_id)
-    .bind(now)
-    .bind(token.expires_at)
-    .execute(executor)
-    .await?;
-    Ok(())
+) -> SqliteQuery<'q> {
+    query.bind(&token.token_hash).bind(grant_id).bind(now).bind(token.expires_at)
 }
 
-/// What a new grant starts with: its first access token, its refresh token if any, and the event
-/// of their issue.
+/// Binds the values of what a new grant starts with, in this order: its first access token
+/// ([`INSERT_ACCESS_TOKEN`]), its refresh token if any ([`INSERT_REFRESH_TOKEN`]), and the event
+/// of their issue ([`INSERT_EVENT`]).
+fn bind_first_tokens<'q>(
+    query: SqliteQuery<'q>,
+    grant_id: &'q str,
+    access: &'q IssuedAccessToken,
+    refresh: Option<&'q NewRefreshToken>,
+    event: &'q AuditEvent,
+    now: i64,
+) -> SqliteQuery<'q> {
+    let query = bind_access_token(query, access);
+    let query = match refresh {
+        Some(refresh) => bind_refresh_token(query, grant_id, refresh, now),
+        None => query,
+    };
+    bind_event(query, event, now)
+}
+
+/// What a new grant starts with (see [`bind_first_tokens`]), in one round trip.
 async fn insert_first_tokens(
     c: &mut SqliteConnection,
     grant_id: &str,
@@ -145,13 +162,16 @@ async fn insert_first_tokens(
     event: &AuditEvent,
     now: i64,
 ) -> Result<(), StoreError> {
-    insert_access_token(&mut *c, access).await?;
-    if let Some(refresh) = refresh {
-        insert_refresh_token(&mut *c, grant_id, refresh, now).await?;
-    }
-    insert_audit_event(&mut *c, event, now).await?;
+    let sql = match refresh {
+        Some(_) => statements!(INSERT_ACCESS_TOKEN, INSERT_REFRESH_TOKEN, INSERT_EVENT),
+        None => statements!(INSERT_ACCESS_TOKEN, INSERT_EVENT),
+    };
+    bind_first_tokens(sqlx::query(sql), grant_id, access, refresh, event, now).execute(&mut *c).await?;
     Ok(())
 }
+
+/// Links a code to the grant it became, so that a replay finds the grant to revoke.
+const LINK_CODE: &str = "UPDATE authorization_codes SET grant_id = ? WHERE code_hash = ?";
 
 impl GrantStore for SqliteBackend {
     fn create_grant<'a>(
@@ -219,15 +239,22 @@ impl GrantStore for SqliteBackend {
                 if spent != 1 {
                     return Ok(false);
                 }
-                insert_grant(&mut *c, &grant, now).await?;
-                // Linked after the grant exists (SQLite checks the foreign key at once), so that
-                // a replay finds the grant to revoke.
-                sqlx::query("UPDATE authorization_codes SET grant_id = ? WHERE code_hash = ?")
-                    .bind(&grant.id)
-                    .bind(&code_hash)
+                // The grant, the code linked to it (after the grant exists: SQLite checks the
+                // foreign key at once) and its first tokens, in one round trip.
+                let sql = match refresh {
+                    Some(_) => statements!(
+                        INSERT_GRANT,
+                        LINK_CODE,
+                        INSERT_ACCESS_TOKEN,
+                        INSERT_REFRESH_TOKEN,
+                        INSERT_EVENT
+                    ),
+                    None => statements!(INSERT_GRANT, LINK_CODE, INSERT_ACCESS_TOKEN, INSERT_EVENT),
+                };
+                let query = bind_grant(sqlx::query(sql), &grant, now).bind(&grant.id).bind(&code_hash);
+                bind_first_tokens(query, &grant.id, &access, refresh.as_ref(), &event, now)
                     .execute(&mut *c)
                     .await?;
-                insert_first_tokens(&mut *c, &grant.id, &access, refresh.as_ref(), &event, now).await?;
                 Ok(true)
             })
         })
@@ -282,9 +309,10 @@ impl GrantStore for SqliteBackend {
                 if spent.rows_affected() != 1 {
                     return Ok(false);
                 }
-                insert_refresh_token(&mut *c, &grant_id, &next, now).await?;
-                insert_access_token(&mut *c, &access).await?;
-                insert_audit_event(&mut *c, &event, now).await?;
+                // The successor, the access token and the event, in one round trip.
+                let sql = statements!(INSERT_REFRESH_TOKEN, INSERT_ACCESS_TOKEN, INSERT_EVENT);
+                let query = bind_refresh_token(sqlx::query(sql), &grant_id, &next, now);
+                bind_event(bind_access_token(query, &access), &event, now).execute(&mut *c).await?;
                 Ok(true)
             })
         })
