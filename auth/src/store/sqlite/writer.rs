@@ -471,6 +471,25 @@ mod tests {
         assert_eq!(scratch.keys().await, ["b", "first"]);
     }
 
+    /// When no transaction can be opened (here: another process holds the write lock past the
+    /// busy timeout), the jobs waiting are refused, and the writer is left ready for the next.
+    #[tokio::test]
+    async fn a_batch_that_cannot_begin_is_refused_and_the_writer_goes_on() {
+        let (scratch, _) = Scratch::new().await;
+        let writer = Writer::spawn(
+            scratch.options.clone().busy_timeout(Duration::from_millis(50)).connect().await.unwrap(),
+        );
+        let mut lock = scratch.hold_write_lock().await;
+        let refused = insert(&writer, "refused").await;
+        assert!(
+            matches!(&refused, Err(StoreError::NotWritten(why)) if why.contains("locked")),
+            "{refused:?}"
+        );
+        lock.execute("ROLLBACK").await.unwrap();
+        insert(&writer, "after").await.unwrap();
+        assert_eq!(scratch.keys().await, ["after"]);
+    }
+
     #[tokio::test]
     async fn closing_finishes_what_is_queued_and_refuses_what_comes_after() {
         let (scratch, writer) = Scratch::new().await;
