@@ -203,6 +203,11 @@ fn bare_axum() -> axum::Router {
         )
 }
 
+/// The allocator the gateway and `mcp-server` binaries use (ARCHITECTURE.md, "The allocator"):
+/// they run in this process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // The binary's default: INFO and above, formatted; written nowhere, but paid for.
