@@ -15,6 +15,9 @@
 //! that failed is never reused, and the protocol core opens a new one when the upstream has
 //! forgotten it (`404`). Calls without an owner open and end a session of their own.
 
+mod transport;
+
+use axum::http::Method;
 use protocol::challenge::BearerChallenge;
 use protocol::mcp::{
     CallToolParams, CallToolResult, Implementation, ListToolsResult, RequestId, RpcError, Tool,
@@ -24,12 +27,11 @@ use protocol::scope::Scopes;
 use protocol::secret::AccessToken;
 use serde_json::{Map, Value};
 
-/// The largest answer read from an upstream.
-pub const MAX_ANSWER: usize = 4 * 1024 * 1024;
+pub use transport::MAX_ANSWER;
+use transport::{Target, Transport};
+
 /// Most pages of `tools/list` followed.
 const MAX_PAGES: usize = 100;
-/// How long one upstream request may take.
-const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// An upstream MCP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,10 +79,10 @@ struct SessionKey {
 
 /// The gateway's MCP client.
 pub struct UpstreamClient {
-    http: reqwest::Client,
+    transport: Transport,
     idle: std::sync::Mutex<IdleSessions>,
-    /// Each upstream's URL, parsed once (reqwest would parse the string on every request).
-    urls: std::sync::RwLock<std::collections::HashMap<String, reqwest::Url>>,
+    /// Each upstream's URL, parsed once.
+    targets: std::sync::RwLock<std::collections::HashMap<String, Target>>,
 }
 
 /// The sessions kept open, per owner, each with when it was last used (most recent last).
@@ -94,27 +96,25 @@ impl Default for UpstreamClient {
 
 impl UpstreamClient {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(TIMEOUT)
-            .build()
-            .unwrap_or_default();
-        Self { http, idle: std::sync::Mutex::default(), urls: std::sync::RwLock::default() }
+        Self {
+            transport: Transport::new(),
+            idle: std::sync::Mutex::default(),
+            targets: std::sync::RwLock::default(),
+        }
     }
 
     /// `upstream`'s URL, parsed.
-    fn url_of(&self, upstream: &Upstream) -> Result<reqwest::Url, UpstreamError> {
-        let urls = self.urls.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(url) = urls.get(&upstream.url) {
-            return Ok(url.clone());
+    fn target_of(&self, upstream: &Upstream) -> Result<Target, UpstreamError> {
+        let targets = self.targets.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(target) = targets.get(&upstream.url) {
+            return Ok(target.clone());
         }
-        drop(urls);
-        let url = reqwest::Url::parse(&upstream.url)
-            .map_err(|e| UpstreamError::Failed(format!("the upstream URL does not parse: {e}")))?;
-        let mut urls = self.urls.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        drop(targets);
+        let target = Target::parse(&upstream.url).map_err(UpstreamError::Failed)?;
+        let mut targets = self.targets.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         // The upstreams are the configuration's: a handful, never one per request.
-        urls.insert(upstream.url.clone(), url.clone());
-        Ok(url)
+        targets.insert(upstream.url.clone(), target.clone());
+        Ok(target)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, IdleSessions> {
@@ -267,21 +267,29 @@ impl UpstreamClient {
         token: &AccessToken,
         outgoing: &Outgoing,
     ) -> Result<Step, UpstreamError> {
-        let mut request =
-            self.http.post(self.url_of(upstream)?).bearer_auth(token.secret()).body(outgoing.body.clone());
-        for (name, value) in &outgoing.headers {
-            request = request.header(*name, value);
+        let mut headers: Vec<(&str, &str)> =
+            outgoing.headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        let traceparent = crate::trace::outgoing();
+        if let Some(traceparent) = &traceparent {
+            headers.push((protocol::trace::TRACEPARENT, traceparent));
         }
-        if let Some(traceparent) = crate::trace::outgoing() {
-            request = request.header(protocol::trace::TRACEPARENT, traceparent);
-        }
-        let mut response = request.send().await.map_err(|e| UpstreamError::Failed(e.to_string()))?;
-        let status = response.status().as_u16();
-        let head = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let reply = self
+            .transport
+            .send(
+                Method::POST,
+                &self.target_of(upstream)?,
+                token.secret(),
+                &headers,
+                outgoing.body.clone().into(),
+            )
+            .await
+            .map_err(UpstreamError::Failed)?;
+        let status = reply.status.as_u16();
+        let head = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
         let (content_type, session_id) = (head("content-type"), head(protocol::mcp::header::SESSION_ID));
         if status == 401 || status == 403 {
             let challenge = BearerChallenge::from_header_values(
-                response.headers().get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()),
+                reply.headers.get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()),
             )
             .ok()
             .flatten();
@@ -291,37 +299,25 @@ impl UpstreamClient {
                 UpstreamError::InsufficientScope(challenge.and_then(|c| c.scopes()))
             });
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| UpstreamError::Failed(e.to_string()))? {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_ANSWER {
-                return Err(UpstreamError::Failed(format!("the answer is larger than {MAX_ANSWER} bytes")));
-            }
-        }
-        let text =
-            String::from_utf8(body).map_err(|_| UpstreamError::Failed("the answer is not UTF-8".into()))?;
+        let text = std::str::from_utf8(&reply.body)
+            .map_err(|_| UpstreamError::Failed("the answer is not UTF-8".into()))?;
         let body = match &outgoing.id {
-            Some(id) if mcp_client::is_event_stream(status, content_type.as_deref()) => {
-                Body::Message(response_in_stream(&text, id)?)
+            Some(id) if mcp_client::is_event_stream(status, content_type) => {
+                Body::Message(response_in_stream(text, id)?)
             }
-            _ => Body::Text(&text),
+            _ => Body::Text(text),
         };
-        Ok(connection.on_answer(Answer {
-            status,
-            content_type: content_type.as_deref(),
-            session_id: session_id.as_deref(),
-            body,
-        }))
+        Ok(connection.on_answer(Answer { status, content_type, session_id, body }))
     }
 
     /// Ends the session, if one was opened (best effort).
     async fn close(&self, connection: &mut Connection, upstream: &Upstream, token: &AccessToken) {
         let Some(headers) = connection.close() else { return };
-        let mut request = self.http.delete(&upstream.url).bearer_auth(token.secret());
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let _ = request.send().await;
+        let Ok(target) = self.target_of(upstream) else { return };
+        let headers: Vec<(&str, &str)> =
+            headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        let _ =
+            self.transport.send(Method::DELETE, &target, token.secret(), &headers, Default::default()).await;
     }
 }
 
