@@ -168,6 +168,15 @@ pub async fn check(base: &str, endpoint: Endpoint, token: Option<&str>) -> anyho
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
+/// A keep-alive connection to `authority`, its driver spawned on the current runtime.
+async fn open(authority: &str) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(authority).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
 pub async fn run(
     base: &str,
     endpoint: Endpoint,
@@ -184,10 +193,7 @@ pub async fn run(
 
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let stream = tokio::net::TcpStream::connect(&authority).await?;
-        stream.set_nodelay(true)?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
+        let mut sender = open(&authority).await?;
         let (tokens, exhausted, authority, body) =
             (tokens.clone(), exhausted.clone(), authority.clone(), body.clone());
         tasks.push(tokio::spawn(async move {
@@ -218,9 +224,22 @@ pub async fn run(
                     break;
                 };
                 let status = response.status().as_u16();
+                // A server that refuses a request before reading its body closes the connection
+                // (the unread body must not be taken for the next request): a client opens a new
+                // one, and its time is part of this request's.
+                let closing = response
+                    .headers()
+                    .get(hyper::header::CONNECTION)
+                    .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"));
                 let Ok(answer) = response.into_body().collect().await else {
                     break;
                 };
+                if closing {
+                    match open(&authority).await {
+                        Ok(reopened) => sender = reopened,
+                        Err(_) => break,
+                    }
+                }
                 if sent >= measure_from {
                     latencies.push(sent.elapsed().as_micros() as u64);
                     *statuses.entry(status).or_default() += 1;

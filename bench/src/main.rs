@@ -132,6 +132,16 @@ async fn measure(rows: &mut [Row<'_>]) -> anyhow::Result<()> {
         }
     }
     println!();
+    // A row that measured nothing (its connections all failed) would print as zeros and look
+    // like a number: it is an error of the benchmark, said as one.
+    for row in rows.iter() {
+        anyhow::ensure!(
+            !row.outcome.latencies_us.is_empty(),
+            "row \"{}\" ({}) got no answers: its connections failed",
+            row.name,
+            row.endpoint.label()
+        );
+    }
     Ok(())
 }
 
