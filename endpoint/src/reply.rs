@@ -37,6 +37,39 @@ pub fn accepted() -> Response {
     StatusCode::ACCEPTED.into_response()
 }
 
+/// The most of a refused request's body [`refused_unread`] reads (and drops) to keep its
+/// connection: a `tools/call` is well under it.
+pub const DRAIN_LIMIT: u64 = 64 * 1024;
+/// How long [`refused_unread`] waits for that body before it closes the connection instead.
+pub const DRAIN_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `response` to a request refused before its body was read (a `POST` without a valid token: a
+/// stranger never makes the server buffer anything). A body of a declared length up to
+/// [`DRAIN_LIMIT`] that arrives within [`DRAIN_TIME`] is read and dropped frame by frame, never
+/// kept, and the connection stays open for the client's next request, as after any answer. Any
+/// other body is left unread and the answer says `Connection: close` ([`closing`]).
+///
+/// Why not always close: every refused request would then cost a new TCP connection, and a flood
+/// of bad tokens would cost the server more than the same flood of good ones (the bench's row d).
+pub async fn refused_unread(response: Response, body: axum::body::Body) -> Response {
+    use http_body_util::BodyExt as _;
+    let short = axum::body::HttpBody::size_hint(&body).upper().is_some_and(|upper| upper <= DRAIN_LIMIT);
+    if !short {
+        return closing(response);
+    }
+    let drain = async {
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            frame.map_err(drop)?;
+        }
+        Ok::<(), ()>(())
+    };
+    match tokio::time::timeout(DRAIN_TIME, drain).await {
+        Ok(Ok(())) => response,
+        _ => closing(response),
+    }
+}
+
 /// `response`, saying the connection closes after it. For a refusal sent before the request's body
 /// was read (a `POST` without a valid token is refused unread, so a stranger never makes the
 /// server buffer anything): the server then closes the connection, and a client that is not told

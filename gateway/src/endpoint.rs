@@ -95,8 +95,9 @@ pub async fn post(
     let headers = parts.headers;
     let (token, raw) = match authenticate(&state, &headers).await {
         Ok(token) => token,
-        // Refused before the body was read: the connection closes after this answer.
-        Err(response) => return mcp_endpoint::reply::closing(response),
+        // Refused before the body was read: a short body is dropped to keep the connection,
+        // else the connection closes after this answer.
+        Err(response) => return mcp_endpoint::reply::refused_unread(response, body).await,
     };
     let Inbound { message, form } = match inbound::read(&headers, body).await {
         Ok(inbound) => inbound,

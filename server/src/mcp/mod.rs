@@ -88,7 +88,7 @@ pub async fn post(State(state): State<AppState>, request: Request) -> Response {
     // buffer anything.
     let token = match authenticate(&state, &headers).await {
         Ok(token) => token,
-        Err(response) => return mcp_endpoint::reply::closing(response),
+        Err(response) => return mcp_endpoint::reply::refused_unread(response, body).await,
     };
     let inbound = match inbound::read(&headers, body).await {
         Ok(inbound) => inbound,

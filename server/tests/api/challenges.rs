@@ -167,9 +167,11 @@ async fn echo_refuses_missing_repeated_or_oversized_text() {
 }
 
 #[tokio::test]
-async fn a_post_refused_before_its_body_is_read_says_the_connection_closes() {
+async fn a_post_refused_before_its_body_is_read_keeps_the_connection_only_if_its_body_was_short() {
     let issuer = TestIssuer::start().await;
     let server = spawn_server(&issuer.issuer).await;
+    // A short body is read and dropped: the connection serves the client's next request, as after
+    // any answer (closing it made every refused request cost a new connection).
     let refused = server
         .http
         .post(format!("{}/mcp", server.address))
@@ -178,8 +180,40 @@ async fn a_post_refused_before_its_body_is_read_says_the_connection_closes() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
-    // The body went unread; a client told nothing would reuse a connection the server closes.
+    assert!(refused.headers().get("connection").is_none());
+    // A longer one is left unread and the connection closes; the answer says so, or a client would
+    // reuse a connection the server closes.
+    let long = "x".repeat(usize::try_from(mcp_endpoint::reply::DRAIN_LIMIT).unwrap() + 1);
+    let refused = server
+        .http
+        .post(format!("{}/mcp", server.address))
+        .header("content-type", "application/json")
+        .body(long)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
     assert_eq!(refused.headers()["connection"], "close");
+    // So does a body of no declared length (chunked), which could be any size.
+    let authority = server.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // The server closes the connection, so reading to its end finishes.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer),
+    )
+    .await
+    .expect("the server closes the connection")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 401"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
     // A GET refused has no body left unread and keeps the connection.
     let get = server.http.get(format!("{}/echo?text=x", server.address)).send().await.unwrap();
     assert_eq!(get.status(), 401);
