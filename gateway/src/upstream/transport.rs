@@ -118,15 +118,15 @@ impl Transport {
                 *request.method_mut() = method;
                 *request.uri_mut() = target.uri.clone();
                 *request.headers_mut() = head;
-                let request = reqwest::Request::try_from(request).map_err(|e| e.to_string())?;
-                let response = self.tls.execute(request).await.map_err(|e| e.to_string())?;
+                let request = reqwest::Request::try_from(request).map_err(|e| describe(&e))?;
+                let response = self.tls.execute(request).await.map_err(|e| describe(&e))?;
                 read(http::Response::from(response)).await
             } else {
                 let mut request = http::Request::new(Full::new(body));
                 *request.method_mut() = method;
                 *request.uri_mut() = target.uri.clone();
                 *request.headers_mut() = head;
-                let response = self.plain.request(request).await.map_err(|e| e.to_string())?;
+                let response = self.plain.request(request).await.map_err(|e| describe(&e))?;
                 read(response).await
             }
         };
@@ -134,6 +134,19 @@ impl Transport {
             .await
             .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))?
     }
+}
+
+/// An error with its causes, for the log: hyper's own text ("client error (Connect)") leaves out
+/// what an operator needs ("Connection refused").
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
 }
 
 /// The answer's head, and its body up to [`MAX_ANSWER`] unless the status ends the call.
@@ -153,7 +166,7 @@ where
                 if e.is::<http_body_util::LengthLimitError>() {
                     format!("the answer is larger than {MAX_ANSWER} bytes")
                 } else {
-                    e.to_string()
+                    describe(&*e)
                 }
             })?
             .to_bytes()
@@ -255,5 +268,11 @@ mod tests {
         assert!(bad.is_err());
         let bad = transport.send(Method::POST, &target, "tok\r\n", &[], Bytes::new()).await;
         assert!(bad.is_err());
+
+        // Nobody listening: the error says why, for the log.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let gone = Target::parse(&format!("http://{closed}/mcp")).unwrap();
+        let error = transport.send(Method::POST, &gone, "tok", &[], Bytes::new()).await.err().unwrap();
+        assert!(error.to_ascii_lowercase().contains("refused"), "{error}");
     }
 }
