@@ -7,7 +7,8 @@
 //! reached over plain HTTP are the ones beside the gateway (same host, same network), where that
 //! share matters; TLS stays with reqwest, which knows how to set it up. Both paths send the same
 //! request and read the answer by the same rules: at most [`MAX_ANSWER`] bytes, within
-//! [`TIMEOUT`], no redirects followed.
+//! [`TIMEOUT`], no redirects followed. Plain-HTTP upstreams are reached directly, never through
+//! `HTTP_PROXY`; reqwest's proxy settings (`HTTPS_PROXY`, `NO_PROXY`) apply to HTTPS ones.
 
 use std::time::Duration;
 
