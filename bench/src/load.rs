@@ -159,9 +159,7 @@ fn failed_call(endpoint: Endpoint, status: u16, body: &[u8]) -> bool {
 /// status and body: to check, before the clock starts, that a row measures what it says.
 pub async fn check(base: &str, endpoint: Endpoint, token: Option<&str>) -> anyhow::Result<(u16, String)> {
     let authority = base.trim_start_matches("http://");
-    let stream = tokio::net::TcpStream::connect(authority).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
+    let mut sender = open(authority).await?;
     let response = sender.send_request(request(authority, endpoint, token, endpoint.body())).await?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();

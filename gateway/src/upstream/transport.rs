@@ -113,21 +113,19 @@ impl Transport {
             let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
             head.append(name, value);
         }
+        // The same request for either client; only the body's type differs.
+        let mut request = http::Request::new(());
+        *request.method_mut() = method;
+        *request.uri_mut() = target.uri.clone();
+        *request.headers_mut() = head;
         let exchange = async {
             if target.tls {
-                let mut request = http::Request::new(body);
-                *request.method_mut() = method;
-                *request.uri_mut() = target.uri.clone();
-                *request.headers_mut() = head;
-                let request = reqwest::Request::try_from(request).map_err(|e| describe(&e))?;
+                let request = reqwest::Request::try_from(request.map(|()| body)).map_err(|e| describe(&e))?;
                 let response = self.tls.execute(request).await.map_err(|e| describe(&e))?;
                 read(http::Response::from(response)).await
             } else {
-                let mut request = http::Request::new(Full::new(body));
-                *request.method_mut() = method;
-                *request.uri_mut() = target.uri.clone();
-                *request.headers_mut() = head;
-                let response = self.plain.request(request).await.map_err(|e| describe(&e))?;
+                let response =
+                    self.plain.request(request.map(|()| Full::new(body))).await.map_err(|e| describe(&e))?;
                 read(response).await
             }
         };
