@@ -17,10 +17,7 @@ use protocol::secret::AuthorizationCode;
 
 use crate::audit::{self, RequestContext};
 use crate::state::{AppState, secs};
-use crate::store::{
-    AuditEvent, AuditKind, CodeBinding, Consent, NewCode, PendingAuthorization, Store, StoreError,
-};
-use crate::{digest, random};
+use crate::store::{AuditEvent, AuditKind, CodeBinding, Consent, PendingAuthorization, Store, StoreError};
 
 /// What a request asks a user to allow: the key a consent is remembered under, and the scopes
 /// (space-separated, as in the request).
@@ -111,8 +108,10 @@ pub struct CodeResponse {
     pub iss: String,
 }
 
-/// Stores a fresh, short-lived code for the (consumed) request and records the consent in the
-/// audit trail.
+/// Seals a fresh, short-lived code for the (consumed) request, and records the consent in the
+/// audit trail. Writes nothing for a remembered consent: the code carries what it is bound to
+/// (`sealed_code`), the log line records the answer, and the store records the code once it is
+/// spent. A person's decision on the consent page is also written to the audit table.
 pub async fn issue_code(
     state: &AppState,
     context: &RequestContext,
@@ -120,36 +119,36 @@ pub async fn issue_code(
     user_id: &str,
     auth_time: i64,
     allowed_by: AllowedBy,
-) -> Result<CodeResponse, StoreError> {
+) -> CodeResponse {
     let now = state.now();
-    let code = random::token();
-    let new_code = NewCode {
-        code_hash: digest::sha256(&code),
-        binding: CodeBinding {
-            client_id: request.client_id.clone(),
-            user_id: user_id.to_owned(),
-            redirect_uri: request.redirect_uri.clone(),
-            scope: request.scope.clone(),
-            code_challenge: request.code_challenge,
-            resource: request.resource,
-            auth_time,
-            expires_at: now + secs(state.config.settings.authorization_code_ttl),
-        },
-    };
-    let mut event = AuditEvent::new(AuditKind::ConsentGranted)
+    let code = state.code_seal.seal(&CodeBinding {
+        client_id: request.client_id.clone(),
+        user_id: user_id.to_owned(),
+        redirect_uri: request.redirect_uri.clone(),
+        scope: request.scope.clone(),
+        code_challenge: request.code_challenge,
+        resource: request.resource,
+        auth_time,
+        expires_at: now + secs(state.config.settings.authorization_code_ttl),
+    });
+    let event = AuditEvent::new(AuditKind::ConsentGranted)
         .client(&request.client_id)
         .user(user_id)
         .detail(format!("scope \"{}\" via {}", request.scope, allowed_by.as_str()));
-    audit::stamp(context, &mut event);
-    // The event is written with the code, in its commit.
-    state.store.insert_code(&new_code, &event, now).await?;
-    audit::log(&event);
-    Ok(CodeResponse {
+    match allowed_by {
+        AllowedBy::ConsentPage => audit::record(state, context, event).await,
+        AllowedBy::RememberedConsent => {
+            let mut event = event;
+            audit::stamp(context, &mut event);
+            audit::log(&event);
+        }
+    }
+    CodeResponse {
         redirect_uri: request.redirect_uri,
         code: AuthorizationCode::new(code),
         state: request.state,
         iss: state.config.issuer.clone(),
-    })
+    }
 }
 
 /// Records that the user denied the request.

@@ -25,6 +25,7 @@
 //! | [`password`] | argon2id |
 //! | [`model`] | the records the server keeps (users, clients, codes, grants, …), storage-free |
 //! | [`store`] | the storage facade over a backend (SQLite via sqlx), and the sweep of expired rows |
+//! | [`sealed_code`] | authorization codes that carry what they are bound to, encrypted: issuing one writes nothing |
 //! | [`digest`] | SHA-256 of secrets, the form the store keeps them in |
 //! | [`random`] | unguessable identifiers |
 //! | [`audit`] | the audit trail and the request context (request id, peer address) |
@@ -51,6 +52,7 @@ pub mod pages;
 pub mod password;
 pub mod random;
 pub mod routes;
+pub mod sealed_code;
 pub mod session;
 pub mod startup;
 pub mod state;

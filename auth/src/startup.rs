@@ -11,9 +11,10 @@ use tokio::net::TcpListener;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::keyring::{KeyRing, RELOAD_INTERVAL};
+use crate::sealed_code::CodeSeal;
 use crate::state::{AppState, RuntimeConfig, secs};
 use crate::store::sweep::Sweeper;
-use crate::store::{Store, User};
+use crate::store::{CODE_SEALING, Store, User};
 use crate::{password, random, routes};
 
 /// A bound, ready-to-serve authorization server.
@@ -66,6 +67,8 @@ impl Application {
             tracing::info!(version, description = description.as_str(), "applied a database migration");
         }
         let keys = KeyRing::load_or_create(&store, clock.now()).await?;
+        let secret = store.sealing_secret(CODE_SEALING, &CodeSeal::generate_secret(), clock.now()).await?;
+        let code_seal = CodeSeal::new(&secret)?;
         if let Some(seed) = &settings.seed_user {
             seed_user(&store, &seed.username, &seed.password, clock.now()).await?;
         }
@@ -95,6 +98,7 @@ impl Application {
             config: Arc::new(config),
             store,
             keys: Arc::new(keys),
+            code_seal: Arc::new(code_seal),
             clock,
             metadata_fetches: Arc::default(),
             client_keys: Arc::default(),

@@ -14,6 +14,9 @@ pub struct AppState {
     pub config: Arc<RuntimeConfig>,
     pub store: Store,
     pub keys: Arc<KeyRing>,
+    /// Seals authorization codes and opens them again; its secret is in the store, the same for
+    /// every replica.
+    pub code_seal: Arc<crate::sealed_code::CodeSeal>,
     pub clock: Arc<dyn Clock>,
     /// Client metadata document fetches in progress and recently failed (one fetch per URL at a
     /// time).

@@ -1,4 +1,5 @@
-//! Authorization codes: stored hashed, valid once, for a minute.
+//! Authorization codes: sealed (`sealed_code`), valid once, for a minute. A code is written to the
+//! store only when it is spent, by the hash of its text, with what it was bound to.
 
 /// What an authorization code is bound to: the client, user, redirect URI, scope, PKCE challenge
 /// and resource of the request it answers. Everything the token endpoint must check and put in the
@@ -15,23 +16,14 @@ pub struct CodeBinding {
     pub expires_at: i64,
 }
 
-/// A code about to be stored: its hash, and what it is bound to.
-#[derive(Debug, Clone)]
-pub struct NewCode {
-    pub code_hash: String,
-    pub binding: CodeBinding,
-}
-
-/// The outcome of presenting a code.
-#[derive(Debug)]
+/// The outcome of spending a code without redeeming it ([`crate::store::Store::spend_code`]).
+#[derive(Debug, PartialEq, Eq)]
 pub enum Redemption {
-    /// First presentation: the code is now spent. Expiry is checked by the caller.
-    Redeemed(CodeBinding),
+    /// First presentation: the code is now recorded as spent, so it can never be redeemed.
+    Redeemed,
     /// The code was already spent: a replay (RFC 9700 §4.5). Carries the grant the first
-    /// redemption created, if it got that far, so the caller can revoke it.
-    AlreadyRedeemed {
-        code: CodeBinding,
-        grant_id: Option<String>,
-    },
+    /// redemption created, if it created one, so the caller can revoke it.
+    AlreadyRedeemed { grant_id: Option<String> },
+    /// Its client or user no longer exists: nothing to record, and the code is worthless.
     Unknown,
 }

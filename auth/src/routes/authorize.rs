@@ -95,7 +95,7 @@ pub async fn authorize(
     {
         let answer =
             consent::issue_code(&state, &context, pending, user_id, *auth_time, AllowedBy::RememberedConsent)
-                .await?;
+                .await;
         return Ok(super::consent::redirect(&answer));
     }
 

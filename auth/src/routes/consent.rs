@@ -42,7 +42,7 @@ pub async fn show(
             .ok_or_else(already_answered)?;
         let answer =
             consent::issue_code(&state, &context, request, user_id, auth_time, AllowedBy::RememberedConsent)
-                .await?;
+                .await;
         return Ok(redirect(&answer));
     }
 
@@ -94,7 +94,7 @@ pub async fn submit(
 
     consent::remember(&state.store, ConsentRequest::of(&request, user_id), now).await?;
     let answer =
-        consent::issue_code(&state, &context, request, user_id, auth_time, AllowedBy::ConsentPage).await?;
+        consent::issue_code(&state, &context, request, user_id, auth_time, AllowedBy::ConsentPage).await;
     Ok(redirect(&answer))
 }
 

@@ -13,8 +13,8 @@ use std::pin::Pin;
 use super::{StoreError, TableCounts};
 use crate::model::{
     ApprovalDecision, ApprovalRequest, AuditEvent, BrowserSession, Client, CodeBinding, Consent, Decided,
-    Grant, IssuedAccessToken, NewCode, NewRefreshToken, PendingAuthorization, Poll, Redemption,
-    StandingApproval, StoredAuditEvent, StoredKey, StoredRefreshToken, User,
+    Grant, IssuedAccessToken, NewRefreshToken, PendingAuthorization, Poll, Redemption, StandingApproval,
+    StoredAuditEvent, StoredKey, StoredRefreshToken, User,
 };
 
 /// What every backend method returns: a sendable future borrowing its arguments.
@@ -126,25 +126,21 @@ pub trait RequestStore {
 
 /// Authorization codes.
 pub trait CodeStore {
-    fn insert_code<'a>(&'a self, code: &'a NewCode, event: &'a AuditEvent, now: i64) -> StoreFuture<'a, ()>;
-    fn redeem_code<'a>(&'a self, code_hash: &'a str, now: i64) -> StoreFuture<'a, Redemption>;
-    fn find_unredeemed_code<'a>(&'a self, code_hash: &'a str) -> StoreFuture<'a, Option<CodeBinding>>;
+    fn spend_code<'a>(
+        &'a self,
+        code_hash: &'a str,
+        code: &'a CodeBinding,
+        now: i64,
+    ) -> StoreFuture<'a, Redemption>;
 }
 
 /// Grants, refresh tokens and access-token records.
 pub trait GrantStore {
-    fn create_grant<'a>(
-        &'a self,
-        grant: &'a Grant,
-        code_hash: &'a str,
-        access: &'a IssuedAccessToken,
-        refresh: Option<&'a NewRefreshToken>,
-        event: &'a AuditEvent,
-        now: i64,
-    ) -> StoreFuture<'a, ()>;
+    #[allow(clippy::too_many_arguments)]
     fn redeem_code_into_grant<'a>(
         &'a self,
         code_hash: &'a str,
+        code: &'a CodeBinding,
         grant: &'a Grant,
         access: &'a IssuedAccessToken,
         refresh: Option<&'a NewRefreshToken>,
@@ -245,6 +241,12 @@ pub trait KeyStore {
     fn signing_keys(&self) -> StoreFuture<'_, Vec<StoredKey>>;
     fn insert_first_signing_key<'a>(&'a self, key: &'a StoredKey) -> StoreFuture<'a, bool>;
     fn rotate_signing_key<'a>(&'a self, next: &'a StoredKey, retire_at: i64) -> StoreFuture<'a, ()>;
+    fn sealing_secret<'a>(
+        &'a self,
+        purpose: &'a str,
+        candidate: &'a [u8],
+        now: i64,
+    ) -> StoreFuture<'a, Vec<u8>>;
 }
 
 /// The audit trail.

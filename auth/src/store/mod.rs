@@ -37,7 +37,7 @@ pub use backend::{
 // The records in the facade's signatures, so callers name them where they name the store.
 pub use crate::model::{
     ApprovalDecision, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, BrowserSession, Client,
-    ClientAuthMethod, CodeBinding, Consent, Decided, Grant, IssuedAccessToken, NewCode, NewRefreshToken,
+    ClientAuthMethod, CodeBinding, Consent, Decided, Grant, IssuedAccessToken, NewRefreshToken,
     PendingAuthorization, Poll, Redemption, Registration, StandingApproval, StoredAuditEvent, StoredKey,
     StoredRefreshToken, User,
 };
@@ -389,60 +389,42 @@ impl Store {
     }
 }
 
-/// Authorization codes.
+/// Authorization codes (sealed: see `sealed_code`; the store records a code only when it is spent).
 impl Store {
-    /// Stores a new code and `event` (the consent that allowed it) in one commit.
-    pub async fn insert_code(&self, code: &NewCode, event: &AuditEvent, now: i64) -> Result<(), StoreError> {
-        self.backend.insert_code(code, event, now).await
-    }
-
-    /// Marks the code spent and returns what it is bound to, in one statement: of two concurrent
-    /// redemptions exactly one sees `Redeemed`; every later one sees `AlreadyRedeemed` with the
-    /// grant the first created (once [`Store::create_grant`] has linked it).
-    pub async fn redeem_code(&self, code_hash: &str, now: i64) -> Result<Redemption, StoreError> {
-        self.backend.redeem_code(code_hash, now).await
-    }
-
-    /// What a code not yet redeemed is bound to, read without spending it (`None`: unknown or
-    /// spent). The token endpoint checks a request against it before it redeems the code with
-    /// [`Store::redeem_code_into_grant`].
-    pub async fn find_unredeemed_code(&self, code_hash: &str) -> Result<Option<CodeBinding>, StoreError> {
-        self.backend.find_unredeemed_code(code_hash).await
+    /// Records the code with this hash spent without a grant (a request that did not match it:
+    /// the code is burnt) and returns [`Redemption::Redeemed`]; or, if it was spent before, marks
+    /// the replay and returns the grant the first redemption created. Of concurrent calls for one
+    /// code (with [`Store::redeem_code_into_grant`]) exactly one spends it.
+    pub async fn spend_code(
+        &self,
+        code_hash: &str,
+        code: &CodeBinding,
+        now: i64,
+    ) -> Result<Redemption, StoreError> {
+        self.backend.spend_code(code_hash, code, now).await
     }
 }
 
 /// Grants and their tokens.
 impl Store {
-    /// Creates the grant a code was redeemed into, links the code to it (so a replay can revoke
-    /// it), and records the first tokens and the audit `event` of their issue, all in one
-    /// transaction.
-    pub async fn create_grant(
-        &self,
-        grant: &Grant,
-        code_hash: &str,
-        access: &IssuedAccessToken,
-        refresh: Option<&NewRefreshToken>,
-        event: &AuditEvent,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.backend.create_grant(grant, code_hash, access, refresh, event, now).await
-    }
-
-    /// [`Store::redeem_code`] and [`Store::create_grant`] in one commit, for a code whose binding
-    /// the caller has checked: spends the code if nobody has, and only then creates the grant,
-    /// links the code to it and records the tokens and `event`. `false`: the code was already
-    /// spent (a concurrent or earlier redemption) and nothing was written; the caller then
-    /// redeems it as a replay. Of concurrent calls for one code exactly one returns `true`.
+    /// Spends the code with this hash, if nobody has, and only then creates the grant it becomes,
+    /// links the code to it (so a replay can revoke it) and records the first tokens and the
+    /// audit `event`, all in one commit; `code` is what the caller opened from the code and
+    /// checked the request against. `false`: nothing was written, because the code was spent
+    /// before (the caller then spends it as a replay) or its client or user no longer exists. Of
+    /// concurrent calls for one code exactly one returns `true`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn redeem_code_into_grant(
         &self,
         code_hash: &str,
+        code: &CodeBinding,
         grant: &Grant,
         access: &IssuedAccessToken,
         refresh: Option<&NewRefreshToken>,
         event: &AuditEvent,
         now: i64,
     ) -> Result<bool, StoreError> {
-        self.backend.redeem_code_into_grant(code_hash, grant, access, refresh, event, now).await
+        self.backend.redeem_code_into_grant(code_hash, code, grant, access, refresh, event, now).await
     }
 
     pub async fn find_grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
@@ -617,7 +599,10 @@ impl Store {
     }
 }
 
-/// Signing keys.
+/// The purpose under which the secret that seals authorization codes is stored.
+pub const CODE_SEALING: &str = "authorization codes";
+
+/// Signing keys and secrets.
 impl Store {
     /// All keys, the most recently added first. The key ring signs with the first key that is
     /// active and published, so once a rotation's key is active it is the one that signs, whatever
@@ -637,6 +622,18 @@ impl Store {
     /// one key is current (unretired), and it is the last one added.
     pub async fn rotate_signing_key(&self, next: &StoredKey, retire_at: i64) -> Result<(), StoreError> {
         self.backend.rotate_signing_key(next, retire_at).await
+    }
+
+    /// The secret stored for `purpose` (today only [`CODE_SEALING`]), storing `candidate` first if
+    /// there is none: of replicas starting together, the first to store one wins and every one
+    /// gets that one.
+    pub async fn sealing_secret(
+        &self,
+        purpose: &str,
+        candidate: &[u8],
+        now: i64,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.backend.sealing_secret(purpose, candidate, now).await
     }
 }
 

@@ -2,7 +2,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use protocol::jwt::{AccessTokenClaims, JwkSet};
 use protocol::token::TokenResponse;
 
-use crate::helpers::{REDIRECT_URI, RESOURCE, TestApp, pkce, spawn_app};
+use crate::helpers::{REDIRECT_URI, RESOURCE, TestApp, location_params, pkce, spawn_app};
 
 /// A registered client, a code for it and the verifier that redeems it.
 async fn code_for(app: &TestApp) -> (String, String, String) {
@@ -180,4 +180,64 @@ async fn unknown_grant_types_and_malformed_requests_get_oauth_errors() {
         ("code_verifier", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
     ];
     assert_eq!(error_code(app.token(&unknown_client).await).await, (400, "invalid_client".into()));
+}
+
+/// Codes are sealed: a signed-in person with a remembered consent gets a code from `GET
+/// /authorize` without the server writing anything, and the store learns of the code when it is
+/// redeemed, once.
+#[tokio::test]
+async fn a_code_from_a_remembered_consent_costs_no_write_until_it_is_redeemed() {
+    let app = spawn_app().await;
+    let (client_id, first, verifier) = code_for(&app).await;
+    assert_eq!(app.token(&exchange_form(&client_id, &first, &verifier)).await.status(), 200);
+
+    let before = app.store.row_counts().await.unwrap();
+    let (verifier, challenge) = pkce();
+    let answer = app.get_authorize(&app.authorize_query(&client_id, &challenge, &[])).await;
+    let (base, params) = location_params(&answer);
+    assert_eq!(base, REDIRECT_URI, "a remembered consent answers at once");
+    assert_eq!(app.store.row_counts().await.unwrap(), before, "issuing the code wrote nothing");
+
+    let code = &params["code"];
+    assert_eq!(app.token(&exchange_form(&client_id, code, verifier.secret())).await.status(), 200);
+    let after = app.store.row_counts().await.unwrap();
+    assert_eq!(after.authorization_codes, before.authorization_codes + 1, "spent, and so recorded");
+    assert_eq!(after.grants, before.grants + 1);
+    assert_eq!(
+        error_code(app.token(&exchange_form(&client_id, code, verifier.secret())).await).await,
+        (400, "invalid_grant".into())
+    );
+}
+
+/// A code this server did not seal, or one altered in transit, is refused without touching the
+/// store; the genuine code stays good.
+#[tokio::test]
+async fn an_altered_code_or_another_servers_is_invalid_grant_and_spends_nothing() {
+    let app = spawn_app().await;
+    let other = spawn_app().await;
+    let (client_id, code, verifier) = code_for(&app).await;
+    let (_, foreign, _) = code_for(&other).await;
+
+    let flipped = |i: usize| {
+        let mut bytes = code.clone().into_bytes();
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(bytes).unwrap()
+    };
+    let before = app.store.row_counts().await.unwrap();
+    for wrong in [
+        flipped(0),
+        flipped(code.len() / 2),
+        flipped(code.len() - 2),
+        code[..code.len() - 1].to_owned(),
+        format!("{code}A"),
+        foreign,
+    ] {
+        assert_eq!(
+            error_code(app.token(&exchange_form(&client_id, &wrong, &verifier)).await).await,
+            (400, "invalid_grant".into()),
+            "{wrong}"
+        );
+    }
+    assert_eq!(app.store.row_counts().await.unwrap(), before, "nothing spent, nothing written");
+    assert_eq!(app.token(&exchange_form(&client_id, &code, &verifier)).await.status(), 200);
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mcp_auth::model::{
     ApprovalDecision, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, CodeBinding, Decided, Grant,
-    NewCode, Poll, StandingApproval, User,
+    Poll, StandingApproval, User,
 };
 use mcp_auth::store::{StandingKey, TableCounts};
 use protocol::jwt::AccessTokenClaims;
@@ -38,8 +38,6 @@ async fn grant_of(fx: &Fixture, user: &User) -> Grant {
         auth_time: now,
         expires_at: now + 60,
     };
-    let consented = AuditEvent::new(AuditKind::ConsentGranted);
-    fx.store.insert_code(&NewCode { code_hash: code_hash.clone(), binding }, &consented, now).await.unwrap();
     let grant = Grant {
         id: unique("grant"),
         client_id: fx.client.client_id.clone(),
@@ -52,7 +50,12 @@ async fn grant_of(fx: &Fixture, user: &User) -> Grant {
     };
     let access = access_token(&grant.id, now, 30 * DAY);
     let event = AuditEvent::new(AuditKind::TokenIssued).grant(&grant.id);
-    fx.store.create_grant(&grant, &code_hash, &access, None, &event, now).await.unwrap();
+    assert!(
+        fx.store
+            .redeem_code_into_grant(&code_hash, &binding, &grant, &access, None, &event, now)
+            .await
+            .unwrap()
+    );
     grant
 }
 

@@ -2,8 +2,8 @@
 
 use mcp_auth::clock::{Clock as _, ManualClock};
 use mcp_auth::model::{
-    AuditEvent, AuditKind, BrowserSession, Client, CodeBinding, Grant, IssuedAccessToken, NewCode,
-    NewRefreshToken, PendingAuthorization, Redemption, Registration, User,
+    AuditEvent, AuditKind, BrowserSession, Client, CodeBinding, Grant, IssuedAccessToken, NewRefreshToken,
+    PendingAuthorization, Redemption, Registration, User,
 };
 use mcp_auth::random;
 use mcp_auth::store::Store;
@@ -36,7 +36,9 @@ impl Fixture {
         self.clock.now()
     }
 
-    /// A code bound to the fixture's user and client, expiring in a minute.
+    /// A code bound to the fixture's user and client, expiring in a minute: its hash and what it
+    /// is bound to, as the token endpoint has them once it has opened the code. Nothing is stored:
+    /// a sealed code gets its row only when it is spent.
     pub async fn code(&self) -> (String, CodeBinding) {
         self.code_living(60).await
     }
@@ -53,41 +55,38 @@ impl Fixture {
             auth_time: self.now(),
             expires_at: self.now() + lifetime,
         };
-        let code_hash = unique("code");
-        let code = NewCode { code_hash: code_hash.clone(), binding: binding.clone() };
-        let event = AuditEvent::new(AuditKind::ConsentGranted).detail(format!("code {code_hash}"));
-        self.store.insert_code(&code, &event, self.now()).await.unwrap();
-        (code_hash, binding)
+        (unique("code"), binding)
     }
 
     /// A grant living `lifetime` seconds, redeemed from a fresh code as the token endpoint does,
     /// with its first access token (5 minutes) and refresh token.
     pub async fn grant(&self, lifetime: i64) -> Issued {
-        let (code_hash, _) = self.code().await;
-        let redeemed = self.store.redeem_code(&code_hash, self.now()).await.unwrap();
-        assert!(matches!(redeemed, Redemption::Redeemed(_)));
-        self.grant_from_code(&code_hash, lifetime).await
-    }
-
-    /// The grant a redeemed code turns into.
-    pub async fn grant_from_code(&self, code_hash: &str, lifetime: i64) -> Issued {
-        let (issued, event) = self.new_grant(code_hash, lifetime);
-        let Issued { grant, access, refresh, .. } = &issued;
-        self.store.create_grant(grant, code_hash, access, Some(refresh), &event, self.now()).await.unwrap();
-        issued
+        let (code_hash, binding) = self.code().await;
+        self.redeem_into_grant(&code_hash, &binding, lifetime).await.expect("a fresh code is redeemed")
     }
 
     /// A code spent and turned into a grant in one commit, as the token endpoint does; `None` if
-    /// the code was spent already.
-    pub async fn redeem_into_grant(&self, code_hash: &str, lifetime: i64) -> Option<Issued> {
+    /// the code was spent already (or its user or client is gone).
+    pub async fn redeem_into_grant(
+        &self,
+        code_hash: &str,
+        code: &CodeBinding,
+        lifetime: i64,
+    ) -> Option<Issued> {
         let (issued, event) = self.new_grant(code_hash, lifetime);
         let Issued { grant, access, refresh, .. } = &issued;
         let redeemed = self
             .store
-            .redeem_code_into_grant(code_hash, grant, access, Some(refresh), &event, self.now())
+            .redeem_code_into_grant(code_hash, code, grant, access, Some(refresh), &event, self.now())
             .await
             .unwrap();
         redeemed.then_some(issued)
+    }
+
+    /// The code spent without a grant, as the token endpoint does with a request that does not
+    /// match it, or found spent (a replay).
+    pub async fn spend(&self, code_hash: &str, code: &CodeBinding) -> Redemption {
+        self.store.spend_code(code_hash, code, self.now()).await.unwrap()
     }
 
     /// A grant of the fixture's user and client living `lifetime` seconds, its first tokens and

@@ -128,10 +128,16 @@ async fn withdrawing_consent_revokes_the_grants_of_that_client_only() {
     // A grant of the same user for another client.
     let elsewhere =
         Grant { id: unique("grant"), client_id: other_client.client_id.clone(), ..issued.grant.clone() };
-    let (code_hash, _) = fx.code().await;
+    let (code_hash, mut binding) = fx.code().await;
+    binding.client_id = other_client.client_id.clone();
     let token = access_token(&elsewhere.id, fx.now(), 300);
     let event = AuditEvent::new(AuditKind::TokenIssued).grant(&elsewhere.id);
-    fx.store.create_grant(&elsewhere, &code_hash, &token, None, &event, fx.now()).await.unwrap();
+    assert!(
+        fx.store
+            .redeem_code_into_grant(&code_hash, &binding, &elsewhere, &token, None, &event, fx.now())
+            .await
+            .unwrap()
+    );
 
     assert!(fx.store.revoke_consent(&fx.user.id, &fx.client.client_id, fx.now()).await.unwrap());
     let (_, grant) = fx.store.find_refresh_token(&issued.refresh.token_hash).await.unwrap().unwrap();

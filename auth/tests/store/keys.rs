@@ -156,3 +156,29 @@ async fn concurrent_rotations_leave_exactly_one_current_key_and_no_late_signer()
         fx.clock.advance(30);
     }
 }
+
+/// The secret that seals authorization codes: stored by whichever server starts first, and the
+/// same for every server on the database, or a code sealed by one replica would not open on
+/// another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_code_sealing_secret_is_stored_once_and_every_server_gets_that_one() {
+    let fx = Arc::new(Fixture::new().await);
+    let starts: Vec<_> = (0..8u8)
+        .map(|i| {
+            let fx = fx.clone();
+            tokio::spawn(async move {
+                let candidate = [i; 32];
+                fx.store.sealing_secret(mcp_auth::store::CODE_SEALING, &candidate, fx.now()).await.unwrap()
+            })
+        })
+        .collect();
+    let mut secrets = Vec::new();
+    for start in starts {
+        secrets.push(start.await.unwrap());
+    }
+    let first = secrets[0].clone();
+    assert!(secrets.iter().all(|s| *s == first), "every server got the same secret");
+    assert!((0..8u8).any(|i| first == [i; 32]), "and it is one of the candidates");
+    let later = fx.store.sealing_secret(mcp_auth::store::CODE_SEALING, &[9; 32], fx.now()).await.unwrap();
+    assert_eq!(later, first, "a server starting later gets it too");
+}

@@ -47,13 +47,16 @@ async fn a_sweep_removes_every_kind_of_expired_row_and_keeps_what_is_still_neede
     fx.clock.advance(91 * DAY);
     store.record_audit(&AuditEvent::new(AuditKind::LoginSucceeded), fx.now()).await.unwrap();
 
-    // Sessions, requests and unredeemed codes: one expiring in a minute, one in an hour.
+    // Sessions, requests and codes burnt (spent without a grant): one expiring in a minute, one
+    // in an hour.
     let _expiring_session = fx.session(60).await;
     let session = fx.session(3600).await;
     let _expiring_request = fx.request(&session, 60).await;
     let request = fx.request(&session, 3600).await;
-    let _expiring_code = fx.code_living(60).await;
-    let _code = fx.code_living(3600).await;
+    for lifetime in [60, 3600] {
+        let (code_hash, binding) = fx.code_living(lifetime).await;
+        fx.spend(&code_hash, &binding).await;
+    }
 
     // A live grant. Its first two refresh tokens are spent and stay while the grant lives
     // (presenting one again is reuse); the third was never used and expires in a minute. Access
@@ -71,14 +74,14 @@ async fn a_sweep_removes_every_kind_of_expired_row_and_keeps_what_is_still_neede
     // A grant that expires in two minutes: everything of it goes in one run.
     let _expired = fx.grant(120).await;
 
-    // Audit: the three events, and one for each of the five codes (the consent that allowed it),
-    // the three grants and the three rotations, each written with what it records.
-    assert_eq!(store.row_counts().await.unwrap(), counts(5, 2, 2, 6, 6, 3, 14));
+    // Audit: the three events, and one for each of the three grants and the three rotations,
+    // each written with what it records.
+    assert_eq!(store.row_counts().await.unwrap(), counts(5, 2, 2, 6, 6, 3, 9));
 
     fx.clock.advance(600);
     let removed = store.sweep(fx.now(), RETENTION, 1000).await.unwrap();
     assert_eq!(removed, counts(3, 1, 1, 4, 4, 1, 2), "what has expired and nothing else");
-    assert_eq!(store.row_counts().await.unwrap(), counts(2, 1, 1, 2, 2, 2, 12));
+    assert_eq!(store.row_counts().await.unwrap(), counts(2, 1, 1, 2, 2, 2, 7));
 
     assert!(store.find_session(&session.id_hash, fx.now()).await.unwrap().is_some());
     assert!(
@@ -99,18 +102,20 @@ async fn a_sweep_removes_every_kind_of_expired_row_and_keeps_what_is_still_neede
     fx.clock.advance(3600);
     let removed = store.sweep(fx.now(), RETENTION, 1000).await.unwrap();
     assert_eq!(removed, counts(1, 1, 1, 0, 2, 1, 0));
-    assert_eq!(store.row_counts().await.unwrap(), counts(1, 0, 0, 2, 0, 1, 12));
-    match store.redeem_code(&live.code_hash, fx.now()).await.unwrap() {
-        Redemption::AlreadyRedeemed { grant_id, .. } => assert_eq!(grant_id, Some(live.grant.id.clone())),
-        other => panic!("a replayed code of a live grant must still find the grant, not {other:?}"),
-    }
+    assert_eq!(store.row_counts().await.unwrap(), counts(1, 0, 0, 2, 0, 1, 7));
+    let (_, binding) = fx.code().await;
+    assert_eq!(
+        fx.spend(&live.code_hash, &binding).await,
+        Redemption::AlreadyRedeemed { grant_id: Some(live.grant.id.clone()) },
+        "a replayed code of a live grant must still find the grant"
+    );
 
     // Once the live grant has expired, everything of it goes; the audit events younger than the
-    // retention (today's, the codes', the grants' and the rotations') stay.
+    // retention (today's, the grants' and the rotations') stay.
     fx.clock.advance(30 * DAY);
     let removed = store.sweep(fx.now(), RETENTION, 1000).await.unwrap();
     assert_eq!(removed, counts(1, 0, 0, 2, 0, 1, 0));
-    assert_eq!(store.row_counts().await.unwrap(), counts(0, 0, 0, 0, 0, 0, 12));
+    assert_eq!(store.row_counts().await.unwrap(), counts(0, 0, 0, 0, 0, 0, 7));
 }
 
 #[tokio::test]
@@ -119,14 +124,14 @@ async fn a_sweep_deletes_at_most_its_bound_per_table_and_leaves_the_rest_for_the
     for _ in 0..5 {
         let session = fx.session(60).await;
         fx.request(&session, 60).await;
-        fx.code().await;
+        let (code_hash, binding) = fx.code().await;
+        fx.spend(&code_hash, &binding).await;
         fx.store.record_audit(&AuditEvent::new(AuditKind::LoginFailed), fx.now()).await.unwrap();
     }
     fx.clock.advance(91 * DAY);
 
-    // Eleven audit events: the client's registration, the five failures and the five codes'
-    // consents.
-    for (expected, audit) in [(2, 2), (2, 2), (1, 2), (0, 2), (0, 2), (0, 1), (0, 0)] {
+    // Six audit events: the client's registration and the five failures.
+    for (expected, audit) in [(2, 2), (2, 2), (1, 2), (0, 0)] {
         let removed = fx.store.sweep(fx.now(), RETENTION, 2).await.unwrap();
         assert_eq!(removed, counts(expected, expected, expected, 0, 0, 0, audit));
     }

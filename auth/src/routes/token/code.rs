@@ -27,20 +27,23 @@ pub async fn exchange(
     }
 
     let now = state.now();
+    // A code this server sealed opens to what it is bound to; anything else is refused before
+    // the store is asked anything (`sealed_code`).
+    let Some(code) = state.code_seal.open(request.code.secret()) else {
+        return Err(ApiError::invalid_grant("the authorization code is not valid"));
+    };
     let code_hash = digest::sha256(request.code.secret());
 
-    // The common case in one commit: a code nobody has spent, and a request that matches it. The
-    // request is checked against a read of the code; the code is then spent in the same commit
-    // that writes the grant and its tokens, and nothing is written if another redemption spent
-    // it in between.
-    if let Some(code) = state.store.find_unredeemed_code(&code_hash).await?
-        && let Ok(scope) = check(&code, client, &request, now)
-    {
-        let minted = mint(state, context, client, code, &scope, now).await?;
+    // The common case in one commit: a request that matches the code, which is spent in the same
+    // commit that writes the grant and its tokens; nothing is written if it was spent before.
+    let checked = check(&code, client, &request, now);
+    if let Ok(scope) = &checked {
+        let minted = mint(state, context, client, &code, scope, now).await?;
         let redeemed = state
             .store
             .redeem_code_into_grant(
                 &code_hash,
+                &code,
                 &minted.grant,
                 &minted.issued.access,
                 minted.issued.refresh.as_ref(),
@@ -52,14 +55,19 @@ pub async fn exchange(
             audit::log(&minted.event);
             return Ok(minted.issued.response);
         }
-        // Spent since the read: this request is the replay, handled below.
+        // Spent before (or its user is gone): handled below.
     }
 
     // Every other case spends the code before it answers: a stolen code tried with a wrong
     // verifier is burnt, not left for another attempt, and a code spent before is a replay.
-    let code = match state.store.redeem_code(&code_hash, now).await? {
-        Redemption::Redeemed(code) => code,
-        Redemption::AlreadyRedeemed { code, grant_id } => {
+    match state.store.spend_code(&code_hash, &code, now).await? {
+        Redemption::Redeemed => match checked {
+            Err(refused) => Err(refused),
+            // Matching, yet not redeemed above, and spent only now: its user or client was
+            // removed between the two writes. Either way the code is worth nothing.
+            Ok(_) => Err(ApiError::invalid_grant("the authorization code is not valid")),
+        },
+        Redemption::AlreadyRedeemed { grant_id } => {
             // RFC 9700 §4.5.3.1 / OAuth 2.1 §4.1.3: someone holds a copy of the code. Whatever
             // the first redemption obtained is revoked, so neither party keeps it.
             let mut event =
@@ -69,27 +77,11 @@ pub async fn exchange(
                 event = event.grant(&grant_id).detail("grant revoked");
             }
             audit::record(state, context, event).await;
-            return Err(ApiError::invalid_grant("the authorization code was already used"));
+            Err(ApiError::invalid_grant("the authorization code was already used"))
         }
-        Redemption::Unknown => return Err(ApiError::invalid_grant("the authorization code is not valid")),
-    };
-    let scope = check(&code, client, &request, now)?;
-    // A code unspent at the read above and matching now: only if it was stored in between, which
-    // cannot happen to a code the client already holds. Its grant is created all the same.
-    let minted = mint(state, context, client, code, &scope, now).await?;
-    state
-        .store
-        .create_grant(
-            &minted.grant,
-            &code_hash,
-            &minted.issued.access,
-            minted.issued.refresh.as_ref(),
-            &minted.event,
-            now,
-        )
-        .await?;
-    audit::log(&minted.event);
-    Ok(minted.issued.response)
+        // Its client or user no longer exists.
+        Redemption::Unknown => Err(ApiError::invalid_grant("the authorization code is not valid")),
+    }
 }
 
 /// Does the request match what the code was issued for? Pure, so the same code and request get
@@ -136,16 +128,16 @@ async fn mint(
     state: &AppState,
     context: &RequestContext,
     client: &Client,
-    code: CodeBinding,
+    code: &CodeBinding,
     scope: &Scopes,
     now: i64,
 ) -> Result<Minted, ApiError> {
     let grant = Grant {
         id: random::token(),
-        client_id: code.client_id,
-        user_id: code.user_id,
-        scope: code.scope,
-        resource: code.resource,
+        client_id: code.client_id.clone(),
+        user_id: code.user_id.clone(),
+        scope: code.scope.clone(),
+        resource: code.resource.clone(),
         auth_time: code.auth_time,
         expires_at: now + secs(state.config.settings.grant_ttl),
         revoked_at: None,

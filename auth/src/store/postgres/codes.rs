@@ -1,110 +1,84 @@
-//! The `authorization_codes` table.
-
-use sqlx::postgres::PgRow;
-use sqlx::{FromRow, Row};
+//! The `authorization_codes` table: a row per code spent (codes are sealed, see `sealed_code`).
 
 use super::PostgresBackend;
-use super::audit::{EVENT_COLUMNS, bind_event};
-use crate::model::{AuditEvent, CodeBinding, NewCode, Redemption};
+use crate::model::{CodeBinding, Redemption};
 use crate::store::{CodeStore, StoreFuture};
 
-impl FromRow<'_, PgRow> for CodeBinding {
-    fn from_row(row: &PgRow) -> sqlx::Result<Self> {
-        Ok(CodeBinding {
-            client_id: row.try_get("client_id")?,
-            user_id: row.try_get("user_id")?,
-            redirect_uri: row.try_get("redirect_uri")?,
-            scope: row.try_get("scope")?,
-            code_challenge: row.try_get("code_challenge")?,
-            resource: row.try_get("resource")?,
-            auth_time: row.try_get("auth_time")?,
-            expires_at: row.try_get("expires_at")?,
-        })
-    }
+/// The columns [`INSERT_SPENT`] writes, bound from `$N` on: see [`spent_values`].
+pub(super) const SPENT_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, created_at, expires_at, redeemed_at";
+
+/// `SELECT` of a spent code's row from `$first` on: hash, the binding's eight fields, and `now`
+/// (as its creation and its spending time), guarded by its client and user still existing (the
+/// foreign keys would refuse the row otherwise). Bind with [`bind_spent`].
+pub(super) fn spent_values(first: usize) -> String {
+    let p = |i: usize| format!("${}", first + i);
+    format!(
+        "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
+         WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = {}) AND EXISTS (SELECT 1 FROM users WHERE id = {})",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(9),
+        p(8),
+        p(9),
+        p(1),
+        p(2)
+    )
 }
 
-/// A code already redeemed, with the grant its first redemption created.
-struct SpentCode {
-    code: CodeBinding,
-    grant_id: Option<String>,
+/// Binds what [`spent_values`] selects: ten parameters.
+pub(super) fn bind_spent<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    code_hash: &'q str,
+    code: &'q CodeBinding,
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(code_hash)
+        .bind(&code.client_id)
+        .bind(&code.user_id)
+        .bind(&code.redirect_uri)
+        .bind(&code.scope)
+        .bind(&code.code_challenge)
+        .bind(&code.resource)
+        .bind(code.auth_time)
+        .bind(code.expires_at)
+        .bind(now)
 }
-
-impl FromRow<'_, PgRow> for SpentCode {
-    fn from_row(row: &PgRow) -> sqlx::Result<Self> {
-        Ok(SpentCode { code: CodeBinding::from_row(row)?, grant_id: row.try_get("grant_id")? })
-    }
-}
-
-const BINDING: &str =
-    "client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, expires_at";
 
 impl CodeStore for PostgresBackend {
-    /// The code and its event in one statement, hence one commit.
-    fn insert_code<'a>(&'a self, code: &'a NewCode, event: &'a AuditEvent, now: i64) -> StoreFuture<'a, ()> {
+    /// The insert of the spent code; when the code is already there (the insert waits for a
+    /// concurrent redemption of it to commit, then does nothing), the mark of the replay on its
+    /// row, which returns the grant to revoke.
+    fn spend_code<'a>(
+        &'a self,
+        code_hash: &'a str,
+        code: &'a CodeBinding,
+        now: i64,
+    ) -> StoreFuture<'a, Redemption> {
         Box::pin(async move {
-            let b = &code.binding;
             let query = format!(
-                "WITH code AS (
-                     INSERT INTO authorization_codes
-                     (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10))
-                 INSERT INTO audit_events (at, {EVENT_COLUMNS}) VALUES ($9, $11, $12, $13, $14, $15, $16, $17, $18)"
+                "INSERT INTO authorization_codes ({SPENT_COLUMNS}) {} ON CONFLICT (code_hash) DO NOTHING",
+                spent_values(1)
             );
-            let statement = sqlx::query(&query)
-                .bind(&code.code_hash)
-                .bind(&b.client_id)
-                .bind(&b.user_id)
-                .bind(&b.redirect_uri)
-                .bind(&b.scope)
-                .bind(&b.code_challenge)
-                .bind(&b.resource)
-                .bind(b.auth_time)
-                .bind(now)
-                .bind(b.expires_at);
-            bind_event(statement, event).execute(&self.pool).await?;
-            Ok(())
-        })
-    }
-
-    fn redeem_code<'a>(&'a self, code_hash: &'a str, now: i64) -> StoreFuture<'a, Redemption> {
-        Box::pin(async move {
-            let redeemed = sqlx::query_as::<_, CodeBinding>(&format!(
-                "UPDATE authorization_codes SET redeemed_at = $1 WHERE code_hash = $2 AND redeemed_at IS NULL
-                 RETURNING {BINDING}"
-            ))
-            .bind(now)
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-            if let Some(binding) = redeemed {
-                return Ok(Redemption::Redeemed(binding));
+            let inserted = bind_spent(sqlx::query(&query), code_hash, code, now).execute(&self.pool).await?;
+            if inserted.rows_affected() == 1 {
+                return Ok(Redemption::Redeemed);
             }
-            // A replay. Marked on the code itself, so that a first redemption still on its way
-            // to creating its grant creates it revoked: of two concurrent redemptions, neither
-            // keeps anything, whichever finishes first.
-            let spent = sqlx::query_as::<_, SpentCode>(&format!(
+            let spent: Option<Option<String>> = sqlx::query_scalar(
                 "UPDATE authorization_codes SET replayed_at = COALESCE(replayed_at, $1)
-                 WHERE code_hash = $2 RETURNING {BINDING}, grant_id"
-            ))
+                 WHERE code_hash = $2 RETURNING grant_id",
+            )
             .bind(now)
             .bind(code_hash)
             .fetch_optional(&self.pool)
             .await?;
-            Ok(spent.map_or(Redemption::Unknown, |s| Redemption::AlreadyRedeemed {
-                code: s.code,
-                grant_id: s.grant_id,
-            }))
-        })
-    }
-
-    fn find_unredeemed_code<'a>(&'a self, code_hash: &'a str) -> StoreFuture<'a, Option<CodeBinding>> {
-        Box::pin(async move {
-            Ok(sqlx::query_as::<_, CodeBinding>(&format!(
-                "SELECT {BINDING} FROM authorization_codes WHERE code_hash = $1 AND redeemed_at IS NULL"
-            ))
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await?)
+            Ok(spent.map_or(Redemption::Unknown, |grant_id| Redemption::AlreadyRedeemed { grant_id }))
         })
     }
 }

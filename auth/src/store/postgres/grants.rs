@@ -9,7 +9,8 @@ use sqlx::{Executor, FromRow, Postgres, Row};
 
 use super::PostgresBackend;
 use super::audit::{EVENT_COLUMNS, bind_event};
-use crate::model::{AuditEvent, Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
+use super::codes::{SPENT_COLUMNS, bind_spent, spent_values};
+use crate::model::{AuditEvent, CodeBinding, Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
 use crate::store::{GrantStore, StoreError, StoreFuture};
 
 impl FromRow<'_, PgRow> for Grant {
@@ -96,13 +97,15 @@ async fn insert_access_token<'e>(
     Ok(())
 }
 
-/// The parameters of a statement that creates a grant from a code: $1–$8 the grant (`now`, its
-/// creation time, as $7), $9 the code's hash, $10–$15 the access token, $16–$23 the audit event,
-/// and $24–$25 the refresh token if there is one.
+/// The parameters of the statement that redeems a code into a grant: $1–$8 the grant (`now`, its
+/// creation time, as $7), $9–$14 the access token, $15–$22 the audit event, $23–$32 the spent
+/// code ([`bind_spent`]), and $33–$34 the refresh token if there is one.
+#[allow(clippy::too_many_arguments)]
 fn bind_new_grant<'q>(
     query: &'q str,
-    grant: &'q Grant,
     code_hash: &'q str,
+    code: &'q CodeBinding,
+    grant: &'q Grant,
     access: &'q IssuedAccessToken,
     refresh: Option<&'q NewRefreshToken>,
     event: &'q AuditEvent,
@@ -117,14 +120,13 @@ fn bind_new_grant<'q>(
         .bind(grant.auth_time)
         .bind(now)
         .bind(grant.expires_at)
-        .bind(code_hash)
         .bind(&access.jti)
         .bind(&access.grant_id)
         .bind(&access.scope)
         .bind(access.issued_at)
         .bind(access.expires_at)
         .bind(&access.parent_jti);
-    let statement = bind_event(statement, event);
+    let statement = bind_spent(bind_event(statement, event), code_hash, code, now);
     match refresh {
         Some(refresh) => statement.bind(&refresh.token_hash).bind(refresh.expires_at),
         None => statement,
@@ -132,58 +134,15 @@ fn bind_new_grant<'q>(
 }
 
 impl GrantStore for PostgresBackend {
-    /// One statement of data-modifying CTEs: atomic without a transaction of its own, and one
-    /// round trip instead of six (the foreign keys between its parts are checked at its end).
-    fn create_grant<'a>(
-        &'a self,
-        grant: &'a Grant,
-        code_hash: &'a str,
-        access: &'a IssuedAccessToken,
-        refresh: Option<&'a NewRefreshToken>,
-        event: &'a AuditEvent,
-        now: i64,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            // The refresh token's insert is left out, not made conditional, when there is none.
-            let refresh_insert = if refresh.is_some() {
-                ", refresh AS (INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at)
-                               VALUES ($24, $1, $7, $25))"
-            } else {
-                ""
-            };
-            // Linking the code locks its row: a replay marked before is seen here (and the grant is
-            // born revoked); one marked after waits for this statement and finds the grant to revoke.
-            let query = format!(
-                "WITH code AS (
-                     UPDATE authorization_codes SET grant_id = $1 WHERE code_hash = $9 RETURNING replayed_at),
-                 new_grant AS (
-                     INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at,
-                                         revoked_at, revoked_reason)
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8,
-                            CASE WHEN code.replayed_at IS NULL THEN NULL ELSE $7 END,
-                            CASE WHEN code.replayed_at IS NULL THEN NULL ELSE 'authorization code replay' END
-                     FROM (SELECT 1) AS one LEFT JOIN code ON true),
-                 access AS (
-                     INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at, parent_jti)
-                     VALUES ($10, $11, $12, $13, $14, $15)),
-                 audit AS (
-                     INSERT INTO audit_events (at, {EVENT_COLUMNS})
-                     VALUES ($7, $16, $17, $18, $19, $20, $21, $22, $23)){refresh_insert}
-                 SELECT 1"
-            );
-            let statement = bind_new_grant(&query, grant, code_hash, access, refresh, event, now);
-            statement.execute(&self.pool).await?;
-            Ok(())
-        })
-    }
-
-    /// One statement: the code is spent by an `UPDATE … WHERE redeemed_at IS NULL` that also links
-    /// it to the grant, and the inserts select from what it returned, so they happen only if it
-    /// spent the code. A concurrent redemption waits for the row lock, finds the code spent and
-    /// writes nothing; a replay after it finds the grant to revoke.
+    /// One statement: the code is spent by an `INSERT … ON CONFLICT DO NOTHING` of its row,
+    /// linked to the grant, and the other inserts select from what it returned, so they happen
+    /// only if it spent the code. A concurrent redemption's insert waits for this one to commit,
+    /// then writes nothing; a replay after it finds the grant to revoke. The foreign keys between
+    /// the parts are checked at the statement's end.
     fn redeem_code_into_grant<'a>(
         &'a self,
         code_hash: &'a str,
+        code: &'a CodeBinding,
         grant: &'a Grant,
         access: &'a IssuedAccessToken,
         refresh: Option<&'a NewRefreshToken>,
@@ -193,26 +152,28 @@ impl GrantStore for PostgresBackend {
         Box::pin(async move {
             let refresh_insert = if refresh.is_some() {
                 ", refresh AS (INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at)
-                               SELECT $24, $1, $7, $25 FROM code)"
+                               SELECT $33, $1, $7, $34 FROM code)"
             } else {
                 ""
             };
             let query = format!(
                 "WITH code AS (
-                     UPDATE authorization_codes SET redeemed_at = $7, grant_id = $1
-                     WHERE code_hash = $9 AND redeemed_at IS NULL RETURNING code_hash),
+                     INSERT INTO authorization_codes ({SPENT_COLUMNS}, grant_id)
+                     SELECT spent.*, $1 FROM ({}) AS spent
+                     ON CONFLICT (code_hash) DO NOTHING RETURNING code_hash),
                  new_grant AS (
                      INSERT INTO grants (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at)
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM code),
                  access AS (
                      INSERT INTO access_tokens (jti, grant_id, scope, issued_at, expires_at, parent_jti)
-                     SELECT $10, $11, $12, $13, $14, $15 FROM code),
+                     SELECT $9, $10, $11, $12, $13, $14 FROM code),
                  audit AS (
                      INSERT INTO audit_events (at, {EVENT_COLUMNS})
-                     SELECT $7, $16, $17, $18, $19, $20, $21, $22, $23 FROM code){refresh_insert}
-                 SELECT COUNT(*) FROM code"
+                     SELECT $7, $15, $16, $17, $18, $19, $20, $21, $22 FROM code){refresh_insert}
+                 SELECT COUNT(*) FROM code",
+                spent_values(23)
             );
-            let statement = bind_new_grant(&query, grant, code_hash, access, refresh, event, now);
+            let statement = bind_new_grant(&query, code_hash, code, grant, access, refresh, event, now);
             let spent: i64 = statement.fetch_one(&self.pool).await?.try_get(0)?;
             Ok(spent == 1)
         })

@@ -1,4 +1,4 @@
-//! The `signing_keys` table.
+//! The `signing_keys` and `sealing_secrets` tables.
 //!
 //! Keys are listed in the order they were added, newest first (`seq` is an identity column and keys
 //! are never deleted). Ordering by activation time instead let a key that a concurrent rotation had
@@ -88,6 +88,31 @@ impl KeyStore for PostgresBackend {
             .await?;
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    /// Two statements, each its own commit: the insert waits for a concurrent one of the same
+    /// purpose and then does nothing, and the read after it (a new snapshot under READ
+    /// COMMITTED) sees whichever was stored first.
+    fn sealing_secret<'a>(
+        &'a self,
+        purpose: &'a str,
+        candidate: &'a [u8],
+        now: i64,
+    ) -> StoreFuture<'a, Vec<u8>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO sealing_secrets (purpose, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(purpose)
+            .bind(candidate)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            Ok(sqlx::query_scalar("SELECT secret FROM sealing_secrets WHERE purpose = $1")
+                .bind(purpose)
+                .fetch_one(&self.pool)
+                .await?)
         })
     }
 }

@@ -1,115 +1,74 @@
-//! The `authorization_codes` table.
+//! The `authorization_codes` table: a row per code spent (codes are sealed, see `sealed_code`).
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Row};
+use sqlx::SqliteConnection;
 
-use super::SqliteBackend;
-use super::audit::{INSERT_EVENT, bind_event};
-use crate::model::{AuditEvent, CodeBinding, NewCode, Redemption};
-use crate::store::{CodeStore, StoreFuture};
+use super::{SqliteBackend, SqliteQuery};
+use crate::model::{CodeBinding, Redemption};
+use crate::store::{CodeStore, StoreError, StoreFuture};
 
-impl FromRow<'_, SqliteRow> for CodeBinding {
-    fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
-        Ok(CodeBinding {
-            client_id: row.try_get("client_id")?,
-            user_id: row.try_get("user_id")?,
-            redirect_uri: row.try_get("redirect_uri")?,
-            scope: row.try_get("scope")?,
-            code_challenge: row.try_get("code_challenge")?,
-            resource: row.try_get("resource")?,
-            auth_time: row.try_get("auth_time")?,
-            expires_at: row.try_get("expires_at")?,
-        })
-    }
+/// Records a code spent at `now`, unless it is already recorded or its client or user no longer
+/// exists (the foreign keys would refuse it). Its parameters: [`bind_spent`].
+const INSERT_SPENT: &str = "INSERT INTO authorization_codes
+     (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, created_at, expires_at, redeemed_at)
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9
+     WHERE EXISTS (SELECT 1 FROM clients WHERE client_id = ?2) AND EXISTS (SELECT 1 FROM users WHERE id = ?3)
+     ON CONFLICT (code_hash) DO NOTHING";
+
+fn bind_spent<'q>(
+    query: SqliteQuery<'q>,
+    code_hash: &'q str,
+    code: &'q CodeBinding,
+    now: i64,
+) -> SqliteQuery<'q> {
+    query
+        .bind(code_hash)
+        .bind(&code.client_id)
+        .bind(&code.user_id)
+        .bind(&code.redirect_uri)
+        .bind(&code.scope)
+        .bind(&code.code_challenge)
+        .bind(&code.resource)
+        .bind(code.auth_time)
+        .bind(now)
+        .bind(code.expires_at)
 }
 
-/// A code already redeemed, with the grant its first redemption created.
-struct SpentCode {
-    code: CodeBinding,
-    grant_id: Option<String>,
+/// [`INSERT_SPENT`]: did it record the code?
+pub(super) async fn record_spent(
+    c: &mut SqliteConnection,
+    code_hash: &str,
+    code: &CodeBinding,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let inserted = bind_spent(sqlx::query(INSERT_SPENT), code_hash, code, now).execute(&mut *c).await?;
+    Ok(inserted.rows_affected() == 1)
 }
-
-impl FromRow<'_, SqliteRow> for SpentCode {
-    fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
-        Ok(SpentCode { code: CodeBinding::from_row(row)?, grant_id: row.try_get("grant_id")? })
-    }
-}
-
-const BINDING: &str =
-    "client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, expires_at";
 
 impl CodeStore for SqliteBackend {
-    fn insert_code<'a>(&'a self, code: &'a NewCode, event: &'a AuditEvent, now: i64) -> StoreFuture<'a, ()> {
-        let (code, event) = (code.clone(), event.clone());
+    /// One job, so no redemption of the same code comes between the insert and the replay's mark.
+    fn spend_code<'a>(
+        &'a self,
+        code_hash: &'a str,
+        code: &'a CodeBinding,
+        now: i64,
+    ) -> StoreFuture<'a, Redemption> {
+        let (code_hash, code) = (code_hash.to_owned(), code.clone());
         self.writer.write(move |c| {
             Box::pin(async move {
-                let b = &code.binding;
-                // The code and its event in one round trip.
-                let sql = statements!(
-                    "INSERT INTO authorization_codes
-                     (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, created_at, expires_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    INSERT_EVENT
-                );
-                let query = sqlx::query(sql)
-                    .bind(&code.code_hash)
-                    .bind(&b.client_id)
-                    .bind(&b.user_id)
-                    .bind(&b.redirect_uri)
-                    .bind(&b.scope)
-                    .bind(&b.code_challenge)
-                    .bind(&b.resource)
-                    .bind(b.auth_time)
-                    .bind(now)
-                    .bind(b.expires_at);
-                bind_event(query, &event, now).execute(&mut *c).await?;
-                Ok(())
-            })
-        })
-    }
-
-    fn redeem_code<'a>(&'a self, code_hash: &'a str, now: i64) -> StoreFuture<'a, Redemption> {
-        let code_hash = code_hash.to_owned();
-        self.writer.write(move |c| {
-            Box::pin(async move {
-                let redeemed = sqlx::query_as::<_, CodeBinding>(&format!(
-                    "UPDATE authorization_codes SET redeemed_at = ? WHERE code_hash = ? AND redeemed_at IS NULL
-                     RETURNING {BINDING}"
-                ))
-                .bind(now)
-                .bind(&code_hash)
-                .fetch_optional(&mut *c)
-                .await?;
-                if let Some(binding) = redeemed {
-                    return Ok(Redemption::Redeemed(binding));
+                if record_spent(&mut *c, &code_hash, &code, now).await? {
+                    return Ok(Redemption::Redeemed);
                 }
-                // A replay. Marked on the code itself, so that a first redemption still on its
-                // way to creating its grant creates it revoked: of two concurrent redemptions,
-                // neither keeps anything, whichever finishes first.
-                let spent = sqlx::query_as::<_, SpentCode>(&format!(
+                // Spent before: a replay, marked on the code.
+                let spent: Option<Option<String>> = sqlx::query_scalar(
                     "UPDATE authorization_codes SET replayed_at = COALESCE(replayed_at, ?)
-                     WHERE code_hash = ? RETURNING {BINDING}, grant_id"
-                ))
+                     WHERE code_hash = ? RETURNING grant_id",
+                )
                 .bind(now)
                 .bind(&code_hash)
                 .fetch_optional(&mut *c)
                 .await?;
-                Ok(spent.map_or(Redemption::Unknown, |s| Redemption::AlreadyRedeemed {
-                    code: s.code,
-                    grant_id: s.grant_id,
-                }))
+                Ok(spent.map_or(Redemption::Unknown, |grant_id| Redemption::AlreadyRedeemed { grant_id }))
             })
-        })
-    }
-
-    fn find_unredeemed_code<'a>(&'a self, code_hash: &'a str) -> StoreFuture<'a, Option<CodeBinding>> {
-        Box::pin(async move {
-            Ok(sqlx::query_as::<_, CodeBinding>(&format!(
-                "SELECT {BINDING} FROM authorization_codes WHERE code_hash = ? AND redeemed_at IS NULL"
-            ))
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await?)
         })
     }
 }

@@ -4,11 +4,12 @@
 //! callers see the revocation for every token under it.
 
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Executor, FromRow, Row, Sqlite, SqliteConnection};
+use sqlx::{Executor, FromRow, Row, Sqlite};
 
 use super::audit::{INSERT_EVENT, bind_event};
+use super::codes::record_spent;
 use super::{SqliteBackend, SqliteQuery};
-use crate::model::{AuditEvent, Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
+use crate::model::{AuditEvent, CodeBinding, Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
 use crate::store::{GrantStore, StoreError, StoreFuture};
 
 impl FromRow<'_, SqliteRow> for Grant {
@@ -113,15 +114,6 @@ fn bind_grant<'q>(query: SqliteQuery<'q>, grant: &'q Grant, now: i64) -> SqliteQ
         .bind(grant.expires_at)
 }
 
-async fn insert_grant<'e>(
-    executor: impl Executor<'e, Database = Sqlite>,
-    grant: &Grant,
-    now: i64,
-) -> Result<(), StoreError> {
-    bind_grant(sqlx::query(INSERT_GRANT), grant, now).execute(executor).await?;
-    Ok(())
-}
-
 const INSERT_REFRESH_TOKEN: &str =
     "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?, ?, ?, ?)";
 
@@ -153,90 +145,33 @@ fn bind_first_tokens<'q>(
     bind_event(query, event, now)
 }
 
-/// What a new grant starts with (see [`bind_first_tokens`]), in one round trip.
-async fn insert_first_tokens(
-    c: &mut SqliteConnection,
-    grant_id: &str,
-    access: &IssuedAccessToken,
-    refresh: Option<&NewRefreshToken>,
-    event: &AuditEvent,
-    now: i64,
-) -> Result<(), StoreError> {
-    let sql = match refresh {
-        Some(_) => statements!(INSERT_ACCESS_TOKEN, INSERT_REFRESH_TOKEN, INSERT_EVENT),
-        None => statements!(INSERT_ACCESS_TOKEN, INSERT_EVENT),
-    };
-    bind_first_tokens(sqlx::query(sql), grant_id, access, refresh, event, now).execute(&mut *c).await?;
-    Ok(())
-}
-
 /// Links a code to the grant it became, so that a replay finds the grant to revoke.
 const LINK_CODE: &str = "UPDATE authorization_codes SET grant_id = ? WHERE code_hash = ?";
 
 impl GrantStore for SqliteBackend {
-    fn create_grant<'a>(
-        &'a self,
-        grant: &'a Grant,
-        code_hash: &'a str,
-        access: &'a IssuedAccessToken,
-        refresh: Option<&'a NewRefreshToken>,
-        event: &'a AuditEvent,
-        now: i64,
-    ) -> StoreFuture<'a, ()> {
-        let (grant, code_hash, access, refresh, event) =
-            (grant.clone(), code_hash.to_owned(), access.clone(), refresh.cloned(), event.clone());
-        self.writer.write(move |c| {
-            Box::pin(async move {
-                insert_grant(&mut *c, &grant, now).await?;
-                // A replay marked on the code before is seen here; one marked after finds the
-                // grant to revoke (writes run one at a time, see `writer`).
-                let replayed: Option<i64> = sqlx::query_scalar(
-                    "UPDATE authorization_codes SET grant_id = ? WHERE code_hash = ? RETURNING replayed_at",
-                )
-                .bind(&grant.id)
-                .bind(&code_hash)
-                .fetch_optional(&mut *c)
-                .await?
-                .flatten();
-                if replayed.is_some() {
-                    sqlx::query(
-                        "UPDATE grants SET revoked_at = ?, revoked_reason = 'authorization code replay' WHERE id = ?",
-                    )
-                    .bind(now)
-                    .bind(&grant.id)
-                    .execute(&mut *c)
-                    .await?;
-                }
-                insert_first_tokens(&mut *c, &grant.id, &access, refresh.as_ref(), &event, now).await?;
-                Ok(())
-            })
-        })
-    }
-
     /// One job: the code is spent first, and nothing else is written unless that spent it (jobs
     /// run one at a time, so no other redemption comes between).
     fn redeem_code_into_grant<'a>(
         &'a self,
         code_hash: &'a str,
+        code: &'a CodeBinding,
         grant: &'a Grant,
         access: &'a IssuedAccessToken,
         refresh: Option<&'a NewRefreshToken>,
         event: &'a AuditEvent,
         now: i64,
     ) -> StoreFuture<'a, bool> {
-        let (code_hash, grant, access, refresh, event) =
-            (code_hash.to_owned(), grant.clone(), access.clone(), refresh.cloned(), event.clone());
+        let (code_hash, code, grant, access, refresh, event) = (
+            code_hash.to_owned(),
+            code.clone(),
+            grant.clone(),
+            access.clone(),
+            refresh.cloned(),
+            event.clone(),
+        );
         self.writer.write(move |c| {
             Box::pin(async move {
-                let spent = sqlx::query(
-                    "UPDATE authorization_codes SET redeemed_at = ? WHERE code_hash = ? AND redeemed_at IS NULL",
-                )
-                .bind(now)
-                .bind(&code_hash)
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
-                if spent != 1 {
+                if !record_spent(&mut *c, &code_hash, &code, now).await? {
                     return Ok(false);
                 }
                 // The grant, the code linked to it (after the grant exists: SQLite checks the

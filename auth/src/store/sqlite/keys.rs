@@ -1,4 +1,4 @@
-//! The `signing_keys` table.
+//! The `signing_keys` and `sealing_secrets` tables.
 //!
 //! Keys are listed in the order they were added, newest first (`rowid` grows with every insert and
 //! keys are never deleted). Ordering by activation time instead let a key that a concurrent
@@ -84,6 +84,30 @@ impl KeyStore for SqliteBackend {
                 .execute(&mut *c)
                 .await?;
                 Ok(())
+            })
+        })
+    }
+
+    /// One job: the insert (if there is no secret yet) and the read back cannot be split.
+    fn sealing_secret<'a>(
+        &'a self,
+        purpose: &'a str,
+        candidate: &'a [u8],
+        now: i64,
+    ) -> StoreFuture<'a, Vec<u8>> {
+        let (purpose, candidate) = (purpose.to_owned(), candidate.to_vec());
+        self.writer.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO sealing_secrets (purpose, secret, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                    .bind(&purpose)
+                    .bind(&candidate)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(sqlx::query_scalar("SELECT secret FROM sealing_secrets WHERE purpose = ?")
+                    .bind(&purpose)
+                    .fetch_one(&mut *c)
+                    .await?)
             })
         })
     }

@@ -142,7 +142,7 @@ mod tests {
     /// SHA-384 of each migration file as released (`sha384sum auth/migrations/sqlite/*.sql`), which
     /// is what sqlx recorded in every existing database. Moving the files must not change them, or
     /// databases such as `target/dev/mcp-auth.db` stop opening.
-    const RELEASED: [(i64, &str, &str); 7] = [
+    const RELEASED: [(i64, &str, &str); 8] = [
         (
             1,
             "initial",
@@ -177,6 +177,11 @@ mod tests {
             7,
             "code replay",
             "b2a967676789ed4687f2568f00d026208eca1443a9ec658216e0de5475bf1343959202b7c212e3be0a1f9dff0ffee362",
+        ),
+        (
+            8,
+            "sealed codes",
+            "8febc550c3b5cfa9454de850202ad65e2c345e9eb4b2d76aba9b01baf076acbe45cd01111bcac13a8a4c7b6163ca8e0f",
         ),
     ];
 
