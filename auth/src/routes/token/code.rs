@@ -55,7 +55,7 @@ pub async fn exchange(
             audit::log(&minted.event);
             return Ok(minted.issued.response);
         }
-        // Spent before (or its user is gone): handled below.
+        // Spent before, or its user or client is gone: handled below.
     }
 
     // Every other case spends the code before it answers: a stolen code tried with a wrong
@@ -63,8 +63,8 @@ pub async fn exchange(
     match state.store.spend_code(&code_hash, &code, now).await? {
         Redemption::Redeemed => match checked {
             Err(refused) => Err(refused),
-            // Matching, yet not redeemed above, and spent only now: its user or client was
-            // removed between the two writes. Either way the code is worth nothing.
+            // Matching, not redeemed above, yet unspent until now: only if its user or client was
+            // removed and added again between the two writes. The code is worth nothing then.
             Ok(_) => Err(ApiError::invalid_grant("the authorization code is not valid")),
         },
         Redemption::AlreadyRedeemed { grant_id } => {
