@@ -66,9 +66,15 @@ pub async fn decide(store: &Store, request: ConsentRequest<'_>) -> Result<Consen
     Ok(policy(remembered.as_ref(), request.scope))
 }
 
-/// Remembers that the user allowed `request`. The store widens any consent given before (the
-/// union of both) in one transaction, so two concurrent consents both count.
-pub async fn remember(store: &Store, request: ConsentRequest<'_>, now: i64) -> Result<(), StoreError> {
+/// Remembers that the user allowed `request`, with the event of their decision in the same commit
+/// (no consent without its `consent_granted`). The store widens any consent given before (the union
+/// of both) in one transaction, so two concurrent consents both count.
+pub async fn remember(
+    store: &Store,
+    context: &RequestContext,
+    request: ConsentRequest<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
     let consent = Consent {
         user_id: request.user_id.to_owned(),
         client_id: request.client_id.to_owned(),
@@ -76,7 +82,14 @@ pub async fn remember(store: &Store, request: ConsentRequest<'_>, now: i64) -> R
         scope: request.scope.to_owned(),
         granted_at: now,
     };
-    store.save_consent(&consent).await.map(drop)
+    let mut event = AuditEvent::new(AuditKind::ConsentGranted)
+        .client(request.client_id)
+        .user(request.user_id)
+        .detail(format!("scope \"{}\" via {}", request.scope, AllowedBy::ConsentPage.as_str()));
+    audit::stamp(context, &mut event);
+    store.save_consent(&consent, &event).await?;
+    audit::log(&event);
+    Ok(())
 }
 
 /// How an allowed request came to be allowed, for the audit trail.
@@ -108,11 +121,12 @@ pub struct CodeResponse {
     pub iss: String,
 }
 
-/// Seals a fresh, short-lived code for the (consumed) request, and records the consent in the
-/// audit trail. Writes nothing for a remembered consent: the code carries what it is bound to
-/// (`sealed_code`), the log line records the answer, and the store records the code once it is
-/// spent. A person's decision on the consent page is also written to the audit table.
-pub async fn issue_code(
+/// Seals a fresh, short-lived code for the (consumed) request. Writes nothing: the code carries
+/// what it is bound to (`sealed_code`), and the store records it once it is spent. A person's
+/// decision on the consent page was recorded by [`remember`]; an answer from a remembered consent
+/// is recorded here as a log line (`consent_granted`, "via remembered consent"), and in the
+/// database by the `token_issued` event of the code's redemption.
+pub fn issue_code(
     state: &AppState,
     context: &RequestContext,
     request: PendingAuthorization,
@@ -131,17 +145,13 @@ pub async fn issue_code(
         auth_time,
         expires_at: now + secs(state.config.settings.authorization_code_ttl),
     });
-    let event = AuditEvent::new(AuditKind::ConsentGranted)
-        .client(&request.client_id)
-        .user(user_id)
-        .detail(format!("scope \"{}\" via {}", request.scope, allowed_by.as_str()));
-    match allowed_by {
-        AllowedBy::ConsentPage => audit::record(state, context, event).await,
-        AllowedBy::RememberedConsent => {
-            let mut event = event;
-            audit::stamp(context, &mut event);
-            audit::log(&event);
-        }
+    if allowed_by == AllowedBy::RememberedConsent {
+        let mut event = AuditEvent::new(AuditKind::ConsentGranted)
+            .client(&request.client_id)
+            .user(user_id)
+            .detail(format!("scope \"{}\" via {}", request.scope, allowed_by.as_str()));
+        audit::stamp(context, &mut event);
+        audit::log(&event);
     }
     CodeResponse {
         redirect_uri: request.redirect_uri,
@@ -202,13 +212,13 @@ mod tests {
         };
 
         assert_eq!(decide(&store, ask("echo")).await.unwrap(), ConsentDecision::Ask);
-        remember(&store, ask("echo"), 2).await.unwrap();
+        remember(&store, &RequestContext::default(), ask("echo"), 2).await.unwrap();
         assert_eq!(decide(&store, ask("echo")).await.unwrap(), ConsentDecision::Remembered);
         assert_eq!(decide(&store, ask("echo profile")).await.unwrap(), ConsentDecision::Ask);
         let other_resource = ConsentRequest { resource: "http://localhost:9091", ..ask("echo") };
         assert_eq!(decide(&store, other_resource).await.unwrap(), ConsentDecision::Ask);
 
-        remember(&store, ask("profile"), 3).await.unwrap();
+        remember(&store, &RequestContext::default(), ask("profile"), 3).await.unwrap();
         assert_eq!(decide(&store, ask("echo profile")).await.unwrap(), ConsentDecision::Remembered);
     }
 }

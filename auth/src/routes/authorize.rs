@@ -94,8 +94,7 @@ pub async fn authorize(
             == ConsentDecision::Remembered
     {
         let answer =
-            consent::issue_code(&state, &context, pending, user_id, *auth_time, AllowedBy::RememberedConsent)
-                .await;
+            consent::issue_code(&state, &context, pending, user_id, *auth_time, AllowedBy::RememberedConsent);
         return Ok(super::consent::redirect(&answer));
     }
 

@@ -41,8 +41,7 @@ pub async fn show(
             .await?
             .ok_or_else(already_answered)?;
         let answer =
-            consent::issue_code(&state, &context, request, user_id, auth_time, AllowedBy::RememberedConsent)
-                .await;
+            consent::issue_code(&state, &context, request, user_id, auth_time, AllowedBy::RememberedConsent);
         return Ok(redirect(&answer));
     }
 
@@ -92,9 +91,8 @@ pub async fn submit(
         });
     }
 
-    consent::remember(&state.store, ConsentRequest::of(&request, user_id), now).await?;
-    let answer =
-        consent::issue_code(&state, &context, request, user_id, auth_time, AllowedBy::ConsentPage).await;
+    consent::remember(&state.store, &context, ConsentRequest::of(&request, user_id), now).await?;
+    let answer = consent::issue_code(&state, &context, request, user_id, auth_time, AllowedBy::ConsentPage);
     Ok(redirect(&answer))
 }
 

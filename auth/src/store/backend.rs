@@ -169,7 +169,7 @@ pub trait GrantStore {
 
 /// Remembered consents.
 pub trait ConsentStore {
-    fn save_consent<'a>(&'a self, consent: &'a Consent) -> StoreFuture<'a, Consent>;
+    fn save_consent<'a>(&'a self, consent: &'a Consent, event: &'a AuditEvent) -> StoreFuture<'a, Consent>;
     fn find_consent<'a>(
         &'a self,
         user_id: &'a str,

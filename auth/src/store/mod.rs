@@ -486,10 +486,10 @@ impl Store {
 /// Remembered consents.
 impl Store {
     /// Remembers what the user allowed the client for the resource, adding these scopes to any
-    /// allowed before, in one transaction (two concurrent consents both count). Returns the consent
-    /// as now stored.
-    pub async fn save_consent(&self, consent: &Consent) -> Result<Consent, StoreError> {
-        self.backend.save_consent(consent).await
+    /// allowed before, and records `event` (the person's decision), in one transaction (two
+    /// concurrent consents both count). Returns the consent as now stored.
+    pub async fn save_consent(&self, consent: &Consent, event: &AuditEvent) -> Result<Consent, StoreError> {
+        self.backend.save_consent(consent, event).await
     }
 
     pub async fn find_consent(

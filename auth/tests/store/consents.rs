@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mcp_auth::model::Consent;
+use mcp_auth::model::{AuditEvent, AuditKind, Consent};
 use protocol::scope::Scopes;
 
 use crate::fixtures::{Fixture, RESOURCE};
@@ -18,26 +18,31 @@ fn consent(fx: &Fixture, resource: &str, scope: &str) -> Consent {
     }
 }
 
+/// The event of the person's decision, saved with the consent.
+fn granted() -> AuditEvent {
+    AuditEvent::new(AuditKind::ConsentGranted).detail("the consent page")
+}
+
 #[tokio::test]
 async fn a_consent_is_saved_widened_by_later_ones_and_withdrawn() {
     let fx = Fixture::new().await;
     let find = || fx.store.find_consent(&fx.user.id, &fx.client.client_id, RESOURCE);
     assert!(find().await.unwrap().is_none());
 
-    let saved = fx.store.save_consent(&consent(&fx, RESOURCE, "echo")).await.unwrap();
+    let saved = fx.store.save_consent(&consent(&fx, RESOURCE, "echo"), &granted()).await.unwrap();
     assert_eq!(saved.scope, "echo");
     assert_eq!(find().await.unwrap(), Some(saved));
 
     fx.clock.advance(10);
-    let widened = fx.store.save_consent(&consent(&fx, RESOURCE, "profile")).await.unwrap();
+    let widened = fx.store.save_consent(&consent(&fx, RESOURCE, "profile"), &granted()).await.unwrap();
     assert_eq!(widened.scope, "echo profile", "a later consent adds to the earlier one");
     assert_eq!(widened.granted_at, fx.now());
     assert_eq!(find().await.unwrap(), Some(widened.clone()));
-    let narrower = fx.store.save_consent(&consent(&fx, RESOURCE, "echo")).await.unwrap();
+    let narrower = fx.store.save_consent(&consent(&fx, RESOURCE, "echo"), &granted()).await.unwrap();
     assert_eq!(narrower.scope, "echo profile", "asking for less forgets nothing");
 
     // Another resource is another consent.
-    fx.store.save_consent(&consent(&fx, "https://other.example/", "files")).await.unwrap();
+    fx.store.save_consent(&consent(&fx, "https://other.example/", "files"), &granted()).await.unwrap();
     assert_eq!(fx.store.consents_of_user(&fx.user.id).await.unwrap().len(), 2);
 
     assert!(fx.store.revoke_consent(&fx.user.id, &fx.client.client_id, fx.now()).await.unwrap());
@@ -49,8 +54,23 @@ async fn a_consent_is_saved_widened_by_later_ones_and_withdrawn() {
 #[tokio::test]
 async fn a_consent_with_an_invalid_scope_is_refused() {
     let fx = Fixture::new().await;
-    assert!(fx.store.save_consent(&consent(&fx, RESOURCE, "echo \"quoted\"")).await.is_err());
+    assert!(fx.store.save_consent(&consent(&fx, RESOURCE, "echo \"quoted\""), &granted()).await.is_err());
     assert!(fx.store.find_consent(&fx.user.id, &fx.client.client_id, RESOURCE).await.unwrap().is_none());
+    let events = fx.store.audit_events(100).await.unwrap();
+    assert!(!events.iter().any(|e| e.kind == "consent_granted"), "no event for a consent not saved");
+}
+
+/// The person's decision is recorded in the consent's commit: each saved consent has exactly
+/// its one event.
+#[tokio::test]
+async fn a_consent_is_saved_with_its_event() {
+    let fx = Fixture::new().await;
+    fx.store.save_consent(&consent(&fx, RESOURCE, "echo"), &granted()).await.unwrap();
+    fx.store.save_consent(&consent(&fx, RESOURCE, "profile"), &granted()).await.unwrap();
+    let events = fx.store.audit_events(100).await.unwrap();
+    let granted: Vec<_> = events.iter().filter(|e| e.kind == "consent_granted").collect();
+    assert_eq!(granted.len(), 2, "{events:?}");
+    assert!(granted.iter().all(|e| e.detail.as_deref() == Some("the consent page") && e.at == fx.now()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -61,7 +81,9 @@ async fn concurrent_consents_for_different_scopes_are_all_kept() {
         .iter()
         .map(|scope| {
             let (fx, scope) = (fx.clone(), scope.clone());
-            tokio::spawn(async move { fx.store.save_consent(&consent(&fx, RESOURCE, &scope)).await.unwrap() })
+            tokio::spawn(async move {
+                fx.store.save_consent(&consent(&fx, RESOURCE, &scope), &granted()).await.unwrap()
+            })
         })
         .collect();
     for save in saves {

@@ -124,7 +124,7 @@ async fn withdrawing_consent_revokes_the_grants_of_that_client_only() {
         scope: "echo".into(),
         granted_at: fx.now(),
     };
-    fx.store.save_consent(&consent).await.unwrap();
+    fx.store.save_consent(&consent, &AuditEvent::new(AuditKind::ConsentGranted)).await.unwrap();
     // A grant of the same user for another client.
     let elsewhere =
         Grant { id: unique("grant"), client_id: other_client.client_id.clone(), ..issued.grant.clone() };

@@ -4,8 +4,9 @@ use protocol::scope::Scopes;
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, Row};
 
+use super::audit::{EVENT_COLUMNS, bind_event};
 use super::{LockKey, PostgresBackend};
-use crate::model::Consent;
+use crate::model::{AuditEvent, Consent};
 use crate::store::{ConsentStore, StoreError, StoreFuture};
 
 impl FromRow<'_, PgRow> for Consent {
@@ -24,7 +25,7 @@ impl ConsentStore for PostgresBackend {
     /// Read, merge and write under the advisory lock on this consent: a row lock (`FOR UPDATE`)
     /// would lock nothing the first time, when two concurrent consents both find no row and the
     /// second would overwrite the first's scopes.
-    fn save_consent<'a>(&'a self, consent: &'a Consent) -> StoreFuture<'a, Consent> {
+    fn save_consent<'a>(&'a self, consent: &'a Consent, event: &'a AuditEvent) -> StoreFuture<'a, Consent> {
         Box::pin(async move {
             let adding = Scopes::parse(&consent.scope).map_err(|e| StoreError::Invalid(e.to_string()))?;
             let mut tx = self
@@ -53,6 +54,10 @@ impl ConsentStore for PostgresBackend {
             .bind(merged.granted_at)
             .execute(&mut *tx)
             .await?;
+            let insert_event = format!(
+                "INSERT INTO audit_events (at, {EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            );
+            bind_event(sqlx::query(&insert_event).bind(merged.granted_at), event).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(merged)
         })

@@ -5,7 +5,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row};
 
 use super::SqliteBackend;
-use crate::model::Consent;
+use super::audit::{INSERT_EVENT, bind_event};
+use crate::model::{AuditEvent, Consent};
 use crate::store::{ConsentStore, StoreError, StoreFuture};
 
 impl FromRow<'_, SqliteRow> for Consent {
@@ -23,8 +24,8 @@ impl FromRow<'_, SqliteRow> for Consent {
 impl ConsentStore for SqliteBackend {
     /// Read, merge and write under the write lock (`BEGIN IMMEDIATE`), so a concurrent consent
     /// cannot slip in between and be overwritten.
-    fn save_consent<'a>(&'a self, consent: &'a Consent) -> StoreFuture<'a, Consent> {
-        let consent = consent.clone();
+    fn save_consent<'a>(&'a self, consent: &'a Consent, event: &'a AuditEvent) -> StoreFuture<'a, Consent> {
+        let (consent, event) = (consent.clone(), event.clone());
         self.writer.write(move |c| {
             Box::pin(async move {
                 let adding = Scopes::parse(&consent.scope).map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -51,6 +52,7 @@ impl ConsentStore for SqliteBackend {
                 .bind(merged.granted_at)
                 .execute(&mut *c)
                 .await?;
+                bind_event(sqlx::query(INSERT_EVENT), &event, merged.granted_at).execute(&mut *c).await?;
                 Ok(merged)
             })
         })
