@@ -4,7 +4,7 @@ use super::PostgresBackend;
 use crate::model::{CodeBinding, Redemption};
 use crate::store::{CodeStore, StoreFuture};
 
-/// The columns [`INSERT_SPENT`] writes, bound from `$N` on: see [`spent_values`].
+/// The columns of a spent code's row, in the order [`spent_values`] selects them.
 pub(super) const SPENT_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, code_challenge, resource, auth_time, created_at, expires_at, redeemed_at";
 
 /// `SELECT` of a spent code's row from `$first` on: hash, the binding's eight fields, and `now`
