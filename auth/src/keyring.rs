@@ -235,8 +235,7 @@ pub async fn rotate(
 /// A fresh P-256 key: PKCS#8 for signing, a public JWK whose `kid` is its RFC 7638 thumbprint.
 fn generate_es256_key(now: i64, activates_at: i64) -> Result<StoredKey, SignerError> {
     let secret = loop {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+        let bytes: [u8; 32] = crate::random::bytes();
         // Fails only for the zero scalar or one above the group order: about 2^-128; draw again.
         if let Ok(secret) = p256::SecretKey::from_slice(&bytes) {
             break secret;

@@ -5,20 +5,23 @@
 
 use protocol::base64url;
 
-/// 256 random bits, base64url: authorization codes, session ids, CSRF tokens, client ids.
+/// 256 random bits, base64url: session ids, CSRF tokens, refresh tokens, client ids.
 pub fn token() -> String {
-    let mut bytes = [0u8; 32];
+    base64url(&bytes::<32>())
+}
+
+/// `N` random bytes: keys, secrets, salts.
+pub fn bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
     // The OS RNG failing means the machine cannot do cryptography at all; there is no safe
     // fallback, so this is a true invariant.
     getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-    base64url(&bytes)
+    bytes
 }
 
 /// 96 random bits, base64url (16 characters): request ids, where uniqueness matters, not secrecy.
 pub fn short_id() -> String {
-    let mut bytes = [0u8; 12];
-    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-    base64url(&bytes)
+    base64url(&bytes::<12>())
 }
 
 #[cfg(test)]

@@ -26,7 +26,10 @@ use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use protocol::base64url;
+
 use crate::model::CodeBinding;
+use crate::random;
 
 /// The first byte of every code this version issues.
 const VERSION: u8 = 1;
@@ -66,16 +69,12 @@ impl CodeSeal {
 
     /// 32 fresh random bytes: a new secret, for a store that has none yet.
     pub fn generate_secret() -> [u8; 32] {
-        let mut secret = [0u8; 32];
-        // As in `random`: no safe fallback if the OS RNG fails.
-        getrandom::fill(&mut secret).expect("the operating system's random number generator failed");
-        secret
+        random::bytes()
     }
 
     /// The code for `binding`: a fresh salt each call, so two codes for the same binding differ.
     pub fn seal(&self, binding: &CodeBinding) -> String {
-        let mut salt = [0u8; SALT_LEN];
-        getrandom::fill(&mut salt).expect("the operating system's random number generator failed");
+        let salt: [u8; SALT_LEN] = random::bytes();
         let mut sealed = Vec::with_capacity(1 + SALT_LEN + 256 + TAG_LEN);
         sealed.push(VERSION);
         sealed.extend_from_slice(&salt);
@@ -85,7 +84,7 @@ impl CodeSeal {
             // Only fails for inputs beyond AES-GCM's limit of 64 GiB.
             .expect("a code's binding is far below AES-GCM's length limit");
         sealed.extend_from_slice(&body);
-        URL_SAFE_NO_PAD.encode(sealed)
+        base64url(&sealed)
     }
 
     /// What `code` is bound to, if this server sealed it. `None` for anything else: another
@@ -97,10 +96,7 @@ impl CodeSeal {
             return None;
         }
         let mut sealed = URL_SAFE_NO_PAD.decode(code).ok()?;
-        if sealed.len() < 1 + SALT_LEN + TAG_LEN
-            || sealed[0] != VERSION
-            || URL_SAFE_NO_PAD.encode(&sealed) != code
-        {
+        if sealed.len() < 1 + SALT_LEN + TAG_LEN || sealed[0] != VERSION || base64url(&sealed) != code {
             return None;
         }
         let mut body = sealed.split_off(1 + SALT_LEN);
