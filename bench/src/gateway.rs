@@ -12,6 +12,7 @@
 //! | | row | path of a `tools/call` of echo |
 //! |---|---|---|
 //! | u | direct | client → `mcp-server` |
+//! | p | a bare hop (yardstick) | client → [`crate::proxy`] (HTTP only, the client's token passed on) → `mcp-server` |
 //! | g | gateway, stateless upstream | client → gateway (policy, audit, cached hop token) → `mcp-server` |
 //! | s | gateway, session upstream | the same in the session form |
 //!
@@ -20,6 +21,11 @@
 //! gateway, the gateway and the upstream share them, as they would share one small machine.
 //! The hop token is cached as in production: reused until 10 s before it expires (it lives 60 s),
 //! so a long run sees an exchange now and then.
+//!
+//! Row p is no gateway: it is what a second HTTP server in the path costs on this machine when it
+//! does nothing else ([`crate::proxy`]), built from the gateway's parts. p/u bounds what g/u can
+//! be here; g/p is what the gateway's own work (token check, policy, hop token, audit record, MCP
+//! on both sides) leaves of that.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -37,7 +43,7 @@ use crate::load::{self, Endpoint, Tokens};
 use crate::{CONNECTIONS, Row, Selection, measure};
 
 /// The letters of this part's rows.
-pub const ROWS: &str = "ugs";
+pub const ROWS: &str = "upgs";
 /// Goals (issue 13): through the gateway, at most this much more p50 latency than direct…
 const GOAL_OVERHEAD_US: u64 = 2_000;
 /// …and at least this fraction of the direct throughput.
@@ -53,6 +59,8 @@ const GATEWAY_CLIENT: &str = "mcp-gateway";
 struct System {
     server: String,
     gateway: String,
+    /// Row p's bare hop in front of `server`.
+    hop: String,
 }
 
 pub async fn run(servers: &Handle, selection: &Selection) -> anyhow::Result<()> {
@@ -67,6 +75,13 @@ pub async fn run(servers: &Handle, selection: &Selection) -> anyhow::Result<()> 
     for connections in [CONNECTIONS, 1] {
         let tokens = [Tokens::Same(direct.clone()), Tokens::Same(through.clone())];
         rows.push(Row::new("u  direct", Endpoint::ToolsCall, &system.server, tokens[0].clone(), connections));
+        rows.push(Row::new(
+            "p  bare hop, no gateway work",
+            Endpoint::ToolsCall,
+            &system.hop,
+            tokens[0].clone(),
+            connections,
+        ));
         rows.push(Row::new(
             "g  gateway, stateless upstream",
             Endpoint::GatewayCall("demo__echo"),
@@ -123,7 +138,9 @@ pub async fn run(servers: &Handle, selection: &Selection) -> anyhow::Result<()> 
     println!();
     for connections in [CONNECTIONS, 1] {
         let Some(&(direct_rate, direct_p50)) = measured.get(&('u', connections)) else { continue };
-        for (letter, upstream) in [('g', "stateless"), ('s', "session")] {
+        for (letter, path) in
+            [('p', "bare hop"), ('g', "gateway, stateless upstream"), ('s', "gateway, session upstream")]
+        {
             let Some(&(rate, p50)) = measured.get(&(letter, connections)) else { continue };
             let overhead = i128::from(p50) - i128::from(direct_p50);
             let ratio = rate / direct_rate;
@@ -137,8 +154,13 @@ pub async fn run(servers: &Handle, selection: &Selection) -> anyhow::Result<()> 
             } else {
                 format!(", throughput {letter}/u = {ratio:.2}")
             };
+            // What the gateway's own work leaves of a bare hop's throughput.
+            let of_hop = match measured.get(&('p', connections)) {
+                Some(&(hop_rate, _)) if letter != 'p' => format!(", {letter}/p = {:.2}", rate / hop_rate),
+                _ => String::new(),
+            };
             println!(
-                "gateway, {upstream} upstream, {connections} connection{}: p50 overhead {letter} - u = {overhead} µs{goals}",
+                "{path}, {connections} connection{}: p50 overhead {letter} - u = {overhead} µs{goals}{of_hop}",
                 if connections == 1 { "" } else { "s" }
             );
         }
@@ -161,6 +183,7 @@ async fn start() -> anyhow::Result<System> {
     let (auth_listener, issuer) = bind().await?;
     let (server_listener, server) = bind().await?;
     let (gateway_listener, gateway) = bind().await?;
+    let (hop_listener, hop) = bind().await?;
 
     let mut auth_settings = mcp_auth::config::Settings {
         issuer: Some(issuer.clone()),
@@ -197,6 +220,7 @@ async fn start() -> anyhow::Result<System> {
     };
     let app = mcp_server::startup::Application::build_on(server_listener, server_settings).await?;
     tokio::spawn(app.run_until(std::future::pending()));
+    crate::proxy::start(hop_listener, &format!("{server}/mcp"))?;
 
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway/demo");
     let upstream = |name: &str, version: &str| mcp_gateway::upstream::Upstream {
@@ -226,7 +250,7 @@ async fn start() -> anyhow::Result<System> {
     };
     let app = mcp_gateway::startup::Application::build_on(gateway_listener, settings).await?;
     tokio::spawn(app.run_until(std::future::pending()));
-    Ok(System { server, gateway })
+    Ok(System { server, gateway, hop })
 }
 
 /// A token for `base`'s `/mcp`, through the real flow from its `401`, as [`USER`].

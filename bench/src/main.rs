@@ -33,6 +33,7 @@ mod authz;
 mod gateway;
 mod load;
 mod policy;
+mod proxy;
 
 use std::sync::Arc;
 use std::time::Duration;
