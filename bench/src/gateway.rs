@@ -12,7 +12,7 @@
 //! | | row | path of a `tools/call` of echo |
 //! |---|---|---|
 //! | u | direct | client → `mcp-server` |
-//! | p | a bare hop (yardstick) | client → [`crate::proxy`] (HTTP only, the client's token passed on) → `mcp-server` |
+//! | h | a bare hop (yardstick) | client → [`crate::proxy`] (HTTP only, the client's token passed on) → `mcp-server` |
 //! | g | gateway, stateless upstream | client → gateway (policy, audit, cached hop token) → `mcp-server` |
 //! | s | gateway, session upstream | the same in the session form |
 //!
@@ -22,9 +22,9 @@
 //! The hop token is cached as in production: reused until 10 s before it expires (it lives 60 s),
 //! so a long run sees an exchange now and then.
 //!
-//! Row p is no gateway: it is what a second HTTP server in the path costs on this machine when it
-//! does nothing else ([`crate::proxy`]), built from the gateway's parts. p/u bounds what g/u can
-//! be here; g/p is what the gateway's own work (token check, policy, hop token, audit record, MCP
+//! Row h is no gateway: it is what a second HTTP server in the path costs on this machine when it
+//! does nothing else ([`crate::proxy`]), built from the gateway's parts. h/u bounds what g/u can
+//! be here; g/h is what the gateway's own work (token check, policy, hop token, audit record, MCP
 //! on both sides) leaves of that.
 
 use std::net::SocketAddr;
@@ -43,7 +43,7 @@ use crate::load::{self, Endpoint, Tokens};
 use crate::{CONNECTIONS, Row, Selection, measure};
 
 /// The letters of this part's rows.
-pub const ROWS: &str = "upgs";
+pub const ROWS: &str = "uhgs";
 /// Goals (issue 13): through the gateway, at most this much more p50 latency than direct…
 const GOAL_OVERHEAD_US: u64 = 2_000;
 /// …and at least this fraction of the direct throughput.
@@ -59,7 +59,7 @@ const GATEWAY_CLIENT: &str = "mcp-gateway";
 struct System {
     server: String,
     gateway: String,
-    /// Row p's bare hop in front of `server`.
+    /// Row h's bare hop in front of `server`.
     hop: String,
 }
 
@@ -76,7 +76,7 @@ pub async fn run(servers: &Handle, selection: &Selection) -> anyhow::Result<()> 
         let tokens = [Tokens::Same(direct.clone()), Tokens::Same(through.clone())];
         rows.push(Row::new("u  direct", Endpoint::ToolsCall, &system.server, tokens[0].clone(), connections));
         rows.push(Row::new(
-            "p  bare hop, no gateway work",
+            "h  bare hop, no gateway work",
             Endpoint::ToolsCall,
             &system.hop,
             tokens[0].clone(),
@@ -139,7 +139,7 @@ pub async fn run(servers: &Handle, selection: &Selection) -> anyhow::Result<()> 
     for connections in [CONNECTIONS, 1] {
         let Some(&(direct_rate, direct_p50)) = measured.get(&('u', connections)) else { continue };
         for (letter, path) in
-            [('p', "bare hop"), ('g', "gateway, stateless upstream"), ('s', "gateway, session upstream")]
+            [('h', "bare hop"), ('g', "gateway, stateless upstream"), ('s', "gateway, session upstream")]
         {
             let Some(&(rate, p50)) = measured.get(&(letter, connections)) else { continue };
             let overhead = i128::from(p50) - i128::from(direct_p50);
@@ -155,8 +155,8 @@ pub async fn run(servers: &Handle, selection: &Selection) -> anyhow::Result<()> 
                 format!(", throughput {letter}/u = {ratio:.2}")
             };
             // What the gateway's own work leaves of a bare hop's throughput.
-            let of_hop = match measured.get(&('p', connections)) {
-                Some(&(hop_rate, _)) if letter != 'p' => format!(", {letter}/p = {:.2}", rate / hop_rate),
+            let of_hop = match measured.get(&('h', connections)) {
+                Some(&(hop_rate, _)) if letter != 'h' => format!(", {letter}/h = {:.2}", rate / hop_rate),
                 _ => String::new(),
             };
             println!(

@@ -17,8 +17,9 @@
 //! clock starts. The machine is shared and noisy: compare rows of one run, not runs.
 //!
 //! Then the gateway ([`gateway`]): a `tools/call` straight to an MCP server against the same call
-//! through `mcp-gateway` in front of it (with a cached hop token), and [`policy`]: one Cedar
-//! decision with 1,000 policies and with the demo's.
+//! through `mcp-gateway` in front of it (with a cached hop token) and through a bare HTTP hop
+//! ([`proxy`], the yardstick), and [`policy`]: one Cedar decision with 1,000 policies and with the
+//! demo's.
 //!
 //! Then the authorization server ([`authz`]): `mcp-auth` on SQLite and on PostgreSQL against
 //! node-oidc-provider, each a child process, under refresh rotation, code exchange, introspection,

@@ -1,4 +1,4 @@
-//! Row p's hop: the thinnest HTTP hop that can be built from the gateway's own parts, as a
+//! Row h's hop: the thinnest HTTP hop that can be built from the gateway's own parts, as a
 //! yardstick for the gateway's rows. What it measures is what *any* gateway made of these parts
 //! pays on this machine for being a second server in the path, before it does anything a
 //! gateway is for.
