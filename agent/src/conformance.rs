@@ -69,7 +69,7 @@ impl ThrowawayHome {
     fn create() -> Result<Self> {
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes).map_err(|e| AgentError::Store(e.to_string()))?;
-        let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let name = protocol::hex(&bytes);
         let path = std::env::temp_dir().join(format!("mcp-agent-conformance-{name}"));
         Ok(Self { path })
     }

@@ -157,7 +157,7 @@ impl Store {
             .take(64)
             .collect();
         let hash = Sha256::digest(issuer.as_bytes());
-        let hash: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let hash = protocol::hex(&hash[..8]);
         self.dir.join(format!("{readable}-{hash}.json"))
     }
 

@@ -122,7 +122,7 @@ pub fn object_sha256(members: &Map<String, Value>) -> String {
 }
 
 fn hex_sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex(&Sha256::digest(text.as_bytes()))
 }
 
 /// RFC 8785 (JCS) for what MCP arguments hold: object members sorted by their UTF-16 code units,

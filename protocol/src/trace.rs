@@ -35,8 +35,7 @@ pub fn trace_id_or_dash(traceparent: Option<&str>) -> &str {
 /// A `traceparent` for a request sent on within the trace `trace_id` (32 lowercase hex digits),
 /// as the span `span_id` (random, not all zeros: the caller's, since this crate does no I/O).
 pub fn child(trace_id: &str, span_id: [u8; 8]) -> String {
-    let span: String = span_id.iter().map(|b| format!("{b:02x}")).collect();
-    format!("00-{trace_id}-{span}-01")
+    format!("00-{trace_id}-{}-01", crate::hex(&span_id))
 }
 
 #[cfg(test)]

@@ -95,8 +95,7 @@ impl Database {
     async fn create(admin_url: &str) -> anyhow::Result<Self> {
         let mut suffix = [0u8; 6];
         getrandom::fill(&mut suffix).expect("the operating system's random generator");
-        let name =
-            format!("mcp_soak_replicas_{}", suffix.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let name = format!("mcp_soak_replicas_{}", protocol::hex(&suffix));
         let created =
             tokio::time::timeout(Duration::from_secs(10), postgres::create_database(admin_url, &name))
                 .await

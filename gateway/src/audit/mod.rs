@@ -410,7 +410,7 @@ pub fn request_id(traceparent: Option<&str>) -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
     bytes[0] |= 1; // never all zeros, which W3C Trace Context forbids
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    protocol::hex(&bytes)
 }
 
 /// Cuts `text` to at most `max` characters (not bytes, so a name is never cut inside a character)
@@ -959,14 +959,13 @@ mod tests {
 
     #[test]
     fn released_migrations_keep_their_versions_and_checksums() {
-        fn hex(bytes: &[u8]) -> String {
-            bytes.iter().map(|b| format!("{b:02x}")).collect()
-        }
         for (migrator, released) in
             [(&sqlite::MIGRATOR, RELEASED_SQLITE), (&postgres::MIGRATOR, RELEASED_POSTGRES)]
         {
-            let embedded: Vec<(i64, String, String)> =
-                migrator.iter().map(|m| (m.version, m.description.to_string(), hex(&m.checksum))).collect();
+            let embedded: Vec<(i64, String, String)> = migrator
+                .iter()
+                .map(|m| (m.version, m.description.to_string(), protocol::hex(&m.checksum)))
+                .collect();
             assert!(embedded.len() >= released.len(), "a released migration is missing");
             for ((version, description, checksum), released) in embedded.iter().zip(released) {
                 assert_eq!((*version, description.as_str(), checksum.as_str()), *released);

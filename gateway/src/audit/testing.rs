@@ -100,7 +100,7 @@ impl TestDatabase {
 fn unique() -> String {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    protocol::hex(&bytes)
 }
 
 /// Making and dropping a database of one's own on a PostgreSQL server.

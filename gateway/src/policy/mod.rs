@@ -212,7 +212,7 @@ impl Policies {
         if !problems.is_empty() {
             return Err(Refused(problems));
         }
-        let hash = Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let hash = protocol::hex(&Sha256::digest(text.as_bytes()));
         let annotations = policies
             .policies()
             .map(|p| {

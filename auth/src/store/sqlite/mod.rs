@@ -185,14 +185,12 @@ mod tests {
         ),
     ];
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     #[test]
     fn released_migrations_keep_their_versions_and_checksums() {
-        let embedded: Vec<(i64, String, String)> =
-            MIGRATOR.iter().map(|m| (m.version, m.description.to_string(), hex(&m.checksum))).collect();
+        let embedded: Vec<(i64, String, String)> = MIGRATOR
+            .iter()
+            .map(|m| (m.version, m.description.to_string(), protocol::hex(&m.checksum)))
+            .collect();
         assert!(embedded.len() >= RELEASED.len(), "a released migration is missing");
         for ((version, description, checksum), released) in embedded.iter().zip(RELEASED) {
             assert_eq!((*version, description.as_str(), checksum.as_str()), released);
@@ -211,7 +209,8 @@ mod tests {
                 .fetch_all(&old.pool)
                 .await
                 .unwrap();
-        let recorded: Vec<(i64, String)> = recorded.into_iter().map(|(v, c)| (v, hex(&c))).collect();
+        let recorded: Vec<(i64, String)> =
+            recorded.into_iter().map(|(v, c)| (v, protocol::hex(&c))).collect();
         let released: Vec<(i64, String)> = RELEASED.iter().map(|(v, _, c)| (*v, (*c).to_owned())).collect();
         assert_eq!(recorded, released);
         old.close().await;
