@@ -3,7 +3,7 @@
 //! on as its own errors), and upstream calls made with them to the real MCP server.
 
 use mcp_gateway::hop::{ClientCredentials, HopError, HopTokens, REUSE_MARGIN, SigningKey};
-use mcp_gateway::upstream::{Upstream, UpstreamClient, UpstreamError};
+use mcp_gateway::upstream::{SessionLimits, Upstream, UpstreamClient, UpstreamError};
 use protocol::scope::Scopes;
 use protocol::secret::{AccessToken, ClientSecret};
 use serde_json::json;
@@ -262,13 +262,13 @@ async fn a_session_form_upstream_keeps_one_session_per_user_and_client_for_their
     assert!(client.call_tool_for(&upstream, &forged, Some("alice\nspa"), "echo", arguments).await.is_err());
     assert_eq!(client.idle_sessions(), 1);
 
-    // Concurrent calls of one owner each need a session; the ones kept afterwards are bounded
-    // (the others are ended at the upstream, not left open there).
+    // Calls of one owner that run at once each need a session, and as many are kept for the
+    // owner's next calls at once.
     let many = (0..12).map(|_| echo("dave\nspa", "many"));
     for result in futures::future::join_all(many).await {
         result.unwrap();
     }
-    assert!((2..=9).contains(&client.idle_sessions()), "{} kept", client.idle_sessions());
+    assert_eq!(client.idle_sessions(), 1 + 12, "bob's, and one for each of dave's calls at once");
 
     // The stateless form has no session to keep.
     let stateless = self::upstream(&stack, "2026-07-28");
@@ -276,4 +276,111 @@ async fn a_session_form_upstream_keeps_one_session_per_user_and_client_for_their
     let before = client.idle_sessions();
     client.call_tool_for(&stateless, &hop, Some("carol\nspa"), "echo", arguments).await.unwrap();
     assert_eq!(client.idle_sessions(), before);
+}
+
+/// An MCP server behind a proxy that counts the sessions opened (`initialize`) and ended
+/// (`DELETE`) through it.
+#[derive(Clone, Default)]
+struct SessionCount {
+    opened: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ended: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SessionCount {
+    fn get(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.opened.load(SeqCst), self.ended.load(SeqCst))
+    }
+}
+
+async fn counted(stack: &Stack, name: &str) -> (Upstream, SessionCount) {
+    use axum::extract::{Request, State};
+    use std::sync::atomic::Ordering::SeqCst;
+    let count = SessionCount::default();
+    let target = format!("{}/mcp", stack.resource);
+    let forward = |State((count, target)): State<(SessionCount, String)>, request: Request| async move {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        if parts.method == axum::http::Method::DELETE {
+            count.ended.fetch_add(1, SeqCst);
+        } else if serde_json::from_slice::<serde_json::Value>(&body)
+            .is_ok_and(|m| m["method"] == "initialize")
+        {
+            count.opened.fetch_add(1, SeqCst);
+        }
+        let mut onward = reqwest::Client::new().request(parts.method, &target).body(body);
+        for (name, value) in &parts.headers {
+            if name != "host" && name != "content-length" {
+                onward = onward.header(name, value);
+            }
+        }
+        let answer = onward.send().await.unwrap();
+        let mut response = axum::response::Response::builder().status(answer.status());
+        for (name, value) in answer.headers() {
+            if name != "content-length" && name != "transfer-encoding" {
+                response = response.header(name, value);
+            }
+        }
+        response.body(axum::body::Body::from(answer.bytes().await.unwrap())).unwrap()
+    };
+    let app =
+        axum::Router::new().route("/mcp", axum::routing::any(forward)).with_state((count.clone(), target));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let upstream = Upstream {
+        name: name.into(),
+        url: format!("http://{address}/mcp"),
+        resource: stack.resource.clone(),
+        version: "2025-11-25".into(),
+    };
+    (upstream, count)
+}
+
+#[tokio::test]
+async fn kept_sessions_serve_an_owners_next_calls_at_once_within_the_limits_and_the_rest_are_ended() {
+    let stack = stack().await;
+    let (_, secret) = stack.confidential.clone().unwrap();
+    let hops = hop_tokens(&stack, secret);
+    let subject = user_token(&stack).await;
+    let jti = claims(&subject)["jti"].as_str().unwrap().to_owned();
+    let hop = hops.token_for(&subject, &jti, &stack.resource, None, now()).await.unwrap();
+    let limits = SessionLimits { owners: 100, per_owner: 8, per_upstream: 10 };
+    let client = UpstreamClient::with_limits(limits);
+    let (one, at_one) = counted(&stack, "one").await;
+    let (two, at_two) = counted(&stack, "two").await;
+    async fn calls_at_once(
+        client: &UpstreamClient,
+        upstream: &Upstream,
+        hop: &AccessToken,
+        owner: &str,
+        calls: usize,
+    ) {
+        let many = (0..calls).map(|_| {
+            let arguments = json!({"text": "x"}).as_object().cloned().unwrap();
+            client.call_tool_for(upstream, hop, Some(owner), "echo", arguments)
+        });
+        for result in futures::future::join_all(many).await {
+            result.unwrap();
+        }
+    }
+    let burst = |upstream, owner, calls| calls_at_once(&client, upstream, &hop, owner, calls);
+
+    // Six at once, then six again: the second six reuse the first six's sessions.
+    burst(&one, "dave\nspa", 6).await;
+    assert_eq!((client.idle_sessions(), at_one.get()), (6, (6, 0)));
+    burst(&one, "dave\nspa", 6).await;
+    assert_eq!((client.idle_sessions(), at_one.get()), (6, (6, 0)), "no session opened or ended");
+
+    // Twelve at once: six more are opened, and past the owner's limit of 8 the oldest are ended
+    // at the upstream, never left open there.
+    burst(&one, "dave\nspa", 12).await;
+    assert_eq!((client.idle_sessions(), at_one.get()), (8, (12, 4)));
+
+    // Another owner at the same upstream: room for two more there (10 in all); the others end.
+    burst(&one, "erin\nspa", 5).await;
+    assert_eq!((client.idle_sessions(), at_one.get()), (10, (17, 7)));
+    // The limit is per upstream: another one has room of its own.
+    burst(&two, "erin\nspa", 5).await;
+    assert_eq!((client.idle_sessions(), at_two.get()), (15, (5, 0)));
 }

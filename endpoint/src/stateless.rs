@@ -108,10 +108,10 @@ pub const MCP_PARAM_PREFIX: &str = "mcp-param-";
 pub fn check_param_headers(
     headers: &HeaderMap,
     input_schema: &Value,
-    arguments: &Value,
+    arguments: &Map<String, Value>,
 ) -> Result<(), String> {
     let mut marked = Vec::new();
-    marked_properties(input_schema, arguments, &mut marked);
+    marked_properties(input_schema, Some(arguments), &mut marked);
     for (name, value) in marked {
         let header = format!("{MCP_PARAM_PREFIX}{}", name.to_ascii_lowercase());
         let mut sent = headers.get_all(header.as_str()).iter();
@@ -140,19 +140,19 @@ pub fn check_param_headers(
 /// nested objects.
 fn marked_properties<'a>(
     schema: &'a Value,
-    arguments: &'a Value,
+    arguments: Option<&'a Map<String, Value>>,
     out: &mut Vec<(&'a str, Option<&'a Value>)>,
 ) {
     let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
         return;
     };
     for (property, declared) in properties {
-        let value = arguments.get(property);
+        let value = arguments.and_then(|arguments| arguments.get(property));
         if let Some(name) = declared.get("x-mcp-header").and_then(Value::as_str) {
             out.push((name, value));
         }
         if declared.get("properties").is_some() {
-            marked_properties(declared, value.unwrap_or(&Value::Null), out);
+            marked_properties(declared, value.and_then(Value::as_object), out);
         }
     }
 }
@@ -202,6 +202,11 @@ mod tests {
         headers
     }
 
+    fn object(value: Value) -> Map<String, Value> {
+        let Value::Object(members) = value else { panic!("not an object: {value}") };
+        members
+    }
+
     #[test]
     fn marked_arguments_must_be_mirrored_exactly_and_absent_ones_must_not_be() {
         let schema = json!({"type": "object", "properties": {
@@ -210,7 +215,8 @@ mod tests {
             "inner": {"type": "object", "properties": {"flag": {"type": "boolean", "x-mcp-header": "Flag"}}},
             "text": {"type": "string"}
         }});
-        let arguments = json!({"region": "eu-west", "count": 3, "inner": {"flag": true}, "text": "x"});
+        let arguments =
+            object(json!({"region": "eu-west", "count": 3, "inner": {"flag": true}, "text": "x"}));
         let all = [("mcp-param-region", " eu-west "), ("mcp-param-count", "3"), ("mcp-param-flag", "true")];
         assert_eq!(check_param_headers(&headers(&all), &schema, &arguments), Ok(()));
         // Base64 form of "eu-west".
@@ -224,7 +230,7 @@ mod tests {
         let twice = [all[0], all[0], all[1], all[2]];
         assert!(check_param_headers(&headers(&twice), &schema, &arguments).unwrap_err().contains("once"));
         // An absent argument must not come with a header.
-        let without_count = json!({"region": "eu-west", "inner": {"flag": true}});
+        let without_count = object(json!({"region": "eu-west", "inner": {"flag": true}}));
         assert!(check_param_headers(&headers(&all), &schema, &without_count).is_err());
         assert_eq!(check_param_headers(&headers(&[all[0], all[2]]), &schema, &without_count), Ok(()));
     }
@@ -232,6 +238,6 @@ mod tests {
     #[test]
     fn a_tool_without_marks_needs_no_param_headers() {
         let schema = json!({"type": "object", "properties": {"text": {"type": "string"}}});
-        assert_eq!(check_param_headers(&HeaderMap::new(), &schema, &json!({"text": "hi"})), Ok(()));
+        assert_eq!(check_param_headers(&HeaderMap::new(), &schema, &object(json!({"text": "hi"}))), Ok(()));
     }
 }

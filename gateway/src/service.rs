@@ -268,11 +268,8 @@ impl Gateway {
         };
         record.upstream = Some(entry.upstream.clone());
         if let Some(headers) = headers
-            && let Err(why) = mcp_endpoint::stateless::check_param_headers(
-                headers,
-                &entry.tool.input_schema,
-                &Value::Object(arguments.clone()),
-            )
+            && let Err(why) =
+                mcp_endpoint::stateless::check_param_headers(headers, &entry.tool.input_schema, &arguments)
         {
             return Outcome::BadHeaders(why);
         }

@@ -11,9 +11,14 @@
 //! With the stateless form (2026-07-28) a call is one request. With a session form, a session is
 //! opened per user: calls made for the same user through the same client reuse it (the upstream
 //! binds a session to exactly that owner, as the gateway does), so a call costs one request
-//! instead of four. Sessions idle for [`SESSION_IDLE`] are dropped, the pool is bounded, a session
-//! that failed is never reused, and the protocol core opens a new one when the upstream has
-//! forgotten it (`404`). Calls without an owner open and end a session of their own.
+//! instead of four. An owner's calls that run at once each need a session, and as many are kept
+//! afterwards (an agent that makes eight calls in parallel keeps eight sessions for its next
+//! eight), up to [`SessionLimits::per_owner`]; each upstream holds at most
+//! [`SessionLimits::per_upstream`] of the gateway's idle sessions in all, as each is held open
+//! there. Sessions idle for [`SESSION_IDLE`] are dropped, a session that failed is never reused,
+//! a session that finds no room is ended at the upstream, and the protocol core opens a new one
+//! when the upstream has forgotten it (`404`). Calls without an owner open and end a session of
+//! their own.
 
 mod transport;
 
@@ -65,10 +70,29 @@ pub enum UpstreamError {
 
 /// How long an upstream session may sit unused before the gateway forgets it.
 pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
-/// Most owners with upstream sessions kept open.
-const MAX_OWNERS: usize = 10_000;
-/// Most idle sessions kept for one owner: as many as their calls ran at once, up to this.
-const MAX_PER_OWNER: usize = 8;
+/// How often, at most, a full pool looks for sessions idle past [`SESSION_IDLE`] to forget.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How many upstream sessions the gateway keeps open between calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Most owners with sessions kept.
+    pub owners: usize,
+    /// Most idle sessions kept for one owner: as many as their calls ran at once, up to this.
+    pub per_owner: usize,
+    /// Most idle sessions kept at one upstream, all owners together.
+    pub per_upstream: usize,
+}
+
+impl Default for SessionLimits {
+    /// Measured with the bench's row s (32 calls at once of one owner): with 8 sessions per owner
+    /// most calls opened a session and ended one, 8,300–9,300 calls/s against 13,600–13,900 with
+    /// 32 (README, "The gateway"). 64 covers an agent's parallel tool calls; 1,000 per upstream
+    /// is a tenth of what `mcp-server` keeps for everybody (10,000 sessions).
+    fn default() -> Self {
+        Self { owners: 10_000, per_owner: 64, per_upstream: 1_000 }
+    }
+}
 
 /// Whose session: an upstream session serves one user through one client.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -80,13 +104,60 @@ struct SessionKey {
 /// The gateway's MCP client.
 pub struct UpstreamClient {
     transport: Transport,
+    limits: SessionLimits,
     idle: std::sync::Mutex<IdleSessions>,
     /// Each upstream's URL, parsed once.
     targets: std::sync::RwLock<std::collections::HashMap<String, Target>>,
 }
 
-/// The sessions kept open, per owner, each with when it was last used (most recent last).
-type IdleSessions = std::collections::HashMap<SessionKey, Vec<(std::time::Instant, Connection)>>;
+/// The sessions kept open.
+#[derive(Default)]
+struct IdleSessions {
+    /// Per owner, each with when it was last used (most recent last).
+    by_owner: std::collections::HashMap<SessionKey, Vec<(std::time::Instant, Connection)>>,
+    /// How many of them each upstream holds.
+    per_upstream: std::collections::HashMap<String, usize>,
+    /// When sessions idle too long were last looked for.
+    purged: Option<std::time::Instant>,
+}
+
+impl IdleSessions {
+    fn count(&self, upstream: &str) -> usize {
+        self.per_upstream.get(upstream).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, upstream: &str, change: isize) {
+        match self.per_upstream.get_mut(upstream) {
+            Some(count) => *count = count.saturating_add_signed(change),
+            None if change > 0 => {
+                self.per_upstream.insert(upstream.to_owned(), change.unsigned_abs());
+            }
+            None => {}
+        }
+    }
+
+    /// Forgets the sessions idle past [`SESSION_IDLE`], at most once per [`PURGE_EVERY`] (a full
+    /// pool is looked through once, not on every call). Their tokens may not be the caller's to
+    /// end them with; the upstream expires them.
+    fn forget_expired(&mut self) {
+        if self.purged.is_some_and(|purged| purged.elapsed() < PURGE_EVERY) {
+            return;
+        }
+        self.purged = Some(std::time::Instant::now());
+        let mut forgotten: Vec<(String, usize)> = Vec::new();
+        self.by_owner.retain(|key, sessions| {
+            let before = sessions.len();
+            sessions.retain(|(used, _)| used.elapsed() < SESSION_IDLE);
+            if sessions.len() < before {
+                forgotten.push((key.upstream.clone(), before - sessions.len()));
+            }
+            !sessions.is_empty()
+        });
+        for (upstream, count) in forgotten {
+            self.add(&upstream, -isize::try_from(count).unwrap_or(isize::MAX));
+        }
+    }
+}
 
 impl Default for UpstreamClient {
     fn default() -> Self {
@@ -96,8 +167,14 @@ impl Default for UpstreamClient {
 
 impl UpstreamClient {
     pub fn new() -> Self {
+        Self::with_limits(SessionLimits::default())
+    }
+
+    /// A client that keeps at most `limits` of sessions open between calls.
+    pub fn with_limits(limits: SessionLimits) -> Self {
         Self {
             transport: Transport::new(),
+            limits,
             idle: std::sync::Mutex::default(),
             targets: std::sync::RwLock::default(),
         }
@@ -123,7 +200,7 @@ impl UpstreamClient {
 
     /// How many upstream sessions are kept open for later calls.
     pub fn idle_sessions(&self) -> usize {
-        self.lock().values().map(Vec::len).sum()
+        self.lock().per_upstream.values().sum()
     }
 
     /// A connection for `owner` at `upstream`: an idle session of theirs, or a new connection.
@@ -131,14 +208,24 @@ impl UpstreamClient {
         if let Some(owner) = owner {
             let key = SessionKey { upstream: upstream.name.clone(), owner: owner.to_owned() };
             let mut idle = self.lock();
-            if let Some(sessions) = idle.get_mut(&key) {
+            let mut taken = 0;
+            let mut found = None;
+            if let Some(sessions) = idle.by_owner.get_mut(&key) {
                 // The most recently used first: the likeliest to be alive at the upstream.
                 while let Some((last_used, connection)) = sessions.pop() {
+                    taken += 1;
                     if last_used.elapsed() < SESSION_IDLE {
-                        return Ok(connection);
+                        found = Some(connection);
+                        break;
                     }
                 }
-                idle.remove(&key);
+                if sessions.is_empty() {
+                    idle.by_owner.remove(&key);
+                }
+            }
+            idle.add(&upstream.name, -taken);
+            if let Some(connection) = found {
+                return Ok(connection);
             }
         }
         connect(upstream)
@@ -160,19 +247,27 @@ impl UpstreamClient {
             return;
         };
         let key = SessionKey { upstream: upstream.name.clone(), owner: owner.to_owned() };
+        let limits = self.limits;
         let displaced = {
             let mut idle = self.lock();
-            if idle.len() >= MAX_OWNERS && !idle.contains_key(&key) {
-                // Other owners' stale sessions are forgotten (their tokens are not ours to end
-                // them with; the upstream expires them).
-                idle.retain(|_, sessions| sessions.iter().any(|(used, _)| used.elapsed() < SESSION_IDLE));
+            let new_owner = !idle.by_owner.contains_key(&key);
+            let full = |idle: &IdleSessions| {
+                (new_owner && idle.by_owner.len() >= limits.owners)
+                    || idle.count(&upstream.name) >= limits.per_upstream
+            };
+            if full(&idle) {
+                idle.forget_expired();
             }
-            if idle.len() >= MAX_OWNERS && !idle.contains_key(&key) {
+            if full(&idle) {
                 Some(connection)
             } else {
-                let sessions = idle.entry(key).or_default();
+                let sessions = idle.by_owner.entry(key).or_default();
                 sessions.push((std::time::Instant::now(), connection));
-                (sessions.len() > MAX_PER_OWNER).then(|| sessions.remove(0).1)
+                let oldest = (sessions.len() > limits.per_owner).then(|| sessions.remove(0).1);
+                if oldest.is_none() {
+                    idle.add(&upstream.name, 1);
+                }
+                oldest
             }
         };
         if let Some(mut displaced) = displaced {
