@@ -86,9 +86,10 @@ pub struct SessionLimits {
 
 impl Default for SessionLimits {
     /// Measured with the bench's row s (32 calls at once of one owner): with 8 sessions per owner
-    /// most calls opened a session and ended one, 8,300–9,300 calls/s against 13,600–13,900 with
-    /// 32 (README, "The gateway"). 64 covers an agent's parallel tool calls; 1,000 per upstream
-    /// is a tenth of what `mcp-server` keeps for everybody (10,000 sessions).
+    /// most calls opened a session and ended one, 9,000–10,100 calls/s against 11,800–15,000 with
+    /// these limits, level with the stateless form (README, "The gateway"). 64 covers an agent's
+    /// parallel tool calls; 1,000 per upstream is a tenth of what `mcp-server` keeps for
+    /// everybody (10,000 sessions).
     fn default() -> Self {
         Self { owners: 10_000, per_owner: 64, per_upstream: 1_000 }
     }
