@@ -37,6 +37,14 @@ fn hop_tokens(stack: &Stack, secret: ClientSecret) -> HopTokens {
     )
 }
 
+/// A hop token for the stack's MCP server, exchanged for a signed-in user's token.
+async fn hop_for_a_user(stack: &Stack) -> AccessToken {
+    let (_, secret) = stack.confidential.clone().unwrap();
+    let subject = user_token(stack).await;
+    let jti = claims(&subject)["jti"].as_str().unwrap().to_owned();
+    hop_tokens(stack, secret).token_for(&subject, &jti, &stack.resource, None, now()).await.unwrap()
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
@@ -232,11 +240,7 @@ async fn a_gateway_with_a_key_authenticates_with_a_fresh_assertion_for_every_exc
 #[tokio::test]
 async fn a_session_form_upstream_keeps_one_session_per_user_and_client_for_their_calls() {
     let stack = stack().await;
-    let (_, secret) = stack.confidential.clone().unwrap();
-    let hops = hop_tokens(&stack, secret);
-    let subject = user_token(&stack).await;
-    let jti = claims(&subject)["jti"].as_str().unwrap().to_owned();
-    let hop = hops.token_for(&subject, &jti, &stack.resource, None, now()).await.unwrap();
+    let hop = hop_for_a_user(&stack).await;
     let client = UpstreamClient::new();
     let upstream = upstream(&stack, "2025-11-25");
     let echo = |owner: &'static str, text: &'static str| {
@@ -340,11 +344,7 @@ async fn counted(stack: &Stack, name: &str) -> (Upstream, SessionCount) {
 #[tokio::test]
 async fn kept_sessions_serve_an_owners_next_calls_at_once_within_the_limits_and_the_rest_are_ended() {
     let stack = stack().await;
-    let (_, secret) = stack.confidential.clone().unwrap();
-    let hops = hop_tokens(&stack, secret);
-    let subject = user_token(&stack).await;
-    let jti = claims(&subject)["jti"].as_str().unwrap().to_owned();
-    let hop = hops.token_for(&subject, &jti, &stack.resource, None, now()).await.unwrap();
+    let hop = hop_for_a_user(&stack).await;
     let limits = SessionLimits { owners: 100, per_owner: 8, per_upstream: 10 };
     let client = UpstreamClient::with_limits(limits);
     let (one, at_one) = counted(&stack, "one").await;
