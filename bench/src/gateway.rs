@@ -247,6 +247,7 @@ async fn start() -> anyhow::Result<System> {
         // As the tests run it; a file would add its commits (batched, off the request path).
         audit_database_url: "sqlite::memory:".into(),
         approval_expiry: Duration::from_secs(300),
+        upstream_sessions: mcp_gateway::upstream::SessionLimits::default(),
     };
     let app = mcp_gateway::startup::Application::build_on(gateway_listener, settings).await?;
     tokio::spawn(app.run_until(std::future::pending()));

@@ -383,4 +383,11 @@ async fn kept_sessions_serve_an_owners_next_calls_at_once_within_the_limits_and_
     // The limit is per upstream: another one has room of its own.
     burst(&two, "erin\nspa", 5).await;
     assert_eq!((client.idle_sessions(), at_two.get()), (15, (5, 0)));
+
+    // A limit of 0 per owner keeps nothing: each call opens a session and ends it.
+    let keeps_none = UpstreamClient::with_limits(SessionLimits { per_owner: 0, ..limits });
+    let (three, at_three) = counted(&stack, "three").await;
+    calls_at_once(&keeps_none, &three, &hop, "dave\nspa", 3).await;
+    calls_at_once(&keeps_none, &three, &hop, "dave\nspa", 1).await;
+    assert_eq!((keeps_none.idle_sessions(), at_three.get()), (0, (4, 4)));
 }

@@ -30,6 +30,7 @@ use serve::client_addr::{Cidr, ForwardedHeader, TrustedProxies};
 use crate::audit::{self, AuditError, AuditLog, Filter, Outcome};
 use crate::catalog::{Catalog, UpstreamTools};
 use crate::policy::{CallFacts, Consent, Policies};
+use crate::upstream::SessionLimits;
 
 /// MCP gateway: per-tool and per-argument policy between MCP clients and servers.
 #[derive(Debug, Parser)]
@@ -229,6 +230,17 @@ pub struct ServeArgs {
     /// Seconds an approval may wait for the person.
     #[arg(long, env = "MCP_GATEWAY_APPROVAL_EXPIRY", default_value_t = 300)]
     approval_expiry: u64,
+    /// Sessions with a session-form upstream kept open between calls for one user through one
+    /// client: as many as their calls ran at once, up to this. 0 keeps none (each call then opens
+    /// and ends a session of its own).
+    #[arg(long, env = "MCP_GATEWAY_UPSTREAM_SESSIONS_PER_OWNER",
+          default_value_t = SessionLimits::default().per_owner)]
+    upstream_sessions_per_owner: usize,
+    /// Sessions kept open between calls at each upstream, all users together. Each is held open
+    /// at the upstream: keep this well within the sessions it keeps for everybody.
+    #[arg(long, env = "MCP_GATEWAY_UPSTREAM_SESSIONS_PER_UPSTREAM",
+          default_value_t = SessionLimits::default().per_upstream)]
+    upstream_sessions_per_upstream: usize,
     /// Log lines as text or as JSON objects (one per line, with the request id of the call they
     /// belong to), for a log pipeline.
     #[arg(long, env = "MCP_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -246,6 +258,16 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_GATEWAY_FORWARDED_HEADER", default_value = ForwardedHeader::default().as_str(),
           value_parser = <ForwardedHeader as std::str::FromStr>::from_str)]
     forwarded_header: ForwardedHeader,
+}
+
+impl ServeArgs {
+    fn upstream_sessions(&self) -> SessionLimits {
+        SessionLimits {
+            per_owner: self.upstream_sessions_per_owner,
+            per_upstream: self.upstream_sessions_per_upstream,
+            ..SessionLimits::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -275,6 +297,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "the gateway authenticates to the AS with --key-file (private_key_jwt) or MCP_GATEWAY_CLIENT_SECRET"
         ),
     };
+    let upstream_sessions = args.upstream_sessions();
     let settings = crate::config::Settings {
         bind: args.bind,
         resource: Some(args.resource),
@@ -286,6 +309,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         credentials,
         audit_database_url: args.audit_database_url,
         approval_expiry: std::time::Duration::from_secs(args.approval_expiry),
+        upstream_sessions,
     };
     let trusted_proxies =
         args.trusted_proxies.into_iter().collect::<TrustedProxies>().with_header(args.forwarded_header);
@@ -578,5 +602,31 @@ mod tests {
         assert_eq!(args.forwarded_header, ForwardedHeader::Forwarded);
         let error = parse(&["--forwarded-header", "x-real-ip"]).expect_err("x-real-ip").to_string();
         assert!(error.contains("x-forwarded-for or forwarded"), "{error}");
+    }
+
+    #[test]
+    fn upstream_session_limits_default_to_the_measured_ones_and_can_be_set() {
+        let parse = |extra: &[&str]| {
+            let required = [
+                "mcp-gateway",
+                "serve",
+                "--upstream",
+                "a=http://localhost:9090/mcp",
+                "--catalog",
+                "c",
+                "--policy",
+                "p",
+            ];
+            match Cli::try_parse_from(required.iter().chain(extra)).map(|cli| cli.command) {
+                Ok(Command::Serve(args)) => Ok(args.upstream_sessions()),
+                Ok(_) => panic!("serve"),
+                Err(error) => Err(error.to_string()),
+            }
+        };
+        assert_eq!(parse(&[]), Ok(SessionLimits::default()));
+        let set = parse(&["--upstream-sessions-per-owner", "0", "--upstream-sessions-per-upstream", "50"]);
+        assert_eq!(set, Ok(SessionLimits { per_owner: 0, per_upstream: 50, ..SessionLimits::default() }));
+        assert!(parse(&["--upstream-sessions-per-owner", "-1"]).is_err());
+        assert!(parse(&["--upstream-sessions-per-upstream", "many"]).is_err());
     }
 }

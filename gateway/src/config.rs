@@ -8,7 +8,7 @@ use axum::http::HeaderValue;
 use protocol::resource::check_resource;
 
 use crate::hop::ClientCredentials;
-use crate::upstream::Upstream;
+use crate::upstream::{SessionLimits, Upstream};
 
 /// Where the gateway listens and what it calls itself without `--resource`.
 pub const DEFAULT_RESOURCE: &str = "http://localhost:9100";
@@ -37,6 +37,8 @@ pub struct Settings {
     pub audit_database_url: String,
     /// How long an approval request may wait for the person.
     pub approval_expiry: Duration,
+    /// How many sessions with session-form upstreams are kept open between calls.
+    pub upstream_sessions: SessionLimits,
 }
 
 /// Parses `NAME=URL[,resource=RESOURCE][,version=VERSION]`, the form of `--upstream`. Without

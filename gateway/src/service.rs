@@ -35,7 +35,7 @@ use crate::hop::HopTokens;
 use crate::listing::{Asker, visible_tools};
 use crate::policy::reload::PolicySource;
 use crate::policy::{CallFacts, Consent, Decision as PolicyDecision};
-use crate::upstream::{Upstream, UpstreamClient, UpstreamError};
+use crate::upstream::{SessionLimits, Upstream, UpstreamClient, UpstreamError};
 
 /// How long an upstream's live `tools/list` is trusted before it is asked again.
 pub const LIVE_TOOLS_TTL: Duration = Duration::from_secs(60);
@@ -98,11 +98,12 @@ impl Gateway {
         hops: HopTokens,
         approvals: Approvals,
         audit: AuditLog,
+        upstream_sessions: SessionLimits,
     ) -> Self {
         Self {
             policies,
             upstreams: upstreams.into_iter().map(|u| (u.name.clone(), u)).collect(),
-            upstream_client: UpstreamClient::new(),
+            upstream_client: UpstreamClient::with_limits(upstream_sessions),
             hops,
             approvals,
             audit,

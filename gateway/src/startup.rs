@@ -100,6 +100,7 @@ impl Application {
             HopTokens::with_client(token_endpoint, client),
             approvals,
             audit,
+            settings.upstream_sessions,
         ));
 
         let resource_metadata_url =

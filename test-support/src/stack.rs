@@ -264,6 +264,7 @@ impl Stack {
                     },
                     audit_database_url: "sqlite::memory:".into(),
                     approval_expiry: std::time::Duration::from_secs(300),
+                    upstream_sessions: mcp_gateway::upstream::SessionLimits::default(),
                 };
                 let app = mcp_gateway::startup::Application::build_on(gateway_listener, settings)
                     .await?

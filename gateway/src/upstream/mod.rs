@@ -259,7 +259,7 @@ impl UpstreamClient {
             if full(&idle) {
                 idle.forget_expired();
             }
-            if full(&idle) {
+            if full(&idle) || limits.per_owner == 0 {
                 Some(connection)
             } else {
                 let sessions = idle.by_owner.entry(key).or_default();
