@@ -565,68 +565,53 @@ mod tests {
         <Cli as clap::CommandFactory>::command().debug_assert();
     }
 
+    /// `mcp-gateway serve` with its required flags and `extra`.
+    fn serve_args(extra: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let required = [
+            "mcp-gateway",
+            "serve",
+            "--upstream",
+            "a=http://localhost:9090/mcp",
+            "--catalog",
+            "c",
+            "--policy",
+            "p",
+        ];
+        match Cli::try_parse_from(required.iter().chain(extra))?.command {
+            Command::Serve(args) => Ok(*args),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
     #[test]
     fn trusted_proxies_are_repeatable_comma_separated_none_by_default_and_checked() {
-        let parse = |extra: &[&str]| {
-            let required = [
-                "mcp-gateway",
-                "serve",
-                "--upstream",
-                "a=http://localhost:9090/mcp",
-                "--catalog",
-                "c",
-                "--policy",
-                "p",
-            ];
-            Cli::try_parse_from(required.iter().chain(extra))
-        };
-        let Command::Serve(args) = parse(&[]).unwrap().command else { panic!("serve") };
+        let args = serve_args(&[]).unwrap();
         assert!(args.trusted_proxies.is_empty());
         assert_eq!(args.forwarded_header, ForwardedHeader::XForwardedFor, "the default");
-        let Command::Serve(args) =
-            parse(&["--trusted-proxy", "10.0.0.0/8,::1", "--trusted-proxy", "192.168.0.0/16"])
-                .unwrap()
-                .command
-        else {
-            panic!("serve")
-        };
+        let args =
+            serve_args(&["--trusted-proxy", "10.0.0.0/8,::1", "--trusted-proxy", "192.168.0.0/16"]).unwrap();
         let proxies: TrustedProxies = args.trusted_proxies.into_iter().collect();
         assert_eq!(proxies.to_string(), "10.0.0.0/8, ::1/128, 192.168.0.0/16");
         for refused in ["10.0.0.1/8", "::/129", "lb.internal"] {
-            let error = parse(&["--trusted-proxy", refused]).expect_err(refused).to_string();
+            let error = serve_args(&["--trusted-proxy", refused]).expect_err(refused).to_string();
             assert!(error.contains("CIDR"), "{error}");
         }
-        let Command::Serve(args) = parse(&["--forwarded-header", "forwarded"]).unwrap().command else {
-            panic!("serve")
-        };
+        let args = serve_args(&["--forwarded-header", "forwarded"]).unwrap();
         assert_eq!(args.forwarded_header, ForwardedHeader::Forwarded);
-        let error = parse(&["--forwarded-header", "x-real-ip"]).expect_err("x-real-ip").to_string();
+        let error = serve_args(&["--forwarded-header", "x-real-ip"]).expect_err("x-real-ip").to_string();
         assert!(error.contains("x-forwarded-for or forwarded"), "{error}");
     }
 
     #[test]
     fn upstream_session_limits_default_to_the_measured_ones_and_can_be_set() {
-        let parse = |extra: &[&str]| {
-            let required = [
-                "mcp-gateway",
-                "serve",
-                "--upstream",
-                "a=http://localhost:9090/mcp",
-                "--catalog",
-                "c",
-                "--policy",
-                "p",
-            ];
-            match Cli::try_parse_from(required.iter().chain(extra)).map(|cli| cli.command) {
-                Ok(Command::Serve(args)) => Ok(args.upstream_sessions()),
-                Ok(_) => panic!("serve"),
-                Err(error) => Err(error.to_string()),
-            }
-        };
-        assert_eq!(parse(&[]), Ok(SessionLimits::default()));
-        let set = parse(&["--upstream-sessions-per-owner", "0", "--upstream-sessions-per-upstream", "50"]);
-        assert_eq!(set, Ok(SessionLimits { per_owner: 0, per_upstream: 50, ..SessionLimits::default() }));
-        assert!(parse(&["--upstream-sessions-per-owner", "-1"]).is_err());
-        assert!(parse(&["--upstream-sessions-per-upstream", "many"]).is_err());
+        let limits = |extra: &[&str]| serve_args(extra).map(|args| args.upstream_sessions());
+        assert_eq!(limits(&[]).unwrap(), SessionLimits::default());
+        let set = limits(&["--upstream-sessions-per-owner", "0", "--upstream-sessions-per-upstream", "50"]);
+        assert_eq!(
+            set.unwrap(),
+            SessionLimits { per_owner: 0, per_upstream: 50, ..SessionLimits::default() }
+        );
+        assert!(limits(&["--upstream-sessions-per-owner", "-1"]).is_err());
+        assert!(limits(&["--upstream-sessions-per-upstream", "many"]).is_err());
     }
 }
