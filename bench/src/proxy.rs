@@ -4,14 +4,13 @@
 //! gateway is for.
 //!
 //! It serves `POST /mcp` through the same server loop as `mcp-gateway` ([`serve::serve`]) and
-//! sends each request on to the upstream through hyper-util's pooled client, set up as the
-//! gateway's plain-HTTP transport is (`gateway/src/upstream/transport.rs`). Both bodies are read
+//! sends each request on to the upstream through the gateway's own pooled client for plain-HTTP
+//! upstreams ([`mcp_gateway::upstream::plain_client`]). Both bodies are read
 //! whole, as the gateway reads them. Nothing else: no token check, no policy, no audit record, no
 //! JSON, no hop token. The client's own token is passed through to the upstream, which the real
 //! gateway never does (MCP forbids it): this is a bench's reference point, not a gateway.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -20,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::TcpListener;
 
 struct Hop {
@@ -31,13 +29,7 @@ struct Hop {
 /// Serves the hop on `listener` (on the current runtime), in front of `upstream` (an MCP
 /// endpoint's URL).
 pub fn start(listener: TcpListener, upstream: &str) -> anyhow::Result<()> {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let client = Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(connector);
-    let hop = Arc::new(Hop { client, upstream: upstream.parse()? });
+    let hop = Arc::new(Hop { client: mcp_gateway::upstream::plain_client(), upstream: upstream.parse()? });
     let router = axum::Router::new().route("/mcp", axum::routing::post(forward)).with_state(hop);
     tokio::spawn(serve::serve(listener, router, std::future::pending()));
     Ok(())

@@ -32,7 +32,7 @@ use protocol::scope::Scopes;
 use protocol::secret::AccessToken;
 use serde_json::{Map, Value};
 
-pub use transport::MAX_ANSWER;
+pub use transport::{MAX_ANSWER, plain_client};
 use transport::{Target, Transport};
 
 /// Most pages of `tools/list` followed.

@@ -73,16 +73,22 @@ impl Default for Transport {
     }
 }
 
+/// The pooled client `http://` upstreams are reached with (also the bench's bare hop, so that it
+/// measures the same parts).
+pub fn plain_client() -> Client<HttpConnector, Full<Bytes>> {
+    let mut connector = HttpConnector::new();
+    // Requests are small and answered at once: never wait to fill a segment (reqwest's default).
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(IDLE)
+        .build(connector)
+}
+
 impl Transport {
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        // Requests are small and answered at once: never wait to fill a segment (reqwest's default).
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let plain = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(IDLE)
-            .build(connector);
+        let plain = plain_client();
         let tls = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
