@@ -3,7 +3,7 @@
 //! * The metadata document is public: any origin may read it ([`public`]).
 //! * The MCP endpoint answers only the configured browser origins ([`api`]) and exposes
 //!   `WWW-Authenticate`, without which a browser app cannot see the challenge that starts
-//!   discovery, and `Mcp-Session-Id`.
+//!   discovery, `Mcp-Session-Id` and `X-Request-Id`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +11,13 @@ use std::time::Duration;
 use axum::http::{HeaderValue, Method, header};
 use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 
-use crate::MCP_SESSION_ID;
+use crate::{MCP_PROTOCOL_VERSION, MCP_SESSION_ID};
 
-/// For public documents: any origin, `GET` only.
+/// For public documents: any origin, `GET` only, and the one header MCP clients add to their
+/// metadata requests (the TypeScript SDK sends `MCP-Protocol-Version`; refused in the preflight,
+/// it costs every browser client a failed request and a retry without it).
 pub fn public() -> CorsLayer {
-    CorsLayer::new().allow_origin(Any).allow_methods([Method::GET])
+    CorsLayer::new().allow_origin(Any).allow_methods([Method::GET]).allow_headers([MCP_PROTOCOL_VERSION])
 }
 
 /// For the API: exactly `origins`, shared with the `Origin` check of
@@ -31,9 +33,13 @@ pub fn api(origins: Arc<Vec<HeaderValue>>) -> CorsLayer {
         // tool marks with `x-mcp-header`, names no static list can hold. Mirroring loosens
         // nothing: the answer carries `Access-Control-Allow-Origin` only for the allowed origins.
         .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([header::WWW_AUTHENTICATE, MCP_SESSION_ID])
+        // `X-Request-Id` (the gateway's trace id) lets a browser app show what to quote to an
+        // operator.
+        .expose_headers([header::WWW_AUTHENTICATE, MCP_SESSION_ID, REQUEST_ID])
         .max_age(Duration::from_secs(3600))
 }
+
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
 /// Parses a browser origin (`scheme://host[:port]`, as `--allowed-origin` takes it), refusing
 /// anything with a path, which a browser never sends and which would never match.

@@ -87,6 +87,17 @@ pub async fn read(headers: &HeaderMap, body: Body) -> Result<Inbound, Response> 
     Ok(Inbound { message, form })
 }
 
+/// A list request's `cursor` (MCP pagination): these servers answer every list in one page and
+/// hand out no cursors, so any cursor is one they never issued, which the spec says to refuse
+/// with `-32602` rather than answer as if it were the first page. Not a list: `Ok`.
+pub fn check_cursor(request: &mcp::Request) -> Result<(), &'static str> {
+    let cursor = request.params.as_ref().and_then(|p| p.get("cursor"));
+    if request.method.ends_with("/list") && cursor.is_some_and(|c| !c.is_null()) {
+        return Err("Invalid cursor: this server's lists have a single page");
+    }
+    Ok(())
+}
+
 /// The tool name and arguments of a `tools/call`'s params (absent or null arguments are none).
 pub fn tool_call(params: Option<&Value>) -> Result<(&str, Map<String, Value>), &'static str> {
     let name =
@@ -111,4 +122,26 @@ fn is_stateless(headers: &HeaderMap, message: &Message) -> bool {
         Message::Response(_) => None,
     };
     params.and_then(|p| p.get("_meta")).and_then(|m| m.get(META_PROTOCOL_VERSION)).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(method: &str, params: Value) -> mcp::Request {
+        serde_json::from_value(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_list_with_a_cursor_is_refused_since_none_was_ever_issued() {
+        for method in ["tools/list", "prompts/list", "resources/list", "resources/templates/list"] {
+            assert!(check_cursor(&request(method, json!({}))).is_ok(), "{method}");
+            assert!(check_cursor(&request(method, json!({"cursor": null}))).is_ok(), "{method}");
+            assert!(check_cursor(&request(method, json!({"cursor": "abc"}))).is_err(), "{method}");
+            assert!(check_cursor(&request(method, json!({"cursor": 1}))).is_err(), "{method}");
+        }
+        assert!(check_cursor(&request("tools/call", json!({"cursor": "abc"}))).is_ok(), "not a list");
+    }
 }

@@ -15,8 +15,8 @@ use mcp_bearer::{ResourceGuard, Validator};
 use mcp_endpoint::boundary::{Boundary, allowed_hosts};
 use mcp_endpoint::cors;
 use protocol::metadata::{
-    AuthorizationServerMetadata, PROTECTED_RESOURCE_WELL_KNOWN, ProtectedResourceMetadata,
-    authorization_server_metadata_urls,
+    AuthorizationServerMetadata, ProtectedResourceMetadata, authorization_server_metadata_urls,
+    protected_resource_metadata_paths, protected_resource_metadata_url,
 };
 use protocol::resource::{check_issuer, check_resource};
 use protocol::scope::Scopes;
@@ -60,7 +60,8 @@ impl Application {
     pub async fn build_on(listener: TcpListener, settings: Settings) -> anyhow::Result<Self> {
         let address = listener.local_addr()?;
         let resource = settings.resource.clone().unwrap_or_else(|| format!("http://{address}"));
-        check_resource(&resource).with_context(|| format!("resource {resource:?} is not valid"))?;
+        let resource_url =
+            check_resource(&resource).with_context(|| format!("resource {resource:?} is not valid"))?;
         let issuer = settings.authorization_server.clone();
         check_issuer(&issuer)
             .with_context(|| format!("authorization server {issuer:?} is not a valid issuer"))?;
@@ -103,8 +104,7 @@ impl Application {
             settings.upstream_sessions,
         ));
 
-        let resource_metadata_url =
-            format!("{}{PROTECTED_RESOURCE_WELL_KNOWN}", resource.trim_end_matches('/'));
+        let resource_metadata_url = protected_resource_metadata_url(&resource_url);
         let validator = Arc::new(Validator::new(issuer.clone(), resource.clone()));
         let state = AppState {
             gateway: gateway.clone(),
@@ -120,7 +120,8 @@ impl Application {
             jwks: Arc::new(jwks),
             initial_scope,
         };
-        let router = router(state, settings.allowed_origins.clone(), &resource);
+        let metadata_paths = protected_resource_metadata_paths(&resource_url);
+        let router = router(state, settings.allowed_origins.clone(), &resource, &metadata_paths);
         Ok(Self { listener, resource, router, policies, gateway, trusted_proxies: TrustedProxies::default() })
     }
 
@@ -166,10 +167,15 @@ impl Application {
     }
 }
 
-fn router(state: AppState, allowed_origins: Vec<axum::http::HeaderValue>, resource: &str) -> Router {
-    let public = Router::new()
-        .route(PROTECTED_RESOURCE_WELL_KNOWN, get(metadata))
-        .route(&format!("{PROTECTED_RESOURCE_WELL_KNOWN}/mcp"), get(metadata))
+fn router(
+    state: AppState,
+    allowed_origins: Vec<axum::http::HeaderValue>,
+    resource: &str,
+    metadata_paths: &[String],
+) -> Router {
+    let public = metadata_paths
+        .iter()
+        .fold(Router::new(), |router, path| router.route(path, get(metadata)))
         .route(JWKS_PATH, get(jwks))
         .layer(cors::public());
     let origins = Arc::new(allowed_origins);

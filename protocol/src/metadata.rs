@@ -170,6 +170,30 @@ fn origin_and_path(url: &Url) -> (String, String) {
     (origin, path)
 }
 
+/// Where a protected resource publishes its own metadata (RFC 9728 §3.1): the well-known suffix
+/// inserted between the host and the path of its resource identifier. What its `401`s name as
+/// `resource_metadata`: for `https://mcp.example/mcp`,
+/// `https://mcp.example/.well-known/oauth-protected-resource/mcp`.
+pub fn protected_resource_metadata_url(resource: &Url) -> String {
+    let (origin, path) = origin_and_path(resource);
+    format!("{origin}{PROTECTED_RESOURCE_WELL_KNOWN}{path}")
+}
+
+/// The paths a server with the resource identifier `resource` serves its metadata at: its own
+/// ([`protected_resource_metadata_url`]), the root, and the path-inserted form for an MCP endpoint
+/// at `/mcp`, which clients try first when a `401` names no metadata (MCP authorization,
+/// "Protected Resource Metadata Discovery"). Each only once.
+pub fn protected_resource_metadata_paths(resource: &Url) -> Vec<String> {
+    let (_, path) = origin_and_path(resource);
+    let mut paths =
+        vec![PROTECTED_RESOURCE_WELL_KNOWN.to_owned(), format!("{PROTECTED_RESOURCE_WELL_KNOWN}/mcp")];
+    let own = format!("{PROTECTED_RESOURCE_WELL_KNOWN}{path}");
+    if !paths.contains(&own) {
+        paths.push(own);
+    }
+    paths
+}
+
 /// Where to look for protected resource metadata when the `401` carried no `resource_metadata`
 /// (MCP spec): the path-inserted form first, then the root.
 pub fn protected_resource_metadata_urls(server_url: &Url) -> Vec<String> {
@@ -302,6 +326,26 @@ mod tests {
                 "https://mcp.example.com/.well-known/oauth-protected-resource",
             ]
         );
+    }
+
+    #[test]
+    fn a_resource_publishes_its_metadata_at_its_path_inserted_url_and_serves_it_there() {
+        const W: &str = PROTECTED_RESOURCE_WELL_KNOWN;
+        let url = |s| Url::parse(s).unwrap();
+        for (resource, own) in [
+            ("http://localhost:9090", format!("http://localhost:9090{W}")),
+            ("http://localhost:9090/", format!("http://localhost:9090{W}")),
+            ("https://mcp.example/mcp", format!("https://mcp.example{W}/mcp")),
+            ("https://mcp.example/tenant/a/mcp/", format!("https://mcp.example{W}/tenant/a/mcp")),
+        ] {
+            assert_eq!(protected_resource_metadata_url(&url(resource)), own, "{resource}");
+            let paths = protected_resource_metadata_paths(&url(resource));
+            let own_path = Url::parse(&own).unwrap().path().to_owned();
+            assert!(paths.contains(&own_path), "{resource}: {paths:?}");
+            assert!(paths.contains(&W.to_owned()) && paths.contains(&format!("{W}/mcp")), "{paths:?}");
+            let unique: std::collections::HashSet<_> = paths.iter().collect();
+            assert_eq!(unique.len(), paths.len(), "each path once (a router refuses a path twice)");
+        }
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use protocol::metadata::{PROTECTED_RESOURCE_WELL_KNOWN, ProtectedResourceMetadata};
+use protocol::metadata::{
+    ProtectedResourceMetadata, protected_resource_metadata_paths, protected_resource_metadata_url,
+};
 use protocol::resource::{check_issuer, check_resource};
 use tokio::net::TcpListener;
 
@@ -61,7 +63,8 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let address = listener.local_addr()?;
         let resource = settings.resource.clone().unwrap_or_else(|| format!("http://{address}"));
-        check_resource(&resource).with_context(|| format!("resource {resource:?} is not valid"))?;
+        let resource_url =
+            check_resource(&resource).with_context(|| format!("resource {resource:?} is not valid"))?;
         check_issuer(&settings.authorization_server).with_context(|| {
             format!("authorization server {:?} is not a valid issuer", settings.authorization_server)
         })?;
@@ -77,8 +80,7 @@ impl Application {
         };
         let validator = Arc::new(validator(settings.authorization_server.clone(), resource.clone()));
         let key_refresh = settings.jwks_refresh_interval.map(|every| (Arc::downgrade(&validator), every));
-        let resource_metadata_url =
-            format!("{}{PROTECTED_RESOURCE_WELL_KNOWN}", resource.trim_end_matches('/'));
+        let resource_metadata_url = protected_resource_metadata_url(&resource_url);
         let notes = Notes::open(&settings.database_url)
             .await
             .with_context(|| format!("cannot open the notes database {}", settings.database_url))?;
@@ -91,7 +93,8 @@ impl Application {
             tracing::warn!("serving the MCP conformance suite's diagnostic tools (--conformance-tools)");
         }
         let allowed_hosts = routes::allowed_hosts(&resource);
-        let router = routes::router(state, settings.allowed_origins, allowed_hosts);
+        let metadata_paths = protected_resource_metadata_paths(&resource_url);
+        let router = routes::router(state, settings.allowed_origins, allowed_hosts, &metadata_paths);
         Ok(Self { listener, resource, router, key_refresh, notes })
     }
 

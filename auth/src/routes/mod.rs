@@ -51,7 +51,14 @@ pub fn router(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        // MCP clients (the TypeScript SDK among them) send `MCP-Protocol-Version` with their
+        // metadata requests too; a preflight refusing it costs each browser client a failed
+        // request and a retry without it.
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static("mcp-protocol-version"),
+        ])
         .max_age(Duration::from_secs(3600));
 
     let api = Router::new()

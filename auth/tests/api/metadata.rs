@@ -88,6 +88,24 @@ async fn token_endpoint_answers_a_cors_preflight() {
     assert!(allowed.contains("content-type"));
 }
 
+/// MCP clients send `MCP-Protocol-Version` with their metadata requests (the TypeScript SDK does).
+#[tokio::test]
+async fn metadata_answers_a_preflight_for_the_mcp_protocol_version_header() {
+    let app = spawn_app().await;
+    let response = app
+        .browser
+        .request(reqwest::Method::OPTIONS, app.url("/.well-known/oauth-authorization-server"))
+        .header("Origin", "http://localhost:8080")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "mcp-protocol-version")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let allowed = response.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(allowed.contains("mcp-protocol-version"), "{allowed}");
+}
+
 #[tokio::test]
 async fn jwks_publishes_p256_keys_with_kid_and_no_private_members() {
     let app = spawn_app().await;

@@ -47,6 +47,9 @@ pub async fn handle(
 async fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) -> Response {
     let error = |code, message: String| rpc_error(StatusCode::OK, Some(request.id.clone()), code, message);
     let ok = |result| success(request.id.clone(), result);
+    if let Err(why) = mcp_endpoint::inbound::check_cursor(request) {
+        return error(error_code::INVALID_PARAMS, why.into());
+    }
     match request.method.as_str() {
         "ping" => ok(json!({})),
         "tools/list" => {

@@ -31,6 +31,10 @@ pub async fn handle(
         Ok(envelope) => envelope,
         Err(response) => return response,
     };
+    if let Err(why) = mcp_endpoint::inbound::check_cursor(&request) {
+        let error = RpcError::new(error_code::INVALID_PARAMS, why);
+        return failure(StatusCode::OK, Some(request.id.clone()), error);
+    }
     let result = match request.method.as_str() {
         "server/discover" => {
             transport::discover(&state.mcp.capabilities(), &state.mcp.server_info, tools::INSTRUCTIONS)

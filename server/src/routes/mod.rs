@@ -11,7 +11,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use mcp_endpoint::cors;
 use protocol::error::{ErrorCode, ErrorResponse};
-use protocol::metadata::PROTECTED_RESOURCE_WELL_KNOWN;
 use tower_http::trace::TraceLayer;
 
 use crate::mcp;
@@ -24,12 +23,18 @@ use crate::state::AppState;
 ///   403 (protection against DNS rebinding, required by the MCP transport spec), and exposes
 ///   `WWW-Authenticate`, without which a browser app cannot see the challenge that starts
 ///   discovery.
-pub fn router(state: AppState, allowed_origins: Vec<HeaderValue>, allowed_hosts: AllowedHosts) -> Router {
-    // The whole server is one protected resource, so the path-inserted form for the MCP endpoint
-    // serves the same document (clients try it when a 401 carries no resource_metadata).
-    let metadata = Router::new()
-        .route(PROTECTED_RESOURCE_WELL_KNOWN, get(metadata::protected_resource_metadata))
-        .route(&format!("{PROTECTED_RESOURCE_WELL_KNOWN}/mcp"), get(metadata::protected_resource_metadata))
+pub fn router(
+    state: AppState,
+    allowed_origins: Vec<HeaderValue>,
+    allowed_hosts: AllowedHosts,
+    metadata_paths: &[String],
+) -> Router {
+    // The whole server is one protected resource: its metadata's own path, the root and the
+    // path-inserted form for the MCP endpoint serve the same document (clients try the last when
+    // a 401 carries no resource_metadata).
+    let metadata = metadata_paths
+        .iter()
+        .fold(Router::new(), |router, path| router.route(path, get(metadata::protected_resource_metadata)))
         .layer(cors::public());
 
     let origins = std::sync::Arc::new(allowed_origins);

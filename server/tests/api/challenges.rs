@@ -2,7 +2,7 @@ use protocol::echo::EchoResponse;
 use protocol::error::ErrorCode;
 use protocol::metadata::ProtectedResourceMetadata;
 
-use crate::helpers::{SPA_ORIGIN, TestIssuer, challenge, spawn_server};
+use crate::helpers::{SPA_ORIGIN, TestIssuer, challenge, spawn_server, spawn_server_on};
 
 #[tokio::test]
 async fn protected_resource_metadata_names_the_resource_the_as_and_header_only_bearer() {
@@ -23,6 +23,28 @@ async fn protected_resource_metadata_names_the_resource_the_as_and_header_only_b
     assert_eq!(metadata.bearer_methods_supported, Some(vec!["header".to_owned()]));
     assert!(metadata.scopes_supported.as_ref().unwrap().contains(&"echo".to_owned()));
     metadata.validate_for_request(&format!("{}/echo", server.address)).unwrap();
+}
+
+/// RFC 9728 §3.1: the well-known suffix goes between the host and the resource's path, and the
+/// document found there names exactly that resource (§3.3).
+#[tokio::test]
+async fn a_resource_with_a_path_names_and_serves_its_metadata_at_the_path_inserted_url() {
+    let issuer = TestIssuer::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let resource = format!("{origin}/mcp");
+    let mut settings = mcp_server::config::Settings::for_tests(&issuer.issuer, SPA_ORIGIN);
+    settings.resource = Some(resource.clone());
+    let server = spawn_server_on(listener, settings).await;
+
+    let response = server.http.post(&resource).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let url = challenge(&response).resource_metadata.unwrap();
+    assert_eq!(url, format!("{origin}/.well-known/oauth-protected-resource/mcp"));
+    let metadata: ProtectedResourceMetadata =
+        server.http.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(metadata.resource, resource);
+    metadata.validate_for_request(&resource).unwrap();
 }
 
 #[tokio::test]
@@ -74,6 +96,27 @@ async fn a_preflight_from_the_allowed_origin_may_send_authorization_and_mcp_head
     assert!(response.status().is_success());
     let allowed = response.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
     assert!(allowed.contains("authorization") && allowed.contains("mcp-protocol-version"), "{allowed}");
+}
+
+/// The TypeScript SDK sends `MCP-Protocol-Version` with its metadata request; from a browser that
+/// is a preflight, which must allow it.
+#[tokio::test]
+async fn any_origin_may_fetch_the_metadata_with_the_mcp_protocol_version_header() {
+    let issuer = TestIssuer::start().await;
+    let server = spawn_server(&issuer.issuer).await;
+    let response = server
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/.well-known/oauth-protected-resource", server.address))
+        .header("Origin", "https://any-client.example")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "mcp-protocol-version")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let allowed = response.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(allowed.contains("mcp-protocol-version"), "{allowed}");
 }
 
 #[tokio::test]

@@ -20,10 +20,17 @@ pub async fn spawn_server(issuer: &str) -> TestServer {
 
 /// A running resource server with these settings.
 pub async fn spawn_server_with(settings: Settings) -> TestServer {
+    let listener = tokio::net::TcpListener::bind(settings.bind).await.unwrap();
+    spawn_server_on(listener, settings).await
+}
+
+/// A running resource server on a listener bound first, so that its settings can name the
+/// address (a resource identifier with a path, say).
+pub async fn spawn_server_on(listener: tokio::net::TcpListener, settings: Settings) -> TestServer {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     }
-    let app = Application::build(settings).await.unwrap();
+    let app = Application::build_on(listener, settings).await.unwrap();
     let address = format!("http://{}", app.local_addr());
     let resource = app.resource().to_owned();
     let (shutdown, stopped) = oneshot::channel::<()>();

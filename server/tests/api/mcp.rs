@@ -148,6 +148,10 @@ async fn tools_are_listed_and_called_within_a_session() {
     assert_eq!(body(mcp.call(&session, unknown).await).await["error"]["code"], -32602);
     let method = json!({"jsonrpc": "2.0", "id": 6, "method": "sampling/createMessage"});
     assert_eq!(body(mcp.call(&session, method).await).await["error"]["code"], -32601);
+
+    // Lists have one page and no cursors: a cursor is one this server never issued.
+    let paged = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"cursor": "2"}});
+    assert_eq!(body(mcp.call(&session, paged).await).await["error"]["code"], -32602);
 }
 
 #[tokio::test]
@@ -278,6 +282,10 @@ async fn the_stateless_form_discovers_and_calls_without_a_session() {
     .await;
     assert_eq!(call["result"]["content"][0]["text"], "stateless");
     assert_eq!(call["result"]["resultType"], "complete");
+
+    let paged = mcp.stateless("tools/list", 3, json!({"cursor": "2"})).send().await.unwrap();
+    assert_eq!(paged.status(), 200);
+    assert_eq!(body(paged).await["error"]["code"], -32602);
 }
 
 #[tokio::test]
