@@ -172,7 +172,7 @@ async fn upstream_tools_are_listed_and_called_with_a_hop_token_in_both_protocol_
             )
             .await
             .unwrap();
-        assert_eq!(result.structured_content, Some(json!({"text": "via the gateway"})), "{version}");
+        assert_eq!(result.get("structuredContent"), Some(&json!({"text": "via the gateway"})), "{version}");
 
         // The hop token lacks `profile`: the upstream's step-up challenge comes back as such.
         let Err(UpstreamError::InsufficientScope(Some(needed))) =
@@ -255,7 +255,7 @@ async fn a_session_form_upstream_keeps_one_session_per_user_and_client_for_their
     echo("alice\nspa", "one").await.unwrap();
     assert_eq!(client.idle_sessions(), 1, "the session is kept for alice's next call");
     let again = echo("alice\nspa", "two").await.unwrap();
-    assert_eq!(again.structured_content, Some(json!({"text": "two"})), "and it works");
+    assert_eq!(again.get("structuredContent"), Some(&json!({"text": "two"})), "and it works");
     assert_eq!(client.idle_sessions(), 1, "reused, not a second one");
     echo("bob\nspa", "three").await.unwrap();
     assert_eq!(client.idle_sessions(), 2, "another owner, another session");

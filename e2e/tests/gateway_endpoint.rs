@@ -193,6 +193,35 @@ async fn a_denied_tool_and_an_unknown_tool_get_byte_identical_errors() {
     assert!(String::from_utf8_lossy(&team_denied).contains("Unknown tool: team__echo"));
 }
 
+/// MCP tools, "Error Handling": arguments that do not fit are a tool error the model can fix.
+/// The tool is no secret to someone who sees it listed; to anyone else it stays unknown.
+#[tokio::test]
+async fn arguments_that_do_not_fit_a_visible_tool_are_a_tool_error_and_an_invisible_tool_stays_unknown() {
+    let stack = stack().await;
+    let client = connected(&stack, &HeadlessUser::new(), json!({})).await;
+    let not_text = json!({"text": 987_654_321_123_i64});
+    for (arguments, mentions) in
+        [(not_text, "argument \"text\": expected String"), (json!({}), "\"text\" is missing")]
+    {
+        let (status, body) = client.call("demo__echo", arguments).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["result"]["isError"], true, "{body}");
+        let text = body["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.starts_with("Invalid arguments for demo__echo") && text.contains(mentions), "{text}");
+    }
+    let (_, hidden) = client.call("team__echo", json!({"text": 42})).await;
+    assert_eq!(hidden["error"]["message"], "Unknown tool: team__echo", "{hidden}");
+
+    let audit = &gateway(&stack).audit;
+    audit.flush().await.unwrap();
+    let records = audit.query(&Filter::default()).await.unwrap();
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|(_, d)| d.outcome == Outcome::Deny), "{records:?}");
+    let reasons: Vec<_> = records.iter().map(|(_, d)| d.reason.as_deref().unwrap_or_default()).collect();
+    assert_eq!(reasons.iter().filter(|r| r.contains("input schema")).count(), 2, "{reasons:?}");
+    assert!(!format!("{records:?}").contains("987654321123"), "no argument values in the audit: {records:?}");
+}
+
 #[tokio::test]
 async fn a_write_needs_the_write_scope_first_403_insufficient_scope_then_step_up() {
     let stack = stack().await;
@@ -279,6 +308,96 @@ async fn a_client_with_url_elicitation_is_sent_to_the_approval_page_as_a_url_eli
     let elicitation = &body["error"]["data"]["elicitations"][0];
     assert_eq!(elicitation["mode"], "url");
     assert_eq!(elicitation["url"], format!("{}/approvals", stack.issuer));
+}
+
+/// A `tools/call` in the 2026-07-28 form, with the client's capabilities and more `params`.
+async fn stateless_call(
+    url: &str,
+    token: &AccessToken,
+    tool: &str,
+    capabilities: Value,
+    more: Value,
+) -> reqwest::Response {
+    let mut params = json!({"name": tool, "arguments": {"id": 1},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": capabilities}});
+    if let (Some(params), Value::Object(more)) = (params.as_object_mut(), more) {
+        params.extend(more);
+    }
+    reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token.secret())
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .json(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": params}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// 2026-07-28 has no `-32042`: a client that declared URL-mode elicitation gets an
+/// `input_required` result (multi round-trip requests), retries with its `inputResponses`, and
+/// the call goes through once the person approved; answering `decline` ends the call.
+#[tokio::test]
+async fn a_stateless_client_with_url_elicitation_gets_input_required_and_its_retry_goes_through() {
+    let stack = stack().await;
+    let ada = HeadlessUser::as_user(ADMIN_USER, ADMIN_PASSWORD);
+    let url = format!("{}/mcp", gateway(&stack).resource);
+    let unauthorized = reqwest::Client::new().post(&url).json(&json!({})).send().await.unwrap();
+    let token = token_from(&ada, &url, &unauthorized).await;
+    let url_mode = json!({"elicitation": {"url": {}}});
+    // Deleting needs notes:write: step up first.
+    let forbidden = stateless_call(&url, &token, "demo__delete_note", url_mode.clone(), json!({})).await;
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let token = token_from(&ada, &url, &forbidden).await;
+    let call = |more: Value| {
+        let (url, token, url_mode) = (url.clone(), token.clone(), url_mode.clone());
+        async move {
+            let response = stateless_call(&url, &token, "demo__delete_note", url_mode, more).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+
+    let first = call(json!({})).await;
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    assert!(first.get("error").is_none() && result.get("requestState").is_none(), "{first}");
+    let requests = result["inputRequests"].as_object().unwrap();
+    assert_eq!(requests.len(), 1, "{first}");
+    let (key, request) = requests.iter().next().unwrap();
+    assert_eq!(request["method"], "elicitation/create");
+    assert_eq!(request["params"]["mode"], "url");
+    assert_eq!(request["params"]["url"], format!("{}/approvals", stack.issuer));
+    assert!(request["params"]["message"].is_string() && request["params"].get("elicitationId").is_none());
+
+    // The client opened the page and says so before the person answered: asked again, same key.
+    let accepted = json!({"inputResponses": {key.as_str(): {"action": "accept"}}});
+    let again = call(accepted.clone()).await;
+    assert_eq!(again["result"]["resultType"], "input_required", "{again}");
+    assert!(again["result"]["inputRequests"].get(key.as_str()).is_some(), "{again}");
+
+    assert_eq!(ada.answer_approvals(&stack.issuer, "once").await.unwrap(), 1);
+    // The gateway polls no faster than the AS allows (5 s unless it said otherwise).
+    let mut done = Value::Null;
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        done = call(accepted.clone()).await;
+        if done["result"]["resultType"] == "complete" {
+            break;
+        }
+    }
+    assert_eq!(done["result"]["resultType"], "complete", "approved and done: {done}");
+    assert!(done["result"]["content"].is_array(), "{done}");
+
+    // Approved once: the next call asks again, and a person who declines ends it.
+    let next = call(json!({})).await;
+    let next_key = next["result"]["inputRequests"].as_object().unwrap().keys().next().unwrap().clone();
+    assert_ne!(&next_key, key);
+    let declined = call(json!({"inputResponses": {next_key.as_str(): {"action": "decline"}}})).await;
+    assert_eq!(declined["error"]["code"], protocol::mcp::error_code::APPROVAL_DENIED, "{declined}");
+    assert_eq!(declined["error"]["data"]["approvalId"], next_key.as_str());
 }
 
 #[tokio::test]

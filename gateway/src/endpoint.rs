@@ -5,9 +5,10 @@
 //! How outcomes reach the client:
 //! * a denied tool and an unknown tool: the same JSON-RPC error, byte for byte;
 //! * a missing scope: HTTP `403 insufficient_scope` naming the scopes (step-up), as any MCP server;
-//! * an approval to give: for a client that declared URL-mode elicitation, the spec's
-//!   `-32042` error with the approval page as a URL elicitation; for others `-31042` with
-//!   `data.approvalUrl`. Denied `-31043`, expired `-31044`;
+//! * an approval to give: for a client that declared URL-mode elicitation, the approval page as
+//!   a URL elicitation, in the 2025-11-25 `-32042` error or, in the 2026-07-28 form, an
+//!   `input_required` result (whose retry may answer `decline`: `-31043`); for others `-31042`
+//!   with `data.approvalUrl`. Denied `-31043`, expired `-31044`;
 //! * the AS or an upstream unavailable: `-32603`, details only in the log.
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use mcp_endpoint::sessions::Owner;
 use mcp_endpoint::stateless::{self as stateless_form, cached, complete};
 use mcp_endpoint::{header_str, inbound::Inbound};
 use protocol::jwt::validation::Refusal;
-use protocol::mcp::{ListToolsResult, Message, Request as RpcRequest, RpcError, error_code};
+use protocol::mcp::{CallToolResult, ListToolsResult, Message, Request as RpcRequest, RpcError, error_code};
 use protocol::scope::Scopes;
 use protocol::secret::AccessToken;
 use serde_json::{Value, json};
@@ -153,6 +154,9 @@ async fn session(state: &AppState, headers: &HeaderMap, message: Message, caller
         Message::Notification(_) | Message::Response(_) => return accepted(),
     };
     let ok = |result| success(request.id.clone(), result);
+    if let Err(why) = inbound::check_cursor(&request) {
+        return rpc_error(StatusCode::OK, Some(request.id.clone()), error_code::INVALID_PARAMS, why);
+    }
     match request.method.as_str() {
         "ping" => ok(json!({})),
         "tools/list" => ok(list_result(state, caller).await),
@@ -160,8 +164,12 @@ async fn session(state: &AppState, headers: &HeaderMap, message: Message, caller
         "resources/list" => ok(json!({"resources": []})),
         "resources/templates/list" => ok(json!({"resourceTemplates": []})),
         "tools/call" => {
-            let url_elicitation = declares_url_elicitation(&session.client_capabilities);
-            match call(state, &request, caller, None, url_elicitation).await {
+            let asking = if declares_url_elicitation(&session.client_capabilities) {
+                Asking::UrlElicitationError
+            } else {
+                Asking::ApprovalError
+            };
+            match call(state, &request, caller, None, asking).await {
                 Ok(result) => ok(result),
                 Err(response) => response,
             }
@@ -184,6 +192,10 @@ async fn stateless(state: &AppState, headers: &HeaderMap, message: Message, call
         Ok(envelope) => envelope,
         Err(response) => return response,
     };
+    if let Err(why) = inbound::check_cursor(&request) {
+        let error = RpcError::new(error_code::INVALID_PARAMS, why);
+        return failure(StatusCode::OK, Some(request.id.clone()), error);
+    }
     let info = &state.gateway.server_info;
     let result = match request.method.as_str() {
         "server/discover" => stateless_form::discover(&capabilities(), info, INSTRUCTIONS),
@@ -192,8 +204,12 @@ async fn stateless(state: &AppState, headers: &HeaderMap, message: Message, call
         "resources/list" => cached(json!({"resources": []})),
         "resources/templates/list" => cached(json!({"resourceTemplates": []})),
         "tools/call" => {
-            let url_elicitation = declares_url_elicitation(envelope.capabilities);
-            match call(state, &request, caller, Some(headers), url_elicitation).await {
+            let asking = if declares_url_elicitation(envelope.capabilities) {
+                Asking::InputRequired
+            } else {
+                Asking::ApprovalError
+            };
+            match call(state, &request, caller, Some(headers), asking).await {
                 Ok(result) => result,
                 Err(response) => return response,
             }
@@ -219,13 +235,25 @@ fn declares_url_elicitation(capabilities: &Value) -> bool {
     capabilities.get("elicitation").and_then(|e| e.get("url")).is_some_and(Value::is_object)
 }
 
+/// How a client is told that a person must approve its call, by what it declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asking {
+    /// This project's `-31042` with `data.approvalUrl` (any client).
+    ApprovalError,
+    /// A session-form client with `elicitation.url`: the 2025-11-25 `-32042` error.
+    UrlElicitationError,
+    /// A 2026-07-28 client with `elicitation.url`: an `input_required` result with a URL-mode
+    /// elicitation (multi round-trip requests; that revision no longer has `-32042`).
+    InputRequired,
+}
+
 /// `tools/call`: the result, or the whole answer when it is not one.
 async fn call(
     state: &AppState,
     request: &RpcRequest,
     caller: &Caller<'_>,
     headers: Option<&HeaderMap>,
-    url_elicitation: bool,
+    asking: Asking,
 ) -> Result<Value, Response> {
     let id = || Some(request.id.clone());
     let error = |status, error: RpcError| Err(failure(status, id(), error));
@@ -234,10 +262,14 @@ async fn call(
         Err(why) => return error(StatusCode::OK, RpcError::new(error_code::INVALID_PARAMS, why)),
     };
     match state.gateway.call_tool(caller, name, arguments, headers).await {
-        Outcome::Result(result) => Ok(serde_json::to_value(result).unwrap_or_default()),
+        Outcome::Result(result) => Ok(result.into_value()),
         // The very error an unknown tool gets, so that a denial tells nothing about existence.
         Outcome::Hidden => {
             error(StatusCode::OK, RpcError::new(error_code::INVALID_PARAMS, format!("Unknown tool: {name}")))
+        }
+        Outcome::InvalidArguments(why) => {
+            let result = CallToolResult::error(format!("Invalid arguments for {name}: {why}"));
+            Ok(serde_json::to_value(result).unwrap_or_default())
         }
         Outcome::NeedsScope(scopes) => {
             Err(rejection(state, BearerError::InsufficientScope(scopes.clone()), scopes))
@@ -245,7 +277,20 @@ async fn call(
         Outcome::Reauthenticate => {
             Err(rejection(state, BearerError::InvalidToken(Refusal::Inactive), Scopes::default()))
         }
-        Outcome::Approval(answer) => error(StatusCode::OK, approval_error(&answer, url_elicitation)),
+        Outcome::Approval(Answer::Waiting { approval_id, url, .. }) if asking == Asking::InputRequired => {
+            if declined_at_client(request.params.as_ref(), &approval_id) {
+                let mut declined = RpcError::new(
+                    error_code::APPROVAL_DENIED,
+                    "The approval was declined; the call was not made.",
+                );
+                declined.data = Some(json!({"approvalId": approval_id}));
+                return error(StatusCode::OK, declined);
+            }
+            Err(success(request.id.clone(), input_required(&approval_id, &url, &state.gateway.server_info)))
+        }
+        Outcome::Approval(answer) => {
+            error(StatusCode::OK, approval_error(&answer, asking == Asking::UrlElicitationError))
+        }
         Outcome::Upstream(upstream_error) => error(StatusCode::OK, upstream_error),
         Outcome::BadHeaders(why) => {
             error(StatusCode::BAD_REQUEST, RpcError::new(error_code::HEADER_MISMATCH, why))
@@ -260,6 +305,34 @@ async fn call(
     }
 }
 
+/// The message shown with a URL-mode elicitation for an approval.
+const APPROVE_AT_THE_AS: &str = "Approve this tool call at your authorization server, then retry it.";
+
+/// The 2026-07-28 answer to a call waiting for a person: one URL-mode elicitation under the
+/// approval's id. No `requestState`: the gateway finds the approval again by the call itself (the
+/// same user, client, tool and arguments), so a client has nothing to keep or forge.
+fn input_required(approval_id: &str, url: &str, server_info: &protocol::mcp::Implementation) -> Value {
+    json!({
+        "resultType": "input_required",
+        "inputRequests": {approval_id: {
+            "method": "elicitation/create",
+            "params": {"mode": "url", "url": url, "message": APPROVE_AT_THE_AS},
+        }},
+        "_meta": {protocol::mcp::META_SERVER_INFO: server_info},
+    })
+}
+
+/// Does a 2026-07-28 retry answer the approval's elicitation with `decline` or `cancel`? Then the
+/// person chose not to approve, and the call ends instead of asking again.
+fn declined_at_client(params: Option<&Value>, approval_id: &str) -> bool {
+    let action = params
+        .and_then(|p| p.get("inputResponses"))
+        .and_then(|responses| responses.get(approval_id))
+        .and_then(|response| response.get("action"))
+        .and_then(Value::as_str);
+    matches!(action, Some("decline" | "cancel"))
+}
+
 /// How the client learns about an approval.
 fn approval_error(answer: &Answer, url_elicitation: bool) -> RpcError {
     match answer {
@@ -272,7 +345,7 @@ fn approval_error(answer: &Answer, url_elicitation: bool) -> RpcError {
                 "mode": "url",
                 "elicitationId": approval_id,
                 "url": url,
-                "message": "Approve this tool call at your authorization server, then retry it.",
+                "message": APPROVE_AT_THE_AS,
             }], "retryAfterSeconds": retry_after}));
             error
         }

@@ -22,7 +22,7 @@ use mcp_bearer::VerifiedToken;
 use mcp_endpoint::sessions::Sessions;
 use protocol::authorization_details::{AuthorizationDetail, MCP_TOOL_CALL, TOOLS_CALL, object_sha256};
 use protocol::error::ErrorCode;
-use protocol::mcp::{CallToolResult, Implementation, RpcError, Tool};
+use protocol::mcp::{Implementation, RpcError, Tool};
 use protocol::scope::Scopes;
 use protocol::secret::AccessToken;
 use serde_json::{Map, Value};
@@ -35,7 +35,7 @@ use crate::hop::HopTokens;
 use crate::listing::{Asker, visible_tools};
 use crate::policy::reload::PolicySource;
 use crate::policy::{CallFacts, Consent, Decision as PolicyDecision};
-use crate::upstream::{SessionLimits, Upstream, UpstreamClient, UpstreamError};
+use crate::upstream::{SessionLimits, ToolResult, Upstream, UpstreamClient, UpstreamError};
 
 /// How long an upstream's live `tools/list` is trusted before it is asked again.
 pub const LIVE_TOOLS_TTL: Duration = Duration::from_secs(60);
@@ -73,10 +73,13 @@ pub struct Caller<'a> {
 /// How a tool call ended, for the endpoint to answer.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The upstream's result (a tool that failed is a result with `isError`).
-    Result(CallToolResult),
+    /// The upstream's result, as it sent it (a tool that failed is a result with `isError`).
+    Result(ToolResult),
     /// Unknown, denied, or no longer offered: one answer for all, so that nobody learns which.
     Hidden,
+    /// The arguments do not fit the input schema of a tool the caller can see: why (a tool error
+    /// for the client, which may quote its own arguments; never in the audit record).
+    InvalidArguments(String),
     /// The token lacks scope: `403 insufficient_scope` naming everything needed (step-up).
     NeedsScope(Scopes),
     /// The authorization server no longer honours the client's token (revoked, say): `401`.
@@ -291,6 +294,17 @@ impl Gateway {
         };
         let decision = policies.decide(&facts);
         record.policy_ids = decision.determining.clone();
+        if let Some(why) = &decision.invalid_arguments {
+            // Arguments that do not fit a tool the caller can see are a mistake the model can fix,
+            // told as a tool error (MCP tools, "Error Handling"); the tool's existence is no secret
+            // to them. For anyone else the tool stays hidden.
+            if policies.listable(&facts) {
+                record.reason = Some("the arguments do not fit the tool's input schema".into());
+                return Outcome::InvalidArguments(why.clone());
+            }
+            record.reason = Some(denial_reason(&decision));
+            return Outcome::Hidden;
+        }
         if !decision.allowed {
             record.reason = Some(denial_reason(&decision));
             return Outcome::Hidden;
@@ -304,7 +318,7 @@ impl Gateway {
         let token = match decision.consent {
             None => match self.hop_token(caller, upstream, entry.scopes.as_ref()).await {
                 Ok(token) => token,
-                Err(error) => return exchange_refused(caller, entry, error),
+                Err(error) => return exchange_refused(entry, error),
             },
             Some(consent) => {
                 let key = CallKey {
@@ -337,7 +351,7 @@ impl Gateway {
                         record.approval_id = Some(approval_id);
                         // Bound to this call and spent on it: never cached, never retried.
                         return self
-                            .call_upstream(&owner_of(caller), upstream, entry, &token, &arguments)
+                            .call_upstream(caller, &owner_of(caller), upstream, entry, &token, &arguments)
                             .await;
                     }
                     Ok(answer) => {
@@ -349,18 +363,20 @@ impl Gateway {
                         };
                         return Outcome::Approval(answer);
                     }
-                    Err(error) => return exchange_refused(caller, entry, error),
+                    Err(error) => return exchange_refused(entry, error),
                 }
             }
         };
         let owner = owner_of(caller);
-        match self.call_upstream(&owner, upstream, entry, &token, &arguments).await {
+        match self.call_upstream(caller, &owner, upstream, entry, &token, &arguments).await {
             // A hop token the upstream does not take (keys rotated, say): once more with a new one.
             Outcome::Unavailable(why) if why == UPSTREAM_REFUSED_TOKEN => {
                 self.hops.forget(&caller.token.claims.jti);
                 match self.hop_token(caller, upstream, entry.scopes.as_ref()).await {
-                    Ok(token) => self.call_upstream(&owner, upstream, entry, &token, &arguments).await,
-                    Err(error) => exchange_refused(caller, entry, error),
+                    Ok(token) => {
+                        self.call_upstream(caller, &owner, upstream, entry, &token, &arguments).await
+                    }
+                    Err(error) => exchange_refused(entry, error),
                 }
             }
             outcome => outcome,
@@ -371,6 +387,7 @@ impl Gateway {
     /// share (with a session-form upstream).
     async fn call_upstream(
         &self,
+        caller: &Caller<'_>,
         owner: &str,
         upstream: &Upstream,
         entry: &Entry,
@@ -384,8 +401,8 @@ impl Gateway {
         {
             Ok(result) => Outcome::Result(result),
             Err(UpstreamError::Unauthorized) => Outcome::Unavailable(UPSTREAM_REFUSED_TOKEN.into()),
-            Err(UpstreamError::InsufficientScope(scopes)) => {
-                Outcome::NeedsScope(scopes.or_else(|| entry.scopes.clone()).unwrap_or_default())
+            Err(UpstreamError::InsufficientScope(asked)) => {
+                upstream_needs_scope(&caller.token.scopes, entry.scopes.as_ref(), asked, &upstream.name)
             }
             Err(UpstreamError::Rpc(error)) => Outcome::Upstream(error),
             Err(UpstreamError::Failed(why)) => {
@@ -402,13 +419,46 @@ fn owner_of(caller: &Caller<'_>) -> String {
 
 const UPSTREAM_REFUSED_TOKEN: &str = "the upstream refused the gateway's token";
 
+/// What an upstream's `403 insufficient_scope` means for the client. A step-up helps only when
+/// the hop token's scopes follow the client's: when the catalog fixes the tool's scopes, the hop
+/// token always has exactly those, and an upstream asking for more is the operator's to fix (the
+/// catalog), not the client's; so is an upstream that names no scope. Otherwise the client is
+/// asked for what it has plus what the upstream named, as any step-up challenge.
+fn upstream_needs_scope(
+    granted: &Scopes,
+    catalog: Option<&Scopes>,
+    asked: Option<Scopes>,
+    upstream: &str,
+) -> Outcome {
+    match (catalog, asked) {
+        (None, Some(asked)) if !asked.is_empty() && !granted.is_superset(&asked) => {
+            Outcome::NeedsScope(granted.union(&asked))
+        }
+        (Some(catalog), asked) => Outcome::Unavailable(format!(
+            "upstream {upstream} asks for scope {:?}, beyond the catalog's {:?} for this tool",
+            asked.map(|s| s.to_string()).unwrap_or_default(),
+            catalog.to_string()
+        )),
+        (None, asked) => Outcome::Unavailable(format!(
+            "upstream {upstream} refused the scope {:?} with {:?}, which a step-up cannot change",
+            granted.to_string(),
+            asked.map(|s| s.to_string()).unwrap_or_default()
+        )),
+    }
+}
+
 /// What the AS's refusal of an exchange or approval means for the client.
-fn exchange_refused(caller: &Caller<'_>, entry: &Entry, error: AsError) -> Outcome {
+fn exchange_refused(entry: &Entry, error: AsError) -> Outcome {
     match error {
         AsError::Refused(error) => match error.error {
-            ErrorCode::InvalidScope => Outcome::NeedsScope(
-                entry.scopes.as_ref().map(|s| caller.token.scopes.union(s)).unwrap_or_default(),
-            ),
+            // The token already has the tool's scopes (checked before any exchange), so a step-up
+            // would ask for what it has: the AS will not grant them for this upstream, which is
+            // its operator's to fix.
+            ErrorCode::InvalidScope => Outcome::Unavailable(format!(
+                "the authorization server refused the scope {:?} for {}",
+                entry.scopes.as_ref().map(ToString::to_string).unwrap_or_default(),
+                entry.upstream
+            )),
             ErrorCode::InvalidGrant => Outcome::Reauthenticate,
             other => Outcome::Unavailable(format!("the authorization server refused: {}", other.as_str())),
         },
@@ -420,12 +470,12 @@ fn exchange_refused(caller: &Caller<'_>, entry: &Entry, error: AsError) -> Outco
 fn classify(outcome: &Outcome) -> (Recorded, Option<String>) {
     match outcome {
         Outcome::Result(result) => {
-            (Recorded::Allow, result.is_error.then(|| "the tool reported an error".into()))
+            (Recorded::Allow, result.is_error().then(|| "the tool reported an error".into()))
         }
         Outcome::Upstream(error) => {
             (Recorded::Allow, Some(format!("the upstream answered error {}", error.code)))
         }
-        Outcome::Hidden => (Recorded::Deny, None),
+        Outcome::Hidden | Outcome::InvalidArguments(_) => (Recorded::Deny, None),
         Outcome::NeedsScope(_) => (Recorded::Deny, Some("the token lacks the tool's scope".into())),
         Outcome::BadHeaders(_) => (Recorded::Deny, Some("routing headers disagree with the body".into())),
         Outcome::Reauthenticate => {
@@ -498,4 +548,35 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(text: &str) -> Scopes {
+        Scopes::parse(text).unwrap()
+    }
+
+    #[test]
+    fn an_upstreams_scope_challenge_is_a_step_up_only_when_one_can_help() {
+        let granted = scopes("profile notes:read");
+        // The hop token follows the client's scopes: ask for the union, as any step-up.
+        let Outcome::NeedsScope(needed) =
+            upstream_needs_scope(&granted, None, Some(scopes("notes:write")), "demo")
+        else {
+            panic!("a step-up")
+        };
+        assert_eq!(needed, scopes("profile notes:read notes:write"));
+        // The catalog fixes the hop token's scopes; a step-up would change nothing.
+        for asked in [Some(scopes("notes:write")), None] {
+            let outcome = upstream_needs_scope(&granted, Some(&scopes("notes:read")), asked, "demo");
+            assert!(matches!(outcome, Outcome::Unavailable(_)), "{outcome:?}");
+        }
+        // Nothing named, or only what the token has: asking again would loop.
+        for asked in [None, Some(scopes("notes:read"))] {
+            let outcome = upstream_needs_scope(&granted, None, asked, "demo");
+            assert!(matches!(outcome, Outcome::Unavailable(_)), "{outcome:?}");
+        }
+    }
 }

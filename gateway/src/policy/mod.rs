@@ -146,6 +146,9 @@ pub struct Decision {
     pub consent: Option<Consent>,
     /// Evaluation errors; when there are any, the call is denied.
     pub errors: Vec<String>,
+    /// Why the arguments do not fit the tool's input schema, when they do not (the call is then
+    /// denied before any policy is asked). The text may quote the arguments.
+    pub invalid_arguments: Option<String>,
     /// The hash of the policy set that decided.
     pub policy_hash: String,
 }
@@ -270,6 +273,7 @@ impl Policies {
             determining: Vec::new(),
             consent: None,
             errors,
+            invalid_arguments: None,
             policy_hash: self.hash.clone(),
         };
         let Some(types) = self.argument_types.get(facts.tool) else {
@@ -277,7 +281,10 @@ impl Policies {
         };
         let arguments = match types.object_expression(facts.arguments) {
             Ok(arguments) => arguments,
-            Err(why) => return denied(vec![format!("the arguments do not fit the tool's types: {why}")]),
+            Err(why) => {
+                let error = format!("the arguments do not fit the tool's types: {why}");
+                return Decision { invalid_arguments: Some(why), ..denied(vec![error]) };
+            }
         };
         let context = Context::from_pairs([
             ("arguments".to_owned(), arguments),
@@ -448,6 +455,7 @@ impl Policies {
                 determining,
                 consent: None,
                 errors: obligation_errors,
+                invalid_arguments: None,
                 policy_hash: self.hash.clone(),
             });
         }
@@ -456,6 +464,7 @@ impl Policies {
             determining,
             consent: if allowed { consent } else { None },
             errors,
+            invalid_arguments: None,
             policy_hash: self.hash.clone(),
         })
     }

@@ -153,7 +153,10 @@ fn record_expression(
     let mut attributes = Vec::new();
     for field in fields {
         match object.get(&field.name) {
-            Some(v) => attributes.push((field.name.clone(), field.ty.expression(v)?)),
+            Some(v) => {
+                let typed = field.ty.expression(v).map_err(|e| format!("argument {:?}: {e}", field.name))?;
+                attributes.push((field.name.clone(), typed));
+            }
             None if field.required => {
                 return Err(format!("argument {:?} is missing", field.name));
             }

@@ -25,7 +25,7 @@ mod transport;
 use axum::http::Method;
 use protocol::challenge::BearerChallenge;
 use protocol::mcp::{
-    CallToolParams, CallToolResult, Implementation, ListToolsResult, RequestId, RpcError, Tool,
+    CallToolParams, Implementation, ListToolsResult, META_SERVER_INFO, RequestId, RpcError, Tool,
 };
 use protocol::mcp_client::{self, Answer, Body, Connection, EventStream, McpError, Outgoing, Step};
 use protocol::scope::Scopes;
@@ -66,6 +66,55 @@ pub enum UpstreamError {
     /// The upstream could not be reached, or broke the protocol.
     #[error("the upstream failed: {0}")]
     Failed(String),
+}
+
+/// A `tools/call` result as the upstream sent it, checked to be one and passed on whole: content
+/// blocks with their annotations, `structuredContent`, `_meta`, and whatever a later revision
+/// adds. A gateway that rebuilt results from the fields it knows would silently drop the rest.
+/// Only what describes the hop rather than the tool is left out: the stateless form's
+/// `resultType` and the upstream's `serverInfo` (the client's answer says who answered it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult(Map<String, Value>);
+
+impl ToolResult {
+    /// Checks `result` against the shape of `CallToolResult` (MCP 2025-11-25, server/tools): an
+    /// object with a `content` array, and `isError` a boolean, `structuredContent` and `_meta`
+    /// objects where present.
+    pub fn from_upstream(result: Value) -> Result<Self, &'static str> {
+        let Value::Object(mut result) = result else { return Err("not an object") };
+        if !result.get("content").is_some_and(Value::is_array) {
+            return Err("content is not an array");
+        }
+        let is = |key: &str, kind: fn(&Value) -> bool| result.get(key).is_none_or(kind);
+        if !is("isError", Value::is_boolean) {
+            return Err("isError is not a boolean");
+        }
+        if !is("structuredContent", Value::is_object) || !is("_meta", Value::is_object) {
+            return Err("structuredContent or _meta is not an object");
+        }
+        result.remove("resultType");
+        if let Some(Value::Object(meta)) = result.get_mut("_meta") {
+            meta.remove(META_SERVER_INFO);
+            if meta.is_empty() {
+                result.remove("_meta");
+            }
+        }
+        Ok(Self(result))
+    }
+
+    /// Did the tool run and fail (`isError`)?
+    pub fn is_error(&self) -> bool {
+        self.0.get("isError").and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    /// A field of the result.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+
+    pub fn into_value(self) -> Value {
+        Value::Object(self.0)
+    }
 }
 
 /// How long an upstream session may sit unused before the gateway forgets it.
@@ -312,7 +361,7 @@ impl UpstreamClient {
         token: &AccessToken,
         name: &str,
         arguments: Map<String, Value>,
-    ) -> Result<CallToolResult, UpstreamError> {
+    ) -> Result<ToolResult, UpstreamError> {
         self.call_tool_for(upstream, token, None, name, arguments).await
     }
 
@@ -325,14 +374,14 @@ impl UpstreamClient {
         owner: Option<&str>,
         name: &str,
         arguments: Map<String, Value>,
-    ) -> Result<CallToolResult, UpstreamError> {
+    ) -> Result<ToolResult, UpstreamError> {
         let mut connection = self.checkout(upstream, owner)?;
         let params = CallToolParams { name: name.to_owned(), arguments: Some(arguments) };
         let params = serde_json::to_value(params).map_err(|e| UpstreamError::Failed(e.to_string()))?;
         let outcome = self.request(&mut connection, upstream, token, "tools/call", Some(params)).await;
         self.check_in(connection, upstream, token, owner, outcome.is_ok()).await;
-        serde_json::from_value(outcome?)
-            .map_err(|e| UpstreamError::Failed(format!("malformed tools/call result: {e}")))
+        ToolResult::from_upstream(outcome?)
+            .map_err(|why| UpstreamError::Failed(format!("malformed tools/call result: {why}")))
     }
 
     /// Runs one call through the protocol core until it has a result.
@@ -433,4 +482,98 @@ fn response_in_stream(text: &str, id: &RequestId) -> Result<Value, UpstreamError
         .into_iter()
         .find(|m| mcp_client::is_response_to(m, id))
         .ok_or_else(|| UpstreamError::Failed("the event stream ended without the response".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A result using what MCP 2025-11-25 allows beyond plain text: annotated and non-text
+    /// content blocks, `structuredContent`, `_meta`, and a field of some later revision.
+    fn rich_result() -> Value {
+        json!({
+            "content": [
+                {"type": "text", "text": "hi", "annotations": {"audience": ["user"], "priority": 0.9}},
+                {"type": "image", "data": "aGk=", "mimeType": "image/png"},
+                {"type": "resource_link", "uri": "file:///notes/1", "name": "note 1", "_meta": {"k": 1}},
+            ],
+            "structuredContent": {"text": "hi"},
+            "isError": false,
+            "_meta": {"example.com/trace": "abc"},
+            "laterField": [1, 2],
+        })
+    }
+
+    #[test]
+    fn a_result_is_passed_on_whole_less_what_described_the_hop() {
+        let mut sent = rich_result();
+        assert_eq!(ToolResult::from_upstream(sent.clone()).unwrap().into_value(), sent, "nothing lost");
+
+        // The stateless form's envelope describes the hop, not the tool.
+        sent["resultType"] = json!("complete");
+        sent["_meta"][META_SERVER_INFO] = json!({"name": "upstream", "version": "1"});
+        assert_eq!(ToolResult::from_upstream(sent).unwrap().into_value(), rich_result());
+        let only_hop = json!({"content": [], "resultType": "complete", "_meta": {META_SERVER_INFO: {}}});
+        assert_eq!(ToolResult::from_upstream(only_hop).unwrap().into_value(), json!({"content": []}));
+
+        let failed = ToolResult::from_upstream(json!({"content": [], "isError": true})).unwrap();
+        assert!(failed.is_error());
+        assert!(!ToolResult::from_upstream(json!({"content": []})).unwrap().is_error());
+    }
+
+    #[test]
+    fn what_is_not_a_tool_result_is_refused() {
+        for bad in [
+            json!(null),
+            json!([]),
+            json!("text"),
+            json!({}),
+            json!({"content": "text"}),
+            json!({"content": [], "isError": "false"}),
+            json!({"content": [], "structuredContent": [1]}),
+            json!({"content": [], "_meta": "x"}),
+        ] {
+            assert!(ToolResult::from_upstream(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    /// An upstream in the stateless form whose `tools/call` answers `result`.
+    async fn answering(result: Value) -> Upstream {
+        use axum::routing::post;
+        let app = axum::Router::new().route(
+            "/mcp",
+            post(move |axum::Json(request): axum::Json<Value>| {
+                let result = result.clone();
+                async move { axum::Json(json!({"jsonrpc": "2.0", "id": request["id"], "result": result})) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Upstream {
+            name: "other".into(),
+            url: format!("http://{address}/mcp"),
+            resource: format!("http://{address}"),
+            version: "2026-07-28".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upstreams_result_reaches_the_caller_as_it_was_sent_and_a_malformed_one_does_not() {
+        let client = UpstreamClient::new();
+        let token = AccessToken::new("hop");
+        let mut sent = rich_result();
+        sent["resultType"] = json!("complete");
+        let upstream = answering(sent).await;
+        let result = client.call_tool(&upstream, &token, "echo", Map::new()).await.unwrap();
+        assert_eq!(result.into_value(), rich_result());
+
+        let upstream = answering(json!({"content": {"type": "text", "text": "not a list"}})).await;
+        let Err(UpstreamError::Failed(why)) = client.call_tool(&upstream, &token, "echo", Map::new()).await
+        else {
+            panic!("a malformed result was taken");
+        };
+        assert!(why.contains("malformed tools/call result"), "{why}");
+    }
 }
