@@ -98,6 +98,34 @@ pub fn check_cursor(request: &mcp::Request) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// `resources/read` and `prompts/get` on these servers, which declare both capabilities and list
+/// no resources and no prompts: the spec's error for an unknown one, never "method not found" for
+/// a method the capabilities promise. An unknown resource is `-32002` in the session revisions and
+/// `-32602` in the 2026-07-28 form, which withdrew `-32002`; an unknown prompt is `-32602`.
+pub fn unknown_item(request: &mcp::Request, stateless: bool) -> Option<mcp::RpcError> {
+    let param = |key: &str| {
+        request
+            .params
+            .as_ref()
+            .and_then(|p| p.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match request.method.as_str() {
+        "resources/read" => {
+            let code = if stateless { error_code::INVALID_PARAMS } else { error_code::RESOURCE_NOT_FOUND };
+            let mut error = mcp::RpcError::new(code, "Resource not found");
+            error.data = Some(serde_json::json!({"uri": param("uri")}));
+            Some(error)
+        }
+        "prompts/get" => {
+            Some(mcp::RpcError::new(error_code::INVALID_PARAMS, format!("Unknown prompt: {}", param("name"))))
+        }
+        _ => None,
+    }
+}
+
 /// The tool name and arguments of a `tools/call`'s params (absent or null arguments are none).
 pub fn tool_call(params: Option<&Value>) -> Result<(&str, Map<String, Value>), &'static str> {
     let name =
@@ -143,5 +171,16 @@ mod tests {
             assert!(check_cursor(&request(method, json!({"cursor": 1}))).is_err(), "{method}");
         }
         assert!(check_cursor(&request("tools/call", json!({"cursor": "abc"}))).is_ok(), "not a list");
+    }
+
+    #[test]
+    fn reading_a_resource_or_getting_a_prompt_is_the_error_for_an_unknown_one_by_revision() {
+        let read = request("resources/read", json!({"uri": "file:///x"}));
+        let session = unknown_item(&read, false).unwrap();
+        assert_eq!((session.code, session.data), (-32002, Some(json!({"uri": "file:///x"}))));
+        assert_eq!(unknown_item(&read, true).unwrap().code, -32602, "2026-07-28 must not emit -32002");
+        let prompt = unknown_item(&request("prompts/get", json!({"name": "p"})), false).unwrap();
+        assert_eq!((prompt.code, prompt.message.as_str()), (-32602, "Unknown prompt: p"));
+        assert!(unknown_item(&request("tools/list", json!({})), false).is_none());
     }
 }

@@ -157,6 +157,9 @@ async fn session(state: &AppState, headers: &HeaderMap, message: Message, caller
     if let Err(why) = inbound::check_cursor(&request) {
         return rpc_error(StatusCode::OK, Some(request.id.clone()), error_code::INVALID_PARAMS, why);
     }
+    if let Some(unknown) = inbound::unknown_item(&request, false) {
+        return failure(StatusCode::OK, Some(request.id.clone()), unknown);
+    }
     match request.method.as_str() {
         "ping" => ok(json!({})),
         "tools/list" => ok(list_result(state, caller).await),
@@ -195,6 +198,9 @@ async fn stateless(state: &AppState, headers: &HeaderMap, message: Message, call
     if let Err(why) = inbound::check_cursor(&request) {
         let error = RpcError::new(error_code::INVALID_PARAMS, why);
         return failure(StatusCode::OK, Some(request.id.clone()), error);
+    }
+    if let Some(unknown) = inbound::unknown_item(&request, true) {
+        return failure(StatusCode::OK, Some(request.id.clone()), unknown);
     }
     let info = &state.gateway.server_info;
     let result = match request.method.as_str() {

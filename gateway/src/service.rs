@@ -302,7 +302,8 @@ impl Gateway {
                 record.reason = Some("the arguments do not fit the tool's input schema".into());
                 return Outcome::InvalidArguments(why.clone());
             }
-            record.reason = Some(denial_reason(&decision));
+            record.reason =
+                Some("the arguments do not fit the input schema of a tool not listed to the caller".into());
             return Outcome::Hidden;
         }
         if !decision.allowed {

@@ -91,6 +91,9 @@ pub mod error_code {
     pub const INTERNAL_ERROR: i64 = -32603;
     /// Transport-level problems reported in a JSON-RPC body (missing session and the like).
     pub const SERVER_ERROR: i64 = -32000;
+    /// `resources/read` of a resource the server does not have (2025-11-25 and earlier; 2026-07-28
+    /// withdrew it for `-32602` and forbids emitting it).
+    pub const RESOURCE_NOT_FOUND: i64 = -32002;
     /// The `MCP-Protocol-Version` header and `_meta` don't agree (2026-07-28).
     pub const HEADER_MISMATCH: i64 = -32020;
     /// The request needs a client capability it did not declare (2026-07-28).

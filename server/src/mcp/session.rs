@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use mcp_endpoint::reply::{accepted, rpc_error, success};
+use mcp_endpoint::reply::{accepted, failure, rpc_error, success};
 use mcp_endpoint::session::{self as transport, ServerInfo};
 use protocol::mcp::{self, ListToolsResult, Message, Request, error_code};
 use serde_json::json;
@@ -49,6 +49,9 @@ async fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) ->
     let ok = |result| success(request.id.clone(), result);
     if let Err(why) = mcp_endpoint::inbound::check_cursor(request) {
         return error(error_code::INVALID_PARAMS, why.into());
+    }
+    if let Some(unknown) = mcp_endpoint::inbound::unknown_item(request, false) {
+        return failure(StatusCode::OK, Some(request.id.clone()), unknown);
     }
     match request.method.as_str() {
         "ping" => ok(json!({})),

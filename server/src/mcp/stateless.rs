@@ -35,6 +35,9 @@ pub async fn handle(
         let error = RpcError::new(error_code::INVALID_PARAMS, why);
         return failure(StatusCode::OK, Some(request.id.clone()), error);
     }
+    if let Some(unknown) = mcp_endpoint::inbound::unknown_item(&request, true) {
+        return failure(StatusCode::OK, Some(request.id.clone()), unknown);
+    }
     let result = match request.method.as_str() {
         "server/discover" => {
             transport::discover(&state.mcp.capabilities(), &state.mcp.server_info, tools::INSTRUCTIONS)

@@ -152,6 +152,11 @@ async fn tools_are_listed_and_called_within_a_session() {
     // Lists have one page and no cursors: a cursor is one this server never issued.
     let paged = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"cursor": "2"}});
     assert_eq!(body(mcp.call(&session, paged).await).await["error"]["code"], -32602);
+    // The capabilities promise resources and prompts (none listed): unknown ones, not unknown methods.
+    let read = json!({"jsonrpc": "2.0", "id": 8, "method": "resources/read", "params": {"uri": "file:///x"}});
+    assert_eq!(body(mcp.call(&session, read).await).await["error"]["code"], -32002);
+    let prompt = json!({"jsonrpc": "2.0", "id": 9, "method": "prompts/get", "params": {"name": "p"}});
+    assert_eq!(body(mcp.call(&session, prompt).await).await["error"]["code"], -32602);
 }
 
 #[tokio::test]
@@ -286,6 +291,10 @@ async fn the_stateless_form_discovers_and_calls_without_a_session() {
     let paged = mcp.stateless("tools/list", 3, json!({"cursor": "2"})).send().await.unwrap();
     assert_eq!(paged.status(), 200);
     assert_eq!(body(paged).await["error"]["code"], -32602);
+    // 2026-07-28 withdrew -32002: an unknown resource is -32602.
+    let read =
+        mcp.stateless("resources/read", 4, json!({"uri": "file:///x"})).header("Mcp-Name", "file:///x");
+    assert_eq!(body(read.send().await.unwrap()).await["error"]["code"], -32602);
 }
 
 #[tokio::test]
