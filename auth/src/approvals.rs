@@ -191,6 +191,7 @@ async fn open(
                 StandingKey {
                     user_id: &subject.claims.sub,
                     client_id: &client.client_id,
+                    subject_client_id: &subject.claims.client_id,
                     resource: &target.resource,
                     tool: &request.call.tool,
                     arguments_sha256: &request.call.arguments_sha256,
@@ -400,6 +401,7 @@ pub async fn decide(
                 id: random::token(),
                 user_id: user_id.to_owned(),
                 client_id: request.client_id.clone(),
+                subject_client_id: request.subject.client_id.clone(),
                 resource: request.resource.clone(),
                 tool: request.tool.clone(),
                 arguments_sha256: same_arguments.then(|| request.arguments_sha256.clone()),

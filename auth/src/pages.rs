@@ -193,7 +193,10 @@ pub struct ConsentRow<'a> {
 /// A standing approval and the name of its client, for the account page.
 pub struct StandingRow<'a> {
     pub approval: &'a StandingApproval,
+    /// The client that asked (the gateway).
     pub client_name: &'a str,
+    /// The application the approved calls are made for.
+    pub app_name: &'a str,
 }
 
 /// A duration as people say it: "1 hour", "24 hours", "30 minutes".
@@ -212,7 +215,10 @@ pub fn for_how_long(duration: Duration) -> String {
 /// A pending approval request and the name of its client, for the approval pages.
 pub struct ApprovalCard<'a> {
     pub request: &'a ApprovalRequest,
+    /// The client that asked (the gateway).
     pub client_name: &'a str,
+    /// The application the person uses, on whose behalf it asks (the subject token's client).
+    pub app_name: &'a str,
 }
 
 /// The approval requests waiting for the signed-in person, each with its answers. Every value
@@ -229,8 +235,8 @@ pub fn approvals_page(
         }
         @for card in cards {
             div.approval id=(format!("approval-{}", card.request.id)) {
-                h2 { (card.client_name) " wants to call " code.tool { (card.request.tool) } }
-                p { "on " code { (card.request.resource) } " for you." }
+                h2 { (card.app_name) " wants to call " code.tool { (card.request.tool) } }
+                p { "on " code { (card.request.resource) } " for you, through " (card.client_name) "." }
                 @if let Some(message) = &card.request.binding_message {
                     p { "Message from " (card.client_name) ": " strong.binding { (message) } }
                 }
@@ -238,7 +244,10 @@ pub fn approvals_page(
                     p { "Arguments:" }
                     pre.arguments { (summary) }
                 }
-                p.detail { "Client id: " code { (card.request.client_id) } }
+                p.detail {
+                    "Application: " code { (card.request.subject.client_id) }
+                    "; asked by: " code { (card.request.client_id) }
+                }
                 form method="post" action=(format!("/approvals/{}", card.request.id)) {
                     input type="hidden" name="csrf_token" value=(csrf_token);
                     div.actions {
@@ -257,7 +266,8 @@ pub fn approvals_page(
                 p.detail {
                     "“Approve these arguments” remembers this exact call; “Approve and remember” approves "
                     code { (card.request.tool) } " with any arguments. Either holds for "
-                    (card.client_name) " only, until it expires or you withdraw it on your account page."
+                    (card.app_name) " through " (card.client_name)
+                    " only, until it expires or you withdraw it on your account page."
                 }
             }
         }
@@ -300,7 +310,8 @@ pub fn account_page(
         @for row in standing {
             div.consent {
                 p {
-                    strong { (row.client_name) } " may call " code { (row.approval.tool) }
+                    strong { (row.app_name) } " (through " (row.client_name) ") may call "
+                    code { (row.approval.tool) }
                     @if row.approval.arguments_sha256.is_some() { " (with the approved arguments only)" }
                     " on " code { (row.approval.resource) } " without asking, until "
                     (row.approval.expires_at) " (Unix time)"

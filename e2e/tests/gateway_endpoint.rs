@@ -505,6 +505,13 @@ async fn a_remembered_approval_automates_consent_for_a_timed_obligation_but_neve
         0,
         "nothing waited for the person"
     );
+    // Remembered for this application only: another application of ada's is asked again.
+    let other_app = writer(&stack, &ada).await;
+    assert_ne!(claims(&other_app.token)["client_id"], claims(&client.token)["client_id"]);
+    let (_, other) =
+        other_app.call("demo__add_note", json!({"title": "urgent: from elsewhere", "body": ""})).await;
+    assert_eq!(other["error"]["code"], protocol::mcp::error_code::APPROVAL_PENDING, "{other}");
+    assert_eq!(ada.answer_approvals(&stack.issuer, "deny").await.unwrap(), 1);
 
     // `@consent("once")`: remembering does not carry over; every delete is approved by hand.
     let id = added["result"]["structuredContent"]["id"].as_i64().unwrap();

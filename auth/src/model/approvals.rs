@@ -71,13 +71,17 @@ pub struct ApprovalRequest {
     pub decided_at: Option<i64>,
 }
 
-/// "Approve and remember": a user's approval of `tool` on `resource` for `client_id`, until
+/// "Approve and remember": a user's approval of `tool` on `resource` for calls `client_id` (the
+/// gateway) makes on behalf of `subject_client_id` (the application the person uses), until
 /// `expires_at`. `arguments_sha256` `None` covers any arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StandingApproval {
     pub id: String,
     pub user_id: String,
     pub client_id: String,
+    /// The client of the token the approved calls act on: the application the person approved
+    /// them for. Another application of theirs is asked again.
+    pub subject_client_id: String,
     pub resource: String,
     pub tool: String,
     pub arguments_sha256: Option<String>,

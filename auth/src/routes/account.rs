@@ -34,10 +34,14 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         let ids: Vec<&str> = standing.iter().map(|a| a.client_id.as_str()).collect();
         super::client_names(&state, &ids).await?
     };
+    let standing_apps = {
+        let ids: Vec<&str> = standing.iter().map(|a| a.subject_client_id.as_str()).collect();
+        super::client_names(&state, &ids).await?
+    };
     let standing_rows: Vec<StandingRow<'_>> = standing
         .iter()
-        .zip(&standing_names)
-        .map(|(approval, name)| StandingRow { approval, client_name: name })
+        .zip(standing_names.iter().zip(&standing_apps))
+        .map(|(approval, (name, app))| StandingRow { approval, client_name: name, app_name: app })
         .collect();
     Ok(pages::account_page(&user.username, &rows, &standing_rows, &current.session.csrf_token))
 }

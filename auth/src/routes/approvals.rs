@@ -27,10 +27,14 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         let ids: Vec<&str> = requests.iter().map(|r| r.client_id.as_str()).collect();
         super::client_names(&state, &ids).await?
     };
+    let apps = {
+        let ids: Vec<&str> = requests.iter().map(|r| r.subject.client_id.as_str()).collect();
+        super::client_names(&state, &ids).await?
+    };
     let cards: Vec<ApprovalCard<'_>> = requests
         .iter()
-        .zip(&names)
-        .map(|(request, client_name)| ApprovalCard { request, client_name })
+        .zip(names.iter().zip(&apps))
+        .map(|(request, (client_name, app_name))| ApprovalCard { request, client_name, app_name })
         .collect();
     Ok(pages::approvals_page(&cards, &csrf_token, &state.config.settings.approvals.remember_choices))
 }
@@ -54,8 +58,10 @@ pub async fn show(
     if request.status != ApprovalStatus::Pending || request.expires_at <= state.now() {
         return Err(gone());
     }
-    let names = super::client_names(&state, &[request.client_id.as_str()]).await?;
-    let card = ApprovalCard { request: &request, client_name: &names[0] };
+    let names =
+        super::client_names(&state, &[request.client_id.as_str(), request.subject.client_id.as_str()])
+            .await?;
+    let card = ApprovalCard { request: &request, client_name: &names[0], app_name: &names[1] };
     Ok(pages::approvals_page(&[card], &csrf_token, &state.config.settings.approvals.remember_choices))
 }
 

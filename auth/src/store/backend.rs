@@ -228,6 +228,7 @@ pub trait ApprovalStore {
 pub struct StandingKey<'a> {
     pub user_id: &'a str,
     pub client_id: &'a str,
+    pub subject_client_id: &'a str,
     pub resource: &'a str,
     pub tool: &'a str,
     pub arguments_sha256: &'a str,

@@ -111,6 +111,9 @@ async fn ask(fx: &Fixture, grant: &Grant, lifetime: i64) -> ApprovalRequest {
     request
 }
 
+/// The application the person uses, on whose behalf the fixture's client (a gateway) calls.
+const APP: &str = "the-app";
+
 /// A standing approval of `user` for the fixture's client and the upstream, living `lifetime`
 /// seconds (not stored).
 fn standing(
@@ -124,6 +127,7 @@ fn standing(
         id: unique("standing"),
         user_id: user.id.clone(),
         client_id: fx.client.client_id.clone(),
+        subject_client_id: APP.into(),
         resource: UPSTREAM.into(),
         tool: tool.into(),
         arguments_sha256: arguments_sha256.map(str::to_owned),
@@ -155,6 +159,7 @@ fn key<'a>(standing: &'a StandingApproval, arguments_sha256: &'a str) -> Standin
     StandingKey {
         user_id: &standing.user_id,
         client_id: &standing.client_id,
+        subject_client_id: &standing.subject_client_id,
         resource: &standing.resource,
         tool: &standing.tool,
         arguments_sha256,
@@ -681,6 +686,8 @@ async fn a_standing_approval_covers_only_its_user_client_upstream_tool_and_argum
     let elsewhere = [
         StandingKey { user_id: &bob.id, ..key(&any_arguments, "hash-1") },
         StandingKey { client_id: &other.client_id, ..key(&any_arguments, "hash-1") },
+        // Approved for calls made on behalf of one application, not another of the same user.
+        StandingKey { subject_client_id: "another-app", ..key(&any_arguments, "hash-1") },
         StandingKey { resource: "https://other.example/mcp", ..key(&any_arguments, "hash-1") },
         StandingKey { resource: RESOURCE, ..key(&any_arguments, "hash-1") },
         StandingKey { tool: "delete_file", ..key(&any_arguments, "hash-1") },

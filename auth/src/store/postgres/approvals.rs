@@ -19,7 +19,7 @@ const REQUEST_COLUMNS: &str =
      created_at, expires_at, decided_at";
 
 const STANDING_COLUMNS: &str =
-    "id, user_id, client_id, resource, tool, arguments_sha256, created_at, expires_at";
+    "id, user_id, client_id, subject_client_id, resource, tool, arguments_sha256, created_at, expires_at";
 
 impl FromRow<'_, PgRow> for ApprovalRequest {
     fn from_row(row: &PgRow) -> sqlx::Result<Self> {
@@ -62,6 +62,7 @@ impl FromRow<'_, PgRow> for StandingApproval {
             id: row.try_get("id")?,
             user_id: row.try_get("user_id")?,
             client_id: row.try_get("client_id")?,
+            subject_client_id: row.try_get("subject_client_id")?,
             resource: row.try_get("resource")?,
             tool: row.try_get("tool")?,
             arguments_sha256: row.try_get("arguments_sha256")?,
@@ -187,11 +188,12 @@ impl ApprovalStore for PostgresBackend {
             };
             if let ApprovalDecision::Approve { remember: Some(standing) } = decision {
                 sqlx::query(&format!(
-                    "INSERT INTO standing_approvals ({STANDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    "INSERT INTO standing_approvals ({STANDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                 ))
                 .bind(&standing.id)
                 .bind(&standing.user_id)
                 .bind(&standing.client_id)
+                .bind(&standing.subject_client_id)
                 .bind(&standing.resource)
                 .bind(&standing.tool)
                 .bind(&standing.arguments_sha256)
@@ -264,9 +266,9 @@ impl ApprovalStore for PostgresBackend {
         Box::pin(async move {
             Ok(sqlx::query_as(&format!(
                 "SELECT {STANDING_COLUMNS} FROM standing_approvals
-                 WHERE user_id = $1 AND client_id = $2 AND resource = $3 AND tool = $4
-                   AND (arguments_sha256 IS NULL OR arguments_sha256 = $5) AND expires_at > $6
-                   AND created_at >= $7
+                 WHERE user_id = $1 AND client_id = $2 AND subject_client_id = $8 AND resource = $3
+                   AND tool = $4 AND (arguments_sha256 IS NULL OR arguments_sha256 = $5)
+                   AND expires_at > $6 AND created_at >= $7
                  ORDER BY expires_at DESC LIMIT 1"
             ))
             .bind(key.user_id)
@@ -276,6 +278,7 @@ impl ApprovalStore for PostgresBackend {
             .bind(key.arguments_sha256)
             .bind(now)
             .bind(key.approved_since)
+            .bind(key.subject_client_id)
             .fetch_optional(&self.pool)
             .await?)
         })

@@ -19,7 +19,7 @@ const REQUEST_COLUMNS: &str =
      created_at, expires_at, decided_at";
 
 const STANDING_COLUMNS: &str =
-    "id, user_id, client_id, resource, tool, arguments_sha256, created_at, expires_at";
+    "id, user_id, client_id, subject_client_id, resource, tool, arguments_sha256, created_at, expires_at";
 
 impl FromRow<'_, SqliteRow> for ApprovalRequest {
     fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
@@ -62,6 +62,7 @@ impl FromRow<'_, SqliteRow> for StandingApproval {
             id: row.try_get("id")?,
             user_id: row.try_get("user_id")?,
             client_id: row.try_get("client_id")?,
+            subject_client_id: row.try_get("subject_client_id")?,
             resource: row.try_get("resource")?,
             tool: row.try_get("tool")?,
             arguments_sha256: row.try_get("arguments_sha256")?,
@@ -190,11 +191,12 @@ impl ApprovalStore for SqliteBackend {
                 };
                 if let ApprovalDecision::Approve { remember: Some(standing) } = &decision {
                     sqlx::query(&format!(
-                        "INSERT INTO standing_approvals ({STANDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                        "INSERT INTO standing_approvals ({STANDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     ))
                     .bind(&standing.id)
                     .bind(&standing.user_id)
                     .bind(&standing.client_id)
+                    .bind(&standing.subject_client_id)
                     .bind(&standing.resource)
                     .bind(&standing.tool)
                     .bind(&standing.arguments_sha256)
@@ -273,13 +275,14 @@ impl ApprovalStore for SqliteBackend {
         Box::pin(async move {
             Ok(sqlx::query_as(&format!(
                 "SELECT {STANDING_COLUMNS} FROM standing_approvals
-                 WHERE user_id = ? AND client_id = ? AND resource = ? AND tool = ?
-                   AND (arguments_sha256 IS NULL OR arguments_sha256 = ?) AND expires_at > ?
-                   AND created_at >= ?
+                 WHERE user_id = ? AND client_id = ? AND subject_client_id = ? AND resource = ?
+                   AND tool = ? AND (arguments_sha256 IS NULL OR arguments_sha256 = ?)
+                   AND expires_at > ? AND created_at >= ?
                  ORDER BY expires_at DESC LIMIT 1"
             ))
             .bind(key.user_id)
             .bind(key.client_id)
+            .bind(key.subject_client_id)
             .bind(key.resource)
             .bind(key.tool)
             .bind(key.arguments_sha256)

@@ -142,7 +142,7 @@ mod tests {
     /// SHA-384 of each migration file as released (`sha384sum auth/migrations/sqlite/*.sql`), which
     /// is what sqlx recorded in every existing database. Moving the files must not change them, or
     /// databases such as `target/dev/mcp-auth.db` stop opening.
-    const RELEASED: [(i64, &str, &str); 8] = [
+    const RELEASED: [(i64, &str, &str); 9] = [
         (
             1,
             "initial",
@@ -182,6 +182,11 @@ mod tests {
             8,
             "sealed codes",
             "8febc550c3b5cfa9454de850202ad65e2c345e9eb4b2d76aba9b01baf076acbe45cd01111bcac13a8a4c7b6163ca8e0f",
+        ),
+        (
+            9,
+            "standing approvals per app",
+            "fe6ac5f77a98916a14d4a9e9fbbd5b2952bc6d77ac20edb098578a4c36759367a77947eeb956150e8d9e2e90987cd041",
         ),
     ];
 
