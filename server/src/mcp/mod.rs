@@ -14,6 +14,7 @@
 
 mod notes_tools;
 mod session;
+pub mod spent;
 mod stateless;
 pub mod tools;
 
@@ -42,12 +43,15 @@ pub struct McpService {
     pub server_info: Implementation,
     /// What the notes tools read and write.
     pub notes: crate::notes::Notes,
+    /// The call-bound tokens already spent here.
+    pub spent: spent::SpentCalls,
 }
 
 impl McpService {
     pub fn new(conformance_tools: bool, notes: crate::notes::Notes) -> Self {
         Self {
             notes,
+            spent: spent::SpentCalls::default(),
             tools: tools::catalog(conformance_tools),
             sessions: Sessions::new(10_000, std::time::Duration::from_secs(30 * 60)),
             server_info: Implementation {

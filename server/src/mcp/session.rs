@@ -67,7 +67,7 @@ async fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) ->
                 Ok(call) => call,
                 Err(why) => return error(error_code::INVALID_PARAMS, why.into()),
             };
-            let context = CallContext::new(token, None, &state.mcp.notes);
+            let context = CallContext::new(token, None, &state.mcp.notes, &state.mcp.spent);
             match tools::call(&state.mcp.tools, name, &arguments, &context).await {
                 Ok(result) => ok(serde_json::to_value(result).unwrap_or_default()),
                 Err(CallError::UnknownTool(name)) => {

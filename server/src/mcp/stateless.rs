@@ -72,7 +72,7 @@ async fn call_tool(
         Ok(call) => call,
         Err(why) => return fail(StatusCode::OK, RpcError::new(error_code::INVALID_PARAMS, why)),
     };
-    let context = CallContext::new(token, Some(capabilities), &state.mcp.notes);
+    let context = CallContext::new(token, Some(capabilities), &state.mcp.notes, &state.mcp.spent);
     match tools::call(&state.mcp.tools, name, &arguments, &context).await {
         Ok(result) => success(
             request.id.clone(),

@@ -28,12 +28,13 @@ pub enum CallError {
     /// The tool needs a client capability the request did not declare (2026-07-28).
     MissingClientCapability(&'static str),
     /// The token was issued for one approved call (RFC 9396 `authorization_details`), and this
-    /// is another: another tool, other arguments.
+    /// is another (another tool, other arguments), or that call was made with it already.
     NotTheApprovedCall,
 }
 
-/// The error for a call-bound token spent on another call.
-pub const NOT_APPROVED: &str = "this token was approved for another tool call (authorization_details)";
+/// The error for a call-bound token spent on another call, or spent already.
+pub const NOT_APPROVED: &str =
+    "this token was approved for another tool call, or its call was made already (authorization_details)";
 
 /// What `initialize` tells a client about the tools.
 pub const INSTRUCTIONS: &str = "Tools: `echo` (scope echo), `whoami` (scope profile), and per-user notes: \
@@ -45,6 +46,8 @@ pub struct CallContext<'a> {
     /// `clientCapabilities` of the request (2026-07-28) or of `initialize`, if known.
     pub client_capabilities: Option<&'a Value>,
     pub notes: &'a crate::notes::Notes,
+    /// Where a call-bound token is spent.
+    pub spent: &'a super::spent::SpentCalls,
     /// Unix seconds, for what the tools record.
     pub now: i64,
 }
@@ -54,11 +57,12 @@ impl<'a> CallContext<'a> {
         token: &'a VerifiedToken,
         client_capabilities: Option<&'a Value>,
         notes: &'a crate::notes::Notes,
+        spent: &'a super::spent::SpentCalls,
     ) -> Self {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        Self { token, client_capabilities, notes, now }
+        Self { token, client_capabilities, notes, spent, now }
     }
 }
 
@@ -170,8 +174,17 @@ pub async fn call(
     if !token.scopes.is_superset(&spec.scopes) {
         return Err(CallError::InsufficientScope(token.scopes.union(&spec.scopes)));
     }
-    if !is_the_approved_call(token, name, arguments) {
-        return Err(CallError::NotTheApprovedCall);
+    match approved_call(token, name, arguments) {
+        Approved::NotBound => {}
+        Approved::Other => return Err(CallError::NotTheApprovedCall),
+        Approved::ThisCall => {
+            // Spent before the tool runs: of two concurrent uses, one gets through.
+            let until = token.claims.exp.saturating_add(protocol::jwt::validation::LEEWAY);
+            let now = u64::try_from(context.now).unwrap_or_default();
+            if !context.spent.spend(&token.claims.jti, until, now) {
+                return Err(CallError::NotTheApprovedCall);
+            }
+        }
     }
     if let Some(result) = super::notes_tools::call(name, arguments, context).await {
         return Ok(result);
@@ -196,24 +209,35 @@ pub async fn call(
     })
 }
 
+/// What a token's `authorization_details` say about a call.
+#[derive(Debug, PartialEq, Eq)]
+enum Approved {
+    /// No `mcp_tool_call` detail: the token is not bound to a call.
+    NotBound,
+    /// Bound to exactly this call (spent once, [`super::spent`]).
+    ThisCall,
+    /// Bound to another call.
+    Other,
+}
+
 /// A token that carries `authorization_details` of type `mcp_tool_call` (issued after a person
 /// approved one call) is good for that call only: this tool, these arguments (by their canonical
-/// SHA-256), at this server. The gateway spends such a token on exactly that call; checking here
-/// too means a token that leaked from the gateway buys nothing else. Tokens without them are not
-/// bound to a call.
-fn is_the_approved_call(token: &VerifiedToken, tool: &str, arguments: &Map<String, Value>) -> bool {
+/// SHA-256), at this server, once. The gateway spends such a token on exactly that call; checking
+/// here too means a token that leaked from the gateway buys nothing else.
+fn approved_call(token: &VerifiedToken, tool: &str, arguments: &Map<String, Value>) -> Approved {
     use protocol::authorization_details::{MCP_TOOL_CALL, ToolCall, object_sha256};
     let Some(details) = &token.claims.authorization_details else {
-        return true;
+        return Approved::NotBound;
     };
     let mut calls = details.iter().filter(|d| d.type_ == MCP_TOOL_CALL).peekable();
     if calls.peek().is_none() {
-        return true;
+        return Approved::NotBound;
     }
     let digest = object_sha256(arguments);
-    calls.filter_map(|d| ToolCall::check(d).ok()).any(|call| {
+    let this_call = calls.filter_map(|d| ToolCall::check(d).ok()).any(|call| {
         call.tool == tool && call.arguments_sha256 == digest && token.claims.aud.contains(&call.location)
-    })
+    });
+    if this_call { Approved::ThisCall } else { Approved::Other }
 }
 
 pub(super) fn unexpected(arguments: &Map<String, Value>, allowed: &[&str]) -> Option<CallToolResult> {
@@ -300,7 +324,8 @@ mod tests {
     async fn call_with(name: &str, arguments: Value, scope: &str) -> Result<CallToolResult, CallError> {
         let token = token(scope);
         let notes = crate::notes::Notes::open("sqlite::memory:").await.unwrap();
-        call(&catalog(false), name, &args(arguments), &CallContext::new(&token, None, &notes)).await
+        let spent = crate::mcp::spent::SpentCalls::default();
+        call(&catalog(false), name, &args(arguments), &CallContext::new(&token, None, &notes, &spent)).await
     }
 
     #[tokio::test]

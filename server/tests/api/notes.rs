@@ -240,6 +240,9 @@ async fn a_token_bound_to_one_approved_call_is_good_for_that_call_only() {
         let refused = answer(tool, arguments).await;
         assert_eq!(refused["error"]["code"], -32600, "{tool}: {refused}");
     }
-    let done = answer("delete_note", approved).await;
+    let done = answer("delete_note", approved.clone()).await;
     assert_eq!(done["result"]["structuredContent"]["deleted"], first, "{done}");
+    // Once: a copy of the token cannot make the approved call again while it lives.
+    let replayed = answer("delete_note", approved).await;
+    assert_eq!(replayed["error"]["code"], -32600, "{replayed}");
 }
