@@ -158,6 +158,11 @@ async fn perform(
     event.user_id = Some(subject.claims.sub.clone());
     event.grant_id = Some(subject.grant.id.clone());
     check_actor(client, &subject)?;
+    // A token bound to one approved call (RFC 9396 `mcp_tool_call`) is good for that call at its
+    // server only; an exchange would turn it into a token for anything its scope allows.
+    if subject.claims.authorization_details.as_ref().is_some_and(|details| !details.is_empty()) {
+        return Err(ApiError::invalid_request("a token bound to an approved call cannot be exchanged"));
+    }
     let target = state.config.resource(&request.resource).ok_or_else(|| {
         ApiError::new(ErrorCode::InvalidTarget, "this server issues no tokens for that resource")
     })?;

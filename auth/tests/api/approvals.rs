@@ -471,3 +471,24 @@ async fn approval_max_age_lets_only_a_recent_standing_approval_answer() {
     let malformed = ask(&app, &gateway, token, &[("approval_max_age", "an hour")]).await;
     assert_eq!(error_of(malformed).await, (400, "invalid_request".into()));
 }
+
+/// A token bound to one approved call is good for that call at its server: exchanging it (by a
+/// client that acts for that server, a second gateway say) would buy an unbound token.
+#[tokio::test]
+async fn a_token_bound_to_an_approved_call_cannot_be_exchanged() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let relay = key_client(&app, "relay", &[UPSTREAM]).await;
+    let subject = user_token(&app, GATEWAY, "echo notes:write").await;
+    let request = started(&app, &gateway, subject.access_token.secret()).await;
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "once").await.status(), 303);
+    let bound: TokenResponse = poll(&app, &gateway, &request).await.json().await.unwrap();
+    assert!(claims(bound.access_token.secret())["authorization_details"].is_array());
+
+    for target in [OTHER, UPSTREAM] {
+        let response = relay.exchange(&app, bound.access_token.secret(), target, None).await;
+        assert_eq!(error_of(response).await, (400, "invalid_request".into()), "{target}");
+    }
+}
