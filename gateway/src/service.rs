@@ -526,18 +526,68 @@ fn binding_message(client_id: &str, tool: &str) -> String {
     printable.chars().take(MAX_BINDING_MESSAGE).collect()
 }
 
-/// The arguments as the person approving sees them: compact JSON, cut to what a page shows.
-/// Display text only; what is approved is the digest.
+/// Longest line of the argument summary, in characters: a long value is cut (and says so) so
+/// that the arguments after it still show.
+const MAX_SUMMARY_LINE: usize = 100;
+
+/// The arguments as the person approving sees them: one line per argument, `name: value` as
+/// compact JSON, in name order (not the order the client chose); a value too long for its line is
+/// cut and ends in `…`; arguments that do not fit are counted, never silently left out; characters
+/// that change how text shows without showing themselves (bidi overrides, zero-width ones) are
+/// written as `\u{…}`. Display text only: what is approved is the digest of the exact arguments.
 fn summary(arguments: &Map<String, Value>) -> String {
-    let text = serde_json::to_string(arguments).unwrap_or_default();
-    let printable: String = text.chars().filter(|c| !c.is_control() || *c == '\n').collect();
-    if printable.chars().count() <= MAX_SUMMARY {
-        printable
-    } else {
-        let mut cut: String = printable.chars().take(MAX_SUMMARY - 1).collect();
-        cut.push('…');
-        cut
+    let mut names: Vec<&String> = arguments.keys().collect();
+    names.sort();
+    let mut out = String::new();
+    let mut length = 0;
+    for (shown, name) in names.iter().enumerate() {
+        let value = serde_json::to_string(&arguments[name.as_str()]).unwrap_or_default();
+        let line: String = visible(&format!("{}: {value}", visible(name)));
+        let line = cut(&line, MAX_SUMMARY_LINE);
+        let left = names.len() - shown - 1;
+        // Room for this line, and for saying how many did not fit if any remain.
+        let tail = if left > 0 { 40 } else { 0 };
+        if length + line.chars().count() + 1 + tail > MAX_SUMMARY {
+            let note = format!("… and {} more argument(s) not shown", names.len() - shown);
+            out.push_str(&note);
+            return out;
+        }
+        length += line.chars().count() + 1;
+        out.push_str(&line);
+        out.push('\n');
     }
+    out.pop();
+    out
+}
+
+/// `text` with what could hide or disguise a value written out: control characters and the
+/// invisible formatting ones (bidi embeddings, overrides and isolates, zero-width spaces and
+/// joiners, the soft hyphen, the byte-order mark).
+fn visible(text: &str) -> String {
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    };
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if invisible(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `text` cut to at most `max` characters, the last being `…` when anything was cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
 }
 
 pub fn now() -> i64 {
@@ -554,9 +604,39 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn scopes(text: &str) -> Scopes {
         Scopes::parse(text).unwrap()
+    }
+
+    #[test]
+    fn the_summary_shows_every_argument_in_name_order_cuts_long_values_and_shows_hidden_characters() {
+        let arguments = |value: Value| value.as_object().cloned().unwrap();
+        assert_eq!(summary(&arguments(json!({"title": "milk", "id": 7}))), "id: 7\ntitle: \"milk\"");
+        // A long first value no longer pushes the others off the page.
+        let long = "x".repeat(2000);
+        let shown = summary(&arguments(json!({"a": long, "to": "mallory"})));
+        assert!(shown.contains("to: \"mallory\""), "{shown}");
+        assert!(shown.lines().next().unwrap().ends_with('…'), "{shown}");
+        // A value written right to left, or with a zero-width space, shows what it is.
+        let shown = summary(&arguments(json!({"to": "bob\u{202E}moc.evil", "z": "a\u{200B}b"})));
+        assert!(shown.contains("\\u{202e}") && shown.contains("\\u{200b}"), "{shown}");
+        assert!(!shown.contains('\u{202E}') && !shown.contains('\u{200B}'));
+        // Too many arguments for a page: counted, never silently dropped.
+        let many: Map<String, Value> = (0..100).map(|i| (format!("k{i:03}"), json!(i))).collect();
+        let shown = summary(&many);
+        assert!(shown.chars().count() <= MAX_SUMMARY, "{}", shown.chars().count());
+        assert!(shown.ends_with("more argument(s) not shown"), "{shown}");
+        let listed = shown.lines().count() - 1;
+        assert!(shown.contains(&format!("and {} more", 100 - listed)), "{shown}");
+        // What the AS accepts.
+        for case in [json!({"a": long}), Value::Object(many), json!({})] {
+            let text = summary(case.as_object().unwrap());
+            assert!(
+                text.chars().count() <= MAX_SUMMARY && !text.chars().any(|c| c.is_control() && c != '\n')
+            );
+        }
     }
 
     #[test]
