@@ -5,9 +5,11 @@
 //!
 //! The rules, each checked here and nowhere else:
 //! * the subject token is an access token this server issued, unexpired, not revoked, its grant
-//!   live ([`subject_token`]); anything else is `invalid_grant`;
+//!   live ([`subject_token`]), and not bound to an approved call; anything else is
+//!   `invalid_request` (RFC 8693 §2.2.2);
 //! * only a client registered as acting for the subject token's audience may exchange it
-//!   ([`check_actor`]), so a token the user gave the gateway cannot be exchanged by anyone else;
+//!   ([`check_actor`]), so a token the user gave the gateway cannot be exchanged by anyone else
+//!   (`invalid_request` too);
 //! * the new token's scope is within both the subject token's and the target resource's
 //!   ([`target_scope`]): `invalid_scope` otherwise; `invalid_target` for a resource this server
 //!   does not know;
@@ -39,7 +41,8 @@ pub struct Subject {
 
 /// Checks a token presented as `subject_token`: signed by this server as an access token, issued
 /// by this issuer for one resource, unexpired, recorded, not revoked (nor the token it was itself
-/// exchanged from), and its grant live. Every failure is `invalid_grant` (RFC 8693 §2.2.2).
+/// exchanged from), and its grant live. Every failure is `invalid_grant`; the exchange grant
+/// answers it as `invalid_request` (RFC 8693 §2.2.2, [`refused_subject`]).
 pub async fn subject_token(state: &AppState, token: &str, now: i64) -> Result<Subject, ApiError> {
     let invalid = || ApiError::invalid_grant("the subject token is not an access token of this server");
     let claims = state.keys.verify(token).ok_or_else(invalid)?;
@@ -154,10 +157,10 @@ async fn perform(
         )));
     }
     let now = state.now();
-    let subject = subject_token(state, request.subject_token.secret(), now).await?;
+    let subject = subject_token(state, request.subject_token.secret(), now).await.map_err(refused_subject)?;
     event.user_id = Some(subject.claims.sub.clone());
     event.grant_id = Some(subject.grant.id.clone());
-    check_actor(client, &subject)?;
+    check_actor(client, &subject).map_err(refused_subject)?;
     // A token bound to one approved call (RFC 9396 `mcp_tool_call`) is good for that call at its
     // server only; an exchange would turn it into a token for anything its scope allows.
     if subject.claims.authorization_details.as_ref().is_some_and(|details| !details.is_empty()) {
@@ -187,6 +190,17 @@ async fn perform(
     )?;
     state.store.record_access_token(&issued.access).await?;
     Ok(issued.response)
+}
+
+/// RFC 8693 §2.2.2: a subject token that is "invalid for any reason, or unacceptable based on
+/// policy" is `invalid_request` at the token-exchange grant (the checks, shared with the approval
+/// endpoint, say `invalid_grant`). Other errors (a store failure) stay as they are.
+fn refused_subject(error: ApiError) -> ApiError {
+    if error.body.error == ErrorCode::InvalidGrant {
+        let description = error.body.error_description.unwrap_or_default();
+        return ApiError::invalid_request(description);
+    }
+    error
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ async fn what_the_authorization_server_refuses_comes_back_as_its_own_error() {
     else {
         panic!("refused")
     };
-    assert_eq!(error.error.as_str(), "invalid_grant");
+    assert_eq!(error.error.as_str(), "invalid_request", "RFC 8693 §2.2.2: an invalid subject token");
     let wide = Scopes::parse("echo admin").unwrap();
     let Err(HopError::Refused(error)) =
         hops.token_for(&subject, &jti, &stack.resource, Some(&wide), now()).await

@@ -7,8 +7,8 @@
 //! single-use assertion per exchange) or with `client_secret_basic`. A hop token is cached per (subject token,
 //! upstream, scope) and reused until [`REUSE_MARGIN`] seconds before it expires, so a burst of
 //! calls costs one exchange; the cache is bounded. What the AS refuses comes back as the AS's own
-//! OAuth error, for the caller to map (an expired or revoked subject is `invalid_grant`, a scope
-//! the subject lacks is `invalid_scope`).
+//! OAuth error, for the caller to map (an expired or revoked subject is `invalid_request`, RFC 8693
+//! §2.2.2; a scope the subject lacks is `invalid_scope`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

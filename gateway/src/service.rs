@@ -460,7 +460,10 @@ fn exchange_refused(entry: &Entry, error: AsError) -> Outcome {
                 entry.scopes.as_ref().map(ToString::to_string).unwrap_or_default(),
                 entry.upstream
             )),
-            ErrorCode::InvalidGrant => Outcome::Reauthenticate,
+            // The subject token refused: `invalid_request` at the exchange (RFC 8693 §2.2.2),
+            // `invalid_grant` at the approval endpoint. The client's token, valid here, is no
+            // longer honoured there (revoked, its grant ended): it must sign in again.
+            ErrorCode::InvalidGrant | ErrorCode::InvalidRequest => Outcome::Reauthenticate,
             other => Outcome::Unavailable(format!("the authorization server refused: {}", other.as_str())),
         },
         AsError::Unavailable(why) => Outcome::Unavailable(why),

@@ -83,7 +83,7 @@ async fn only_a_client_acting_for_the_subject_tokens_audience_may_exchange_it() 
     let subject = user_token(&app, GATEWAY, "echo").await;
     let stranger = secret_client(&app, "stranger", &[OTHER]).await;
     let response = stranger.exchange(&app, subject.access_token.secret(), UPSTREAM, None).await;
-    assert_eq!(error_of(response).await, (400, "invalid_grant".into()));
+    assert_eq!(error_of(response).await, (400, "invalid_request".into()));
     let refused = app.store.audit_events(10).await.unwrap();
     assert!(
         refused
@@ -136,7 +136,7 @@ async fn an_exchange_cannot_widen_the_scope_or_reach_an_unknown_resource() {
     }
     // A subject token that is not an access token of this server, or of another type.
     let response = gateway.exchange(&app, "not-a-token", UPSTREAM, None).await;
-    assert_eq!(error_of(response).await, (400, "invalid_grant".into()));
+    assert_eq!(error_of(response).await, (400, "invalid_request".into()));
     let wrong_type = gateway
         .token(
             &app,
@@ -195,7 +195,7 @@ async fn an_exchanged_token_dies_with_its_grant_and_with_the_token_it_came_from(
     assert_eq!(revoked.status(), 200);
     assert!(!introspect_upstream(&app, exchanged.access_token.secret()).await.active);
     let again = gateway.exchange(&app, subject.access_token.secret(), UPSTREAM, None).await;
-    assert_eq!(error_of(again).await, (400, "invalid_grant".into()));
+    assert_eq!(error_of(again).await, (400, "invalid_request".into()));
 
     // Revoking the grant (the user's client gives up its refresh token).
     let subject = user_token(&app, GATEWAY, "echo").await;
@@ -227,7 +227,7 @@ async fn an_exchanged_token_dies_with_its_grant_and_with_the_token_it_came_from(
     .unwrap();
     assert!(!introspect_upstream(&app, exchanged.access_token.secret()).await.active);
     let again = gateway.exchange(&app, subject.access_token.secret(), UPSTREAM, None).await;
-    assert_eq!(error_of(again).await, (400, "invalid_grant".into()));
+    assert_eq!(error_of(again).await, (400, "invalid_request".into()));
 }
 
 #[tokio::test]
@@ -246,7 +246,7 @@ async fn an_exchanged_token_never_outlives_its_subject_and_an_expired_subject_is
 
     app.clock.advance(21);
     let expired = gateway.exchange(&app, subject.access_token.secret(), UPSTREAM, None).await;
-    assert_eq!(error_of(expired).await, (400, "invalid_grant".into()));
+    assert_eq!(error_of(expired).await, (400, "invalid_request".into()));
 }
 
 #[tokio::test]
