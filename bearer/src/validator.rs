@@ -42,6 +42,8 @@ pub struct Validator {
     /// Benchmarks only: every request counts as carrying this token. See
     /// [`Validator::dangerously_disabled_for_benchmarks`].
     disabled: Option<Arc<VerifiedToken>>,
+    /// Set for a resource behind a gateway: the client every token's current actor must be.
+    required_actor: Option<String>,
 }
 
 impl Validator {
@@ -65,7 +67,16 @@ impl Validator {
             signature,
             introspector: None,
             disabled: None,
+            required_actor: None,
         }
+    }
+
+    /// Accepts only tokens whose current actor (RFC 8693 `act`, the outermost) is the client
+    /// `client_id`: for a resource that must be reached through a gateway, so that the gateway's
+    /// policy and approvals cannot be skipped with a token the user obtained for it directly.
+    pub fn with_required_actor(mut self, client_id: String) -> Self {
+        self.required_actor = Some(client_id);
+        self
     }
 
     /// Reads time from `clock` instead of the wall clock.
@@ -154,6 +165,18 @@ impl Validator {
         if let Some(token) = &self.disabled {
             return Ok(token.clone());
         }
+        let verified = self.verify_token(token).await?;
+        if let Some(required) = &self.required_actor {
+            let actor = verified.claims.act.as_ref();
+            let acting = actor.map(|a| a.client_id.as_deref().unwrap_or(a.sub.as_str()));
+            if acting != Some(required.as_str()) {
+                return Err(Refusal::NotThroughActor.into());
+            }
+        }
+        Ok(verified)
+    }
+
+    async fn verify_token(&self, token: &str) -> Result<Arc<VerifiedToken>, BearerError> {
         let now = self.clock.now();
         let expected = Expectations { issuer: &self.issuer, audience: &self.resource };
         if let Some(introspector) = &self.introspector {

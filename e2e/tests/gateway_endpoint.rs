@@ -161,6 +161,31 @@ async fn each_user_sees_the_tools_the_policy_would_let_them_call() {
     assert!(names.contains(&"team__echo".to_owned()), "{names:?}");
 }
 
+/// The team upstream runs with `--require-actor mcp-gateway`: a user who signs in to it directly
+/// gets a token it refuses, so its group rule at the gateway cannot be gone around.
+#[tokio::test]
+async fn an_upstream_that_requires_the_gateway_refuses_a_token_obtained_for_it_directly() {
+    let stack = stack().await;
+    let url = format!("{}/mcp", gateway(&stack).team_resource);
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}});
+    let unauthorized = reqwest::Client::new().post(&url).json(&initialize).send().await.unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    let direct = token_from(&HeadlessUser::new(), &url, &unauthorized).await;
+    assert!(claims(&direct).get("act").is_none());
+    let refused = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(direct.secret())
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let challenge = e2e::challenge_of(&refused);
+    assert_eq!(challenge.error, Some(protocol::error::ErrorCode::InvalidToken));
+}
+
 #[tokio::test]
 async fn a_denied_tool_and_an_unknown_tool_get_byte_identical_errors() {
     let stack = stack().await;
@@ -218,7 +243,9 @@ async fn arguments_that_do_not_fit_a_visible_tool_are_a_tool_error_and_an_invisi
     assert_eq!(records.len(), 3);
     assert!(records.iter().all(|(_, d)| d.outcome == Outcome::Deny), "{records:?}");
     let reasons: Vec<_> = records.iter().map(|(_, d)| d.reason.as_deref().unwrap_or_default()).collect();
-    assert_eq!(reasons.iter().filter(|r| r.contains("input schema")).count(), 2, "{reasons:?}");
+    let told = reasons.iter().filter(|r| **r == "the arguments do not fit the tool's input schema").count();
+    assert_eq!(told, 2, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("not listed to the caller")), "{reasons:?}");
     assert!(!format!("{records:?}").contains("987654321123"), "no argument values in the audit: {records:?}");
 }
 

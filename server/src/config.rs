@@ -28,6 +28,9 @@ pub struct Settings {
     /// Where the notes tools keep their notes: `sqlite://file.db` (created if missing) or
     /// `sqlite::memory:`.
     pub database_url: String,
+    /// For a server behind a gateway: accept only tokens whose current actor (`act`) is this
+    /// client, so that nobody reaches the tools around the gateway's policy.
+    pub required_actor: Option<String>,
 }
 
 /// The notes database of `mcp-server` without `--database-url`: a file in the working directory.
@@ -42,6 +45,7 @@ impl Settings {
             authorization_server: authorization_server.to_owned(),
             allowed_origins: vec![HeaderValue::from_str(allowed_origin).expect("a valid origin")],
             conformance_tools: false,
+            required_actor: None,
             introspection: None,
             jwks_refresh_interval: None,
             database_url: "sqlite::memory:".into(),

@@ -54,6 +54,13 @@ struct Cli {
     #[arg(long, env = "MCP_SERVER_JWKS_REFRESH_INTERVAL", default_value_t = 300)]
     jwks_refresh_interval: u64,
 
+    /// Behind a gateway: accept only tokens presented by this client on the user's behalf (the
+    /// token's current `act`, as token exchange writes it; the demo's gateway is `mcp-gateway`).
+    /// A token the user obtained for this server directly is refused, so the gateway's policy and
+    /// approvals cannot be gone around. Off by default.
+    #[arg(long, env = "MCP_SERVER_REQUIRE_ACTOR", value_name = "CLIENT_ID")]
+    require_actor: Option<String>,
+
     /// Where the notes tools keep their notes (SQLite; created and migrated if missing).
     #[arg(long, env = "MCP_SERVER_DATABASE_URL", default_value = mcp_server::config::DEFAULT_DATABASE_URL)]
     database_url: String,
@@ -80,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         jwks_refresh_interval: (cli.jwks_refresh_interval > 0)
             .then(|| std::time::Duration::from_secs(cli.jwks_refresh_interval)),
         database_url: cli.database_url,
+        required_actor: cli.require_actor,
     };
     Application::build(settings).await?.run_until(serve::shutdown_signal()).await?;
     Ok(())

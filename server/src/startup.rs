@@ -78,7 +78,14 @@ impl Application {
             resource_name: Some("MCP OAuth reference server".into()),
             ..Default::default()
         };
-        let validator = Arc::new(validator(settings.authorization_server.clone(), resource.clone()));
+        let validator = validator(settings.authorization_server.clone(), resource.clone());
+        let validator = Arc::new(match &settings.required_actor {
+            Some(actor) => {
+                tracing::info!(%actor, "accepting only tokens presented by this client (--require-actor)");
+                validator.with_required_actor(actor.clone())
+            }
+            None => validator,
+        });
         let key_refresh = settings.jwks_refresh_interval.map(|every| (Arc::downgrade(&validator), every));
         let resource_metadata_url = protected_resource_metadata_url(&resource_url);
         let notes = Notes::open(&settings.database_url)

@@ -223,8 +223,10 @@ impl Stack {
 
         let gateway = match (gateway_listeners, gateway_secret) {
             (Some(((gateway_listener, gateway), (team_listener, team))), Some(secret)) => {
+                // As in `cargo xtask dev`: the team upstream takes only the gateway's tokens.
                 let team_settings = mcp_server::config::Settings {
                     resource: Some(team.clone()),
+                    required_actor: Some(GATEWAY_CLIENT.to_owned()),
                     ..mcp_server::config::Settings::for_tests(&issuer, &spa_origin)
                 };
                 let team_server =

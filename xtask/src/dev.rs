@@ -99,8 +99,17 @@ pub fn run(root: &Path) -> Result {
     })
     .and_then(|()| {
         let notes = format!("sqlite://{}/mcp-team.db", data.display());
-        let args =
-            ["--bind", "127.0.0.1:9091", "--resource", "http://localhost:9091", "--database-url", &notes];
+        // Only the gateway's tokens: nobody reaches the team's tools around its group rule.
+        let args = [
+            "--bind",
+            "127.0.0.1:9091",
+            "--resource",
+            "http://localhost:9091",
+            "--database-url",
+            &notes,
+            "--require-actor",
+            "mcp-gateway",
+        ];
         start("team server", 9091, Command::new(bin.join("mcp-server")).args(args))
     })
     .and_then(|()| {

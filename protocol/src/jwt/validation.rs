@@ -64,6 +64,10 @@ pub enum Refusal {
     /// An introspection answer without `exp`: nothing would bound how long it is trusted.
     #[error("the introspection answer has no expiry")]
     Undated,
+    /// The resource accepts only tokens presented by one client acting for the user (a gateway in
+    /// front of it), and this token's current actor (`act`) is not that client.
+    #[error("this resource accepts only tokens presented through its gateway")]
+    NotThroughActor,
 }
 
 /// The JOSE header members a resource server decides on (RFC 7515 §4.1). Others (`jku`, `x5u`,

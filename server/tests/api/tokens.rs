@@ -124,3 +124,47 @@ async fn expired_and_not_yet_valid_tokens_are_refused() {
     future.nbf = Some(now() + 3600);
     refused(&server, &issuer.sign(&issuer.header(), &future), "nbf in the future").await;
 }
+
+/// `--require-actor`: behind a gateway, a token the user obtained for this server directly (no
+/// `act`), or presented by another client, is refused; one the gateway presents is taken.
+#[tokio::test]
+async fn a_server_behind_a_gateway_takes_only_tokens_the_gateway_presents() {
+    use protocol::jwt::Actor;
+    let issuer = TestIssuer::start().await;
+    let settings = mcp_server::config::Settings {
+        required_actor: Some("mcp-gateway".into()),
+        ..mcp_server::config::Settings::for_tests(&issuer.issuer, crate::helpers::SPA_ORIGIN)
+    };
+    let server = crate::helpers::spawn_server_with(settings).await;
+    let actor = |client: &str, before: Option<Actor>| Actor {
+        sub: client.into(),
+        client_id: Some(client.into()),
+        iss: None,
+        act: before.map(Box::new),
+    };
+    let with_act = |act: Option<Actor>| {
+        let claims = protocol::jwt::AccessTokenClaims { act, ..issuer.claims(&server.resource, "echo") };
+        issuer.sign(&issuer.header(), &claims)
+    };
+
+    for (act, accepted) in [
+        (None, false),
+        (Some(actor("mcp-gateway", None)), true),
+        (Some(actor("someone-else", None)), false),
+        // The current actor is the outermost: the gateway relaying another's exchange is fine,
+        // another client relaying the gateway's is not.
+        (Some(actor("mcp-gateway", Some(actor("relay", None)))), true),
+        (Some(actor("relay", Some(actor("mcp-gateway", None)))), false),
+    ] {
+        let response = server.echo_with(&with_act(act.clone())).await;
+        if accepted {
+            assert_eq!(response.status(), 200, "{act:?}");
+        } else {
+            assert_eq!(response.status(), 401, "{act:?}");
+            let challenge = challenge(&response);
+            assert_eq!(challenge.error, Some(ErrorCode::InvalidToken), "{act:?}");
+            let why = challenge.error_description.unwrap_or_default();
+            assert!(why.contains("gateway"), "{why}");
+        }
+    }
+}
