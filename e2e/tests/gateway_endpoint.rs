@@ -318,6 +318,22 @@ async fn a_delete_waits_for_the_persons_approval_and_then_goes_through_once() {
     assert!(records.iter().all(|(_, d)| d.user == claims(&client.token)["sub"] && d.approval_id.is_some()));
 }
 
+/// Two identical calls at once (parallel tool calls, a retry) wait for one approval: the person
+/// sees one request, not one per copy.
+#[tokio::test]
+async fn identical_calls_at_once_wait_for_one_approval() {
+    let stack = stack().await;
+    let ada = HeadlessUser::as_user(ADMIN_USER, ADMIN_PASSWORD);
+    let client = writer(&stack, &ada).await;
+    let call = || client.call("demo__delete_note", json!({"id": 1}));
+    let ((_, first), (_, second)) = tokio::join!(call(), call());
+    for answer in [&first, &second] {
+        assert_eq!(answer["error"]["code"], protocol::mcp::error_code::APPROVAL_PENDING, "{answer}");
+    }
+    assert_eq!(first["error"]["data"]["approvalId"], second["error"]["data"]["approvalId"]);
+    assert_eq!(ada.answer_approvals(&stack.issuer, "deny").await.unwrap(), 1, "one request for the person");
+}
+
 #[tokio::test]
 async fn a_client_with_url_elicitation_is_sent_to_the_approval_page_as_a_url_elicitation() {
     let stack = stack().await;

@@ -86,6 +86,9 @@ pub struct Approvals {
     page: String,
     requested_expiry: u64,
     pending: Mutex<HashMap<CallKey, Pending>>,
+    /// One turn at a time per call: two identical calls at once (an agent retrying, parallel tool
+    /// calls) wait for one approval, instead of each starting a request the person sees twice.
+    turns: Mutex<HashMap<CallKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// What the AS is asked to approve.
@@ -110,7 +113,15 @@ impl Approvals {
         page: String,
         requested_expiry: u64,
     ) -> Self {
-        Self { client, bc_endpoint, token_endpoint, page, requested_expiry, pending: Mutex::default() }
+        Self {
+            client,
+            bc_endpoint,
+            token_endpoint,
+            page,
+            requested_expiry,
+            pending: Mutex::default(),
+            turns: Mutex::default(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallKey, Pending>> {
@@ -118,9 +129,30 @@ impl Approvals {
     }
 
     /// Where the call stands: asks the AS to start an approval if none is pending for it, and
-    /// polls when the AS's interval allows.
+    /// polls when the AS's interval allows. Identical calls take turns (see `turns`).
     pub async fn ask(&self, key: CallKey, request: Request<'_>, now: i64) -> Result<Answer, AsError> {
         ToolCall::check(&request.detail).map_err(AsError::Unavailable)?;
+        let turn = self
+            .turns
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let answer = {
+            let _mine = turn.lock().await;
+            self.ask_in_turn(&key, request, now).await
+        };
+        // The last one out forgets the key's turns; under the map's lock nobody can join meanwhile.
+        let mut turns = self.turns.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        drop(turn);
+        if turns.get(&key).is_some_and(|t| Arc::strong_count(t) == 1) {
+            turns.remove(&key);
+        }
+        answer
+    }
+
+    async fn ask_in_turn(&self, key: &CallKey, request: Request<'_>, now: i64) -> Result<Answer, AsError> {
         enum Next {
             Start,
             Poll,
@@ -128,10 +160,10 @@ impl Approvals {
         }
         let next = {
             let mut pending = self.lock();
-            match pending.get(&key) {
+            match pending.get(key) {
                 None => Next::Start,
                 Some(p) if p.expires_at <= now => {
-                    pending.remove(&key);
+                    pending.remove(key);
                     Next::Start
                 }
                 // Polling before the interval is up would earn a `slow_down`.
@@ -145,10 +177,10 @@ impl Approvals {
         };
         match next {
             Next::Wait(answer) => Ok(answer),
-            Next::Poll => self.poll(&key, now).await,
+            Next::Poll => self.poll(key, now).await,
             Next::Start => {
-                self.start(&key, request, now).await?;
-                self.poll(&key, now).await
+                self.start(key, request, now).await?;
+                self.poll(key, now).await
             }
         }
     }
