@@ -232,6 +232,7 @@ async fn open(
         arguments_sha256: request.call.arguments_sha256.clone(),
         arguments_summary: request.call.arguments_summary.clone(),
         binding_message: request.binding_message.clone(),
+        always_ask: request.always_ask,
         status: if standing.is_some() { ApprovalStatus::Approved } else { ApprovalStatus::Pending },
         poll_interval: secs(settings.poll_interval),
         last_polled_at: None,
@@ -393,7 +394,12 @@ pub async fn decide(
     let request = state.store.find_approval(id).await?;
     let decision = match (choice, &request) {
         (Choice::Deny, _) => ApprovalDecision::Deny,
+        // Nothing to remember for a request that asked for this very call (`prompt=consent`):
+        // no standing approval would ever answer the next one.
         (Choice::ApproveOnce, _) | (Choice::Remember { .. }, None) => {
+            ApprovalDecision::Approve { remember: None }
+        }
+        (Choice::Remember { .. }, Some(request)) if request.always_ask => {
             ApprovalDecision::Approve { remember: None }
         }
         (Choice::Remember { duration, same_arguments }, Some(request)) => ApprovalDecision::Approve {

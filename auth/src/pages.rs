@@ -252,7 +252,7 @@ pub fn approvals_page(
                     input type="hidden" name="csrf_token" value=(csrf_token);
                     div.actions {
                         button.primary type="submit" name="decision" value="once" { "Approve once" }
-                        @for choice in remember_choices {
+                        @for choice in remember_choices.iter().filter(|_| !card.request.always_ask) {
                             button.secondary type="submit" name="decision" value=(format!("remember-same-{}", choice.as_secs())) {
                                 "Approve these arguments for " (for_how_long(*choice))
                             }
@@ -263,11 +263,15 @@ pub fn approvals_page(
                         button.secondary type="submit" name="decision" value="deny" { "Deny" }
                     }
                 }
-                p.detail {
-                    "“Approve these arguments” remembers this exact call; “Approve and remember” approves "
-                    code { (card.request.tool) } " with any arguments. Either holds for "
-                    (card.app_name) " through " (card.client_name)
-                    " only, until it expires or you withdraw it on your account page."
+                @if card.request.always_ask {
+                    p.detail { (card.client_name) " asks you to approve this call each time it is made." }
+                } @else {
+                    p.detail {
+                        "“Approve these arguments” remembers this exact call; “Approve and remember” approves "
+                        code { (card.request.tool) } " with any arguments. Either holds for "
+                        (card.app_name) " through " (card.client_name)
+                        " only, until it expires or you withdraw it on your account page."
+                    }
                 }
             }
         }

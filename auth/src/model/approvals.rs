@@ -62,6 +62,9 @@ pub struct ApprovalRequest {
     pub arguments_sha256: String,
     pub arguments_summary: Option<String>,
     pub binding_message: Option<String>,
+    /// The client asked for this very call to be approved (`prompt=consent`): no standing
+    /// approval answers it, so none is offered or stored from it.
+    pub always_ask: bool,
     pub status: ApprovalStatus,
     /// Seconds the client must wait between two polls.
     pub poll_interval: i64,

@@ -289,9 +289,16 @@ async fn a_standing_approval_answers_at_once_for_the_same_client_only_until_with
     assert_eq!(asked.status(), 200);
     let asked: BackchannelAuthenticationResponse = asked.json().await.unwrap();
     assert_eq!(error_of(poll(&app, &gateway, &asked).await).await, (400, "authorization_pending".into()));
-    let (ids, _) = approvals_page(&app, &app.browser).await;
+    let (ids, page) = approvals_page(&app, &app.browser).await;
     assert_eq!(ids.len(), 1, "waiting for the person");
-    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "deny").await.status(), 303);
+    // Asked for this very call: nothing to remember is offered, and remembering asked for anyway
+    // approves once and stores nothing.
+    assert!(!page.contains("remember-") && page.contains("each time"), "{page}");
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "remember-86400").await.status(), 303);
+    app.clock.advance(10);
+    assert_eq!(poll(&app, &gateway, &asked).await.status(), 200, "approved once");
+    let account = app.browser.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(account.matches("name=\"approval_id\"").count(), 1, "only the earlier standing approval");
 
     // Another client is not covered.
     let silent = ask(&app, &other, token, &[("prompt", "none")]).await;

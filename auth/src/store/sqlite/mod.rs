@@ -142,7 +142,7 @@ mod tests {
     /// SHA-384 of each migration file as released (`sha384sum auth/migrations/sqlite/*.sql`), which
     /// is what sqlx recorded in every existing database. Moving the files must not change them, or
     /// databases such as `target/dev/mcp-auth.db` stop opening.
-    const RELEASED: [(i64, &str, &str); 9] = [
+    const RELEASED: [(i64, &str, &str); 10] = [
         (
             1,
             "initial",
@@ -187,6 +187,11 @@ mod tests {
             9,
             "standing approvals per app",
             "fe6ac5f77a98916a14d4a9e9fbbd5b2952bc6d77ac20edb098578a4c36759367a77947eeb956150e8d9e2e90987cd041",
+        ),
+        (
+            10,
+            "approval always ask",
+            "c0cf259c4e16ad46af79d69f210ed9a8fbfe002c47e4a57d512c27f4a7cfd5feba6f03beb79b4a17cee7b6424dc677d6",
         ),
     ];
 
