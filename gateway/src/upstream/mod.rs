@@ -82,6 +82,11 @@ impl ToolResult {
     /// objects where present.
     pub fn from_upstream(result: Value) -> Result<Self, &'static str> {
         let Value::Object(mut result) = result else { return Err("not an object") };
+        // 2026-07-28: anything but a complete result (`input_required`: the upstream wants the
+        // client to answer something first) is not a result, and the gateway relays no such asks.
+        if result.get("resultType").is_some_and(|t| t != "complete") {
+            return Err("the upstream asked for more input (resultType), which the gateway does not relay");
+        }
         if !result.get("content").is_some_and(Value::is_array) {
             return Err("content is not an array");
         }
@@ -533,6 +538,7 @@ mod tests {
             json!({"content": [], "isError": "false"}),
             json!({"content": [], "structuredContent": [1]}),
             json!({"content": [], "_meta": "x"}),
+            json!({"content": [], "resultType": "input_required", "inputRequests": {}}),
         ] {
             assert!(ToolResult::from_upstream(bad.clone()).is_err(), "{bad}");
         }
