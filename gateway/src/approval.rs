@@ -124,6 +124,16 @@ impl Approvals {
         }
     }
 
+    fn lock_turns(&self) -> std::sync::MutexGuard<'_, HashMap<CallKey, Arc<tokio::sync::Mutex<()>>>> {
+        self.turns.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many keys have calls in progress (tests: none linger).
+    #[cfg(test)]
+    fn turns_in_progress(&self) -> usize {
+        self.lock_turns().len()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallKey, Pending>> {
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -132,24 +142,9 @@ impl Approvals {
     /// polls when the AS's interval allows. Identical calls take turns (see `turns`).
     pub async fn ask(&self, key: CallKey, request: Request<'_>, now: i64) -> Result<Answer, AsError> {
         ToolCall::check(&request.detail).map_err(AsError::Unavailable)?;
-        let turn = self
-            .turns
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        let answer = {
-            let _mine = turn.lock().await;
-            self.ask_in_turn(&key, request, now).await
-        };
-        // The last one out forgets the key's turns; under the map's lock nobody can join meanwhile.
-        let mut turns = self.turns.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        drop(turn);
-        if turns.get(&key).is_some_and(|t| Arc::strong_count(t) == 1) {
-            turns.remove(&key);
-        }
-        answer
+        let turn = Turn::join(self, &key);
+        let _mine = turn.gate().lock().await;
+        self.ask_in_turn(&key, request, now).await
     }
 
     async fn ask_in_turn(&self, key: &CallKey, request: Request<'_>, now: i64) -> Result<Answer, AsError> {
@@ -270,9 +265,101 @@ impl Approvals {
     }
 }
 
+/// A place in the queue of identical calls ([`Approvals::ask`]). Leaving it, however the call
+/// ends (answered, failed, or dropped when its client went away), the last one out forgets the
+/// key, so that the map holds only calls in progress.
+struct Turn<'a> {
+    approvals: &'a Approvals,
+    key: &'a CallKey,
+    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl<'a> Turn<'a> {
+    fn join(approvals: &'a Approvals, key: &'a CallKey) -> Self {
+        let gate = approvals.lock_turns().entry(key.clone()).or_default().clone();
+        Self { approvals, key, gate: Some(gate) }
+    }
+
+    fn gate(&self) -> &tokio::sync::Mutex<()> {
+        // Set from construction until drop.
+        self.gate.as_deref().unwrap_or_else(|| unreachable!("a turn has its gate until it is dropped"))
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        // Under the map's lock nobody can join meanwhile, so a count of one is the map's own.
+        let mut turns = self.approvals.lock_turns();
+        self.gate.take();
+        if turns.get(self.key).is_some_and(|gate| Arc::strong_count(gate) == 1) {
+            turns.remove(self.key);
+        }
+    }
+}
+
 /// 128 random bits, base64url: a handle that says nothing.
 fn random_id() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
     protocol::base64url(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::as_client::ClientCredentials;
+    use protocol::authorization_details::{MCP_TOOL_CALL, TOOLS_CALL};
+    use protocol::secret::ClientSecret;
+
+    /// An AS that accepts connections and never answers: a call waits there until dropped.
+    async fn silent_as() -> (String, tokio::net::TcpListener) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        (format!("http://{}", listener.local_addr().unwrap()), listener)
+    }
+
+    #[tokio::test]
+    async fn calls_dropped_while_waiting_leave_no_turn_behind() {
+        let (base, _listener) = silent_as().await;
+        let client = Arc::new(AsClient::new(ClientCredentials::Secret {
+            client_id: "gateway".into(),
+            secret: ClientSecret::new("s"),
+        }));
+        let approvals = Approvals::new(
+            client,
+            format!("{base}/bc-authorize"),
+            format!("{base}/token"),
+            format!("{base}/approvals"),
+            300,
+        );
+        let subject = AccessToken::new("t");
+        let key = CallKey {
+            user: "alice".into(),
+            client_id: "spa".into(),
+            tool: "demo__delete_note".into(),
+            arguments_sha256: "0".repeat(64),
+        };
+        let request = || Request {
+            subject: &subject,
+            user: "alice",
+            detail: AuthorizationDetail {
+                type_: MCP_TOOL_CALL.into(),
+                locations: vec!["http://localhost:9090".into()],
+                actions: vec![TOOLS_CALL.into()],
+                identifier: Some("delete_note".into()),
+                arguments_sha256: Some("0".repeat(64)),
+                arguments_summary: None,
+            },
+            scope: None,
+            binding_message: "spa wants to call demo__delete_note".into(),
+            every_time: true,
+            max_age: None,
+        };
+        // Two identical calls: one waits at the AS, the other for its turn; both are dropped.
+        let waiting = async {
+            tokio::join!(approvals.ask(key.clone(), request(), 0), approvals.ask(key.clone(), request(), 0))
+        };
+        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(200), waiting).await;
+        assert!(timed_out.is_err(), "the silent AS answered");
+        assert_eq!(approvals.turns_in_progress(), 0, "nothing lingers after the calls went away");
+    }
 }

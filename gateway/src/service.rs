@@ -539,19 +539,18 @@ const MAX_SUMMARY_LINE: usize = 100;
 /// that change how text shows without showing themselves (bidi overrides, zero-width ones) are
 /// written as `\u{…}`. Display text only: what is approved is the digest of the exact arguments.
 fn summary(arguments: &Map<String, Value>) -> String {
-    let mut names: Vec<&String> = arguments.keys().collect();
-    names.sort();
+    let mut pairs: Vec<(&String, &Value)> = arguments.iter().collect();
+    pairs.sort_by(|a, b| a.0.cmp(b.0));
     let mut out = String::new();
     let mut length = 0;
-    for (shown, name) in names.iter().enumerate() {
-        let value = serde_json::to_string(&arguments[name.as_str()]).unwrap_or_default();
-        let line: String = visible(&format!("{}: {value}", visible(name)));
-        let line = cut(&line, MAX_SUMMARY_LINE);
-        let left = names.len() - shown - 1;
+    for (shown, (name, value)) in pairs.iter().enumerate() {
+        let value = serde_json::to_string(value).unwrap_or_default();
+        let line = cut(&visible(&format!("{name}: {value}")), MAX_SUMMARY_LINE);
+        let left = pairs.len() - shown - 1;
         // Room for this line, and for saying how many did not fit if any remain.
         let tail = if left > 0 { 40 } else { 0 };
         if length + line.chars().count() + 1 + tail > MAX_SUMMARY {
-            let note = format!("… and {} more argument(s) not shown", names.len() - shown);
+            let note = format!("… and {} more argument(s) not shown", pairs.len() - shown);
             out.push_str(&note);
             return out;
         }
