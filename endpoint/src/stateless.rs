@@ -13,8 +13,8 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use protocol::mcp::{
-    Implementation, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, META_SERVER_INFO, Request, RpcError,
-    SESSION_VERSIONS, STATELESS_VERSION, decode_header_value, error_code,
+    Implementation, META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, META_SERVER_INFO, Notification, Request,
+    RpcError, SESSION_VERSIONS, STATELESS_VERSION, decode_header_value, error_code,
 };
 use serde_json::{Map, Value, json};
 
@@ -71,24 +71,37 @@ pub fn envelope<'r>(headers: &HeaderMap, request: &'r Request) -> Result<Envelop
 /// load balancer) routes on these headers, so a request whose headers say one thing and whose body
 /// another is refused before anything acts on either.
 pub fn check_routing_headers(headers: &HeaderMap, request: &Request) -> Result<(), String> {
+    check_routing(headers, &request.method, request.params.as_ref())
+}
+
+/// A 2026-07-28 notification is accepted (`202`) only with the routing headers a request must
+/// carry: nothing here acts on one, but a proxy may have routed it by them, and the transport asks
+/// every request and notification to name its method in `Mcp-Method`. Otherwise `400` with
+/// `-32020`, and no id to answer.
+pub fn check_notification(headers: &HeaderMap, notification: &Notification) -> Result<(), Response> {
+    check_routing(headers, &notification.method, notification.params.as_ref()).map_err(|why| {
+        failure(StatusCode::BAD_REQUEST, None, RpcError::new(error_code::HEADER_MISMATCH, why))
+    })
+}
+
+fn check_routing(headers: &HeaderMap, method: &str, params: Option<&Value>) -> Result<(), String> {
     // Routing headers appear once: with two, a proxy and this server could each read another.
     for name in [&MCP_METHOD, &MCP_NAME, &MCP_PROTOCOL_VERSION] {
         if headers.get_all(name).iter().count() > 1 {
             return Err(format!("the {name} header is sent more than once"));
         }
     }
-    let method = header_str(headers, &MCP_METHOD).map(str::trim);
-    if method != Some(request.method.as_str()) {
-        return Err(format!("the Mcp-Method header must be {:?}", request.method));
+    let sent = header_str(headers, &MCP_METHOD).map(str::trim);
+    if sent != Some(method) {
+        return Err(format!("the Mcp-Method header must be {method:?}"));
     }
-    let name_key = match request.method.as_str() {
+    let name_key = match method {
         "tools/call" | "prompts/get" => Some("name"),
         "resources/read" => Some("uri"),
         _ => None,
     };
     if let Some(key) = name_key {
-        let expected =
-            request.params.as_ref().and_then(|p| p.get(key)).and_then(Value::as_str).unwrap_or_default();
+        let expected = params.and_then(|p| p.get(key)).and_then(Value::as_str).unwrap_or_default();
         let sent = header_str(headers, &MCP_NAME).map(|v| decode_header_value(v.trim()));
         if sent.as_deref() != Some(expected) {
             return Err(format!("the Mcp-Name header must be {expected:?}"));

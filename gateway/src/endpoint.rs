@@ -189,7 +189,11 @@ async fn session(state: &AppState, headers: &HeaderMap, message: Message, caller
 async fn stateless(state: &AppState, headers: &HeaderMap, message: Message, caller: &Caller<'_>) -> Response {
     let request = match message {
         Message::Request(request) => request,
-        Message::Notification(_) | Message::Response(_) => return accepted(),
+        Message::Notification(notification) => {
+            return stateless_form::check_notification(headers, &notification)
+                .map_or_else(|r| r, |()| accepted());
+        }
+        Message::Response(_) => return accepted(),
     };
     let envelope = match stateless_form::envelope(headers, &request) {
         Ok(envelope) => envelope,

@@ -25,7 +25,10 @@ pub async fn handle(
     let request = match message {
         Message::Request(request) => request,
         // Nothing to answer; and no notification changes anything on this server.
-        Message::Notification(_) | Message::Response(_) => return accepted(),
+        Message::Notification(notification) => {
+            return transport::check_notification(headers, &notification).map_or_else(|r| r, |()| accepted());
+        }
+        Message::Response(_) => return accepted(),
     };
     let envelope = match transport::envelope(headers, &request) {
         Ok(envelope) => envelope,

@@ -291,6 +291,22 @@ async fn the_stateless_form_discovers_and_calls_without_a_session() {
     let paged = mcp.stateless("tools/list", 3, json!({"cursor": "2"})).send().await.unwrap();
     assert_eq!(paged.status(), 200);
     assert_eq!(body(paged).await["error"]["code"], -32602);
+    // A notification names its method in Mcp-Method like a request, or is refused.
+    let notification =
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}});
+    let send = |method: Option<&str>| {
+        let mut request = mcp.post(notification.clone()).header("MCP-Protocol-Version", "2026-07-28");
+        if let Some(method) = method {
+            request = request.header("Mcp-Method", method);
+        }
+        request.send()
+    };
+    assert_eq!(send(Some("notifications/cancelled")).await.unwrap().status(), 202);
+    for wrong in [None, Some("tools/call")] {
+        let refused = send(wrong).await.unwrap();
+        assert_eq!(refused.status(), 400, "{wrong:?}");
+        assert_eq!(body(refused).await["error"]["code"], -32020, "{wrong:?}");
+    }
     // 2026-07-28 withdrew -32002: an unknown resource is -32602.
     let read =
         mcp.stateless("resources/read", 4, json!({"uri": "file:///x"})).header("Mcp-Name", "file:///x");
