@@ -364,7 +364,7 @@ impl Gateway {
                         };
                         return Outcome::Approval(answer);
                     }
-                    Err(error) => return exchange_refused(entry, error),
+                    Err(error) => return approval_refused(entry, error),
                 }
             }
         };
@@ -448,7 +448,19 @@ fn upstream_needs_scope(
     }
 }
 
-/// What the AS's refusal of an exchange or approval means for the client.
+/// What the AS's refusal to start an approval means for the client: as for an exchange, except
+/// that `invalid_request` there is a request the gateway got wrong, not the client's token.
+fn approval_refused(entry: &Entry, error: AsError) -> Outcome {
+    match error {
+        AsError::Refused(refused) if refused.error == ErrorCode::InvalidRequest => Outcome::Unavailable(
+            format!("the authorization server refused the approval request: {}", refused.error.as_str()),
+        ),
+        other => exchange_refused(entry, other),
+    }
+}
+
+/// What the AS's refusal of an exchange (or of an approval, through [`approval_refused`]) means
+/// for the client.
 fn exchange_refused(entry: &Entry, error: AsError) -> Outcome {
     match error {
         AsError::Refused(error) => match error.error {
@@ -462,7 +474,8 @@ fn exchange_refused(entry: &Entry, error: AsError) -> Outcome {
             )),
             // The subject token refused: `invalid_request` at the exchange (RFC 8693 §2.2.2),
             // `invalid_grant` at the approval endpoint. The client's token, valid here, is no
-            // longer honoured there (revoked, its grant ended): it must sign in again.
+            // longer honoured there (revoked, its grant ended): it must sign in again. (The
+            // gateway's own requests are tested to be well formed.)
             ErrorCode::InvalidGrant | ErrorCode::InvalidRequest => Outcome::Reauthenticate,
             other => Outcome::Unavailable(format!("the authorization server refused: {}", other.as_str())),
         },
@@ -639,6 +652,38 @@ mod tests {
                 text.chars().count() <= MAX_SUMMARY && !text.chars().any(|c| c.is_control() && c != '\n')
             );
         }
+    }
+
+    #[test]
+    fn a_refused_subject_token_asks_for_a_new_sign_in_and_a_refused_request_does_not() {
+        let entry = Entry {
+            name: "demo__echo".into(),
+            upstream: "demo".into(),
+            upstream_tool: "echo".into(),
+            group: crate::catalog::Group::Read,
+            scopes: Some(scopes("echo")),
+            tool: Tool {
+                name: "demo__echo".into(),
+                title: None,
+                description: None,
+                input_schema: json!({"type": "object"}),
+                output_schema: None,
+                annotations: None,
+            },
+        };
+        let refused = |code| AsError::Refused(protocol::error::ErrorResponse::new(code, "no"));
+        for code in [ErrorCode::InvalidRequest, ErrorCode::InvalidGrant] {
+            let outcome = exchange_refused(&entry, refused(code.clone()));
+            assert!(matches!(outcome, Outcome::Reauthenticate), "{code:?}");
+        }
+        assert!(matches!(
+            approval_refused(&entry, refused(ErrorCode::InvalidGrant)),
+            Outcome::Reauthenticate
+        ));
+        let outcome = approval_refused(&entry, refused(ErrorCode::InvalidRequest));
+        assert!(matches!(outcome, Outcome::Unavailable(_)), "{outcome:?}");
+        let outcome = exchange_refused(&entry, refused(ErrorCode::InvalidScope));
+        assert!(matches!(outcome, Outcome::Unavailable(_)), "a step-up would ask for what the token has");
     }
 
     #[test]
