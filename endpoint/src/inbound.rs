@@ -87,10 +87,20 @@ pub async fn read(headers: &HeaderMap, body: Body) -> Result<Inbound, Response> 
     Ok(Inbound { message, form })
 }
 
+/// What these servers refuse before dispatching a request, the same for all of them: a list
+/// `cursor` they never issued ([`check_cursor`]) and reads of resources and prompts they do not
+/// have ([`unknown_item`]). The error to answer at `200`, if any.
+pub fn refusal(request: &mcp::Request, stateless: bool) -> Option<mcp::RpcError> {
+    if let Err(why) = check_cursor(request) {
+        return Some(mcp::RpcError::new(error_code::INVALID_PARAMS, why));
+    }
+    unknown_item(request, stateless)
+}
+
 /// A list request's `cursor` (MCP pagination): these servers answer every list in one page and
 /// hand out no cursors, so any cursor is one they never issued, which the spec says to refuse
 /// with `-32602` rather than answer as if it were the first page. Not a list: `Ok`.
-pub fn check_cursor(request: &mcp::Request) -> Result<(), &'static str> {
+fn check_cursor(request: &mcp::Request) -> Result<(), &'static str> {
     let cursor = request.params.as_ref().and_then(|p| p.get("cursor"));
     if request.method.ends_with("/list") && cursor.is_some_and(|c| !c.is_null()) {
         return Err("Invalid cursor: this server's lists have a single page");
@@ -102,7 +112,7 @@ pub fn check_cursor(request: &mcp::Request) -> Result<(), &'static str> {
 /// no resources and no prompts: the spec's error for an unknown one, never "method not found" for
 /// a method the capabilities promise. An unknown resource is `-32002` in the session revisions and
 /// `-32602` in the 2026-07-28 form, which withdrew `-32002`; an unknown prompt is `-32602`.
-pub fn unknown_item(request: &mcp::Request, stateless: bool) -> Option<mcp::RpcError> {
+fn unknown_item(request: &mcp::Request, stateless: bool) -> Option<mcp::RpcError> {
     let param = |key: &str| {
         request
             .params

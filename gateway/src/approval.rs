@@ -143,7 +143,7 @@ impl Approvals {
     pub async fn ask(&self, key: CallKey, request: Request<'_>, now: i64) -> Result<Answer, AsError> {
         ToolCall::check(&request.detail).map_err(AsError::Unavailable)?;
         let turn = Turn::join(self, &key);
-        let _mine = turn.gate().lock().await;
+        let _mine = turn.gate.lock().await;
         self.ask_in_turn(&key, request, now).await
     }
 
@@ -271,27 +271,21 @@ impl Approvals {
 struct Turn<'a> {
     approvals: &'a Approvals,
     key: &'a CallKey,
-    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl<'a> Turn<'a> {
     fn join(approvals: &'a Approvals, key: &'a CallKey) -> Self {
         let gate = approvals.lock_turns().entry(key.clone()).or_default().clone();
-        Self { approvals, key, gate: Some(gate) }
-    }
-
-    fn gate(&self) -> &tokio::sync::Mutex<()> {
-        // Set from construction until drop.
-        self.gate.as_deref().unwrap_or_else(|| unreachable!("a turn has its gate until it is dropped"))
+        Self { approvals, key, gate }
     }
 }
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        // Under the map's lock nobody can join meanwhile, so a count of one is the map's own.
+        // Under the map's lock nobody can join meanwhile: a count of two is the map's and ours.
         let mut turns = self.approvals.lock_turns();
-        self.gate.take();
-        if turns.get(self.key).is_some_and(|gate| Arc::strong_count(gate) == 1) {
+        if Arc::strong_count(&self.gate) == 2 {
             turns.remove(self.key);
         }
     }

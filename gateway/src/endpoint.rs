@@ -154,11 +154,8 @@ async fn session(state: &AppState, headers: &HeaderMap, message: Message, caller
         Message::Notification(_) | Message::Response(_) => return accepted(),
     };
     let ok = |result| success(request.id.clone(), result);
-    if let Err(why) = inbound::check_cursor(&request) {
-        return rpc_error(StatusCode::OK, Some(request.id.clone()), error_code::INVALID_PARAMS, why);
-    }
-    if let Some(unknown) = inbound::unknown_item(&request, false) {
-        return failure(StatusCode::OK, Some(request.id.clone()), unknown);
+    if let Some(error) = inbound::refusal(&request, false) {
+        return failure(StatusCode::OK, Some(request.id.clone()), error);
     }
     match request.method.as_str() {
         "ping" => ok(json!({})),
@@ -199,12 +196,8 @@ async fn stateless(state: &AppState, headers: &HeaderMap, message: Message, call
         Ok(envelope) => envelope,
         Err(response) => return response,
     };
-    if let Err(why) = inbound::check_cursor(&request) {
-        let error = RpcError::new(error_code::INVALID_PARAMS, why);
+    if let Some(error) = inbound::refusal(&request, true) {
         return failure(StatusCode::OK, Some(request.id.clone()), error);
-    }
-    if let Some(unknown) = inbound::unknown_item(&request, true) {
-        return failure(StatusCode::OK, Some(request.id.clone()), unknown);
     }
     let info = &state.gateway.server_info;
     let result = match request.method.as_str() {

@@ -47,11 +47,8 @@ pub async fn handle(
 async fn dispatch(state: &AppState, request: &Request, token: &VerifiedToken) -> Response {
     let error = |code, message: String| rpc_error(StatusCode::OK, Some(request.id.clone()), code, message);
     let ok = |result| success(request.id.clone(), result);
-    if let Err(why) = mcp_endpoint::inbound::check_cursor(request) {
-        return error(error_code::INVALID_PARAMS, why.into());
-    }
-    if let Some(unknown) = mcp_endpoint::inbound::unknown_item(request, false) {
-        return failure(StatusCode::OK, Some(request.id.clone()), unknown);
+    if let Some(refused) = mcp_endpoint::inbound::refusal(request, false) {
+        return failure(StatusCode::OK, Some(request.id.clone()), refused);
     }
     match request.method.as_str() {
         "ping" => ok(json!({})),

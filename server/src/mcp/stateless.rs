@@ -34,12 +34,8 @@ pub async fn handle(
         Ok(envelope) => envelope,
         Err(response) => return response,
     };
-    if let Err(why) = mcp_endpoint::inbound::check_cursor(&request) {
-        let error = RpcError::new(error_code::INVALID_PARAMS, why);
+    if let Some(error) = mcp_endpoint::inbound::refusal(&request, true) {
         return failure(StatusCode::OK, Some(request.id.clone()), error);
-    }
-    if let Some(unknown) = mcp_endpoint::inbound::unknown_item(&request, true) {
-        return failure(StatusCode::OK, Some(request.id.clone()), unknown);
     }
     let result = match request.method.as_str() {
         "server/discover" => {
