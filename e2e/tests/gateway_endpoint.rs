@@ -510,6 +510,91 @@ async fn every_decision_is_audited_without_argument_values_or_tokens() {
     assert!(!everything.contains(client.token.secret()), "nor tokens");
 }
 
+/// MCP 2025-03-26 lets a client batch its messages, and a server MUST accept that; later
+/// revisions dropped batches. In a 2025-03-26 session each element is decided, audited and
+/// passed on as if it had come alone; a step-up in a batch is the whole answer.
+#[tokio::test]
+async fn a_2025_03_26_session_may_batch_and_each_call_is_decided_and_audited_alone() {
+    let stack = stack().await;
+    let first = connected(&stack, &HeadlessUser::new(), json!({})).await;
+    let http = reqwest::Client::new();
+    let post = |session: Option<&str>, body: Value| {
+        let mut request = http
+            .post(&first.url)
+            .bearer_auth(first.token.secret())
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}});
+    let opened = post(None, initialize).await.unwrap();
+    let session = opened.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    assert_eq!(opened.json::<Value>().await.unwrap()["result"]["protocolVersion"], "2025-03-26");
+
+    let call = |id: i64, tool: &str, arguments: Value| json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
+    let batch = json!([
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        call(1, "demo__echo", json!({"text": "first of the batch"})),
+        call(2, "demo__nope", json!({})),
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/list"},
+    ]);
+    let answered = post(Some(&session), batch).await.unwrap();
+    assert_eq!(answered.status(), StatusCode::OK);
+    let request_id = answered.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let answers: Value = answered.json().await.unwrap();
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), 3, "no answer to the notification: {answers:?}");
+    assert_eq!(answers[0]["id"], 1);
+    assert_eq!(answers[0]["result"]["content"][0]["text"], "first of the batch");
+    assert_eq!(
+        (answers[1]["id"].clone(), answers[1]["error"]["message"].clone()),
+        (json!(2), json!("Unknown tool: demo__nope"))
+    );
+    assert!(answers[2]["result"]["tools"].as_array().unwrap().iter().any(|t| t["name"] == "demo__echo"));
+
+    let audit = &gateway(&stack).audit;
+    audit.flush().await.unwrap();
+    let records = audit.query(&Filter::default()).await.unwrap();
+    let batched: Vec<_> = records.iter().filter(|(_, d)| d.request_id == request_id).collect();
+    let mut decided: Vec<_> = batched.iter().map(|(_, d)| (d.tool.as_str(), d.outcome)).collect();
+    decided.sort_by_key(|(tool, _)| *tool);
+    assert_eq!(decided, [("demo__echo", Outcome::Allow), ("demo__nope", Outcome::Deny)]);
+
+    // A write needs a step-up: the challenge answers the batch, and what follows is not made.
+    let step_up = json!([
+        call(4, "demo__add_note", json!({"title": "t", "body": "b"})),
+        call(5, "demo__echo", json!({"text": "after"}))
+    ]);
+    let challenged = post(Some(&session), step_up).await.unwrap();
+    assert_eq!(challenged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(e2e::challenge_of(&challenged).error.as_ref().map(|e| e.as_str()), Some("insufficient_scope"));
+
+    // Only 2025-03-26 has batches: a 2025-11-25 session, or a request saying so, gets -32600.
+    let refused = first
+        .http
+        .post(&first.url)
+        .bearer_auth(first.token.secret())
+        .header("mcp-session-id", first.session.as_deref().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!([call(6, "demo__echo", json!({"text": "no"}))]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"]["code"], -32600);
+    audit.flush().await.unwrap();
+    let after = audit.query(&Filter::default()).await.unwrap();
+    let echoes = after.iter().filter(|(_, d)| d.tool == "demo__echo").count();
+    assert_eq!(
+        echoes, 1,
+        "neither the call after the challenge nor the refused batch was decided: {after:?}"
+    );
+}
+
 /// Signs `user` in with the write scope too (a step-up from the first token), and connects.
 async fn writer(stack: &Stack, user: &HeadlessUser) -> Client {
     let client = connected(stack, user, json!({})).await;

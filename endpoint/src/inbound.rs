@@ -33,10 +33,18 @@ pub struct Inbound {
     pub form: Form,
 }
 
+/// What a `POST` carried: one message, or a JSON-RPC batch (which only a 2025-03-26 session may
+/// send; [`crate::batch`] decides and answers).
+#[derive(Debug)]
+pub enum Read {
+    One(Inbound),
+    Batch(crate::batch::Batch),
+}
+
 /// Reads the message of a `POST`: `Content-Type: application/json`, an `Accept` that allows JSON,
-/// at most [`MAX_MESSAGE_BYTES`], valid JSON, one JSON-RPC message. Each failure is the JSON-RPC
-/// error and HTTP status the transport gives it.
-pub async fn read(headers: &HeaderMap, body: Body) -> Result<Inbound, Response> {
+/// at most [`MAX_MESSAGE_BYTES`], valid JSON, one JSON-RPC message or a non-empty array of them.
+/// Each failure is the JSON-RPC error and HTTP status the transport gives it.
+pub async fn read(headers: &HeaderMap, body: Body) -> Result<Read, Response> {
     let content_type = header_str(headers, &header::CONTENT_TYPE).unwrap_or_default();
     if !content_type.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) {
         return Err(rpc_error(
@@ -81,10 +89,15 @@ pub async fn read(headers: &HeaderMap, body: Body) -> Result<Inbound, Response> 
     let value: Value = serde_json::from_slice(&body).map_err(|e| {
         rpc_error(StatusCode::BAD_REQUEST, None, error_code::PARSE_ERROR, format!("Parse error: {e}"))
     })?;
+    let value = match value {
+        Value::Array(values) if values.is_empty() => return Err(crate::batch::empty()),
+        Value::Array(values) => return Ok(Read::Batch(crate::batch::Batch::from_values(values))),
+        value => value,
+    };
     let message = mcp::classify(value)
         .map_err(|(id, error)| rpc_response(StatusCode::BAD_REQUEST, &mcp::Response::failure(id, error)))?;
     let form = if is_stateless(headers, &message) { Form::Stateless } else { Form::Session };
-    Ok(Inbound { message, form })
+    Ok(Read::One(Inbound { message, form }))
 }
 
 /// What these servers refuse before dispatching a request, the same for all of them: a list

@@ -5,6 +5,7 @@
 //! | module | responsibility |
 //! |---|---|
 //! | [`inbound`] | a `POST`'s headers and body as one JSON-RPC message, and which form it speaks |
+//! | [`batch`] | JSON-RPC batches, in 2025-03-26 sessions only: each element handled alone, one array back |
 //! | [`reply`] | JSON-RPC answers as HTTP responses |
 //! | [`session`], [`sessions`] | the session-based form (2025-03-26 … 2025-11-25): `initialize`, `Mcp-Session-Id`, owners |
 //! | [`stateless`] | the stateless form (2026-07-28): the `_meta` envelope, version and routing-header checks, result hints |
@@ -17,6 +18,7 @@
 // and straight to axum; boxing it would add an allocation to the failure path for nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod batch;
 pub mod boundary;
 pub mod cors;
 pub mod inbound;

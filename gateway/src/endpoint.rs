@@ -17,7 +17,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mcp_bearer::{BearerError, ResourceGuard, VerifiedToken};
-use mcp_endpoint::inbound::{self, Form};
+use mcp_endpoint::batch;
+use mcp_endpoint::inbound::{self, Form, Read};
 use mcp_endpoint::reply::{accepted, failure, rpc_error, success};
 use mcp_endpoint::session::{self as session_form, ServerInfo};
 use mcp_endpoint::sessions::Owner;
@@ -100,8 +101,8 @@ pub async fn post(
         // else the connection closes after this answer.
         Err(response) => return mcp_endpoint::reply::refused_unread(response, body).await,
     };
-    let Inbound { message, form } = match inbound::read(&headers, body).await {
-        Ok(inbound) => inbound,
+    let read = match inbound::read(&headers, body).await {
+        Ok(read) => read,
         Err(response) => return response,
     };
     let caller = Caller {
@@ -112,9 +113,24 @@ pub async fn post(
     };
     let span = tracing::info_span!("mcp", request_id = %caller.request_id);
     let handling = async {
-        match form {
-            Form::Stateless => stateless(&state, &headers, message, &caller).await,
-            Form::Session => session(&state, &headers, message, &caller).await,
+        match read {
+            Read::One(Inbound { message, form: Form::Stateless }) => {
+                stateless(&state, &headers, message, &caller).await
+            }
+            Read::One(Inbound { message, form: Form::Session }) => {
+                session(&state, &headers, message, &caller).await
+            }
+            // 2025-03-26 sessions only; each element is decided, audited (under this request's
+            // id) and passed on as if it had come alone.
+            Read::Batch(elements) => {
+                match batch::admit(&state.gateway.sessions, &headers, &owner(caller.token)) {
+                    Ok(_) => {
+                        let (state, headers, caller) = (&state, &headers, &caller);
+                        batch::answer(elements, |message| session(state, headers, message, caller)).await
+                    }
+                    Err(refused) => refused,
+                }
+            }
         }
     };
     let mut response =

@@ -259,7 +259,7 @@ pub enum Message {
 pub fn classify(value: Value) -> Result<Message, (Option<RequestId>, RpcError)> {
     let invalid = |id, why: &str| Err((id, RpcError::new(error_code::INVALID_REQUEST, why)));
     let Value::Object(object) = &value else {
-        return invalid(None, "a JSON-RPC message must be an object (batches are not supported)");
+        return invalid(None, "a JSON-RPC message must be an object");
     };
     let id = match object.get("id") {
         None => None,

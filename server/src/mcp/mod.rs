@@ -2,7 +2,8 @@
 //!
 //! Every request is authenticated first (401/403 challenges as for any protected resource); then
 //! the body is read as one JSON-RPC message (`mcp_endpoint::inbound`) and handled in one of the two
-//! forms the spec has had:
+//! forms the spec has had (a batch, in a 2025-03-26 session, is its elements handled one by one in
+//! the session form, `mcp_endpoint::batch`):
 //!
 //! * [`session`]: revisions 2025-03-26 to 2025-11-25. `initialize` opens a session
 //!   (`Mcp-Session-Id`), later requests carry it and `MCP-Protocol-Version`.
@@ -23,7 +24,8 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mcp_endpoint::inbound::{self, Form};
+use mcp_endpoint::batch;
+use mcp_endpoint::inbound::{self, Form, Read};
 use mcp_endpoint::sessions::{Owner, Sessions};
 use protocol::mcp::Implementation;
 use protocol::scope::Scopes;
@@ -95,7 +97,14 @@ pub async fn post(State(state): State<AppState>, request: Request) -> Response {
         Err(response) => return mcp_endpoint::reply::refused_unread(response, body).await,
     };
     let inbound = match inbound::read(&headers, body).await {
-        Ok(inbound) => inbound,
+        Ok(Read::One(inbound)) => inbound,
+        Ok(Read::Batch(batch)) => {
+            if let Err(refused) = batch::admit(&state.mcp.sessions, &headers, &owner(&token)) {
+                return refused;
+            }
+            let (state, headers, token) = (&state, &headers, &*token);
+            return batch::answer(batch, |message| session::handle(state, headers, message, token)).await;
+        }
         Err(response) => return response,
     };
     match inbound.form {

@@ -107,6 +107,70 @@ async fn without_a_token_mcp_answers_401_with_the_challenge() {
     assert_eq!(prm.status(), 200, "the path-inserted metadata exists for /mcp");
 }
 
+/// MCP 2025-03-26 (transports): the body of a `POST` may be a JSON-RPC batch, which a server
+/// MUST accept. Each element is answered as if alone; notifications get nothing; `initialize` in
+/// a batch is refused; a batch of notifications alone is `202`; a step-up ends the batch.
+#[tokio::test]
+async fn a_2025_03_26_session_may_send_batches() {
+    let mcp = setup("echo").await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let opened = mcp.post(initialize.clone()).send().await.unwrap();
+    let session = opened.headers()[SESSION].to_str().unwrap().to_owned();
+    assert_eq!(body(opened).await["result"]["protocolVersion"], "2025-03-26");
+    // 2025-03-26 had no version header: a client of it sends none.
+    let send = |batch: Value| mcp.post(batch).header(SESSION, &session).send();
+
+    let initialized = send(json!([{"jsonrpc": "2.0", "method": "notifications/initialized"}])).await.unwrap();
+    assert_eq!(initialized.status(), 202);
+    assert!(initialized.bytes().await.unwrap().is_empty());
+
+    let answered = send(json!([
+        {"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "one"}}},
+        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "x"}},
+        {"jsonrpc": "2.0", "id": "b", "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "two"}}},
+        {"jsonrpc": "2.0", "id": "c", "method": "nope"},
+        initialize,
+        {"id": "e", "method": "ping"},
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(answered.status(), 200);
+    assert_eq!(answered.headers()["content-type"], "application/json");
+    let answers = body(answered).await;
+    let answers = answers.as_array().unwrap();
+    let ids: Vec<&Value> = answers.iter().map(|a| &a["id"]).collect();
+    assert_eq!(ids, [&json!("a"), &json!("b"), &json!("c"), &json!(1), &json!("e")]);
+    assert_eq!(answers[0]["result"]["content"][0]["text"], "one");
+    assert_eq!(answers[1]["result"]["content"][0]["text"], "two");
+    assert_eq!(answers[2]["error"]["code"], -32601);
+    assert_eq!(answers[3]["error"]["code"], -32600, "initialize must not be batched");
+    assert_eq!(answers[4]["error"]["code"], -32600, "not JSON-RPC 2.0");
+
+    // whoami needs the profile scope this token lacks: the challenge is the whole answer.
+    let step_up = send(json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}},
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(step_up.status(), 403);
+    assert_eq!(challenge(&step_up).scope.as_deref(), Some("echo profile"));
+
+    // The batch names its session: without one, or with another's version, it is refused.
+    let without = mcp.post(json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}])).send().await.unwrap();
+    assert_eq!(without.status(), 400);
+    let saying_newer = mcp
+        .post(json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]))
+        .header(SESSION, &session)
+        .header("MCP-Protocol-Version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saying_newer.status(), 400);
+    assert_eq!(body(saying_newer).await["error"]["code"], -32600);
+}
+
 #[tokio::test]
 async fn initialize_negotiates_the_version_and_opens_a_session() {
     let mcp = setup("echo").await;
@@ -237,9 +301,14 @@ async fn transport_errors_get_the_right_status_and_json_rpc_code() {
     assert_eq!(parse.status(), 400);
     assert_eq!(body(parse).await["error"]["code"], -32700);
 
-    let batch = mcp.post(json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}])).send().await.unwrap();
+    // Batches are 2025-03-26's alone (a 2025-03-26 session's are below).
+    let session = mcp.open_session().await;
+    let batch = mcp.call(&session, json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}])).await;
     assert_eq!(batch.status(), 400);
     assert_eq!(body(batch).await["error"]["code"], -32600);
+    let empty = mcp.call(&session, json!([])).await;
+    assert_eq!(empty.status(), 400);
+    assert_eq!(body(empty).await["error"]["code"], -32600, "an empty batch is one error, not an array");
 
     let text = mcp
         .server
