@@ -1,7 +1,8 @@
 //! `POST /revoke` (RFC 7009): a client gives up a token.
 //!
 //! Revoking a refresh token revokes its whole grant (and with it every access token issued under
-//! it, as far as introspection is concerned); revoking an access token revokes that token. The
+//! it, as far as introspection is concerned); revoking an access token revokes that token, and
+//! ends the approval requests asked on it that are not yet collected. The
 //! answer is `200` whether or not the token was known: RFC 7009 §2.2 says invalid tokens are not an
 //! error, and a different answer would let anyone claiming a public client id probe for tokens.
 

@@ -471,7 +471,13 @@ impl Store {
         self.backend.find_access_token(jti).await
     }
 
-    /// Revokes one access token. Idempotent.
+    /// Revokes one access token, and ends (expires now) the approval requests asked on it that
+    /// are still pending or approved but not collected. Idempotent.
+    ///
+    /// Why the approvals too: collecting an approval checks that its subject token was not
+    /// revoked, but that token's record is swept at its `exp` (minutes), while an approval may
+    /// wait for the person for up to half an hour. Without this, a request asked on a revoked
+    /// token became collectable again once the record was gone.
     pub async fn revoke_access_token(&self, jti: &str, now: i64) -> Result<(), StoreError> {
         self.backend.revoke_access_token(jti, now).await
     }

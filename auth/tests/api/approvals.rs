@@ -419,6 +419,31 @@ async fn an_approved_call_yields_no_token_once_the_grant_is_revoked() {
     assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "invalid_grant".into()));
 }
 
+/// The user revokes the token the gateway acted on while the request waits: the request ends at
+/// once (the page no longer offers it, the poller hears `expired_token`), rather than waiting for
+/// the token's record to be swept and becoming collectable.
+#[tokio::test]
+async fn revoking_the_subject_token_ends_the_requests_asked_on_it() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let subject = user_token(&app, GATEWAY, "echo").await;
+    let token = subject.access_token.secret();
+    let request = started(&app, &gateway, token).await;
+    assert_eq!(approvals_page(&app, &app.browser).await.0.len(), 1);
+
+    let app_client = claims(token)["client_id"].as_str().unwrap().to_owned();
+    let revoked = app
+        .browser
+        .post(app.url("/revoke"))
+        .form(&[("token", token), ("client_id", app_client.as_str()), ("token_type_hint", "access_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert!(approvals_page(&app, &app.browser).await.0.is_empty(), "nothing left to approve");
+    assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "expired_token".into()));
+}
+
 #[tokio::test]
 async fn a_client_cannot_bury_a_person_under_pending_requests() {
     let app = spawn_gateway_app().await;

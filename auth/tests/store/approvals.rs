@@ -641,6 +641,51 @@ async fn an_approved_requests_token_is_collected_exactly_once() {
     assert!(!fx.store.collect_approval(&request.id).await.unwrap());
 }
 
+/// An approval's subject token may be revoked while the person has yet to answer; its record is
+/// swept at its `exp`, long before the approval expires. So revoking it ends, at once, the
+/// requests asked on it that are pending or approved but not collected, and no other.
+#[tokio::test]
+async fn revoking_the_subject_token_ends_the_approvals_asked_on_it_and_only_those() {
+    let fx = Fixture::new().await;
+    let grant = grant_of(&fx, &fx.user).await;
+    let pending = ask(&fx, &grant, 3600).await;
+    let approved = ask(&fx, &grant, 3600).await;
+    fx.store.decide_approval(&approved.id, &fx.user.id, &APPROVE, fx.now()).await.unwrap();
+    let denied = ask(&fx, &grant, 3600).await;
+    fx.store.decide_approval(&denied.id, &fx.user.id, &ApprovalDecision::Deny, fx.now()).await.unwrap();
+    let other_token = ask(&fx, &grant, 3600).await;
+    assert_ne!(pending.subject.jti, other_token.subject.jti);
+    // The two requests asked on the same token (each `ask` makes its own subject: share one).
+    let mut twin = request(&fx, &grant, 3600);
+    twin.subject = pending.subject.clone();
+    fx.store.insert_approval(&twin).await.unwrap();
+    let mut approved_twin = request(&fx, &grant, 3600);
+    approved_twin.subject = approved.subject.clone();
+    fx.store.insert_approval(&approved_twin).await.unwrap();
+
+    let later = fx.now() + 5;
+    fx.store.revoke_access_token(&pending.subject.jti, later).await.unwrap();
+    fx.store.revoke_access_token(&approved.subject.jti, later).await.unwrap();
+    fx.store.revoke_access_token(&denied.subject.jti, later).await.unwrap();
+    for ended in [&pending, &twin, &approved, &approved_twin] {
+        let stored = fx.store.find_approval(&ended.id).await.unwrap().unwrap();
+        assert_eq!(stored.expires_at, later, "{}", ended.id);
+    }
+    let stored = fx.store.find_approval(&denied.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.expires_at),
+        (ApprovalStatus::Denied, denied.expires_at),
+        "a decided no stays"
+    );
+    let untouched = fx.store.find_approval(&other_token.id).await.unwrap().unwrap();
+    assert_eq!(untouched.expires_at, other_token.expires_at, "another token's request is untouched");
+    let shown = fx.store.pending_approvals_of_user(&fx.user.id, later).await.unwrap();
+    assert_eq!(shown.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [other_token.id.as_str()]);
+    // Revoking again changes nothing (idempotent).
+    fx.store.revoke_access_token(&pending.subject.jti, later + 100).await.unwrap();
+    assert_eq!(fx.store.find_approval(&pending.id).await.unwrap().unwrap().expires_at, later);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_concurrent_collections_of_one_approval_exactly_one_succeeds() {
     let fx = Arc::new(Fixture::new().await);

@@ -280,11 +280,20 @@ impl GrantStore for PostgresBackend {
 
     fn revoke_access_token<'a>(&'a self, jti: &'a str, now: i64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(jti)
-                .execute(&self.pool)
-                .await?;
+            // One statement, so both happen or neither: approvals asked on this token end with it
+            // (see the trait's doc).
+            sqlx::query(
+                "WITH revoked AS (
+                     UPDATE access_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL
+                 )
+                 UPDATE approval_requests SET expires_at = $1
+                 WHERE status IN ('pending', 'approved') AND expires_at > $1
+                   AND (subject_claims::jsonb ->> 'jti') = $2",
+            )
+            .bind(now)
+            .bind(jti)
+            .execute(&self.pool)
+            .await?;
             Ok(())
         })
     }

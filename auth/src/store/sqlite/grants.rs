@@ -289,9 +289,20 @@ impl GrantStore for SqliteBackend {
             Box::pin(async move {
                 sqlx::query("UPDATE access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL")
                     .bind(now)
-                    .bind(jti)
+                    .bind(&jti)
                     .execute(&mut *c)
                     .await?;
+                // Approvals asked on this token end with it (see the trait's doc).
+                sqlx::query(
+                    "UPDATE approval_requests SET expires_at = ?
+                     WHERE status IN ('pending', 'approved') AND expires_at > ?
+                       AND json_extract(subject_claims, '$.jti') = ?",
+                )
+                .bind(now)
+                .bind(now)
+                .bind(&jti)
+                .execute(&mut *c)
+                .await?;
                 Ok(())
             })
         })
