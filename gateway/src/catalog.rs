@@ -129,6 +129,22 @@ pub fn is_tool_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// Is an upstream's icon one to pass on to clients: an `https` URL, or a raster image inline
+/// (`data:image/png`, `jpeg`, `gif`, `webp`)? MCP asks consumers to beware of icons from
+/// untrusted origins and of SVG, which can carry script; the gateway's clients may be browsers,
+/// so it passes on only what is safe to show anywhere. Dropped: `http` (mixed content, and a
+/// tracker can follow who looks), `javascript:`, `file:`, SVG and any other `data:`.
+pub fn is_safe_icon(icon: &protocol::mcp::Icon) -> bool {
+    let src = icon.src.trim();
+    let lower = src.get(..16).unwrap_or(src).to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return url::Url::parse(src).is_ok_and(|url| url.scheme() == "https" && url.host().is_some());
+    }
+    ["data:image/png;", "data:image/jpeg;", "data:image/gif;", "data:image/webp;"]
+        .iter()
+        .any(|prefix| lower.starts_with(prefix))
+}
+
 impl Catalog {
     /// The catalog of these upstreams, and what was left out and why.
     pub fn build(upstreams: &BTreeMap<String, UpstreamTools>) -> (Self, Vec<Skipped>) {
@@ -179,6 +195,7 @@ impl Catalog {
                     tool: Tool {
                         name: name.clone(),
                         annotations: Some(group.annotate(tool)),
+                        icons: tool.icons.iter().filter(|icon| is_safe_icon(icon)).cloned().collect(),
                         ..tool.clone()
                     },
                 };
@@ -349,7 +366,47 @@ mod tests {
                 destructive_hint: destructive,
                 ..Default::default()
             }),
+            icons: Vec::new(),
         }
+    }
+
+    #[test]
+    fn only_icons_safe_to_show_anywhere_are_passed_on() {
+        let listed: Tool = serde_json::from_value(json!({
+            "name": "t", "inputSchema": {"type": "object"},
+            "icons": [
+                {"src": "https://cdn.example/t.png", "mimeType": "image/png", "sizes": ["48x48"]},
+                {"src": "data:image/png;base64,iVBORw0KGgo="},
+                {"src": "DATA:image/webp;base64,UklGRg=="},
+                {"src": "http://cdn.example/t.png"},
+                {"src": "javascript:alert(1)"},
+                {"src": "data:image/svg+xml;base64,PHN2Zz4="},
+                {"src": "data:text/html,<script>alert(1)</script>"},
+                {"src": "file:///etc/passwd"},
+                {"src": "https://"},
+                {"src": "https:evil"},
+            ]
+        }))
+        .unwrap();
+        assert_eq!(listed.icons.len(), 10);
+        let upstreams =
+            BTreeMap::from([("up".to_owned(), UpstreamTools { tools: vec![listed], ..Default::default() })]);
+        let (catalog, _) = Catalog::build(&upstreams);
+        let shown: Vec<&str> =
+            catalog.get("up__t").unwrap().tool.icons.iter().map(|i| i.src.as_str()).collect();
+        assert_eq!(
+            shown,
+            [
+                "https://cdn.example/t.png",
+                "data:image/png;base64,iVBORw0KGgo=",
+                "DATA:image/webp;base64,UklGRg=="
+            ]
+        );
+        let listed = serde_json::to_value(&catalog.get("up__t").unwrap().tool).unwrap();
+        assert_eq!(
+            listed["icons"][0],
+            json!({"src": "https://cdn.example/t.png", "mimeType": "image/png", "sizes": ["48x48"]})
+        );
     }
 
     fn upstreams(trust: bool, groups: &[(&str, Group)]) -> BTreeMap<String, UpstreamTools> {

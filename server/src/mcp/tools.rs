@@ -105,6 +105,7 @@ fn product_catalog() -> Vec<ToolSpec> {
                     "required": ["text"]
                 })),
                 annotations: Some(read_only()),
+                icons: Vec::new(),
             },
             scopes: scopes("echo"),
         },
@@ -128,6 +129,7 @@ fn product_catalog() -> Vec<ToolSpec> {
                     "required": ["subject", "client_id", "scopes", "expires_at"]
                 })),
                 annotations: Some(read_only()),
+                icons: Vec::new(),
             },
             scopes: scopes("profile"),
         },
@@ -146,6 +148,7 @@ fn conformance_catalog() -> Vec<ToolSpec> {
             input_schema: json!({"type": "object", "additionalProperties": false}),
             output_schema: None,
             annotations: None,
+            icons: Vec::new(),
         },
         scopes: scopes("echo"),
     };
