@@ -373,7 +373,7 @@ mod tests {
             input_schema: json!({"type": "object"}),
             output_schema: None,
             annotations,
-            icons: Vec::new(),
+            icons: None,
         }
     }
 

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use protocol::mcp::Tool;
 use protocol::scope::Scopes;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// Between the upstream's name and the tool's in a gateway tool name.
 pub const SEPARATOR: &str = "__";
@@ -129,13 +130,43 @@ pub fn is_tool_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-/// Is an upstream's icon one to pass on to clients: an `https` URL, or a raster image inline
-/// (`data:image/png`, `jpeg`, `gif`, `webp`)? MCP asks consumers to beware of icons from
-/// untrusted origins and of SVG, which can carry script; the gateway's clients may be browsers,
-/// so it passes on only what is safe to show anywhere. Dropped: `http` (mixed content, and a
-/// tracker can follow who looks), `javascript:`, `file:`, SVG and any other `data:`.
-pub fn is_safe_icon(icon: &protocol::mcp::Icon) -> bool {
-    let src = icon.src.trim();
+/// The icons of an upstream's tool to pass on to clients (MCP 2025-11-25 `Icon`s): those safe to
+/// show anywhere, rebuilt from their known fields only (`src`, and `mimeType`, `sizes` and
+/// `theme` when well-formed), or `None` if none is left. MCP asks consumers to beware of icons
+/// from untrusted origins and of SVG, which can carry script; the gateway's clients may be
+/// browsers. Kept: `https` URLs with a host, and raster images inline (`data:image/png`, `jpeg`,
+/// `gif`, `webp`). Dropped: `http` (mixed content, and a tracker learns who looks),
+/// `javascript:`, `file:`, SVG, any other `data:`, and anything that is not an icon object.
+pub fn safe_icons(icons: Option<&Value>) -> Option<Value> {
+    let kept: Vec<Value> = icons?
+        .as_array()?
+        .iter()
+        .filter_map(|icon| {
+            let src = icon.get("src")?.as_str()?;
+            if !is_safe_icon_src(src) {
+                return None;
+            }
+            let mut kept = Map::new();
+            kept.insert("src".into(), Value::from(src));
+            if let Some(mime_type) = icon.get("mimeType").filter(|m| m.is_string()) {
+                kept.insert("mimeType".into(), mime_type.clone());
+            }
+            if let Some(sizes) = icon
+                .get("sizes")
+                .filter(|s| s.as_array().is_some_and(|sizes| sizes.iter().all(Value::is_string)))
+            {
+                kept.insert("sizes".into(), sizes.clone());
+            }
+            if let Some(theme) = icon.get("theme").filter(|t| matches!(t.as_str(), Some("light" | "dark"))) {
+                kept.insert("theme".into(), theme.clone());
+            }
+            Some(Value::Object(kept))
+        })
+        .collect();
+    (!kept.is_empty()).then_some(Value::Array(kept))
+}
+
+fn is_safe_icon_src(src: &str) -> bool {
     let lower = src.get(..16).unwrap_or(src).to_ascii_lowercase();
     if lower.starts_with("https://") {
         return url::Url::parse(src).is_ok_and(|url| url.scheme() == "https" && url.host().is_some());
@@ -195,7 +226,7 @@ impl Catalog {
                     tool: Tool {
                         name: name.clone(),
                         annotations: Some(group.annotate(tool)),
-                        icons: tool.icons.iter().filter(|icon| is_safe_icon(icon)).cloned().collect(),
+                        icons: safe_icons(tool.icons.as_ref()),
                         ..tool.clone()
                     },
                 };
@@ -366,17 +397,17 @@ mod tests {
                 destructive_hint: destructive,
                 ..Default::default()
             }),
-            icons: Vec::new(),
+            icons: None,
         }
     }
 
     #[test]
-    fn only_icons_safe_to_show_anywhere_are_passed_on() {
+    fn only_icons_safe_to_show_anywhere_are_passed_on_with_their_known_fields() {
         let listed: Tool = serde_json::from_value(json!({
             "name": "t", "inputSchema": {"type": "object"},
             "icons": [
-                {"src": "https://cdn.example/t.png", "mimeType": "image/png", "sizes": ["48x48"]},
-                {"src": "data:image/png;base64,iVBORw0KGgo="},
+                {"src": "https://cdn.example/t.png", "mimeType": "image/png", "sizes": ["48x48"], "theme": "dark"},
+                {"src": "data:image/png;base64,iVBORw0KGgo=", "sizes": "48x48", "theme": "sepia", "x": 1},
                 {"src": "DATA:image/webp;base64,UklGRg=="},
                 {"src": "http://cdn.example/t.png"},
                 {"src": "javascript:alert(1)"},
@@ -385,28 +416,32 @@ mod tests {
                 {"src": "file:///etc/passwd"},
                 {"src": "https://"},
                 {"src": "https:evil"},
+                {"src": 7},
+                "https://cdn.example/bare-string.png",
             ]
         }))
         .unwrap();
-        assert_eq!(listed.icons.len(), 10);
-        let upstreams =
-            BTreeMap::from([("up".to_owned(), UpstreamTools { tools: vec![listed], ..Default::default() })]);
-        let (catalog, _) = Catalog::build(&upstreams);
-        let shown: Vec<&str> =
-            catalog.get("up__t").unwrap().tool.icons.iter().map(|i| i.src.as_str()).collect();
+        let offered = |tool: Tool| {
+            let upstreams = BTreeMap::from([(
+                "up".to_owned(),
+                UpstreamTools { tools: vec![tool], ..Default::default() },
+            )]);
+            let (catalog, _) = Catalog::build(&upstreams);
+            serde_json::to_value(&catalog.get("up__t").unwrap().tool).unwrap()
+        };
         assert_eq!(
-            shown,
-            [
-                "https://cdn.example/t.png",
-                "data:image/png;base64,iVBORw0KGgo=",
-                "DATA:image/webp;base64,UklGRg=="
-            ]
+            offered(listed)["icons"],
+            json!([
+                {"src": "https://cdn.example/t.png", "mimeType": "image/png", "sizes": ["48x48"], "theme": "dark"},
+                {"src": "data:image/png;base64,iVBORw0KGgo="},
+                {"src": "DATA:image/webp;base64,UklGRg=="},
+            ])
         );
-        let listed = serde_json::to_value(&catalog.get("up__t").unwrap().tool).unwrap();
-        assert_eq!(
-            listed["icons"][0],
-            json!({"src": "https://cdn.example/t.png", "mimeType": "image/png", "sizes": ["48x48"]})
-        );
+        for none_safe in [json!([{"src": "http://x/y.png"}]), json!("https://x/y.png"), json!([])] {
+            let tool: Tool =
+                serde_json::from_value(json!({"name": "t", "inputSchema": {}, "icons": none_safe})).unwrap();
+            assert!(offered(tool).get("icons").is_none());
+        }
     }
 
     fn upstreams(trust: bool, groups: &[(&str, Group)]) -> BTreeMap<String, UpstreamTools> {

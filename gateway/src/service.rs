@@ -669,7 +669,7 @@ mod tests {
                 input_schema: json!({"type": "object"}),
                 output_schema: None,
                 annotations: None,
-                icons: Vec::new(),
+                icons: None,
             },
         };
         let refused = |code| AsError::Refused(protocol::error::ErrorResponse::new(code, "no"));

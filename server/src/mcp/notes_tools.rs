@@ -27,7 +27,7 @@ pub fn catalog() -> Vec<ToolSpec> {
         input_schema: input,
         output_schema: Some(output),
         annotations: Some(annotations),
-        icons: Vec::new(),
+        icons: None,
     };
     vec![
         ToolSpec {

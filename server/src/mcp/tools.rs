@@ -105,7 +105,7 @@ fn product_catalog() -> Vec<ToolSpec> {
                     "required": ["text"]
                 })),
                 annotations: Some(read_only()),
-                icons: Vec::new(),
+                icons: None,
             },
             scopes: scopes("echo"),
         },
@@ -129,7 +129,7 @@ fn product_catalog() -> Vec<ToolSpec> {
                     "required": ["subject", "client_id", "scopes", "expires_at"]
                 })),
                 annotations: Some(read_only()),
-                icons: Vec::new(),
+                icons: None,
             },
             scopes: scopes("profile"),
         },
@@ -148,7 +148,7 @@ fn conformance_catalog() -> Vec<ToolSpec> {
             input_schema: json!({"type": "object", "additionalProperties": false}),
             output_schema: None,
             annotations: None,
-            icons: Vec::new(),
+            icons: None,
         },
         scopes: scopes("echo"),
     };
