@@ -126,7 +126,8 @@ pub async fn post(
                 match batch::admit(&state.gateway.sessions, &headers, &owner(caller.token)) {
                     Ok(_) => {
                         let (state, headers, caller) = (&state, &headers, &caller);
-                        batch::answer(elements, |message| session(state, headers, message, caller)).await
+                        Box::pin(batch::answer(elements, |message| session(state, headers, message, caller)))
+                            .await
                     }
                     Err(refused) => refused,
                 }
@@ -245,7 +246,9 @@ async fn stateless(state: &AppState, headers: &HeaderMap, message: Message, call
 }
 
 async fn list_result(state: &AppState, caller: &Caller<'_>) -> Value {
-    let tools = state.gateway.list_tools(caller).await;
+    // Boxed, like the other paths a tool call does not take (batches, approvals): the handlers'
+    // futures hold the largest of their paths, and are copied whole each time they move.
+    let tools = Box::pin(state.gateway.list_tools(caller)).await;
     serde_json::to_value(ListToolsResult { tools, next_cursor: None }).unwrap_or_default()
 }
 

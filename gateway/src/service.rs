@@ -347,7 +347,10 @@ impl Gateway {
                         Consent::Once => None,
                     },
                 };
-                match self.approvals.ask(key, request, now()).await {
+                // Boxed: asking for an approval is rare, and its future (an AS round trip and
+                // the waiting) would otherwise enlarge every call's future, and what each of
+                // them copies when it moves, by 2 KB.
+                match Box::pin(self.approvals.ask(key, request, now())).await {
                     Ok(Answer::Approved { token, approval_id }) => {
                         record.approval_id = Some(approval_id);
                         // Bound to this call and spent on it: never cached, never retried.
@@ -395,11 +398,17 @@ impl Gateway {
         token: &AccessToken,
         arguments: &Map<String, Value>,
     ) -> Outcome {
-        match self
-            .upstream_client
-            .call_tool_for(upstream, token, Some(owner), &entry.upstream_tool, arguments.clone())
-            .await
-        {
+        // Boxed once here rather than carried inline by each caller up to the handler: this 3 KB
+        // future (an HTTP request and its answer) would otherwise be part of every future above
+        // it, and copied at each level it is awaited through.
+        let call = self.upstream_client.call_tool_for(
+            upstream,
+            token,
+            Some(owner),
+            &entry.upstream_tool,
+            arguments.clone(),
+        );
+        match Box::pin(call).await {
             Ok(result) => Outcome::Result(result),
             Err(UpstreamError::Unauthorized) => Outcome::Unavailable(UPSTREAM_REFUSED_TOKEN.into()),
             Err(UpstreamError::InsufficientScope(asked)) => {

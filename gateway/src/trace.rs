@@ -10,8 +10,12 @@ tokio::task_local! {
 }
 
 /// Runs `work` as part of the trace `trace_id` (32 lowercase hex digits).
-pub async fn within<F: Future>(trace_id: String, work: F) -> F::Output {
-    TRACE_ID.scope(trace_id, work).await
+///
+/// A plain function returning the scoped future, not an `async fn`: an `async fn` would hold
+/// `work` twice (as its argument and inside the scope it awaits), doubling the size of every
+/// request's future and of what is copied each time it moves.
+pub fn within<F: Future>(trace_id: String, work: F) -> impl Future<Output = F::Output> {
+    TRACE_ID.scope(trace_id, work)
 }
 
 /// The `traceparent` for a request sent now, within the current trace: a new span of it.
