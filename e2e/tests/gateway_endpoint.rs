@@ -441,6 +441,19 @@ async fn a_stateless_client_with_url_elicitation_gets_input_required_and_its_ret
     let declined = call(json!({"inputResponses": {next_key.as_str(): {"action": "decline"}}})).await;
     assert_eq!(declined["error"]["code"], protocol::mcp::error_code::APPROVAL_DENIED, "{declined}");
     assert_eq!(declined["error"]["data"]["approvalId"], next_key.as_str());
+    // The audit says so: the last decision is a denial, made at the client, of that approval.
+    let audit = &gateway(&stack).audit;
+    audit.flush().await.unwrap();
+    let records = audit.query(&Filter::default()).await.unwrap();
+    let (_, last) = &records[0];
+    assert_eq!(
+        (last.outcome, last.reason.as_deref(), last.approval_id.as_deref()),
+        (Outcome::ApprovalDenied, Some("declined at the client"), Some(next_key.as_str())),
+        "{records:?}"
+    );
+    // Declining another approval than the one waited for asks again.
+    let elsewhere = call(json!({"inputResponses": {"some-other-approval": {"action": "decline"}}})).await;
+    assert_eq!(elsewhere["result"]["resultType"], "input_required", "{elsewhere}");
 }
 
 #[tokio::test]

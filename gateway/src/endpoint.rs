@@ -283,7 +283,8 @@ async fn call(
         Ok(call) => call,
         Err(why) => return error(StatusCode::OK, RpcError::new(error_code::INVALID_PARAMS, why)),
     };
-    match state.gateway.call_tool(caller, name, arguments, headers).await {
+    let declined = declined_at_client(request.params.as_ref());
+    match state.gateway.call_tool(caller, name, arguments, headers, &declined).await {
         Outcome::Result(result) => Ok(result.into_value()),
         // The very error an unknown tool gets, so that a denial tells nothing about existence.
         Outcome::Hidden => {
@@ -299,15 +300,15 @@ async fn call(
         Outcome::Reauthenticate => {
             Err(rejection(state, BearerError::InvalidToken(Refusal::Inactive), Scopes::default()))
         }
+        Outcome::Declined { approval_id } => {
+            let mut declined = RpcError::new(
+                error_code::APPROVAL_DENIED,
+                "The approval was declined; the call was not made.",
+            );
+            declined.data = Some(json!({"approvalId": approval_id}));
+            error(StatusCode::OK, declined)
+        }
         Outcome::Approval(Answer::Waiting { approval_id, url, .. }) if asking == Asking::InputRequired => {
-            if declined_at_client(request.params.as_ref(), &approval_id) {
-                let mut declined = RpcError::new(
-                    error_code::APPROVAL_DENIED,
-                    "The approval was declined; the call was not made.",
-                );
-                declined.data = Some(json!({"approvalId": approval_id}));
-                return error(StatusCode::OK, declined);
-            }
             Err(success(request.id.clone(), input_required(&approval_id, &url, &state.gateway.server_info)))
         }
         Outcome::Approval(answer) => {
@@ -344,15 +345,20 @@ fn input_required(approval_id: &str, url: &str, server_info: &protocol::mcp::Imp
     })
 }
 
-/// Does a 2026-07-28 retry answer the approval's elicitation with `decline` or `cancel`? Then the
-/// person chose not to approve, and the call ends instead of asking again.
-fn declined_at_client(params: Option<&Value>, approval_id: &str) -> bool {
-    let action = params
-        .and_then(|p| p.get("inputResponses"))
-        .and_then(|responses| responses.get(approval_id))
-        .and_then(|response| response.get("action"))
-        .and_then(Value::as_str);
-    matches!(action, Some("decline" | "cancel"))
+/// The approvals whose elicitation a 2026-07-28 retry answers with `decline` or `cancel`
+/// (`inputResponses`, keyed by approval id): the person chose not to approve, and a call waiting
+/// for one of them ends instead of asking again.
+fn declined_at_client(params: Option<&Value>) -> Vec<&str> {
+    let Some(responses) = params.and_then(|p| p.get("inputResponses")).and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    responses
+        .iter()
+        .filter(|(_, response)| {
+            matches!(response.get("action").and_then(Value::as_str), Some("decline" | "cancel"))
+        })
+        .map(|(approval_id, _)| approval_id.as_str())
+        .collect()
 }
 
 /// How the client learns about an approval.

@@ -86,6 +86,9 @@ pub enum Outcome {
     Reauthenticate,
     /// Waiting for, denied or expired at the person.
     Approval(Answer),
+    /// The approval the call waits for was declined at the client (a 2026-07-28 retry answering
+    /// its elicitation with `decline` or `cancel`): the call ends, `-31043`.
+    Declined { approval_id: String },
     /// The upstream answered with a JSON-RPC error.
     Upstream(RpcError),
     /// The routing headers of the request disagree with its body (`-32020`).
@@ -209,13 +212,15 @@ impl Gateway {
     }
 
     /// Calls the tool `name` (the gateway's name) with `arguments`, as the module says. `headers`
-    /// are a 2026-07-28 request's, whose `Mcp-Param-*` must mirror the arguments.
+    /// are a 2026-07-28 request's, whose `Mcp-Param-*` must mirror the arguments; `declined`, the
+    /// approvals whose elicitation that request answered `decline` or `cancel`.
     pub async fn call_tool(
         &self,
         caller: &Caller<'_>,
         name: &str,
         arguments: Map<String, Value>,
         headers: Option<&HeaderMap>,
+        declined: &[&str],
     ) -> Outcome {
         let started = Instant::now();
         let policies = self.policies.current();
@@ -236,8 +241,14 @@ impl Gateway {
             approval_id: None,
             latency_us: 0,
         };
-        let outcome =
+        let mut outcome =
             self.decide_and_call(caller, &policies, name, arguments, &digest, headers, &mut record).await;
+        // The person said no at the client to the very approval this call still waits for.
+        if let Outcome::Approval(Answer::Waiting { approval_id, .. }) = &outcome
+            && declined.contains(&approval_id.as_str())
+        {
+            outcome = Outcome::Declined { approval_id: approval_id.clone() };
+        }
         record.latency_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
         let (recorded, reason) = classify(&outcome);
         record.outcome = recorded;
@@ -511,6 +522,7 @@ fn classify(outcome: &Outcome) -> (Recorded, Option<String>) {
             (Recorded::ApprovalRequired, None)
         }
         Outcome::Approval(Answer::Denied { .. }) => (Recorded::ApprovalDenied, None),
+        Outcome::Declined { .. } => (Recorded::ApprovalDenied, Some("declined at the client".into())),
         Outcome::Approval(Answer::Expired { .. }) => (Recorded::ApprovalExpired, None),
         Outcome::Unavailable(why) => {
             tracing::warn!(%why, "a tool call could not be completed");
