@@ -51,20 +51,38 @@ impl Batch {
     }
 }
 
-/// Whether this request may carry a batch: it names no version other than 2025-03-26, and the
+/// Whether this request may carry `batch`: it names no version other than 2025-03-26, and the
 /// session it names is one negotiated at 2025-03-26 and owned by `owner`. The refusal otherwise:
-/// the session transport's own answers (no session id, an unknown session), or `400` / `-32600`.
-pub fn admit(sessions: &Sessions, headers: &HeaderMap, owner: &Owner<'_>) -> Result<Touched, Response> {
+/// the session transport's own answers (no session id, an unknown session), or `400` / `-32600`
+/// (also for a batch that tries to open its session with `initialize`).
+pub fn admit(
+    sessions: &Sessions,
+    headers: &HeaderMap,
+    owner: &Owner<'_>,
+    batch: &Batch,
+) -> Result<Touched, Response> {
     if let Some(version) = header_str(headers, &MCP_PROTOCOL_VERSION).map(str::trim)
         && version != BATCH_VERSION
     {
         return Err(not_in(version));
+    }
+    if headers.get(crate::MCP_SESSION_ID).is_none() && batch.elements.iter().any(is_initialize) {
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            error_code::INVALID_REQUEST,
+            "initialize must not be part of a batch: send it alone",
+        ));
     }
     let session = crate::session::require(sessions, headers, owner)?;
     if session.protocol_version != BATCH_VERSION {
         return Err(not_in(session.protocol_version));
     }
     Ok(session)
+}
+
+fn is_initialize(element: &Element) -> bool {
+    matches!(element, Ok(Message::Request(request)) if request.method == "initialize")
 }
 
 fn not_in(version: &str) -> Response {
@@ -294,6 +312,7 @@ mod tests {
     async fn a_batch_is_admitted_only_in_a_2025_03_26_session_of_its_owner() {
         let sessions = Sessions::new(10, std::time::Duration::from_secs(60));
         let ada = Owner { subject: "ada", client_id: "c" };
+        let ping = batch(json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]));
         let old = sessions.open(&ada, "2025-03-26");
         let new = sessions.open(&ada, "2025-06-18");
         let headers = |session: &str, version: Option<&str>| {
@@ -304,16 +323,28 @@ mod tests {
             }
             headers
         };
-        assert!(admit(&sessions, &headers(&old, None), &ada).is_ok());
-        assert!(admit(&sessions, &headers(&old, Some("2025-03-26")), &ada).is_ok());
+        assert!(admit(&sessions, &headers(&old, None), &ada, &ping).is_ok());
+        assert!(admit(&sessions, &headers(&old, Some("2025-03-26")), &ada, &ping).is_ok());
         for (session, version) in [(&old, Some("2025-06-18")), (&new, None), (&new, Some("2025-03-26"))] {
-            let (status, body) = json(admit(&sessions, &headers(session, version), &ada).unwrap_err()).await;
+            let (status, body) =
+                json(admit(&sessions, &headers(session, version), &ada, &ping).unwrap_err()).await;
             assert_eq!((status, body["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!(-32600)));
         }
-        let (status, _) = json(admit(&sessions, &HeaderMap::new(), &ada).unwrap_err()).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "no session id");
+        let (status, body) = json(admit(&sessions, &HeaderMap::new(), &ada, &ping).unwrap_err()).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!(-32000)),
+            "no session id"
+        );
+        let opening = batch(json!([{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}]));
+        let (status, body) = json(admit(&sessions, &HeaderMap::new(), &ada, &opening).unwrap_err()).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!(-32600)),
+            "{body}"
+        );
         let eve = Owner { subject: "eve", client_id: "c" };
-        let (status, _) = json(admit(&sessions, &headers(&old, None), &eve).unwrap_err()).await;
+        let (status, _) = json(admit(&sessions, &headers(&old, None), &eve, &ping).unwrap_err()).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "someone else's session");
     }
 }

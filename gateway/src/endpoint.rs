@@ -123,7 +123,7 @@ pub async fn post(
             // 2025-03-26 sessions only; each element is decided, audited (under this request's
             // id) and passed on as if it had come alone.
             Read::Batch(elements) => {
-                match batch::admit(&state.gateway.sessions, &headers, &owner(caller.token)) {
+                match batch::admit(&state.gateway.sessions, &headers, &owner(caller.token), &elements) {
                     Ok(_) => {
                         let (state, headers, caller) = (&state, &headers, &caller);
                         Box::pin(batch::answer(elements, |message| session(state, headers, message, caller)))

@@ -99,7 +99,7 @@ pub async fn post(State(state): State<AppState>, request: Request) -> Response {
     let inbound = match inbound::read(&headers, body).await {
         Ok(Read::One(inbound)) => inbound,
         Ok(Read::Batch(batch)) => {
-            if let Err(refused) = batch::admit(&state.mcp.sessions, &headers, &owner(&token)) {
+            if let Err(refused) = batch::admit(&state.mcp.sessions, &headers, &owner(&token), &batch) {
                 return refused;
             }
             let (state, headers, token) = (&state, &headers, &*token);

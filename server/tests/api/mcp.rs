@@ -115,6 +115,7 @@ async fn a_2025_03_26_session_may_send_batches() {
     let mcp = setup("echo").await;
     let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let initialize_again = initialize.clone();
     let opened = mcp.post(initialize.clone()).send().await.unwrap();
     let session = opened.headers()[SESSION].to_str().unwrap().to_owned();
     assert_eq!(body(opened).await["result"]["protocolVersion"], "2025-03-26");
@@ -160,6 +161,9 @@ async fn a_2025_03_26_session_may_send_batches() {
     // The batch names its session: without one, or with another's version, it is refused.
     let without = mcp.post(json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}])).send().await.unwrap();
     assert_eq!(without.status(), 400);
+    let opening = mcp.post(json!([initialize_again])).send().await.unwrap();
+    assert_eq!(opening.status(), 400);
+    assert_eq!(body(opening).await["error"]["code"], -32600, "initialize is sent alone");
     let saying_newer = mcp
         .post(json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]))
         .header(SESSION, &session)
