@@ -51,11 +51,31 @@ impl Batch {
     }
 }
 
+/// Answers a `POST` that carried `batch`: refused unless `admit`ted, else `answer`ed through
+/// `handle` (the server's handler of a single message in the session form). What `mcp-server`
+/// and the gateway call.
+pub async fn serve<F, Fut>(
+    sessions: &Sessions,
+    headers: &HeaderMap,
+    owner: &Owner<'_>,
+    batch: Batch,
+    handle: F,
+) -> Response
+where
+    F: FnMut(Message) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    match admit(sessions, headers, owner, &batch) {
+        Ok(_) => answer(batch, handle).await,
+        Err(refused) => refused,
+    }
+}
+
 /// Whether this request may carry `batch`: it names no version other than 2025-03-26, and the
 /// session it names is one negotiated at 2025-03-26 and owned by `owner`. The refusal otherwise:
 /// the session transport's own answers (no session id, an unknown session), or `400` / `-32600`
 /// (also for a batch that tries to open its session with `initialize`).
-pub fn admit(
+fn admit(
     sessions: &Sessions,
     headers: &HeaderMap,
     owner: &Owner<'_>,
@@ -105,7 +125,7 @@ pub fn empty() -> Response {
 /// Answers an admitted batch: each element through `handle` (the handler of a single message in
 /// the session form), in order, and the JSON-RPC answers as one array; `202` if there are none.
 /// An element answered with anything but `200` or `202` ends the batch with that answer.
-pub async fn answer<F, Fut>(batch: Batch, mut handle: F) -> Response
+async fn answer<F, Fut>(batch: Batch, mut handle: F) -> Response
 where
     F: FnMut(Message) -> Fut,
     Fut: Future<Output = Response>,

@@ -123,14 +123,10 @@ pub async fn post(
             // 2025-03-26 sessions only; each element is decided, audited (under this request's
             // id) and passed on as if it had come alone.
             Read::Batch(elements) => {
-                match batch::admit(&state.gateway.sessions, &headers, &owner(caller.token), &elements) {
-                    Ok(_) => {
-                        let (state, headers, caller) = (&state, &headers, &caller);
-                        Box::pin(batch::answer(elements, |message| session(state, headers, message, caller)))
-                            .await
-                    }
-                    Err(refused) => refused,
-                }
+                let (state, headers, caller) = (&state, &headers, &caller);
+                let handle = |message| session(state, headers, message, caller);
+                let owner = owner(caller.token);
+                Box::pin(batch::serve(&state.gateway.sessions, headers, &owner, elements, handle)).await
             }
         }
     };

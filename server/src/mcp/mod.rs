@@ -99,11 +99,10 @@ pub async fn post(State(state): State<AppState>, request: Request) -> Response {
     let inbound = match inbound::read(&headers, body).await {
         Ok(Read::One(inbound)) => inbound,
         Ok(Read::Batch(batch)) => {
-            if let Err(refused) = batch::admit(&state.mcp.sessions, &headers, &owner(&token), &batch) {
-                return refused;
-            }
+            let (sessions, owner) = (&state.mcp.sessions, owner(&token));
             let (state, headers, token) = (&state, &headers, &*token);
-            return batch::answer(batch, |message| session::handle(state, headers, message, token)).await;
+            let handle = |message| session::handle(state, headers, message, token);
+            return batch::serve(sessions, headers, &owner, batch, handle).await;
         }
         Err(response) => return response,
     };
