@@ -6,7 +6,7 @@ use protocol::resource::check_resource;
 use protocol::secret::{ClientSecret, Password};
 use protocol::token::{GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 
-use crate::store::{AuditEvent, AuditKind, Client, Store, User};
+use crate::store::{AuditEvent, AuditKind, Client, ExchangeTargets, Store, User};
 use crate::{digest, password, random};
 
 /// Shortest password `users add` and `users passwd` accept.
@@ -124,7 +124,7 @@ pub async fn add_client(
     let metadata = protocol::registration::validate(metadata)
         .map_err(|(code, description)| AdminError::Invalid(format!("{code}: {description}")))?;
     let client_id = checked_client_id(store, client_id).await?;
-    let client = Client::preregistered(client_id, metadata, None, Vec::new());
+    let client = Client::preregistered(client_id, metadata, None, Vec::new(), ExchangeTargets::none());
     store.insert_client(&client, &added_by_operator(&client), now).await?;
     Ok(client)
 }
@@ -148,6 +148,9 @@ pub struct NewConfidentialClient {
     pub auth: ConfidentialAuth,
     /// The resources it acts for: it may exchange tokens issued for them, and introspect them.
     pub acts_for: Vec<String>,
+    /// The resources it may obtain tokens for, by exchange or an approved call (a gateway's
+    /// upstreams). Needs `acts_for`: only tokens given to it can be exchanged.
+    pub exchange_to: Vec<String>,
     /// `None`: token exchange and CIBA.
     pub grant_types: Option<Vec<String>>,
     pub redirect_uris: Vec<String>,
@@ -186,11 +189,22 @@ pub async fn add_confidential_client(
     for resource in &new.acts_for {
         check_resource(resource).map_err(|e| AdminError::Invalid(format!("--acts-for {resource}: {e}")))?;
     }
+    for resource in &new.exchange_to {
+        check_resource(resource)
+            .map_err(|e| AdminError::Invalid(format!("--exchange-to {resource}: {e}")))?;
+    }
+    if new.acts_for.is_empty() && !new.exchange_to.is_empty() {
+        return Err(AdminError::Invalid(
+            "--exchange-to needs --acts-for: a client exchanges only tokens issued for a resource it acts for"
+                .into(),
+        ));
+    }
     let client_id = checked_client_id(store, new.client_id.as_deref()).await?;
     let secret =
         (method == protocol::registration::CLIENT_SECRET_BASIC).then(|| ClientSecret::new(random::token()));
     let secret_hash = secret.as_ref().map(|s| digest::sha256(s.secret()));
-    let client = Client::preregistered(client_id, metadata, secret_hash, new.acts_for);
+    let exchange_to = ExchangeTargets::Listed(new.exchange_to);
+    let client = Client::preregistered(client_id, metadata, secret_hash, new.acts_for, exchange_to);
     store.insert_client(&client, &added_by_operator(&client), now).await?;
     Ok((client, secret))
 }
@@ -198,11 +212,15 @@ pub async fn add_confidential_client(
 /// The audit event of a client the operator added, written with it: registrations are on the
 /// trail whoever made them.
 fn added_by_operator(client: &Client) -> AuditEvent {
-    AuditEvent::new(AuditKind::ClientRegistered).client(&client.client_id).detail(format!(
+    let mut detail = format!(
         "added by the operator ({}); redirect_uris {:?}",
         client.auth_method().as_str(),
         client.redirect_uris
-    ))
+    );
+    if !client.acts_for.is_empty() {
+        detail.push_str(&format!("; acts for {:?}; exchanges to {:?}", client.acts_for, client.exchange_to));
+    }
+    AuditEvent::new(AuditKind::ClientRegistered).client(&client.client_id).detail(detail)
 }
 
 /// The client id to register under: the one given (checked, and free) or a random one.
@@ -297,6 +315,7 @@ mod tests {
             name: "Gateway".into(),
             auth: ConfidentialAuth::Secret,
             acts_for: vec!["http://localhost:9100".into()],
+            exchange_to: vec!["http://localhost:9090".into()],
             grant_types: None,
             redirect_uris: Vec::new(),
         };
@@ -305,6 +324,11 @@ mod tests {
         let stored = store.find_client("gateway").await.unwrap().unwrap();
         assert_eq!(stored.secret_hash.as_deref(), Some(digest::sha256(secret.secret()).as_str()));
         assert!(stored.is_confidential() && stored.acts_for("http://localhost:9100"));
+        assert_eq!(stored.exchange_to, ExchangeTargets::Listed(vec!["http://localhost:9090".into()]));
+        assert!(
+            !stored.exchange_to.allow("http://localhost:9091")
+                && stored.exchange_to.allow("http://localhost:9090")
+        );
         assert_eq!(client.metadata.grant_types, stored.metadata.grant_types);
         assert!(add_confidential_client(&store, new.clone(), 1).await.is_err(), "the id is taken");
 
@@ -319,8 +343,19 @@ mod tests {
         let bad_resource = NewConfidentialClient {
             client_id: Some("third".into()),
             acts_for: vec!["not a url".into()],
-            ..new
+            ..new.clone()
         };
         assert!(add_confidential_client(&store, bad_resource, 1).await.is_err());
+        let bad_target = NewConfidentialClient {
+            client_id: Some("fourth".into()),
+            exchange_to: vec!["http://localhost:9090#fragment".into()],
+            ..new.clone()
+        };
+        assert!(add_confidential_client(&store, bad_target, 1).await.is_err());
+        let targets_without_acting =
+            NewConfidentialClient { client_id: Some("fifth".into()), acts_for: Vec::new(), ..new };
+        let refused = add_confidential_client(&store, targets_without_acting, 1).await.unwrap_err();
+        assert!(refused.to_string().contains("--exchange-to needs --acts-for"), "{refused}");
+        assert!(store.find_client("fifth").await.unwrap().is_none());
     }
 }

@@ -32,7 +32,7 @@ use protocol::token::{BackchannelAuthenticationResponse, TokenResponse};
 
 use crate::audit::{self, RequestContext};
 use crate::error::ApiError;
-use crate::exchange::{check_actor, subject_token, target_scope};
+use crate::exchange::{check_actor, may_target, subject_token, target_scope};
 use crate::issuance::{Delegation, groups_for, issue_delegated};
 use crate::routes::{FromParams, Params};
 use crate::state::{AppState, secs};
@@ -168,6 +168,12 @@ async fn open(
     check_actor(client, &subject)?;
     if request.login_hint != subject.claims.sub {
         return Err(ApiError::new(ErrorCode::UnknownUserId, "login_hint is not the subject token's user"));
+    }
+    if !may_target(client, &request.call.location) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAuthorizationDetails,
+            "this client is not registered to obtain tokens for that location",
+        ));
     }
     let target = state.config.resource(&request.call.location).ok_or_else(|| {
         ApiError::new(ErrorCode::InvalidAuthorizationDetails, "the location is not a resource of this server")

@@ -22,7 +22,7 @@ use protocol::resource::is_loopback;
 use url::Url;
 
 use crate::state::AppState;
-use crate::store::{Client, Registration, StoreError};
+use crate::store::{Client, ExchangeTargets, Registration, StoreError};
 
 /// How the AS treats metadata document URLs.
 #[derive(Debug, Clone)]
@@ -213,6 +213,7 @@ pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<Client,
         metadata,
         secret_hash: None,
         acts_for: Vec::new(),
+        exchange_to: ExchangeTargets::none(),
     };
     state.store.upsert_fetched_client(&client, now + freshness, now).await?;
     tracing::info!(%client_id, freshness, "fetched a client metadata document");

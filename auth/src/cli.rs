@@ -30,7 +30,7 @@ use crate::config::{
     ApprovalSettings, IntrospectionCredential, ResourceServer, SeedUser, Settings, SweepSettings, defaults,
 };
 use crate::startup::Application;
-use crate::store::{Migrations, Store, StoredAuditEvent, StoredKey};
+use crate::store::{Client, ExchangeTargets, Migrations, Store, StoredAuditEvent, StoredKey};
 use crate::{admin, cimd, keyring};
 
 /// OAuth 2.1 authorization server for MCP.
@@ -317,6 +317,10 @@ pub enum ClientsCommand {
         /// Repeatable.
         #[arg(long = "acts-for", requires = "confidential")]
         acts_for: Vec<String>,
+        /// A resource the client may obtain tokens for, by token exchange or an approved call (a
+        /// gateway's upstream). Repeatable; without it the client obtains tokens for nothing.
+        #[arg(long = "exchange-to", requires = "acts_for")]
+        exchange_to: Vec<String>,
         /// A grant type of the confidential client (default: token exchange and CIBA). Repeatable.
         #[arg(long = "grant-type", requires = "confidential")]
         grant_types: Vec<String>,
@@ -424,6 +428,22 @@ async fn users(store: &Store, command: UsersCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `clients list` says of a client that acts for resources: for which, and what it may
+/// obtain tokens for (loudly, when that is anything).
+fn acting(client: &Client) -> String {
+    if client.acts_for.is_empty() {
+        return String::new();
+    }
+    let targets = match &client.exchange_to {
+        ExchangeTargets::Listed(listed) if listed.is_empty() => "nothing".to_owned(),
+        ExchangeTargets::Listed(listed) => listed.join(" "),
+        ExchangeTargets::Unrestricted => {
+            "ANY RESOURCE (registered before --exchange-to; remove it and add it again)".to_owned()
+        }
+    };
+    format!("\tacts for {}; exchanges to {targets}", client.acts_for.join(" "))
+}
+
 async fn clients(store: &Store, command: ClientsCommand) -> anyhow::Result<()> {
     match command {
         ClientsCommand::Add {
@@ -435,6 +455,7 @@ async fn clients(store: &Store, command: ClientsCommand) -> anyhow::Result<()> {
             jwks_uri,
             jwks_file,
             acts_for,
+            exchange_to,
             grant_types,
         } => {
             let auth = match (jwks_uri, jwks_file) {
@@ -454,6 +475,7 @@ async fn clients(store: &Store, command: ClientsCommand) -> anyhow::Result<()> {
                 name,
                 auth,
                 acts_for,
+                exchange_to,
                 grant_types: (!grant_types.is_empty()).then_some(grant_types),
                 redirect_uris,
             };
@@ -485,11 +507,7 @@ async fn clients(store: &Store, command: ClientsCommand) -> anyhow::Result<()> {
                     client.auth_method().as_str(),
                     client.display_name(),
                     client.redirect_uris.join(" "),
-                    if client.acts_for.is_empty() {
-                        String::new()
-                    } else {
-                        format!("\tacts for {}", client.acts_for.join(" "))
-                    }
+                    acting(&client)
                 );
             }
         }
@@ -718,6 +736,7 @@ mod tests {
         let Some(Command::Administration(Administration::Clients(ClientsCommand::Add {
             confidential,
             acts_for,
+            exchange_to,
             jwks_uri,
             redirect_uris,
             ..
@@ -731,6 +750,10 @@ mod tests {
             "http://localhost:9100",
             "--jwks-uri",
             "http://localhost:9100/jwks.json",
+            "--exchange-to",
+            "http://localhost:9090",
+            "--exchange-to",
+            "http://localhost:9091",
         ])
         .command
         else {
@@ -738,6 +761,18 @@ mod tests {
         };
         assert!(confidential && redirect_uris.is_empty());
         assert_eq!((acts_for.len(), jwks_uri.as_deref()), (1, Some("http://localhost:9100/jwks.json")));
+        assert_eq!(exchange_to, ["http://localhost:9090", "http://localhost:9091"]);
+        let targets_without_acting = [
+            "mcp-auth",
+            "clients",
+            "add",
+            "--confidential",
+            "--name",
+            "G",
+            "--exchange-to",
+            "http://localhost:9090",
+        ];
+        assert!(Cli::try_parse_from(targets_without_acting).is_err(), "--exchange-to needs --acts-for");
         let public_without_uri = ["mcp-auth", "clients", "add", "--name", "App"];
         assert!(Cli::try_parse_from(public_without_uri).is_err(), "a public client needs a redirect URI");
         let keys_for_public = [

@@ -10,6 +10,9 @@
 //! * only a client registered as acting for the subject token's audience may exchange it
 //!   ([`check_actor`]), so a token the user gave the gateway cannot be exchanged by anyone else
 //!   (`invalid_request` too);
+//! * only for a resource the client was registered to obtain tokens for (`clients add
+//!   --exchange-to`, [`may_target`]): `invalid_target` otherwise, as for a resource this server
+//!   does not know;
 //! * the new token's scope is within both the subject token's and the target resource's
 //!   ([`target_scope`]): `invalid_scope` otherwise; `invalid_target` for a resource this server
 //!   does not know;
@@ -28,7 +31,7 @@ use crate::audit::{self, RequestContext};
 use crate::error::ApiError;
 use crate::issuance::{Delegation, groups_for, issue_delegated};
 use crate::state::AppState;
-use crate::store::{AuditEvent, AuditKind, Client, Grant};
+use crate::store::{AuditEvent, AuditKind, Client, ExchangeTargets, Grant};
 
 /// A subject token that passed every check: its claims and the grant it was issued under.
 #[derive(Debug)]
@@ -85,6 +88,21 @@ pub fn check_actor(client: &Client, subject: &Subject) -> Result<(), ApiError> {
         return Err(ApiError::invalid_grant("the subject token's actor chain is as long as allowed"));
     }
     Ok(())
+}
+
+/// May `client` obtain a token for `resource`, by exchange or an approved call? Only for the
+/// resources it was registered with (`--exchange-to`). A client registered before that list
+/// existed still may, for any, and each such use is a warning naming the client.
+pub fn may_target(client: &Client, resource: &str) -> bool {
+    if client.exchange_to == ExchangeTargets::Unrestricted {
+        tracing::warn!(
+            client_id = %client.client_id,
+            %resource,
+            "this client was registered before exchange targets existed and may obtain tokens for any \
+             resource: remove it and add it again with --exchange-to for each resource it needs"
+        );
+    }
+    client.exchange_to.allow(resource)
 }
 
 /// The scope of the new token: `requested` if it is within both the subject token's scope and the
@@ -166,6 +184,13 @@ async fn perform(
     if subject.claims.authorization_details.as_ref().is_some_and(|details| !details.is_empty()) {
         return Err(ApiError::invalid_request("a token bound to an approved call cannot be exchanged"));
     }
+    // Before looking the resource up, so a client learns nothing about resources it may not name.
+    if !may_target(client, &request.resource) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidTarget,
+            "this client is not registered to obtain tokens for that resource",
+        ));
+    }
     let target = state.config.resource(&request.resource).ok_or_else(|| {
         ApiError::new(ErrorCode::InvalidTarget, "this server issues no tokens for that resource")
     })?;
@@ -225,5 +250,21 @@ mod tests {
         assert_eq!(error(target_scope(Some("echo"), &subject, &target)), "invalid_scope");
         assert_eq!(error(target_scope(Some("bad\"scope"), &subject, &target)), "invalid_scope");
         assert_eq!(error(target_scope(None, &scopes("echo"), &target)), "invalid_scope");
+    }
+
+    #[test]
+    fn a_client_targets_only_its_listed_resources_unless_it_predates_the_list() {
+        let metadata = protocol::registration::ClientMetadata::default();
+        let acting = vec!["http://localhost:9100".to_owned()];
+        let listed = ExchangeTargets::Listed(vec!["http://localhost:9090".into()]);
+        let gateway = Client::preregistered("gw".into(), metadata, None, acting, listed);
+        assert!(may_target(&gateway, "http://localhost:9090"));
+        for other in ["http://localhost:9091", "http://localhost:9090/", "http://LOCALHOST:9090", ""] {
+            assert!(!may_target(&gateway, other), "{other}");
+        }
+        let nothing = Client { exchange_to: ExchangeTargets::none(), ..gateway.clone() };
+        assert!(!may_target(&nothing, "http://localhost:9090"));
+        let legacy = Client { exchange_to: ExchangeTargets::Unrestricted, ..gateway };
+        assert!(may_target(&legacy, "http://localhost:9091"));
     }
 }

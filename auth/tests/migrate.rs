@@ -87,6 +87,57 @@ async fn a_database_migrated_by_a_newer_build_is_refused_by_every_command() {
     }
 }
 
+#[tokio::test]
+async fn a_gateway_registered_before_exchange_targets_keeps_any_target_and_is_listed_as_such() {
+    let database = EmptyTestDatabase::create().await.expect("a test database");
+    let url = database.url();
+    assert!(mcp_auth(&["migrate"], url).status.success());
+    let gateway = ["--confidential", "--name", "Gateway", "--acts-for", "http://localhost:9100"];
+    let app = ["--name", "App", "--redirect-uri", "http://127.0.0.1:8080/callback"];
+    for (id, args) in [("old-gateway", &gateway[..]), ("app", &app)] {
+        let added = mcp_auth(&[&["clients", "add", "--client-id", id][..], args].concat(), url);
+        assert!(added.status.success(), "{}", text(&added.stderr));
+    }
+    // The database as the release before exchange targets left it, then migrated by this one.
+    undo_migration(url, "exchange targets", "ALTER TABLE clients DROP COLUMN exchange_to").await;
+    let migrated = mcp_auth(&["migrate"], url);
+    assert!(text(&migrated.stdout).contains("(exchange targets)"), "{}", text(&migrated.stderr));
+    let targets = ["--exchange-to", "http://localhost:9090"];
+    let added =
+        mcp_auth(&[&["clients", "add", "--client-id", "new-gateway"][..], &gateway, &targets].concat(), url);
+    assert!(added.status.success(), "{}", text(&added.stderr));
+
+    let listed = text(&mcp_auth(&["clients", "list"], url).stdout);
+    let line = |id: &str| listed.lines().find(|l| l.starts_with(id)).unwrap_or_default().to_owned();
+    assert!(
+        line("old-gateway").ends_with(
+            "exchanges to ANY RESOURCE (registered before --exchange-to; remove it and add it again)"
+        ),
+        "{listed}"
+    );
+    assert!(line("new-gateway").ends_with("exchanges to http://localhost:9090"), "{listed}");
+    assert!(!line("app").is_empty() && !line("app").contains("exchanges"), "{listed}");
+}
+
+/// Reverts the migration `description` with `sql` and forgets it was applied, as though the
+/// database had been migrated by the release before it.
+async fn undo_migration(url: &str, description: &str, sql: &str) {
+    let forget = "DELETE FROM _sqlx_migrations WHERE description = $1";
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("the database opens");
+        sqlx::query(sql).execute(&pool).await.expect("reverted");
+        let forgotten = sqlx::query(forget).bind(description).execute(&pool).await.expect("forgotten");
+        assert_eq!(forgotten.rows_affected(), 1, "migration {description:?}");
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("the database opens");
+        sqlx::query(sql).execute(&pool).await.expect("reverted");
+        let forgotten = sqlx::query(forget).bind(description).execute(&pool).await.expect("forgotten");
+        assert_eq!(forgotten.rows_affected(), 1, "migration {description:?}");
+        pool.close().await;
+    }
+}
+
 /// Records `version` as applied, as a later release of mcp-auth would have.
 async fn record_migration_from_the_future(url: &str, version: i64) {
     let insert = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)

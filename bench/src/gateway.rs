@@ -207,6 +207,8 @@ async fn start() -> anyhow::Result<System> {
         name: "MCP gateway (bench)".into(),
         auth: mcp_auth::admin::ConfidentialAuth::Secret,
         acts_for: vec![gateway.clone()],
+        // Both of the catalog's upstreams are this one server.
+        exchange_to: vec![server.clone()],
         grant_types: None,
         redirect_uris: Vec::new(),
     };

@@ -497,6 +497,13 @@ fn exchange_refused(entry: &Entry, error: AsError) -> Outcome {
             // longer honoured there (revoked, its grant ended): it must sign in again. (The
             // gateway's own requests are tested to be well formed.)
             ErrorCode::InvalidGrant | ErrorCode::InvalidRequest => Outcome::Reauthenticate,
+            // The AS issues no tokens for this upstream's resource to this gateway: it does not
+            // know the resource, or the gateway's registration does not list it.
+            ErrorCode::InvalidTarget => Outcome::Unavailable(format!(
+                "the authorization server issues this gateway no tokens for upstream {} (is its resource \
+                 among the gateway's `mcp-auth clients add --exchange-to`?)",
+                entry.upstream
+            )),
             other => Outcome::Unavailable(format!("the authorization server refused: {}", other.as_str())),
         },
         AsError::Unavailable(why) => Outcome::Unavailable(why),
@@ -706,6 +713,10 @@ mod tests {
         assert!(matches!(outcome, Outcome::Unavailable(_)), "{outcome:?}");
         let outcome = exchange_refused(&entry, refused(ErrorCode::InvalidScope));
         assert!(matches!(outcome, Outcome::Unavailable(_)), "a step-up would ask for what the token has");
+        let Outcome::Unavailable(why) = exchange_refused(&entry, refused(ErrorCode::InvalidTarget)) else {
+            panic!("an upstream the AS issues no tokens for is the operator's to fix")
+        };
+        assert!(why.contains("upstream demo") && why.contains("--exchange-to"), "{why}");
     }
 
     #[test]

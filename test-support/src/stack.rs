@@ -155,6 +155,7 @@ impl Stack {
                     name: format!("{id} (test)"),
                     auth: mcp_auth::admin::ConfidentialAuth::Secret,
                     acts_for: vec![resource.clone()],
+                    exchange_to: vec![resource.clone()],
                     grant_types: None,
                     redirect_uris: Vec::new(),
                 };
@@ -171,13 +172,14 @@ impl Stack {
                 name: format!("{id} (test)"),
                 auth: mcp_auth::admin::ConfidentialAuth::Jwks(jwks),
                 acts_for: vec![resource.clone()],
+                exchange_to: vec![resource.clone()],
                 grant_types: None,
                 redirect_uris: Vec::new(),
             };
             mcp_auth::admin::add_confidential_client(&auth.store(), new, SystemClock.now()).await?;
         }
         let gateway_secret = match &gateway_listeners {
-            Some(((_, gateway), _)) => {
+            Some(((_, gateway), (_, team))) => {
                 let store = auth.store();
                 let now = SystemClock.now();
                 let password = protocol::secret::Password::new(ADMIN_PASSWORD);
@@ -188,6 +190,7 @@ impl Stack {
                     name: "MCP gateway (test)".into(),
                     auth: mcp_auth::admin::ConfidentialAuth::Secret,
                     acts_for: vec![gateway.clone()],
+                    exchange_to: vec![resource.clone(), team.clone()],
                     grant_types: None,
                     redirect_uris: Vec::new(),
                 };

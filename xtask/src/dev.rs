@@ -160,6 +160,11 @@ fn register_gateway(bin: &Path, data: &Path, database: &str) -> Result {
             "MCP gateway (demo)",
             "--acts-for",
             GATEWAY,
+            // Its upstreams, the only resources it may exchange the users' tokens for.
+            "--exchange-to",
+            "http://localhost:9090",
+            "--exchange-to",
+            "http://localhost:9091",
             "--jwks-file",
             &jwks_file,
         ]),

@@ -54,6 +54,34 @@ impl ClientAuthMethod {
     }
 }
 
+/// The resources a client acting for others may obtain tokens for, by token exchange (RFC 8693
+/// leaves the targets a client may name to the AS's policy) or an approved call. A gateway lists
+/// its upstreams; without the list, a user's token given to it could be traded for a token for any
+/// resource of this server whose scopes it shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExchangeTargets {
+    /// These and no others; none for ordinary clients and for clients that only introspect.
+    Listed(Vec<String>),
+    /// Any resource: a client registered before the list existed (stored as NULL), which keeps
+    /// working after an upgrade. Every use is logged as a warning until it is registered again.
+    Unrestricted,
+}
+
+impl ExchangeTargets {
+    /// No targets.
+    pub fn none() -> Self {
+        ExchangeTargets::Listed(Vec::new())
+    }
+
+    /// May a token for `resource` be obtained?
+    pub fn allow(&self, resource: &str) -> bool {
+        match self {
+            ExchangeTargets::Listed(listed) => listed.iter().any(|r| r == resource),
+            ExchangeTargets::Unrestricted => true,
+        }
+    }
+}
+
 /// A client: public (registered dynamically, by metadata document, or by hand) or confidential
 /// (pre-registered by an operator, with a secret or keys).
 #[derive(Debug, Clone)]
@@ -68,6 +96,8 @@ pub struct Client {
     /// The resources this client acts for (a gateway, say): it may exchange tokens issued for
     /// them. Empty for ordinary clients.
     pub acts_for: Vec<String>,
+    /// The resources it may obtain tokens for when it acts for others.
+    pub exchange_to: ExchangeTargets,
 }
 
 impl Client {
@@ -77,6 +107,7 @@ impl Client {
         metadata: ClientMetadata,
         secret_hash: Option<String>,
         acts_for: Vec<String>,
+        exchange_to: ExchangeTargets,
     ) -> Self {
         Self {
             client_id,
@@ -86,6 +117,7 @@ impl Client {
             metadata,
             secret_hash,
             acts_for,
+            exchange_to,
         }
     }
 

@@ -19,7 +19,7 @@ mod users;
 
 pub use approvals::{ApprovalDecision, ApprovalRequest, ApprovalStatus, Decided, Poll, StandingApproval};
 pub use audit::{AuditEvent, AuditKind, StoredAuditEvent};
-pub use clients::{Client, ClientAuthMethod, Registration};
+pub use clients::{Client, ClientAuthMethod, ExchangeTargets, Registration};
 pub use codes::{CodeBinding, Redemption};
 pub use consents::Consent;
 pub use grants::{Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};

@@ -14,7 +14,7 @@ use crate::audit::{self, RequestContext};
 use crate::error::{ApiError, no_store};
 use crate::random;
 use crate::state::AppState;
-use crate::store::{AuditEvent, AuditKind, Client, Registration};
+use crate::store::{AuditEvent, AuditKind, Client, ExchangeTargets, Registration};
 
 pub async fn register(
     State(state): State<AppState>,
@@ -41,6 +41,7 @@ pub async fn register(
         metadata: metadata.clone(),
         secret_hash: None,
         acts_for: Vec::new(),
+        exchange_to: ExchangeTargets::none(),
     };
     let mut event = AuditEvent::new(AuditKind::ClientRegistered)
         .client(&client.client_id)

@@ -37,9 +37,9 @@ pub use backend::{
 // The records in the facade's signatures, so callers name them where they name the store.
 pub use crate::model::{
     ApprovalDecision, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, BrowserSession, Client,
-    ClientAuthMethod, CodeBinding, Consent, Decided, Grant, IssuedAccessToken, NewRefreshToken,
-    PendingAuthorization, Poll, Redemption, Registration, StandingApproval, StoredAuditEvent, StoredKey,
-    StoredRefreshToken, User,
+    ClientAuthMethod, CodeBinding, Consent, Decided, ExchangeTargets, Grant, IssuedAccessToken,
+    NewRefreshToken, PendingAuthorization, Poll, Redemption, Registration, StandingApproval,
+    StoredAuditEvent, StoredKey, StoredRefreshToken, User,
 };
 
 /// A storage failure. Handlers turn it into `server_error` without showing the details.
@@ -174,6 +174,26 @@ fn from_json<T: serde::de::DeserializeOwned>(
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// `clients.exchange_to` as stored: a JSON list, or NULL for a client registered before the
+/// column existed.
+fn exchange_to_column(targets: &ExchangeTargets) -> Result<Option<String>, StoreError> {
+    match targets {
+        ExchangeTargets::Listed(listed) => Ok(Some(to_json(listed)?)),
+        ExchangeTargets::Unrestricted => Ok(None),
+    }
+}
+
+/// The [`ExchangeTargets`] of a stored `clients.exchange_to`.
+fn exchange_targets(
+    column: Option<&str>,
+    what: impl FnOnce() -> String,
+) -> Result<ExchangeTargets, StoreError> {
+    match column {
+        Some(listed) => Ok(ExchangeTargets::Listed(from_json(listed, what)?)),
+        None => Ok(ExchangeTargets::Unrestricted),
+    }
 }
 
 /// Handle to the database; cheap to clone.

@@ -5,8 +5,8 @@ use protocol::token::{BackchannelAuthenticationResponse, TokenResponse};
 use serde_json::{Value, json};
 
 use crate::gateway::{
-    Confidential, GATEWAY, OTHER, UPSTREAM, claims, error_of, key_client, secret_client, spawn_gateway_app,
-    user_token,
+    Confidential, GATEWAY, OTHER, UPSTREAM, claims, error_of, key_client, secret_client, secret_client_to,
+    spawn_gateway_app, user_token,
 };
 use crate::helpers::{TestApp, hidden_field};
 
@@ -358,6 +358,12 @@ async fn a_backchannel_request_is_refused_what_it_may_not_ask() {
     assert_eq!(send(&gateway, wrong_user).await, (400, "unknown_user_id".into()));
     let unknown_place = details("http://127.0.0.1:9999", "delete_note", "x");
     assert_eq!(send(&gateway, base(unknown_place)).await, (400, "invalid_authorization_details".into()));
+    // A location the client was not registered to obtain tokens for (`--exchange-to`), though
+    // the server knows it and a client listing it may ask.
+    let narrow = secret_client_to(&app, "narrow", &[GATEWAY], &[UPSTREAM]).await;
+    let elsewhere = details(OTHER, "delete_note", "x");
+    assert_eq!(send(&narrow, base(elsewhere.clone())).await, (400, "invalid_authorization_details".into()));
+    assert_eq!(ask_about(&app, &gateway, token, &elsewhere, &[]).await.status(), 200);
     let two: Value = serde_json::from_str(&good).unwrap();
     let two = json!([two[0], two[0]]).to_string();
     assert_eq!(send(&gateway, base(two)).await, (400, "invalid_authorization_details".into()));

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::gateway::{
     ACCESS_TOKEN_TYPE, GATEWAY, OTHER, TOKEN_EXCHANGE, UPSTREAM, basic, claims, error_of, key_client,
-    scope_of, secret_client, spawn_gateway_app, user_token,
+    scope_of, secret_client, secret_client_to, spawn_gateway_app, user_token,
 };
 use crate::helpers::TestApp;
 
@@ -149,6 +149,34 @@ async fn an_exchange_cannot_widen_the_scope_or_reach_an_unknown_resource() {
         )
         .await;
     assert_eq!(error_of(wrong_type).await, (400, "invalid_request".into()));
+}
+
+#[tokio::test]
+async fn a_client_obtains_tokens_only_for_the_resources_it_was_registered_to_exchange_to() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client_to(&app, "gateway", &[GATEWAY], &[UPSTREAM]).await;
+    let introspector = secret_client_to(&app, "introspector", &[GATEWAY], &[]).await;
+    let subject = user_token(&app, GATEWAY, "echo").await;
+    let token = subject.access_token.secret();
+    assert_eq!(gateway.exchange(&app, token, UPSTREAM, None).await.status(), 200);
+    // OTHER knows `echo` too: a client acting for the gateway could otherwise trade the user's
+    // token for one there. An unknown resource gets the same answer, so nothing is learnt.
+    for (client, resource) in [
+        (&gateway, OTHER),
+        (&gateway, GATEWAY),
+        (&gateway, "http://127.0.0.1:9999"),
+        (&introspector, UPSTREAM),
+    ] {
+        let response = client.exchange(&app, token, resource, None).await;
+        assert_eq!(error_of(response).await, (400, "invalid_target".into()), "{} to {resource}", client.id);
+    }
+    let events = app.store.audit_events(50).await.unwrap();
+    let refused = events
+        .iter()
+        .filter(|e| e.kind == "token_exchange_refused")
+        .filter(|e| e.detail.as_deref().is_some_and(|d| d.contains("not registered to obtain tokens")))
+        .count();
+    assert_eq!(refused, 4, "{events:?}");
 }
 
 #[tokio::test]

@@ -128,6 +128,20 @@ pub async fn secret_client(app: &TestApp, id: &str, acts_for: &[&str]) -> Confid
     Confidential { id: id.into(), credential: Credential::Secret(secret.unwrap()) }
 }
 
+/// Registers a confidential client with a secret that acts for `acts_for` and may obtain tokens
+/// for `exchange_to` only.
+pub async fn secret_client_to(
+    app: &TestApp,
+    id: &str,
+    acts_for: &[&str],
+    exchange_to: &[&str],
+) -> Confidential {
+    let mut new = new_client(id, ConfidentialAuth::Secret, acts_for);
+    new.exchange_to = exchange_to.iter().map(|r| (*r).to_owned()).collect();
+    let (_, secret) = add_confidential_client(&app.store, new, app.clock_now()).await.unwrap();
+    Confidential { id: id.into(), credential: Credential::Secret(secret.unwrap()) }
+}
+
 /// Registers a `private_key_jwt` client with an inline JWK Set that acts for `acts_for`.
 pub async fn key_client(app: &TestApp, id: &str, acts_for: &[&str]) -> Confidential {
     let key = ClientKey::new("key-1");
@@ -142,6 +156,8 @@ pub fn new_client(id: &str, auth: ConfidentialAuth, acts_for: &[&str]) -> NewCon
         name: format!("{id} <b>"),
         auth,
         acts_for: acts_for.iter().map(|r| (*r).to_owned()).collect(),
+        // Every resource of the test AS: tests of other rules reach any of them.
+        exchange_to: [UPSTREAM, GATEWAY, OTHER].iter().map(|r| (*r).to_owned()).collect(),
         grant_types: None,
         redirect_uris: Vec::new(),
     }

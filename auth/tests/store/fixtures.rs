@@ -2,8 +2,8 @@
 
 use mcp_auth::clock::{Clock as _, ManualClock};
 use mcp_auth::model::{
-    AuditEvent, AuditKind, BrowserSession, Client, CodeBinding, Grant, IssuedAccessToken, NewRefreshToken,
-    PendingAuthorization, Redemption, Registration, User,
+    AuditEvent, AuditKind, BrowserSession, Client, CodeBinding, ExchangeTargets, Grant, IssuedAccessToken,
+    NewRefreshToken, PendingAuthorization, Redemption, Registration, User,
 };
 use mcp_auth::random;
 use mcp_auth::store::Store;
@@ -213,6 +213,7 @@ pub async fn add_client(store: &Store, now: i64) -> Client {
         metadata: ClientMetadata { redirect_uris: vec![REDIRECT_URI.into()], ..Default::default() },
         secret_hash: None,
         acts_for: Vec::new(),
+        exchange_to: ExchangeTargets::none(),
     };
     let event = AuditEvent::new(AuditKind::ClientRegistered).client(&client.client_id);
     store.insert_client(&client, &event, now).await.unwrap();

@@ -4,7 +4,7 @@ use super::PostgresBackend;
 use super::audit::{EVENT_COLUMNS, bind_event};
 use crate::model::{AuditEvent, Client, Registration};
 use crate::store::{ClientStore, StoreError, StoreFuture};
-use crate::store::{from_json, to_json};
+use crate::store::{exchange_targets, exchange_to_column, from_json, to_json};
 
 #[derive(sqlx::FromRow)]
 struct ClientRow {
@@ -15,6 +15,7 @@ struct ClientRow {
     metadata: String,
     secret_hash: Option<String>,
     acts_for: String,
+    exchange_to: Option<String>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -27,6 +28,7 @@ impl TryFrom<ClientRow> for Client {
             registration: Registration::parse(&row.registration)
                 .ok_or_else(|| StoreError::Corrupt(corrupt("registration")))?,
             acts_for: from_json(&row.acts_for, || corrupt("acts_for"))?,
+            exchange_to: exchange_targets(row.exchange_to.as_deref(), || corrupt("exchange_to"))?,
             secret_hash: row.secret_hash,
             client_name: row.client_name,
             client_id: row.client_id,
@@ -34,7 +36,8 @@ impl TryFrom<ClientRow> for Client {
     }
 }
 
-const COLUMNS: &str = "client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for";
+const COLUMNS: &str =
+    "client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, exchange_to";
 
 impl ClientStore for PostgresBackend {
     fn find_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>> {
@@ -59,9 +62,9 @@ impl ClientStore for PostgresBackend {
         Box::pin(async move {
             let query = format!(
                 "WITH client AS (
-                     INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8))
-                 INSERT INTO audit_events (at, {EVENT_COLUMNS}) VALUES ($8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                     INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, exchange_to, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9))
+                 INSERT INTO audit_events (at, {EVENT_COLUMNS}) VALUES ($9, $10, $11, $12, $13, $14, $15, $16, $17)"
             );
             let statement = sqlx::query(&query)
                 .bind(&client.client_id)
@@ -71,6 +74,7 @@ impl ClientStore for PostgresBackend {
                 .bind(to_json(&client.metadata)?)
                 .bind(&client.secret_hash)
                 .bind(to_json(&client.acts_for)?)
+                .bind(exchange_to_column(&client.exchange_to)?)
                 .bind(now);
             bind_event(statement, event).execute(&self.pool).await?;
             Ok(())

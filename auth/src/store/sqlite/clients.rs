@@ -4,7 +4,7 @@ use super::SqliteBackend;
 use super::audit::{INSERT_EVENT, bind_event};
 use crate::model::{AuditEvent, Client, Registration};
 use crate::store::{ClientStore, StoreError, StoreFuture};
-use crate::store::{from_json, to_json};
+use crate::store::{exchange_targets, exchange_to_column, from_json, to_json};
 
 #[derive(sqlx::FromRow)]
 struct ClientRow {
@@ -15,6 +15,7 @@ struct ClientRow {
     metadata: String,
     secret_hash: Option<String>,
     acts_for: String,
+    exchange_to: Option<String>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -27,6 +28,7 @@ impl TryFrom<ClientRow> for Client {
             registration: Registration::parse(&row.registration)
                 .ok_or_else(|| StoreError::Corrupt(corrupt("registration")))?,
             acts_for: from_json(&row.acts_for, || corrupt("acts_for"))?,
+            exchange_to: exchange_targets(row.exchange_to.as_deref(), || corrupt("exchange_to"))?,
             secret_hash: row.secret_hash,
             client_name: row.client_name,
             client_id: row.client_id,
@@ -34,7 +36,8 @@ impl TryFrom<ClientRow> for Client {
     }
 }
 
-const COLUMNS: &str = "client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for";
+const COLUMNS: &str =
+    "client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, exchange_to";
 
 impl ClientStore for SqliteBackend {
     fn find_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>> {
@@ -60,8 +63,8 @@ impl ClientStore for SqliteBackend {
             Box::pin(async move {
                 // The client and its event in one round trip.
                 let sql = statements!(
-                    "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, created_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO clients (client_id, client_name, redirect_uris, registration, metadata, secret_hash, acts_for, exchange_to, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     INSERT_EVENT
                 );
                 let query = sqlx::query(sql)
@@ -72,6 +75,7 @@ impl ClientStore for SqliteBackend {
                     .bind(to_json(&client.metadata)?)
                     .bind(&client.secret_hash)
                     .bind(to_json(&client.acts_for)?)
+                    .bind(exchange_to_column(&client.exchange_to)?)
                     .bind(now);
                 bind_event(query, &event, now).execute(&mut *c).await?;
                 Ok(())

@@ -142,7 +142,7 @@ mod tests {
     /// SHA-384 of each migration file as released (`sha384sum auth/migrations/sqlite/*.sql`), which
     /// is what sqlx recorded in every existing database. Moving the files must not change them, or
     /// databases such as `target/dev/mcp-auth.db` stop opening.
-    const RELEASED: [(i64, &str, &str); 10] = [
+    const RELEASED: [(i64, &str, &str); 11] = [
         (
             1,
             "initial",
@@ -192,6 +192,11 @@ mod tests {
             10,
             "approval always ask",
             "c0cf259c4e16ad46af79d69f210ed9a8fbfe002c47e4a57d512c27f4a7cfd5feba6f03beb79b4a17cee7b6424dc677d6",
+        ),
+        (
+            11,
+            "exchange targets",
+            "f281120a22badbf52835c0eab9676f258b4a557f9af869acedfec25dbf07287657bca7648638ebbd62992ec455ca5e9b",
         ),
     ];
 
