@@ -653,6 +653,24 @@ mod tests {
         Scopes::parse(text).unwrap()
     }
 
+    /// The digest a person approves is of the arguments as the gateway read them; the upstream
+    /// checks a call-bound token against the arguments as it reads what the gateway sent. Without
+    /// serde_json's `float_roundtrip`, many floats are read one unit in the last place off, and
+    /// read again off by another: the approved call would be refused upstream.
+    #[test]
+    fn float_arguments_hash_alike_at_the_gateway_and_after_the_trip_upstream() {
+        for number in
+            ["6.934698245112694e+276", "8.383658838626809e-78", "-6.801672438380202e+47", "0.1", "1e300"]
+        {
+            let read: Value = serde_json::from_str(&format!(r#"{{"x": {number}}}"#)).unwrap();
+            assert_eq!(read["x"].as_f64(), number.parse::<f64>().ok(), "{number} read exactly");
+            let sent = serde_json::to_string(&read).unwrap();
+            let upstream: Value = serde_json::from_str(&sent).unwrap();
+            let digest = |value: &Value| object_sha256(value.as_object().unwrap());
+            assert_eq!(digest(&read), digest(&upstream), "{number}");
+        }
+    }
+
     #[test]
     fn the_summary_shows_every_argument_in_name_order_cuts_long_values_and_shows_hidden_characters() {
         let arguments = |value: Value| value.as_object().cloned().unwrap();

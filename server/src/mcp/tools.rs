@@ -299,6 +299,17 @@ mod tests {
     use super::*;
     use protocol::jwt::{AccessTokenClaims, Audience};
 
+    /// A call-bound token names the arguments' digest as the gateway read them; read here one
+    /// unit in the last place off (serde_json without `float_roundtrip`), a float argument would
+    /// make the approved call "another call".
+    #[test]
+    fn float_arguments_are_read_exactly() {
+        for number in ["6.934698245112694e+276", "8.383658838626809e-78", "-2.693554001703998e+265", "0.1"] {
+            let read: Value = serde_json::from_str(number).unwrap();
+            assert_eq!(read.as_f64(), number.parse::<f64>().ok(), "{number}");
+        }
+    }
+
     fn token(scope: &str) -> VerifiedToken {
         VerifiedToken {
             claims: AccessTokenClaims {
