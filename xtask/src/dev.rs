@@ -151,6 +151,15 @@ fn register_gateway(bin: &Path, data: &Path, database: &str) -> Result {
     std::fs::write(&jwks_file, jwks).map_err(|e| format!("cannot write {}: {e}", jwks_file.display()))?;
     let jwks_file = jwks_file.display().to_string();
     let auth = bin.join("mcp-auth");
+    // A database of an earlier run may hold the client as registered before `--exchange-to`
+    // existed (free to exchange for any resource, warned about at each use): it is registered
+    // again. Its grants go with it; the demo's sign-ins are quick to redo.
+    let listed = cmd::output(&auth, &["clients", "list", "--database-url", database]).unwrap_or_default();
+    if listed.lines().any(|line| line.starts_with("mcp-gateway\t") && line.contains("ANY RESOURCE")) {
+        say("  the gateway's client predates --exchange-to: registering it again with its upstreams");
+        cmd::output(&auth, &["clients", "remove", "mcp-gateway", "--database-url", database])
+            .ok_or("cannot remove the gateway's old client (mcp-auth clients remove mcp-gateway)")?;
+    }
     once(
         "the gateway's client at the AS",
         Command::new(&auth).args(["clients", "add", "--database-url", database, "--confidential"]).args([
