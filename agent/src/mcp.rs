@@ -34,9 +34,13 @@ impl McpClient {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(AgentError::Usage(format!("{url} is not an http(s) URL")));
         }
-        let connection = Connection::new(version, client_info()).map_err(|_| {
-            AgentError::Usage(format!("protocol version {version} is not one this agent speaks"))
-        })?;
+        // URL-mode elicitation (stateless form): a gateway's approval page is then asked for in an
+        // `input_required` result, shown like any approval, and the call made again answers it.
+        let connection = Connection::new(version, client_info())
+            .map_err(|_| {
+                AgentError::Usage(format!("protocol version {version} is not one this agent speaks"))
+            })?
+            .with_url_elicitation();
         Ok(Self { url: url.to_owned(), connection })
     }
 
@@ -92,7 +96,14 @@ impl McpClient {
         loop {
             match step {
                 Step::Done(result) => return Ok(result),
-                Step::Failed(error) => return Err(self.error(error)),
+                Step::Failed(error) => {
+                    if matches!(error, McpError::InputRequired { .. }) {
+                        access.progress.detail(
+                            "the server asks for input first (input_required); the same call made again answers it",
+                        );
+                    }
+                    return Err(self.error(error));
+                }
                 Step::Send(outgoing) => {
                     match &outgoing.restart {
                         Some(Restart::SessionExpired) => {
@@ -156,6 +167,14 @@ impl McpClient {
             McpError::Rpc { method, error } => match protocol::mcp::approval_of(&error) {
                 Some(approval) => AgentError::Approval(approval),
                 None => AgentError::Rpc { method, code: error.code, message: error.message },
+            },
+            McpError::InputRequired { method, result } => match protocol::mcp::approval_of_input(&result) {
+                Some(approval) => AgentError::Approval(approval),
+                None => AgentError::Protocol(format!(
+                    "{} needs input before it answers {method} that this agent cannot give: {}",
+                    self.url,
+                    result.get("inputRequests").map(Value::to_string).unwrap_or_default()
+                )),
             },
             McpError::UnsupportedVersion { requested, supported } => {
                 AgentError::UnsupportedVersion { requested, supported }

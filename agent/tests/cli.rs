@@ -218,6 +218,15 @@ async fn a_forged_redirect_is_turned_away_and_the_real_one_still_works() {
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "x");
 }
 
+/// Adds a note through `gateway` (`first` are the agent's options before the command) and returns
+/// its id.
+async fn add_note(stack: &Stack, home: &Path, gateway: &str, first: &[&str], person: Person) -> i64 {
+    let call = ["--json", "call", gateway, "demo__add_note", "--arg", "title=to go", "--arg", "body=x"];
+    let added = agent_as(stack, home, &[first, &call[..]].concat(), person).await;
+    added.assert_success();
+    serde_json::from_str::<Value>(&added.stdout).unwrap()["structuredContent"]["id"].as_i64().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn through_the_gateway_a_call_waits_for_the_persons_approval_or_fails_fast_without_login() {
     let stack = Stack::start_with(StackOptions { gateway: Some(None), ..Default::default() }).await.unwrap();
@@ -227,16 +236,7 @@ async fn through_the_gateway_a_call_waits_for_the_persons_approval_or_fails_fast
 
     // Writing first (a step-up to notes:write), then deleting what was written, which the demo
     // policy lets admins do with the person's approval each time.
-    let added = agent_as(
-        &stack,
-        home.path(),
-        &["--json", "call", &gateway, "demo__add_note", "--arg", "title=to go", "--arg", "body=x"],
-        ada,
-    )
-    .await;
-    added.assert_success();
-    let id =
-        serde_json::from_str::<Value>(&added.stdout).unwrap()["structuredContent"]["id"].as_i64().unwrap();
+    let id = add_note(&stack, home.path(), &gateway, &[], ada).await;
     let id_arg = format!("id={id}");
 
     // Without a login allowed, the agent does not wait: exit status 5, the page named.
@@ -256,6 +256,19 @@ async fn through_the_gateway_a_call_waits_for_the_persons_approval_or_fails_fast
             .await;
     waited.assert_success();
     assert!(waited.stdout.contains(&format!("Deleted note #{id}")), "{}\n{}", waited.stdout, waited.stderr);
+
+    // In the stateless form (2026-07-28) the agent declares URL-mode elicitation: the gateway
+    // asks with an `input_required` result, and the call made again answers it.
+    let stateless = ["--protocol-version", "2026-07-28"];
+    let id = add_note(&stack, home.path(), &gateway, &stateless, ada).await;
+    let id_arg = format!("id={id}");
+    let args = [&stateless[..], &["--verbose", "call", &gateway, "demo__delete_note", "--arg-json", &id_arg]]
+        .concat();
+    let waited = agent_as(&stack, home.path(), &args, ada).await;
+    waited.assert_success();
+    assert!(waited.stdout.contains(&format!("Deleted note #{id}")), "{}\n{}", waited.stdout, waited.stderr);
+    assert!(waited.stderr.contains("(input_required)"), "{}", waited.stderr);
+    assert!(waited.stderr.contains(&format!("{}/approvals", stack.issuer)), "{}", waited.stderr);
 
     // Denied: said so, exit status 1.
     let deny = Person { approval: Some("deny"), ..ada };

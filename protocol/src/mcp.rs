@@ -184,6 +184,23 @@ pub fn approval_of(error: &RpcError) -> Option<Approval> {
     }
 }
 
+/// The approval an `input_required` result (2026-07-28) asks for: its first URL-mode
+/// elicitation, keyed by the request's key (a gateway's approval id), with an `http(s)` URL as
+/// [`approval_of`] accepts. Retried every 5 seconds: the result says nothing of when.
+pub fn approval_of_input(result: &Value) -> Option<Approval> {
+    let requests = result.get("inputRequests")?.as_object()?;
+    requests.iter().find(|(_, request)| is_url_elicitation(request)).and_then(|(key, request)| {
+        let url = request.get("params")?.get("url")?.as_str().filter(|u| is_web_url(u))?;
+        Some(Approval::Pending { url: url.to_owned(), id: key.clone(), retry_after: 5 })
+    })
+}
+
+/// Is this input request (an `input_required` result's) a URL-mode `elicitation/create`?
+pub fn is_url_elicitation(request: &Value) -> bool {
+    request.get("method").and_then(Value::as_str) == Some("elicitation/create")
+        && request.get("params").and_then(|p| p.get("mode")).and_then(Value::as_str) == Some("url")
+}
+
 /// An `http`/`https` URL with a host and no user name or password.
 fn is_web_url(value: &str) -> bool {
     url::Url::parse(value).is_ok_and(|url| {
@@ -448,6 +465,33 @@ pub fn sse_messages(body: &str) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_input_required_result_asks_for_approval_with_its_url_elicitation_and_a_web_url_only() {
+        let asking = |params: Value| {
+            serde_json::json!({"resultType": "input_required", "inputRequests": {
+                "sampling": {"method": "sampling/createMessage", "params": {}},
+                "a-1": {"method": "elicitation/create", "params": params}}})
+        };
+        assert_eq!(
+            approval_of_input(&asking(
+                serde_json::json!({"mode": "url", "url": "https://as.example/approvals"})
+            )),
+            Some(Approval::Pending {
+                url: "https://as.example/approvals".into(),
+                id: "a-1".into(),
+                retry_after: 5
+            })
+        );
+        for bad in [
+            serde_json::json!({"mode": "url", "url": "javascript:alert(1)"}),
+            serde_json::json!({"mode": "url"}),
+            serde_json::json!({"mode": "form", "url": "https://as.example/approvals"}),
+        ] {
+            assert_eq!(approval_of_input(&asking(bad.clone())), None, "{bad}");
+        }
+        assert_eq!(approval_of_input(&serde_json::json!({"content": []})), None);
+    }
 
     #[test]
     fn an_approval_error_says_where_to_approve_and_only_with_a_web_url() {

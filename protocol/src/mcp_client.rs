@@ -22,6 +22,13 @@
 //! * **Unsupported version** (`-32022`, 2026-07-28): the error names the revisions the server
 //!   speaks; the client switches to the best one both speak and starts the call over, once per
 //!   connection.
+//! * **Input required** (2026-07-28 multi round-trip requests): a result whose `resultType` is
+//!   `input_required` is no result yet but [`McpError::InputRequired`]. A client that declared
+//!   URL-mode elicitation ([`Connection::with_url_elicitation`]) shows the URL (a gateway's
+//!   approval page, [`crate::mcp::approval_of_input`]) and makes the same call again; that call
+//!   then carries `inputResponses` accepting each URL elicitation, and the server's
+//!   `requestState` unchanged. It is declared in the stateless form only: in a session, a server
+//!   may send `elicitation/create` requests on its streams, which this core does not answer.
 //!
 //! `401` and `403` are not the business of this module: the client meets them first, with
 //! [`crate::challenge_reaction`], and sends the same message again.
@@ -131,12 +138,19 @@ pub enum McpError {
     /// `begin` was not called, or the call is over.
     #[error("no MCP call is in progress")]
     NoCall,
+    /// The server needs the client to answer something first (2026-07-28): `result` is its
+    /// `input_required` result. See [`Connection::with_url_elicitation`].
+    #[error("the MCP server needs input before it answers {method}")]
+    InputRequired { method: String, result: Value },
 }
 
 /// The call in progress.
 #[derive(Debug, Clone, PartialEq)]
 struct Call {
     method: String,
+    /// The params as the caller gave them.
+    asked: Option<Value>,
+    /// The params as sent: with the answers to an earlier `input_required`, if any.
     params: Option<Value>,
     /// What the last message sent was for, and its id.
     sent: Purpose,
@@ -156,6 +170,19 @@ pub struct Connection {
     version_retried: bool,
     next_id: i64,
     call: Option<Call>,
+    /// URL-mode elicitation declared (stateless form).
+    url_elicitation: bool,
+    /// What the same call, made again, answers to the `input_required` it met.
+    answers: Option<Answers>,
+}
+
+/// The answers to an `input_required` result, for the call that met it.
+#[derive(Debug, Clone, PartialEq)]
+struct Answers {
+    method: String,
+    asked: Option<Value>,
+    input_responses: Map<String, Value>,
+    request_state: Option<Value>,
 }
 
 /// The version asked for is not one this project implements.
@@ -177,7 +204,17 @@ impl Connection {
             version_retried: false,
             next_id: 1,
             call: None,
+            url_elicitation: false,
+            answers: None,
         })
+    }
+
+    /// Declares URL-mode elicitation in the stateless form: the client shows the URL of an
+    /// `input_required` result's URL elicitation to its user and then makes the same call again,
+    /// which answers it `accept` (see the module documentation).
+    pub fn with_url_elicitation(mut self) -> Self {
+        self.url_elicitation = true;
+        self
     }
 
     /// The stateless revision: no handshake, no session.
@@ -202,9 +239,23 @@ impl Connection {
 
     /// Starts a call of `method` (any call in progress is abandoned: the client gave up on it, or
     /// is sending it again after meeting a challenge).
+    ///
+    /// The same call again (method and params) after an `input_required` result carries the
+    /// answers to it; any other call drops them.
     pub fn begin(&mut self, method: &str, params: Option<Value>) -> Step {
-        let mut call =
-            Call { method: method.to_owned(), params, sent: Purpose::Request, id: None, reopened: false };
+        let answers = self.answers.take().filter(|a| a.method == method && a.asked == params);
+        let sent = match answers {
+            Some(answers) => Some(with_answers(params.clone(), answers)),
+            None => params.clone(),
+        };
+        let mut call = Call {
+            method: method.to_owned(),
+            asked: params,
+            params: sent,
+            sent: Purpose::Request,
+            id: None,
+            reopened: false,
+        };
         let step = self.first_message(&mut call, None);
         self.call = Some(call);
         step
@@ -291,6 +342,17 @@ impl Connection {
             }
         };
         if call.sent == Purpose::Request {
+            if result.get("resultType").and_then(Value::as_str) == Some(INPUT_REQUIRED) {
+                self.answers = self.url_elicitation.then(|| accept_url_elicitations(&result)).flatten().map(
+                    |input_responses| Answers {
+                        method: call.method.clone(),
+                        asked: call.asked.clone(),
+                        input_responses,
+                        request_state: result.get("requestState").cloned(),
+                    },
+                );
+                return Step::Failed(McpError::InputRequired { method, result });
+            }
             return Step::Done(result);
         }
         // The answer to `initialize`: the server's choice must be a revision this client speaks
@@ -423,11 +485,41 @@ impl Connection {
         let meta = params.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(meta) = meta {
             meta.insert(META_PROTOCOL_VERSION.into(), json!(self.version));
-            meta.insert(META_CLIENT_CAPABILITIES.into(), json!({}));
+            let capabilities =
+                if self.url_elicitation { json!({"elicitation": {"url": {}}}) } else { json!({}) };
+            meta.insert(META_CLIENT_CAPABILITIES.into(), capabilities);
             meta.insert(META_CLIENT_INFO.into(), json!(self.client_info));
         }
         Some(Value::Object(params))
     }
+}
+
+/// The `resultType` of a result that is not one yet (2026-07-28 multi round-trip requests).
+const INPUT_REQUIRED: &str = "input_required";
+
+/// `accept` for each of an `input_required` result's input requests, if every one is a URL-mode
+/// elicitation (the only kind this core declares); `None` if any is not.
+fn accept_url_elicitations(result: &Value) -> Option<Map<String, Value>> {
+    let requests = result.get("inputRequests")?.as_object()?;
+    requests
+        .iter()
+        .map(|(key, request)| {
+            mcp::is_url_elicitation(request).then(|| (key.clone(), json!({"action": "accept"})))
+        })
+        .collect()
+}
+
+/// `params` with the answers to the `input_required` the call met.
+fn with_answers(params: Option<Value>, answers: Answers) -> Value {
+    let mut params = match params {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    params.insert("inputResponses".into(), Value::Object(answers.input_responses));
+    if let Some(state) = answers.request_state {
+        params.insert("requestState".into(), state);
+    }
+    Value::Object(params)
 }
 
 /// The version to switch to, from those a server says it speaks: the stateless revision if it is
@@ -693,6 +785,59 @@ mod tests {
         let list = sent(connection.begin("tools/list", None));
         assert_eq!(header(&list, header::NAME), None, "tools/list names nothing");
         assert!(body(&list)["params"]["_meta"].is_object(), "params are created for _meta");
+    }
+
+    /// 2026-07-28 multi round-trip requests: a URL elicitation asked for in an `input_required`
+    /// result is answered `accept` by the same call made again, with the server's state; any
+    /// other call, and a client that did not declare URL elicitation, answer nothing.
+    #[test]
+    fn a_client_with_url_elicitation_answers_input_required_when_it_makes_the_call_again() {
+        let mut connection = Connection::new(STATELESS_VERSION, info()).unwrap().with_url_elicitation();
+        let params = json!({"name": "delete_note", "arguments": {"id": 7}});
+        let first = sent(connection.begin("tools/call", Some(params.clone())));
+        let meta = &body(&first)["params"]["_meta"];
+        assert_eq!(meta[META_CLIENT_CAPABILITIES], json!({"elicitation": {"url": {}}}));
+        let asking = json!({"resultType": "input_required", "requestState": "opaque",
+            "inputRequests": {"a-1": {"method": "elicitation/create",
+                "params": {"mode": "url", "url": "https://as.example/approvals", "message": "approve"}}}});
+        let step = connection.on_answer(json_answer(&result_for(&first, asking.clone())));
+        assert_eq!(
+            step,
+            Step::Failed(McpError::InputRequired { method: "tools/call".into(), result: asking.clone() })
+        );
+
+        // The same call again answers the elicitation; the answer is then spent.
+        let again = body(&sent(connection.begin("tools/call", Some(params.clone()))));
+        assert_eq!(again["params"]["inputResponses"], json!({"a-1": {"action": "accept"}}));
+        assert_eq!(
+            (&again["params"]["requestState"], &again["params"]["arguments"]),
+            (&json!("opaque"), &json!({"id": 7}))
+        );
+        let done = json!({"resultType": "complete", "content": []});
+        let request = sent(connection.begin("tools/call", Some(params.clone())));
+        assert!(body(&request)["params"].get("inputResponses").is_none(), "no input_required since");
+        assert_eq!(connection.on_answer(json_answer(&result_for(&request, done.clone()))), Step::Done(done));
+
+        // Another call (other arguments) answers nothing.
+        let first = sent(connection.begin("tools/call", Some(params.clone())));
+        connection.on_answer(json_answer(&result_for(&first, asking.clone())));
+        let other = sent(
+            connection.begin("tools/call", Some(json!({"name": "delete_note", "arguments": {"id": 8}}))),
+        );
+        assert!(body(&other)["params"].get("inputResponses").is_none());
+
+        // Input this core cannot give (a form), or a client without URL elicitation: no answers.
+        let form = json!({"resultType": "input_required", "inputRequests": {"f": {"method": "elicitation/create",
+            "params": {"mode": "form", "message": "?", "requestedSchema": {}}}}});
+        let mut plain = Connection::new(STATELESS_VERSION, info()).unwrap();
+        for (connection, asking) in [(&mut connection, form), (&mut plain, asking)] {
+            let first = sent(connection.begin("tools/call", Some(params.clone())));
+            let meta = body(&first)["params"]["_meta"][META_CLIENT_CAPABILITIES].clone();
+            let step = connection.on_answer(json_answer(&result_for(&first, asking)));
+            assert!(matches!(step, Step::Failed(McpError::InputRequired { .. })), "{step:?}");
+            let again = body(&sent(connection.begin("tools/call", Some(params.clone()))));
+            assert!(again["params"].get("inputResponses").is_none(), "{meta}");
+        }
     }
 
     #[test]
