@@ -34,14 +34,18 @@ impl McpClient {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(AgentError::Usage(format!("{url} is not an http(s) URL")));
         }
-        // URL-mode elicitation (stateless form): a gateway's approval page is then asked for in an
-        // `input_required` result, shown like any approval, and the call made again answers it.
-        let connection = Connection::new(version, client_info())
-            .map_err(|_| {
-                AgentError::Usage(format!("protocol version {version} is not one this agent speaks"))
-            })?
-            .with_url_elicitation();
+        let connection = Connection::new(version, client_info()).map_err(|_| {
+            AgentError::Usage(format!("protocol version {version} is not one this agent speaks"))
+        })?;
         Ok(Self { url: url.to_owned(), connection })
+    }
+
+    /// Declares URL-mode elicitation (stateless form), for a caller that shows an
+    /// [`AgentError::Approval`]'s page and makes the same call again: a gateway then asks for its
+    /// approval in an `input_required` result, which the call made again answers.
+    pub fn with_url_elicitation(mut self) -> Self {
+        self.connection = self.connection.with_url_elicitation();
+        self
     }
 
     /// `tools/list`, every page.

@@ -209,6 +209,30 @@ pub async fn add_confidential_client(
     Ok((client, secret))
 }
 
+/// Sets the resources a client that acts for others may obtain tokens for
+/// (`clients exchange-to`): replacing its list, or giving one to a client registered before the
+/// list existed, without removing it (which would end its users' grants and standing approvals).
+pub async fn set_exchange_targets(
+    store: &Store,
+    client_id: &str,
+    targets: Vec<String>,
+    now: i64,
+) -> Result<(), AdminError> {
+    for resource in &targets {
+        check_resource(resource).map_err(|e| AdminError::Invalid(format!("{resource}: {e}")))?;
+    }
+    if !store.set_exchange_targets(client_id, &targets).await? {
+        return Err(AdminError::Invalid(format!(
+            "no client {client_id:?} that acts for a resource (clients add --confidential --acts-for)"
+        )));
+    }
+    let event = AuditEvent::new(AuditKind::ClientExchangeTargetsSet)
+        .client(client_id)
+        .detail(format!("set by the operator: exchanges to {targets:?}"));
+    store.record_audit(&event, now).await?;
+    Ok(())
+}
+
 /// The audit event of a client the operator added, written with it: registrations are on the
 /// trail whoever made them.
 fn added_by_operator(client: &Client) -> AuditEvent {

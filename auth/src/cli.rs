@@ -325,6 +325,14 @@ pub enum ClientsCommand {
         #[arg(long = "grant-type", requires = "confidential")]
         grant_types: Vec<String>,
     },
+    /// Set the resources a client acting for others may obtain tokens for, replacing its list
+    /// (none: nothing). For a gateway registered before --exchange-to existed, instead of
+    /// removing it, which would end its users' grants and standing approvals.
+    ExchangeTo {
+        client_id: String,
+        /// The resources (a gateway's upstreams).
+        resources: Vec<String>,
+    },
     /// List clients.
     List,
     /// Remove a client, with its grants and consents.
@@ -438,7 +446,10 @@ fn acting(client: &Client) -> String {
         ExchangeTargets::Listed(listed) if listed.is_empty() => "nothing".to_owned(),
         ExchangeTargets::Listed(listed) => listed.join(" "),
         ExchangeTargets::Unrestricted => {
-            "ANY RESOURCE (registered before --exchange-to; remove it and add it again)".to_owned()
+            format!(
+                "ANY RESOURCE (registered before --exchange-to; mcp-auth clients exchange-to {} <resource>…)",
+                client.client_id
+            )
         }
     };
     format!("\tacts for {}; exchanges to {targets}", client.acts_for.join(" "))
@@ -481,6 +492,13 @@ async fn clients(store: &Store, command: ClientsCommand) -> anyhow::Result<()> {
             };
             let (client, secret) = admin::add_confidential_client(store, new, now()).await?;
             println!("{}", client.client_id);
+            if !client.acts_for.is_empty() && client.exchange_to == ExchangeTargets::none() {
+                eprintln!(
+                    "note: it obtains tokens for no resource (introspection only); a gateway needs \
+                     --exchange-to for each upstream (or: mcp-auth clients exchange-to {} <resource>…)",
+                    client.client_id
+                );
+            }
             if let Some(secret) = secret {
                 // Shown once: the store keeps only its hash.
                 println!("client secret (shown once, store it now): {}", secret.secret());
@@ -497,6 +515,11 @@ async fn clients(store: &Store, command: ClientsCommand) -> anyhow::Result<()> {
             )
             .await?;
             println!("{}", client.client_id);
+        }
+        ClientsCommand::ExchangeTo { client_id, resources } => {
+            admin::set_exchange_targets(store, &client_id, resources.clone(), now()).await?;
+            let targets = if resources.is_empty() { "nothing".to_owned() } else { resources.join(" ") };
+            println!("{client_id} exchanges to {targets}");
         }
         ClientsCommand::List => {
             for client in store.list_clients().await? {

@@ -99,7 +99,7 @@ pub fn may_target(client: &Client, resource: &str) -> bool {
             client_id = %client.client_id,
             %resource,
             "this client was registered before exchange targets existed and may obtain tokens for any \
-             resource: remove it and add it again with --exchange-to for each resource it needs"
+             resource: name the ones it needs with `mcp-auth clients exchange-to <client id> <resource>…`"
         );
     }
     client.exchange_to.allow(resource)

@@ -107,16 +107,29 @@ async fn a_gateway_registered_before_exchange_targets_keeps_any_target_and_is_li
         mcp_auth(&[&["clients", "add", "--client-id", "new-gateway"][..], &gateway, &targets].concat(), url);
     assert!(added.status.success(), "{}", text(&added.stderr));
 
-    let listed = text(&mcp_auth(&["clients", "list"], url).stdout);
-    let line = |id: &str| listed.lines().find(|l| l.starts_with(id)).unwrap_or_default().to_owned();
+    let listed = || text(&mcp_auth(&["clients", "list"], url).stdout);
+    let line =
+        |listed: &str, id: &str| listed.lines().find(|l| l.starts_with(id)).unwrap_or_default().to_owned();
+    let before = listed();
+    let old = line(&before, "old-gateway");
+    assert!(old.ends_with("exchanges to ANY RESOURCE (registered before --exchange-to; mcp-auth clients exchange-to old-gateway <resource>…)"), "{before}");
+    assert!(line(&before, "new-gateway").ends_with("exchanges to http://localhost:9090"), "{before}");
+    assert!(!line(&before, "app").is_empty() && !line(&before, "app").contains("exchanges"), "{before}");
+
+    // The operator names its resources, keeping the client (and its users' grants).
+    let set = mcp_auth(&["clients", "exchange-to", "old-gateway", "http://localhost:9091"], url);
     assert!(
-        line("old-gateway").ends_with(
-            "exchanges to ANY RESOURCE (registered before --exchange-to; remove it and add it again)"
-        ),
-        "{listed}"
+        text(&set.stdout).contains("old-gateway exchanges to http://localhost:9091"),
+        "{}",
+        text(&set.stderr)
     );
-    assert!(line("new-gateway").ends_with("exchanges to http://localhost:9090"), "{listed}");
-    assert!(!line("app").is_empty() && !line("app").contains("exchanges"), "{listed}");
+    assert!(line(&listed(), "old-gateway").ends_with("exchanges to http://localhost:9091"), "{}", listed());
+    let refused = mcp_auth(&["clients", "exchange-to", "app", "http://localhost:9091"], url);
+    assert!(
+        !refused.status.success() && text(&refused.stderr).contains("acts for a resource"),
+        "{}",
+        text(&refused.stderr)
+    );
 }
 
 /// Reverts the migration `description` with `sql` and forgets it was applied, as though the

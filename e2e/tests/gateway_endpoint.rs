@@ -451,9 +451,15 @@ async fn a_stateless_client_with_url_elicitation_gets_input_required_and_its_ret
         (Outcome::ApprovalDenied, Some("declined at the client"), Some(next_key.as_str())),
         "{records:?}"
     );
+    // Declined at the client, the request is withdrawn at the AS: the person's page no longer
+    // offers it (approving it later would let nothing through), and the same call asks anew.
+    assert_eq!(ada.answer_approvals(&stack.issuer, "once").await.unwrap(), 0, "withdrawn at the AS");
     // Declining another approval than the one waited for asks again.
     let elsewhere = call(json!({"inputResponses": {"some-other-approval": {"action": "decline"}}})).await;
     assert_eq!(elsewhere["result"]["resultType"], "input_required", "{elsewhere}");
+    let new_key = elsewhere["result"]["inputRequests"].as_object().unwrap().keys().next().unwrap().clone();
+    assert_ne!(new_key, next_key, "a new request, not the declined one");
+    assert_eq!(ada.answer_approvals(&stack.issuer, "deny").await.unwrap(), 1, "the person sees the new one");
 }
 
 #[tokio::test]

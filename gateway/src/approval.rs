@@ -82,6 +82,8 @@ pub struct Approvals {
     client: Arc<AsClient>,
     bc_endpoint: String,
     token_endpoint: String,
+    /// Where a declined request is withdrawn (its `auth_req_id` revoked), if the AS has one.
+    revocation_endpoint: Option<String>,
     /// Where the person answers: the AS's approvals page.
     page: String,
     requested_expiry: u64,
@@ -110,6 +112,7 @@ impl Approvals {
         client: Arc<AsClient>,
         bc_endpoint: String,
         token_endpoint: String,
+        revocation_endpoint: Option<String>,
         page: String,
         requested_expiry: u64,
     ) -> Self {
@@ -117,6 +120,7 @@ impl Approvals {
             client,
             bc_endpoint,
             token_endpoint,
+            revocation_endpoint,
             page,
             requested_expiry,
             pending: Mutex::default(),
@@ -217,6 +221,25 @@ impl Approvals {
             },
         );
         Ok(())
+    }
+
+    /// The person declined the approval `approval_id` of `key` at the client. It is forgotten
+    /// here, so that approving it at the AS later lets nothing through (the next identical call
+    /// asks again), and withdrawn at the AS (its `auth_req_id` revoked, RFC 7009), so that the
+    /// person's page stops offering it. Best effort there: unwithdrawn, it expires on its own.
+    pub async fn decline(&self, key: &CallKey, approval_id: &str, now: i64) {
+        let declined = {
+            let mut pending = self.lock();
+            match pending.get(key) {
+                Some(p) if p.approval_id == approval_id => pending.remove(key),
+                _ => None,
+            }
+        };
+        let (Some(declined), Some(endpoint)) = (declined, &self.revocation_endpoint) else { return };
+        let form = [("token", declined.auth_req_id.secret())];
+        if let Err(error) = self.client.post::<_, ()>(endpoint, &form, now).await {
+            tracing::warn!(%error, approval_id, "a declined approval could not be withdrawn at the AS; it expires there");
+        }
     }
 
     /// Polls the token endpoint once for the pending request of `key`.
@@ -322,6 +345,7 @@ mod tests {
             client,
             format!("{base}/bc-authorize"),
             format!("{base}/token"),
+            Some(format!("{base}/revoke")),
             format!("{base}/approvals"),
             300,
         );

@@ -194,7 +194,9 @@ impl AsClient {
             }
         }
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| unavailable(&format!("malformed answer: {e}")));
+            // An empty answer (revocation's `200`) reads as `null`, which `()` is.
+            let body = if body.is_empty() { &b"null"[..] } else { &body[..] };
+            return serde_json::from_slice(body).map_err(|e| unavailable(&format!("malformed answer: {e}")));
         }
         match serde_json::from_slice::<ErrorResponse>(&body) {
             Ok(error) if status.is_client_error() => Err(AsError::Refused(error)),

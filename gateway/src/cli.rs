@@ -210,7 +210,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_GATEWAY_POLICY")]
     policy: PathBuf,
     /// The gateway's client id at the AS (registered with `mcp-auth clients add --confidential
-    /// --acts-for <the gateway's resource>`).
+    /// --acts-for <the gateway's resource> --exchange-to <each upstream's resource>`).
     #[arg(long, env = "MCP_GATEWAY_CLIENT_ID", default_value = "mcp-gateway")]
     client_id: String,
     /// `private_key_jwt`: the gateway's P-256 key (PKCS#8 DER), created with a new key if the file

@@ -30,7 +30,8 @@ pub struct Settings {
     /// The catalog (the upstreams' tools as configured) and the Cedar policy file.
     pub catalog: PathBuf,
     pub policy: PathBuf,
-    /// How the gateway authenticates to the AS (it is registered there `--acts-for` its resource).
+    /// How the gateway authenticates to the AS (it is registered there `--acts-for` its resource,
+    /// `--exchange-to` its upstreams').
     pub credentials: ClientCredentials,
     /// The decision log: `sqlite://file.db` (created if missing), `sqlite::memory:`, or
     /// `postgres://…` (an existing database; the gateway's tables go in its schema `mcp_gateway`).

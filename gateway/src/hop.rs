@@ -3,7 +3,8 @@
 //! forbids passing the client's token through; this is how the gateway never does.
 //!
 //! The gateway authenticates to the AS as the confidential client registered with `--acts-for`
-//! its own resource: with `private_key_jwt` (an ES256 key whose public half the AS knows; a fresh,
+//! its own resource and `--exchange-to` each upstream's (the only resources the AS issues it
+//! tokens for): with `private_key_jwt` (an ES256 key whose public half the AS knows; a fresh,
 //! single-use assertion per exchange) or with `client_secret_basic`. A hop token is cached per (subject token,
 //! upstream, scope) and reused until [`REUSE_MARGIN`] seconds before it expires, so a burst of
 //! calls costs one exchange; the cache is bounded. What the AS refuses comes back as the AS's own

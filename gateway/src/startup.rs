@@ -86,6 +86,7 @@ impl Application {
             client.clone(),
             bc_endpoint,
             token_endpoint.clone(),
+            metadata.revocation_endpoint.clone(),
             format!("{}/approvals", issuer.trim_end_matches('/')),
             settings.approval_expiry.as_secs(),
         );

@@ -184,15 +184,16 @@ pub fn approval_of(error: &RpcError) -> Option<Approval> {
     }
 }
 
-/// The approval an `input_required` result (2026-07-28) asks for: its first URL-mode
-/// elicitation, keyed by the request's key (a gateway's approval id), with an `http(s)` URL as
-/// [`approval_of`] accepts. Retried every 5 seconds: the result says nothing of when.
+/// The approval an `input_required` result (2026-07-28) asks for: its one input request, a
+/// URL-mode elicitation (what a gateway sends), keyed by the request's key (a gateway's approval
+/// id), with an `http(s)` URL as [`approval_of`] accepts. Anything more is input a client that
+/// shows one link cannot give. Retried every 5 seconds: the result says nothing of when.
 pub fn approval_of_input(result: &Value) -> Option<Approval> {
     let requests = result.get("inputRequests")?.as_object()?;
-    requests.iter().find(|(_, request)| is_url_elicitation(request)).and_then(|(key, request)| {
-        let url = request.get("params")?.get("url")?.as_str().filter(|u| is_web_url(u))?;
-        Some(Approval::Pending { url: url.to_owned(), id: key.clone(), retry_after: 5 })
-    })
+    let [(key, request)] = requests.iter().collect::<Vec<_>>()[..] else { return None };
+    is_url_elicitation(request).then_some(())?;
+    let url = request.get("params")?.get("url")?.as_str().filter(|u| is_web_url(u))?;
+    Some(Approval::Pending { url: url.to_owned(), id: key.clone(), retry_after: 5 })
 }
 
 /// Is this input request (an `input_required` result's) a URL-mode `elicitation/create`?
@@ -470,7 +471,6 @@ mod tests {
     fn an_input_required_result_asks_for_approval_with_its_url_elicitation_and_a_web_url_only() {
         let asking = |params: Value| {
             serde_json::json!({"resultType": "input_required", "inputRequests": {
-                "sampling": {"method": "sampling/createMessage", "params": {}},
                 "a-1": {"method": "elicitation/create", "params": params}}})
         };
         assert_eq!(
@@ -491,6 +491,11 @@ mod tests {
             assert_eq!(approval_of_input(&asking(bad.clone())), None, "{bad}");
         }
         assert_eq!(approval_of_input(&serde_json::json!({"content": []})), None);
+        // More than the one link a client shows: not an approval it can wait for.
+        let mut two = asking(serde_json::json!({"mode": "url", "url": "https://as.example/approvals"}));
+        two["inputRequests"]["sampling"] =
+            serde_json::json!({"method": "sampling/createMessage", "params": {}});
+        assert_eq!(approval_of_input(&two), None);
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub const ADMIN_USER: &str = "ada";
 pub const ADMIN_PASSWORD: &str = "ada-password";
 
 const GATEWAY: &str = "http://localhost:9100";
+/// The gateway's upstreams (`demo` and `team`).
+const UPSTREAMS: [&str; 2] = ["http://localhost:9090", "http://localhost:9091"];
 const SCOPES: &str = "echo profile notes:read notes:write";
 
 struct Service {
@@ -73,9 +75,8 @@ pub fn run(root: &Path) -> Result {
         services.push(Service { name, port, child });
         Ok(())
     };
-    let resources = ["http://localhost:9090", "http://localhost:9091", GATEWAY]
-        .map(|resource| format!("{resource} {SCOPES}"))
-        .join(";");
+    let resources =
+        [UPSTREAMS[0], UPSTREAMS[1], GATEWAY].map(|resource| format!("{resource} {SCOPES}")).join(";");
     let started = start(
         "auth",
         9000,
@@ -152,13 +153,16 @@ fn register_gateway(bin: &Path, data: &Path, database: &str) -> Result {
     let jwks_file = jwks_file.display().to_string();
     let auth = bin.join("mcp-auth");
     // A database of an earlier run may hold the client as registered before `--exchange-to`
-    // existed (free to exchange for any resource, warned about at each use): it is registered
-    // again. Its grants go with it; the demo's sign-ins are quick to redo.
-    let listed = cmd::output(&auth, &["clients", "list", "--database-url", database]).unwrap_or_default();
+    // existed (free to exchange for any resource, warned about at each use): it is given its
+    // upstreams.
+    let listed = cmd::output(&auth, &["clients", "list", "--database-url", database])
+        .ok_or("cannot list the AS's clients (mcp-auth clients list)")?;
     if listed.lines().any(|line| line.starts_with("mcp-gateway\t") && line.contains("ANY RESOURCE")) {
-        say("  the gateway's client predates --exchange-to: registering it again with its upstreams");
-        cmd::output(&auth, &["clients", "remove", "mcp-gateway", "--database-url", database])
-            .ok_or("cannot remove the gateway's old client (mcp-auth clients remove mcp-gateway)")?;
+        say("  the gateway's client predates --exchange-to: naming its upstreams");
+        let set =
+            ["clients", "exchange-to", "mcp-gateway", UPSTREAMS[0], UPSTREAMS[1], "--database-url", database];
+        cmd::output(&auth, &set)
+            .ok_or("cannot set the gateway's upstreams (mcp-auth clients exchange-to)")?;
     }
     once(
         "the gateway's client at the AS",
@@ -171,9 +175,9 @@ fn register_gateway(bin: &Path, data: &Path, database: &str) -> Result {
             GATEWAY,
             // Its upstreams, the only resources it may exchange the users' tokens for.
             "--exchange-to",
-            "http://localhost:9090",
+            UPSTREAMS[0],
             "--exchange-to",
-            "http://localhost:9091",
+            UPSTREAMS[1],
             "--jwks-file",
             &jwks_file,
         ]),

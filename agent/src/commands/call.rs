@@ -28,7 +28,7 @@ pub async fn run(
     arguments: Map<String, Value>,
     wait: Duration,
 ) -> Result<CallToolResult> {
-    let mut client = McpClient::new(url, version)?;
+    let mut client = McpClient::new(url, version)?.with_url_elicitation();
     let deadline = Instant::now() + wait;
     let mut shown = None;
     let result = loop {

@@ -24,6 +24,10 @@ pub enum AuditKind {
     ApprovalDenied,
     ApprovalRefused,
     ApprovalTokenIssued,
+    /// The client withdrew its request (`auth_req_id` given to `/revoke`).
+    ApprovalWithdrawn,
+    /// An operator changed what a client may obtain tokens for (`clients exchange-to`).
+    ClientExchangeTargetsSet,
     StandingApprovalWithdrawn,
 }
 
@@ -52,6 +56,8 @@ impl AuditKind {
             AuditKind::ApprovalDenied => "approval_denied",
             AuditKind::ApprovalRefused => "approval_refused",
             AuditKind::ApprovalTokenIssued => "approval_token_issued",
+            AuditKind::ApprovalWithdrawn => "approval_withdrawn",
+            AuditKind::ClientExchangeTargetsSet => "client_exchange_targets_set",
             AuditKind::StandingApprovalWithdrawn => "standing_approval_withdrawn",
         }
     }

@@ -2,7 +2,10 @@
 //!
 //! Revoking a refresh token revokes its whole grant (and with it every access token issued under
 //! it, as far as introspection is concerned); revoking an access token revokes that token, and
-//! ends the approval requests asked on it that are not yet collected. The
+//! ends the approval requests asked on it that are not yet collected. An `auth_req_id` (CIBA,
+//! `/bc-authorize`) withdraws that request of the client's while it is pending or approved and not
+//! collected: a gateway whose client declined the approval at its end tells the person's page
+//! so (CIBA has no cancel; RFC 7009 lets a server revoke kinds of tokens of its own). The
 //! answer is `200` whether or not the token was known: RFC 7009 §2.2 says invalid tokens are not an
 //! error, and a different answer would let anyone claiming a public client id probe for tokens.
 
@@ -29,6 +32,7 @@ pub async fn revoke(
 
     // The hint only decides which kind is tried first (RFC 7009 §2.1).
     let access_first = request.token_type_hint.as_deref() == Some(HINT_ACCESS_TOKEN);
+    let mut found = false;
     for try_access in [access_first, !access_first] {
         if try_access {
             // The client it was issued to, or the actor it was exchanged for (a gateway giving
@@ -43,6 +47,7 @@ pub async fn revoke(
                     .user(&claims.sub)
                     .detail(format!("access token, jti {}", claims.jti));
                 audit::record(&state, &context, event).await;
+                found = true;
                 break;
             }
         } else if let Some((_, grant)) = state.store.find_refresh_token(&digest::sha256(token)).await?
@@ -55,8 +60,19 @@ pub async fn revoke(
                 .grant(&grant.id)
                 .detail("refresh token; grant revoked");
             audit::record(&state, &context, event).await;
+            found = true;
             break;
         }
+    }
+    if !found
+        && let Some(user_id) =
+            state.store.withdraw_approval(&digest::sha256(token), &client.client_id, now).await?
+    {
+        let event = AuditEvent::new(AuditKind::ApprovalWithdrawn)
+            .client(&client.client_id)
+            .user(&user_id)
+            .detail("withdrawn by the client (auth_req_id revoked)");
+        audit::record(&state, &context, event).await;
     }
     let mut response = StatusCode::OK.into_response();
     no_store(&mut response);

@@ -82,6 +82,8 @@ pub trait ClientStore {
     ) -> StoreFuture<'a, ()>;
     fn list_clients(&self) -> StoreFuture<'_, Vec<Client>>;
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
+    fn set_exchange_targets<'a>(&'a self, client_id: &'a str, targets: &'a [String])
+    -> StoreFuture<'a, bool>;
     fn record_client_assertion<'a>(
         &'a self,
         client_id: &'a str,
@@ -209,6 +211,12 @@ pub trait ApprovalStore {
         now: i64,
     ) -> StoreFuture<'a, Poll>;
     fn collect_approval<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool>;
+    fn withdraw_approval<'a>(
+        &'a self,
+        auth_req_hash: &'a str,
+        client_id: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Option<String>>;
     fn find_standing_approval<'a>(
         &'a self,
         key: StandingKey<'a>,

@@ -330,6 +330,16 @@ impl Store {
         self.backend.list_clients().await
     }
 
+    /// Sets the resources a client acting for others may obtain tokens for (`false`: no such
+    /// client, or one that acts for nothing).
+    pub async fn set_exchange_targets(
+        &self,
+        client_id: &str,
+        targets: &[String],
+    ) -> Result<bool, StoreError> {
+        self.backend.set_exchange_targets(client_id, targets).await
+    }
+
     /// Deletes the client; its codes, grants and consents go with it.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
         self.backend.delete_client(client_id).await
@@ -599,6 +609,19 @@ impl Store {
     /// once per approved request, so its token is issued once.
     pub async fn collect_approval(&self, id: &str) -> Result<bool, StoreError> {
         self.backend.collect_approval(id).await
+    }
+
+    /// Ends the client's request with this handle while it is pending or approved and not
+    /// collected, as if it had expired now (the client no longer wants it: the person declined at
+    /// the client). Returns the request's user, or `None` when there was nothing to end (another
+    /// client's handle, or a request already over).
+    pub async fn withdraw_approval(
+        &self,
+        auth_req_hash: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.backend.withdraw_approval(auth_req_hash, client_id, now).await
     }
 
     /// An unexpired standing approval covering the call, if the user left one for this client.

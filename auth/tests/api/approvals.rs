@@ -356,8 +356,11 @@ async fn a_backchannel_request_is_refused_what_it_may_not_ask() {
     let mut wrong_user = base(good.clone());
     wrong_user[0].1 = "someone-else".into();
     assert_eq!(send(&gateway, wrong_user).await, (400, "unknown_user_id".into()));
+    // Registered for a location the server does not know: that one is the server's refusal.
+    let unknowing =
+        secret_client_to(&app, "unknowing", &[GATEWAY], &[UPSTREAM, "http://127.0.0.1:9999"]).await;
     let unknown_place = details("http://127.0.0.1:9999", "delete_note", "x");
-    assert_eq!(send(&gateway, base(unknown_place)).await, (400, "invalid_authorization_details".into()));
+    assert_eq!(send(&unknowing, base(unknown_place)).await, (400, "invalid_authorization_details".into()));
     // A location the client was not registered to obtain tokens for (`--exchange-to`), though
     // the server knows it and a client listing it may ask.
     let narrow = secret_client_to(&app, "narrow", &[GATEWAY], &[UPSTREAM]).await;
@@ -448,6 +451,46 @@ async fn revoking_the_subject_token_ends_the_requests_asked_on_it() {
     assert_eq!(revoked.status(), 200);
     assert!(approvals_page(&app, &app.browser).await.0.is_empty(), "nothing left to approve");
     assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "expired_token".into()));
+}
+
+/// CIBA has no cancel: a client that no longer wants a request (the person declined at the
+/// client) revokes its `auth_req_id` (RFC 7009), and the person's page no longer offers it.
+#[tokio::test]
+async fn a_client_withdraws_its_own_request_by_revoking_its_auth_req_id() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let stranger = secret_client(&app, "stranger", &[GATEWAY]).await;
+    let subject = user_token(&app, GATEWAY, "echo").await;
+    let token = subject.access_token.secret();
+    let revoke = |client: &Confidential, request: &BackchannelAuthenticationResponse| {
+        let form = [("token", request.auth_req_id.secret())];
+        let request = client.authenticate(&app, "/revoke", &form);
+        async move { request.send().await.unwrap().status() }
+    };
+
+    let request = started(&app, &gateway, token).await;
+    assert_eq!(revoke(&stranger, &request).await, 200, "as for any token it does not know");
+    assert_eq!(
+        approvals_page(&app, &app.browser).await.0.len(),
+        1,
+        "another client's revocation changes nothing"
+    );
+    assert_eq!(revoke(&gateway, &request).await, 200);
+    assert!(approvals_page(&app, &app.browser).await.0.is_empty(), "nothing left to approve");
+    assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "expired_token".into()));
+
+    // Approved but not collected: withdrawn too, and no token comes of it.
+    let request = started(&app, &gateway, token).await;
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "once").await.status(), 303);
+    assert_eq!(revoke(&gateway, &request).await, 200);
+    assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "expired_token".into()));
+
+    let events = app.store.audit_events(50).await.unwrap();
+    let withdrawn: Vec<_> = events.iter().filter(|e| e.kind == "approval_withdrawn").collect();
+    assert_eq!(withdrawn.len(), 2, "{events:?}");
+    assert!(withdrawn.iter().all(|e| e.client_id.as_deref() == Some("gateway") && e.user_id.is_some()));
 }
 
 #[tokio::test]

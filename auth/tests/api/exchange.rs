@@ -121,7 +121,9 @@ async fn only_a_client_acting_for_the_subject_tokens_audience_may_exchange_it() 
 #[tokio::test]
 async fn an_exchange_cannot_widen_the_scope_or_reach_an_unknown_resource() {
     let app = spawn_gateway_app().await;
-    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    // Registered for a resource the server does not know, too: that one is the server's refusal.
+    let gateway =
+        secret_client_to(&app, "gateway", &[GATEWAY], &[UPSTREAM, OTHER, "http://127.0.0.1:9999"]).await;
     let subject = user_token(&app, GATEWAY, "echo notes:read").await;
     let token = subject.access_token.secret();
     for (resource, scope, expected) in [
@@ -134,6 +136,9 @@ async fn an_exchange_cannot_widen_the_scope_or_reach_an_unknown_resource() {
         let response = gateway.exchange(&app, token, resource, scope).await;
         assert_eq!(error_of(response).await, (400, expected.into()), "{resource} {scope:?}");
     }
+    let events = app.store.audit_events(50).await.unwrap();
+    let unknown = "refused: invalid_target: this server issues no tokens for that resource";
+    assert!(events.iter().any(|e| e.detail.as_deref().is_some_and(|d| d.contains(unknown))), "{events:?}");
     // A subject token that is not an access token of this server, or of another type.
     let response = gateway.exchange(&app, "not-a-token", UPSTREAM, None).await;
     assert_eq!(error_of(response).await, (400, "invalid_request".into()));

@@ -304,6 +304,9 @@ mod tests {
     /// make the approved call "another call".
     #[test]
     fn float_arguments_are_read_exactly() {
+        // Declared by this crate itself: in a workspace-wide build another crate's declaration
+        // would switch it on for this one too, and the checks below would pass without it.
+        assert!(include_str!("../../Cargo.toml").contains(r#"features = ["float_roundtrip"]"#));
         for number in ["6.934698245112694e+276", "8.383658838626809e-78", "-2.693554001703998e+265", "0.1"] {
             let read: Value = serde_json::from_str(number).unwrap();
             assert_eq!(read.as_f64(), number.parse::<f64>().ok(), "{number}");

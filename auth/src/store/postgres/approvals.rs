@@ -260,6 +260,28 @@ impl ApprovalStore for PostgresBackend {
         })
     }
 
+    fn withdraw_approval<'a>(
+        &'a self,
+        auth_req_hash: &'a str,
+        client_id: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let withdrawn: Option<(String,)> = sqlx::query_as(
+                "UPDATE approval_requests SET expires_at = $1
+                 WHERE auth_req_hash = $2 AND client_id = $3
+                   AND status IN ('pending', 'approved') AND expires_at > $1
+                 RETURNING user_id",
+            )
+            .bind(now)
+            .bind(auth_req_hash)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(withdrawn.map(|(user_id,)| user_id))
+        })
+    }
+
     fn find_standing_approval<'a>(
         &'a self,
         key: StandingKey<'a>,

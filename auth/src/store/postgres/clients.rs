@@ -139,6 +139,22 @@ impl ClientStore for PostgresBackend {
         })
     }
 
+    fn set_exchange_targets<'a>(
+        &'a self,
+        client_id: &'a str,
+        targets: &'a [String],
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let result =
+                sqlx::query("UPDATE clients SET exchange_to = $1 WHERE client_id = $2 AND acts_for <> '[]'")
+                    .bind(to_json(&targets)?)
+                    .bind(client_id)
+                    .execute(&self.pool)
+                    .await?;
+            Ok(result.rows_affected() == 1)
+        })
+    }
+
     fn record_client_assertion<'a>(
         &'a self,
         client_id: &'a str,

@@ -269,6 +269,32 @@ impl ApprovalStore for SqliteBackend {
         })
     }
 
+    fn withdraw_approval<'a>(
+        &'a self,
+        auth_req_hash: &'a str,
+        client_id: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Option<String>> {
+        let (auth_req_hash, client_id) = (auth_req_hash.to_owned(), client_id.to_owned());
+        self.writer.write(move |c| {
+            Box::pin(async move {
+                let withdrawn: Option<(String,)> = sqlx::query_as(
+                    "UPDATE approval_requests SET expires_at = ?
+                     WHERE auth_req_hash = ? AND client_id = ?
+                       AND status IN ('pending', 'approved') AND expires_at > ?
+                     RETURNING user_id",
+                )
+                .bind(now)
+                .bind(&auth_req_hash)
+                .bind(&client_id)
+                .bind(now)
+                .fetch_optional(&mut *c)
+                .await?;
+                Ok(withdrawn.map(|(user_id,)| user_id))
+            })
+        })
+    }
+
     fn find_standing_approval<'a>(
         &'a self,
         key: StandingKey<'a>,

@@ -147,6 +147,27 @@ impl ClientStore for SqliteBackend {
         })
     }
 
+    fn set_exchange_targets<'a>(
+        &'a self,
+        client_id: &'a str,
+        targets: &'a [String],
+    ) -> StoreFuture<'a, bool> {
+        let client_id = client_id.to_owned();
+        let targets = to_json(&targets);
+        self.writer.write(move |c| {
+            Box::pin(async move {
+                let result = sqlx::query(
+                    "UPDATE clients SET exchange_to = ? WHERE client_id = ? AND acts_for <> '[]'",
+                )
+                .bind(targets?)
+                .bind(client_id)
+                .execute(&mut *c)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            })
+        })
+    }
+
     fn record_client_assertion<'a>(
         &'a self,
         client_id: &'a str,
