@@ -280,6 +280,9 @@ pub async fn collect(
         ApprovalStatus::Issued => {
             return Err(ApiError::invalid_grant("the token of this request was already issued"));
         }
+        ApprovalStatus::Withdrawn => {
+            return Err(ApiError::new(ErrorCode::ExpiredToken, "the client withdrew the request"));
+        }
         _ if request.expires_at <= now => {
             return Err(ApiError::new(ErrorCode::ExpiredToken, "the request expired before it was answered"));
         }
@@ -302,6 +305,10 @@ pub async fn collect(
     let Some(grant) = grant.filter(|_| !subject_revoked) else {
         return Err(ApiError::invalid_grant("the user's grant has been revoked"));
     };
+    // The client's registration may have changed since it asked (`clients exchange-to`).
+    if !may_target(client, &request.resource) {
+        return Err(ApiError::invalid_grant("this client is no longer registered to obtain tokens there"));
+    }
     if !state.store.collect_approval(&request.id).await? {
         return Err(ApiError::invalid_grant("the token of this request was already issued"));
     }

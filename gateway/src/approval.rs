@@ -223,23 +223,32 @@ impl Approvals {
         Ok(())
     }
 
-    /// The person declined the approval `approval_id` of `key` at the client. It is forgotten
-    /// here, so that approving it at the AS later lets nothing through (the next identical call
-    /// asks again), and withdrawn at the AS (its `auth_req_id` revoked, RFC 7009), so that the
-    /// person's page stops offering it. Best effort there: unwithdrawn, it expires on its own.
-    pub async fn decline(&self, key: &CallKey, approval_id: &str, now: i64) {
+    /// The person declined at the client (`declined`: the approval ids a 2026-07-28 retry
+    /// answered `decline` or `cancel`) the approval `key` waits for: it is forgotten here, so
+    /// that approving it at the AS later lets nothing through (the next identical call asks
+    /// again), and withdrawn at the AS (its `auth_req_id` revoked, RFC 7009), so that the
+    /// person's page stops offering it; best effort there (an AS without a revocation endpoint,
+    /// or one that fails: the request expires on its own). The declined approval's id, if it was
+    /// this call's.
+    pub async fn decline(&self, key: &CallKey, declined: &[&str], now: i64) -> Option<String> {
+        if declined.is_empty() {
+            return None;
+        }
         let declined = {
             let mut pending = self.lock();
             match pending.get(key) {
-                Some(p) if p.approval_id == approval_id => pending.remove(key),
-                _ => None,
+                Some(p) if declined.contains(&p.approval_id.as_str()) => pending.remove(key)?,
+                _ => return None,
             }
         };
-        let (Some(declined), Some(endpoint)) = (declined, &self.revocation_endpoint) else { return };
-        let form = [("token", declined.auth_req_id.secret())];
-        if let Err(error) = self.client.post::<_, ()>(endpoint, &form, now).await {
-            tracing::warn!(%error, approval_id, "a declined approval could not be withdrawn at the AS; it expires there");
+        if let Some(endpoint) = &self.revocation_endpoint {
+            let form = [("token", declined.auth_req_id.secret())];
+            if let Err(error) = self.client.post::<_, ()>(endpoint, &form, now).await {
+                let approval_id = declined.approval_id.as_str();
+                tracing::warn!(%error, approval_id, "a declined approval could not be withdrawn at the AS; it expires there");
+            }
         }
+        Some(declined.approval_id)
     }
 
     /// Polls the token endpoint once for the pending request of `key`.

@@ -241,17 +241,9 @@ impl Gateway {
             approval_id: None,
             latency_us: 0,
         };
-        let mut outcome =
-            self.decide_and_call(caller, &policies, name, arguments, &digest, headers, &mut record).await;
-        // The person said no at the client to the very approval this call still waits for: it
-        // is forgotten here and withdrawn at the AS.
-        if let Outcome::Approval(Answer::Waiting { approval_id, .. }) = &outcome
-            && declined.contains(&approval_id.as_str())
-        {
-            let approval_id = approval_id.clone();
-            Box::pin(self.approvals.decline(&call_key(caller, name, &digest), &approval_id, now())).await;
-            outcome = Outcome::Declined { approval_id };
-        }
+        let outcome = self
+            .decide_and_call(caller, &policies, name, arguments, &digest, headers, declined, &mut record)
+            .await;
         record.latency_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
         let (recorded, reason) = classify(&outcome);
         record.outcome = recorded;
@@ -274,6 +266,7 @@ impl Gateway {
         arguments: Map<String, Value>,
         digest: &str,
         headers: Option<&HeaderMap>,
+        declined: &[&str],
         record: &mut audit::Decision,
     ) -> Outcome {
         let Some(entry) = policies.catalog().get(name).filter(|entry| self.still_offered(entry)) else {
@@ -337,6 +330,13 @@ impl Gateway {
             },
             Some(consent) => {
                 let key = call_key(caller, name, digest);
+                // The person said no at the client to the approval this call waits for: it ends
+                // here, before any poll could collect an approval given at the AS meanwhile, and
+                // is forgotten and withdrawn there.
+                if let Some(approval_id) = Box::pin(self.approvals.decline(&key, declined, now())).await {
+                    record.approval_id = Some(approval_id.clone());
+                    return Outcome::Declined { approval_id };
+                }
                 let request = approval::Request {
                     subject: caller.raw,
                     user: caller.token.subject(),

@@ -14,6 +14,9 @@ pub enum ApprovalStatus {
     Denied,
     /// Approved, and its token was collected: nothing more to get.
     Issued,
+    /// The client withdrew it (its `auth_req_id` revoked) while pending or approved: final, so
+    /// that neither the person's answer nor a poll racing the withdrawal can revive it.
+    Withdrawn,
 }
 
 impl ApprovalStatus {
@@ -23,6 +26,7 @@ impl ApprovalStatus {
             ApprovalStatus::Approved => "approved",
             ApprovalStatus::Denied => "denied",
             ApprovalStatus::Issued => "issued",
+            ApprovalStatus::Withdrawn => "withdrawn",
         }
     }
 
@@ -32,6 +36,7 @@ impl ApprovalStatus {
             "approved" => Some(ApprovalStatus::Approved),
             "denied" => Some(ApprovalStatus::Denied),
             "issued" => Some(ApprovalStatus::Issued),
+            "withdrawn" => Some(ApprovalStatus::Withdrawn),
             _ => None,
         }
     }

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use protocol::introspection::{HINT_ACCESS_TOKEN, RevocationRequest};
 use protocol::secret::RevocableToken;
+use protocol::token::GRANT_CIBA;
 
 use super::extract::{ClientForm, FromParams, Params};
 use crate::audit;
@@ -64,14 +65,18 @@ pub async fn revoke(
             break;
         }
     }
+    // Only a client that may ask for approvals has `auth_req_id`s to give up (and a public
+    // client's revocations, which anyone can send, cause no write here).
     if !found
-        && let Some(user_id) =
+        && let Ok(client) = caller.confidential(GRANT_CIBA)
+        && let Some(request) =
             state.store.withdraw_approval(&digest::sha256(token), &client.client_id, now).await?
     {
         let event = AuditEvent::new(AuditKind::ApprovalWithdrawn)
             .client(&client.client_id)
-            .user(&user_id)
-            .detail("withdrawn by the client (auth_req_id revoked)");
+            .user(&request.user_id)
+            .grant(&request.grant_id)
+            .detail(format!("approval request {} withdrawn by the client (auth_req_id revoked)", request.id));
         audit::record(&state, &context, event).await;
     }
     let mut response = StatusCode::OK.into_response();

@@ -216,7 +216,7 @@ pub trait ApprovalStore {
         auth_req_hash: &'a str,
         client_id: &'a str,
         now: i64,
-    ) -> StoreFuture<'a, Option<String>>;
+    ) -> StoreFuture<'a, Option<ApprovalRequest>>;
     fn find_standing_approval<'a>(
         &'a self,
         key: StandingKey<'a>,

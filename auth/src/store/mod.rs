@@ -611,16 +611,16 @@ impl Store {
         self.backend.collect_approval(id).await
     }
 
-    /// Ends the client's request with this handle while it is pending or approved and not
-    /// collected, as if it had expired now (the client no longer wants it: the person declined at
-    /// the client). Returns the request's user, or `None` when there was nothing to end (another
-    /// client's handle, or a request already over).
+    /// Withdraws the client's request with this handle while it is pending or approved and not
+    /// collected, in one statement (the client no longer wants it: the person declined at the
+    /// client). `withdrawn` is final: no answer or poll revives it. Returns the request, or `None`
+    /// when there was nothing to withdraw (another client's handle, or a request already over).
     pub async fn withdraw_approval(
         &self,
         auth_req_hash: &str,
         client_id: &str,
         now: i64,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<ApprovalRequest>, StoreError> {
         self.backend.withdraw_approval(auth_req_hash, client_id, now).await
     }
 

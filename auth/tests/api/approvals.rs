@@ -99,6 +99,13 @@ async fn answer(
     browser.post(app.url(&format!("/approvals/{id}"))).form(&form).send().await.unwrap()
 }
 
+/// Answers the first request on the person's page with `decision`.
+async fn answer_first(app: &TestApp, decision: &str) -> reqwest::Response {
+    let (ids, page) = approvals_page(app, &app.browser).await;
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    answer(app, &app.browser, &ids[0], Some(&csrf), decision).await
+}
+
 /// Asks for approval of the usual call, has the person answer `decision` on the page (which is
 /// returned) and collects the token.
 async fn approve_and_collect(app: &TestApp, gateway: &Confidential, token: &str, decision: &str) -> String {
@@ -414,9 +421,7 @@ async fn an_approved_call_yields_no_token_once_the_grant_is_revoked() {
     let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
     let subject = user_token(&app, GATEWAY, "echo").await;
     let request = started(&app, &gateway, subject.access_token.secret()).await;
-    let (ids, page) = approvals_page(&app, &app.browser).await;
-    let csrf = hidden_field(&page, "csrf_token").unwrap();
-    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "once").await.status(), 303);
+    assert_eq!(answer_first(&app, "once").await.status(), 303);
     let grant = app
         .store
         .find_access_token(claims(subject.access_token.secret())["jti"].as_str().unwrap())
@@ -470,6 +475,10 @@ async fn a_client_withdraws_its_own_request_by_revoking_its_auth_req_id() {
 
     let request = started(&app, &gateway, token).await;
     assert_eq!(revoke(&stranger, &request).await, 200, "as for any token it does not know");
+    // A public client naming itself (anyone can) withdraws nothing either.
+    let public = app.register_client().await;
+    let form = [("token", request.auth_req_id.secret()), ("client_id", public.as_str())];
+    assert_eq!(app.browser.post(app.url("/revoke")).form(&form).send().await.unwrap().status(), 200);
     assert_eq!(
         approvals_page(&app, &app.browser).await.0.len(),
         1,
@@ -481,16 +490,47 @@ async fn a_client_withdraws_its_own_request_by_revoking_its_auth_req_id() {
 
     // Approved but not collected: withdrawn too, and no token comes of it.
     let request = started(&app, &gateway, token).await;
+    assert_eq!(answer_first(&app, "once").await.status(), 303);
+    assert_eq!(revoke(&gateway, &request).await, 200);
+    assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "expired_token".into()));
+
+    // Denied: the person's answer stands.
+    let request = started(&app, &gateway, token).await;
+    assert_eq!(answer_first(&app, "deny").await.status(), 303);
+    assert_eq!(revoke(&gateway, &request).await, 200);
+    assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "access_denied".into()));
+
+    // Withdrawn is final: the person's answer, had the page still been open, finds it gone.
+    let request = started(&app, &gateway, token).await;
     let (ids, page) = approvals_page(&app, &app.browser).await;
     let csrf = hidden_field(&page, "csrf_token").unwrap();
-    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "once").await.status(), 303);
     assert_eq!(revoke(&gateway, &request).await, 200);
+    answer(&app, &app.browser, &ids[0], Some(&csrf), "once").await;
     assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "expired_token".into()));
 
     let events = app.store.audit_events(50).await.unwrap();
     let withdrawn: Vec<_> = events.iter().filter(|e| e.kind == "approval_withdrawn").collect();
-    assert_eq!(withdrawn.len(), 2, "{events:?}");
-    assert!(withdrawn.iter().all(|e| e.client_id.as_deref() == Some("gateway") && e.user_id.is_some()));
+    assert_eq!(withdrawn.len(), 3, "{events:?}");
+    assert!(withdrawn.iter().all(|e| e.client_id.as_deref() == Some("gateway")
+        && e.user_id.is_some()
+        && e.grant_id.is_some()
+        && e.detail.as_deref().is_some_and(|d| d.starts_with("approval request "))));
+    let approved = events.iter().filter(|e| e.kind == "approval_approved").count();
+    assert_eq!(approved, 1, "only the one approved before it was withdrawn: {events:?}");
+}
+
+/// An approved request is collected only while the client is still registered to obtain tokens
+/// for its location (`clients exchange-to` may have changed that since it asked).
+#[tokio::test]
+async fn an_approval_is_not_collected_once_the_client_may_no_longer_target_its_location() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client_to(&app, "gateway", &[GATEWAY], &[UPSTREAM, OTHER]).await;
+    let subject = user_token(&app, GATEWAY, "echo").await;
+    let request = started(&app, &gateway, subject.access_token.secret()).await;
+    assert_eq!(answer_first(&app, "once").await.status(), 303);
+    let narrowed = vec![OTHER.to_owned()];
+    mcp_auth::admin::set_exchange_targets(&app.store, "gateway", narrowed, app.clock_now()).await.unwrap();
+    assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "invalid_grant".into()));
 }
 
 #[tokio::test]
@@ -506,9 +546,7 @@ async fn a_client_cannot_bury_a_person_under_pending_requests() {
     assert_eq!(error_of(ask(&app, &gateway, token, &[]).await).await, (400, "access_denied".into()));
 
     // Once the person answers one, the client may ask again.
-    let (ids, page) = approvals_page(&app, &app.browser).await;
-    let csrf = hidden_field(&page, "csrf_token").unwrap();
-    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "deny").await.status(), 303);
+    assert_eq!(answer_first(&app, "deny").await.status(), 303);
     assert_eq!(ask(&app, &gateway, token, &[]).await.status(), 200);
     assert_eq!(error_of(ask(&app, &gateway, token, &[]).await).await, (400, "access_denied".into()));
 
@@ -562,9 +600,7 @@ async fn a_token_bound_to_an_approved_call_cannot_be_exchanged() {
     let relay = key_client(&app, "relay", &[UPSTREAM]).await;
     let subject = user_token(&app, GATEWAY, "echo notes:write").await;
     let request = started(&app, &gateway, subject.access_token.secret()).await;
-    let (ids, page) = approvals_page(&app, &app.browser).await;
-    let csrf = hidden_field(&page, "csrf_token").unwrap();
-    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "once").await.status(), 303);
+    assert_eq!(answer_first(&app, "once").await.status(), 303);
     let bound: TokenResponse = poll(&app, &gateway, &request).await.json().await.unwrap();
     assert!(claims(bound.access_token.secret())["authorization_details"].is_array());
 

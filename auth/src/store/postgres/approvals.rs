@@ -265,20 +265,20 @@ impl ApprovalStore for PostgresBackend {
         auth_req_hash: &'a str,
         client_id: &'a str,
         now: i64,
-    ) -> StoreFuture<'a, Option<String>> {
+    ) -> StoreFuture<'a, Option<ApprovalRequest>> {
         Box::pin(async move {
-            let withdrawn: Option<(String,)> = sqlx::query_as(
-                "UPDATE approval_requests SET expires_at = $1
+            let withdrawn: Option<ApprovalRequest> = sqlx::query_as(&format!(
+                "UPDATE approval_requests SET status = 'withdrawn', decided_at = $1
                  WHERE auth_req_hash = $2 AND client_id = $3
                    AND status IN ('pending', 'approved') AND expires_at > $1
-                 RETURNING user_id",
-            )
+                 RETURNING {REQUEST_COLUMNS}"
+            ))
             .bind(now)
             .bind(auth_req_hash)
             .bind(client_id)
             .fetch_optional(&self.pool)
             .await?;
-            Ok(withdrawn.map(|(user_id,)| user_id))
+            Ok(withdrawn)
         })
     }
 

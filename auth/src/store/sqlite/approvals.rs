@@ -274,23 +274,23 @@ impl ApprovalStore for SqliteBackend {
         auth_req_hash: &'a str,
         client_id: &'a str,
         now: i64,
-    ) -> StoreFuture<'a, Option<String>> {
+    ) -> StoreFuture<'a, Option<ApprovalRequest>> {
         let (auth_req_hash, client_id) = (auth_req_hash.to_owned(), client_id.to_owned());
         self.writer.write(move |c| {
             Box::pin(async move {
-                let withdrawn: Option<(String,)> = sqlx::query_as(
-                    "UPDATE approval_requests SET expires_at = ?
+                let withdrawn: Option<ApprovalRequest> = sqlx::query_as(&format!(
+                    "UPDATE approval_requests SET status = 'withdrawn', decided_at = ?
                      WHERE auth_req_hash = ? AND client_id = ?
                        AND status IN ('pending', 'approved') AND expires_at > ?
-                     RETURNING user_id",
-                )
+                     RETURNING {REQUEST_COLUMNS}"
+                ))
                 .bind(now)
                 .bind(&auth_req_hash)
                 .bind(&client_id)
                 .bind(now)
                 .fetch_optional(&mut *c)
                 .await?;
-                Ok(withdrawn.map(|(user_id,)| user_id))
+                Ok(withdrawn)
             })
         })
     }
