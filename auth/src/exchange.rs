@@ -259,7 +259,8 @@ mod tests {
         let listed = ExchangeTargets::Listed(vec!["http://localhost:9090".into()]);
         let gateway = Client::preregistered("gw".into(), metadata, None, acting, listed);
         assert!(may_target(&gateway, "http://localhost:9090"));
-        for other in ["http://localhost:9091", "http://localhost:9090/", "http://LOCALHOST:9090", ""] {
+        assert!(may_target(&gateway, "http://localhost:9090/"), "the same resource");
+        for other in ["http://localhost:9091", "http://localhost:9090/mcp", "http://localhost:9090?x", ""] {
             assert!(!may_target(&gateway, other), "{other}");
         }
         let nothing = Client { exchange_to: ExchangeTargets::none(), ..gateway.clone() };

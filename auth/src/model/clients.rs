@@ -73,10 +73,14 @@ impl ExchangeTargets {
         ExchangeTargets::Listed(Vec::new())
     }
 
-    /// May a token for `resource` be obtained?
+    /// May a token for `resource` be obtained? Compared as resources are
+    /// ([`protocol::resource::canonical_resource`]: `https://host/` is `https://host`).
     pub fn allow(&self, resource: &str) -> bool {
+        use protocol::resource::canonical_resource;
         match self {
-            ExchangeTargets::Listed(listed) => listed.iter().any(|r| r == resource),
+            ExchangeTargets::Listed(listed) => {
+                listed.iter().any(|r| canonical_resource(r) == canonical_resource(resource))
+            }
             ExchangeTargets::Unrestricted => true,
         }
     }
