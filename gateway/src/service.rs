@@ -329,7 +329,12 @@ impl Gateway {
                 Err(error) => return exchange_refused(entry, error),
             },
             Some(consent) => {
-                let key = call_key(caller, name, digest);
+                let key = CallKey {
+                    user: caller.token.subject().to_owned(),
+                    client_id: caller.token.claims.client_id.clone(),
+                    tool: name.to_owned(),
+                    arguments_sha256: digest.to_owned(),
+                };
                 // The person said no at the client to the approval this call waits for: it ends
                 // here, before any poll could collect an approval given at the AS meanwhile, and
                 // is forgotten and withdrawn there.
@@ -629,16 +634,6 @@ fn cut(text: &str, max: usize) -> String {
     let mut cut: String = text.chars().take(max - 1).collect();
     cut.push('…');
     cut
-}
-
-/// The call an approval is for: this caller's, of this tool, with these arguments.
-fn call_key(caller: &Caller<'_>, tool: &str, digest: &str) -> CallKey {
-    CallKey {
-        user: caller.token.subject().to_owned(),
-        client_id: caller.token.claims.client_id.clone(),
-        tool: tool.to_owned(),
-        arguments_sha256: digest.to_owned(),
-    }
 }
 
 pub fn now() -> i64 {

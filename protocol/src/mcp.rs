@@ -190,7 +190,7 @@ pub fn approval_of(error: &RpcError) -> Option<Approval> {
 /// shows one link cannot give. Retried every 5 seconds: the result says nothing of when.
 pub fn approval_of_input(result: &Value) -> Option<Approval> {
     let requests = result.get("inputRequests")?.as_object()?;
-    let [(key, request)] = requests.iter().collect::<Vec<_>>()[..] else { return None };
+    let (key, request) = requests.iter().next().filter(|_| requests.len() == 1)?;
     is_url_elicitation(request).then_some(())?;
     let url = request.get("params")?.get("url")?.as_str().filter(|u| is_web_url(u))?;
     Some(Approval::Pending { url: url.to_owned(), id: key.clone(), retry_after: 5 })
