@@ -531,7 +531,8 @@ async fn every_decision_is_audited_without_argument_values_or_tokens() {
 
 /// MCP 2025-03-26 lets a client batch its messages, and a server MUST accept that; later
 /// revisions dropped batches. In a 2025-03-26 session each element is decided, audited and
-/// passed on as if it had come alone; a step-up in a batch is the whole answer.
+/// passed on as if it had come alone; a step-up any call of a batch needs is the whole answer,
+/// found before any call is made.
 #[tokio::test]
 async fn a_2025_03_26_session_may_batch_and_each_call_is_decided_and_audited_alone() {
     let stack = stack().await;
@@ -583,14 +584,40 @@ async fn a_2025_03_26_session_may_batch_and_each_call_is_decided_and_audited_alo
     decided.sort_by_key(|(tool, _)| *tool);
     assert_eq!(decided, [("demo__echo", Outcome::Allow), ("demo__nope", Outcome::Deny)]);
 
-    // A write needs a step-up: the challenge answers the batch, and what follows is not made.
+    // A write needs a step-up: the challenge answers the batch, and no call of it is made, not
+    // the echo before the write either (a client stepping up sends it again).
     let step_up = json!([
-        call(4, "demo__add_note", json!({"title": "t", "body": "b"})),
-        call(5, "demo__echo", json!({"text": "after"}))
+        call(4, "demo__echo", json!({"text": "before"})),
+        call(5, "demo__add_note", json!({"title": "t", "body": "b"})),
+        call(6, "demo__echo", json!({"text": "after"}))
     ]);
     let challenged = post(Some(&session), step_up).await.unwrap();
     assert_eq!(challenged.status(), StatusCode::FORBIDDEN);
-    assert_eq!(e2e::challenge_of(&challenged).error.as_ref().map(|e| e.as_str()), Some("insufficient_scope"));
+    let challenge = e2e::challenge_of(&challenged);
+    assert_eq!(challenge.error.as_ref().map(|e| e.as_str()), Some("insufficient_scope"));
+    let asked = protocol::scope::Scopes::parse(challenge.scope.as_deref().unwrap()).unwrap();
+    assert!(asked.contains("notes:write"), "{asked}");
+    let challenged_id = challenged.headers()["x-request-id"].to_str().unwrap().to_owned();
+    audit.flush().await.unwrap();
+    let records = audit.query(&Filter::default()).await.unwrap();
+    let decided: Vec<_> = records
+        .iter()
+        .filter(|(_, d)| d.request_id == challenged_id)
+        .map(|(_, d)| (d.tool.as_str(), d.outcome, d.reason.as_deref()))
+        .collect();
+    assert_eq!(decided, [("demo__add_note", Outcome::Deny, Some("the token lacks the tool's scope"))]);
+
+    // A tool the policy denies this user (deleting is for admins) needs the same scope, and is
+    // no step-up: a 403 would tell it exists. It is as unknown as in a call of its own.
+    let hidden = json!([
+        call(7, "demo__echo", json!({"text": "still here"})),
+        call(8, "demo__delete_note", json!({"id": 1}))
+    ]);
+    let answered = post(Some(&session), hidden).await.unwrap();
+    assert_eq!(answered.status(), StatusCode::OK);
+    let answers: Value = answered.json().await.unwrap();
+    assert_eq!(answers[0]["result"]["content"][0]["text"], "still here");
+    assert_eq!(answers[1]["error"]["message"], "Unknown tool: demo__delete_note");
 
     // Only 2025-03-26 has batches: a 2025-11-25 session, or a request saying so, gets -32600.
     let refused = first
@@ -599,7 +626,7 @@ async fn a_2025_03_26_session_may_batch_and_each_call_is_decided_and_audited_alo
         .bearer_auth(first.token.secret())
         .header("mcp-session-id", first.session.as_deref().unwrap())
         .header("mcp-protocol-version", "2025-11-25")
-        .json(&json!([call(6, "demo__echo", json!({"text": "no"}))]))
+        .json(&json!([call(9, "demo__echo", json!({"text": "no"}))]))
         .send()
         .await
         .unwrap();
@@ -608,10 +635,7 @@ async fn a_2025_03_26_session_may_batch_and_each_call_is_decided_and_audited_alo
     audit.flush().await.unwrap();
     let after = audit.query(&Filter::default()).await.unwrap();
     let echoes = after.iter().filter(|(_, d)| d.tool == "demo__echo").count();
-    assert_eq!(
-        echoes, 1,
-        "neither the call after the challenge nor the refused batch was decided: {after:?}"
-    );
+    assert_eq!(echoes, 2, "no echo of the challenged batch nor of the refused one was decided: {after:?}");
 }
 
 /// Signs `user` in with the write scope too (a step-up from the first token), and connects.

@@ -15,18 +15,24 @@
 //!   more load on a server (or, through the gateway, on its upstreams) than the same calls made
 //!   one by one.
 //!
-//! An element whose answer is an HTTP one rather than a JSON-RPC one (a `403 insufficient_scope`
-//! step-up, or the gateway's `401` asking to sign in again) ends the batch: that challenge is the
-//! answer to the whole request, as the transport says authorization errors are answered, and the
-//! elements after it are not handled. Those before it were; a client that steps up and sends the
-//! batch again sends them again.
+//! A step-up is found before anything runs. The server is shown the batch's tool calls first
+//! (`step_up`), and if any of them needs a scope the token lacks, its `403 insufficient_scope`,
+//! naming every scope the batch needs, is the answer to the whole request and no element is
+//! handled: a client that steps up and sends the batch again makes each call once, not the calls
+//! before the one that needed more scope twice (a note written twice, say).
+//!
+//! An element whose answer is still an HTTP one rather than a JSON-RPC one (the gateway's `401`
+//! asking to sign in again when its authorization server stops honouring the token, an upstream's
+//! own step-up, or a policy reloaded mid-batch) ends the batch: that challenge is the answer to
+//! the whole request, as the transport says authorization errors are answered, and the elements
+//! after it are not handled. Those before it were; those a client sends again run again.
 
 use std::future::Future;
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use protocol::mcp::{self, Message, RequestId, RpcError, error_code};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::reply::{accepted, rpc_error};
 use crate::sessions::{Owner, Sessions, Touched};
@@ -44,31 +50,63 @@ pub struct Batch {
 /// One element of a batch.
 pub type Element = Result<Message, (Option<RequestId>, RpcError)>;
 
+/// A tool call of a batch, as a server's `step_up` check is shown it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub name: String,
+    pub arguments: Map<String, Value>,
+}
+
 impl Batch {
     /// Reads the elements of a non-empty JSON array (the caller answers an empty one).
     pub fn from_values(values: Vec<Value>) -> Self {
         Self { elements: values.into_iter().map(mcp::classify).collect() }
     }
+
+    /// The well-formed `tools/call` requests among the elements, in order (a malformed one gets
+    /// its error when handled, and needs no scope).
+    pub fn tool_calls(&self) -> Vec<ToolCall> {
+        self.elements
+            .iter()
+            .filter_map(|element| match element {
+                Ok(Message::Request(request)) if request.method == "tools/call" => {
+                    crate::inbound::tool_call(request.params.as_ref()).ok()
+                }
+                _ => None,
+            })
+            .map(|(name, arguments)| ToolCall { name: name.to_owned(), arguments })
+            .collect()
+    }
 }
 
-/// Answers a `POST` that carried `batch`: refused unless `admit`ted, else `answer`ed through
+/// Answers a `POST` that carried `batch`: refused unless `admit`ted; else, unless `step_up` (shown
+/// the batch's tool calls) answers with a challenge for the scopes they need, `answer`ed through
 /// `handle` (the server's handler of a single message in the session form). What `mcp-server`
 /// and the gateway call.
-pub async fn serve<F, Fut>(
+pub async fn serve<F, Fut, S, SFut>(
     sessions: &Sessions,
     headers: &HeaderMap,
     owner: &Owner<'_>,
     batch: Batch,
+    step_up: S,
     handle: F,
 ) -> Response
 where
     F: FnMut(Message) -> Fut,
     Fut: Future<Output = Response>,
+    S: FnOnce(Vec<ToolCall>) -> SFut,
+    SFut: Future<Output = Option<Response>>,
 {
-    match admit(sessions, headers, owner, &batch) {
-        Ok(_) => answer(batch, handle).await,
-        Err(refused) => refused,
+    if let Err(refused) = admit(sessions, headers, owner, &batch) {
+        return refused;
     }
+    let calls = batch.tool_calls();
+    if !calls.is_empty()
+        && let Some(challenge) = step_up(calls).await
+    {
+        return challenge;
+    }
+    answer(batch, handle).await
 }
 
 /// Whether this request may carry `batch`: it names no version other than 2025-03-26, and the
@@ -326,6 +364,90 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert_eq!(handled, 2, "nothing after the challenge was handled");
+    }
+
+    #[test]
+    fn the_tool_calls_of_a_batch_are_its_well_formed_tools_call_requests_in_order() {
+        let calls = batch(json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "b", "arguments": {"x": 1}}},
+            {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "notification"}},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+            {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "bad", "arguments": 7}},
+            {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {}},
+            {"jsonrpc": "1.0", "id": 5, "method": "tools/call", "params": {"name": "old"}},
+            {"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "a"}},
+        ]))
+        .tool_calls();
+        let arguments = |value: Value| value.as_object().cloned().unwrap();
+        assert_eq!(
+            calls,
+            [
+                ToolCall { name: "b".into(), arguments: arguments(json!({"x": 1})) },
+                ToolCall { name: "a".into(), arguments: Map::new() },
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_step_up_any_tool_call_needs_answers_the_batch_before_any_element_is_handled() {
+        let sessions = Sessions::new(10, std::time::Duration::from_secs(60));
+        let ada = Owner { subject: "ada", client_id: "c" };
+        let session = sessions.open(&ada, BATCH_VERSION);
+        let mut headers = HeaderMap::new();
+        headers.insert(crate::MCP_SESSION_ID, session.parse().unwrap());
+        let elements = || {
+            batch(json!([
+                {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "write"}},
+                {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "delete"}},
+            ]))
+        };
+        let mut handled = 0;
+        let mut shown = Vec::new();
+        let response = serve(
+            &sessions,
+            &headers,
+            &ada,
+            elements(),
+            |calls: Vec<ToolCall>| {
+                shown = calls.into_iter().map(|call| call.name).collect();
+                let needs_more = shown.iter().any(|name| name == "delete");
+                async move { needs_more.then(|| rpc_error(StatusCode::FORBIDDEN, None, -32600, "step up")) }
+            },
+            |message| {
+                handled += 1;
+                echo_method(message)
+            },
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(shown, ["write", "delete"]);
+        assert_eq!(handled, 0, "not even the write before the delete ran");
+
+        let (status, body) = json(
+            serve(
+                &sessions,
+                &headers,
+                &ada,
+                elements(),
+                |_| async { None },
+                |message| {
+                    handled += 1;
+                    echo_method(message)
+                },
+            )
+            .await,
+        )
+        .await;
+        assert_eq!((status, body.as_array().map(Vec::len)), (StatusCode::OK, Some(2)));
+        assert_eq!(handled, 2);
+
+        // A batch without tool calls is not shown to the check; one not admitted is refused first.
+        let pings = batch(json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]));
+        let refuse = |_| async { Some(rpc_error(StatusCode::FORBIDDEN, None, -32600, "step up")) };
+        let response = serve(&sessions, &headers, &ada, pings, refuse, echo_method).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let response = serve(&sessions, &HeaderMap::new(), &ada, elements(), refuse, echo_method).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "no session id");
     }
 
     #[tokio::test]

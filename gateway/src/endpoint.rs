@@ -124,9 +124,15 @@ pub async fn post(
             // id) and passed on as if it had come alone.
             Read::Batch(elements) => {
                 let (state, headers, caller) = (&state, &headers, &caller);
+                let step_up = |calls: Vec<batch::ToolCall>| async move {
+                    let needed = state.gateway.batch_step_up(caller, &calls).await?;
+                    Some(rejection(state, BearerError::InsufficientScope(needed.clone()), needed))
+                };
                 let handle = |message| session(state, headers, message, caller);
                 let owner = owner(caller.token);
-                Box::pin(batch::serve(&state.gateway.sessions, headers, &owner, elements, handle)).await
+                let serving =
+                    batch::serve(&state.gateway.sessions, headers, &owner, elements, step_up, handle);
+                Box::pin(serving).await
             }
         }
     };

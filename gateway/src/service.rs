@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use mcp_bearer::VerifiedToken;
+use mcp_endpoint::batch::ToolCall;
 use mcp_endpoint::sessions::Sessions;
 use protocol::authorization_details::{AuthorizationDetail, MCP_TOOL_CALL, TOOLS_CALL, object_sha256};
 use protocol::error::ErrorCode;
@@ -225,27 +226,47 @@ impl Gateway {
         let started = Instant::now();
         let policies = self.policies.current();
         let digest = object_sha256(&arguments);
-        let mut record = audit::Decision {
-            at_ms: now_ms(),
-            request_id: caller.request_id.clone(),
-            user: caller.token.subject().to_owned(),
-            client_id: caller.token.claims.client_id.clone(),
-            client_address: Some(caller.client_address.clone()),
-            upstream: None,
-            tool: name.to_owned(),
-            arguments_sha256: Some(digest.clone()),
-            outcome: Recorded::Deny,
-            reason: None,
-            policy_ids: Vec::new(),
-            policy_hash: policies.hash().to_owned(),
-            approval_id: None,
-            latency_us: 0,
-        };
+        let mut record = new_record(caller, &policies, name, &digest);
         let outcome = self
             .decide_and_call(caller, &policies, name, arguments, &digest, headers, declined, &mut record)
             .await;
+        self.audit_outcome(caller, record, started, &outcome).await;
+        outcome
+    }
+
+    /// The scopes a 2025-03-26 batch of tool calls needs beyond the caller's token, found before
+    /// any of them runs (`mcp_endpoint::batch`): `None` if none of them would be a step-up, else
+    /// the token's scopes and every tool scope the calls need, for one `403` answering the whole
+    /// batch. A call is a step-up here exactly when it would be alone (steps 1–3 of the module),
+    /// so a denied tool still looks unknown; each such call gets its audit record, the others
+    /// are decided again, and audited, when they are made.
+    pub async fn batch_step_up(&self, caller: &Caller<'_>, calls: &[ToolCall]) -> Option<Scopes> {
+        let policies = self.policies.current();
+        let mut wanted: Option<Scopes> = None;
+        for call in calls {
+            let started = Instant::now();
+            let digest = object_sha256(&call.arguments);
+            let mut record = new_record(caller, &policies, &call.name, &digest);
+            if let Err(Outcome::NeedsScope(needed)) =
+                self.screen(caller, &policies, &call.name, &call.arguments, None, &mut record)
+            {
+                wanted = Some(wanted.as_ref().unwrap_or(&caller.token.scopes).union(&needed));
+                self.audit_outcome(caller, record, started, &Outcome::NeedsScope(needed)).await;
+            }
+        }
+        wanted
+    }
+
+    /// Writes a call's audit record, completed with how it ended.
+    async fn audit_outcome(
+        &self,
+        caller: &Caller<'_>,
+        mut record: audit::Decision,
+        started: Instant,
+        outcome: &Outcome,
+    ) {
         record.latency_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
-        let (recorded, reason) = classify(&outcome);
+        let (recorded, reason) = classify(outcome);
         record.outcome = recorded;
         if record.reason.is_none() {
             record.reason = reason;
@@ -254,7 +275,73 @@ impl Gateway {
             // The call has happened; losing its record is an operator's emergency, logged as one.
             tracing::error!(%error, request_id = %caller.request_id, "the audit record of a tool call was not written");
         }
-        outcome
+    }
+
+    /// Steps 1–3 of the module: the tool, the routing headers, the policy and the token's scope.
+    /// What the call may go on with, or how it ends here.
+    fn screen<'a>(
+        &'a self,
+        caller: &Caller<'_>,
+        policies: &'a crate::policy::Policies,
+        name: &str,
+        arguments: &Map<String, Value>,
+        headers: Option<&HeaderMap>,
+        record: &mut audit::Decision,
+    ) -> Result<Screened<'a>, Outcome> {
+        let Some(entry) = policies.catalog().get(name).filter(|entry| self.still_offered(entry)) else {
+            record.reason = Some("unknown tool, or no longer offered by its upstream".into());
+            return Err(Outcome::Hidden);
+        };
+        let Some(upstream) = self.upstreams.get(&entry.upstream) else {
+            record.reason = Some("the catalog names an upstream that is not configured".into());
+            return Err(Outcome::Hidden);
+        };
+        record.upstream = Some(entry.upstream.clone());
+        if let Some(headers) = headers
+            && let Err(why) =
+                mcp_endpoint::stateless::check_param_headers(headers, &entry.tool.input_schema, arguments)
+        {
+            return Err(Outcome::BadHeaders(why));
+        }
+        // The policy sees the scopes the call will have: the token's, plus the tool's own when the
+        // token lacks them. A missing tool scope is the client's to fix by step-up (`403`), and a
+        // tool the policy would deny anyway must not answer `403`, which would tell it exists.
+        let (groups, scopes) = facts_of(caller.token, entry);
+        let facts = CallFacts {
+            user: caller.token.subject(),
+            groups: &groups,
+            client_id: &caller.token.claims.client_id,
+            tool: name,
+            arguments,
+            time: now(),
+            client_address: &caller.client_address,
+            scopes: &scopes,
+            auth_time: auth_time(caller.token),
+        };
+        let decision = policies.decide(&facts);
+        record.policy_ids = decision.determining.clone();
+        if let Some(why) = &decision.invalid_arguments {
+            // Arguments that do not fit a tool the caller can see are a mistake the model can fix,
+            // told as a tool error (MCP tools, "Error Handling"); the tool's existence is no secret
+            // to them. For anyone else the tool stays hidden.
+            if policies.listable(&facts) {
+                record.reason = Some("the arguments do not fit the tool's input schema".into());
+                return Err(Outcome::InvalidArguments(why.clone()));
+            }
+            record.reason =
+                Some("the arguments do not fit the input schema of a tool not listed to the caller".into());
+            return Err(Outcome::Hidden);
+        }
+        if !decision.allowed {
+            record.reason = Some(denial_reason(&decision));
+            return Err(Outcome::Hidden);
+        }
+        if let Some(needed) = &entry.scopes
+            && !caller.token.scopes.is_superset(needed)
+        {
+            return Err(Outcome::NeedsScope(caller.token.scopes.union(needed)));
+        }
+        Ok(Screened { entry, upstream, consent: decision.consent })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -269,61 +356,12 @@ impl Gateway {
         declined: &[&str],
         record: &mut audit::Decision,
     ) -> Outcome {
-        let Some(entry) = policies.catalog().get(name).filter(|entry| self.still_offered(entry)) else {
-            record.reason = Some("unknown tool, or no longer offered by its upstream".into());
-            return Outcome::Hidden;
-        };
-        let Some(upstream) = self.upstreams.get(&entry.upstream) else {
-            record.reason = Some("the catalog names an upstream that is not configured".into());
-            return Outcome::Hidden;
-        };
-        record.upstream = Some(entry.upstream.clone());
-        if let Some(headers) = headers
-            && let Err(why) =
-                mcp_endpoint::stateless::check_param_headers(headers, &entry.tool.input_schema, &arguments)
-        {
-            return Outcome::BadHeaders(why);
-        }
-        // The policy sees the scopes the call will have: the token's, plus the tool's own when the
-        // token lacks them. A missing tool scope is the client's to fix by step-up (`403`), and a
-        // tool the policy would deny anyway must not answer `403`, which would tell it exists.
-        let (groups, scopes) = facts_of(caller.token, entry);
-        let facts = CallFacts {
-            user: caller.token.subject(),
-            groups: &groups,
-            client_id: &caller.token.claims.client_id,
-            tool: name,
-            arguments: &arguments,
-            time: now(),
-            client_address: &caller.client_address,
-            scopes: &scopes,
-            auth_time: auth_time(caller.token),
-        };
-        let decision = policies.decide(&facts);
-        record.policy_ids = decision.determining.clone();
-        if let Some(why) = &decision.invalid_arguments {
-            // Arguments that do not fit a tool the caller can see are a mistake the model can fix,
-            // told as a tool error (MCP tools, "Error Handling"); the tool's existence is no secret
-            // to them. For anyone else the tool stays hidden.
-            if policies.listable(&facts) {
-                record.reason = Some("the arguments do not fit the tool's input schema".into());
-                return Outcome::InvalidArguments(why.clone());
-            }
-            record.reason =
-                Some("the arguments do not fit the input schema of a tool not listed to the caller".into());
-            return Outcome::Hidden;
-        }
-        if !decision.allowed {
-            record.reason = Some(denial_reason(&decision));
-            return Outcome::Hidden;
-        }
-        if let Some(needed) = &entry.scopes
-            && !caller.token.scopes.is_superset(needed)
-        {
-            return Outcome::NeedsScope(caller.token.scopes.union(needed));
-        }
-
-        let token = match decision.consent {
+        let Screened { entry, upstream, consent } =
+            match self.screen(caller, policies, name, &arguments, headers, record) {
+                Ok(screened) => screened,
+                Err(outcome) => return outcome,
+            };
+        let token = match consent {
             None => match self.hop_token(caller, upstream, entry.scopes.as_ref()).await {
                 Ok(token) => token,
                 Err(error) => return exchange_refused(entry, error),
@@ -433,6 +471,39 @@ impl Gateway {
                 Outcome::Unavailable(format!("upstream {}: {why}", upstream.name))
             }
         }
+    }
+}
+
+/// A call that passed steps 1–3: its tool, its upstream and the policy's obligation.
+struct Screened<'a> {
+    entry: &'a Entry,
+    upstream: &'a Upstream,
+    consent: Option<Consent>,
+}
+
+/// A call's audit record as it starts: who, which tool, which arguments (their digest only),
+/// under which policy set. How it ends is filled in by [`Gateway::audit_outcome`].
+fn new_record(
+    caller: &Caller<'_>,
+    policies: &crate::policy::Policies,
+    name: &str,
+    digest: &str,
+) -> audit::Decision {
+    audit::Decision {
+        at_ms: now_ms(),
+        request_id: caller.request_id.clone(),
+        user: caller.token.subject().to_owned(),
+        client_id: caller.token.claims.client_id.clone(),
+        client_address: Some(caller.client_address.clone()),
+        upstream: None,
+        tool: name.to_owned(),
+        arguments_sha256: Some(digest.to_owned()),
+        outcome: Recorded::Deny,
+        reason: None,
+        policy_ids: Vec::new(),
+        policy_hash: policies.hash().to_owned(),
+        approval_id: None,
+        latency_us: 0,
     }
 }
 

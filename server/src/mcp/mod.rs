@@ -101,8 +101,15 @@ pub async fn post(State(state): State<AppState>, request: Request) -> Response {
         Ok(Read::Batch(batch)) => {
             let (sessions, owner) = (&state.mcp.sessions, owner(&token));
             let (state, headers, token) = (&state, &headers, &*token);
+            let step_up = |calls: Vec<batch::ToolCall>| async move {
+                let needed = tools::missing_scopes(&state.mcp.tools, token, calls.iter().map(|c| &*c.name))?;
+                Some(rejection(
+                    state,
+                    state.guard.validator().refused(BearerError::InsufficientScope(needed)),
+                ))
+            };
             let handle = |message| session::handle(state, headers, message, token);
-            return batch::serve(sessions, headers, &owner, batch, handle).await;
+            return batch::serve(sessions, headers, &owner, batch, step_up, handle).await;
         }
         Err(response) => return response,
     };

@@ -161,6 +161,26 @@ fn conformance_catalog() -> Vec<ToolSpec> {
     ]
 }
 
+/// What a batch of calls to `names` needs beyond the token: `None` if it has every scope they
+/// need, else the scopes to ask for (the token's and all those), so that one step-up is enough
+/// for the whole batch. Unknown names need nothing (their calls are errors).
+pub fn missing_scopes<'a>(
+    catalog: &[ToolSpec],
+    token: &VerifiedToken,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Option<Scopes> {
+    let mut wanted: Option<Scopes> = None;
+    for name in names {
+        if let Some(spec) = catalog.iter().find(|s| s.tool.name == name)
+            && !token.scopes.is_superset(&spec.scopes)
+        {
+            let base = wanted.as_ref().unwrap_or(&token.scopes);
+            wanted = Some(base.union(&spec.scopes));
+        }
+    }
+    wanted
+}
+
 /// Calls `name`. Argument problems are tool errors (`isError: true`) so that a model can read and
 /// correct them (MCP 2025-11-25 tools: input validation errors are tool execution errors).
 pub async fn call(
@@ -373,6 +393,19 @@ mod tests {
         assert_eq!(error, CallError::InsufficientScope(Scopes::parse("echo profile").unwrap()));
         let result = call_with("whoami", json!({}), "echo profile").await.unwrap();
         assert_eq!(result.structured_content.unwrap()["subject"], "user-1");
+    }
+
+    #[test]
+    fn a_batch_needs_one_step_up_for_the_scopes_of_all_its_calls() {
+        let catalog = catalog(false);
+        let missing = |scope: &str, names: &[&str]| {
+            missing_scopes(&catalog, &token(scope), names.iter().copied()).map(|s| s.to_string())
+        };
+        assert_eq!(missing("echo", &["echo", "nope", "echo"]), None);
+        assert_eq!(missing("echo notes:write", &["add_note", "delete_note"]), None);
+        assert_eq!(missing("echo", &["echo", "whoami"]).as_deref(), Some("echo profile"));
+        let both = missing("echo", &["add_note", "echo", "whoami", "delete_note"]).unwrap();
+        assert_eq!(Scopes::parse(&both).unwrap(), Scopes::parse("echo notes:write profile").unwrap());
     }
 
     #[tokio::test]

@@ -109,7 +109,7 @@ async fn without_a_token_mcp_answers_401_with_the_challenge() {
 
 /// MCP 2025-03-26 (transports): the body of a `POST` may be a JSON-RPC batch, which a server
 /// MUST accept. Each element is answered as if alone; notifications get nothing; `initialize` in
-/// a batch is refused; a batch of notifications alone is `202`; a step-up ends the batch.
+/// a batch is refused; a batch of notifications alone is `202`; a step-up answers the batch.
 #[tokio::test]
 async fn a_2025_03_26_session_may_send_batches() {
     let mcp = setup("echo").await;
@@ -173,6 +173,42 @@ async fn a_2025_03_26_session_may_send_batches() {
         .unwrap();
     assert_eq!(saying_newer.status(), 400);
     assert_eq!(body(saying_newer).await["error"]["code"], -32600);
+}
+
+/// A batch whose calls need more scope than the token has is answered with one step-up for all
+/// of them before any runs: the note the batch adds before its `whoami` is not added, so a client
+/// that steps up and sends the batch again adds it once.
+#[tokio::test]
+async fn a_step_up_in_a_2025_03_26_batch_is_found_before_any_call_runs() {
+    let mcp = setup("notes:read notes:write").await;
+    let opened = mcp
+        .post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+        .send()
+        .await
+        .unwrap();
+    let session = opened.headers()[SESSION].to_str().unwrap().to_owned();
+    let send = |batch: Value| mcp.post(batch).header(SESSION, &session).send();
+    let call = |id: i64, name: &str, arguments: Value| json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": arguments}});
+
+    let step_up = send(json!([
+        call(1, "add_note", json!({"title": "once", "body": "only once"})),
+        {"jsonrpc": "2.0", "id": 2, "method": "ping"},
+        call(3, "whoami", json!({})),
+        call(4, "echo", json!({"text": "and echo"})),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(step_up.status(), 403);
+    let challenge = challenge(&step_up);
+    assert_eq!(challenge.error, Some(ErrorCode::InsufficientScope));
+    let asked = protocol::scope::Scopes::parse(challenge.scope.as_deref().unwrap()).unwrap();
+    assert_eq!(asked, protocol::scope::Scopes::parse("notes:read notes:write profile echo").unwrap());
+
+    let listed = send(json!([call(5, "list_notes", json!({}))])).await.unwrap();
+    assert_eq!(listed.status(), 200);
+    let listed = body(listed).await;
+    assert_eq!(listed[0]["result"]["structuredContent"]["notes"], json!([]), "nothing ran: {listed}");
 }
 
 #[tokio::test]
