@@ -3,9 +3,10 @@
 //!
 //! 1. The tool must be in the catalog and still offered by its upstream (same input schema),
 //!    and a 2026-07-28 request's `Mcp-Param-*` headers must mirror the arguments.
-//! 2. The client's token must carry the tool's scopes (else step-up: `403 insufficient_scope`).
-//! 3. The policy decides (any evaluation error denies). A denied tool looks exactly like an
-//!    unknown one.
+//! 2. The policy decides (any evaluation error denies), seeing the scopes the call will have. A
+//!    denied tool looks exactly like an unknown one.
+//! 3. The client's token must carry the tool's scopes (else step-up: `403 insufficient_scope`);
+//!    checked after the policy, so that a `403` never tells a tool the caller may not use exists.
 //! 4. A `@consent` obligation asks the authorization server for an approval, which a standing
 //!    approval answers at once; otherwise the person is asked ([`crate::approval`]).
 //! 5. The call goes to the upstream with a hop token for that upstream (cached) or with the token
@@ -277,7 +278,7 @@ impl Gateway {
         }
     }
 
-    /// Steps 1–3 of the module: the tool, the routing headers, the policy and the token's scope.
+    /// Steps 1–3 of the module: the tool, the routing headers, the policy, the token's scope.
     /// What the call may go on with, or how it ends here.
     fn screen<'a>(
         &'a self,
