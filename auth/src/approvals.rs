@@ -239,6 +239,7 @@ async fn open(
         arguments_summary: request.call.arguments_summary.clone(),
         binding_message: request.binding_message.clone(),
         always_ask: request.always_ask,
+        approval_max_age: request.approval_max_age.map(|age| i64::try_from(age).unwrap_or(i64::MAX)),
         status: if standing.is_some() { ApprovalStatus::Approved } else { ApprovalStatus::Pending },
         poll_interval: secs(settings.poll_interval),
         last_polled_at: None,
@@ -354,8 +355,9 @@ pub async fn collect(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
     ApproveOnce,
-    /// Approve, and remember for this long (one of the configured choices): for any arguments of
-    /// the tool, or only for the arguments of this call (`same_arguments`).
+    /// Approve, and remember for this long (one of the request's
+    /// [`ApprovalRequest::remember_choices`]): for any arguments of the tool, or only for the
+    /// arguments of this call (`same_arguments`).
     Remember {
         duration: Duration,
         same_arguments: bool,
@@ -365,8 +367,9 @@ pub enum Choice {
 
 impl Choice {
     /// Reads the page's `decision` field (`once`, `deny`, `remember-<seconds>` or
-    /// `remember-same-<seconds>` for one of `choices`); `None` for anything else.
-    pub fn parse(decision: &str, choices: &[Duration]) -> Option<Self> {
+    /// `remember-same-<seconds>`); `None` for anything else. Whether the request offered that
+    /// many seconds, [`decide`] checks.
+    pub fn parse(decision: &str) -> Option<Self> {
         match decision {
             "once" => Some(Choice::ApproveOnce),
             "deny" => Some(Choice::Deny),
@@ -377,8 +380,7 @@ impl Choice {
                     None => (false, remember),
                 };
                 let seconds: u64 = seconds.parse().ok()?;
-                let duration = *choices.iter().find(|c| c.as_secs() == seconds)?;
-                Some(Choice::Remember { duration, same_arguments })
+                Some(Choice::Remember { duration: Duration::from_secs(seconds), same_arguments })
             }
         }
     }
@@ -392,6 +394,9 @@ pub enum Answered {
     NotYours,
     /// Answered before, expired, or never existed.
     Gone,
+    /// To remember for a time the request does not offer (a form not from its page): nothing
+    /// changed.
+    NotOffered,
 }
 
 /// Records the signed-in user's answer to approval request `id`. Audited, including an attempt
@@ -405,14 +410,18 @@ pub async fn decide(
 ) -> Result<Answered, StoreError> {
     let now = state.now();
     let request = state.store.find_approval(id).await?;
+    // Only what the request's page offers (nothing for a request asking for this very call, no
+    // longer than the client lets a standing approval answer); someone else's request is refused
+    // and audited below whatever was chosen.
+    if let (Choice::Remember { duration, .. }, Some(request)) = (choice, &request)
+        && request.user_id == user_id
+        && !request.remember_choices(&state.config.settings.approvals.remember_choices).contains(&duration)
+    {
+        return Ok(Answered::NotOffered);
+    }
     let decision = match (choice, &request) {
         (Choice::Deny, _) => ApprovalDecision::Deny,
-        // Nothing to remember for a request that asked for this very call (`prompt=consent`):
-        // no standing approval would ever answer the next one.
         (Choice::ApproveOnce, _) | (Choice::Remember { .. }, None) => {
-            ApprovalDecision::Approve { remember: None }
-        }
-        (Choice::Remember { .. }, Some(request)) if request.always_ask => {
             ApprovalDecision::Approve { remember: None }
         }
         (Choice::Remember { duration, same_arguments }, Some(request)) => ApprovalDecision::Approve {
@@ -466,17 +475,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_decision_is_one_of_the_offered_choices() {
-        let choices = [Duration::from_secs(3600), Duration::from_secs(86_400)];
-        assert_eq!(Choice::parse("once", &choices), Some(Choice::ApproveOnce));
-        assert_eq!(Choice::parse("deny", &choices), Some(Choice::Deny));
-        let remember = |duration, same_arguments| Some(Choice::Remember { duration, same_arguments });
-        assert_eq!(Choice::parse("remember-3600", &choices), remember(choices[0], false));
-        assert_eq!(Choice::parse("remember-same-86400", &choices), remember(choices[1], true));
-        assert_eq!(Choice::parse("remember-same-60", &choices), None);
-        assert_eq!(Choice::parse("remember-60", &choices), None, "not an offered choice");
-        assert_eq!(Choice::parse("remember-forever", &choices), None);
-        assert_eq!(Choice::parse("approve", &choices), None);
+    fn a_decision_is_read_from_the_pages_field() {
+        assert_eq!(Choice::parse("once"), Some(Choice::ApproveOnce));
+        assert_eq!(Choice::parse("deny"), Some(Choice::Deny));
+        let remember = |seconds, same_arguments| {
+            Some(Choice::Remember { duration: Duration::from_secs(seconds), same_arguments })
+        };
+        assert_eq!(Choice::parse("remember-3600"), remember(3600, false));
+        assert_eq!(Choice::parse("remember-same-86400"), remember(86_400, true));
+        assert_eq!(Choice::parse("remember-same-600"), remember(600, true), "decide checks it is offered");
+        for bad in ["remember-forever", "remember--1", "remember-", "remember-same-", "approve", "ONCE", ""] {
+            assert_eq!(Choice::parse(bad), None, "{bad}");
+        }
     }
 
     fn params(pairs: &[(&str, &str)]) -> Params {

@@ -234,6 +234,7 @@ pub fn approvals_page(
             p.detail id="no-approvals" { "Nothing is waiting for your approval." }
         }
         @for card in cards {
+            @let choices = card.request.remember_choices(remember_choices);
             div.approval id=(format!("approval-{}", card.request.id)) {
                 h2 { (card.app_name) " wants to call " code.tool { (card.request.tool) } }
                 p { "on " code { (card.request.resource) } " for you, through " (card.client_name) "." }
@@ -252,7 +253,7 @@ pub fn approvals_page(
                     input type="hidden" name="csrf_token" value=(csrf_token);
                     div.actions {
                         button.primary type="submit" name="decision" value="once" { "Approve once" }
-                        @for choice in remember_choices.iter().filter(|_| !card.request.always_ask) {
+                        @for choice in &choices {
                             button.secondary type="submit" name="decision" value=(format!("remember-same-{}", choice.as_secs())) {
                                 "Approve these arguments for " (for_how_long(*choice))
                             }
@@ -263,7 +264,7 @@ pub fn approvals_page(
                         button.secondary type="submit" name="decision" value="deny" { "Deny" }
                     }
                 }
-                @if card.request.always_ask {
+                @if choices.is_empty() {
                     p.detail { (card.client_name) " asks you to approve this call each time it is made." }
                 } @else {
                     p.detail {
@@ -271,6 +272,12 @@ pub fn approvals_page(
                         code { (card.request.tool) } " with any arguments. Either holds for "
                         (card.app_name) " through " (card.client_name)
                         " only, until it expires or you withdraw it on your account page."
+                    }
+                    @if choices.as_slice() != remember_choices && let Some(longest) = choices.last() {
+                        p.detail {
+                            (card.client_name) " lets a remembered approval of this call answer for at most "
+                            (for_how_long(*longest)) "."
+                        }
                     }
                 }
             }

@@ -684,10 +684,13 @@ async fn a_remembered_approval_automates_consent_for_a_timed_obligation_but_neve
     assert_eq!(other["error"]["code"], protocol::mcp::error_code::APPROVAL_PENDING, "{other}");
     assert_eq!(ada.answer_approvals(&stack.issuer, "deny").await.unwrap(), 1);
 
-    // `@consent("once")`: remembering does not carry over; every delete is approved by hand.
+    // `@consent("once")`: nothing to remember is offered, nor taken when asked for anyway;
+    // every delete is approved by hand.
     let id = added["result"]["structuredContent"]["id"].as_i64().unwrap();
     let (_, asked) = client.call("demo__delete_note", json!({"id": id})).await;
-    assert_eq!(ada.answer_approvals(&stack.issuer, "remember-3600").await.unwrap(), 1);
+    let remembering = ada.answer_approvals(&stack.issuer, "remember-3600").await;
+    assert!(remembering.is_err_and(|e| e.to_string().contains("400")), "refused, changing nothing");
+    assert_eq!(ada.answer_approvals(&stack.issuer, "once").await.unwrap(), 1);
     wait_for_retry(&asked).await;
     let (_, deleted) = client.call("demo__delete_note", json!({"id": id})).await;
     assert!(deleted["result"].is_object(), "{deleted}");

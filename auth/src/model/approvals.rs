@@ -6,6 +6,8 @@
 //! person who chose *Approve and remember* leaves a [`StandingApproval`] behind, which answers
 //! later requests for the same client, upstream and tool without asking.
 
+use std::time::Duration;
+
 /// Where an approval request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApprovalStatus {
@@ -70,6 +72,10 @@ pub struct ApprovalRequest {
     /// The client asked for this very call to be approved (`prompt=consent`): no standing
     /// approval answers it, so none is offered or stored from it.
     pub always_ask: bool,
+    /// The client lets a standing approval answer its requests only if given at most this many
+    /// seconds before (`approval_max_age`, a gateway's `@consent("PT1H")`): remembering this
+    /// call for longer would promise what it does not keep, so no longer choice is offered.
+    pub approval_max_age: Option<i64>,
     pub status: ApprovalStatus,
     /// Seconds the client must wait between two polls.
     pub poll_interval: i64,
@@ -77,6 +83,27 @@ pub struct ApprovalRequest {
     pub created_at: i64,
     pub expires_at: i64,
     pub decided_at: Option<i64>,
+}
+
+impl ApprovalRequest {
+    /// For how long the person may choose to remember their approval, of the server's
+    /// `configured` choices: not at all for a request that asks each time; otherwise each choice
+    /// that a standing approval would keep for its whole life, and, if the client's
+    /// `approval_max_age` cut a longer choice, that age itself (ascending, no duplicates).
+    pub fn remember_choices(&self, configured: &[Duration]) -> Vec<Duration> {
+        if self.always_ask {
+            return Vec::new();
+        }
+        let Some(max_age) = self.approval_max_age else {
+            return configured.to_vec();
+        };
+        let max_age = Duration::from_secs(u64::try_from(max_age).unwrap_or_default());
+        let mut choices: Vec<Duration> = configured.iter().map(|choice| (*choice).min(max_age)).collect();
+        choices.retain(|choice| !choice.is_zero());
+        choices.sort_unstable();
+        choices.dedup();
+        choices
+    }
 }
 
 /// "Approve and remember": a user's approval of `tool` on `resource` for calls `client_id` (the
@@ -128,4 +155,55 @@ pub enum Poll {
     TooSoon { interval: i64 },
     /// The request as it stands; this poll is recorded.
     Polled(Box<ApprovalRequest>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(always_ask: bool, approval_max_age: Option<i64>) -> ApprovalRequest {
+        ApprovalRequest {
+            id: "r".into(),
+            auth_req_hash: "h".into(),
+            client_id: "gateway".into(),
+            user_id: "u".into(),
+            grant_id: "g".into(),
+            subject: serde_json::from_value(serde_json::json!({
+                "iss": "i", "aud": "a", "sub": "u", "client_id": "app", "iat": 0, "exp": 60, "jti": "j"
+            }))
+            .unwrap(),
+            resource: "http://localhost:9090".into(),
+            scope: "notes:write".into(),
+            tool: "delete_note".into(),
+            arguments_sha256: "0".repeat(64),
+            arguments_summary: None,
+            binding_message: None,
+            always_ask,
+            approval_max_age,
+            status: ApprovalStatus::Pending,
+            poll_interval: 5,
+            last_polled_at: None,
+            created_at: 0,
+            expires_at: 300,
+            decided_at: None,
+        }
+    }
+
+    #[test]
+    fn only_what_a_standing_approval_would_keep_is_offered_to_remember() {
+        let hours = |hours: &[u64]| hours.iter().map(|h| Duration::from_secs(h * 3600)).collect::<Vec<_>>();
+        let configured = hours(&[1, 24]);
+        let offered = |always_ask, max_age| request(always_ask, max_age).remember_choices(&configured);
+        let none: Vec<Duration> = Vec::new();
+        assert_eq!(offered(false, None), configured);
+        assert_eq!(offered(true, None), none);
+        assert_eq!(offered(true, Some(86_400)), none);
+        assert_eq!(offered(false, Some(86_400)), configured);
+        assert_eq!(offered(false, Some(7 * 86_400)), configured);
+        assert_eq!(offered(false, Some(7200)), hours(&[1, 2]));
+        assert_eq!(offered(false, Some(3600)), hours(&[1]));
+        assert_eq!(offered(false, Some(600)), [Duration::from_secs(600)]);
+        assert_eq!(offered(false, Some(0)), none, "a standing approval would answer nothing");
+        assert_eq!(offered(false, Some(-5)), none);
+    }
 }

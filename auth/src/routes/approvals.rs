@@ -75,10 +75,7 @@ pub async fn answer(
     let Some(user_id) = form.session.session.user_id.as_deref() else {
         return Ok(Redirect::to("/login?return_to=/approvals").into_response());
     };
-    let choices = &state.config.settings.approvals.remember_choices;
-    let choice = form.field("decision").and_then(|d| Choice::parse(d, choices)).ok_or_else(|| {
-        BrowserError::page(StatusCode::BAD_REQUEST, "Invalid form", "Choose one of the answers offered.")
-    })?;
+    let choice = form.field("decision").and_then(Choice::parse).ok_or_else(not_offered)?;
     match approvals::decide(&state, &context, user_id, &id, choice).await? {
         Answered::Recorded => Ok(Redirect::to("/approvals").into_response()),
         Answered::NotYours => Err(BrowserError::page(
@@ -87,7 +84,12 @@ pub async fn answer(
             "This request asks another person for approval. Only they can answer it.",
         )),
         Answered::Gone => Err(gone()),
+        Answered::NotOffered => Err(not_offered()),
     }
+}
+
+fn not_offered() -> BrowserError {
+    BrowserError::page(StatusCode::BAD_REQUEST, "Invalid form", "Choose one of the answers offered.")
 }
 
 /// The signed-in user of the browser's session, and the session's CSRF token.

@@ -299,9 +299,13 @@ async fn a_standing_approval_answers_at_once_for_the_same_client_only_until_with
     let (ids, page) = approvals_page(&app, &app.browser).await;
     assert_eq!(ids.len(), 1, "waiting for the person");
     // Asked for this very call: nothing to remember is offered, and remembering asked for anyway
-    // approves once and stores nothing.
+    // is refused and changes nothing; the person approves once.
     assert!(!page.contains("remember-") && page.contains("each time"), "{page}");
-    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "remember-86400").await.status(), 303);
+    for not_offered in ["remember-86400", "remember-same-3600"] {
+        assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), not_offered).await.status(), 400);
+    }
+    assert_eq!(approvals_page(&app, &app.browser).await.0, ids, "still waiting");
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "once").await.status(), 303);
     app.clock.advance(10);
     assert_eq!(poll(&app, &gateway, &asked).await.status(), 200, "approved once");
     let account = app.browser.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
@@ -589,6 +593,58 @@ async fn approval_max_age_lets_only_a_recent_standing_approval_answer() {
     assert_eq!(error_of(too_old).await, (400, "consent_required".into()));
     let malformed = ask(&app, &gateway, token, &[("approval_max_age", "an hour")]).await;
     assert_eq!(error_of(malformed).await, (400, "invalid_request".into()));
+}
+
+/// A client that lets only a recent standing approval answer (`approval_max_age`, a gateway's
+/// `@consent("PT1H")` or shorter) is asked with no offer to remember for longer: the page offers
+/// what a standing approval would keep for its whole life, and refuses anything longer.
+#[tokio::test]
+async fn the_page_offers_to_remember_no_longer_than_the_client_lets_an_approval_answer() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let subject = user_token(&app, GATEWAY, "echo notes:write").await;
+    let token = subject.access_token.secret();
+
+    // Without a limit, the configured choices (an hour, a day).
+    assert_eq!(ask(&app, &gateway, token, &[]).await.status(), 200);
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    assert!(page.contains("value=\"remember-86400\"") && page.contains("value=\"remember-3600\""), "{page}");
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "deny").await.status(), 303);
+
+    // Four minutes at most: four minutes is what is offered, in both forms, and said.
+    let asked: BackchannelAuthenticationResponse =
+        ask(&app, &gateway, token, &[("approval_max_age", "240")]).await.json().await.unwrap();
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    let offered: Vec<&str> = page.match_indices("value=\"remember-").map(|(at, _)| &page[at + 7..]).collect();
+    assert_eq!(offered.len(), 2, "{page}");
+    assert!(
+        offered
+            .iter()
+            .all(|value| value.starts_with("remember-240\"") || value.starts_with("remember-same-240\""))
+    );
+    assert!(page.contains("for at most 4 minutes"), "{page}");
+    for longer in ["remember-3600", "remember-same-86400", "remember-241"] {
+        assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), longer).await.status(), 400, "{longer}");
+    }
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "remember-240").await.status(), 303);
+    assert_eq!(poll(&app, &gateway, &asked).await.status(), 200);
+
+    // Remembered for as long as it answers: within four minutes, then no more.
+    app.clock.advance(239);
+    let again = ask(&app, &gateway, token, &[("prompt", "none"), ("approval_max_age", "240")]).await;
+    assert_eq!(again.status(), 200, "{:?}", again.text().await);
+    app.clock.advance(2);
+    let account = app.browser.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(!account.contains("delete_note"), "expired with its usefulness: {account}");
+    let fresh = user_token(&app, GATEWAY, "echo notes:write").await;
+    let token = fresh.access_token.secret();
+
+    // Two hours at most: an hour, and two hours in place of the day.
+    ask(&app, &gateway, token, &[("approval_max_age", "7200")]).await;
+    let (_, page) = approvals_page(&app, &app.browser).await;
+    assert!(page.contains("value=\"remember-3600\"") && page.contains("value=\"remember-7200\""), "{page}");
+    assert!(!page.contains("remember-86400") && page.contains("for at most 2 hours"), "{page}");
 }
 
 /// A token bound to one approved call is good for that call at its server: exchanging it (by a

@@ -16,7 +16,7 @@ const SLOW_DOWN_STEP: i64 = 5;
 const REQUEST_COLUMNS: &str =
     "id, auth_req_hash, client_id, user_id, grant_id, subject_claims, resource, scope, tool,
      arguments_sha256, arguments_summary, binding_message, status, poll_interval, last_polled_at,
-     created_at, expires_at, decided_at, always_ask";
+     created_at, expires_at, decided_at, always_ask, approval_max_age";
 
 const STANDING_COLUMNS: &str =
     "id, user_id, client_id, subject_client_id, resource, tool, arguments_sha256, created_at, expires_at";
@@ -53,6 +53,7 @@ impl FromRow<'_, PgRow> for ApprovalRequest {
             expires_at: row.try_get("expires_at")?,
             decided_at: row.try_get("decided_at")?,
             always_ask: row.try_get("always_ask")?,
+            approval_max_age: row.try_get("approval_max_age")?,
         })
     }
 }
@@ -78,7 +79,7 @@ impl ApprovalStore for PostgresBackend {
         Box::pin(async move {
             sqlx::query(&format!(
                 "INSERT INTO approval_requests ({REQUEST_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
             ))
             .bind(&request.id)
             .bind(&request.auth_req_hash)
@@ -99,6 +100,7 @@ impl ApprovalStore for PostgresBackend {
             .bind(request.expires_at)
             .bind(request.decided_at)
             .bind(request.always_ask)
+            .bind(request.approval_max_age)
             .execute(&self.pool)
             .await?;
             Ok(())

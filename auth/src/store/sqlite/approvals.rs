@@ -16,7 +16,7 @@ const SLOW_DOWN_STEP: i64 = 5;
 const REQUEST_COLUMNS: &str =
     "id, auth_req_hash, client_id, user_id, grant_id, subject_claims, resource, scope, tool,
      arguments_sha256, arguments_summary, binding_message, status, poll_interval, last_polled_at,
-     created_at, expires_at, decided_at, always_ask";
+     created_at, expires_at, decided_at, always_ask, approval_max_age";
 
 const STANDING_COLUMNS: &str =
     "id, user_id, client_id, subject_client_id, resource, tool, arguments_sha256, created_at, expires_at";
@@ -53,6 +53,7 @@ impl FromRow<'_, SqliteRow> for ApprovalRequest {
             expires_at: row.try_get("expires_at")?,
             decided_at: row.try_get("decided_at")?,
             always_ask: row.try_get("always_ask")?,
+            approval_max_age: row.try_get("approval_max_age")?,
         })
     }
 }
@@ -80,7 +81,7 @@ impl ApprovalStore for SqliteBackend {
             Box::pin(async move {
                 sqlx::query(&format!(
                     "INSERT INTO approval_requests ({REQUEST_COLUMNS})
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ))
                 .bind(&request.id)
                 .bind(&request.auth_req_hash)
@@ -101,6 +102,7 @@ impl ApprovalStore for SqliteBackend {
                 .bind(request.expires_at)
                 .bind(request.decided_at)
                 .bind(request.always_ask)
+                .bind(request.approval_max_age)
                 .execute(&mut *c)
                 .await?;
                 Ok(())

@@ -142,7 +142,7 @@ mod tests {
     /// SHA-384 of each migration file as released (`sha384sum auth/migrations/sqlite/*.sql`), which
     /// is what sqlx recorded in every existing database. Moving the files must not change them, or
     /// databases such as `target/dev/mcp-auth.db` stop opening.
-    const RELEASED: [(i64, &str, &str); 11] = [
+    const RELEASED: [(i64, &str, &str); 12] = [
         (
             1,
             "initial",
@@ -197,6 +197,11 @@ mod tests {
             11,
             "exchange targets",
             "f281120a22badbf52835c0eab9676f258b4a557f9af869acedfec25dbf07287657bca7648638ebbd62992ec455ca5e9b",
+        ),
+        (
+            12,
+            "approval max age",
+            "2bd6d29d79e61cb73419456e35650cb0c8eafd50b13a354d7cf88c4896f692656cdcce1d1bd0eb767dd980b84804008c",
         ),
     ];
 
