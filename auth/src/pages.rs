@@ -212,6 +212,12 @@ pub fn for_how_long(duration: Duration) -> String {
     format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
 }
 
+/// The longest of the `offered` choices, if the request cut a longer one of the `configured`.
+fn cut_to(offered: &[Duration], configured: &[Duration]) -> Option<Duration> {
+    let cut = configured.iter().any(|choice| !choice.is_zero() && !offered.contains(choice));
+    offered.last().copied().filter(|_| cut)
+}
+
 /// A pending approval request and the name of its client, for the approval pages.
 pub struct ApprovalCard<'a> {
     pub request: &'a ApprovalRequest,
@@ -264,8 +270,10 @@ pub fn approvals_page(
                         button.secondary type="submit" name="decision" value="deny" { "Deny" }
                     }
                 }
-                @if choices.is_empty() {
+                @if card.request.always_ask {
                     p.detail { (card.client_name) " asks you to approve this call each time it is made." }
+                } @else if choices.is_empty() {
+                    p.detail { "Nothing can be remembered for this call: approve it once, or deny it." }
                 } @else {
                     p.detail {
                         "“Approve these arguments” remembers this exact call; “Approve and remember” approves "
@@ -273,10 +281,10 @@ pub fn approvals_page(
                         (card.app_name) " through " (card.client_name)
                         " only, until it expires or you withdraw it on your account page."
                     }
-                    @if choices.as_slice() != remember_choices && let Some(longest) = choices.last() {
+                    @if let Some(longest) = cut_to(&choices, remember_choices) {
                         p.detail {
                             (card.client_name) " lets a remembered approval of this call answer for at most "
-                            (for_how_long(*longest)) "."
+                            (for_how_long(longest)) "."
                         }
                     }
                 }

@@ -94,10 +94,9 @@ impl ApprovalRequest {
         if self.always_ask {
             return Vec::new();
         }
-        let Some(max_age) = self.approval_max_age else {
-            return configured.to_vec();
-        };
-        let max_age = Duration::from_secs(u64::try_from(max_age).unwrap_or_default());
+        let max_age = self
+            .approval_max_age
+            .map_or(Duration::MAX, |age| Duration::from_secs(u64::try_from(age).unwrap_or_default()));
         let mut choices: Vec<Duration> = configured.iter().map(|choice| (*choice).min(max_age)).collect();
         choices.retain(|choice| !choice.is_zero());
         choices.sort_unstable();
@@ -205,5 +204,12 @@ mod tests {
         assert_eq!(offered(false, Some(600)), [Duration::from_secs(600)]);
         assert_eq!(offered(false, Some(0)), none, "a standing approval would answer nothing");
         assert_eq!(offered(false, Some(-5)), none);
+        let unsorted = [
+            Duration::from_secs(86_400),
+            Duration::ZERO,
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+        ];
+        assert_eq!(request(false, None).remember_choices(&unsorted), configured);
     }
 }
