@@ -21,6 +21,13 @@
 //! `approval_max_age=<seconds>` lets only a standing approval given that recently answer (a
 //! policy's `@consent("PT1H")`). Every step
 //! is an audit event; expired requests are swept.
+//!
+//! A client asking again for a call that waits (pending, or approved and not collected) is given
+//! that request and its `auth_req_id` again, not a second request for the person: a gateway that
+//! restarted, or another replica of it, asks for the call it has in hand. The `auth_req_id` is
+//! derived from the request's id under the server's secret
+//! ([`crate::sealed_code::CodeSeal::approval_handle`]), so it can be given again though the store
+//! keeps only its hash.
 
 use std::time::Duration;
 
@@ -143,8 +150,11 @@ pub async fn start(
     let summary = format!("tool {} on {}", request.call.tool, request.call.location);
     let outcome = open(state, client, &request, &mut event).await;
     let event = match &outcome {
-        Ok((_, standing)) if *standing => event.detail(format!("{summary}; approved by a standing approval")),
-        Ok(_) => event.detail(format!("{summary}; waiting for the person")),
+        Ok((_, Opened::Standing)) => event.detail(format!("{summary}; approved by a standing approval")),
+        Ok((_, Opened::Waiting)) => event.detail(format!("{summary}; waiting for the person")),
+        Ok((_, Opened::Joined(id))) => {
+            event.detail(format!("{summary}; the same call waits for the person already (request {id})"))
+        }
         Err(error) => {
             event.kind = AuditKind::ApprovalRequestRefused;
             event.detail(format!("{summary}; refused: {}", error.body))
@@ -154,13 +164,13 @@ pub async fn start(
     outcome.map(|(response, _)| response)
 }
 
-/// The request as stored, and whether a standing approval answered it.
+/// The request as stored (or the same one already waiting), and how it was answered.
 async fn open(
     state: &AppState,
     client: &Client,
     request: &BackchannelRequest,
     event: &mut AuditEvent,
-) -> Result<(BackchannelAuthenticationResponse, bool), ApiError> {
+) -> Result<(BackchannelAuthenticationResponse, Opened), ApiError> {
     let now = state.now();
     let subject = subject_token(state, request.subject_token.secret(), now).await?;
     event.user_id = Some(subject.claims.sub.clone());
@@ -215,18 +225,10 @@ async fn open(
             "no standing approval covers this call; ask again without prompt=none",
         ));
     }
-    if standing.is_none()
-        && state.store.count_pending_approvals(&subject.claims.sub, &client.client_id, now).await?
-            >= MAX_PENDING_PER_CLIENT
-    {
-        return Err(ApiError::new(
-            ErrorCode::AccessDenied,
-            format!("{MAX_PENDING_PER_CLIENT} requests of this client already wait for this person's answer"),
-        ));
-    }
-    let auth_req_id = random::token();
+    let id = random::token();
+    let auth_req_id = state.code_seal.approval_handle(&id);
     let record = ApprovalRequest {
-        id: random::token(),
+        id,
         auth_req_hash: digest::sha256(&auth_req_id),
         client_id: client.client_id.clone(),
         user_id: subject.claims.sub.clone(),
@@ -247,13 +249,57 @@ async fn open(
         expires_at: now + expires_in,
         decided_at: standing.as_ref().map(|_| now),
     };
+    if standing.is_some() {
+        state.store.insert_approval(&record).await?;
+        return Ok((answer(auth_req_id, &record, now), Opened::Standing));
+    }
+    // The same call may wait for the person already: asked by this client before it restarted,
+    // or by another replica of it that the call was first sent to. The person is not asked
+    // twice; the client is given that request's handle (derived again, never stored).
+    if let Some(waiting) = state
+        .store
+        .live_approvals(&record.user_id, &record.client_id, now)
+        .await?
+        .into_iter()
+        .find(|live| live.asks_the_same_as(&record))
+    {
+        let handle = state.code_seal.approval_handle(&waiting.id);
+        // A request from before handles were derived has a random one, which cannot be given again.
+        if digest::sha256(&handle) == waiting.auth_req_hash {
+            let response = answer(handle, &waiting, now);
+            return Ok((response, Opened::Joined(waiting.id)));
+        }
+    }
+    if state.store.count_pending_approvals(&record.user_id, &record.client_id, now).await?
+        >= MAX_PENDING_PER_CLIENT
+    {
+        return Err(ApiError::new(
+            ErrorCode::AccessDenied,
+            format!("{MAX_PENDING_PER_CLIENT} requests of this client already wait for this person's answer"),
+        ));
+    }
     state.store.insert_approval(&record).await?;
-    let response = BackchannelAuthenticationResponse {
+    Ok((answer(auth_req_id, &record, now), Opened::Waiting))
+}
+
+/// How `/bc-authorize` was answered.
+#[derive(Debug, PartialEq, Eq)]
+enum Opened {
+    /// A standing approval answered at once.
+    Standing,
+    /// A new request waits for the person.
+    Waiting,
+    /// The same call waited already: this request (its id).
+    Joined(String),
+}
+
+/// The backchannel answer for `request`, whose handle is `auth_req_id`.
+fn answer(auth_req_id: String, request: &ApprovalRequest, now: i64) -> BackchannelAuthenticationResponse {
+    BackchannelAuthenticationResponse {
         auth_req_id: AuthReqId::new(auth_req_id),
-        expires_in: u64::try_from(expires_in).unwrap_or_default(),
-        interval: u64::try_from(record.poll_interval).ok(),
-    };
-    Ok((response, standing.is_some()))
+        expires_in: u64::try_from(request.expires_at.saturating_sub(now)).unwrap_or_default(),
+        interval: u64::try_from(request.poll_interval).ok(),
+    }
 }
 
 /// Polling `/token` with `grant_type=urn:openid:params:grant-type:ciba`: where the request stands,

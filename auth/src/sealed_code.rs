@@ -35,9 +35,11 @@ use crate::random;
 const VERSION: u8 = 1;
 const SALT_LEN: usize = 32;
 const TAG_LEN: usize = 16;
-/// What the per-code key is derived under, so that the secret's other uses (none today) could
-/// never yield the same key.
+/// What the per-code key is derived under, so that the secret's other use (approval handles,
+/// under [`APPROVAL_HANDLE_LABEL`]) can never yield the same key.
 const LABEL: &[u8] = b"mcp-auth authorization code v1";
+/// What an approval request's `auth_req_id` is derived under ([`CodeSeal::approval_handle`]).
+const APPROVAL_HANDLE_LABEL: &[u8] = b"mcp-auth auth_req_id v1";
 /// Longer codes are refused before any decoding: a real one is a few hundred characters, and the
 /// token endpoint's form is bounded anyway.
 const MAX_CODE_LEN: usize = 16 * 1024;
@@ -103,6 +105,18 @@ impl CodeSeal {
         let key = self.key_for(&sealed[1..]);
         let plain = key.open_in_place(zero_nonce(), Aad::from([VERSION]), &mut body).ok()?;
         decode(plain)
+    }
+
+    /// The `auth_req_id` of the approval request `request_id` (a fresh random id):
+    /// HMAC-SHA256 under the server's secret, as unguessable as 256 random bits to anyone without
+    /// the secret, yet derivable again by any replica. So the store keeps only its hash, as it
+    /// does for every secret, and a client asking again for a call that already waits for the
+    /// person can be given the same handle (`approvals::open`).
+    pub fn approval_handle(&self, request_id: &str) -> String {
+        let mut context = hmac::Context::with_key(&self.secret);
+        context.update(APPROVAL_HANDLE_LABEL);
+        context.update(request_id.as_bytes());
+        base64url(context.sign().as_ref())
     }
 
     fn key_for(&self, salt: &[u8]) -> LessSafeKey {
@@ -203,6 +217,18 @@ mod tests {
         for field in ["user-1", "notes:read", "client.example", "callback", "E9Melhoa"] {
             assert!(!bytes.windows(field.len()).any(|w| w == field.as_bytes()), "{field} in the clear");
         }
+    }
+
+    #[test]
+    fn an_approval_handle_is_the_same_for_one_request_and_secret_only() {
+        let (secret, other) = (CodeSeal::generate_secret(), CodeSeal::generate_secret());
+        let (one, again) = (CodeSeal::new(&secret).unwrap(), CodeSeal::new(&secret).unwrap());
+        let handle = one.approval_handle("request-1");
+        assert_eq!(handle, again.approval_handle("request-1"), "any replica derives it again");
+        assert_eq!(handle.len(), 43, "256 bits, base64url");
+        assert!(!handle.contains("request-1"));
+        assert_ne!(handle, one.approval_handle("request-2"));
+        assert_ne!(handle, CodeSeal::new(&other).unwrap().approval_handle("request-1"));
     }
 
     #[test]

@@ -361,22 +361,105 @@ async fn stateless_call(
     capabilities: Value,
     more: Value,
 ) -> reqwest::Response {
+    stateless_call_via(url, None, token, tool, capabilities, more).await
+}
+
+/// [`stateless_call`] to `url` with the `Host` header `host` (a replica behind a load balancer).
+async fn stateless_call_via(
+    url: &str,
+    host: Option<&str>,
+    token: &AccessToken,
+    tool: &str,
+    capabilities: Value,
+    more: Value,
+) -> reqwest::Response {
     let mut params = json!({"name": tool, "arguments": {"id": 1},
         "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                   "io.modelcontextprotocol/clientCapabilities": capabilities}});
     if let (Some(params), Value::Object(more)) = (params.as_object_mut(), more) {
         params.extend(more);
     }
-    reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .post(url)
         .bearer_auth(token.secret())
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "tools/call")
         .header("mcp-name", tool)
-        .json(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": params}))
-        .send()
-        .await
-        .unwrap()
+        .json(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": params}));
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
+    request.send().await.unwrap()
+}
+
+/// Two replicas of the gateway behind one name, and a client whose requests land on either:
+/// a call that needs approval, asked at one and retried at the other, is one request for the
+/// person, under one id, and goes through once approved; a `decline` is understood by the
+/// replica the retry lands on, though the other one asked.
+#[tokio::test]
+async fn a_call_retried_at_another_replica_waits_for_the_same_approval() {
+    let options = StackOptions { gateway: Some(None), gateway_replica: true, ..Default::default() };
+    let stack = Stack::start_with(options).await.unwrap();
+    let ada = HeadlessUser::as_user(ADMIN_USER, ADMIN_PASSWORD);
+    let resource = gateway(&stack).resource.clone();
+    let host = resource.trim_start_matches("http://").to_owned();
+    let first = format!("{resource}/mcp");
+    let second = format!("{}/mcp", gateway(&stack).replica.clone().unwrap());
+    let unauthorized = reqwest::Client::new().post(&first).json(&json!({})).send().await.unwrap();
+    let token = token_from(&ada, &first, &unauthorized).await;
+    // Deleting needs notes:write: step up first.
+    let forbidden = stateless_call(&first, &token, "demo__delete_note", json!({}), json!({})).await;
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let token = token_from(&ada, &first, &forbidden).await;
+    let call = |url: &str, capabilities: Value, more: Value| {
+        let (url, token, host) = (url.to_owned(), token.clone(), host.clone());
+        async move {
+            let response =
+                stateless_call_via(&url, Some(&host), &token, "demo__delete_note", capabilities, more).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+
+    let asked = call(&first, json!({}), json!({})).await;
+    assert_eq!(asked["error"]["code"], protocol::mcp::error_code::APPROVAL_PENDING, "{asked}");
+    let approval_id = asked["error"]["data"]["approvalId"].as_str().unwrap().to_owned();
+    let elsewhere = call(&second, json!({}), json!({})).await;
+    assert_eq!(
+        elsewhere["error"]["data"]["approvalId"],
+        approval_id.as_str(),
+        "the same request: {elsewhere}"
+    );
+    assert_eq!(ada.answer_approvals(&stack.issuer, "once").await.unwrap(), 1, "asked once");
+    let mut done = Value::Null;
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        done = call(&second, json!({}), json!({})).await;
+        if done.get("result").is_some() {
+            break;
+        }
+    }
+    assert!(done["result"]["content"].is_array(), "approved and done at the second: {done}");
+
+    // The first still waits for that request; once it may poll again, it learns the token was
+    // collected, and the same call made again there is a new request (not "expired").
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let again = call(&first, json!({}), json!({})).await;
+    assert_eq!(again["error"]["code"], protocol::mcp::error_code::APPROVAL_PENDING, "{again}");
+    assert_ne!(again["error"]["data"]["approvalId"], approval_id.as_str());
+    assert_eq!(ada.answer_approvals(&stack.issuer, "deny").await.unwrap(), 1);
+
+    // Asked at the first (as a URL elicitation), declined at the client, the retry landing on
+    // the second: the call ends there, and the request is withdrawn for the person.
+    let url_mode = json!({"elicitation": {"url": {}}});
+    let other_note = json!({"arguments": {"id": 2}});
+    let asked = call(&first, url_mode.clone(), other_note.clone()).await;
+    let key = asked["result"]["inputRequests"].as_object().unwrap().keys().next().unwrap().clone();
+    let decline = json!({"arguments": {"id": 2}, "inputResponses": {key.as_str(): {"action": "decline"}}});
+    let declined = call(&second, url_mode, decline).await;
+    assert_eq!(declined["error"]["code"], protocol::mcp::error_code::APPROVAL_DENIED, "{declined}");
+    assert_eq!(declined["error"]["data"]["approvalId"], key.as_str());
+    assert_eq!(ada.answer_approvals(&stack.issuer, "once").await.unwrap(), 0, "withdrawn at the AS");
 }
 
 /// 2026-07-28 has no `-32042`: a client that declared URL-mode elicitation gets an

@@ -12,7 +12,10 @@
 //! agent: it needs the person's own session at the AS.
 //!
 //! Pending requests are kept per (user, client, tool, arguments' digest) in this process; they
-//! are bounded, and the AS forgets them when they expire.
+//! are bounded, and the AS forgets them when they expire. A call retried on another replica, or
+//! after a restart, finds none here and asks the AS again, which gives it the request that waits
+//! for the same call (the same `auth_req_id`): the person is asked once, and the request has the
+//! same id everywhere ([`approval_id_of`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,6 +66,11 @@ pub enum Answer {
         approval_id: String,
     },
     Expired {
+        approval_id: String,
+    },
+    /// Declined at the client (a 2026-07-28 retry answered the approval's elicitation `decline`
+    /// or `cancel`): forgotten here and withdrawn at the AS; the call ends.
+    Declined {
         approval_id: String,
     },
 }
@@ -143,15 +151,34 @@ impl Approvals {
     }
 
     /// Where the call stands: asks the AS to start an approval if none is pending for it, and
-    /// polls when the AS's interval allows. Identical calls take turns (see `turns`).
-    pub async fn ask(&self, key: CallKey, request: Request<'_>, now: i64) -> Result<Answer, AsError> {
+    /// polls when the AS's interval allows. Identical calls take turns (see `turns`). `declined`:
+    /// the approval ids this retry of the call answered `decline` or `cancel` (2026-07-28); if
+    /// the call waits for one of them, it ends there, before any poll could collect an approval
+    /// given at the AS meanwhile. That holds for the approval another replica asked for too,
+    /// which the AS gives this one again when it asks (the same `auth_req_id`, so the same id).
+    pub async fn ask(
+        &self,
+        key: CallKey,
+        request: Request<'_>,
+        declined: &[&str],
+        now: i64,
+    ) -> Result<Answer, AsError> {
         ToolCall::check(&request.detail).map_err(AsError::Unavailable)?;
         let turn = Turn::join(self, &key);
         let _mine = turn.gate.lock().await;
-        self.ask_in_turn(&key, request, now).await
+        if let Some(approval_id) = self.decline(&key, declined, now).await {
+            return Ok(Answer::Declined { approval_id });
+        }
+        self.ask_in_turn(&key, request, declined, now).await
     }
 
-    async fn ask_in_turn(&self, key: &CallKey, request: Request<'_>, now: i64) -> Result<Answer, AsError> {
+    async fn ask_in_turn(
+        &self,
+        key: &CallKey,
+        request: Request<'_>,
+        declined: &[&str],
+        now: i64,
+    ) -> Result<Answer, AsError> {
         enum Next {
             Start,
             Poll,
@@ -176,11 +203,32 @@ impl Approvals {
         };
         match next {
             Next::Wait(answer) => Ok(answer),
-            Next::Poll => self.poll(key, now).await,
-            Next::Start => {
-                self.start(key, request, now).await?;
-                self.poll(key, now).await
-            }
+            Next::Poll => match self.poll(key, now).await? {
+                Polled::Answer(answer) => Ok(answer),
+                // Its token was collected by another replica of this gateway (where the call it
+                // was asked for went through), or the AS forgot it: this call asks anew.
+                Polled::Spent { .. } => self.start_and_poll(key, request, declined, now).await,
+            },
+            Next::Start => self.start_and_poll(key, request, declined, now).await,
+        }
+    }
+
+    async fn start_and_poll(
+        &self,
+        key: &CallKey,
+        request: Request<'_>,
+        declined: &[&str],
+        now: i64,
+    ) -> Result<Answer, AsError> {
+        self.start(key, request, now).await?;
+        // The AS gives the request that waits for the same call, if one does: perhaps the very
+        // one this retry declined, asked for by another replica.
+        if let Some(approval_id) = self.decline(key, declined, now).await {
+            return Ok(Answer::Declined { approval_id });
+        }
+        match self.poll(key, now).await? {
+            Polled::Answer(answer) => Ok(answer),
+            Polled::Spent { approval_id } => Ok(Answer::Expired { approval_id }),
         }
     }
 
@@ -213,8 +261,8 @@ impl Approvals {
         pending.insert(
             key.clone(),
             Pending {
+                approval_id: approval_id_of(&answer.auth_req_id),
                 auth_req_id: answer.auth_req_id,
-                approval_id: random_id(),
                 expires_at: now.saturating_add(expires_in),
                 interval,
                 next_poll_at: now,
@@ -229,8 +277,8 @@ impl Approvals {
     /// again), and withdrawn at the AS (its `auth_req_id` revoked, RFC 7009), so that the
     /// person's page stops offering it; best effort there (an AS without a revocation endpoint,
     /// or one that fails: the request expires on its own). The declined approval's id, if it was
-    /// this call's.
-    pub async fn decline(&self, key: &CallKey, declined: &[&str], now: i64) -> Option<String> {
+    /// this call's. Called in the call's turn, so that no identical call is polling meanwhile.
+    async fn decline(&self, key: &CallKey, declined: &[&str], now: i64) -> Option<String> {
         if declined.is_empty() {
             return None;
         }
@@ -252,7 +300,7 @@ impl Approvals {
     }
 
     /// Polls the token endpoint once for the pending request of `key`.
-    async fn poll(&self, key: &CallKey, now: i64) -> Result<Answer, AsError> {
+    async fn poll(&self, key: &CallKey, now: i64) -> Result<Polled, AsError> {
         let Some((auth_req_id, approval_id)) =
             self.lock().get(key).map(|p| (p.auth_req_id.clone(), p.approval_id.clone()))
         else {
@@ -264,28 +312,34 @@ impl Approvals {
         match result {
             Ok(answer) => {
                 pending.remove(key);
-                Ok(Answer::Approved { token: answer.access_token, approval_id })
+                Ok(Polled::Answer(Answer::Approved { token: answer.access_token, approval_id }))
             }
             Err(AsError::Refused(error)) => match error.error {
                 ErrorCode::AuthorizationPending | ErrorCode::SlowDown => {
                     let slow = error.error == ErrorCode::SlowDown;
                     let Some(p) = pending.get_mut(key) else {
-                        return Ok(Answer::Expired { approval_id });
+                        return Ok(Polled::Answer(Answer::Expired { approval_id }));
                     };
                     if slow {
                         p.interval += SLOW_DOWN_STEP;
                     }
                     p.next_poll_at = now + p.interval;
-                    Ok(Answer::Waiting { approval_id, url: self.page.clone(), retry_after: p.interval })
+                    let retry_after = p.interval;
+                    Ok(Polled::Answer(Answer::Waiting { approval_id, url: self.page.clone(), retry_after }))
                 }
                 ErrorCode::AccessDenied => {
                     pending.remove(key);
-                    Ok(Answer::Denied { approval_id })
+                    Ok(Polled::Answer(Answer::Denied { approval_id }))
                 }
-                // expired_token, or invalid_grant (the AS no longer knows the request).
-                ErrorCode::ExpiredToken | ErrorCode::InvalidGrant => {
+                // Expired, or withdrawn (declined at the client, through another replica too).
+                ErrorCode::ExpiredToken => {
                     pending.remove(key);
-                    Ok(Answer::Expired { approval_id })
+                    Ok(Polled::Answer(Answer::Expired { approval_id }))
+                }
+                // Its token was issued already, or the AS no longer knows the request.
+                ErrorCode::InvalidGrant => {
+                    pending.remove(key);
+                    Ok(Polled::Spent { approval_id })
                 }
                 _ => {
                     pending.remove(key);
@@ -295,6 +349,15 @@ impl Approvals {
             Err(unavailable) => Err(unavailable),
         }
     }
+}
+
+/// What one poll found.
+enum Polled {
+    /// An answer for the client.
+    Answer(Answer),
+    /// The request yields nothing more (`invalid_grant`): its token was collected, or the AS
+    /// forgot it.
+    Spent { approval_id: String },
 }
 
 /// A place in the queue of identical calls ([`Approvals::ask`]). Leaving it, however the call
@@ -323,11 +386,18 @@ impl Drop for Turn<'_> {
     }
 }
 
-/// 128 random bits, base64url: a handle that says nothing.
-fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-    protocol::base64url(&bytes)
+/// Our handle for the request `auth_req_id`, shown to the client and in the audit log: 128 bits
+/// of its SHA-256, so that it says nothing of the `auth_req_id` (a credential for collecting the
+/// token), yet names the request alike in every replica of this gateway and after a restart (the
+/// AS gives a client asking again for a call that waits the same `auth_req_id`), so that a
+/// client's `decline` of it is understood wherever its retry lands.
+fn approval_id_of(auth_req_id: &AuthReqId) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"mcp-gateway approval id\0")
+        .chain_update(auth_req_id.secret().as_bytes())
+        .finalize();
+    protocol::base64url(&digest[..16])
 }
 
 #[cfg(test)]
@@ -341,6 +411,16 @@ mod tests {
     async fn silent_as() -> (String, tokio::net::TcpListener) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         (format!("http://{}", listener.local_addr().unwrap()), listener)
+    }
+
+    #[test]
+    fn an_approval_id_names_one_request_alike_everywhere_and_hides_its_handle() {
+        let handle = AuthReqId::new("a-handle-the-as-gave");
+        let id = approval_id_of(&handle);
+        assert_eq!(id, approval_id_of(&AuthReqId::new("a-handle-the-as-gave")));
+        assert_eq!(id.len(), 22, "128 bits, base64url");
+        assert!(!id.contains("handle"));
+        assert_ne!(id, approval_id_of(&AuthReqId::new("another-handle")));
     }
 
     #[tokio::test]
@@ -383,7 +463,10 @@ mod tests {
         };
         // Two identical calls: one waits at the AS, the other for its turn; both are dropped.
         let waiting = async {
-            tokio::join!(approvals.ask(key.clone(), request(), 0), approvals.ask(key.clone(), request(), 0))
+            tokio::join!(
+                approvals.ask(key.clone(), request(), &[], 0),
+                approvals.ask(key.clone(), request(), &[], 0)
+            )
         };
         let timed_out = tokio::time::timeout(std::time::Duration::from_millis(200), waiting).await;
         assert!(timed_out.is_err(), "the silent AS answered");

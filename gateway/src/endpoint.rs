@@ -389,7 +389,7 @@ fn approval_error(answer: &Answer, url_elicitation: bool) -> RpcError {
             );
             error
         }
-        Answer::Denied { approval_id } => {
+        Answer::Denied { approval_id } | Answer::Declined { approval_id } => {
             let mut error = RpcError::new(error_code::APPROVAL_DENIED, "The person denied this call.");
             error.data = Some(json!({"approvalId": approval_id}));
             error

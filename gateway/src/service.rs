@@ -374,13 +374,6 @@ impl Gateway {
                     tool: name.to_owned(),
                     arguments_sha256: digest.to_owned(),
                 };
-                // The person said no at the client to the approval this call waits for: it ends
-                // here, before any poll could collect an approval given at the AS meanwhile, and
-                // is forgotten and withdrawn there.
-                if let Some(approval_id) = Box::pin(self.approvals.decline(&key, declined, now())).await {
-                    record.approval_id = Some(approval_id.clone());
-                    return Outcome::Declined { approval_id };
-                }
                 let request = approval::Request {
                     subject: caller.raw,
                     user: caller.token.subject(),
@@ -403,7 +396,13 @@ impl Gateway {
                 // Boxed: asking for an approval is rare, and its future (an AS round trip and
                 // the waiting) would otherwise enlarge every call's future, and what each of
                 // them copies when it moves, by 2 KB.
-                match Box::pin(self.approvals.ask(key, request, now())).await {
+                match Box::pin(self.approvals.ask(key, request, declined, now())).await {
+                    // The person said no at the client to the approval this call waits for: it
+                    // ended before any poll, and was forgotten and withdrawn at the AS.
+                    Ok(Answer::Declined { approval_id }) => {
+                        record.approval_id = Some(approval_id.clone());
+                        return Outcome::Declined { approval_id };
+                    }
                     Ok(Answer::Approved { token, approval_id }) => {
                         record.approval_id = Some(approval_id);
                         // Bound to this call and spent on it: never cached, never retried.
@@ -416,6 +415,7 @@ impl Gateway {
                             Answer::Waiting { approval_id, .. }
                             | Answer::Denied { approval_id }
                             | Answer::Expired { approval_id }
+                            | Answer::Declined { approval_id }
                             | Answer::Approved { approval_id, .. } => Some(approval_id.clone()),
                         };
                         return Outcome::Approval(answer);
@@ -604,6 +604,9 @@ fn classify(outcome: &Outcome) -> (Recorded, Option<String>) {
             (Recorded::ApprovalRequired, None)
         }
         Outcome::Approval(Answer::Denied { .. }) => (Recorded::ApprovalDenied, None),
+        Outcome::Approval(Answer::Declined { .. }) => {
+            (Recorded::ApprovalDenied, Some("declined at the client".into()))
+        }
         Outcome::Declined { .. } => (Recorded::ApprovalDenied, Some("declined at the client".into())),
         Outcome::Approval(Answer::Expired { .. }) => (Recorded::ApprovalExpired, None),
         Outcome::Unavailable(why) => {

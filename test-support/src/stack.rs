@@ -70,6 +70,11 @@ pub struct GatewayStack {
     pub team_resource: String,
     /// Its decision log.
     pub audit: mcp_gateway::audit::AuditLog,
+    /// With [`StackOptions::gateway_replica`]: a second replica's address, serving the same
+    /// resource with the same settings but a process state of its own (sessions, pending
+    /// approvals, hop tokens, decision log). Send it the `Host` of `resource`, as a load balancer
+    /// in front of both would.
+    pub replica: Option<String>,
 }
 
 /// What to vary when starting a [`Stack`].
@@ -97,6 +102,8 @@ pub struct StackOptions<'a> {
     /// Peers (addresses or CIDR blocks) the AS and the gateway believe about the client's address
     /// in `Forwarded` / `X-Forwarded-For` (`--trusted-proxy`); none by default.
     pub trusted_proxies: &'a [&'a str],
+    /// Start a second replica of the gateway too ([`GatewayStack::replica`]).
+    pub gateway_replica: bool,
 }
 
 impl Stack {
@@ -271,6 +278,18 @@ impl Stack {
                     approval_expiry: std::time::Duration::from_secs(300),
                     upstream_sessions: mcp_gateway::upstream::SessionLimits::default(),
                 };
+                let replica = if options.gateway_replica {
+                    let (listener, address) = bind().await?;
+                    let app = mcp_gateway::startup::Application::build_on(listener, settings.clone())
+                        .await?
+                        .with_trusted_proxies(trusted_proxies.clone());
+                    let (tx, stop) = stopper();
+                    shutdown.push(tx);
+                    tokio::spawn(app.run_until(stop));
+                    Some(address)
+                } else {
+                    None
+                };
                 let app = mcp_gateway::startup::Application::build_on(gateway_listener, settings)
                     .await?
                     .with_trusted_proxies(trusted_proxies);
@@ -278,7 +297,7 @@ impl Stack {
                 let (tx, stop) = stopper();
                 shutdown.push(tx);
                 tokio::spawn(app.run_until(stop));
-                Some(GatewayStack { resource: gateway, team_resource: team, audit })
+                Some(GatewayStack { resource: gateway, team_resource: team, audit, replica })
             }
             _ => None,
         };

@@ -86,6 +86,24 @@ pub struct ApprovalRequest {
 }
 
 impl ApprovalRequest {
+    /// Whether `other` asks the person about the same thing as this request: the same client,
+    /// for the same person, on the same grant (and so the same application), the same call (tool,
+    /// upstream, arguments), for the same token scope, under the same conditions (`always_ask`,
+    /// `approval_max_age`). A client asking again for a call that waits (a gateway restarted, or
+    /// another replica of it) is then given that request, not a second one for the person.
+    pub fn asks_the_same_as(&self, other: &ApprovalRequest) -> bool {
+        self.client_id == other.client_id
+            && self.user_id == other.user_id
+            && self.grant_id == other.grant_id
+            && self.subject.client_id == other.subject.client_id
+            && self.resource == other.resource
+            && self.scope == other.scope
+            && self.tool == other.tool
+            && self.arguments_sha256 == other.arguments_sha256
+            && self.always_ask == other.always_ask
+            && self.approval_max_age == other.approval_max_age
+    }
+
     /// For how long the person may choose to remember their approval, of the server's
     /// `configured` choices: not at all for a request that asks each time; otherwise each choice
     /// that a standing approval would keep for its whole life, and, if the client's
@@ -185,6 +203,38 @@ mod tests {
             created_at: 0,
             expires_at: 300,
             decided_at: None,
+        }
+    }
+
+    #[test]
+    fn a_request_asks_the_same_as_another_only_for_the_same_call_under_the_same_conditions() {
+        let first = request(false, Some(3600));
+        let later = ApprovalRequest {
+            id: "another".into(),
+            auth_req_hash: "another".into(),
+            arguments_summary: Some("id = 7".into()),
+            binding_message: Some("again".into()),
+            created_at: 10,
+            expires_at: 400,
+            ..first.clone()
+        };
+        assert!(first.asks_the_same_as(&later) && later.asks_the_same_as(&first));
+        let mut app = first.clone();
+        app.subject.client_id = "another app".into();
+        let differing = [
+            ApprovalRequest { client_id: "another gateway".into(), ..first.clone() },
+            ApprovalRequest { user_id: "someone else".into(), ..first.clone() },
+            ApprovalRequest { grant_id: "another grant".into(), ..first.clone() },
+            app,
+            ApprovalRequest { resource: "http://localhost:9091".into(), ..first.clone() },
+            ApprovalRequest { scope: "notes:read".into(), ..first.clone() },
+            ApprovalRequest { tool: "add_note".into(), ..first.clone() },
+            ApprovalRequest { arguments_sha256: "1".repeat(64), ..first.clone() },
+            ApprovalRequest { always_ask: true, ..first.clone() },
+            ApprovalRequest { approval_max_age: None, ..first.clone() },
+        ];
+        for other in differing {
+            assert!(!first.asks_the_same_as(&other), "{other:?}");
         }
     }
 

@@ -191,6 +191,14 @@ pub trait ApprovalStore {
         user_id: &'a str,
         now: i64,
     ) -> StoreFuture<'a, Vec<ApprovalRequest>>;
+    /// The requests of `client_id` for `user_id` that are still pending or approved but not
+    /// collected, and unexpired: at most a few (a client may keep ten waiting for one person).
+    fn live_approvals<'a>(
+        &'a self,
+        user_id: &'a str,
+        client_id: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Vec<ApprovalRequest>>;
     fn count_pending_approvals<'a>(
         &'a self,
         user_id: &'a str,

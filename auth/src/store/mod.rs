@@ -569,6 +569,17 @@ impl Store {
         self.backend.pending_approvals_of_user(user_id, now).await
     }
 
+    /// The client's requests for the user that are pending, or approved and not collected,
+    /// and unexpired; newest first.
+    pub async fn live_approvals(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Vec<ApprovalRequest>, StoreError> {
+        self.backend.live_approvals(user_id, client_id, now).await
+    }
+
     /// How many of the client's requests wait for the user's answer (unexpired, pending).
     pub async fn count_pending_approvals(
         &self,

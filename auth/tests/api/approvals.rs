@@ -544,18 +544,80 @@ async fn a_client_cannot_bury_a_person_under_pending_requests() {
     let other = secret_client(&app, "other-gateway", &[GATEWAY]).await;
     let subject = user_token(&app, GATEWAY, "echo").await;
     let token = subject.access_token.secret();
-    for _ in 0..mcp_auth::approvals::MAX_PENDING_PER_CLIENT {
-        assert_eq!(ask(&app, &gateway, token, &[]).await.status(), 200);
+    // Each a different call (the same call again would be given the request that waits).
+    let call = |n: i64| details_with(UPSTREAM, "delete_note", &format!("id = {n}"), &format!("{n:064x}"));
+    let max = mcp_auth::approvals::MAX_PENDING_PER_CLIENT;
+    for n in 0..max {
+        assert_eq!(ask_about(&app, &gateway, token, &call(n), &[]).await.status(), 200);
     }
-    assert_eq!(error_of(ask(&app, &gateway, token, &[]).await).await, (400, "access_denied".into()));
+    let refused = ask_about(&app, &gateway, token, &call(max), &[]).await;
+    assert_eq!(error_of(refused).await, (400, "access_denied".into()));
+    // The same call as one that waits is no new request: it is given that one.
+    assert_eq!(ask_about(&app, &gateway, token, &call(0), &[]).await.status(), 200);
 
     // Once the person answers one, the client may ask again.
     assert_eq!(answer_first(&app, "deny").await.status(), 303);
-    assert_eq!(ask(&app, &gateway, token, &[]).await.status(), 200);
-    assert_eq!(error_of(ask(&app, &gateway, token, &[]).await).await, (400, "access_denied".into()));
+    assert_eq!(ask_about(&app, &gateway, token, &call(max + 1), &[]).await.status(), 200);
+    let refused = ask_about(&app, &gateway, token, &call(max + 2), &[]).await;
+    assert_eq!(error_of(refused).await, (400, "access_denied".into()));
 
     // The limit is per client.
-    assert_eq!(ask(&app, &other, token, &[]).await.status(), 200);
+    assert_eq!(ask_about(&app, &other, token, &call(max + 3), &[]).await.status(), 200);
+}
+
+/// A client asking again for a call that waits for the person (a gateway restarted, or another
+/// replica of it) is given that request, with the same handle, rather than a second one for the
+/// person to answer; once it is collected, the same call asks anew.
+#[tokio::test]
+async fn asking_again_for_a_call_that_waits_is_given_that_request() {
+    let app = spawn_gateway_app().await;
+    let gateway = secret_client(&app, "gateway", &[GATEWAY]).await;
+    let other = secret_client(&app, "other-gateway", &[GATEWAY]).await;
+    let subject = user_token(&app, GATEWAY, "echo notes:write").await;
+    let token = subject.access_token.secret();
+
+    let first = started(&app, &gateway, token).await;
+    app.clock.advance(30);
+    let again = started(&app, &gateway, token).await;
+    assert_eq!(again.auth_req_id.secret(), first.auth_req_id.secret());
+    assert_eq!(again.expires_in, first.expires_in - 30, "its own expiry, not a new one");
+    assert_eq!(approvals_page(&app, &app.browser).await.0.len(), 1, "the person sees it once");
+
+    // Anything else about it different, and it is another request: other arguments, asked for
+    // this very call, a shorter memory, another client.
+    let handles = [
+        ask_about(
+            &app,
+            &gateway,
+            token,
+            &details_with(UPSTREAM, "delete_note", "id = 8", &"1".repeat(64)),
+            &[],
+        )
+        .await,
+        ask(&app, &gateway, token, &[("prompt", "consent")]).await,
+        ask(&app, &gateway, token, &[("approval_max_age", "600")]).await,
+        ask(&app, &other, token, &[]).await,
+    ];
+    for response in handles {
+        assert_eq!(response.status(), 200);
+        let other: BackchannelAuthenticationResponse = response.json().await.unwrap();
+        assert_ne!(other.auth_req_id.secret(), first.auth_req_id.secret());
+    }
+    let (ids, page) = approvals_page(&app, &app.browser).await;
+    assert_eq!(ids.len(), 5);
+
+    // Approved and not yet collected: asked again, it is the same, and collected once.
+    let csrf = hidden_field(&page, "csrf_token").unwrap();
+    assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "once").await.status(), 303);
+    let approved = started(&app, &gateway, token).await;
+    assert_eq!(approved.auth_req_id.secret(), first.auth_req_id.secret());
+    assert_eq!(poll(&app, &gateway, &approved).await.status(), 200);
+    assert_ne!(poll(&app, &gateway, &first).await.status(), 200, "collected once");
+
+    // Collected: the same call is a new request for the person.
+    let fresh = started(&app, &gateway, token).await;
+    assert_ne!(fresh.auth_req_id.secret(), first.auth_req_id.secret());
+    assert_eq!(approvals_page(&app, &app.browser).await.0.len(), 5);
 }
 
 #[tokio::test]

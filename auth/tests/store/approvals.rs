@@ -364,6 +364,22 @@ async fn pending_approvals_of_a_user_are_their_undecided_unexpired_ones_oldest_f
     assert_eq!(fx.store.count_pending_approvals(&fx.user.id, client, fx.now()).await.unwrap(), 2);
     assert_eq!(fx.store.count_pending_approvals(&bob.id, client, fx.now()).await.unwrap(), 1);
     assert_eq!(fx.store.count_pending_approvals(&fx.user.id, "another-client", fx.now()).await.unwrap(), 0);
+
+    // What a client asking again may be given: pending, or approved and not collected; newest
+    // first; not denied, collected, expired, another user's or another client's.
+    let live = |user: &str, client: &str| {
+        let (store, now) = (&fx.store, fx.now());
+        let (user, client) = (user.to_owned(), client.to_owned());
+        async move {
+            let live = store.live_approvals(&user, &client, now).await.unwrap();
+            live.into_iter().map(|r| r.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(live(&fx.user.id, client).await, [last.id.clone(), approved.id.clone(), first.id.clone()]);
+    assert!(fx.store.collect_approval(&approved.id).await.unwrap());
+    assert_eq!(live(&fx.user.id, client).await, [last.id.clone(), first.id.clone()]);
+    assert_eq!(live(&bob.id, client).await.len(), 1);
+    assert!(live(&fx.user.id, "another-client").await.is_empty());
 }
 
 #[tokio::test]

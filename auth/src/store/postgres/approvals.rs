@@ -133,6 +133,27 @@ impl ApprovalStore for PostgresBackend {
         })
     }
 
+    fn live_approvals<'a>(
+        &'a self,
+        user_id: &'a str,
+        client_id: &'a str,
+        now: i64,
+    ) -> StoreFuture<'a, Vec<ApprovalRequest>> {
+        Box::pin(async move {
+            Ok(sqlx::query_as(&format!(
+                "SELECT {REQUEST_COLUMNS} FROM approval_requests
+                 WHERE user_id = $1 AND client_id = $2 AND status IN ('pending', 'approved')
+                   AND expires_at > $3
+                 ORDER BY created_at DESC, id"
+            ))
+            .bind(user_id)
+            .bind(client_id)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?)
+        })
+    }
+
     fn count_pending_approvals<'a>(
         &'a self,
         user_id: &'a str,
