@@ -261,7 +261,9 @@ async fn open(
         .live_approvals(&record.user_id, &record.client_id, now)
         .await?
         .into_iter()
-        .find(|live| live.asks_the_same_as(&record))
+        // Not one a standing approval answered (uncollected only if its client's first poll
+        // failed): whether one still stands was checked above, as of now.
+        .find(|live| live.asks_the_same_as(&record) && !live.approved_by_standing_approval())
     {
         let handle = state.code_seal.approval_handle(&waiting.id);
         // A request from before handles were derived has a random one, which cannot be given again.
@@ -311,18 +313,18 @@ pub async fn collect(
     auth_req_id: &AuthReqId,
 ) -> Result<TokenResponse, ApiError> {
     let now = state.now();
-    let request =
-        match state.store.poll_approval(&digest::sha256(auth_req_id.secret()), &client.client_id, now).await?
-        {
-            Poll::Unknown => return Err(ApiError::invalid_grant("unknown auth_req_id")),
-            Poll::TooSoon { interval } => {
-                return Err(ApiError::new(
-                    ErrorCode::SlowDown,
-                    format!("polling faster than the interval; wait {interval} s between polls"),
-                ));
-            }
-            Poll::Polled(request) => request,
-        };
+    let hash = digest::sha256(auth_req_id.secret());
+    let spacing = secs(state.config.settings.approvals.poll_interval);
+    let request = match state.store.poll_approval(&hash, &client.client_id, spacing, now).await? {
+        Poll::Unknown => return Err(ApiError::invalid_grant("unknown auth_req_id")),
+        Poll::TooSoon { interval } => {
+            return Err(ApiError::new(
+                ErrorCode::SlowDown,
+                format!("polling faster than the interval; wait {interval} s between polls"),
+            ));
+        }
+        Poll::Polled(request) => request,
+    };
     match request.status {
         ApprovalStatus::Issued => {
             return Err(ApiError::invalid_grant("the token of this request was already issued"));

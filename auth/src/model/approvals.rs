@@ -86,6 +86,13 @@ pub struct ApprovalRequest {
 }
 
 impl ApprovalRequest {
+    /// Approved when it was made: a standing approval answered it, not the person (or, rarely, the
+    /// person within the second it was made; either way the safe reading for
+    /// [`Self::asks_the_same_as`]'s caller, which then checks the standing approvals anew).
+    pub fn approved_by_standing_approval(&self) -> bool {
+        self.status == ApprovalStatus::Approved && self.decided_at == Some(self.created_at)
+    }
+
     /// Whether `other` asks the person about the same thing as this request: the same client,
     /// for the same person, on the same grant (and so the same application), the same call (tool,
     /// upstream, arguments), for the same token scope, under the same conditions (`always_ask`,

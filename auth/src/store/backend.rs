@@ -192,7 +192,8 @@ pub trait ApprovalStore {
         now: i64,
     ) -> StoreFuture<'a, Vec<ApprovalRequest>>;
     /// The requests of `client_id` for `user_id` that are still pending or approved but not
-    /// collected, and unexpired: at most a few (a client may keep ten waiting for one person).
+    /// collected, and unexpired: a few (a client may keep ten waiting for one person; approved
+    /// ones are collected within seconds or expire).
     fn live_approvals<'a>(
         &'a self,
         user_id: &'a str,
@@ -216,6 +217,7 @@ pub trait ApprovalStore {
         &'a self,
         auth_req_hash: &'a str,
         client_id: &'a str,
+        spacing: i64,
         now: i64,
     ) -> StoreFuture<'a, Poll>;
     fn collect_approval<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool>;

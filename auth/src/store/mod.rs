@@ -605,15 +605,19 @@ impl Store {
     }
 
     /// A poll of the client's request with this handle. Records the poll unless it came sooner
-    /// than the request's interval after the previous one; then the interval grows by 5 s
-    /// ([`Poll::TooSoon`]). Another client's handle is [`Poll::Unknown`].
+    /// than `spacing` seconds (the configured interval) after the previous one; then the
+    /// interval the client is told grows by 5 s ([`Poll::TooSoon`]). Judged by the configured
+    /// interval, not the grown one: replicas of one client (a gateway's) polling one request each
+    /// get `slow_down` now and then, and must not push each other's next poll out for good.
+    /// Another client's handle is [`Poll::Unknown`].
     pub async fn poll_approval(
         &self,
         auth_req_hash: &str,
         client_id: &str,
+        spacing: i64,
         now: i64,
     ) -> Result<Poll, StoreError> {
-        self.backend.poll_approval(auth_req_hash, client_id, now).await
+        self.backend.poll_approval(auth_req_hash, client_id, spacing, now).await
     }
 
     /// Marks an approved request's token as collected, in one statement: returns `true` exactly

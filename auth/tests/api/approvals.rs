@@ -612,12 +612,34 @@ async fn asking_again_for_a_call_that_waits_is_given_that_request() {
     let approved = started(&app, &gateway, token).await;
     assert_eq!(approved.auth_req_id.secret(), first.auth_req_id.secret());
     assert_eq!(poll(&app, &gateway, &approved).await.status(), 200);
-    assert_ne!(poll(&app, &gateway, &first).await.status(), 200, "collected once");
+    app.clock.advance(10);
+    assert_eq!(
+        error_of(poll(&app, &gateway, &first).await).await,
+        (400, "invalid_grant".into()),
+        "collected once"
+    );
 
     // Collected: the same call is a new request for the person.
     let fresh = started(&app, &gateway, token).await;
     assert_ne!(fresh.auth_req_id.secret(), first.auth_req_id.secret());
-    assert_eq!(approvals_page(&app, &app.browser).await.0.len(), 5);
+    let (ids, _) = approvals_page(&app, &app.browser).await;
+    assert_eq!(ids.len(), 5);
+
+    // One a standing approval answered is not given again (its client's first poll failed, say):
+    // whether a standing approval still covers the call is asked anew.
+    app.clock.advance(10);
+    assert_eq!(answer(&app, &app.browser, &ids[4], Some(&csrf), "remember-3600").await.status(), 303);
+    assert_eq!(poll(&app, &gateway, &fresh).await.status(), 200);
+    let standing = started(&app, &gateway, token).await;
+    let account = app.browser.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    let approval_id = hidden_field(&account, "approval_id").unwrap();
+    let form = [("csrf_token", csrf.as_str()), ("approval_id", approval_id.as_str())];
+    let withdrawn =
+        app.browser.post(app.url("/account/approvals/withdraw")).form(&form).send().await.unwrap();
+    assert_eq!(withdrawn.status(), 303);
+    let asked_anew = started(&app, &gateway, token).await;
+    assert_ne!(asked_anew.auth_req_id.secret(), standing.auth_req_id.secret());
+    assert_eq!(approvals_page(&app, &app.browser).await.0.len(), 5, "waiting for the person again");
 }
 
 #[tokio::test]

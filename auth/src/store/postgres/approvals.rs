@@ -236,19 +236,20 @@ impl ApprovalStore for PostgresBackend {
         &'a self,
         auth_req_hash: &'a str,
         client_id: &'a str,
+        spacing: i64,
         now: i64,
     ) -> StoreFuture<'a, Poll> {
         Box::pin(async move {
             let polled: Option<ApprovalRequest> = sqlx::query_as(&format!(
                 "UPDATE approval_requests SET last_polled_at = $1
                  WHERE auth_req_hash = $2 AND client_id = $3
-                   AND (last_polled_at IS NULL OR last_polled_at + poll_interval <= $4)
+                   AND (last_polled_at IS NULL OR last_polled_at + $4 <= $1)
                  RETURNING {REQUEST_COLUMNS}"
             ))
             .bind(now)
             .bind(auth_req_hash)
             .bind(client_id)
-            .bind(now)
+            .bind(spacing)
             .fetch_optional(&self.pool)
             .await?;
             if let Some(request) = polled {

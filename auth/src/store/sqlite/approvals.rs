@@ -239,6 +239,7 @@ impl ApprovalStore for SqliteBackend {
         &'a self,
         auth_req_hash: &'a str,
         client_id: &'a str,
+        spacing: i64,
         now: i64,
     ) -> StoreFuture<'a, Poll> {
         let (auth_req_hash, client_id) = (auth_req_hash.to_owned(), client_id.to_owned());
@@ -247,12 +248,13 @@ impl ApprovalStore for SqliteBackend {
                 let polled: Option<ApprovalRequest> = sqlx::query_as(&format!(
                     "UPDATE approval_requests SET last_polled_at = ?
                  WHERE auth_req_hash = ? AND client_id = ?
-                   AND (last_polled_at IS NULL OR last_polled_at + poll_interval <= ?)
+                   AND (last_polled_at IS NULL OR last_polled_at + ? <= ?)
                  RETURNING {REQUEST_COLUMNS}"
                 ))
                 .bind(now)
                 .bind(&auth_req_hash)
                 .bind(&client_id)
+                .bind(spacing)
                 .bind(now)
                 .fetch_optional(&mut *c)
                 .await?;
