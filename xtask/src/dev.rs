@@ -145,6 +145,7 @@ pub fn run(root: &Path) -> Result {
 /// demo user, before the AS starts; both are kept in its database, so later runs find them.
 fn register_gateway(bin: &Path, data: &Path, database: &str) -> Result {
     let key = data.join("mcp-gateway.key");
+    let new_key = !key.exists();
     let jwks =
         cmd::output(bin.join("mcp-gateway"), &["key".as_ref(), "--key-file".as_ref(), key.as_os_str()])
             .ok_or("cannot create the gateway's key (mcp-gateway key)")?;
@@ -157,7 +158,16 @@ fn register_gateway(bin: &Path, data: &Path, database: &str) -> Result {
     // upstreams.
     let listed = cmd::output(&auth, &["clients", "list", "--database-url", database])
         .ok_or("cannot list the AS's clients (mcp-auth clients list)")?;
-    if listed.lines().any(|line| line.starts_with("mcp-gateway\t") && line.contains("ANY RESOURCE")) {
+    let registered = listed.lines().find(|line| line.starts_with("mcp-gateway\t"));
+    if registered.is_some() && new_key {
+        // The key file was deleted but not the AS's database, which holds the old public key:
+        // the gateway could not authenticate there (no exchange, no approval). Registered again
+        // below with the new key; what hung on the old registration (its users' grants and
+        // standing approvals in this demo database) goes with it.
+        say("  the gateway's key is new but the AS holds its old one: registering the gateway again");
+        cmd::output(&auth, &["clients", "remove", "mcp-gateway", "--database-url", database])
+            .ok_or("cannot remove the gateway's old registration (mcp-auth clients remove)")?;
+    } else if registered.is_some_and(|line| line.contains("ANY RESOURCE")) {
         say("  the gateway's client predates --exchange-to: naming its upstreams");
         let set =
             ["clients", "exchange-to", "mcp-gateway", UPSTREAMS[0], UPSTREAMS[1], "--database-url", database];
