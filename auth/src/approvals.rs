@@ -448,7 +448,7 @@ pub enum Answered {
 }
 
 /// Records the signed-in user's answer to approval request `id`. Audited, including an attempt
-/// to answer someone else's request.
+/// to answer someone else's request, or with a choice the request does not offer.
 pub async fn decide(
     state: &AppState,
     context: &RequestContext,
@@ -465,6 +465,15 @@ pub async fn decide(
         && request.user_id == user_id
         && !request.remember_choices(&state.config.settings.approvals.remember_choices).contains(&duration)
     {
+        let event = AuditEvent::new(AuditKind::ApprovalRefused)
+            .user(user_id)
+            .client(&request.client_id)
+            .grant(&request.grant_id)
+            .detail(format!(
+                "request {id}: to remember for {} s, which it does not offer",
+                duration.as_secs()
+            ));
+        audit::record(state, context, event).await;
         return Ok(Answered::NotOffered);
     }
     let decision = match (choice, &request) {

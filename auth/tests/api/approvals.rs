@@ -711,6 +711,9 @@ async fn the_page_offers_to_remember_no_longer_than_the_client_lets_an_approval_
     for longer in ["remember-3600", "remember-same-86400", "remember-241"] {
         assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), longer).await.status(), 400, "{longer}");
     }
+    let events = app.store.audit_events(20).await.unwrap();
+    let refused = events.iter().filter(|e| e.kind == "approval_refused").count();
+    assert_eq!(refused, 3, "each refused choice is on the trail: {events:?}");
     assert_eq!(answer(&app, &app.browser, &ids[0], Some(&csrf), "remember-240").await.status(), 303);
     assert_eq!(poll(&app, &gateway, &asked).await.status(), 200);
 
