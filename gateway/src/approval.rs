@@ -402,6 +402,14 @@ fn approval_id_of(auth_req_id: &AuthReqId) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    use serde_json::json;
+
     use super::*;
     use crate::as_client::ClientCredentials;
     use protocol::authorization_details::{MCP_TOOL_CALL, TOOLS_CALL};
@@ -413,40 +421,78 @@ mod tests {
         (format!("http://{}", listener.local_addr().unwrap()), listener)
     }
 
-    #[test]
-    fn an_approval_id_names_one_request_alike_everywhere_and_hides_its_handle() {
-        let handle = AuthReqId::new("a-handle-the-as-gave");
-        let id = approval_id_of(&handle);
-        assert_eq!(id, approval_id_of(&AuthReqId::new("a-handle-the-as-gave")));
-        assert_eq!(id.len(), 22, "128 bits, base64url");
-        assert!(!id.contains("handle"));
-        assert_ne!(id, approval_id_of(&AuthReqId::new("another-handle")));
+    /// What a scripted AS answers, and what it was asked.
+    #[derive(Default)]
+    struct Script {
+        /// `/bc-authorize` hands these out in turn.
+        handles: Mutex<VecDeque<&'static str>>,
+        /// `/token` answers these OAuth errors in turn, then `authorization_pending`.
+        polls: Mutex<VecDeque<&'static str>>,
+        started: AtomicUsize,
+        polled: AtomicUsize,
+        /// The forms `/revoke` was sent.
+        revoked: Mutex<Vec<String>>,
     }
 
-    #[tokio::test]
-    async fn calls_dropped_while_waiting_leave_no_turn_behind() {
-        let (base, _listener) = silent_as().await;
+    /// An AS that answers as `script` says (client authentication unchecked).
+    async fn scripted_as(handles: &[&'static str], polls: &[&'static str]) -> (String, Arc<Script>) {
+        let script = Arc::new(Script {
+            handles: Mutex::new(handles.iter().copied().collect()),
+            polls: Mutex::new(polls.iter().copied().collect()),
+            ..Script::default()
+        });
+        let start = |State(script): State<Arc<Script>>| async move {
+            script.started.fetch_add(1, Ordering::SeqCst);
+            let handle = script.handles.lock().unwrap().pop_front().unwrap_or("spare");
+            axum::Json(json!({"auth_req_id": handle, "expires_in": 300, "interval": 1}))
+        };
+        let token = |State(script): State<Arc<Script>>| async move {
+            script.polled.fetch_add(1, Ordering::SeqCst);
+            let error = script.polls.lock().unwrap().pop_front().unwrap_or("authorization_pending");
+            (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error})))
+        };
+        let revoke = |State(script): State<Arc<Script>>, form: String| async move {
+            script.revoked.lock().unwrap().push(form);
+            StatusCode::OK
+        };
+        let app = axum::Router::new()
+            .route("/bc-authorize", post(start))
+            .route("/token", post(token))
+            .route("/revoke", post(revoke))
+            .with_state(script.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (base, script)
+    }
+
+    fn approvals_at(base: &str) -> Approvals {
         let client = Arc::new(AsClient::new(ClientCredentials::Secret {
             client_id: "gateway".into(),
             secret: ClientSecret::new("s"),
         }));
-        let approvals = Approvals::new(
+        Approvals::new(
             client,
             format!("{base}/bc-authorize"),
             format!("{base}/token"),
             Some(format!("{base}/revoke")),
             format!("{base}/approvals"),
             300,
-        );
-        let subject = AccessToken::new("t");
-        let key = CallKey {
+        )
+    }
+
+    fn key() -> CallKey {
+        CallKey {
             user: "alice".into(),
             client_id: "spa".into(),
             tool: "demo__delete_note".into(),
             arguments_sha256: "0".repeat(64),
-        };
-        let request = || Request {
-            subject: &subject,
+        }
+    }
+
+    fn request(subject: &AccessToken) -> Request<'_> {
+        Request {
+            subject,
             user: "alice",
             detail: AuthorizationDetail {
                 type_: MCP_TOOL_CALL.into(),
@@ -460,16 +506,81 @@ mod tests {
             binding_message: "spa wants to call demo__delete_note".into(),
             every_time: true,
             max_age: None,
-        };
+        }
+    }
+
+    fn id_of(handle: &str) -> String {
+        approval_id_of(&AuthReqId::new(handle))
+    }
+
+    #[test]
+    fn an_approval_id_names_one_request_alike_everywhere_and_hides_its_handle() {
+        let id = id_of("a-handle-the-as-gave");
+        assert_eq!(id, id_of("a-handle-the-as-gave"));
+        assert_eq!(id.len(), 22, "128 bits, base64url");
+        assert!(!id.contains("handle"));
+        assert_ne!(id, id_of("another-handle"));
+    }
+
+    #[tokio::test]
+    async fn calls_dropped_while_waiting_leave_no_turn_behind() {
+        let (base, _listener) = silent_as().await;
+        let approvals = approvals_at(&base);
+        let subject = AccessToken::new("t");
         // Two identical calls: one waits at the AS, the other for its turn; both are dropped.
         let waiting = async {
             tokio::join!(
-                approvals.ask(key.clone(), request(), &[], 0),
-                approvals.ask(key.clone(), request(), &[], 0)
+                approvals.ask(key(), request(&subject), &[], 0),
+                approvals.ask(key(), request(&subject), &[], 0)
             )
         };
         let timed_out = tokio::time::timeout(std::time::Duration::from_millis(200), waiting).await;
         assert!(timed_out.is_err(), "the silent AS answered");
         assert_eq!(approvals.turns_in_progress(), 0, "nothing lingers after the calls went away");
+    }
+
+    /// Another replica's call collected the token of the request this one waits for: its next
+    /// poll hears `invalid_grant`, and the call in hand asks anew rather than saying "expired".
+    #[tokio::test]
+    async fn a_request_whose_token_was_collected_elsewhere_is_asked_anew() {
+        let (base, script) =
+            scripted_as(&["first", "second"], &["authorization_pending", "invalid_grant"]).await;
+        let approvals = approvals_at(&base);
+        let subject = AccessToken::new("t");
+        let waiting = approvals.ask(key(), request(&subject), &[], 0).await.unwrap();
+        assert!(matches!(waiting, Answer::Waiting { ref approval_id, .. } if *approval_id == id_of("first")));
+        let anew = approvals.ask(key(), request(&subject), &[], 5).await.unwrap();
+        assert!(
+            matches!(anew, Answer::Waiting { ref approval_id, .. } if *approval_id == id_of("second")),
+            "{anew:?}"
+        );
+        assert_eq!((script.started.load(Ordering::SeqCst), script.polled.load(Ordering::SeqCst)), (2, 3));
+
+        // Right after a start the same answer means the AS gave a request nothing can be collected
+        // from: that is the end of this call (no second start within one call).
+        let (base, script) = scripted_as(&["gone"], &["invalid_grant"]).await;
+        let approvals = approvals_at(&base);
+        let expired = approvals.ask(key(), request(&subject), &[], 0).await.unwrap();
+        assert!(matches!(expired, Answer::Expired { ref approval_id } if *approval_id == id_of("gone")));
+        assert_eq!(script.started.load(Ordering::SeqCst), 1);
+    }
+
+    /// The AS gives this replica the request another one asked for, which the client's retry
+    /// declined: the call ends before any poll (an approval given meanwhile is not collected),
+    /// and the request is withdrawn at the AS.
+    #[tokio::test]
+    async fn a_decline_of_the_request_the_as_gives_again_ends_the_call_before_any_poll() {
+        let (base, script) = scripted_as(&["asked-elsewhere"], &[]).await;
+        let approvals = approvals_at(&base);
+        let subject = AccessToken::new("t");
+        let declined = id_of("asked-elsewhere");
+        let answer = approvals.ask(key(), request(&subject), &[declined.as_str()], 0).await.unwrap();
+        assert!(
+            matches!(answer, Answer::Declined { ref approval_id } if *approval_id == declined),
+            "{answer:?}"
+        );
+        assert_eq!(script.polled.load(Ordering::SeqCst), 0, "never polled");
+        assert_eq!(*script.revoked.lock().unwrap(), ["token=asked-elsewhere"]);
+        assert_eq!(approvals.turns_in_progress(), 0);
     }
 }
