@@ -44,7 +44,7 @@ use crate::issuance::{Delegation, groups_for, issue_delegated};
 use crate::routes::{FromParams, Params};
 use crate::state::{AppState, secs};
 use crate::store::{
-    ApprovalDecision, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, Client, Decided, Poll,
+    ApprovalDecision, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, Client, Decided, Opening, Poll,
     StandingApproval, StandingKey, StoreError,
 };
 use crate::{digest, random};
@@ -256,30 +256,26 @@ async fn open(
     // The same call may wait for the person already: asked by this client before it restarted,
     // or by another replica of it that the call was first sent to. The person is not asked
     // twice; the client is given that request's handle (derived again, never stored).
-    if let Some(waiting) = state
-        .store
-        .live_approvals(&record.user_id, &record.client_id, now)
-        .await?
-        .into_iter()
-        // Not one a standing approval answered (uncollected only if its client's first poll
-        // failed): whether one still stands was checked above, as of now.
-        .find(|live| live.asks_the_same_as(&record) && !live.approved_by_standing_approval())
-    {
-        let handle = state.code_seal.approval_handle(&waiting.id);
-        // A request from before handles were derived has a random one, which cannot be given again.
-        if digest::sha256(&handle) == waiting.auth_req_hash {
-            let response = answer(handle, &waiting, now);
-            return Ok((response, Opened::Joined(waiting.id)));
+    match state.store.open_approval(&record, MAX_PENDING_PER_CLIENT, now).await? {
+        Opening::Inserted => return Ok((answer(auth_req_id, &record, now), Opened::Waiting)),
+        Opening::Full => {
+            return Err(ApiError::new(
+                ErrorCode::AccessDenied,
+                format!(
+                    "{MAX_PENDING_PER_CLIENT} requests of this client already wait for this person's answer"
+                ),
+            ));
+        }
+        Opening::Waiting(waiting) => {
+            let handle = state.code_seal.approval_handle(&waiting.id);
+            if digest::sha256(&handle) == waiting.auth_req_hash {
+                let response = answer(handle, &waiting, now);
+                return Ok((response, Opened::Joined(waiting.id)));
+            }
         }
     }
-    if state.store.count_pending_approvals(&record.user_id, &record.client_id, now).await?
-        >= MAX_PENDING_PER_CLIENT
-    {
-        return Err(ApiError::new(
-            ErrorCode::AccessDenied,
-            format!("{MAX_PENDING_PER_CLIENT} requests of this client already wait for this person's answer"),
-        ));
-    }
+    // A request from before handles were derived has a random one, which cannot be given again:
+    // this one is stored beside it (such requests expire within the longest approval expiry).
     state.store.insert_approval(&record).await?;
     Ok((answer(auth_req_id, &record, now), Opened::Waiting))
 }

@@ -111,6 +111,14 @@ impl ApprovalRequest {
             && self.approval_max_age == other.approval_max_age
     }
 
+    /// Of `live` (the client's unexpired pending or approved requests for the person), the one
+    /// this request would ask again: the same ([`Self::asks_the_same_as`]), and not answered by
+    /// a standing approval (whether one still stands is checked anew instead).
+    pub fn waiting_in(&self, live: Vec<ApprovalRequest>) -> Option<ApprovalRequest> {
+        live.into_iter()
+            .find(|waiting| waiting.asks_the_same_as(self) && !waiting.approved_by_standing_approval())
+    }
+
     /// For how long the person may choose to remember their approval, of the server's
     /// `configured` choices: not at all for a request that asks each time; otherwise each choice
     /// that a standing approval would keep for its whole life, and, if the client's
@@ -167,6 +175,18 @@ pub enum Decided {
     NotYours,
     /// No such request, or it expired, or it was answered already: nothing changed.
     Gone,
+}
+
+/// The outcome of [`crate::store::Store::open_approval`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opening {
+    /// The request was stored.
+    Inserted,
+    /// A request that asks the same waits already (pending, or approved by the person and not
+    /// collected): this one. Nothing was stored.
+    Waiting(Box<ApprovalRequest>),
+    /// The client has this many requests waiting for the person already. Nothing was stored.
+    Full,
 }
 
 /// The outcome of [`crate::store::Store::poll_approval`].

@@ -17,7 +17,9 @@ mod requests;
 mod sessions;
 mod users;
 
-pub use approvals::{ApprovalDecision, ApprovalRequest, ApprovalStatus, Decided, Poll, StandingApproval};
+pub use approvals::{
+    ApprovalDecision, ApprovalRequest, ApprovalStatus, Decided, Opening, Poll, StandingApproval,
+};
 pub use audit::{AuditEvent, AuditKind, StoredAuditEvent};
 pub use clients::{Client, ClientAuthMethod, ExchangeTargets, Registration};
 pub use codes::{CodeBinding, Redemption};

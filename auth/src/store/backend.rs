@@ -13,8 +13,8 @@ use std::pin::Pin;
 use super::{StoreError, TableCounts};
 use crate::model::{
     ApprovalDecision, ApprovalRequest, AuditEvent, BrowserSession, Client, CodeBinding, Consent, Decided,
-    Grant, IssuedAccessToken, NewRefreshToken, PendingAuthorization, Poll, Redemption, StandingApproval,
-    StoredAuditEvent, StoredKey, StoredRefreshToken, User,
+    Grant, IssuedAccessToken, NewRefreshToken, Opening, PendingAuthorization, Poll, Redemption,
+    StandingApproval, StoredAuditEvent, StoredKey, StoredRefreshToken, User,
 };
 
 /// What every backend method returns: a sendable future borrowing its arguments.
@@ -191,15 +191,12 @@ pub trait ApprovalStore {
         user_id: &'a str,
         now: i64,
     ) -> StoreFuture<'a, Vec<ApprovalRequest>>;
-    /// The requests of `client_id` for `user_id` that are still pending or approved but not
-    /// collected, and unexpired: a few (a client may keep ten waiting for one person; approved
-    /// ones are collected within seconds or expire).
-    fn live_approvals<'a>(
+    fn open_approval<'a>(
         &'a self,
-        user_id: &'a str,
-        client_id: &'a str,
+        request: &'a ApprovalRequest,
+        max_pending: i64,
         now: i64,
-    ) -> StoreFuture<'a, Vec<ApprovalRequest>>;
+    ) -> StoreFuture<'a, Opening>;
     fn count_pending_approvals<'a>(
         &'a self,
         user_id: &'a str,

@@ -38,7 +38,7 @@ pub use backend::{
 pub use crate::model::{
     ApprovalDecision, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, BrowserSession, Client,
     ClientAuthMethod, CodeBinding, Consent, Decided, ExchangeTargets, Grant, IssuedAccessToken,
-    NewRefreshToken, PendingAuthorization, Poll, Redemption, Registration, StandingApproval,
+    NewRefreshToken, Opening, PendingAuthorization, Poll, Redemption, Registration, StandingApproval,
     StoredAuditEvent, StoredKey, StoredRefreshToken, User,
 };
 
@@ -569,15 +569,19 @@ impl Store {
         self.backend.pending_approvals_of_user(user_id, now).await
     }
 
-    /// The client's requests for the user that are pending, or approved and not collected,
-    /// and unexpired; newest first.
-    pub async fn live_approvals(
+    /// Stores `request` (pending), unless a request of its client for its user asks the same and
+    /// waits (pending, or approved by the person and not collected, unexpired:
+    /// [`ApprovalRequest::waiting_in`]), which is given instead, or `max_pending` requests of the
+    /// client wait for the user already. One step, so that two replicas of a client asking for
+    /// the same call at once make one request: SQLite's one writer runs it alone, PostgreSQL
+    /// under an advisory lock per user and client.
+    pub async fn open_approval(
         &self,
-        user_id: &str,
-        client_id: &str,
+        request: &ApprovalRequest,
+        max_pending: i64,
         now: i64,
-    ) -> Result<Vec<ApprovalRequest>, StoreError> {
-        self.backend.live_approvals(user_id, client_id, now).await
+    ) -> Result<Opening, StoreError> {
+        self.backend.open_approval(request, max_pending, now).await
     }
 
     /// How many of the client's requests wait for the user's answer (unexpired, pending).

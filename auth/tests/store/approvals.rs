@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mcp_auth::model::{
     ApprovalDecision, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, CodeBinding, Decided, Grant,
-    Poll, StandingApproval, User,
+    Opening, Poll, StandingApproval, User,
 };
 use mcp_auth::store::{StandingKey, TableCounts};
 use protocol::jwt::AccessTokenClaims;
@@ -364,27 +364,62 @@ async fn pending_approvals_of_a_user_are_their_undecided_unexpired_ones_oldest_f
     assert_eq!(fx.store.count_pending_approvals(&fx.user.id, client, fx.now()).await.unwrap(), 2);
     assert_eq!(fx.store.count_pending_approvals(&bob.id, client, fx.now()).await.unwrap(), 1);
     assert_eq!(fx.store.count_pending_approvals(&fx.user.id, "another-client", fx.now()).await.unwrap(), 0);
+}
 
-    // What a client asking again may be given: pending, or approved and not collected; newest
-    // first; not denied, collected, expired, another user's or another client's.
-    let live = |user: &str, client: &str| {
-        let (store, now) = (&fx.store, fx.now());
-        let (user, client) = (user.to_owned(), client.to_owned());
-        async move {
-            let live = store.live_approvals(&user, &client, now).await.unwrap();
-            live.into_iter().map(|r| r.id).collect::<Vec<_>>()
-        }
-    };
+/// Opening a request gives the one that asks the same and still waits (pending, or approved by
+/// the person and not collected) instead; otherwise it is stored, unless the client has as many
+/// waiting for the person as allowed.
+#[tokio::test]
+async fn opening_a_request_gives_the_same_one_that_waits_or_stores_it_within_the_limit() {
+    let fx = Fixture::new().await;
+    let alices = grant_of(&fx, &fx.user).await;
+    let first = ask(&fx, &alices, 3600).await;
+    let approved = ask(&fx, &alices, 3600).await;
+    let withdrawn = ask(&fx, &alices, 3600).await;
+    // The person answers a little later (approved in the second it was made would read as a
+    // standing approval's answer, which is not given again).
+    fx.clock.advance(5);
+    let decided = fx.store.decide_approval(&approved.id, &fx.user.id, &APPROVE, fx.now()).await.unwrap();
+    assert!(matches!(decided, Decided::Recorded(_)));
+    let client = &fx.client.client_id;
+    assert!(fx.store.withdraw_approval(&withdrawn.auth_req_hash, client, fx.now()).await.unwrap().is_some());
     let another = add_client(&fx.store, fx.now()).await;
     let elsewhere = ApprovalRequest { client_id: another.client_id.clone(), ..request(&fx, &alices, 3600) };
     fx.store.insert_approval(&elsewhere).await.unwrap();
-    assert_eq!(live(&fx.user.id, client).await, [last.id.clone(), approved.id.clone(), first.id.clone()]);
+    fx.clock.advance(10);
+
+    // The same call again: a new id and handle, the rest as the one it asks again.
+    let again = |of: &ApprovalRequest| ApprovalRequest {
+        id: unique("approval"),
+        auth_req_hash: unique("auth-req"),
+        status: ApprovalStatus::Pending,
+        decided_at: None,
+        created_at: fx.now(),
+        ..of.clone()
+    };
+    let open = |request: ApprovalRequest, max_pending: i64| {
+        let (store, now) = (&fx.store, fx.now());
+        async move { store.open_approval(&request, max_pending, now).await.unwrap() }
+    };
+    let given = |opened: Opening| match opened {
+        Opening::Waiting(waiting) => Some(waiting.id),
+        _ => None,
+    };
+    assert_eq!(given(open(again(&first), 10).await), Some(first.id.clone()), "pending");
+    assert_eq!(given(open(again(&approved), 10).await), Some(approved.id.clone()), "approved, not collected");
+    assert_eq!(given(open(again(&elsewhere), 10).await), Some(elsewhere.id.clone()), "its own client's");
+    assert_eq!(open(again(&withdrawn), 10).await, Opening::Inserted, "not once withdrawn");
     assert!(fx.store.collect_approval(&approved.id).await.unwrap());
-    let withdrawn = fx.store.withdraw_approval(&last.auth_req_hash, client, fx.now()).await.unwrap();
-    assert!(withdrawn.is_some());
-    assert_eq!(live(&fx.user.id, client).await, [first.id.as_str()]);
-    assert_eq!(live(&bob.id, client).await.len(), 1);
-    assert_eq!(live(&fx.user.id, &another.client_id).await, [elsewhere.id.as_str()]);
+    assert_eq!(open(again(&approved), 10).await, Opening::Inserted, "not once collected");
+    let stored = fx.store.pending_approvals_of_user(&fx.user.id, fx.now()).await.unwrap();
+    assert_eq!(stored.len(), 4, "first, elsewhere's, and the two stored: {stored:?}");
+
+    // Another call: stored while fewer than the limit of this client's wait for the person.
+    let other_call = || ApprovalRequest { arguments_sha256: unique("args"), ..again(&first) };
+    assert_eq!(open(other_call(), 3).await, Opening::Full, "three of this client's wait");
+    assert_eq!(open(other_call(), 4).await, Opening::Inserted);
+    fx.clock.advance(3600);
+    assert_eq!(open(again(&first), 10).await, Opening::Inserted, "not once expired");
 }
 
 #[tokio::test]
@@ -465,6 +500,40 @@ async fn an_expired_request_cannot_be_decided() {
     }
     assert_eq!(fx.store.find_approval(&request.id).await.unwrap(), Some(request), "still undecided");
     assert!(fx.store.pending_approvals_of_user(&fx.user.id, fx.now()).await.unwrap().is_empty());
+}
+
+/// Replicas of one client asking for the same call at once (each its own new request) make one
+/// request for the person: the others are given it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_identical_requests_opened_at_once_one_is_stored_and_the_others_are_given_it() {
+    let fx = Arc::new(Fixture::new().await);
+    let grant = grant_of(&fx, &fx.user).await;
+    for _ in 0..5 {
+        let call = request(&fx, &grant, 3600);
+        let openings: Vec<_> = (0..8)
+            .map(|_| {
+                let fx = fx.clone();
+                let mine = ApprovalRequest {
+                    id: unique("approval"),
+                    auth_req_hash: unique("auth-req"),
+                    ..call.clone()
+                };
+                tokio::spawn(async move {
+                    (mine.id.clone(), fx.store.open_approval(&mine, 100, fx.now()).await.unwrap())
+                })
+            })
+            .collect();
+        let (mut stored, mut given) = (Vec::new(), Vec::new());
+        for opening in openings {
+            match opening.await.unwrap() {
+                (id, Opening::Inserted) => stored.push(id),
+                (_, Opening::Waiting(waiting)) => given.push(waiting.id),
+                (_, Opening::Full) => panic!("far below the limit"),
+            }
+        }
+        assert_eq!(stored.len(), 1, "one stored of eight at once");
+        assert!(given.iter().all(|id| *id == stored[0]), "the others are given that one");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -6,9 +6,11 @@
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, Row};
 
-use super::PostgresBackend;
-use crate::model::{ApprovalDecision, ApprovalRequest, ApprovalStatus, Decided, Poll, StandingApproval};
-use crate::store::{ApprovalStore, StandingKey, StoreFuture};
+use super::{LockKey, PostgresBackend};
+use crate::model::{
+    ApprovalDecision, ApprovalRequest, ApprovalStatus, Decided, Opening, Poll, StandingApproval,
+};
+use crate::store::{ApprovalStore, StandingKey, StoreError, StoreFuture};
 
 /// OpenID CIBA §11: each `slow_down` adds this many seconds to the interval.
 const SLOW_DOWN_STEP: i64 = 5;
@@ -77,33 +79,44 @@ impl FromRow<'_, PgRow> for StandingApproval {
 impl ApprovalStore for PostgresBackend {
     fn insert_approval<'a>(&'a self, request: &'a ApprovalRequest) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            sqlx::query(&format!(
-                "INSERT INTO approval_requests ({REQUEST_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
-            ))
-            .bind(&request.id)
-            .bind(&request.auth_req_hash)
-            .bind(&request.client_id)
-            .bind(&request.user_id)
-            .bind(&request.grant_id)
-            .bind(crate::store::to_json(&request.subject)?)
-            .bind(&request.resource)
-            .bind(&request.scope)
-            .bind(&request.tool)
-            .bind(&request.arguments_sha256)
-            .bind(&request.arguments_summary)
-            .bind(&request.binding_message)
-            .bind(request.status.as_str())
-            .bind(request.poll_interval)
-            .bind(request.last_polled_at)
-            .bind(request.created_at)
-            .bind(request.expires_at)
-            .bind(request.decided_at)
-            .bind(request.always_ask)
-            .bind(request.approval_max_age)
-            .execute(&self.pool)
-            .await?;
+            insert(&mut *self.pool.acquire().await?, request).await?;
             Ok(())
+        })
+    }
+
+    fn open_approval<'a>(
+        &'a self,
+        request: &'a ApprovalRequest,
+        max_pending: i64,
+        now: i64,
+    ) -> StoreFuture<'a, Opening> {
+        Box::pin(async move {
+            // Replicas asking for this client and user take turns here, each seeing what the one
+            // before stored.
+            let mut tx = self.begin_locked(LockKey::Approvals(&request.user_id, &request.client_id)).await?;
+            let live: Vec<ApprovalRequest> = sqlx::query_as(&format!(
+                "SELECT {REQUEST_COLUMNS} FROM approval_requests
+                 WHERE user_id = $1 AND client_id = $2 AND status IN ('pending', 'approved')
+                   AND expires_at > $3
+                 ORDER BY created_at DESC, id"
+            ))
+            .bind(&request.user_id)
+            .bind(&request.client_id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            let pending = live.iter().filter(|r| r.status == ApprovalStatus::Pending).count();
+            if let Some(waiting) = request.waiting_in(live) {
+                tx.rollback().await?;
+                return Ok(Opening::Waiting(Box::new(waiting)));
+            }
+            if i64::try_from(pending).unwrap_or(i64::MAX) >= max_pending {
+                tx.rollback().await?;
+                return Ok(Opening::Full);
+            }
+            insert(&mut tx, request).await?;
+            tx.commit().await?;
+            Ok(Opening::Inserted)
         })
     }
 
@@ -127,27 +140,6 @@ impl ApprovalStore for PostgresBackend {
                  WHERE user_id = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at, id"
             ))
             .bind(user_id)
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await?)
-        })
-    }
-
-    fn live_approvals<'a>(
-        &'a self,
-        user_id: &'a str,
-        client_id: &'a str,
-        now: i64,
-    ) -> StoreFuture<'a, Vec<ApprovalRequest>> {
-        Box::pin(async move {
-            Ok(sqlx::query_as(&format!(
-                "SELECT {REQUEST_COLUMNS} FROM approval_requests
-                 WHERE user_id = $1 AND client_id = $2 AND status IN ('pending', 'approved')
-                   AND expires_at > $3
-                 ORDER BY created_at DESC, id"
-            ))
-            .bind(user_id)
-            .bind(client_id)
             .bind(now)
             .fetch_all(&self.pool)
             .await?)
@@ -359,4 +351,35 @@ impl ApprovalStore for PostgresBackend {
             Ok(result.rows_affected() == 1)
         })
     }
+}
+
+/// Stores `request` on `connection` (the pool's, or a transaction's).
+async fn insert(connection: &mut sqlx::PgConnection, request: &ApprovalRequest) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "INSERT INTO approval_requests ({REQUEST_COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+    ))
+    .bind(&request.id)
+    .bind(&request.auth_req_hash)
+    .bind(&request.client_id)
+    .bind(&request.user_id)
+    .bind(&request.grant_id)
+    .bind(crate::store::to_json(&request.subject)?)
+    .bind(&request.resource)
+    .bind(&request.scope)
+    .bind(&request.tool)
+    .bind(&request.arguments_sha256)
+    .bind(&request.arguments_summary)
+    .bind(&request.binding_message)
+    .bind(request.status.as_str())
+    .bind(request.poll_interval)
+    .bind(request.last_polled_at)
+    .bind(request.created_at)
+    .bind(request.expires_at)
+    .bind(request.decided_at)
+    .bind(request.always_ask)
+    .bind(request.approval_max_age)
+    .execute(connection)
+    .await?;
+    Ok(())
 }

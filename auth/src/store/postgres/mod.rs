@@ -9,9 +9,9 @@
 //!   conditional statement (`UPDATE … WHERE used_at IS NULL RETURNING …`): a second updater waits
 //!   for the first's row lock, re-checks the condition on the committed row and changes nothing;
 //! - work that reads before it writes and may find no row to lock (the first signing key, a
-//!   rotation, merging a consent) takes a transaction-scoped advisory lock
-//!   ([`PostgresBackend::begin_locked`]) on what it is about, so concurrent writers of the same
-//!   thing take turns and each sees what the previous one committed.
+//!   rotation, merging a consent, opening an approval request) takes a transaction-scoped
+//!   advisory lock ([`PostgresBackend::begin_locked`]) on what it is about, so concurrent writers
+//!   of the same thing take turns and each sees what the previous one committed.
 
 mod approvals;
 mod audit;
@@ -70,6 +70,8 @@ pub(super) enum LockKey<'a> {
     SigningKeys,
     /// One consent (user, client, resource).
     Consent(&'a str, &'a str, &'a str),
+    /// The approval requests of one client for one user (asking, or joining one that waits).
+    Approvals(&'a str, &'a str),
 }
 
 impl LockKey<'_> {
@@ -81,6 +83,7 @@ impl LockKey<'_> {
             LockKey::Consent(user, client, resource) => {
                 format!("mcp-auth consent\n{user}\n{client}\n{resource}")
             }
+            LockKey::Approvals(user, client) => format!("mcp-auth approvals\n{user}\n{client}"),
         }
     }
 }

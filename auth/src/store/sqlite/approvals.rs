@@ -7,7 +7,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row};
 
 use super::SqliteBackend;
-use crate::model::{ApprovalDecision, ApprovalRequest, ApprovalStatus, Decided, Poll, StandingApproval};
+use crate::model::{
+    ApprovalDecision, ApprovalRequest, ApprovalStatus, Decided, Opening, Poll, StandingApproval,
+};
 use crate::store::{ApprovalStore, StandingKey, StoreFuture};
 
 /// OpenID CIBA §11: each `slow_down` adds this many seconds to the interval.
@@ -77,35 +79,40 @@ impl FromRow<'_, SqliteRow> for StandingApproval {
 impl ApprovalStore for SqliteBackend {
     fn insert_approval<'a>(&'a self, request: &'a ApprovalRequest) -> StoreFuture<'a, ()> {
         let request = request.clone();
+        self.writer.write(move |c| Box::pin(async move { insert(c, &request).await }))
+    }
+
+    fn open_approval<'a>(
+        &'a self,
+        request: &'a ApprovalRequest,
+        max_pending: i64,
+        now: i64,
+    ) -> StoreFuture<'a, Opening> {
+        let request = request.clone();
+        // The one writer runs this job alone: no other request is stored between the look and
+        // the insert.
         self.writer.write(move |c| {
             Box::pin(async move {
-                sqlx::query(&format!(
-                    "INSERT INTO approval_requests ({REQUEST_COLUMNS})
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                let live: Vec<ApprovalRequest> = sqlx::query_as(&format!(
+                    "SELECT {REQUEST_COLUMNS} FROM approval_requests
+                     WHERE user_id = ? AND client_id = ? AND status IN ('pending', 'approved')
+                       AND expires_at > ?
+                     ORDER BY created_at DESC, id"
                 ))
-                .bind(&request.id)
-                .bind(&request.auth_req_hash)
-                .bind(&request.client_id)
                 .bind(&request.user_id)
-                .bind(&request.grant_id)
-                .bind(crate::store::to_json(&request.subject)?)
-                .bind(&request.resource)
-                .bind(&request.scope)
-                .bind(&request.tool)
-                .bind(&request.arguments_sha256)
-                .bind(&request.arguments_summary)
-                .bind(&request.binding_message)
-                .bind(request.status.as_str())
-                .bind(request.poll_interval)
-                .bind(request.last_polled_at)
-                .bind(request.created_at)
-                .bind(request.expires_at)
-                .bind(request.decided_at)
-                .bind(request.always_ask)
-                .bind(request.approval_max_age)
-                .execute(&mut *c)
+                .bind(&request.client_id)
+                .bind(now)
+                .fetch_all(&mut *c)
                 .await?;
-                Ok(())
+                let pending = live.iter().filter(|r| r.status == ApprovalStatus::Pending).count();
+                if let Some(waiting) = request.waiting_in(live) {
+                    return Ok(Opening::Waiting(Box::new(waiting)));
+                }
+                if i64::try_from(pending).unwrap_or(i64::MAX) >= max_pending {
+                    return Ok(Opening::Full);
+                }
+                insert(c, &request).await?;
+                Ok(Opening::Inserted)
             })
         })
     }
@@ -130,27 +137,6 @@ impl ApprovalStore for SqliteBackend {
                  WHERE user_id = ? AND status = 'pending' AND expires_at > ? ORDER BY created_at, id"
             ))
             .bind(user_id)
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await?)
-        })
-    }
-
-    fn live_approvals<'a>(
-        &'a self,
-        user_id: &'a str,
-        client_id: &'a str,
-        now: i64,
-    ) -> StoreFuture<'a, Vec<ApprovalRequest>> {
-        Box::pin(async move {
-            Ok(sqlx::query_as(&format!(
-                "SELECT {REQUEST_COLUMNS} FROM approval_requests
-                 WHERE user_id = ? AND client_id = ? AND status IN ('pending', 'approved')
-                   AND expires_at > ?
-                 ORDER BY created_at DESC, id"
-            ))
-            .bind(user_id)
-            .bind(client_id)
             .bind(now)
             .fetch_all(&self.pool)
             .await?)
@@ -376,4 +362,38 @@ impl ApprovalStore for SqliteBackend {
             })
         })
     }
+}
+
+/// Stores `request` on the writer's connection.
+async fn insert(
+    c: &mut sqlx::SqliteConnection,
+    request: &ApprovalRequest,
+) -> Result<(), crate::store::StoreError> {
+    sqlx::query(&format!(
+        "INSERT INTO approval_requests ({REQUEST_COLUMNS})
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&request.id)
+    .bind(&request.auth_req_hash)
+    .bind(&request.client_id)
+    .bind(&request.user_id)
+    .bind(&request.grant_id)
+    .bind(crate::store::to_json(&request.subject)?)
+    .bind(&request.resource)
+    .bind(&request.scope)
+    .bind(&request.tool)
+    .bind(&request.arguments_sha256)
+    .bind(&request.arguments_summary)
+    .bind(&request.binding_message)
+    .bind(request.status.as_str())
+    .bind(request.poll_interval)
+    .bind(request.last_polled_at)
+    .bind(request.created_at)
+    .bind(request.expires_at)
+    .bind(request.decided_at)
+    .bind(request.always_ask)
+    .bind(request.approval_max_age)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
 }
