@@ -258,14 +258,7 @@ async fn open(
     // twice; the client is given that request's handle (derived again, never stored).
     match state.store.open_approval(&record, MAX_PENDING_PER_CLIENT, now).await? {
         Opening::Inserted => return Ok((answer(auth_req_id, &record, now), Opened::Waiting)),
-        Opening::Full => {
-            return Err(ApiError::new(
-                ErrorCode::AccessDenied,
-                format!(
-                    "{MAX_PENDING_PER_CLIENT} requests of this client already wait for this person's answer"
-                ),
-            ));
-        }
+        Opening::Full => return Err(too_many()),
         Opening::Waiting(waiting) => {
             let handle = state.code_seal.approval_handle(&waiting.id);
             if digest::sha256(&handle) == waiting.auth_req_hash {
@@ -275,9 +268,23 @@ async fn open(
         }
     }
     // A request from before handles were derived has a random one, which cannot be given again:
-    // this one is stored beside it (such requests expire within the longest approval expiry).
+    // this one is stored beside it, within the limit (such requests expire within the longest
+    // approval expiry; until then two replicas asking at once may store two).
+    if state.store.count_pending_approvals(&record.user_id, &record.client_id, now).await?
+        >= MAX_PENDING_PER_CLIENT
+    {
+        return Err(too_many());
+    }
     state.store.insert_approval(&record).await?;
     Ok((answer(auth_req_id, &record, now), Opened::Waiting))
+}
+
+/// The refusal of a request beyond [`MAX_PENDING_PER_CLIENT`].
+fn too_many() -> ApiError {
+    ApiError::new(
+        ErrorCode::AccessDenied,
+        format!("{MAX_PENDING_PER_CLIENT} requests of this client already wait for this person's answer"),
+    )
 }
 
 /// How `/bc-authorize` was answered.

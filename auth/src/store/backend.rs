@@ -191,6 +191,7 @@ pub trait ApprovalStore {
         user_id: &'a str,
         now: i64,
     ) -> StoreFuture<'a, Vec<ApprovalRequest>>;
+    /// See [`crate::store::Store::open_approval`]: the look and the insert in one step.
     fn open_approval<'a>(
         &'a self,
         request: &'a ApprovalRequest,

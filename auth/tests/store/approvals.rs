@@ -376,6 +376,9 @@ async fn opening_a_request_gives_the_same_one_that_waits_or_stores_it_within_the
     let first = ask(&fx, &alices, 3600).await;
     let approved = ask(&fx, &alices, 3600).await;
     let withdrawn = ask(&fx, &alices, 3600).await;
+    let denied = ask(&fx, &alices, 3600).await;
+    let decided = fx.store.decide_approval(&denied.id, &fx.user.id, &ApprovalDecision::Deny, fx.now()).await;
+    assert!(matches!(decided.unwrap(), Decided::Recorded(_)));
     // The person answers a little later (approved in the second it was made would read as a
     // standing approval's answer, which is not given again).
     fx.clock.advance(5);
@@ -395,6 +398,7 @@ async fn opening_a_request_gives_the_same_one_that_waits_or_stores_it_within_the
         status: ApprovalStatus::Pending,
         decided_at: None,
         created_at: fx.now(),
+        expires_at: fx.now() + 3600,
         ..of.clone()
     };
     let open = |request: ApprovalRequest, max_pending: i64| {
@@ -409,15 +413,18 @@ async fn opening_a_request_gives_the_same_one_that_waits_or_stores_it_within_the
     assert_eq!(given(open(again(&approved), 10).await), Some(approved.id.clone()), "approved, not collected");
     assert_eq!(given(open(again(&elsewhere), 10).await), Some(elsewhere.id.clone()), "its own client's");
     assert_eq!(open(again(&withdrawn), 10).await, Opening::Inserted, "not once withdrawn");
+    assert_eq!(open(again(&denied), 10).await, Opening::Inserted, "not once denied");
+    let from_this_client = ApprovalRequest { client_id: client.clone(), ..again(&elsewhere) };
+    assert_eq!(open(from_this_client, 10).await, Opening::Inserted, "not another client's");
     assert!(fx.store.collect_approval(&approved.id).await.unwrap());
     assert_eq!(open(again(&approved), 10).await, Opening::Inserted, "not once collected");
     let stored = fx.store.pending_approvals_of_user(&fx.user.id, fx.now()).await.unwrap();
-    assert_eq!(stored.len(), 4, "first, elsewhere's, and the two stored: {stored:?}");
+    assert_eq!(stored.len(), 6, "first, elsewhere's, and the four stored: {stored:?}");
 
     // Another call: stored while fewer than the limit of this client's wait for the person.
     let other_call = || ApprovalRequest { arguments_sha256: unique("args"), ..again(&first) };
-    assert_eq!(open(other_call(), 3).await, Opening::Full, "three of this client's wait");
-    assert_eq!(open(other_call(), 4).await, Opening::Inserted);
+    assert_eq!(open(other_call(), 5).await, Opening::Full, "five of this client's wait");
+    assert_eq!(open(other_call(), 6).await, Opening::Inserted);
     fx.clock.advance(3600);
     assert_eq!(open(again(&first), 10).await, Opening::Inserted, "not once expired");
 }
