@@ -111,12 +111,20 @@ impl ApprovalRequest {
             && self.approval_max_age == other.approval_max_age
     }
 
-    /// Of `live` (the client's unexpired pending or approved requests for the person), the one
-    /// this request would ask again: the same ([`Self::asks_the_same_as`]), and not answered by
-    /// a standing approval (whether one still stands is checked anew instead).
-    pub fn waiting_in(&self, live: Vec<ApprovalRequest>) -> Option<ApprovalRequest> {
-        live.into_iter()
+    /// What opening this request finds among `live` (the client's unexpired pending or approved
+    /// requests for the person): one that asks the same ([`Self::asks_the_same_as`]) and was not
+    /// answered by a standing approval (whether one still stands is checked anew instead), to
+    /// give instead; else [`Opening::Full`] if `max_pending` of them are pending; else `None`:
+    /// store it. The one rule both backends apply inside their one step.
+    pub fn opening_among(&self, live: Vec<ApprovalRequest>, max_pending: i64) -> Option<Opening> {
+        let pending = live.iter().filter(|r| r.status == ApprovalStatus::Pending).count();
+        if let Some(waiting) = live
+            .into_iter()
             .find(|waiting| waiting.asks_the_same_as(self) && !waiting.approved_by_standing_approval())
+        {
+            return Some(Opening::Waiting(Box::new(waiting)));
+        }
+        (i64::try_from(pending).unwrap_or(i64::MAX) >= max_pending).then_some(Opening::Full)
     }
 
     /// For how long the person may choose to remember their approval, of the server's

@@ -571,7 +571,7 @@ impl Store {
 
     /// Stores `request` (pending), unless a request of its client for its user asks the same and
     /// waits (pending, or approved by the person and not collected, unexpired:
-    /// [`ApprovalRequest::waiting_in`]), which is given instead, or `max_pending` requests of the
+    /// [`ApprovalRequest::opening_among`]), which is given instead, or `max_pending` requests of the
     /// client wait for the user already. One step, so that two replicas of a client asking for
     /// the same call at once make one request: SQLite's one writer runs it alone, PostgreSQL
     /// under an advisory lock per user and client.

@@ -105,14 +105,9 @@ impl ApprovalStore for PostgresBackend {
             .bind(now)
             .fetch_all(&mut *tx)
             .await?;
-            let pending = live.iter().filter(|r| r.status == ApprovalStatus::Pending).count();
-            if let Some(waiting) = request.waiting_in(live) {
+            if let Some(not_stored) = request.opening_among(live, max_pending) {
                 tx.rollback().await?;
-                return Ok(Opening::Waiting(Box::new(waiting)));
-            }
-            if i64::try_from(pending).unwrap_or(i64::MAX) >= max_pending {
-                tx.rollback().await?;
-                return Ok(Opening::Full);
+                return Ok(not_stored);
             }
             insert(&mut tx, request).await?;
             tx.commit().await?;

@@ -104,12 +104,8 @@ impl ApprovalStore for SqliteBackend {
                 .bind(now)
                 .fetch_all(&mut *c)
                 .await?;
-                let pending = live.iter().filter(|r| r.status == ApprovalStatus::Pending).count();
-                if let Some(waiting) = request.waiting_in(live) {
-                    return Ok(Opening::Waiting(Box::new(waiting)));
-                }
-                if i64::try_from(pending).unwrap_or(i64::MAX) >= max_pending {
-                    return Ok(Opening::Full);
+                if let Some(not_stored) = request.opening_among(live, max_pending) {
+                    return Ok(not_stored);
                 }
                 insert(c, &request).await?;
                 Ok(Opening::Inserted)
