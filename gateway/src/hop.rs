@@ -6,8 +6,9 @@
 //! its own resource and `--exchange-to` each upstream's (the only resources the AS issues it
 //! tokens for): with `private_key_jwt` (an ES256 key whose public half the AS knows; a fresh,
 //! single-use assertion per exchange) or with `client_secret_basic`. A hop token is cached per (subject token,
-//! upstream, scope) and reused until [`REUSE_MARGIN`] seconds before it expires, so a burst of
-//! calls costs one exchange; the cache is bounded. What the AS refuses comes back as the AS's own
+//! upstream, scope) and reused until [`REUSE_MARGIN`] seconds before it expires (and for at most
+//! [`MAX_LIFETIME`], whatever the AS says), so a burst of calls costs one exchange; the cache is
+//! bounded. What the AS refuses comes back as the AS's own
 //! OAuth error, for the caller to map (an expired or revoked subject is `invalid_request`, RFC 8693
 //! §2.2.2; a scope the subject lacks is `invalid_scope`).
 
@@ -25,6 +26,9 @@ pub use crate::as_client::{AsClient, AsError, ClientCredentials, SigningKey};
 pub const REUSE_MARGIN: i64 = 10;
 /// At most this many hop tokens are kept; past it, expired ones go first, then all.
 pub const MAX_CACHED: usize = 10_000;
+/// A hop token lives at most a minute (issue 13): one the AS says lives longer is reused for a
+/// minute only, so that a wrong or hostile `expires_in` cannot keep it in use for ever.
+pub const MAX_LIFETIME: i64 = 60;
 
 /// Why no hop token was had: the authorization server's refusal, or its absence.
 pub type HopError = AsError;
@@ -86,31 +90,38 @@ impl HopTokens {
         }
         // One exchange per key at a time: when a cached token runs out under load, the calls
         // waiting for it share the next one instead of each asking the AS.
-        let gate = self.inflight().entry(key.clone()).or_default().clone();
-        let _turn = gate.lock().await;
+        let turn = Turn::join(self, &key);
+        let _mine = turn.gate.lock().await;
         if let Some(token) = self.cached(&key, now) {
             return Ok(token);
         }
-        let exchanged = self.exchange(subject, resource, scope, now).await;
-        self.inflight().remove(&key);
-        let response = exchanged?;
-        let lifetime = response.expires_in.and_then(|s| i64::try_from(s).ok()).unwrap_or(0);
+        let response = self.exchange(subject, resource, scope, now).await?;
+        let lifetime = response.expires_in.and_then(|s| i64::try_from(s).ok()).unwrap_or(0).min(MAX_LIFETIME);
         let token = response.access_token;
         if lifetime > REUSE_MARGIN {
             let mut cache = self.lock();
             if cache.len() >= MAX_CACHED {
-                cache.retain(|_, c| c.expires_at - REUSE_MARGIN > now);
+                cache.retain(|_, c| reusable(c, now));
                 if cache.len() >= MAX_CACHED {
                     cache.clear();
                 }
             }
-            cache.insert(key, Cached { token: token.clone(), expires_at: now + lifetime });
+            cache.insert(
+                key.clone(),
+                Cached { token: token.clone(), expires_at: now.saturating_add(lifetime) },
+            );
         }
         Ok(token)
     }
 
     fn cached(&self, key: &Key, now: i64) -> Option<AccessToken> {
-        self.lock().get(key).filter(|cached| cached.expires_at - REUSE_MARGIN > now).map(|c| c.token.clone())
+        self.lock().get(key).filter(|cached| reusable(cached, now)).map(|c| c.token.clone())
+    }
+
+    /// How many keys have exchanges under way or waited for (tests: none linger).
+    #[cfg(test)]
+    fn exchanges_in_flight(&self) -> usize {
+        self.inflight().len()
     }
 
     fn inflight(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<tokio::sync::Mutex<()>>>> {
@@ -139,5 +150,106 @@ impl HopTokens {
             return Err(AsError::Unavailable(format!("token_type {:?} is not Bearer", answer.token_type)));
         }
         Ok(answer)
+    }
+}
+
+/// Whether a cached token may still be handed out at `now`.
+fn reusable(cached: &Cached, now: i64) -> bool {
+    cached.expires_at.saturating_sub(REUSE_MARGIN) > now
+}
+
+/// A place in the queue of calls for one key's exchange ([`HopTokens::token_for`]). Leaving it,
+/// however the call ends (a token, a refusal, or dropped when its request went away while the AS
+/// was slow), the last one out forgets the key, so that the map holds only exchanges under way.
+struct Turn<'a> {
+    hops: &'a HopTokens,
+    key: &'a Key,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> Turn<'a> {
+    fn join(hops: &'a HopTokens, key: &'a Key) -> Self {
+        let gate = hops.inflight().entry(key.clone()).or_default().clone();
+        Self { hops, key, gate }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        // Under the map's lock nobody can join meanwhile: a count of two is the map's and ours.
+        let mut inflight = self.hops.inflight();
+        if Arc::strong_count(&self.gate) == 2 {
+            inflight.remove(self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use axum::extract::State;
+    use axum::routing::post;
+    use protocol::secret::ClientSecret;
+    use serde_json::json;
+
+    use super::*;
+
+    fn hops_at(base: &str) -> HopTokens {
+        let credentials =
+            ClientCredentials::Secret { client_id: "gateway".into(), secret: ClientSecret::new("s") };
+        HopTokens::new(format!("{base}/token"), credentials)
+    }
+
+    /// An AS whose token endpoint issues a new token each time, said to live `expires_in`
+    /// seconds; and how many it issued.
+    async fn issuing_as(expires_in: u64) -> (String, Arc<AtomicUsize>) {
+        let issued = Arc::new(AtomicUsize::new(0));
+        let token = move |State(issued): State<Arc<AtomicUsize>>| async move {
+            let n = issued.fetch_add(1, Ordering::SeqCst);
+            axum::Json(
+                json!({"access_token": format!("hop-{n}"), "token_type": "Bearer", "expires_in": expires_in}),
+            )
+        };
+        let app = axum::Router::new().route("/token", post(token)).with_state(issued.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (base, issued)
+    }
+
+    /// An AS answering `expires_in: i64::MAX` once overflowed `now + lifetime` (a panic in a debug
+    /// build; in release a wrapped expiry, and then a token served from the cache for ever).
+    #[tokio::test]
+    async fn a_hop_token_is_reused_for_a_minute_at_most_whatever_the_as_says() {
+        let (base, issued) = issuing_as(9_223_372_036_854_775_807).await;
+        let hops = hops_at(&base);
+        let subject = AccessToken::new("t");
+        let now = 1_700_000_000;
+        let first = hops.token_for(&subject, "jti", "http://upstream", None, now).await.unwrap();
+        let again = hops.token_for(&subject, "jti", "http://upstream", None, now + 30).await.unwrap();
+        assert_eq!(first.secret(), again.secret(), "reused within the minute");
+        let later =
+            hops.token_for(&subject, "jti", "http://upstream", None, now + MAX_LIFETIME).await.unwrap();
+        assert_ne!(first.secret(), later.secret(), "a new one after the minute");
+        assert_eq!(issued.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_exchange_dropped_while_the_as_is_silent_leaves_nothing_in_flight() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hops = hops_at(&format!("http://{}", listener.local_addr().unwrap()));
+        let subject = AccessToken::new("t");
+        // Two calls for the same token: one waits at the AS, the other for its turn.
+        let waiting = async {
+            tokio::join!(
+                hops.token_for(&subject, "jti", "http://upstream", None, 0),
+                hops.token_for(&subject, "jti", "http://upstream", None, 0)
+            )
+        };
+        let timed_out = tokio::time::timeout(Duration::from_millis(200), waiting).await;
+        assert!(timed_out.is_err(), "the silent AS answered");
+        assert_eq!(hops.exchanges_in_flight(), 0, "nothing lingers after the calls went away");
     }
 }
