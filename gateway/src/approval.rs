@@ -37,6 +37,9 @@ pub const MAX_PENDING: usize = 10_000;
 const DEFAULT_INTERVAL: i64 = 5;
 /// CIBA Core §11: `slow_down` adds 5 seconds to the interval.
 const SLOW_DOWN_STEP: i64 = 5;
+/// The longest interval between polls, whatever the AS asks: the client is told to retry after
+/// it, so an absurd `interval` must not become "never", nor overflow the time of the next poll.
+pub const MAX_INTERVAL: i64 = 300;
 
 /// The call that needs approval.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -196,7 +199,7 @@ impl Approvals {
                 Some(p) if p.next_poll_at > now => Next::Wait(Answer::Waiting {
                     approval_id: p.approval_id.clone(),
                     url: self.page.clone(),
-                    retry_after: p.next_poll_at - now,
+                    retry_after: p.next_poll_at.saturating_sub(now),
                 }),
                 Some(_) => Next::Poll,
             }
@@ -247,7 +250,8 @@ impl Approvals {
         };
         let answer: BackchannelAuthenticationResponse =
             self.client.post(&self.bc_endpoint, &form, now).await?;
-        let interval = answer.interval.and_then(|i| i64::try_from(i).ok()).unwrap_or(DEFAULT_INTERVAL);
+        let interval = answer.interval.map_or(DEFAULT_INTERVAL, |i| i64::try_from(i).unwrap_or(MAX_INTERVAL));
+        let interval = interval.min(MAX_INTERVAL);
         let expires_in = i64::try_from(answer.expires_in).unwrap_or(i64::MAX / 2);
         let mut pending = self.lock();
         if pending.len() >= MAX_PENDING {
@@ -321,9 +325,9 @@ impl Approvals {
                         return Ok(Polled::Answer(Answer::Expired { approval_id }));
                     };
                     if slow {
-                        p.interval += SLOW_DOWN_STEP;
+                        p.interval = p.interval.saturating_add(SLOW_DOWN_STEP).min(MAX_INTERVAL);
                     }
-                    p.next_poll_at = now + p.interval;
+                    p.next_poll_at = now.saturating_add(p.interval);
                     let retry_after = p.interval;
                     Ok(Polled::Answer(Answer::Waiting { approval_id, url: self.page.clone(), retry_after }))
                 }
@@ -426,8 +430,11 @@ mod tests {
     struct Script {
         /// `/bc-authorize` hands these out in turn.
         handles: Mutex<VecDeque<&'static str>>,
-        /// `/token` answers these OAuth errors in turn, then `authorization_pending`.
+        /// `/token` answers these OAuth errors in turn (`unavailable`: a bare 503), then
+        /// `authorization_pending`.
         polls: Mutex<VecDeque<&'static str>>,
+        /// The `interval` `/bc-authorize` answers.
+        interval: u64,
         started: AtomicUsize,
         polled: AtomicUsize,
         /// The forms `/revoke` was sent.
@@ -436,20 +443,34 @@ mod tests {
 
     /// An AS that answers as `script` says (client authentication unchecked).
     async fn scripted_as(handles: &[&'static str], polls: &[&'static str]) -> (String, Arc<Script>) {
+        scripted_as_with_interval(1, handles, polls).await
+    }
+
+    async fn scripted_as_with_interval(
+        interval: u64,
+        handles: &[&'static str],
+        polls: &[&'static str],
+    ) -> (String, Arc<Script>) {
         let script = Arc::new(Script {
             handles: Mutex::new(handles.iter().copied().collect()),
             polls: Mutex::new(polls.iter().copied().collect()),
+            interval,
             ..Script::default()
         });
         let start = |State(script): State<Arc<Script>>| async move {
             script.started.fetch_add(1, Ordering::SeqCst);
             let handle = script.handles.lock().unwrap().pop_front().unwrap_or("spare");
-            axum::Json(json!({"auth_req_id": handle, "expires_in": 300, "interval": 1}))
+            axum::Json(json!({"auth_req_id": handle, "expires_in": 300, "interval": script.interval}))
         };
         let token = |State(script): State<Arc<Script>>| async move {
             script.polled.fetch_add(1, Ordering::SeqCst);
             let error = script.polls.lock().unwrap().pop_front().unwrap_or("authorization_pending");
-            (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error})))
+            let status = if error == "unavailable" {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            (status, axum::Json(json!({"error": error})))
         };
         let revoke = |State(script): State<Arc<Script>>, form: String| async move {
             script.revoked.lock().unwrap().push(form);
@@ -582,5 +603,21 @@ mod tests {
         assert_eq!(script.polled.load(Ordering::SeqCst), 0, "never polled");
         assert_eq!(*script.revoked.lock().unwrap(), ["token=asked-elsewhere"]);
         assert_eq!(approvals.turns_in_progress(), 0);
+    }
+
+    /// An AS answering `interval: i64::MAX` once overflowed the time of the next poll (a panic in
+    /// a debug build; in release a wrapped time), and `slow_down` added to it once more.
+    #[tokio::test]
+    async fn an_absurd_poll_interval_is_capped_and_never_overflows() {
+        let (base, script) =
+            scripted_as_with_interval(9_223_372_036_854_775_807, &["slow"], &["slow_down"]).await;
+        let approvals = approvals_at(&base);
+        let subject = AccessToken::new("t");
+        let now = 1_700_000_000;
+        let answer = approvals.ask(key(), request(&subject), &[], now).await.unwrap();
+        assert!(matches!(answer, Answer::Waiting { retry_after: MAX_INTERVAL, .. }), "{answer:?}");
+        let answer = approvals.ask(key(), request(&subject), &[], now + MAX_INTERVAL).await.unwrap();
+        assert!(matches!(answer, Answer::Waiting { retry_after: MAX_INTERVAL, .. }), "{answer:?}");
+        assert_eq!(script.polled.load(Ordering::SeqCst), 2, "polled again once the capped interval passed");
     }
 }
