@@ -11,8 +11,8 @@
 //! other arguments is another call and another request. The person's answer cannot come from the
 //! agent: it needs the person's own session at the AS.
 //!
-//! Pending requests are kept per (user, client, tool, arguments' digest) in this process; they
-//! are bounded, and the AS forgets them when they expire. A call retried on another replica, or
+//! Pending requests are kept per (user, client, tool, arguments' digest, and what the policy's
+//! `@consent` asks) in this process; they are bounded, and the AS forgets them when they expire. A call retried on another replica, or
 //! after a restart, finds none here and asks the AS again, which gives it the request that waits
 //! for the same call (the same `auth_req_id`): the person is asked once, and the request has the
 //! same id everywhere ([`approval_id_of`]).
@@ -49,6 +49,23 @@ pub struct CallKey {
     /// The gateway's name of the tool.
     pub tool: String,
     pub arguments_sha256: String,
+}
+
+/// What a waiting request is kept under: the call, and what the policy asked of its approval. A
+/// request started under another `@consent` (say `PT1H`, which a standing approval answers) is
+/// not this one's, even for the same call: after the policy changes to `once`, polling it could
+/// collect a token the new policy forbids. The AS tells such requests apart in the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Asked {
+    call: CallKey,
+    every_time: bool,
+    max_age: Option<std::time::Duration>,
+}
+
+impl Asked {
+    fn of(call: CallKey, request: &Request<'_>) -> Self {
+        Self { call, every_time: request.every_time, max_age: request.max_age }
+    }
 }
 
 /// What the person has said about a call.
@@ -98,7 +115,7 @@ pub struct Approvals {
     /// Where the person answers: the AS's approvals page.
     page: String,
     requested_expiry: u64,
-    pending: Mutex<HashMap<CallKey, Pending>>,
+    pending: Mutex<HashMap<Asked, Pending>>,
     /// One turn at a time per call: two identical calls at once (an agent retrying, parallel tool
     /// calls) wait for one approval, instead of each starting a request the person sees twice.
     turns: Mutex<HashMap<CallKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -149,7 +166,7 @@ impl Approvals {
         self.lock_turns().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallKey, Pending>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Asked, Pending>> {
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -167,17 +184,18 @@ impl Approvals {
         now: i64,
     ) -> Result<Answer, AsError> {
         ToolCall::check(&request.detail).map_err(AsError::Unavailable)?;
-        let turn = Turn::join(self, &key);
+        let asked = Asked::of(key, &request);
+        let turn = Turn::join(self, &asked.call);
         let _mine = turn.gate.lock().await;
-        if let Some(approval_id) = self.decline(&key, declined, now).await {
+        if let Some(approval_id) = self.decline(&asked, declined, now).await {
             return Ok(Answer::Declined { approval_id });
         }
-        self.ask_in_turn(&key, request, declined, now).await
+        self.ask_in_turn(&asked, request, declined, now).await
     }
 
     async fn ask_in_turn(
         &self,
-        key: &CallKey,
+        key: &Asked,
         request: Request<'_>,
         declined: &[&str],
         now: i64,
@@ -218,7 +236,7 @@ impl Approvals {
 
     async fn start_and_poll(
         &self,
-        key: &CallKey,
+        key: &Asked,
         request: Request<'_>,
         declined: &[&str],
         now: i64,
@@ -235,7 +253,7 @@ impl Approvals {
         }
     }
 
-    async fn start(&self, key: &CallKey, request: Request<'_>, now: i64) -> Result<(), AsError> {
+    async fn start(&self, key: &Asked, request: Request<'_>, now: i64) -> Result<(), AsError> {
         let details =
             serde_json::to_string(&[&request.detail]).map_err(|e| AsError::Unavailable(e.to_string()))?;
         let form = BackchannelAuthenticationRequest {
@@ -282,7 +300,7 @@ impl Approvals {
     /// person's page stops offering it; best effort there (an AS without a revocation endpoint,
     /// or one that fails: the request expires on its own). The declined approval's id, if it was
     /// this call's. Called in the call's turn, so that no identical call is polling meanwhile.
-    async fn decline(&self, key: &CallKey, declined: &[&str], now: i64) -> Option<String> {
+    async fn decline(&self, key: &Asked, declined: &[&str], now: i64) -> Option<String> {
         if declined.is_empty() {
             return None;
         }
@@ -304,7 +322,7 @@ impl Approvals {
     }
 
     /// Polls the token endpoint once for the pending request of `key`.
-    async fn poll(&self, key: &CallKey, now: i64) -> Result<Polled, AsError> {
+    async fn poll(&self, key: &Asked, now: i64) -> Result<Polled, AsError> {
         let Some((auth_req_id, approval_id)) =
             self.lock().get(key).map(|p| (p.auth_req_id.clone(), p.approval_id.clone()))
         else {
@@ -619,5 +637,25 @@ mod tests {
         let answer = approvals.ask(key(), request(&subject), &[], now + MAX_INTERVAL).await.unwrap();
         assert!(matches!(answer, Answer::Waiting { retry_after: MAX_INTERVAL, .. }), "{answer:?}");
         assert_eq!(script.polled.load(Ordering::SeqCst), 2, "polled again once the capped interval passed");
+    }
+
+    /// Under `@consent("PT1H")` a request is started (a standing approval would answer it) but its
+    /// first poll fails; the policy becomes `@consent("once")`. The next identical call must not
+    /// poll the old request, which could hand it a token the new policy forbids: it asks anew.
+    #[tokio::test]
+    async fn a_request_started_under_another_consent_is_not_polled_for_this_one() {
+        let (base, script) = scripted_as(&["under-pt1h", "under-once"], &["unavailable"]).await;
+        let approvals = approvals_at(&base);
+        let subject = AccessToken::new("t");
+        let hour = Some(std::time::Duration::from_secs(3600));
+        let timed = Request { every_time: false, max_age: hour, ..request(&subject) };
+        let failed = approvals.ask(key(), timed, &[], 0).await;
+        assert!(matches!(failed, Err(AsError::Unavailable(_))), "{failed:?}");
+        let answer = approvals.ask(key(), request(&subject), &[], 5).await.unwrap();
+        assert!(
+            matches!(answer, Answer::Waiting { ref approval_id, .. } if *approval_id == id_of("under-once")),
+            "{answer:?}"
+        );
+        assert_eq!((script.started.load(Ordering::SeqCst), script.polled.load(Ordering::SeqCst)), (2, 2));
     }
 }
