@@ -12,7 +12,9 @@
 //! 5. The call goes to the upstream with a hop token for that upstream (cached) or with the token
 //!    bound to the approved call (used once). Never with the client's token.
 //!
-//! Every call ends in one audit record ([`crate::audit`]): no argument values, no tokens.
+//! Every call ends in one audit record ([`crate::audit`]): no argument values, no tokens. A call
+//! whose request ends first (the client went away, the request timed out, the server stopped)
+//! still gets its record, `interrupted`, saying how far it got ([`CallRecord`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -227,11 +229,11 @@ impl Gateway {
         let started = Instant::now();
         let policies = self.policies.current();
         let digest = object_sha256(&arguments);
-        let mut record = new_record(caller, &policies, name, &digest);
+        let mut call = CallRecord::new(&self.audit, new_record(caller, &policies, name, &digest), started);
         let outcome = self
-            .decide_and_call(caller, &policies, name, arguments, &digest, headers, declined, &mut record)
+            .decide_and_call(caller, &policies, name, arguments, &digest, headers, declined, &mut call)
             .await;
-        self.audit_outcome(caller, record, started, &outcome).await;
+        call.write(&outcome).await;
         outcome
     }
 
@@ -252,30 +254,11 @@ impl Gateway {
                 self.screen(caller, &policies, &call.name, &call.arguments, None, &mut record)
             {
                 wanted = Some(wanted.as_ref().unwrap_or(&caller.token.scopes).union(&needed));
-                self.audit_outcome(caller, record, started, &Outcome::NeedsScope(needed)).await;
+                let outcome = Outcome::NeedsScope(needed);
+                CallRecord::new(&self.audit, record, started).write(&outcome).await;
             }
         }
         wanted
-    }
-
-    /// Writes a call's audit record, completed with how it ended.
-    async fn audit_outcome(
-        &self,
-        caller: &Caller<'_>,
-        mut record: audit::Decision,
-        started: Instant,
-        outcome: &Outcome,
-    ) {
-        record.latency_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
-        let (recorded, reason) = classify(outcome);
-        record.outcome = recorded;
-        if record.reason.is_none() {
-            record.reason = reason;
-        }
-        if let Err(error) = self.audit.record(record).await {
-            // The call has happened; losing its record is an operator's emergency, logged as one.
-            tracing::error!(%error, request_id = %caller.request_id, "the audit record of a tool call was not written");
-        }
     }
 
     /// Steps 1–3 of the module: the tool, the routing headers, the policy, the token's scope.
@@ -355,15 +338,18 @@ impl Gateway {
         digest: &str,
         headers: Option<&HeaderMap>,
         declined: &[&str],
-        record: &mut audit::Decision,
+        call: &mut CallRecord<'_>,
     ) -> Outcome {
         let Screened { entry, upstream, consent } =
-            match self.screen(caller, policies, name, &arguments, headers, record) {
+            match self.screen(caller, policies, name, &arguments, headers, &mut call.record) {
                 Ok(screened) => screened,
                 Err(outcome) => return outcome,
             };
         let token = match consent {
-            None => match self.hop_token(caller, upstream, entry.scopes.as_ref()).await {
+            None => match call
+                .reaching(Stage::HopToken, self.hop_token(caller, upstream, entry.scopes.as_ref()))
+                .await
+            {
                 Ok(token) => token,
                 Err(error) => return exchange_refused(entry, error),
             },
@@ -396,22 +382,24 @@ impl Gateway {
                 // Boxed: asking for an approval is rare, and its future (an AS round trip and
                 // the waiting) would otherwise enlarge every call's future, and what each of
                 // them copies when it moves, by 2 KB.
-                match Box::pin(self.approvals.ask(key, request, declined, now())).await {
+                let asked = Box::pin(self.approvals.ask(key, request, declined, now()));
+                match call.reaching(Stage::Approval, asked).await {
                     // The person said no at the client to the approval this call waits for: it
                     // ended before any poll, and was forgotten and withdrawn at the AS.
                     Ok(Answer::Declined { approval_id }) => {
-                        record.approval_id = Some(approval_id.clone());
+                        call.record.approval_id = Some(approval_id.clone());
                         return Outcome::Declined { approval_id };
                     }
                     Ok(Answer::Approved { token, approval_id }) => {
-                        record.approval_id = Some(approval_id);
+                        call.record.approval_id = Some(approval_id);
                         // Bound to this call and spent on it: never cached, never retried.
-                        return self
-                            .call_upstream(caller, &owner_of(caller), upstream, entry, &token, &arguments)
-                            .await;
+                        let owner = owner_of(caller);
+                        let upstream_call =
+                            self.call_upstream(caller, &owner, upstream, entry, &token, &arguments);
+                        return call.reaching(Stage::Upstream, upstream_call).await;
                     }
                     Ok(answer) => {
-                        record.approval_id = match &answer {
+                        call.record.approval_id = match &answer {
                             Answer::Waiting { approval_id, .. }
                             | Answer::Denied { approval_id }
                             | Answer::Expired { approval_id }
@@ -425,13 +413,17 @@ impl Gateway {
             }
         };
         let owner = owner_of(caller);
-        match self.call_upstream(caller, &owner, upstream, entry, &token, &arguments).await {
+        let upstream_call = self.call_upstream(caller, &owner, upstream, entry, &token, &arguments);
+        match call.reaching(Stage::Upstream, upstream_call).await {
             // A hop token the upstream does not take (keys rotated, say): once more with a new one.
             Outcome::Unavailable(why) if why == UPSTREAM_REFUSED_TOKEN => {
                 self.hops.forget(&caller.token.claims.jti);
-                match self.hop_token(caller, upstream, entry.scopes.as_ref()).await {
+                let exchange = self.hop_token(caller, upstream, entry.scopes.as_ref());
+                match call.reaching(Stage::HopToken, exchange).await {
                     Ok(token) => {
-                        self.call_upstream(caller, &owner, upstream, entry, &token, &arguments).await
+                        let upstream_call =
+                            self.call_upstream(caller, &owner, upstream, entry, &token, &arguments);
+                        call.reaching(Stage::Upstream, upstream_call).await
                     }
                     Err(error) => exchange_refused(entry, error),
                 }
@@ -482,8 +474,96 @@ struct Screened<'a> {
     consent: Option<Consent>,
 }
 
+/// A tool call's audit record while the call runs, and how far the call got. [`Self::write`]
+/// writes it as the call ended; if the call's future is dropped first (the client went away,
+/// the request timed out, the server stopped after its grace period), `Drop` writes it as
+/// `interrupted`, with what was known by then, without waiting (a `Drop` cannot).
+struct CallRecord<'a> {
+    audit: &'a AuditLog,
+    record: audit::Decision,
+    started: Instant,
+    stage: Stage,
+    /// Completed with how the call ended.
+    ended: bool,
+    /// Handed to the audit log.
+    written: bool,
+}
+
+/// How far a call got: what an interrupted call's record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Deciding,
+    HopToken,
+    Approval,
+    Upstream,
+}
+
+impl Stage {
+    fn interrupted(self) -> &'static str {
+        match self {
+            Self::Deciding => "interrupted while the call was being decided: nothing reached the upstream",
+            Self::HopToken => "interrupted while getting a hop token: nothing reached the upstream",
+            Self::Approval => "interrupted while asking for approval: nothing reached the upstream",
+            Self::Upstream => "interrupted while the upstream ran the call: whether it acted is unknown",
+        }
+    }
+}
+
+impl<'a> CallRecord<'a> {
+    fn new(audit: &'a AuditLog, record: audit::Decision, started: Instant) -> Self {
+        Self { audit, record, started, stage: Stage::Deciding, ended: false, written: false }
+    }
+
+    /// Awaits `step`, the call being at `stage` meanwhile.
+    async fn reaching<T>(&mut self, stage: Stage, step: impl Future<Output = T>) -> T {
+        self.stage = stage;
+        step.await
+    }
+
+    /// Completes the record with how the call ended (a reason set earlier wins).
+    fn end(&mut self, outcome: &Outcome) {
+        let (recorded, reason) = classify(outcome);
+        self.complete(recorded, reason);
+    }
+
+    /// Fills in the outcome, its reason (unless one was set earlier) and the latency so far.
+    fn complete(&mut self, recorded: Recorded, reason: Option<String>) {
+        self.record.latency_us = i64::try_from(self.started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        self.record.outcome = recorded;
+        if self.record.reason.is_none() {
+            self.record.reason = reason;
+        }
+        self.ended = true;
+    }
+
+    /// Writes the record of a call that ended with `outcome`, waiting if the audit queue is full.
+    /// Dropped while waiting, the record still goes (from `Drop`): the send had not happened.
+    async fn write(mut self, outcome: &Outcome) {
+        self.end(outcome);
+        let result = self.audit.record(self.record.clone()).await;
+        self.written = true;
+        if let Err(error) = result {
+            // The call has happened; losing its record is an operator's emergency, logged as one.
+            let request_id = &self.record.request_id;
+            tracing::error!(%error, %request_id, "the audit record of a tool call was not written");
+        }
+    }
+}
+
+impl Drop for CallRecord<'_> {
+    fn drop(&mut self) {
+        if self.written {
+            return;
+        }
+        if !self.ended {
+            self.complete(Recorded::Interrupted, Some(self.stage.interrupted().into()));
+        }
+        self.audit.record_without_waiting(self.record.clone());
+    }
+}
+
 /// A call's audit record as it starts: who, which tool, which arguments (their digest only),
-/// under which policy set. How it ends is filled in by [`Gateway::audit_outcome`].
+/// under which policy set. How it ends is filled in by [`CallRecord`].
 fn new_record(
     caller: &Caller<'_>,
     policies: &crate::policy::Policies,
@@ -725,10 +805,127 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::as_client::ClientCredentials;
+    use crate::catalog::{Catalog, UpstreamTools};
+    use crate::policy::reload::PolicySource;
+    use protocol::jwt::{AccessTokenClaims, Audience};
+    use protocol::secret::ClientSecret;
     use serde_json::json;
 
     fn scopes(text: &str) -> Scopes {
         Scopes::parse(text).unwrap()
+    }
+
+    /// Upstream `demo`'s tools: `delete_note`, and `admin`, whose `tenant` a 2026-07-28 request
+    /// must mirror in an `Mcp-Param-Tenant` header (for the tests that call it).
+    fn catalog() -> Catalog {
+        let demo: UpstreamTools = serde_json::from_value(json!({
+            "groups": {"delete_note": "destructive", "admin": "write"},
+            "tools": [
+                {"name": "delete_note", "inputSchema": {"type": "object", "properties": {"id": {"type": "integer"}}}},
+                {"name": "admin", "inputSchema": {"type": "object", "properties": {
+                    "tenant": {"type": "string", "x-mcp-header": "Tenant"}}}}
+            ]
+        }))
+        .unwrap();
+        Catalog::build(&BTreeMap::from([("demo".to_owned(), demo)])).0
+    }
+
+    const POLICY: &str = r#"
+        @id("anyone-deletes")
+        permit(principal, action == Gateway::Action::"demo__delete_note", resource);
+        @id("admins-administer")
+        permit(principal in Gateway::Group::"admins", action == Gateway::Action::"demo__admin", resource);
+    "#;
+
+    /// A gateway whose AS issues hop tokens at once and whose upstream accepts connections and
+    /// never answers (its listener is returned, to keep it open).
+    async fn gateway() -> (Gateway, tokio::net::TcpListener, tempfile::TempDir) {
+        let token =
+            || async { axum::Json(json!({"access_token": "hop", "token_type": "Bearer", "expires_in": 60})) };
+        let app = axum::Router::new().route("/token", axum::routing::post(token));
+        let as_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", as_listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(as_listener, app).await });
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = Upstream {
+            name: "demo".into(),
+            url: format!("http://{}/mcp", silent.local_addr().unwrap()),
+            resource: "http://upstream.test".into(),
+            version: "2026-07-28".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("policy.cedar");
+        std::fs::write(&policy, POLICY).unwrap();
+        let credentials =
+            ClientCredentials::Secret { client_id: "gateway".into(), secret: ClientSecret::new("s") };
+        let client = Arc::new(crate::as_client::AsClient::new(credentials));
+        let approvals = Approvals::new(
+            client.clone(),
+            format!("{issuer}/bc-authorize"),
+            format!("{issuer}/token"),
+            None,
+            format!("{issuer}/approvals"),
+            300,
+        );
+        let gateway = Gateway::new(
+            Arc::new(PolicySource::load(&policy, catalog()).unwrap()),
+            vec![upstream],
+            HopTokens::with_client(format!("{issuer}/token"), client),
+            approvals,
+            AuditLog::open("sqlite::memory:").await.unwrap(),
+            SessionLimits::default(),
+        );
+        (gateway, silent, dir)
+    }
+
+    fn token(groups: &[&str]) -> VerifiedToken {
+        VerifiedToken {
+            claims: AccessTokenClaims {
+                iss: "http://as.test".into(),
+                aud: Audience::One("http://gateway.test".into()),
+                sub: "alice".into(),
+                client_id: "agent".into(),
+                iat: 0,
+                exp: u64::MAX,
+                nbf: None,
+                jti: "jti-1".into(),
+                scope: None,
+                auth_time: None,
+                act: None,
+                groups: Some(groups.iter().map(|g| (*g).to_owned()).collect()),
+                authorization_details: None,
+            },
+            scopes: Scopes::default(),
+        }
+    }
+
+    fn caller<'a>(token: &'a VerifiedToken, raw: &'a AccessToken) -> Caller<'a> {
+        Caller { token, raw, client_address: "127.0.0.1".into(), request_id: "r".repeat(32) }
+    }
+
+    fn arguments(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    /// The client goes away (or the request times out) while the upstream runs an allowed
+    /// delete: the record is written all the same, saying the upstream may have acted.
+    #[tokio::test]
+    async fn a_call_whose_request_ends_while_the_upstream_runs_is_audited_as_interrupted() {
+        let (gateway, _upstream, _dir) = gateway().await;
+        let (token, raw) = (token(&[]), AccessToken::new("client-token"));
+        let caller = caller(&token, &raw);
+        let call = gateway.call_tool(&caller, "demo__delete_note", arguments(json!({"id": 1})), None, &[]);
+        let dropped = tokio::time::timeout(Duration::from_millis(300), call).await;
+        assert!(dropped.is_err(), "the silent upstream answered: {dropped:?}");
+        gateway.audit.flush().await.unwrap();
+        let records = gateway.audit.query(&audit::Filter::default()).await.unwrap();
+        let [(_, record)] = records.as_slice() else { panic!("one record: {records:?}") };
+        assert_eq!(record.outcome, Recorded::Interrupted);
+        assert_eq!(record.policy_ids, ["anyone-deletes"]);
+        assert_eq!(record.upstream.as_deref(), Some("demo"));
+        assert_eq!(record.reason.as_deref(), Some(Stage::Upstream.interrupted()));
+        assert!(record.latency_us >= 300_000, "{}", record.latency_us);
     }
 
     /// The digest a person approves is of the arguments as the gateway read them; the upstream

@@ -80,7 +80,8 @@ pub enum AuditError {
     #[error("the audit database lacks migrations {0}: `mcp-gateway serve` applies them when it starts")]
     MigrationsPending(String),
     #[error(
-        "unknown decision {0:?}: one of allow, deny, approval_required, approval_denied, approval_expired, error"
+        "unknown decision {0:?}: one of allow, deny, approval_required, approval_denied, approval_expired, error, \
+         interrupted"
     )]
     UnknownOutcome(String),
     #[error("audit record {id} is damaged: {what}")]
@@ -109,17 +110,22 @@ pub enum Outcome {
     ApprovalExpired,
     /// The gateway could not decide or carry out the call (the reason says which step failed).
     Error,
+    /// A policy allowed it, but the request ended before the call did (the client went away, the
+    /// request timed out, the gateway stopped): the reason says how far it got, and so whether the
+    /// upstream may have acted.
+    Interrupted,
 }
 
 impl Outcome {
     /// Every outcome, in the order `mcp-gateway audit --help` lists them.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Allow,
         Self::Deny,
         Self::ApprovalRequired,
         Self::ApprovalDenied,
         Self::ApprovalExpired,
         Self::Error,
+        Self::Interrupted,
     ];
 
     /// The name stored in the `decision` column and accepted by `mcp-gateway audit --decision`.
@@ -131,6 +137,7 @@ impl Outcome {
             Self::ApprovalDenied => "approval_denied",
             Self::ApprovalExpired => "approval_expired",
             Self::Error => "error",
+            Self::Interrupted => "interrupted",
         }
     }
 }
@@ -361,13 +368,34 @@ impl AuditLog {
     /// record. The tool name and reason are cut to their maximum lengths here, and a NUL in them
     /// becomes U+FFFD: PostgreSQL's text cannot hold one, and a tool name is the client's to choose,
     /// so one would otherwise fail the whole batch, other people's records with it.
-    pub async fn record(&self, mut decision: Decision) -> Result<(), AuditError> {
+    pub async fn record(&self, decision: Decision) -> Result<(), AuditError> {
         let writer = self.writer.as_ref().ok_or(AuditError::ReadOnly)?;
-        storable(&mut decision.tool, MAX_TOOL);
-        if let Some(reason) = &mut decision.reason {
-            storable(reason, MAX_REASON);
-        }
-        writer.send(Message::Record(Box::new(decision))).await.map_err(|_| AuditError::WriterStopped)
+        writer.send(message_of(decision)).await.map_err(|_| AuditError::WriterStopped)
+    }
+
+    /// Queues a record without waiting, for code that cannot wait: a `Drop` (the record of a call
+    /// whose request ended before the call did). When the queue is full, a task waits for room
+    /// instead, so the record is still not dropped; it is lost (and logged as lost) only if the
+    /// writer has stopped, or outside a Tokio runtime.
+    pub fn record_without_waiting(&self, decision: Decision) {
+        let Some(writer) = &self.writer else {
+            tracing::error!(request_id = %decision.request_id, "an audit record was not written: the log is read-only");
+            return;
+        };
+        let message = match writer.try_send(message_of(decision)) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(message)) => message,
+            Err(mpsc::error::TrySendError::Closed(message)) => return lost(&message),
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return lost(&message);
+        };
+        let writer = writer.clone();
+        runtime.spawn(async move {
+            if let Err(mpsc::error::SendError(message)) = writer.send(message).await {
+                lost(&message);
+            }
+        });
     }
 
     /// Returns once every record queued before the call is committed; an error if the writer has
@@ -411,6 +439,23 @@ pub fn request_id(traceparent: Option<&str>) -> String {
     getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
     bytes[0] |= 1; // never all zeros, which W3C Trace Context forbids
     protocol::hex(&bytes)
+}
+
+/// A record as it travels to the writer: its tool name and reason cut to their maximum lengths,
+/// and a NUL in them replaced (see [`AuditLog::record`]).
+fn message_of(mut decision: Decision) -> Message {
+    storable(&mut decision.tool, MAX_TOOL);
+    if let Some(reason) = &mut decision.reason {
+        storable(reason, MAX_REASON);
+    }
+    Message::Record(Box::new(decision))
+}
+
+/// Logs a record that could not be queued, by what identifies it only.
+fn lost(message: &Message) {
+    if let Message::Record(decision) = message {
+        tracing::error!(request_id = %decision.request_id, "an audit record was lost: the audit writer has stopped");
+    }
 }
 
 /// Cuts `text` to at most `max` characters (not bytes, so a name is never cut inside a character)
@@ -1073,6 +1118,26 @@ mod tests {
             let Ok(bytes) = std::fs::read(entry.unwrap().path()) else { continue };
             assert!(!bytes.windows(SECRET.len()).any(|window| window == SECRET.as_bytes()));
         }
+    }
+
+    /// Each backend's schema admits every outcome, `interrupted` (migrations 0003 and 0002)
+    /// included, and a record queued without waiting (from a `Drop`) arrives like any other.
+    #[tokio::test]
+    async fn every_outcome_is_stored_and_a_record_queued_without_waiting_arrives() {
+        let database = TestDatabase::fresh().await;
+        let log = AuditLog::open(database.url()).await.unwrap();
+        for (at_ms, outcome) in (0..).zip(Outcome::ALL) {
+            log.record(decision("alice", "notes__list", outcome, at_ms)).await.unwrap();
+        }
+        log.record_without_waiting(decision("bob", "notes__delete", Outcome::Interrupted, 100));
+        log.flush().await.unwrap();
+        let mut stored: Vec<Outcome> =
+            log.query(&everything()).await.unwrap().into_iter().map(|(_, d)| d.outcome).collect();
+        stored.reverse();
+        let mut expected = Outcome::ALL.to_vec();
+        expected.push(Outcome::Interrupted);
+        assert_eq!(stored, expected);
+        log.close().await.unwrap();
     }
 
     #[test]
