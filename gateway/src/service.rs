@@ -1,12 +1,13 @@
 //! What the gateway does with a tool call and a tool listing, apart from HTTP: the decision
 //! pipeline, in the order a call meets it.
 //!
-//! 1. The tool must be in the catalog and still offered by its upstream (same input schema),
-//!    and a 2026-07-28 request's `Mcp-Param-*` headers must mirror the arguments.
+//! 1. The tool must be in the catalog and still offered by its upstream (same input schema).
 //! 2. The policy decides (any evaluation error denies), seeing the scopes the call will have. A
 //!    denied tool looks exactly like an unknown one.
-//! 3. The client's token must carry the tool's scopes (else step-up: `403 insufficient_scope`);
-//!    checked after the policy, so that a `403` never tells a tool the caller may not use exists.
+//! 3. A 2026-07-28 request's `Mcp-Param-*` headers must mirror the arguments (else `-32020`), and
+//!    the client's token must carry the tool's scopes (else step-up: `403 insufficient_scope`);
+//!    both checked after the policy, so that neither answer tells a tool the caller may not use
+//!    exists.
 //! 4. A `@consent` obligation asks the authorization server for an approval, which a standing
 //!    approval answers at once; otherwise the person is asked ([`crate::approval`]).
 //! 5. The call goes to the upstream with a hop token for that upstream (cached) or with the token
@@ -261,7 +262,7 @@ impl Gateway {
         wanted
     }
 
-    /// Steps 1–3 of the module: the tool, the routing headers, the policy, the token's scope.
+    /// Steps 1–3 of the module: the tool, the policy, the routing headers, the token's scope.
     /// What the call may go on with, or how it ends here.
     fn screen<'a>(
         &'a self,
@@ -281,12 +282,6 @@ impl Gateway {
             return Err(Outcome::Hidden);
         };
         record.upstream = Some(entry.upstream.clone());
-        if let Some(headers) = headers
-            && let Err(why) =
-                mcp_endpoint::stateless::check_param_headers(headers, &entry.tool.input_schema, arguments)
-        {
-            return Err(Outcome::BadHeaders(why));
-        }
         // The policy sees the scopes the call will have: the token's, plus the tool's own when the
         // token lacks them. A missing tool scope is the client's to fix by step-up (`403`), and a
         // tool the policy would deny anyway must not answer `403`, which would tell it exists.
@@ -319,6 +314,14 @@ impl Gateway {
         if !decision.allowed {
             record.reason = Some(denial_reason(&decision));
             return Err(Outcome::Hidden);
+        }
+        // Only now: a `-32020` naming a header the tool's schema declares would tell a caller
+        // the policy denies that the tool exists, where an unknown tool answers `Unknown tool`.
+        if let Some(headers) = headers
+            && let Err(why) =
+                mcp_endpoint::stateless::check_param_headers(headers, &entry.tool.input_schema, arguments)
+        {
+            return Err(Outcome::BadHeaders(why));
         }
         if let Some(needed) = &entry.scopes
             && !caller.token.scopes.is_superset(needed)
@@ -817,7 +820,7 @@ mod tests {
     }
 
     /// Upstream `demo`'s tools: `delete_note`, and `admin`, whose `tenant` a 2026-07-28 request
-    /// must mirror in an `Mcp-Param-Tenant` header (for the tests that call it).
+    /// must mirror in an `Mcp-Param-Tenant` header.
     fn catalog() -> Catalog {
         let demo: UpstreamTools = serde_json::from_value(json!({
             "groups": {"delete_note": "destructive", "admin": "write"},
@@ -926,6 +929,33 @@ mod tests {
         assert_eq!(record.upstream.as_deref(), Some("demo"));
         assert_eq!(record.reason.as_deref(), Some(Stage::Upstream.interrupted()));
         assert!(record.latency_us >= 300_000, "{}", record.latency_us);
+    }
+
+    /// A `-32020` naming the header the tool's schema declares would tell a caller the policy
+    /// denies the tool that it exists: they get what an unknown tool gets. Only a caller who may
+    /// call the tool hears that the headers disagree, and nothing goes upstream either way.
+    #[tokio::test]
+    async fn a_denied_tool_answers_like_an_unknown_one_whatever_its_routing_headers_say() {
+        let (gateway, _upstream, _dir) = gateway().await;
+        let raw = AccessToken::new("client-token");
+        let no_header = HeaderMap::new();
+        let tenant = || arguments(json!({"tenant": "x"}));
+        let (plain, admin) = (token(&[]), token(&["admins"]));
+        let call = |token, tool: &'static str| {
+            let caller = caller(token, &raw);
+            let gateway = &gateway;
+            let no_header = &no_header;
+            async move {
+                let call = gateway.call_tool(&caller, tool, tenant(), Some(no_header), &[]);
+                tokio::time::timeout(Duration::from_secs(5), call).await.expect("nothing went upstream")
+            }
+        };
+        let denied = call(&plain, "demo__admin").await;
+        assert!(matches!(denied, Outcome::Hidden), "{denied:?}");
+        let unknown = call(&plain, "demo__nope").await;
+        assert!(matches!(unknown, Outcome::Hidden), "{unknown:?}");
+        let mismatch = call(&admin, "demo__admin").await;
+        assert!(matches!(mismatch, Outcome::BadHeaders(ref why) if why.contains("Tenant")), "{mismatch:?}");
     }
 
     /// The digest a person approves is of the arguments as the gateway read them; the upstream
