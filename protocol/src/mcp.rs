@@ -73,13 +73,22 @@ pub fn encode_header_value(value: &str) -> String {
 /// The inverse of [`encode_header_value`]; a value that is not valid `=?base64?…?=` is taken as
 /// it is.
 pub fn decode_header_value(value: &str) -> String {
+    try_decode_header_value(value).unwrap_or_else(|| value.to_owned())
+}
+
+/// What a header value sent by [`encode_header_value`]'s rules stands for: the decoded text of a
+/// `=?base64?…?=` value, any other value as it is. `None` for a value in the sentinel's shape that
+/// is not the Base64 of UTF-8: a conforming client encodes every value of that shape, so such a
+/// value is malformed, and a server comparing it with the body must refuse it rather than guess
+/// (another decoder, more lenient, could read it as something else). The markers are
+/// case-sensitive (2026-07-28 transport, Value Encoding): `=?BASE64?…?=` is a plain value.
+pub fn try_decode_header_value(value: &str) -> Option<String> {
     use base64::Engine as _;
-    value
-        .strip_prefix("=?base64?")
-        .and_then(|rest| rest.strip_suffix("?="))
-        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .unwrap_or_else(|| value.to_owned())
+    let Some(b64) = value.strip_prefix("=?base64?").and_then(|rest| rest.strip_suffix("?=")) else {
+        return Some(value.to_owned());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// JSON-RPC 2.0 error codes (and the MCP ones).
@@ -554,6 +563,18 @@ mod tests {
         }
         assert_eq!(decode_header_value("=?base64?ZWNobw==?="), "echo");
         assert_eq!(decode_header_value("=?base64?!!!?="), "=?base64?!!!?=");
+    }
+
+    #[test]
+    fn a_value_in_the_base64_shape_that_does_not_decode_is_malformed_and_the_markers_are_lowercase() {
+        assert_eq!(try_decode_header_value("=?base64?ZWNobw==?=").as_deref(), Some("echo"));
+        assert_eq!(try_decode_header_value("plain").as_deref(), Some("plain"));
+        assert_eq!(try_decode_header_value("=?base64?!!!?="), None, "not Base64");
+        assert_eq!(try_decode_header_value("=?base64?ZWNobw?="), None, "padding is required");
+        assert_eq!(try_decode_header_value("=?base64?/w==?="), None, "not UTF-8");
+        // Only the exact lowercase markers encode; anything else is a plain value.
+        assert_eq!(try_decode_header_value("=?BASE64?ZWNobw==?=").as_deref(), Some("=?BASE64?ZWNobw==?="));
+        assert_eq!(try_decode_header_value("=?base64?ZWNobw==").as_deref(), Some("=?base64?ZWNobw=="));
     }
 
     #[test]
