@@ -5,11 +5,17 @@
 //! bounded, and forgets idle sessions; replicas behind a load balancer need sticky routing for
 //! sessions, or clients that speak the stateless 2026-07-28 revision.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+/// How many live sessions one user (token subject) may hold, under all their clients together:
+/// enough for every client a person runs at once, few enough that no user can fill the table.
+/// A user at the limit who opens another loses their own least recently used one. Counted by
+/// subject, not by subject and client, since a user can register clients at will.
+pub const MAX_SESSIONS_PER_USER: usize = 32;
 
 /// A live session.
 #[derive(Debug, Clone)]
@@ -31,9 +37,102 @@ pub struct Touched {
 
 /// The sessions of this process.
 pub struct Sessions {
-    inner: Mutex<HashMap<String, Session>>,
+    inner: Mutex<Table>,
     max: usize,
+    per_user: usize,
     idle: Duration,
+}
+
+/// The sessions, with the indexes that let `open` choose what to evict without walking them all.
+#[derive(Default)]
+struct Table {
+    sessions: HashMap<String, Session>,
+    /// Each subject's session ids (at most `per_user` of them).
+    by_subject: HashMap<String, Vec<String>>,
+    /// `(last_seen, id)` of every session: the least recently used first.
+    by_age: BTreeSet<(Instant, String)>,
+    /// `(sessions held, subject)` of every subject: the largest holder last.
+    by_count: BTreeSet<(usize, String)>,
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn held_by(&self, subject: &str) -> usize {
+        self.by_subject.get(subject).map_or(0, Vec::len)
+    }
+
+    fn recount(&mut self, subject: &str, before: usize, after: usize) {
+        self.by_count.remove(&(before, subject.to_owned()));
+        if after > 0 {
+            self.by_count.insert((after, subject.to_owned()));
+        }
+    }
+
+    fn insert(&mut self, id: String, session: Session) {
+        let subject = session.subject.clone();
+        let before = self.held_by(&subject);
+        self.by_age.insert((session.last_seen, id.clone()));
+        self.by_subject.entry(subject.clone()).or_default().push(id.clone());
+        self.sessions.insert(id, session);
+        self.recount(&subject, before, before.saturating_add(1));
+    }
+
+    fn remove(&mut self, id: &str) {
+        let Some(session) = self.sessions.remove(id) else {
+            return;
+        };
+        self.by_age.remove(&(session.last_seen, id.to_owned()));
+        let before = self.held_by(&session.subject);
+        if let Some(ids) = self.by_subject.get_mut(&session.subject) {
+            ids.retain(|held| held != id);
+            if ids.is_empty() {
+                self.by_subject.remove(&session.subject);
+            }
+        }
+        self.recount(&session.subject, before, before.saturating_sub(1));
+    }
+
+    fn touch(&mut self, id: &str, now: Instant) {
+        if let Some(session) = self.sessions.get_mut(id) {
+            self.by_age.remove(&(session.last_seen, id.to_owned()));
+            session.last_seen = now;
+            self.by_age.insert((now, id.to_owned()));
+        }
+    }
+
+    /// The least recently used session of `subject` (one of at most `per_user`).
+    fn oldest_of(&self, subject: &str) -> Option<String> {
+        let ids = self.by_subject.get(subject)?;
+        ids.iter().min_by_key(|id| self.sessions.get(*id).map(|s| s.last_seen)).cloned()
+    }
+
+    /// Makes room for one more session of `subject`. First its own: a user at the limit, or any
+    /// user of a full table who already holds one, gives up their least recently used. Else, in a
+    /// full table, an idle session if there is one (it is gone for `find` anyway), else the least
+    /// recently used one of the user holding the most: a user opening session after session only
+    /// ever pushes out their own, never everyone else's.
+    fn make_room(&mut self, subject: &str, max: usize, per_user: usize, idle: Duration, now: Instant) {
+        let held = self.held_by(subject);
+        if (held >= per_user || (held > 0 && self.len() >= max))
+            && let Some(oldest) = self.oldest_of(subject)
+        {
+            self.remove(&oldest);
+        }
+        while self.len() >= max {
+            let idle_one = self.by_age.first().filter(|(seen, _)| now.duration_since(*seen) >= idle);
+            let victim = match idle_one {
+                Some((_, id)) => Some(id.clone()),
+                None => self.by_count.last().and_then(|(_, largest)| self.oldest_of(largest)),
+            };
+            match victim {
+                Some(id) => self.remove(&id),
+                None => break,
+            }
+        }
+    }
 }
 
 /// Who a request is from, to match against the session's owner.
@@ -43,11 +142,18 @@ pub struct Owner<'a> {
 }
 
 impl Sessions {
+    /// At most `max` sessions in all and [`MAX_SESSIONS_PER_USER`] per user; each forgotten after
+    /// `idle` without a request.
     pub fn new(max: usize, idle: Duration) -> Self {
-        Self { inner: Mutex::new(HashMap::new()), max, idle }
+        Self::with_per_user(max, MAX_SESSIONS_PER_USER, idle)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+    /// [`Sessions::new`] with another limit per user (at least one).
+    pub fn with_per_user(max: usize, per_user: usize, idle: Duration) -> Self {
+        Self { inner: Mutex::new(Table::default()), max: max.max(1), per_user: per_user.max(1), idle }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -56,7 +162,8 @@ impl Sessions {
         self.open_with(owner, protocol_version, Value::Null)
     }
 
-    /// [`Sessions::open`], remembering the client's declared capabilities.
+    /// [`Sessions::open`], remembering the client's declared capabilities. Room is made as
+    /// [`Table::make_room`] says, in time logarithmic in the table's size.
     pub fn open_with(
         &self,
         owner: &Owner<'_>,
@@ -67,18 +174,9 @@ impl Sessions {
         getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
         let id = protocol::base64url(&bytes);
         let now = Instant::now();
-        let mut sessions = self.lock();
-        // Idle sessions are swept only when the table is full: a sweep walks the whole table
-        // under the lock, and `touch` refuses an idle session on its own anyway.
-        if sessions.len() >= self.max {
-            sessions.retain(|_, s| now.duration_since(s.last_seen) < self.idle);
-        }
-        if sessions.len() >= self.max
-            && let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.last_seen).map(|(id, _)| id.clone())
-        {
-            sessions.remove(&oldest);
-        }
-        sessions.insert(
+        let mut table = self.lock();
+        table.make_room(owner.subject, self.max, self.per_user, self.idle, now);
+        table.insert(
             id.clone(),
             Session {
                 subject: owner.subject.to_owned(),
@@ -99,28 +197,29 @@ impl Sessions {
     /// A live session owned by `owner`, refreshing its idle timer.
     pub fn find(&self, id: &str, owner: &Owner<'_>) -> Option<Touched> {
         let now = Instant::now();
-        let mut sessions = self.lock();
-        let session = sessions.get_mut(id)?;
+        let mut table = self.lock();
+        let session = table.sessions.get(id)?;
         if now.duration_since(session.last_seen) >= self.idle {
-            sessions.remove(id);
+            table.remove(id);
             return None;
         }
         if session.subject != owner.subject || session.client_id != owner.client_id {
             return None;
         }
-        session.last_seen = now;
-        Some(Touched {
+        let touched = Touched {
             protocol_version: session.protocol_version,
             client_capabilities: session.client_capabilities.clone(),
-        })
+        };
+        table.touch(id, now);
+        Some(touched)
     }
 
     /// Ends a session owned by `owner`; `false` if there was none.
     pub fn close(&self, id: &str, owner: &Owner<'_>) -> bool {
-        let mut sessions = self.lock();
-        match sessions.get(id) {
+        let mut table = self.lock();
+        match table.sessions.get(id) {
             Some(s) if s.subject == owner.subject && s.client_id == owner.client_id => {
-                sessions.remove(id);
+                table.remove(id);
                 true
             }
             _ => false,
@@ -158,5 +257,56 @@ mod tests {
         assert_eq!(sessions.lock().len(), 2);
         assert_eq!(sessions.touch(&a, &ALICE), None, "the oldest was evicted");
         assert!(sessions.touch(&b, &ALICE).is_some() && sessions.touch(&c, &ALICE).is_some());
+    }
+
+    #[test]
+    fn one_user_opening_sessions_in_a_full_table_evicts_only_their_own() {
+        let sessions = Sessions::new(2, Duration::from_secs(60));
+        let alice = sessions.open(&ALICE, "2025-11-25");
+        let first = sessions.open(&MALLORY, "2025-11-25");
+        let second = sessions.open(&MALLORY, "2025-11-25");
+        assert!(sessions.touch(&alice, &ALICE).is_some(), "Mallory's sessions push out Mallory's");
+        assert_eq!(sessions.touch(&first, &MALLORY), None);
+        assert!(sessions.touch(&second, &MALLORY).is_some());
+        for _ in 0..10 {
+            sessions.open(&MALLORY, "2025-11-25");
+        }
+        assert!(sessions.touch(&alice, &ALICE).is_some());
+        assert_eq!(sessions.lock().len(), 2);
+    }
+
+    #[test]
+    fn a_user_at_their_limit_gives_up_their_least_recently_used_session() {
+        let sessions = Sessions::with_per_user(10, 2, Duration::from_secs(60));
+        let mallory_app = Owner { subject: "mallory", client_id: "another-app" };
+        let alice = sessions.open(&ALICE, "2025-11-25");
+        let kept = sessions.open(&MALLORY, "2025-11-25");
+        let dropped = sessions.open(&mallory_app, "2025-11-25");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(sessions.touch(&kept, &MALLORY).is_some(), "now the more recently used");
+        // The limit counts a user's sessions under every client together.
+        let third = sessions.open(&MALLORY, "2025-11-25");
+        assert_eq!(sessions.touch(&dropped, &mallory_app), None);
+        assert!(sessions.touch(&kept, &MALLORY).is_some() && sessions.touch(&third, &MALLORY).is_some());
+        assert!(sessions.touch(&alice, &ALICE).is_some());
+        assert_eq!(sessions.lock().len(), 3);
+    }
+
+    #[test]
+    fn a_new_user_in_a_full_table_takes_an_idle_session_else_one_of_the_largest_holders() {
+        let sessions = Sessions::with_per_user(3, 3, Duration::from_millis(40));
+        let stale = sessions.open(&ALICE, "2025-11-25");
+        std::thread::sleep(Duration::from_millis(50));
+        let mallory = [sessions.open(&MALLORY, "2025-11-25"), sessions.open(&MALLORY, "2025-11-25")];
+        let bob = Owner { subject: "bob", client_id: "app" };
+        let bobs = sessions.open(&bob, "2025-11-25");
+        assert_eq!(sessions.touch(&stale, &ALICE), None, "the idle one made room");
+        let carol = Owner { subject: "carol", client_id: "app" };
+        let carols = sessions.open(&carol, "2025-11-25");
+        assert!(sessions.touch(&bobs, &bob).is_some() && sessions.touch(&carols, &carol).is_some());
+        let left = mallory.iter().filter(|id| sessions.touch(id, &MALLORY).is_some()).count();
+        assert_eq!(left, 1, "the largest holder gave one up");
+        let table = sessions.lock();
+        assert_eq!((table.len(), table.by_age.len(), table.by_count.len()), (3, 3, 3));
     }
 }
