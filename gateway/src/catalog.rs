@@ -200,6 +200,16 @@ impl Catalog {
                     });
                     continue;
                 }
+                // A client of the stateless form must leave such a tool out; offered, every call
+                // of it there would be refused (-32020), or its header would mean nothing.
+                if let Err(why) = mcp_endpoint::stateless::check_header_marks(&tool.input_schema) {
+                    skipped.push(Skipped {
+                        upstream: upstream.clone(),
+                        tool: Some(tool.name.clone()),
+                        reason: format!("its input schema's x-mcp-header marks are invalid: {why}"),
+                    });
+                    continue;
+                }
                 let group = match listed.groups.get(&tool.name) {
                     Some(group) => *group,
                     None if listed.trust_annotations => Group::from_annotations(tool),
@@ -508,6 +518,24 @@ mod tests {
         assert_eq!(catalog.len(), 4);
         assert_eq!(skipped.len(), 3, "{skipped:?}");
         assert!(!is_upstream_name("a__b") && is_upstream_name("notes-2"));
+    }
+
+    #[test]
+    fn a_tool_with_an_invalid_header_mark_is_skipped_and_reported() {
+        let mut marked = upstreams(false, &[]);
+        let mut spaced = tool("by_region", None, None);
+        spaced.input_schema = json!({"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "My Region"}}});
+        let mut valid = tool("in_region", None, None);
+        valid.input_schema = json!({"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"}}});
+        marked.get_mut("notes").unwrap().tools.extend([spaced, valid]);
+        let (catalog, skipped) = Catalog::build(&marked);
+        assert!(catalog.get("notes__by_region").is_none());
+        assert!(catalog.get("notes__in_region").is_some());
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].tool.as_deref(), Some("by_region"));
+        assert!(skipped[0].reason.contains("x-mcp-header"), "{}", skipped[0].reason);
     }
 
     #[test]
