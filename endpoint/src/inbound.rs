@@ -6,7 +6,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use protocol::mcp::{self, META_PROTOCOL_VERSION, Message, STATELESS_VERSION, error_code};
+use protocol::mcp::{self, META_PROTOCOL_VERSION, Message, SESSION_VERSIONS, STATELESS_VERSION, error_code};
 use serde_json::{Map, Value};
 
 use crate::reply::{rpc_error, rpc_response};
@@ -161,8 +161,12 @@ pub fn tool_call(params: Option<&Value>) -> Result<(&str, Map<String, Value>), &
     Ok((name, arguments))
 }
 
-/// Stateless if the version header says so or the request's `_meta` carries a version; everything
-/// else is the session kind.
+/// Stateless if the version header says so, or if the request's `_meta` carries a version that is
+/// not a session revision (the stateless one, or one unknown here, which the envelope answers with
+/// `-32022`); everything else is the session kind. A `_meta` naming a session revision does not
+/// make a request stateless: that revision has no such form, and a dual-era server serves
+/// statelessly only "a request carrying modern per-request `_meta`" (2026-07-28 versioning), so
+/// the request keeps its revision's rules (`initialize`, then `Mcp-Session-Id`).
 fn is_stateless(headers: &HeaderMap, message: &Message) -> bool {
     if header_str(headers, &MCP_PROTOCOL_VERSION).map(str::trim) == Some(STATELESS_VERSION) {
         return true;
@@ -172,7 +176,8 @@ fn is_stateless(headers: &HeaderMap, message: &Message) -> bool {
         Message::Notification(notification) => notification.params.as_ref(),
         Message::Response(_) => None,
     };
-    params.and_then(|p| p.get("_meta")).and_then(|m| m.get(META_PROTOCOL_VERSION)).is_some()
+    let version = params.and_then(|p| p.get("_meta")).and_then(|m| m.get(META_PROTOCOL_VERSION));
+    version.is_some_and(|v| !v.as_str().is_some_and(|v| SESSION_VERSIONS.contains(&v)))
 }
 
 #[cfg(test)]
@@ -183,6 +188,27 @@ mod tests {
     fn request(method: &str, params: Value) -> mcp::Request {
         serde_json::from_value(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
             .unwrap()
+    }
+
+    #[test]
+    fn a_meta_version_of_a_session_revision_keeps_the_session_rules() {
+        let message = |version: &str| {
+            mcp::classify(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list",
+                "params": {"_meta": {META_PROTOCOL_VERSION: version}}}))
+            .unwrap()
+        };
+        let version_header = |version: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(MCP_PROTOCOL_VERSION, axum::http::HeaderValue::from_static(version));
+            headers
+        };
+        assert!(!is_stateless(&version_header("2025-11-25"), &message("2025-11-25")));
+        assert!(!is_stateless(&HeaderMap::new(), &message("2025-06-18")));
+        assert!(is_stateless(&HeaderMap::new(), &message(STATELESS_VERSION)));
+        // Unknown: the envelope's -32022 lists what is spoken here.
+        assert!(is_stateless(&version_header("2099-01-01"), &message("2099-01-01")));
+        // The header decides when it names the stateless revision (then _meta must agree).
+        assert!(is_stateless(&version_header(STATELESS_VERSION), &message("2025-11-25")));
     }
 
     #[test]

@@ -467,6 +467,19 @@ async fn the_stateless_form_checks_meta_headers_and_versions_in_order() {
     assert_eq!(unsupported["error"]["data"]["requested"], "v999");
     assert_eq!(unsupported["id"], 3);
 
+    // A session revision in `_meta` is no stateless request: it keeps its revision's rules, and
+    // without `initialize` and a session that is 400, not a result (nor `resultType`).
+    let session_revision = raw(
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"_meta": meta("2025-11-25")}}),
+        &[("MCP-Protocol-Version", "2025-11-25"), ("Mcp-Method", "tools/list")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(session_revision.status(), 400);
+    let session_revision = body(session_revision).await;
+    assert!(session_revision.get("result").is_none(), "{session_revision}");
+    assert!(session_revision["error"]["message"].as_str().unwrap().contains("Mcp-Session-Id"));
+
     let wrong_method = raw(
         json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"_meta": meta("2026-07-28")}}),
         &[("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "TOOLS/LIST")],
