@@ -31,19 +31,27 @@ struct Client {
     url: String,
     token: AccessToken,
     session: Option<String>,
+    /// The session revision asked for in `initialize`, and sent on every later request.
+    version: &'static str,
 }
 
 impl Client {
     async fn connect(url: &str, token: AccessToken, capabilities: Value) -> Self {
-        let mut client = Self { http: reqwest::Client::new(), url: url.to_owned(), token, session: None };
+        Self::connect_as(url, token, capabilities, "2025-11-25").await
+    }
+
+    async fn connect_as(url: &str, token: AccessToken, capabilities: Value, version: &'static str) -> Self {
+        let http = reqwest::Client::new();
+        let mut client = Self { http, url: url.to_owned(), token, session: None, version };
         let (status, response, headers) = client
             .raw(
                 "initialize",
-                json!({"protocolVersion": "2025-11-25", "capabilities": capabilities,
+                json!({"protocolVersion": version, "capabilities": capabilities,
                 "clientInfo": {"name": "e2e", "version": "1"}}),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{response}");
+        assert_eq!(response["result"]["protocolVersion"], version, "{response}");
         client.session = Some(headers["mcp-session-id"].to_str().unwrap().to_owned());
         client
     }
@@ -56,7 +64,7 @@ impl Client {
             .header("accept", "application/json, text/event-stream")
             .json(&json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}));
         if let Some(session) = &self.session {
-            request = request.header("mcp-session-id", session).header("mcp-protocol-version", "2025-11-25");
+            request = request.header("mcp-session-id", session).header("mcp-protocol-version", self.version);
         }
         let response = request.send().await.unwrap();
         let (status, headers) = (response.status(), response.headers().clone());
@@ -70,7 +78,7 @@ impl Client {
             .post(&self.url)
             .bearer_auth(self.token.secret())
             .header("mcp-session-id", self.session.as_deref().unwrap())
-            .header("mcp-protocol-version", "2025-11-25")
+            .header("mcp-protocol-version", self.version)
             .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                 "params": {"name": tool, "arguments": arguments}}))
             .send()
@@ -351,6 +359,27 @@ async fn a_client_with_url_elicitation_is_sent_to_the_approval_page_as_a_url_eli
     let elicitation = &body["error"]["data"]["elicitations"][0];
     assert_eq!(elicitation["mode"], "url");
     assert_eq!(elicitation["url"], format!("{}/approvals", stack.issuer));
+}
+
+/// URL-mode elicitation came with 2025-11-25: a 2025-06-18 session whose client declares
+/// `elicitation.url` anyway is sent to the approval page by `-31042` with `data.approvalUrl`, not
+/// by a `-32042` its revision does not define.
+#[tokio::test]
+async fn a_2025_06_18_session_is_sent_to_the_approval_page_by_the_approval_error_whatever_it_declares() {
+    let stack = stack().await;
+    let ada = HeadlessUser::as_user(ADMIN_USER, ADMIN_PASSWORD);
+    let url = format!("{}/mcp", gateway(&stack).resource);
+    let unauthorized = reqwest::Client::new().post(&url).json(&json!({})).send().await.unwrap();
+    let token = token_from(&ada, &url, &unauthorized).await;
+    let elicitation = json!({"elicitation": {"url": {}}});
+    let client = Client::connect_as(&url, token, elicitation.clone(), "2025-06-18").await;
+    let response = client.send_call("demo__delete_note", json!({"id": 1})).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "step up to notes:write first");
+    let token = token_from(&ada, &url, &response).await;
+    let client = Client::connect_as(&url, token, elicitation, "2025-06-18").await;
+    let (_, body) = client.call("demo__delete_note", json!({"id": 1})).await;
+    assert_eq!(body["error"]["code"], protocol::mcp::error_code::APPROVAL_PENDING, "{body}");
+    assert_eq!(body["error"]["data"]["approvalUrl"], format!("{}/approvals", stack.issuer), "{body}");
 }
 
 /// A `tools/call` in the 2026-07-28 form, with the client's capabilities and more `params`.

@@ -6,7 +6,8 @@
 //! * a denied tool and an unknown tool: the same JSON-RPC error, byte for byte;
 //! * a missing scope: HTTP `403 insufficient_scope` naming the scopes (step-up), as any MCP server;
 //! * an approval to give: for a client that declared URL-mode elicitation, the approval page as
-//!   a URL elicitation, in the 2025-11-25 `-32042` error or, in the 2026-07-28 form, an
+//!   a URL elicitation, in the `-32042` error of a 2025-11-25 session (earlier sessions have no
+//!   URL-mode elicitation) or, in the 2026-07-28 form, an
 //!   `input_required` result (whose retry may answer `decline`: `-31043`); for others `-31042`
 //!   with `data.approvalUrl`. Denied `-31043`, expired `-31044`;
 //! * the AS or an upstream unavailable: `-32603`, details only in the log.
@@ -183,7 +184,9 @@ async fn session(state: &AppState, headers: &HeaderMap, message: Message, caller
         "resources/list" => ok(json!({"resources": []})),
         "resources/templates/list" => ok(json!({"resourceTemplates": []})),
         "tools/call" => {
-            let asking = if declares_url_elicitation(&session.client_capabilities) {
+            let asking = if has_url_elicitation(session.protocol_version)
+                && declares_url_elicitation(&session.client_capabilities)
+            {
                 Asking::UrlElicitationError
             } else {
                 Asking::ApprovalError
@@ -253,6 +256,16 @@ async fn list_result(state: &AppState, caller: &Caller<'_>) -> Value {
     let tools = Box::pin(state.gateway.list_tools(caller)).await;
     serde_json::to_value(ListToolsResult { tools, next_cursor: None }).unwrap_or_default()
 }
+
+/// Does a session revision have URL-mode elicitation (and its `-32042` error)? 2025-11-25 brought
+/// both; in an earlier session a client's `elicitation.url` means nothing, and the error would be
+/// one that revision does not define.
+fn has_url_elicitation(protocol_version: &str) -> bool {
+    protocol_version == URL_ELICITATION_VERSION
+}
+
+/// The one session revision with URL-mode elicitation: the last (2026-07-28 has no sessions).
+const URL_ELICITATION_VERSION: &str = "2025-11-25";
 
 /// Did the client declare URL-mode elicitation (`capabilities.elicitation.url`)?
 fn declares_url_elicitation(capabilities: &Value) -> bool {
