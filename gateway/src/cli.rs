@@ -24,12 +24,13 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use protocol::scope::Scopes;
 use serde_json::{Map, Value};
 use serve::client_addr::{Cidr, ForwardedHeader, TrustedProxies};
 
 use crate::audit::{self, AuditError, AuditLog, Filter, Outcome};
 use crate::catalog::{Catalog, UpstreamTools};
-use crate::policy::{CallFacts, Consent, Policies};
+use crate::policy::{CallFacts, Consent, Policies, call_scopes};
 use crate::upstream::SessionLimits;
 
 /// MCP gateway: per-tool and per-argument policy between MCP clients and servers.
@@ -106,7 +107,8 @@ pub enum PolicyCommand {
         /// The call's arguments, a JSON object.
         #[arg(long, default_value = "{}")]
         args: String,
-        /// A scope of the token. Repeatable.
+        /// A scope of the token. Repeatable. The tool's own scopes are added, as when serving: a
+        /// client lacking them steps up to them before the call goes through.
         #[arg(long = "scope")]
         scopes: Vec<String>,
         #[arg(long, default_value = "127.0.0.1")]
@@ -441,6 +443,12 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
             let arguments: Map<String, Value> =
                 serde_json::from_str(&args).context("--args must be a JSON object")?;
             let time = time.unwrap_or_else(now);
+            // What the policy sees, as when serving: the token's scopes and the tool's own.
+            let token_scopes = Scopes::parse(&scopes.join(" ")).context("--scope must be a scope token")?;
+            let scopes = match catalog.get(&tool) {
+                Some(entry) => call_scopes(&token_scopes, entry),
+                None => token_scopes.iter().map(str::to_owned).collect(),
+            };
             let facts = CallFacts {
                 user: &user,
                 groups: &groups,
@@ -467,6 +475,7 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                 decision.determining.join(", ")
             };
             println!("determining policies: {determining}");
+            println!("scopes the policy saw (the token's and the tool's): {}", scopes.join(" "));
             for error in &decision.errors {
                 println!("error (denies): {error}");
             }

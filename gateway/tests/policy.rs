@@ -87,10 +87,11 @@ fn the_demo_policy_decides_each_kind_of_call_as_it_says() {
     assert_eq!(admin.consent, Some(Consent::Once));
     assert_eq!(admin.determining, ["admins-delete-with-approval"]);
 
-    let secret = call(&[], "", json!({"text": "my password is hunter2"}));
-    let refused = decide(&policies, "demo__echo", &secret);
-    assert!(!refused.allowed);
-    assert_eq!(refused.determining, ["no-passwords-in-echo"]);
+    for text in ["my password is hunter2", "Password: hunter2", "PASSWORD=hunter2"] {
+        let refused = decide(&policies, "demo__echo", &call(&[], "", json!({ "text": text })));
+        assert!(!refused.allowed, "{text}");
+        assert_eq!(refused.determining, ["no-passwords-in-echo"], "{text}");
+    }
     assert!(decide(&policies, "demo__echo", &call(&[], "", json!({"text": "hello"}))).allowed);
 
     let unknown = decide(&policies, "demo__rm_rf", &plain);
@@ -121,6 +122,38 @@ fn tools_list_shows_what_a_call_would_not_deny_outright() {
          forbid(principal, action == Gateway::Action::\"demo__whoami\", resource);",
     );
     assert!(!forbidden.listable(&nobody.facts("demo__whoami")), "a forbid that needs no arguments hides it");
+
+    // Only a permit that reads the arguments makes a tool that no permit lets through depend on
+    // them: a forbid reading them can only deny more.
+    let admins_only = load(
+        "permit(principal in Gateway::Group::\"admins\", action, resource);\n\
+         forbid(principal, action == Gateway::Action::\"demo__echo\", resource)\n\
+         when { context.arguments.text like \"*x*\" };",
+    );
+    assert!(!admins_only.listable(&nobody.facts("demo__echo")), "every call of a non-admin is denied");
+    assert!(admins_only.listable(&admin.facts("demo__echo")));
+    let argument_permit = load(
+        "permit(principal, action == Gateway::Action::\"demo__echo\", resource)\n\
+         when { context.arguments.text == \"hello\" };",
+    );
+    assert!(
+        argument_permit.listable(&nobody.facts("demo__echo")),
+        "a permit reading the arguments may apply"
+    );
+
+    // An error that is not about the arguments is met by every call, and denies it: hidden.
+    for text in [
+        "permit(principal, action, resource) when { context.auth_time * 9223372036854775807 > 0 };",
+        "permit(principal, action, resource);\n\
+         forbid(principal, action, resource) when { context.auth_time * 9223372036854775807 > 0 };",
+        "permit(principal, action == Gateway::Action::\"demo__echo\", resource)\n\
+         when { context.arguments.text == \"x\" };\n\
+         forbid(principal, action, resource) when { context.auth_time * 9223372036854775807 > 0 };",
+    ] {
+        let erring = load(text);
+        assert!(!decide(&erring, "demo__echo", &call(&[], "", json!({"text": "x"}))).allowed, "{text}");
+        assert!(!erring.listable(&nobody.facts("demo__echo")), "{text}");
+    }
 }
 
 #[test]
@@ -147,19 +180,99 @@ fn a_policy_naming_an_unknown_tool_or_argument_is_refused_with_its_file_and_line
 }
 
 #[test]
+fn a_rule_naming_a_tool_or_an_upstream_the_catalog_lacks_is_refused_with_its_file_and_line() {
+    let catalog = catalog();
+    let refused = |text: &str| Policies::load("mine.cedar", text, &catalog).unwrap_err();
+    // A one-letter typo of the demo's team rule would open the team's tools to everyone.
+    let typo = refused(
+        "permit(principal, action, resource);\n\
+         forbid(principal, action, resource in Gateway::Upstream::\"teams\")\n\
+         unless { principal in Gateway::Group::\"team\" };\n",
+    );
+    assert_eq!(typo.0.len(), 1, "{typo}");
+    assert_eq!((typo.0[0].file.as_str(), typo.0[0].line), ("mine.cedar", 2), "{typo}");
+    assert!(typo.0[0].message.contains("unknown upstream Gateway::Upstream::\"teams\""), "{typo}");
+
+    let scope = refused("forbid(principal, action, resource == Gateway::Tool::\"demo__delte_note\");");
+    assert_eq!(scope.0[0].line, 1, "{scope}");
+    assert!(scope.0[0].message.contains("unknown tool Gateway::Tool::\"demo__delte_note\""), "{scope}");
+    // In a condition, in a set, among known ones, after a comment that names one: each where it
+    // stands.
+    let conditions = refused(
+        "// Gateway::Tool::\"demo__nope\" in a comment is nothing\n\
+         permit(principal, action, resource)\n\
+         when { resource in [Gateway::Upstream::\"demo\",\n\
+                             Gateway::Upstream::\"demox\"] };\n\
+         forbid(principal, action, resource)\n\
+         unless { resource == Gateway::Tool::\"demo__echo\" ||\n\
+                  resource == Gateway :: Tool :: \"demo__ech\" };\n",
+    );
+    let lines: Vec<usize> = conditions.0.iter().map(|p| p.line).collect();
+    assert_eq!(lines, [4, 7], "{conditions}");
+
+    // The names that exist load; users and groups come from the AS and are open.
+    load(
+        "forbid(principal == Gateway::User::\"anyone\", action, resource in Gateway::Upstream::\"team\")\n\
+         unless { principal in Gateway::Group::\"whatever\" || resource == Gateway::Tool::\"demo__echo\" };",
+    );
+    // A catalog without tools has no names at all.
+    let empty = Catalog::default();
+    for text in [
+        "permit(principal, action, resource) when { resource == Gateway::Tool::\"\" };",
+        "\npermit(principal, action, resource in Gateway::Upstream::\"demo\");",
+    ] {
+        let refused = Policies::load("empty.cedar", text, &empty).unwrap_err();
+        assert_eq!(refused.0.len(), 1, "{refused}");
+        assert_eq!(refused.0[0].line, text.find("permit").map(|at| text[..at].lines().count() + 1).unwrap());
+    }
+}
+
+#[test]
+fn a_template_is_refused_since_nothing_would_ever_link_it() {
+    let refused = Policies::load(
+        "mine.cedar",
+        "permit(principal, action, resource);\n\nforbid(principal == ?principal, action, resource);\n",
+        &catalog(),
+    )
+    .unwrap_err();
+    assert_eq!(refused.0.len(), 1, "{refused}");
+    assert_eq!(refused.0[0].line, 3, "{refused}");
+    assert!(refused.0[0].message.contains("template"), "{refused}");
+}
+
+#[test]
 fn any_evaluation_error_is_a_deny_even_in_a_forbid() {
     // Cedar skips a policy whose evaluation errors: this forbid overflows for id ≥ 2, and would
     // let the permit through. Here it denies.
     let policies = load(
-        "permit(principal, action, resource);\n\
-         forbid(principal, action == Gateway::Action::\"demo__read_note\", resource)\n\
+        "@id(\"anyone\") permit(principal, action, resource);\n\
+         @id(\"overflow\") forbid(principal, action == Gateway::Action::\"demo__read_note\", resource)\n\
          when { context.arguments.id * 9223372036854775807 > 0 };\n",
     );
     let overflow = decide(&policies, "demo__read_note", &call(&[], "", json!({"id": 2})));
     assert!(!overflow.allowed, "{overflow:?}");
     assert!(!overflow.errors.is_empty());
+    // The audit names what denied: the forbid that errored, not the permit Cedar found satisfied.
+    assert_eq!(overflow.determining, ["overflow"]);
     let fine = decide(&policies, "demo__read_note", &call(&[], "", json!({"id": 0})));
     assert!(fine.allowed, "{fine:?}");
+    assert_eq!(fine.determining, ["anyone"]);
+    // A permit that errors where none applies: it is what denied.
+    let erring_permit = load(
+        "@id(\"big-ids\") permit(principal, action == Gateway::Action::\"demo__read_note\", resource)\n\
+         when { context.arguments.id * 9223372036854775807 > 0 };\n",
+    );
+    let denied = decide(&erring_permit, "demo__read_note", &call(&[], "", json!({"id": 2})));
+    assert_eq!((denied.allowed, denied.determining), (false, vec!["big-ids".to_owned()]));
+    // A forbid that applies is what denied, whatever else errored.
+    let both = load(
+        "@id(\"no-reads\") forbid(principal, action == Gateway::Action::\"demo__read_note\", resource);\n\
+         @id(\"overflow\") forbid(principal, action == Gateway::Action::\"demo__read_note\", resource)\n\
+         when { context.arguments.id * 9223372036854775807 > 0 };\n\
+         permit(principal, action, resource);\n",
+    );
+    let denied = decide(&both, "demo__read_note", &call(&[], "", json!({"id": 2})));
+    assert_eq!((denied.allowed, denied.determining), (false, vec!["no-reads".to_owned()]));
 
     // Arguments that do not fit the tool's types, or miss a required one: denied.
     for arguments in [json!({"id": "seven"}), json!({}), json!({"id": 1.5})] {
@@ -175,7 +288,44 @@ fn consent_obligations_parse_and_the_strictest_wins() {
     assert_eq!(Consent::parse("once"), Some(Consent::Once));
     assert_eq!(Consent::parse("PT24H"), Some(Consent::For(Duration::from_secs(86_400))));
     assert_eq!(Consent::parse("P1DT30M"), Some(Consent::For(Duration::from_secs(86_400 + 1800))));
-    for bad in ["", "P", "PT", "PT0S", "24h", "PT1X", "P1H", "forever", "PT99999999999999999999H"] {
+    for (good, seconds) in
+        [("P2D", 172_800), ("PT1H30M", 5400), ("PT90S", 90), ("P1DT1H1M1S", 90_061), ("PT0H5M", 300)]
+    {
+        assert_eq!(Consent::parse(good), Some(Consent::For(Duration::from_secs(seconds))), "{good:?}");
+    }
+    for bad in [
+        "",
+        "P",
+        "PT",
+        "PT0S",
+        "P0D",
+        "PT0H0M",
+        "24h",
+        "PT1X",
+        "P1H",
+        "forever",
+        "PT99999999999999999999H",
+        "P213503982334602D",
+        "P+1D",
+        "PT-1H",
+        "PT1H1H",
+        "PT30S1H",
+        "PT1M1H",
+        "P1DT",
+        "P1D1D",
+        "PT1HT1M",
+        "P1W",
+        "P1Y",
+        "P1M",
+        "pt1h",
+        "PT1.5H",
+        "PT1,5H",
+        " PT1H",
+        "PT1H ",
+        "ONCE",
+        "PTH",
+        "P1DT1D",
+    ] {
         assert_eq!(Consent::parse(bad), None, "{bad:?}");
     }
     let policies = load(
@@ -193,10 +343,36 @@ fn consent_obligations_parse_and_the_strictest_wins() {
         decide(&policies, "demo__add_note", &call(&[], "", json!({"title": "t", "body": ""}))).consent,
         Some(Consent::For(Duration::from_secs(86_400)))
     );
+}
 
-    let broken = load("@consent(\"tomorrow\") permit(principal, action, resource);");
-    let decision = decide(&broken, "demo__list_notes", &any);
-    assert!(!decision.allowed, "an obligation that cannot be read denies");
+#[test]
+fn annotations_are_checked_at_load_with_their_file_and_line() {
+    let permit = "permit(principal, action, resource);";
+    let cases = [
+        // A value only found wrong when a call came would deny every call the rule permits.
+        (format!("{permit}\n@consent(\"24h\")\n{permit}"), 2, "@consent(\"24h\") is neither"),
+        (format!("@consent(\"PT1H1H\") {permit}"), 1, "@consent(\"PT1H1H\") is neither"),
+        (format!("@consent {permit}"), 1, "@consent(\"\") is neither"),
+        // A misspelled obligation would let the call through without the approval.
+        (format!("@Consent(\"once\") {permit}"), 1, "unknown annotation @Consent"),
+        (format!("\n@id(\"x\")\n@consents(\"once\")\n{permit}"), 3, "unknown annotation @consents"),
+        // A forbid has nothing to ask.
+        ("@consent(\"once\")\nforbid(principal, action, resource);".to_owned(), 1, "on a forbid"),
+    ];
+    for (text, line, says) in cases {
+        let refused = Policies::load("mine.cedar", &text, &catalog()).unwrap_err();
+        assert_eq!(refused.0.len(), 1, "{text}: {refused}");
+        let problem = &refused.0[0];
+        assert_eq!((problem.file.as_str(), problem.line), ("mine.cedar", line), "{text}: {refused}");
+        assert!(problem.message.contains(says), "{text}: {refused}");
+    }
+    let unknown = Policies::load("mine.cedar", &format!("@reason(\"x\") {permit}"), &catalog()).unwrap_err();
+    assert!(unknown.0[0].message.contains("@id and @consent"), "names the known keys: {unknown}");
+    // Every problem of a file at once.
+    let refused =
+        Policies::load("mine.cedar", &format!("@a(\"1\") {permit}\n@b(\"2\") {permit}"), &catalog())
+            .unwrap_err();
+    assert_eq!(refused.0.iter().map(|p| p.line).collect::<Vec<_>>(), [1, 2], "{refused}");
 }
 
 #[test]
@@ -248,6 +424,29 @@ fn policy_check_and_explain_work_offline() {
     assert!(stdout.contains("decision: allow"), "{stdout}");
     assert!(stdout.contains("consent: the person approves this call"), "{stdout}");
     assert!(stdout.contains("determining policies: admins-delete-with-approval"), "{stdout}");
+
+    // The scopes are the call's, the tool's own added, as when serving.
+    let scoped = std::env::temp_dir().join(format!("mcp-gateway-scoped-{}.cedar", std::process::id()));
+    std::fs::write(
+        &scoped,
+        "permit(principal, action == Gateway::Action::\"demo__add_note\", resource)\n\
+         when { context.scopes.contains(\"notes:write\") };\n",
+    )
+    .unwrap();
+    let explain = Command::new(binary)
+        .args(["policy", "explain"])
+        .arg(&scoped)
+        .arg("--catalog")
+        .arg(demo("catalog.json"))
+        .args(["--user", "alice", "--scope", "notes:read", "--tool", "demo__add_note"])
+        .args(["--args", r#"{"title": "t", "body": "b"}"#])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&scoped);
+    let stdout = String::from_utf8_lossy(&explain.stdout);
+    assert!(explain.status.success(), "{}", String::from_utf8_lossy(&explain.stderr));
+    assert!(stdout.contains("decision: allow"), "{stdout}");
+    assert!(stdout.contains("listed in tools/list: true"), "{stdout}");
 }
 
 #[test]

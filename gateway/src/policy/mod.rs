@@ -3,16 +3,20 @@
 //!
 //! * **Loading** ([`Policies::load`]) parses the policy text and validates it in Cedar's strict
 //!   mode against the schema of the tools that exist ([`schema`]): a policy naming an unknown
-//!   tool, argument or attribute is refused with its file and line, and nothing is loaded.
+//!   tool, argument or attribute is refused with its file and line, and nothing is loaded. So is
+//!   what Cedar's validation lets through and the gateway would otherwise ignore (`checks.rs`): an
+//!   entity literal of a tool or an upstream the catalog does not have, an annotation other than
+//!   `@id` and `@consent`, a `@consent` that does not read or stands on a `forbid`, a template.
 //! * **Deciding** ([`Policies::decide`]): principal = the user (in their groups), action = the
 //!   tool (in its group: `read`, `write`, `destructive`), resource = the tool (in its upstream),
 //!   context = the call's typed arguments, the time, the client's address, the token's scopes and
 //!   `auth_time`. **Any evaluation error is a Deny**: Cedar skips a policy whose evaluation errors,
-//!   so an erroring `forbid` would otherwise let the call through.
+//!   so an erroring `forbid` would otherwise let the call through. The determining policies of such
+//!   a denial are the ones that errored.
 //! * **Consent obligations**: a permitting policy may carry `@consent("once")` (ask the person
-//!   every time) or `@consent("PT24H")` (an approval may be remembered that long). When several
-//!   permits decide, the strictest obligation wins, and any one of them carrying an obligation
-//!   imposes it.
+//!   every time) or `@consent("PT24H")` (an approval may be remembered that long), read at load.
+//!   When several permits decide, the strictest obligation wins, and any one of them carrying an
+//!   obligation imposes it.
 //! * **Listing** ([`Policies::listable`]): a tool is listed unless a call would be denied whatever
 //!   its arguments, so an argument-based denial still lists the tool.
 //!
@@ -20,10 +24,12 @@
 //! set's hash, for the audit record. [`reload`] keeps the policy in force and swaps it atomically
 //! when its file changes.
 
+mod checks;
 mod index;
 mod memo;
 pub mod reload;
 pub mod schema;
+mod source;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -31,13 +37,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
-    PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    AuthorizationError, Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId,
+    EntityTypeName, EntityUid, EvaluationError, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
+    ValidationMode, Validator,
 };
+use protocol::scope::Scopes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Entry};
+use checks::About;
 use index::{Caller, Index};
 use memo::Memo;
 use schema::{ArgType, NAMESPACE, arguments_type};
@@ -72,40 +81,27 @@ pub enum Consent {
 }
 
 impl Consent {
-    /// `once`, or an ISO 8601 duration of days, hours, minutes and seconds (`PT24H`, `P1D`,
-    /// `PT30M`).
+    /// `once`, or an ISO 8601 duration of days, hours, minutes and seconds: `P` then `nD`, then
+    /// `T` and at least one of `nH`, `nM`, `nS` in that order (`PT24H`, `P1D`, `PT30M`,
+    /// `P1DT12H`). Each unit at most once, no sign, no fraction, no `T` without a time after it;
+    /// years, months and weeks are not durations of fixed length and are not read. The whole
+    /// must be more than zero seconds and fit in 64 bits.
     pub fn parse(value: &str) -> Option<Self> {
         if value == "once" {
             return Some(Consent::Once);
         }
         let rest = value.strip_prefix('P')?;
         let (days, time) = match rest.split_once('T') {
+            Some((_, "")) => return None,
             Some((days, time)) => (days, time),
             None => (rest, ""),
         };
-        let mut seconds: u64 = 0;
-        if !days.is_empty() {
-            seconds += days.strip_suffix('D')?.parse::<u64>().ok()?.checked_mul(86_400)?;
+        if days.is_empty() && time.is_empty() {
+            return None;
         }
-        let mut number = String::new();
-        let mut any = !days.is_empty();
-        for c in time.chars() {
-            match c {
-                '0'..='9' => number.push(c),
-                'H' | 'M' | 'S' => {
-                    let n: u64 = number.parse().ok()?;
-                    number.clear();
-                    seconds = seconds.checked_add(n.checked_mul(match c {
-                        'H' => 3600,
-                        'M' => 60,
-                        _ => 1,
-                    })?)?;
-                    any = true;
-                }
-                _ => return None,
-            }
-        }
-        (any && number.is_empty() && seconds > 0).then_some(Consent::For(Duration::from_secs(seconds)))
+        let seconds =
+            units(days, &[('D', 86_400)])?.checked_add(units(time, &[('H', 3600), ('M', 60), ('S', 1)])?)?;
+        (seconds > 0).then_some(Consent::For(Duration::from_secs(seconds)))
     }
 
     /// Of two obligations, the one that asks more: `once` over any duration, a shorter over a
@@ -115,6 +111,36 @@ impl Consent {
             (Consent::Once, _) | (_, Consent::Once) => Consent::Once,
             (Consent::For(a), Consent::For(b)) => Consent::For(a.min(b)),
         }
+    }
+}
+
+/// The seconds of `text`, a run of `<digits><unit>` with each unit of `allowed` at most once and in
+/// its order (`1H30M`, not `30M1H` nor `1H1H`); `None` for anything else or an overflow.
+fn units(mut text: &str, mut allowed: &[(char, u64)]) -> Option<u64> {
+    let mut seconds: u64 = 0;
+    while !text.is_empty() {
+        let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let unit = text[digits..].chars().next()?;
+        let at = allowed.iter().position(|(u, _)| *u == unit)?;
+        let n: u64 = text[..digits].parse().ok()?;
+        seconds = seconds.checked_add(n.checked_mul(allowed[at].1)?)?;
+        allowed = &allowed[at + 1..];
+        text = &text[digits + unit.len_utf8()..];
+    }
+    Some(seconds)
+}
+
+/// The scopes a call of `entry` carries, as its policy sees them (`context.scopes`): the token's,
+/// and the tool's own, which a client lacking them is asked to step up to (`403
+/// insufficient_scope`) before the call goes through. A call, a listing and `policy explain` all
+/// build them here, so they decide alike.
+pub fn call_scopes(token: &Scopes, entry: &Entry) -> Vec<String> {
+    match &entry.scopes {
+        Some(needed) => token.union(needed).iter().map(str::to_owned).collect(),
+        None => token.iter().map(str::to_owned).collect(),
     }
 }
 
@@ -140,7 +166,8 @@ pub struct CallFacts<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub allowed: bool,
-    /// The policies that decided it (their `@id`, else Cedar's id).
+    /// The policies that decided it (their `@id`, else Cedar's id): the permits that allow it; the
+    /// forbids that deny it; else, when evaluation errors deny it, the policies that errored.
     pub determining: Vec<String>,
     /// What a permit asks first; `None` when the call may go straight through (or is denied).
     pub consent: Option<Consent>,
@@ -167,9 +194,9 @@ pub struct Policies {
     /// the caller's and skips Cedar's schema check of the entities, which was a third of a
     /// decision.
     tool_entities: HashMap<String, Vec<Entity>>,
-    /// `@id` and `@consent` of each policy, read once at load (Cedar re-parses an annotation key
-    /// on every lookup).
-    annotations: HashMap<PolicyId, Annotations>,
+    /// `@id`, `@consent` and the effect of each policy, read once at load (Cedar re-parses an
+    /// annotation key on every lookup).
+    about: HashMap<PolicyId, About>,
     /// Each tool's arguments as Cedar types, from its input schema, once.
     argument_types: HashMap<String, ArgType>,
     schema: Schema,
@@ -187,12 +214,6 @@ pub struct Policies {
 /// chosen per call, tens of MB at worst.
 const MEMO_CAPACITY: usize = 4096;
 
-#[derive(Debug, Clone, Default)]
-struct Annotations {
-    id: Option<String>,
-    consent: Option<String>,
-}
-
 impl Policies {
     /// Parses `text` (read from `file`) and validates it strictly against `catalog`'s schema.
     pub fn load(file: &str, text: &str, catalog: &Catalog) -> Result<Self, Refused> {
@@ -209,21 +230,22 @@ impl Policies {
             // The schema is generated; failing here is a bug, reported rather than panicking.
             Refused(vec![problem(None, format!("the tools' schema is not valid Cedar: {e}"))])
         })?;
+        let types = EntityTypes::new().map_err(|e| Refused(vec![problem(None, e)]))?;
         let validation = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
-        let problems: Vec<Problem> =
+        let mut problems: Vec<Problem> =
             validation.validation_errors().map(|e| problem(first_offset(e), e.to_string())).collect();
+        let layout = source::Layout::scan(text);
+        let mut found = checks::unknown_entities(&policies, catalog, &types, text, &layout)
+            .map_err(|e| Refused(vec![problem(None, e)]))?;
+        found.extend(checks::templates(&policies, &layout));
+        let (about, wrong) = checks::abouts(&policies, &layout);
+        found.extend(wrong);
+        problems.extend(found.into_iter().map(|f| problem(f.offset, f.message)));
         if !problems.is_empty() {
+            problems.sort_by_key(|p| p.line);
             return Err(Refused(problems));
         }
-        let hash = protocol::hex(&Sha256::digest(text.as_bytes()));
-        let annotations = policies
-            .policies()
-            .map(|p| {
-                let read = |key: &str| p.annotation(key).map(str::to_owned);
-                (p.id().clone(), Annotations { id: read("id"), consent: read("consent") })
-            })
-            .collect();
-        let types = EntityTypes::new().map_err(|e| Refused(vec![problem(None, e)]))?;
+        let hash = text_hash(text);
         let index = Index::build(&policies, catalog, &types).map_err(|e| Refused(vec![problem(None, e)]))?;
         let tool_entities =
             tool_entities(catalog, &types, &schema).map_err(|e| Refused(vec![problem(None, e)]))?;
@@ -234,7 +256,7 @@ impl Policies {
             index,
             types,
             tool_entities,
-            annotations,
+            about,
             argument_types,
             schema,
             catalog: catalog.clone(),
@@ -309,7 +331,7 @@ impl Policies {
     }
 
     /// Would a call of `facts.tool` be denied whatever its arguments? If not, the tool is listed.
-    /// Evaluated without arguments: a policy that needs them errors, and an error here means "it
+    /// Evaluated without arguments: a policy that reads them errors, and such an error means "it
     /// depends on the arguments", not "denied".
     pub fn listable(&self, facts: &CallFacts<'_>) -> bool {
         self.listable_over(facts, Selection::Indexed)
@@ -323,15 +345,28 @@ impl Policies {
             "time": facts.time, "client_address": facts.client_address,
             "scopes": facts.scopes, "auth_time": facts.auth_time,
         });
-        match self.run(facts, CallContext::Untyped(context), selection) {
-            // Allowed, maybe with errors: some forbid needs the arguments to decide.
-            Ok(outcome) if outcome.decision == CedarDecision::Allow => true,
-            // Denied by a forbid that needs no arguments: hidden.
-            Ok(outcome) if !outcome.reasons.is_empty() => false,
-            // No permit applies; if one errored, it needs the arguments.
-            Ok(outcome) => !outcome.errors.is_empty(),
-            Err(_) => false,
+        let Ok(outcome) = self.run(facts, CallContext::Untyped(context), selection) else {
+            return false;
+        };
+        // A call differs from this request by its arguments only, and Cedar evaluates a policy the
+        // same way up to where it reads them: an error met before that is met by every call, and
+        // any error is a Deny.
+        if outcome.errors.iter().any(|e| !e.lacks_arguments) {
+            return false;
         }
+        match outcome.decision {
+            // A permit applies; a forbid that errored reads the arguments, which decide.
+            CedarDecision::Allow => true,
+            // A forbid that needs no arguments applies: hidden.
+            CedarDecision::Deny if !outcome.reasons.is_empty() => false,
+            // No permit applies: listed only if one that reads the arguments may (a forbid that
+            // reads them can only deny).
+            CedarDecision::Deny => outcome.errors.iter().any(|e| self.is_permit(&e.policy)),
+        }
+    }
+
+    fn is_permit(&self, id: &PolicyId) -> bool {
+        self.about.get(id).is_some_and(|about| about.permit)
     }
 
     /// Runs Cedar on one request, over the policies `selection` gives it (see [`Selection`]).
@@ -421,7 +456,7 @@ impl Policies {
         Ok(Outcome {
             decision: response.decision(),
             reasons: response.diagnostics().reason().cloned().collect(),
-            errors: response.diagnostics().errors().map(ToString::to_string).collect(),
+            errors: response.diagnostics().errors().map(PolicyError::new).collect(),
         })
     }
 
@@ -435,35 +470,34 @@ impl Policies {
     ) -> Result<Decision, String> {
         let Outcome { decision, reasons, errors } = self.run(facts, context, selection)?;
         let allowed = decision == CedarDecision::Allow && errors.is_empty();
-        let mut consent: Option<Consent> = None;
-        let mut obligation_errors = Vec::new();
-        if allowed {
-            for id in &reasons {
-                if let Some(value) = self.annotations.get(id).and_then(|a| a.consent.as_deref()) {
-                    match Consent::parse(value) {
-                        Some(asked) => consent = Some(consent.map_or(asked, |c| c.stricter(asked))),
-                        None => obligation_errors
-                            .push(format!("policy {id}: @consent({value:?}) is not \"once\" or a duration")),
-                    }
+        let consent = if allowed {
+            reasons
+                .iter()
+                .filter_map(|id| self.about.get(id).and_then(|a| a.consent))
+                .reduce(Consent::stricter)
+        } else {
+            None
+        };
+        // What decided: the permits that allow; the forbids that deny; else the policies whose
+        // errors deny (Cedar names the satisfied permits when a forbid errored, which allowed
+        // nothing).
+        let forbidden = decision == CedarDecision::Deny && !reasons.is_empty();
+        let determining: Vec<&PolicyId> = if allowed || forbidden {
+            reasons.iter().collect()
+        } else {
+            let mut erring: Vec<&PolicyId> = Vec::new();
+            for error in &errors {
+                if !erring.contains(&&error.policy) {
+                    erring.push(&error.policy);
                 }
             }
-        }
-        let determining = reasons.iter().map(|id| self.display_id(id)).collect();
-        if !obligation_errors.is_empty() {
-            return Ok(Decision {
-                allowed: false,
-                determining,
-                consent: None,
-                errors: obligation_errors,
-                invalid_arguments: None,
-                policy_hash: self.hash.clone(),
-            });
-        }
+            erring
+        };
         Ok(Decision {
             allowed,
-            determining,
-            consent: if allowed { consent } else { None },
-            errors,
+            determining: determining.into_iter().map(|id| self.display_id(id)).collect(),
+            consent,
+            errors: errors.into_iter().map(|e| e.message).collect(),
             invalid_arguments: None,
             policy_hash: self.hash.clone(),
         })
@@ -471,7 +505,7 @@ impl Policies {
 
     /// A policy's `@id`, else Cedar's own id.
     fn display_id(&self, id: &PolicyId) -> String {
-        self.annotations.get(id).and_then(|a| a.id.clone()).unwrap_or_else(|| id.to_string())
+        self.about.get(id).and_then(|a| a.id.clone()).unwrap_or_else(|| id.to_string())
     }
 }
 
@@ -575,7 +609,37 @@ enum CallContext {
 struct Outcome {
     decision: CedarDecision,
     reasons: Vec<PolicyId>,
-    errors: Vec<String>,
+    errors: Vec<PolicyError>,
+}
+
+/// A policy whose evaluation errored.
+struct PolicyError {
+    policy: PolicyId,
+    /// Cedar's words, naming the policy.
+    message: String,
+    /// The error is reading `context.arguments` where there are none: a listing's request, whose
+    /// answer then depends on the arguments.
+    lacks_arguments: bool,
+}
+
+impl PolicyError {
+    fn new(error: &AuthorizationError) -> Self {
+        let AuthorizationError::PolicyEvaluationError(error) = error;
+        // Cedar says which attribute a record lacks in its message only. Only a listing's context
+        // lacks one (a call's is checked against the schema, and strict validation refuses reading
+        // an attribute that may be absent without `has`), and `arguments` is the one it lacks; if
+        // Cedar's words ever change, the error counts as one every call meets, which hides the
+        // tool rather than showing one that is denied (a test says so).
+        let lacks_arguments = matches!(error.inner(), EvaluationError::RecordAttrDoesNotExist(e)
+            if e.to_string() == "record does not have the attribute `arguments`");
+        Self { policy: error.policy_id().clone(), message: error.to_string(), lacks_arguments }
+    }
+}
+
+/// The SHA-256 of a policy text, in hex: the policy set's hash, and how a reload knows the file
+/// changed.
+pub fn text_hash(text: &str) -> String {
+    protocol::hex(&Sha256::digest(text.as_bytes()))
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -585,7 +649,12 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// Where Cedar says a problem is: the first labelled span.
 fn first_offset(diagnostic: &dyn miette::Diagnostic) -> Option<usize> {
-    diagnostic.labels().and_then(|mut labels| labels.next()).map(|label| label.offset())
+    first_span(diagnostic).map(|(offset, _)| offset)
+}
+
+/// The first labelled span of a problem: its offset and length.
+fn first_span(diagnostic: &dyn miette::Diagnostic) -> Option<(usize, usize)> {
+    diagnostic.labels().and_then(|mut labels| labels.next()).map(|label| (label.offset(), label.len()))
 }
 
 #[cfg(test)]

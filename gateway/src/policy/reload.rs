@@ -4,15 +4,19 @@
 //! reload never changes the rules under a call in flight. A new file that does not validate is
 //! refused with its problems logged, and the policy already in force keeps serving: a typo in a
 //! policy file must not open or close everything.
+//!
+//! A change is known by the file's content (its SHA-256, the policy set's hash), not its
+//! modification time: a file rewritten within one tick of a coarse clock, or whose time was put
+//! back (`cp -p`, `rsync -t`, a checkout), still changed.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::catalog::Catalog;
-use crate::policy::{Policies, Refused};
+use crate::policy::{Policies, Problem, Refused, text_hash};
 
-/// How often the watcher looks at the file's modification time.
+/// How often the watcher reads the file.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The policy in force, and where it comes from.
@@ -20,8 +24,9 @@ pub struct PolicySource {
     path: PathBuf,
     catalog: Catalog,
     current: RwLock<Arc<Policies>>,
-    /// The file's modification time when it was last read (loaded or refused).
-    seen: RwLock<Option<SystemTime>>,
+    /// The hash of the file's content when it was last read (loaded or refused); `None` when it
+    /// could not be read.
+    seen: RwLock<Option<String>>,
 }
 
 /// What a reload did.
@@ -39,15 +44,14 @@ impl PolicySource {
     /// Loads the policy at `path` for `catalog`; fails if it does not validate (at startup there
     /// is no older policy to keep).
     pub fn load(path: &Path, catalog: Catalog) -> anyhow::Result<Self> {
-        let seen = modified(path);
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read the policy file {}: {e}", path.display()))?;
         let policies = Policies::load(&path.display().to_string(), &text, &catalog)?;
         Ok(Self {
             path: path.to_owned(),
             catalog,
+            seen: RwLock::new(Some(policies.hash().to_owned())),
             current: RwLock::new(Arc::new(policies)),
-            seen: RwLock::new(seen),
         })
     }
 
@@ -56,19 +60,22 @@ impl PolicySource {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Reads the file again if it changed (`force`: whether or not it did, as on `SIGHUP`) and
-    /// swaps in the new policy if it validates.
+    /// Reads the file and, if its content changed since it was last read (`force`: whether or not
+    /// it did, as on `SIGHUP`), swaps in the new policy if it validates. A file that stays unreadable
+    /// or refused is reported once, not on every look.
     pub fn reload(&self, force: bool) -> Reloaded {
-        let modified = modified(&self.path);
-        if !force && modified == *self.seen.read().unwrap_or_else(|p| p.into_inner()) {
-            return Reloaded::Unchanged;
-        }
-        *self.seen.write().unwrap_or_else(|p| p.into_inner()) = modified;
         let file = self.path.display().to_string();
-        let loaded = std::fs::read_to_string(&self.path)
-            .map_err(|e| {
-                Refused(vec![crate::policy::Problem { file: file.clone(), line: 0, message: e.to_string() }])
-            })
+        let text = std::fs::read_to_string(&self.path);
+        let hash = text.as_deref().ok().map(text_hash);
+        {
+            let mut seen = self.seen.write().unwrap_or_else(|p| p.into_inner());
+            if !force && hash == *seen {
+                return Reloaded::Unchanged;
+            }
+            seen.clone_from(&hash);
+        }
+        let loaded = text
+            .map_err(|e| Refused(vec![Problem { file: file.clone(), line: 0, message: e.to_string() }]))
             .and_then(|text| Policies::load(&file, &text, &self.catalog));
         match loaded {
             Ok(policies) => {
@@ -102,10 +109,6 @@ impl PolicySource {
             }
         })
     }
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 #[cfg(test)]
@@ -154,6 +157,38 @@ mod tests {
         assert_eq!(source.current().hash(), hash);
     }
 
+    #[test]
+    fn a_change_is_known_by_the_content_not_the_modification_time() {
+        let path =
+            std::env::temp_dir().join(format!("mcp-gateway-reload-same-time-{}.cedar", std::process::id()));
+        let (a, b) = ("permit(principal, action, resource);", "forbid(principal, action, resource);");
+        std::fs::write(&path, a).unwrap();
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let source = PolicySource::load(&path, catalog()).unwrap();
+
+        // New content, the old modification time put back (as `cp -p` or a checkout may).
+        std::fs::write(&path, b).unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(modified).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), modified);
+        let Reloaded::Swapped(hash) = source.reload(false) else { panic!("the new content is swapped in") };
+        assert_eq!(hash, text_hash(b));
+        assert_eq!(source.current().hash(), hash);
+
+        // The same content written again (a new time): nothing to do.
+        std::fs::write(&path, b).unwrap();
+        assert!(matches!(source.reload(false), Reloaded::Unchanged));
+
+        // A refused file is reported once, and the policy in force keeps serving.
+        std::fs::write(&path, "permit(principal, action, resource in Gateway::Upstream::\"nope\");").unwrap();
+        assert!(matches!(source.reload(false), Reloaded::Refused(_)));
+        assert!(matches!(source.reload(false), Reloaded::Unchanged));
+        assert_eq!(source.current().hash(), hash);
+        // And back to what is in force: read again, swapped in again.
+        std::fs::write(&path, b).unwrap();
+        assert!(matches!(source.reload(false), Reloaded::Swapped(_)));
+        std::fs::remove_file(&path).unwrap();
+    }
+
     #[tokio::test]
     async fn the_watcher_swaps_in_a_changed_file_by_itself() {
         let path = std::env::temp_dir().join(format!("mcp-gateway-watch-{}.cedar", std::process::id()));
@@ -161,8 +196,6 @@ mod tests {
         let source = Arc::new(PolicySource::load(&path, catalog()).unwrap());
         let before = source.current().hash().to_owned();
         let watcher = source.watch();
-        // Modification times can be coarse: make sure the new file's time differs.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
         std::fs::write(&path, "forbid(principal, action, resource);").unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while source.current().hash() == before {

@@ -217,6 +217,29 @@ pub fn render(catalog: &Catalog) -> String {
     out
 }
 
+/// A schema of the names of `catalog` only: its tools and its upstreams as the only entities of
+/// their types (Cedar's enumerated entity types), no actions. Cedar's validator checks an entity
+/// literal of an enumerated type against its choices and says where it stands; validating against
+/// this schema, and keeping those errors only, finds every `Gateway::Tool::"…"` and
+/// `Gateway::Upstream::"…"` that names nothing, which the schema of [`render`] cannot (its tools
+/// and upstreams must be open types: a tool is in its upstream, and an enumerated type cannot be).
+/// A catalog without tools gets the choice `""`, which no upstream or tool can be called (Cedar
+/// wants at least one).
+pub fn render_names(catalog: &Catalog) -> String {
+    let choices = |names: std::collections::BTreeSet<&str>| -> String {
+        if names.is_empty() {
+            return quoted("");
+        }
+        names.into_iter().map(quoted).collect::<Vec<_>>().join(", ")
+    };
+    let tools = choices(catalog.entries().map(|e| e.name.as_str()).collect());
+    let upstreams = choices(catalog.entries().map(|e| e.upstream.as_str()).collect());
+    format!(
+        "namespace {NAMESPACE} {{\n  entity Group;\n  entity User in [Group];\n  \
+         entity Upstream enum [{upstreams}];\n  entity Tool enum [{tools}];\n}}\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
