@@ -144,7 +144,8 @@ pub struct AuditArgs {
     /// Only calls of this tool (the name the client asked for, exactly).
     #[arg(long)]
     pub tool: Option<String>,
-    /// Only this decision: allow, deny, approval_required, approval_denied, approval_expired or error.
+    /// Only this decision: allow, deny, approval_required, approval_denied, approval_expired, error
+    /// or interrupted.
     #[arg(long)]
     pub decision: Option<Outcome>,
     /// Only decisions at or after this time (Unix seconds).
@@ -461,12 +462,11 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                 auth_time,
             };
             let decision = policies.decide(&facts);
-            println!("decision: {}", if decision.allowed { "allow" } else { "deny" });
+            let mut lines = vec![format!("decision: {}", if decision.allowed { "allow" } else { "deny" })];
             match decision.consent {
-                Some(Consent::Once) => println!("consent: the person approves this call"),
-                Some(Consent::For(duration)) => {
-                    println!("consent: the person approves; remembered up to {} s", duration.as_secs())
-                }
+                Some(Consent::Once) => lines.push("consent: the person approves this call".to_owned()),
+                Some(Consent::For(duration)) => lines
+                    .push(format!("consent: the person approves; remembered up to {} s", duration.as_secs())),
                 None => {}
             }
             let determining = if decision.determining.is_empty() {
@@ -474,13 +474,12 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
             } else {
                 decision.determining.join(", ")
             };
-            println!("determining policies: {determining}");
-            println!("scopes the policy saw (the token's and the tool's): {}", scopes.join(" "));
-            for error in &decision.errors {
-                println!("error (denies): {error}");
-            }
-            println!("listed in tools/list: {}", policies.listable(&facts));
-            println!("policy sha256: {}", decision.policy_hash);
+            lines.push(format!("determining policies: {determining}"));
+            lines.push(format!("scopes the policy saw (the token's and the tool's): {}", scopes.join(" ")));
+            lines.extend(decision.errors.iter().map(|error| format!("error (denies): {error}")));
+            lines.push(format!("listed in tools/list: {}", policies.listable(&facts)));
+            lines.push(format!("policy sha256: {}", decision.policy_hash));
+            print_out(&(lines.join("\n") + "\n"))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -41,10 +41,7 @@ pub fn visible_tools(
         let (offered, left_out) = policies.catalog().offered(upstream, listed);
         skipped.extend(left_out);
         for entry in offered {
-            let scopes: Vec<String> = match &entry.scopes {
-                Some(needed) => asker.scopes.union(needed).iter().map(str::to_owned).collect(),
-                None => asker.scopes.iter().map(str::to_owned).collect(),
-            };
+            let scopes = crate::policy::call_scopes(asker.scopes, entry);
             let facts = CallFacts {
                 user: asker.user,
                 groups: asker.groups,

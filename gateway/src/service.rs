@@ -713,11 +713,7 @@ fn denial_reason(decision: &PolicyDecision) -> String {
 /// own after a step-up), as the policy sees them.
 fn facts_of(token: &VerifiedToken, entry: &Entry) -> (Vec<String>, Vec<String>) {
     let groups = token.claims.groups.clone().unwrap_or_default();
-    let scopes = match &entry.scopes {
-        Some(needed) => token.scopes.union(needed).iter().map(str::to_owned).collect(),
-        None => token.scopes.iter().map(str::to_owned).collect(),
-    };
-    (groups, scopes)
+    (groups, crate::policy::call_scopes(&token.scopes, entry))
 }
 
 fn auth_time(token: &VerifiedToken) -> i64 {

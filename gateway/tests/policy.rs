@@ -241,6 +241,17 @@ fn a_template_is_refused_since_nothing_would_ever_link_it() {
 }
 
 #[test]
+fn two_policies_with_one_id_are_refused_since_the_audit_could_not_tell_them_apart() {
+    let text = "@id(\"reads\")\npermit(principal, action in Gateway::Action::\"read\", resource);\n\
+                @id(\"other\")\npermit(principal in Gateway::Group::\"admins\", action, resource);\n\
+                @id(\"reads\")\nforbid(principal, action == Gateway::Action::\"demo__delete_note\", resource);\n";
+    let refused = Policies::load("mine.cedar", text, &catalog()).unwrap_err();
+    assert_eq!(refused.0.len(), 1, "{refused}");
+    assert_eq!(refused.0[0].line, 5, "the later one: {refused}");
+    assert!(refused.0[0].message.contains("@id(\"reads\")"), "{refused}");
+}
+
+#[test]
 fn any_evaluation_error_is_a_deny_even_in_a_forbid() {
     // Cedar skips a policy whose evaluation errors: this forbid overflows for id ≥ 2, and would
     // let the permit through. Here it denies.

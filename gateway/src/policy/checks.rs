@@ -8,7 +8,8 @@
 //!   would be ignored, and the call would go through without the approval it asks for;
 //! * a `@consent` that is not `once` or a duration [`Consent::parse`] reads, or on a `forbid`
 //!   (an obligation is what a permit asks before the call; a forbid has nothing to ask);
-//! * a template (`?principal`, `?resource`): the gateway links none, so it would never apply.
+//! * a template (`?principal`, `?resource`): the gateway links none, so it would never apply;
+//! * an `@id` another policy has too: the audit names the determining policies by id.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -148,8 +149,23 @@ pub(super) fn about(policy: &Policy, layout: &Layout) -> (About, Vec<Found>) {
 pub(super) fn abouts(policies: &PolicySet, layout: &Layout) -> (HashMap<PolicyId, About>, Vec<Found>) {
     let mut all = HashMap::new();
     let mut found = Vec::new();
-    for policy in policies.policies() {
+    // By place in the file, so that of two policies with one `@id` the later is refused.
+    let mut ordered: Vec<&Policy> = policies.policies().collect();
+    ordered.sort_by_key(|policy| layout.start(policy.id()));
+    let mut ids: HashSet<String> = HashSet::new();
+    for policy in ordered {
         let (about, problems) = about(policy, layout);
+        if let Some(id) = &about.id
+            && !ids.insert(id.clone())
+        {
+            found.push(Found {
+                offset: layout.annotation(policy.id(), "id"),
+                message: format!(
+                    "@id({id:?}) is another policy's too: the audit names the policies that decided \
+                     by their ids, which must tell them apart"
+                ),
+            });
+        }
         all.insert(policy.id().clone(), about);
         found.extend(problems);
     }
