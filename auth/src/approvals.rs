@@ -246,7 +246,7 @@ async fn open(
         poll_interval: secs(settings.poll_interval),
         last_polled_at: None,
         created_at: now,
-        expires_at: now + expires_in,
+        expires_at: now.saturating_add(expires_in),
         decided_at: standing.as_ref().map(|_| now),
     };
     if standing.is_some() {

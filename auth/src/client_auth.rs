@@ -381,22 +381,33 @@ async fn check_assertion(
     if !audiences.iter().any(|a| claims.aud.contains(a)) {
         return Err(refuse(Some(client_id), "client assertion aud does not name this server"));
     }
-    if claims.exp + LEEWAY <= now {
-        return Err(refuse(Some(client_id), "client assertion expired"));
-    }
-    if claims.exp > now + MAX_ASSERTION_LIFETIME + LEEWAY {
-        return Err(refuse(Some(client_id), "client assertion lives too long"));
-    }
-    if claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY) || claims.iat.is_some_and(|iat| iat > now + LEEWAY) {
-        return Err(refuse(Some(client_id), "client assertion is not valid yet"));
-    }
+    check_times(&claims, now).map_err(|reason| refuse(Some(client_id), reason))?;
     if claims.jti.is_empty() || claims.jti.len() > 256 {
         return Err(refuse(Some(client_id), "client assertion needs a jti"));
     }
-    if !state.store.record_client_assertion(client_id, &claims.jti, claims.exp + LEEWAY).await? {
+    // Within MAX_ASSERTION_LIFETIME of now, checked above: the sum cannot overflow.
+    if !state.store.record_client_assertion(client_id, &claims.jti, claims.exp.saturating_add(LEEWAY)).await?
+    {
         return Err(refuse(Some(client_id), format!("client assertion replayed (jti {})", claims.jti)));
     }
     Ok(Caller::Confidential(client))
+}
+
+/// Is an assertion with these times good `now`: unexpired, not living longer than
+/// [`MAX_ASSERTION_LIFETIME`], not issued or valid only in the future, each with [`LEEWAY`]? The
+/// times are the caller's: saturating sums, so an `exp` at the end of time is refused, not a panic.
+fn check_times(claims: &AssertionClaims, now: i64) -> Result<(), &'static str> {
+    let leeway_ahead = now.saturating_add(LEEWAY);
+    if claims.exp.saturating_add(LEEWAY) <= now {
+        return Err("client assertion expired");
+    }
+    if claims.exp > leeway_ahead.saturating_add(MAX_ASSERTION_LIFETIME) {
+        return Err("client assertion lives too long");
+    }
+    if claims.nbf.is_some_and(|nbf| nbf > leeway_ahead) || claims.iat.is_some_and(|iat| iat > leeway_ahead) {
+        return Err("client assertion is not valid yet");
+    }
+    Ok(())
 }
 
 /// The public keys of `private_key_jwt` clients registered with a `jwks_uri`, fetched on demand and
@@ -593,6 +604,27 @@ mod tests {
         assert!(malformed.www_authenticate.is_some());
         assert!(Credentials::read(&basic("Bearer abc"), &params(&[])).is_err());
         assert!(Credentials::read(&basic(&encode("", "b")), &params(&[])).is_err());
+    }
+
+    #[test]
+    fn assertion_times_at_the_ends_of_the_range_are_refused_without_overflow() {
+        let now = 1_700_000_000;
+        let times = |exp: i64, nbf: Option<i64>, iat: Option<i64>| AssertionClaims {
+            iss: "c".into(),
+            sub: "c".into(),
+            aud: Audience::One("a".into()),
+            exp,
+            nbf,
+            iat,
+            jti: "j".into(),
+        };
+        assert_eq!(check_times(&times(now + 60, Some(now), Some(now)), now), Ok(()));
+        assert_eq!(check_times(&times(i64::MAX, None, None), now), Err("client assertion lives too long"));
+        assert_eq!(check_times(&times(i64::MIN, None, None), now), Err("client assertion expired"));
+        let future = Err("client assertion is not valid yet");
+        assert_eq!(check_times(&times(now + 60, Some(i64::MAX), None), now), future);
+        assert_eq!(check_times(&times(now + 60, None, Some(i64::MAX)), now), future);
+        assert_eq!(check_times(&times(now + 60, Some(i64::MIN), Some(i64::MIN)), now), Ok(()));
     }
 
     #[test]

@@ -82,6 +82,8 @@ async fn a_private_key_jwt_assertion_works_once_and_only_for_this_server() {
         ("another audience", claims(json!({"aud": "http://other.example"}))),
         ("expired", claims(json!({"iat": now - 300, "exp": now - 31}))),
         ("living too long", claims(json!({"exp": now + 3600}))),
+        ("living until the end of time", claims(json!({"exp": i64::MAX}))),
+        ("valid from the end of time", claims(json!({"nbf": i64::MAX, "iat": i64::MAX}))),
         ("issued in the future", claims(json!({"iat": now + 600, "exp": now + 660}))),
         ("without jti", claims(json!({"jti": null}))),
         ("iss and sub differ", claims(json!({"sub": "someone-else"}))),
