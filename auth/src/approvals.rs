@@ -39,7 +39,7 @@ use protocol::token::{BackchannelAuthenticationResponse, TokenResponse};
 
 use crate::audit::{self, RequestContext};
 use crate::error::ApiError;
-use crate::exchange::{check_actor, may_target, subject_token, target_scope};
+use crate::exchange::{Ancestry, ancestry, check_actor, may_target, subject_token, target_scope};
 use crate::issuance::{Delegation, groups_for, issue_delegated};
 use crate::routes::{FromParams, Params};
 use crate::state::{AppState, secs};
@@ -349,11 +349,15 @@ pub async fn collect(
 
     // Approved: the token is issued only while what it derives from still stands.
     let grant = state.store.find_grant(&request.grant_id).await?.filter(|grant| grant.is_live(now));
-    let subject_revoked = state
-        .store
-        .find_access_token(&request.subject.jti)
-        .await?
-        .is_some_and(|(record, _)| record.revoked_at.is_some());
+    let subject_revoked = match state.store.find_access_token(&request.subject.jti).await? {
+        // Swept at its expiry: the approval is bound to the grant, and revoking the token (or
+        // one it descends from) while it was recorded ended the request already.
+        None => false,
+        Some((record, _)) => {
+            record.revoked_at.is_some()
+                || ancestry(&state.store, record.parent_jti.as_deref()).await? == Ancestry::Revoked
+        }
+    };
     let Some(grant) = grant.filter(|_| !subject_revoked) else {
         return Err(ApiError::invalid_grant("the user's grant has been revoked"));
     };

@@ -17,7 +17,9 @@
 //!   ([`target_scope`]): `invalid_scope` otherwise; `invalid_target` for a resource this server
 //!   does not know;
 //! * the new token hangs under the subject token's grant and names it as its parent, so revoking
-//!   either ends it, and lives at most a minute (configurable), never past the subject token.
+//!   it or any token it descends from ends it ([`ancestry`]: the whole chain, a gateway's hop
+//!   token exchanged again by a gateway behind it included), and lives at most a minute
+//!   (configurable), never past the subject token.
 //!
 //! Every exchange, allowed or refused, is an audit event; the tokens never are.
 
@@ -31,7 +33,7 @@ use crate::audit::{self, RequestContext};
 use crate::error::ApiError;
 use crate::issuance::{Delegation, groups_for, issue_delegated};
 use crate::state::AppState;
-use crate::store::{AuditEvent, AuditKind, Client, ExchangeTargets, Grant};
+use crate::store::{AuditEvent, AuditKind, Client, ExchangeTargets, Grant, Store, StoreError};
 
 /// A subject token that passed every check: its claims and the grant it was issued under.
 #[derive(Debug)]
@@ -43,8 +45,8 @@ pub struct Subject {
 }
 
 /// Checks a token presented as `subject_token`: signed by this server as an access token, issued
-/// by this issuer for one resource, unexpired, recorded, not revoked (nor the token it was itself
-/// exchanged from), and its grant live. Every failure is `invalid_grant`; the exchange grant
+/// by this issuer for one resource, unexpired, recorded, not revoked (nor any token it descends
+/// from by exchange), and its grant live. Every failure is `invalid_grant`; the exchange grant
 /// answers it as `invalid_request` (RFC 8693 §2.2.2, [`refused_subject`]).
 pub async fn subject_token(state: &AppState, token: &str, now: i64) -> Result<Subject, ApiError> {
     let invalid = || ApiError::invalid_grant("the subject token is not an access token of this server");
@@ -67,12 +69,42 @@ pub async fn subject_token(state: &AppState, token: &str, now: i64) -> Result<Su
     if record.revoked_at.is_some() || !grant.is_live(now) {
         return Err(revoked());
     }
-    if let Some(parent) = &record.parent_jti
-        && state.store.find_access_token(parent).await?.is_none_or(|(parent, _)| parent.revoked_at.is_some())
-    {
+    if ancestry(&state.store, record.parent_jti.as_deref()).await? != Ancestry::Standing {
         return Err(revoked());
     }
     Ok(Subject { claims, resource, grant })
+}
+
+/// Where the tokens a token was exchanged from stand: its parent, the parent's parent, up to the
+/// user's own token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ancestry {
+    /// Each is recorded and none is revoked (or the token was not exchanged from any).
+    Standing,
+    /// One is revoked, or the chain is longer than exchanges ever make it.
+    Revoked,
+    /// One is no longer recorded: it expired and was swept. A token never outlives the one it was
+    /// exchanged from, so the token has expired too.
+    Gone,
+}
+
+/// Walks up from `parent_jti` (a token's parent) and says where its ancestors stand. Revoking a
+/// user's token must end what gateways obtained from it however many gateways deep, and each
+/// exchange only names its own subject. Bounded: a token has one ancestor per actor in its chain,
+/// and exchanges stop at [`MAX_ACTOR_DEPTH`] actors.
+pub async fn ancestry(store: &Store, parent_jti: Option<&str>) -> Result<Ancestry, StoreError> {
+    let mut next = parent_jti.map(str::to_owned);
+    for _ in 0..MAX_ACTOR_DEPTH {
+        let Some(jti) = next else {
+            return Ok(Ancestry::Standing);
+        };
+        next = match store.find_access_token(&jti).await? {
+            None => return Ok(Ancestry::Gone),
+            Some((ancestor, _)) if ancestor.revoked_at.is_some() => return Ok(Ancestry::Revoked),
+            Some((ancestor, _)) => ancestor.parent_jti,
+        };
+    }
+    Ok(if next.is_none() { Ancestry::Standing } else { Ancestry::Revoked })
 }
 
 /// Only a client acting for the subject token's audience may use it (`invalid_grant` for anyone

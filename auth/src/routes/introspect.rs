@@ -16,6 +16,7 @@ use protocol::jwt::AccessTokenClaims;
 use super::extract::{ClientForm, Params};
 use crate::client_auth::{self, Caller};
 use crate::error::{ApiError, no_store};
+use crate::exchange::{Ancestry, ancestry};
 use crate::state::AppState;
 
 pub async fn introspect(
@@ -42,8 +43,8 @@ pub async fn introspect(
     Ok(response)
 }
 
-/// Active if unexpired, not revoked (nor the token it was exchanged from), and its grant not
-/// revoked. `resource` is the caller's resource the token is for.
+/// Active if unexpired, not revoked (nor any token it descends from by exchange), and its grant
+/// not revoked. `resource` is the caller's resource the token is for.
 async fn describe(
     state: &AppState,
     claims: AccessTokenClaims,
@@ -56,9 +57,7 @@ async fn describe(
     if claims.exp <= now || record.revoked_at.is_some() || grant.revoked_at.is_some() {
         return Ok(IntrospectionResponse::inactive());
     }
-    if let Some(parent) = &record.parent_jti
-        && state.store.find_access_token(parent).await?.is_none_or(|(parent, _)| parent.revoked_at.is_some())
-    {
+    if ancestry(&state.store, record.parent_jti.as_deref()).await? != Ancestry::Standing {
         return Ok(IntrospectionResponse::inactive());
     }
     Ok(IntrospectionResponse {

@@ -1,8 +1,9 @@
 //! `POST /revoke` (RFC 7009): a client gives up a token.
 //!
 //! Revoking a refresh token revokes its whole grant (and with it every access token issued under
-//! it, as far as introspection is concerned); revoking an access token revokes that token, and
-//! ends the approval requests asked on it that are not yet collected. An `auth_req_id` (CIBA,
+//! it, as far as introspection is concerned); revoking an access token revokes that token (and so
+//! every token exchanged from it, [`crate::exchange::ancestry`]), and ends the approval requests
+//! asked on any of them that are not yet collected. An `auth_req_id` (CIBA,
 //! `/bc-authorize`) withdraws that request of the client's while it is pending or approved and not
 //! collected: a gateway whose client declined the approval at its end tells the person's page
 //! so (CIBA has no cancel; RFC 7009 lets a server revoke kinds of tokens of its own). The

@@ -501,8 +501,9 @@ impl Store {
         self.backend.find_access_token(jti).await
     }
 
-    /// Revokes one access token, and ends (expires now) the approval requests asked on it that
-    /// are still pending or approved but not collected. Idempotent.
+    /// Revokes one access token, and ends (expires now) the approval requests asked on it, or on
+    /// a token exchanged from it (at any depth, recorded still), that are still pending or
+    /// approved but not collected. Idempotent.
     ///
     /// Why the approvals too: collecting an approval checks that its subject token was not
     /// revoked, but that token's record is swept at its `exp` (minutes), while an approval may

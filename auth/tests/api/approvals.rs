@@ -462,6 +462,33 @@ async fn revoking_the_subject_token_ends_the_requests_asked_on_it() {
     assert_eq!(error_of(poll(&app, &gateway, &request).await).await, (400, "expired_token".into()));
 }
 
+/// Gateways in a row: the first exchanged the user's token T0 for T1, and the second asks for
+/// approval on T1. Revoking T0 ends the request (answered or not), and T1 can ask no more.
+#[tokio::test]
+async fn revoking_the_users_token_ends_the_requests_asked_on_a_token_exchanged_from_it() {
+    let app = spawn_gateway_app().await;
+    let gw1 = secret_client_to(&app, "gw1", &[GATEWAY], &[OTHER]).await;
+    let gw2 = secret_client_to(&app, "gw2", &[OTHER], &[UPSTREAM]).await;
+    let t0 = user_token(&app, GATEWAY, "echo").await;
+    let t0 = t0.access_token.secret();
+    let t1: TokenResponse = gw1.exchange(&app, t0, OTHER, None).await.json().await.unwrap();
+    let t1 = t1.access_token.secret();
+    let request = started(&app, &gw2, t1).await;
+    assert_eq!(answer_first(&app, "once").await.status(), 303);
+
+    let app_client = claims(t0)["client_id"].as_str().unwrap().to_owned();
+    let revoked = app
+        .browser
+        .post(app.url("/revoke"))
+        .form(&[("token", t0), ("client_id", app_client.as_str()), ("token_type_hint", "access_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(error_of(poll(&app, &gw2, &request).await).await, (400, "expired_token".into()));
+    assert_eq!(error_of(ask(&app, &gw2, t1, &[]).await).await, (400, "invalid_grant".into()));
+}
+
 /// CIBA has no cancel: a client that no longer wants a request (the person declined at the
 /// client) revokes its `auth_req_id` (RFC 7009), and the person's page no longer offers it.
 #[tokio::test]

@@ -263,6 +263,56 @@ async fn an_exchanged_token_dies_with_its_grant_and_with_the_token_it_came_from(
     assert_eq!(error_of(again).await, (400, "invalid_request".into()));
 }
 
+/// The user's client revokes its access token `token` (RFC 7009).
+async fn revoke_users_token(app: &TestApp, token: &str) {
+    let user_client = claims(token)["client_id"].as_str().unwrap().to_owned();
+    let revoked = app
+        .browser
+        .post(app.url("/revoke"))
+        .form(&[("token", token), ("client_id", &user_client), ("token_type_hint", "access_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+}
+
+/// Gateways in a row: the user's token T0 for the first gateway, exchanged by it for T1 for the
+/// second, exchanged by that one for T2 for the upstream, and by a third for T3. Revoking T0 ends
+/// them all, however many exchanges down, for introspection and for exchange.
+#[tokio::test]
+async fn revoking_the_users_token_ends_every_token_exchanged_down_a_chain_of_gateways() {
+    let app = spawn_gateway_app().await;
+    let gw1 = secret_client_to(&app, "gw1", &[GATEWAY], &[OTHER]).await;
+    let gw2 = secret_client_to(&app, "gw2", &[OTHER], &[UPSTREAM]).await;
+    let gw3 = secret_client_to(&app, "gw3", &[UPSTREAM], &[OTHER]).await;
+    let exchanged = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), 200);
+        response.json::<TokenResponse>().await.unwrap().access_token.secret().to_owned()
+    };
+    let t0 = user_token(&app, GATEWAY, "echo").await;
+    let t0 = t0.access_token.secret();
+    let t1 = exchanged(gw1.exchange(&app, t0, OTHER, None).await).await;
+    let t2 = exchanged(gw2.exchange(&app, &t1, UPSTREAM, None).await).await;
+    let t3 = exchanged(gw3.exchange(&app, &t2, OTHER, None).await).await;
+    // gw2 acts for OTHER: it may introspect T1 and T3.
+    let introspect_other = |token: String| {
+        let request = gw2.authenticate(&app, "/introspect", &[("token", &token)]);
+        async move { request.send().await.unwrap().json::<IntrospectionResponse>().await.unwrap().active }
+    };
+    assert!(introspect_upstream(&app, &t2).await.active);
+    assert!(introspect_other(t3.clone()).await);
+
+    revoke_users_token(&app, t0).await;
+    assert!(!introspect_other(t1.clone()).await, "one exchange down");
+    assert!(!introspect_upstream(&app, &t2).await.active, "two exchanges down");
+    assert!(!introspect_other(t3.clone()).await, "three exchanges down");
+    assert_eq!(
+        error_of(gw2.exchange(&app, &t1, UPSTREAM, None).await).await,
+        (400, "invalid_request".into())
+    );
+    assert_eq!(error_of(gw3.exchange(&app, &t2, OTHER, None).await).await, (400, "invalid_request".into()));
+}
+
 #[tokio::test]
 async fn an_exchanged_token_never_outlives_its_subject_and_an_expired_subject_is_refused() {
     let app = spawn_gateway_app().await;

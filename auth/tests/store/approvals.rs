@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mcp_auth::model::{
     ApprovalDecision, ApprovalRequest, ApprovalStatus, AuditEvent, AuditKind, CodeBinding, Decided, Grant,
-    Opening, Poll, StandingApproval, User,
+    IssuedAccessToken, Opening, Poll, StandingApproval, User,
 };
 use mcp_auth::store::{StandingKey, TableCounts};
 use protocol::jwt::AccessTokenClaims;
@@ -796,6 +796,55 @@ async fn revoking_the_subject_token_ends_the_approvals_asked_on_it_and_only_thos
     // Revoking again changes nothing (idempotent).
     fx.store.revoke_access_token(&pending.subject.jti, later + 100).await.unwrap();
     assert_eq!(fx.store.find_approval(&pending.id).await.unwrap().unwrap().expires_at, later);
+}
+
+/// A request asked on `token` (a token exchanged down a chain of gateways, say), stored.
+async fn ask_on(fx: &Fixture, grant: &Grant, token: &IssuedAccessToken) -> ApprovalRequest {
+    let mut request = request(fx, grant, 3600);
+    request.subject.jti = token.jti.clone();
+    fx.store.insert_approval(&request).await.unwrap();
+    request
+}
+
+/// Gateways in a row: the user's token T0, exchanged for T1, exchanged again for T2. Revoking T0
+/// ends the requests asked on T1 and T2 too (their records may be swept before the person
+/// answers, so this cannot wait for the poll), and not those asked on another token's
+/// descendants; revoking T1 reaches T2, not T0.
+#[tokio::test]
+async fn revoking_a_token_ends_the_approvals_asked_on_the_tokens_exchanged_from_it() {
+    let fx = Fixture::new().await;
+    let grant = grant_of(&fx, &fx.user).await;
+    let exchanged_from = |parent: Option<&IssuedAccessToken>| IssuedAccessToken {
+        parent_jti: parent.map(|p| p.jti.clone()),
+        ..access_token(&grant.id, fx.now(), 300)
+    };
+    let t0 = exchanged_from(None);
+    let t1 = exchanged_from(Some(&t0));
+    let t2 = exchanged_from(Some(&t1));
+    let sibling = exchanged_from(None);
+    let nephew = exchanged_from(Some(&sibling));
+    for token in [&t0, &t1, &t2, &sibling, &nephew] {
+        fx.store.record_access_token(token).await.unwrap();
+    }
+    let (on_t0, on_t1, on_t2) =
+        (ask_on(&fx, &grant, &t0).await, ask_on(&fx, &grant, &t1).await, ask_on(&fx, &grant, &t2).await);
+    let on_nephew = ask_on(&fx, &grant, &nephew).await;
+    let expiry = |request: &ApprovalRequest| {
+        let id = request.id.clone();
+        let store = &fx.store;
+        async move { store.find_approval(&id).await.unwrap().unwrap().expires_at }
+    };
+
+    let later = fx.now() + 5;
+    fx.store.revoke_access_token(&t1.jti, later).await.unwrap();
+    assert_eq!((expiry(&on_t1).await, expiry(&on_t2).await), (later, later));
+    assert_eq!(expiry(&on_t0).await, on_t0.expires_at, "revoking T1 does not reach up to T0");
+
+    fx.store.revoke_access_token(&t0.jti, later + 1).await.unwrap();
+    assert_eq!(expiry(&on_t0).await, later + 1);
+    assert_eq!(expiry(&on_nephew).await, on_nephew.expires_at, "another token's descendants are untouched");
+    let (token, _) = fx.store.find_access_token(&t2.jti).await.unwrap().unwrap();
+    assert_eq!(token.revoked_at, None, "descendants are judged by their ancestry when read, not marked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

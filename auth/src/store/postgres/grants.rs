@@ -13,6 +13,9 @@ use super::codes::{SPENT_COLUMNS, bind_spent, spent_values};
 use crate::model::{AuditEvent, CodeBinding, Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
 use crate::store::{GrantStore, StoreError, StoreFuture};
 
+/// How many exchanges deep a token's descendants go: one per actor of the longest chain.
+const LINEAGE_DEPTH: i32 = protocol::jwt::validation::MAX_ACTOR_DEPTH as i32;
+
 impl FromRow<'_, PgRow> for Grant {
     fn from_row(row: &PgRow) -> sqlx::Result<Self> {
         Ok(Grant {
@@ -280,18 +283,27 @@ impl GrantStore for PostgresBackend {
 
     fn revoke_access_token<'a>(&'a self, jti: &'a str, now: i64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            // One statement, so both happen or neither: approvals asked on this token end with it
-            // (see the trait's doc).
+            // One statement, so both happen or neither: approvals asked on this token, or on a
+            // token exchanged from it, end with it (see the trait's doc). Exchanged tokens hang
+            // under their subject's grant, so only that grant's tokens are searched (its index).
             sqlx::query(
-                "WITH revoked AS (
+                "WITH RECURSIVE revoked AS (
                      UPDATE access_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL
+                 ), lineage(jti, depth) AS (
+                     SELECT $2::text, 0
+                     UNION ALL
+                     SELECT t.jti, lineage.depth + 1
+                     FROM lineage JOIN access_tokens t ON t.parent_jti = lineage.jti
+                     WHERE t.grant_id = (SELECT grant_id FROM access_tokens WHERE jti = $2)
+                       AND lineage.depth < $3
                  )
                  UPDATE approval_requests SET expires_at = $1
                  WHERE status IN ('pending', 'approved') AND expires_at > $1
-                   AND (subject_claims::jsonb ->> 'jti') = $2",
+                   AND (subject_claims::jsonb ->> 'jti') IN (SELECT jti FROM lineage)",
             )
             .bind(now)
             .bind(jti)
+            .bind(LINEAGE_DEPTH)
             .execute(&self.pool)
             .await?;
             Ok(())

@@ -12,6 +12,19 @@ use super::{SqliteBackend, SqliteQuery};
 use crate::model::{AuditEvent, CodeBinding, Grant, IssuedAccessToken, NewRefreshToken, StoredRefreshToken};
 use crate::store::{GrantStore, StoreError, StoreFuture};
 
+/// The common table expression `lineage(jti, depth)`: the access token bound first and every
+/// token exchanged from it, down to the longest actor chain (bound second, the token again, and
+/// third, [`LINEAGE_DEPTH`]). Exchanged tokens hang under their subject's grant, so only that
+/// grant's tokens are searched (its index), not the whole table.
+const LINEAGE: &str = "lineage(jti, depth) AS (
+        SELECT ?, 0
+        UNION ALL
+        SELECT t.jti, lineage.depth + 1 FROM lineage JOIN access_tokens t ON t.parent_jti = lineage.jti
+        WHERE t.grant_id = (SELECT grant_id FROM access_tokens WHERE jti = ?) AND lineage.depth < ?
+    )";
+/// How many exchanges deep a token's descendants go: one per actor of the longest chain.
+const LINEAGE_DEPTH: i64 = protocol::jwt::validation::MAX_ACTOR_DEPTH as i64;
+
 impl FromRow<'_, SqliteRow> for Grant {
     fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
         Ok(Grant {
@@ -292,15 +305,19 @@ impl GrantStore for SqliteBackend {
                     .bind(&jti)
                     .execute(&mut *c)
                     .await?;
-                // Approvals asked on this token end with it (see the trait's doc).
-                sqlx::query(
-                    "UPDATE approval_requests SET expires_at = ?
+                // Approvals asked on this token, or on a token exchanged from it, end with it (see
+                // the trait's doc).
+                sqlx::query(&format!(
+                    "WITH RECURSIVE {LINEAGE}
+                     UPDATE approval_requests SET expires_at = ?
                      WHERE status IN ('pending', 'approved') AND expires_at > ?
-                       AND json_extract(subject_claims, '$.jti') = ?",
-                )
-                .bind(now)
-                .bind(now)
+                       AND json_extract(subject_claims, '$.jti') IN (SELECT jti FROM lineage)"
+                ))
                 .bind(&jti)
+                .bind(&jti)
+                .bind(LINEAGE_DEPTH)
+                .bind(now)
+                .bind(now)
                 .execute(&mut *c)
                 .await?;
                 Ok(())
