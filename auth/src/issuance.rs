@@ -13,7 +13,7 @@ use protocol::token::{TOKEN_TYPE_ACCESS_TOKEN, TokenResponse};
 
 use crate::keyring::SignerError;
 use crate::state::{AppState, secs};
-use crate::store::{Grant, IssuedAccessToken, NewRefreshToken, StoreError};
+use crate::store::{Grant, IssuedAccessToken, NewRefreshToken, Registration, StoreError};
 use crate::{digest, random};
 
 /// A token response and what must be recorded for it.
@@ -24,13 +24,15 @@ pub struct Issued {
 }
 
 /// Mints tokens for `grant` with `scope` (the grant's, or a subset on refresh). `groups` goes into
-/// the token when the grant's resource asks for it.
+/// the token when the grant's resource asks for it; `registration` is how the grant's client was
+/// registered (the `client_registration` claim).
 pub fn issue(
     state: &AppState,
     grant: &Grant,
     scope: &Scopes,
     with_refresh: bool,
     groups: Option<Vec<String>>,
+    registration: Registration,
     now: i64,
 ) -> Result<Issued, SignerError> {
     let ttl = secs(state.config.settings.access_token_ttl);
@@ -49,6 +51,7 @@ pub fn issue(
         act: None,
         groups,
         authorization_details: None,
+        client_registration: Some(registration.as_str().to_owned()),
     };
     let access_token = state.keys.sign(&claims, now)?;
     let access = IssuedAccessToken {
@@ -98,8 +101,8 @@ pub async fn groups_for(
 
 /// What a delegated token is for: the user's token it derives from, who acts, and what for.
 pub struct Delegation<'a> {
-    /// The claims of the token acted on (its `sub`, `client_id`, `auth_time` and actor chain
-    /// carry over).
+    /// The claims of the token acted on (its `sub`, `client_id`, `client_registration`,
+    /// `auth_time` and actor chain carry over).
     pub subject: &'a AccessTokenClaims,
     /// The grant the new token hangs under: the subject token's.
     pub grant_id: &'a str,
@@ -146,6 +149,8 @@ pub fn issue_delegated(
         }),
         groups: delegation.groups,
         authorization_details: delegation.authorization_details.clone(),
+        // `client_id` is the subject's, and so is how that client was registered.
+        client_registration: subject.client_registration.clone(),
     };
     let access_token = state.keys.sign(&claims, now)?;
     let access = IssuedAccessToken {

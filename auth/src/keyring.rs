@@ -296,6 +296,7 @@ mod tests {
             act: None,
             groups: None,
             authorization_details: None,
+            client_registration: None,
         }
     }
 

@@ -104,6 +104,7 @@ mod tests {
                 act: None,
                 groups: None,
                 authorization_details: None,
+                client_registration: None,
             },
             scopes: Scopes::default(),
         })

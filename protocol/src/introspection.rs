@@ -39,6 +39,8 @@ pub struct IntrospectionResponse {
     pub groups: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_details: Option<Vec<crate::authorization_details::AuthorizationDetail>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_registration: Option<String>,
 }
 
 impl IntrospectionResponse {
@@ -77,6 +79,7 @@ impl IntrospectionResponse {
             act: self.act,
             groups: self.groups,
             authorization_details: self.authorization_details,
+            client_registration: self.client_registration,
         })
     }
 }
@@ -132,6 +135,7 @@ mod tests {
             sub: Some("u".into()),
             aud: Some("http://rs".into()),
             iss: Some("http://as".into()),
+            client_registration: Some("dynamic".into()),
             ..Default::default()
         }
     }
@@ -141,6 +145,7 @@ mod tests {
         let claims = active().into_claims(&EXPECTED, 1000).unwrap();
         assert_eq!((claims.sub.as_str(), claims.scope.as_deref()), ("u", Some("echo")));
         assert!(claims.aud.contains("http://rs"));
+        assert_eq!(claims.client_registration.as_deref(), Some("dynamic"));
         let no_iss = IntrospectionResponse { iss: None, ..active() }.into_claims(&EXPECTED, 1000).unwrap();
         assert_eq!(no_iss.iss, "http://as");
     }

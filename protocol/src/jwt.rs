@@ -63,6 +63,23 @@ pub struct AccessTokenClaims {
     /// after an out-of-band approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_details: Option<Vec<crate::authorization_details::AuthorizationDetail>>,
+    /// How the client named by `client_id` came to be registered at the authorization server, one
+    /// of [`client_registration`]'s values, so a policy downstream can treat an operator's client
+    /// apart from one anyone registered. A token obtained by exchange or after an approval carries
+    /// its subject token's (its `client_id` is the subject's). Absent from tokens issued before
+    /// the claim existed; kept as a string so a value added later does not make a token unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_registration: Option<String>,
+}
+
+/// The values of [`AccessTokenClaims::client_registration`].
+pub mod client_registration {
+    /// Registered by the authorization server's operator (`mcp-auth clients add`).
+    pub const PREREGISTERED: &str = "preregistered";
+    /// Registered by anyone through dynamic client registration (RFC 7591).
+    pub const DYNAMIC: &str = "dynamic";
+    /// Identified by the URL of a Client ID Metadata Document the authorization server fetched.
+    pub const METADATA_DOCUMENT: &str = "metadata_document";
 }
 
 impl AccessTokenClaims {
@@ -185,6 +202,19 @@ mod tests {
         assert_eq!(claims.client_id, "s6BhdRkqt3");
         assert!(claims.aud.contains("https://rs.example.com/"));
         assert_eq!(claims.actors().count(), 0);
+        assert_eq!(claims.client_registration, None, "a token without the claim still reads");
+    }
+
+    #[test]
+    fn the_client_registration_claim_round_trips_and_is_left_out_when_unknown() {
+        let body = r#"{"iss": "i", "sub": "u", "aud": "a", "exp": 2, "iat": 1, "jti": "j",
+          "client_id": "c", "client_registration": "dynamic"}"#;
+        let claims: AccessTokenClaims = serde_json::from_str(body).unwrap();
+        assert_eq!(claims.client_registration.as_deref(), Some(client_registration::DYNAMIC));
+        let json = serde_json::to_value(&claims).unwrap();
+        assert_eq!(json["client_registration"], "dynamic");
+        let unknown = AccessTokenClaims { client_registration: None, ..claims };
+        assert!(serde_json::to_value(&unknown).unwrap().get("client_registration").is_none());
     }
 
     #[test]

@@ -132,6 +132,7 @@ impl TestIssuer {
             act: None,
             groups: None,
             authorization_details: None,
+            client_registration: None,
         }
     }
 

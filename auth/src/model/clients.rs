@@ -1,6 +1,7 @@
 //! OAuth clients: pre-registered, registered dynamically (RFC 7591), or fetched from a Client ID
 //! Metadata Document.
 
+use protocol::jwt::client_registration;
 use protocol::registration::{CLIENT_SECRET_BASIC, ClientMetadata, PRIVATE_KEY_JWT};
 
 /// How a client came to exist; shown to operators and decides nothing about trust.
@@ -13,21 +14,22 @@ pub enum Registration {
 }
 
 impl Registration {
-    /// The name under which the kind is stored and shown.
+    /// The name under which the kind is stored and shown, and which access tokens carry as
+    /// `client_registration`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Registration::Preregistered => "preregistered",
-            Registration::Dynamic => "dynamic",
-            Registration::MetadataDocument => "metadata_document",
+            Registration::Preregistered => client_registration::PREREGISTERED,
+            Registration::Dynamic => client_registration::DYNAMIC,
+            Registration::MetadataDocument => client_registration::METADATA_DOCUMENT,
         }
     }
 
     /// The kind named by [`Registration::as_str`].
     pub fn parse(name: &str) -> Option<Self> {
         match name {
-            "preregistered" => Some(Registration::Preregistered),
-            "dynamic" => Some(Registration::Dynamic),
-            "metadata_document" => Some(Registration::MetadataDocument),
+            client_registration::PREREGISTERED => Some(Registration::Preregistered),
+            client_registration::DYNAMIC => Some(Registration::Dynamic),
+            client_registration::METADATA_DOCUMENT => Some(Registration::MetadataDocument),
             _ => None,
         }
     }

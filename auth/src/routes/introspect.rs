@@ -75,5 +75,6 @@ async fn describe(
         act: claims.act,
         groups: claims.groups,
         authorization_details: claims.authorization_details,
+        client_registration: claims.client_registration,
     })
 }

@@ -153,6 +153,7 @@ async fn a_person_approves_a_described_call_and_the_client_collects_a_token_boun
     let issued = claims(token.access_token.secret());
     assert_eq!(issued["aud"], UPSTREAM);
     assert_eq!(issued["act"]["sub"], "gateway");
+    assert_eq!(issued["client_registration"], "dynamic", "the subject's client, not the gateway");
     assert_eq!(issued["scope"], "echo notes:write", "all the subject's scopes the upstream knows");
     let detail = &issued["authorization_details"][0];
     assert_eq!(

@@ -118,6 +118,8 @@ async fn a_client_identified_by_its_metadata_url_completes_the_flow() {
         .await
         .unwrap();
     assert!(tokens.refresh_token.is_some(), "grant_types from the document apply");
+    let claims = protocol::jwt::decode_unverified(tokens.access_token.secret()).unwrap().claims;
+    assert_eq!(claims["client_registration"], "metadata_document");
 }
 
 #[tokio::test]

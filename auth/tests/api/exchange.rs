@@ -55,6 +55,11 @@ async fn the_gateway_exchanges_a_users_token_for_a_short_narrower_token_for_the_
     assert_ne!(issued["jti"], original["jti"]);
     assert!(issued["exp"].as_i64().unwrap() - issued["iat"].as_i64().unwrap() <= 60);
     assert_eq!(issued["auth_time"], original["auth_time"]);
+    // How the user's client was registered, not the (preregistered) gateway.
+    assert_eq!(
+        (&issued["client_registration"], &original["client_registration"]),
+        (&json!("dynamic"), &json!("dynamic"))
+    );
     assert_eq!(issued["groups"], json!(["admins", "ops"]), "the upstream asks for groups");
     assert!(original.get("groups").is_none(), "the gateway's resource does not");
 
@@ -68,6 +73,7 @@ async fn the_gateway_exchanges_a_users_token_for_a_short_narrower_token_for_the_
     assert!(answer.active);
     assert_eq!(answer.act.map(|a| a.sub).as_deref(), Some("gateway"));
     assert_eq!(answer.aud.as_deref(), Some(UPSTREAM));
+    assert_eq!(answer.client_registration.as_deref(), Some("dynamic"));
 
     let kinds = audit_kinds(&app).await;
     assert_eq!(kinds.iter().filter(|k| *k == "token_exchanged").count(), 2, "{kinds:?}");

@@ -68,6 +68,37 @@ async fn the_code_buys_an_es256_at_jwt_for_the_requested_resource() {
     assert!(!claims.sub.is_empty() && claims.sub != "demo", "sub is a stable id, not the username");
     assert!(claims.exp > claims.iat && claims.exp - claims.iat == 300);
     assert!(!claims.jti.is_empty());
+    assert_eq!(claims.client_registration.as_deref(), Some("dynamic"), "registered at /register");
+}
+
+/// Access tokens say how their client was registered (`client_registration`), from the code and
+/// from every refresh, so a policy downstream can tell an operator's client from anyone's.
+#[tokio::test]
+async fn tokens_say_how_their_client_was_registered() {
+    let app = spawn_app().await;
+    let registration = |token: &TokenResponse| {
+        let claims = protocol::jwt::decode_unverified(token.access_token.secret()).unwrap().claims;
+        claims["client_registration"].as_str().map(str::to_owned)
+    };
+    let preregistered = mcp_auth::admin::add_client(
+        &app.store,
+        None,
+        "Operator's app",
+        vec![REDIRECT_URI.to_owned()],
+        true,
+        app.clock_now(),
+    )
+    .await
+    .unwrap()
+    .client_id;
+    let dynamic = app.register_refreshing_client().await;
+    for (client_id, expected) in [(preregistered, "preregistered"), (dynamic, "dynamic")] {
+        let first = app.first_tokens(&client_id).await;
+        assert_eq!(registration(&first).as_deref(), Some(expected), "{client_id}: from the code");
+        let refresh = first.refresh_token.as_ref().unwrap().secret();
+        let refreshed: TokenResponse = app.refresh(&client_id, refresh, &[]).await.json().await.unwrap();
+        assert_eq!(registration(&refreshed).as_deref(), Some(expected), "{client_id}: from a refresh");
+    }
 }
 
 #[tokio::test]

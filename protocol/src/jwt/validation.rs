@@ -176,6 +176,7 @@ mod tests {
             act: None,
             groups: None,
             authorization_details: None,
+            client_registration: None,
         }
     }
 

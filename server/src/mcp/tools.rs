@@ -349,6 +349,7 @@ mod tests {
                 act: None,
                 groups: None,
                 authorization_details: None,
+                client_registration: None,
             },
             scopes: Scopes::parse(scope).unwrap(),
         }

@@ -143,7 +143,7 @@ async fn mint(
         revoked_at: None,
     };
     let groups = groups_for(state, &grant.resource, &grant.user_id).await?;
-    let issued = issue(state, &grant, scope, wants_refresh_tokens(client), groups, now)?;
+    let issued = issue(state, &grant, scope, wants_refresh_tokens(client), groups, client.registration, now)?;
     let mut event = AuditEvent::new(AuditKind::TokenIssued)
         .client(&grant.client_id)
         .user(&grant.user_id)

@@ -65,7 +65,7 @@ pub async fn refresh(
     }
 
     let groups = groups_for(state, &grant.resource, &grant.user_id).await?;
-    let issued = issue(state, &grant, &scope, true, groups, now)?;
+    let issued = issue(state, &grant, &scope, true, groups, client.registration, now)?;
     let next = issued.refresh.as_ref().expect("issue() with refresh returns a refresh token");
     let mut event = AuditEvent::new(AuditKind::RefreshRotated)
         .client(&grant.client_id)
