@@ -59,6 +59,7 @@ pub fn run() -> anyhow::Result<()> {
         user: "user-0001",
         groups: &groups,
         client_id: "bench-client",
+        client_registration: "dynamic",
         tool: "demo__echo",
         arguments: &arguments,
         time: now,

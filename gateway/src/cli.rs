@@ -101,6 +101,11 @@ pub enum PolicyCommand {
         /// The client calling.
         #[arg(long, default_value = "client")]
         client: String,
+        /// How that client was registered at the AS (`principal.client_registration`, from the
+        /// token's `client_registration`; `unknown` stands for a token that does not say).
+        #[arg(long, default_value = "dynamic",
+              value_parser = ["preregistered", "dynamic", "metadata_document", "unknown"])]
+        client_registration: String,
         /// The gateway's tool name (`<upstream>__<tool>`).
         #[arg(long)]
         tool: String,
@@ -432,6 +437,7 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
             user,
             groups,
             client,
+            client_registration,
             tool,
             args,
             scopes,
@@ -454,6 +460,7 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                 user: &user,
                 groups: &groups,
                 client_id: &client,
+                client_registration: &client_registration,
                 tool: &tool,
                 arguments: &arguments,
                 time,

@@ -19,6 +19,7 @@ pub struct Asker<'a> {
     pub user: &'a str,
     pub groups: &'a [String],
     pub client_id: &'a str,
+    pub client_registration: &'a str,
     pub time: i64,
     pub client_address: &'a str,
     /// The token's scopes. Each tool is judged with its own scopes added: a tool the user could
@@ -46,6 +47,7 @@ pub fn visible_tools(
                 user: asker.user,
                 groups: asker.groups,
                 client_id: asker.client_id,
+                client_registration: asker.client_registration,
                 tool: &entry.name,
                 arguments: &no_arguments,
                 time: asker.time,

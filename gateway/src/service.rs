@@ -147,6 +147,7 @@ impl Gateway {
             user: caller.token.subject(),
             groups: &groups,
             client_id: &caller.token.claims.client_id,
+            client_registration: registration_of(caller.token),
             time: now(),
             client_address: &caller.client_address,
             scopes: &caller.token.scopes,
@@ -290,6 +291,7 @@ impl Gateway {
             user: caller.token.subject(),
             groups: &groups,
             client_id: &caller.token.claims.client_id,
+            client_registration: registration_of(caller.token),
             tool: name,
             arguments,
             time: now(),
@@ -716,6 +718,11 @@ fn facts_of(token: &VerifiedToken, entry: &Entry) -> (Vec<String>, Vec<String>) 
     (groups, crate::policy::call_scopes(&token.scopes, entry))
 }
 
+/// How the caller's client was registered at the AS, as its token says (`client_registration`).
+fn registration_of(token: &VerifiedToken) -> &str {
+    token.claims.client_registration.as_deref().unwrap_or(crate::policy::UNKNOWN_REGISTRATION)
+}
+
 fn auth_time(token: &VerifiedToken) -> i64 {
     token.claims.auth_time.and_then(|t| i64::try_from(t).ok()).unwrap_or(0)
 }
@@ -894,6 +901,7 @@ mod tests {
                 act: None,
                 groups: Some(groups.iter().map(|g| (*g).to_owned()).collect()),
                 authorization_details: None,
+                client_registration: None,
             },
             scopes: Scopes::default(),
         }

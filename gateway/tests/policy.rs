@@ -45,6 +45,7 @@ impl Call {
             user: "alice",
             groups: &self.groups,
             client_id: "agent",
+            client_registration: "dynamic",
             tool,
             arguments: &self.arguments,
             time: 1_700_000_000,
@@ -96,6 +97,29 @@ fn the_demo_policy_decides_each_kind_of_call_as_it_says() {
 
     let unknown = decide(&policies, "demo__rm_rf", &plain);
     assert!(!unknown.allowed && !unknown.errors.is_empty());
+}
+
+/// `principal.client_registration` is how the caller's client came to exist at the AS (the
+/// token's `client_registration`): a policy can keep deletes to the operator's own clients.
+#[test]
+fn a_policy_can_tell_how_the_client_was_registered() {
+    let policies = load(
+        r#"@id("anyone") permit(principal, action, resource);
+           @id("deletes-by-known-clients-only")
+           forbid(principal, action in Gateway::Action::"destructive", resource)
+           unless { principal.client_registration == "preregistered" };"#,
+    );
+    let delete = call(&[], "notes:write", json!({"id": 7}));
+    let by = |registration| {
+        let facts = CallFacts { client_registration: registration, ..delete.facts("demo__delete_note") };
+        policies.decide(&facts)
+    };
+    assert!(by("preregistered").allowed);
+    for registration in ["dynamic", "metadata_document", mcp_gateway::policy::UNKNOWN_REGISTRATION] {
+        let refused = by(registration);
+        assert!(!refused.allowed, "{registration}");
+        assert_eq!(refused.determining, ["deletes-by-known-clients-only"], "{registration}");
+    }
 }
 
 #[test]
@@ -481,6 +505,7 @@ fn tools_list_is_the_live_offered_tools_a_call_would_not_deny_outright() {
             user: "alice",
             groups,
             client_id: "agent",
+            client_registration: "dynamic",
             time: 1_700_000_000,
             client_address: "127.0.0.1",
             scopes: &scopes,

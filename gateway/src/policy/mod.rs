@@ -137,6 +137,10 @@ fn units(mut text: &str, mut allowed: &[(char, u64)]) -> Option<u64> {
 /// and the tool's own, which a client lacking them is asked to step up to (`403
 /// insufficient_scope`) before the call goes through. A call, a listing and `policy explain` all
 /// build them here, so they decide alike.
+/// `principal.client_registration` when the token does not say how its client was registered
+/// (issued before the AS said so, or by an AS that does not): no `==` on a known kind matches it.
+pub const UNKNOWN_REGISTRATION: &str = "unknown";
+
 pub fn call_scopes(token: &Scopes, entry: &Entry) -> Vec<String> {
     match &entry.scopes {
         Some(needed) => token.union(needed).iter().map(str::to_owned).collect(),
@@ -151,6 +155,9 @@ pub struct CallFacts<'a> {
     pub user: &'a str,
     pub groups: &'a [String],
     pub client_id: &'a str,
+    /// How that client was registered at the AS (the token's `client_registration`:
+    /// `preregistered`, `dynamic` or `metadata_document`), or [`UNKNOWN_REGISTRATION`].
+    pub client_registration: &'a str,
     /// The gateway's (prefixed) tool name.
     pub tool: &'a str,
     pub arguments: &'a Map<String, Value>,
@@ -403,8 +410,10 @@ impl Policies {
         // is the costliest step left of a decision, so fewer entities is faster.)
         let user = || {
             let client = RestrictedExpression::new_string(facts.client_id.to_owned());
-            Entity::new(principal.clone(), [("client_id".to_owned(), client)].into(), groups.clone())
-                .map_err(|e| e.to_string())
+            let registration = RestrictedExpression::new_string(facts.client_registration.to_owned());
+            let attributes =
+                [("client_id".to_owned(), client), ("client_registration".to_owned(), registration)];
+            Entity::new(principal.clone(), attributes.into(), groups.clone()).map_err(|e| e.to_string())
         };
         let no_tool = || format!("no tool {:?}", facts.tool);
 
@@ -421,7 +430,7 @@ impl Policies {
                 let selected =
                     self.policy_sets.get_or_build(chosen.as_slice(), || self.index.policy_set(&chosen))?;
                 let caller_key = memo::key(
-                    [facts.tool, facts.user, facts.client_id]
+                    [facts.tool, facts.user, facts.client_id, facts.client_registration]
                         .into_iter()
                         .chain(facts.groups.iter().map(String::as_str)),
                 );
@@ -693,6 +702,7 @@ mod tests {
             user,
             groups,
             client_id,
+            client_registration: "dynamic",
             tool,
             arguments,
             time: 0,
@@ -929,6 +939,7 @@ mod tests {
                     user,
                     groups: &groups,
                     client_id: &client,
+                    client_registration: "dynamic",
                     tool,
                     arguments: &arguments,
                     time: 50 + 100 * dice.roll(2) as i64,

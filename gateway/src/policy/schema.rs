@@ -197,7 +197,7 @@ pub fn arguments_type(input_schema: &Value) -> ArgType {
 /// The Cedar schema (in Cedar's schema syntax) of `catalog`.
 pub fn render(catalog: &Catalog) -> String {
     let mut out = format!(
-        "namespace {NAMESPACE} {{\n  entity Group;\n  entity User in [Group] = {{ \"client_id\": String }};\n  \
+        "namespace {NAMESPACE} {{\n  entity Group;\n  entity User in [Group] = {{ \"client_id\": String, \"client_registration\": String }};\n  \
          entity Upstream;\n  entity Tool in [Upstream];\n"
     );
     for group in Group::ALL {
