@@ -94,6 +94,11 @@ fn the_demo_policy_decides_each_kind_of_call_as_it_says() {
         assert_eq!(refused.determining, ["no-passwords-in-echo"], "{text}");
     }
     assert!(decide(&policies, "demo__echo", &call(&[], "", json!({"text": "hello"}))).allowed);
+    // An argument the tool's schema closes out (`additionalProperties: false`) is no policy's to
+    // overlook: the call does not fit the tool.
+    let extra = decide(&policies, "demo__echo", &call(&[], "", json!({"text": "hello", "also": "x"})));
+    assert!(!extra.allowed, "{extra:?}");
+    assert!(extra.invalid_arguments.as_deref().is_some_and(|why| why.contains("\"also\"")), "{extra:?}");
 
     let unknown = decide(&policies, "demo__rm_rf", &plain);
     assert!(!unknown.allowed && !unknown.errors.is_empty());

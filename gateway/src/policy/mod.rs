@@ -308,7 +308,15 @@ impl Policies {
         let Some(types) = self.argument_types.get(facts.tool) else {
             return denied(vec![format!("no tool {:?}", facts.tool)]);
         };
-        let arguments = match types.object_expression(facts.arguments) {
+        let closed_out = self
+            .catalog
+            .get(facts.tool)
+            .and_then(|entry| schema::undeclared_argument(&entry.tool.input_schema, facts.arguments));
+        let typed = match closed_out {
+            Some(path) => Err(format!("argument {path} is not one the tool's input schema allows")),
+            None => types.object_expression(facts.arguments),
+        };
+        let arguments = match typed {
             Ok(arguments) => arguments,
             Err(why) => {
                 let error = format!("the arguments do not fit the tool's types: {why}");

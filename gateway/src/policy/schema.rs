@@ -166,6 +166,46 @@ fn record_expression(
     cedar_policy::RestrictedExpression::new_record(attributes).map_err(|e| e.to_string())
 }
 
+/// The first argument `value` carries that `schema` closes out (`"additionalProperties": false`
+/// on its object, or on an object within it reached through `properties` or `items`), as a path
+/// (`"opts"."extra"`). The policy sees declared arguments only; one the tool's own schema forbids
+/// is refused instead of passed on unseen, since an upstream that took it after all would act on
+/// what no policy read.
+pub fn undeclared_argument(schema: &Value, arguments: &serde_json::Map<String, Value>) -> Option<String> {
+    undeclared_in(schema, arguments, 0)
+}
+
+fn undeclared_in(schema: &Value, object: &serde_json::Map<String, Value>, depth: usize) -> Option<String> {
+    let properties = schema.get("properties").and_then(Value::as_object);
+    let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+    for (name, item) in object {
+        match properties.and_then(|p| p.get(name)) {
+            Some(property) => {
+                if let Some(inner) = undeclared_at(property, item, depth + 1) {
+                    return Some(format!("{name:?}.{inner}"));
+                }
+            }
+            None if closed => return Some(format!("{name:?}")),
+            None => {}
+        }
+    }
+    None
+}
+
+fn undeclared_at(schema: &Value, value: &Value, depth: usize) -> Option<String> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    match value {
+        Value::Object(object) => undeclared_in(schema, object, depth),
+        Value::Array(items) => {
+            let item_schema = schema.get("items")?;
+            items.iter().find_map(|item| undeclared_at(item_schema, item, depth + 1))
+        }
+        _ => None,
+    }
+}
+
 /// Attribute names the schema can carry: printable, no control characters, not too long.
 fn is_attribute_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 128 && !name.chars().any(char::is_control)
@@ -265,6 +305,26 @@ mod tests {
              \"we\\\"ird\"?: String, \"where\"?: { \"path\": String } }"
         );
         assert_eq!(arguments_type(&json!({"type": "string"})), ArgType::Record(Vec::new()));
+    }
+
+    #[test]
+    fn an_argument_a_closed_schema_does_not_declare_is_found_at_any_depth() {
+        let schema = json!({"type": "object", "additionalProperties": false, "properties": {
+            "text": {"type": "string"},
+            "opts": {"type": "object", "additionalProperties": false, "properties": {"a": {"type": "string"}}},
+            "open": {"type": "object", "properties": {}},
+            "list": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+                                                "properties": {"n": {"type": "integer"}}}}
+        }});
+        let found = |arguments: Value| undeclared_argument(&schema, arguments.as_object().unwrap());
+        assert_eq!(found(json!({"text": "hi", "opts": {"a": "x"}, "list": [{"n": 1}]})), None);
+        assert_eq!(found(json!({"open": {"anything": 1}})), None, "an open object takes anything");
+        assert_eq!(found(json!({"text": "hi", "extra": 1})).as_deref(), Some("\"extra\""));
+        assert_eq!(found(json!({"opts": {"a": "x", "b": 1}})).as_deref(), Some("\"opts\".\"b\""));
+        assert_eq!(found(json!({"list": [{"n": 1}, {"m": 2}]})).as_deref(), Some("\"list\".\"m\""));
+        // Without `additionalProperties: false` an extra argument is the upstream's to judge.
+        let open = json!({"type": "object", "properties": {"text": {"type": "string"}}});
+        assert_eq!(undeclared_argument(&open, json!({"extra": 1}).as_object().unwrap()), None);
     }
 
     #[test]
