@@ -137,16 +137,16 @@ fn units(mut text: &str, mut allowed: &[(char, u64)]) -> Option<u64> {
 /// and the tool's own, which a client lacking them is asked to step up to (`403
 /// insufficient_scope`) before the call goes through. A call, a listing and `policy explain` all
 /// build them here, so they decide alike.
-/// `principal.client_registration` when the token does not say how its client was registered
-/// (issued before the AS said so, or by an AS that does not): no `==` on a known kind matches it.
-pub const UNKNOWN_REGISTRATION: &str = "unknown";
-
 pub fn call_scopes(token: &Scopes, entry: &Entry) -> Vec<String> {
     match &entry.scopes {
         Some(needed) => token.union(needed).iter().map(str::to_owned).collect(),
         None => token.iter().map(str::to_owned).collect(),
     }
 }
+
+/// `principal.client_registration` when the token does not say how its client was registered
+/// (issued before the AS said so, or by an AS that does not): no `==` on a known kind matches it.
+pub const UNKNOWN_REGISTRATION: &str = "unknown";
 
 /// Everything a decision is about.
 #[derive(Debug, Clone)]
