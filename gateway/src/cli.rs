@@ -83,6 +83,8 @@ pub enum CatalogCommand {
     },
 }
 
+// Parsed once per run of the command: the size of a variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Validate a policy file strictly against the tools of a catalog; print every problem with

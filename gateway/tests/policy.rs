@@ -319,8 +319,10 @@ fn any_evaluation_error_is_a_deny_even_in_a_forbid() {
         let denied = decide(&policies, "demo__read_note", &call(&[], "", arguments.clone()));
         assert!(!denied.allowed, "{arguments}");
     }
-    // Undeclared arguments are not the policy's business: dropped before it runs.
-    assert!(decide(&policies, "demo__read_note", &call(&[], "", json!({"id": 0, "extra": true}))).allowed);
+    // An argument the tool's schema closes out (`additionalProperties: false`, as every demo
+    // tool's) is refused: the policy would not have read it.
+    let extra = decide(&policies, "demo__read_note", &call(&[], "", json!({"id": 0, "extra": true})));
+    assert!(!extra.allowed && extra.invalid_arguments.is_some(), "{extra:?}");
 }
 
 #[test]
@@ -373,12 +375,14 @@ fn consent_obligations_parse_and_the_strictest_wins() {
          @consent(\"PT1H\") permit(principal, action in Gateway::Action::\"read\", resource);\n\
          @consent(\"once\") permit(principal, action in Gateway::Action::\"destructive\", resource);\n",
     );
-    let any = call(&[], "", json!({"id": 1}));
     assert_eq!(
-        decide(&policies, "demo__list_notes", &any).consent,
+        decide(&policies, "demo__list_notes", &call(&[], "", json!({}))).consent,
         Some(Consent::For(Duration::from_secs(3600)))
     );
-    assert_eq!(decide(&policies, "demo__delete_note", &any).consent, Some(Consent::Once));
+    assert_eq!(
+        decide(&policies, "demo__delete_note", &call(&[], "", json!({"id": 1}))).consent,
+        Some(Consent::Once)
+    );
     assert_eq!(
         decide(&policies, "demo__add_note", &call(&[], "", json!({"title": "t", "body": ""}))).consent,
         Some(Consent::For(Duration::from_secs(86_400)))
