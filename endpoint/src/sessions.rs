@@ -109,23 +109,26 @@ impl Table {
         ids.iter().min_by_key(|id| self.sessions.get(*id).map(|s| s.last_seen)).cloned()
     }
 
-    /// Makes room for one more session of `subject`. First its own: a user at the limit, or any
-    /// user of a full table who already holds one, gives up their least recently used. Else, in a
-    /// full table, an idle session if there is one (it is gone for `find` anyway), else the least
-    /// recently used one of the user holding the most: a user opening session after session only
-    /// ever pushes out their own, never everyone else's.
+    /// Makes room for one more session of `subject`. A user at the per-user limit gives up their
+    /// own least recently used. Then, in a full table: an idle session if there is one (it is gone
+    /// for `find` anyway); else the user's own least recently used if they hold one; else, when
+    /// everybody holds one session, the least recently used of all; else the least recently used
+    /// of a user holding the most. A user opening session after session only ever pushes out
+    /// their own, never everyone else's.
     fn make_room(&mut self, subject: &str, max: usize, per_user: usize, idle: Duration, now: Instant) {
-        let held = self.held_by(subject);
-        if (held >= per_user || (held > 0 && self.len() >= max))
+        if self.held_by(subject) >= per_user
             && let Some(oldest) = self.oldest_of(subject)
         {
             self.remove(&oldest);
         }
         while self.len() >= max {
-            let idle_one = self.by_age.first().filter(|(seen, _)| now.duration_since(*seen) >= idle);
-            let victim = match idle_one {
-                Some((_, id)) => Some(id.clone()),
-                None => self.by_count.last().and_then(|(_, largest)| self.oldest_of(largest)),
+            let least_recent = self.by_age.first().map(|(seen, id)| (*seen, id.clone()));
+            let victim = match (least_recent, self.by_count.last()) {
+                (Some((seen, id)), _) if now.duration_since(seen) >= idle => Some(id),
+                _ if self.held_by(subject) > 0 => self.oldest_of(subject),
+                (Some((_, id)), Some((1, _))) => Some(id),
+                (_, Some((_, largest))) => self.oldest_of(largest),
+                (_, None) => None,
             };
             match victim {
                 Some(id) => self.remove(&id),
@@ -290,6 +293,34 @@ mod tests {
         assert!(sessions.touch(&kept, &MALLORY).is_some() && sessions.touch(&third, &MALLORY).is_some());
         assert!(sessions.touch(&alice, &ALICE).is_some());
         assert_eq!(sessions.lock().len(), 3);
+    }
+
+    /// Sessions nobody ends pile up as idle ones: a full table gives those up before a user's
+    /// live session, and among users holding one each, the least recently used goes.
+    #[test]
+    fn a_full_table_gives_up_idle_sessions_before_live_ones() {
+        let sessions = Sessions::new(2, Duration::from_millis(40));
+        let bob = Owner { subject: "bob", client_id: "app" };
+        let alice = sessions.open(&ALICE, "2025-11-25");
+        let bobs = sessions.open(&bob, "2025-11-25");
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(sessions.touch(&alice, &ALICE).is_some(), "used again: live");
+        let second = sessions.open(&ALICE, "2025-11-25");
+        assert!(sessions.touch(&alice, &ALICE).is_some(), "her live session stays; Bob's idle one went");
+        assert!(sessions.touch(&second, &ALICE).is_some());
+        assert_eq!(sessions.touch(&bobs, &bob), None);
+
+        // Everybody holding one live session: the least recently used makes room, not whoever
+        // sorts last by name.
+        let sessions = Sessions::new(2, Duration::from_secs(60));
+        let zoe = Owner { subject: "zoe", client_id: "app" };
+        let alices = sessions.open(&ALICE, "2025-11-25");
+        let zoes = sessions.open(&zoe, "2025-11-25");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(sessions.touch(&zoes, &zoe).is_some());
+        sessions.open(&bob, "2025-11-25");
+        assert!(sessions.touch(&zoes, &zoe).is_some(), "Zoe used hers last");
+        assert_eq!(sessions.touch(&alices, &ALICE), None);
     }
 
     #[test]

@@ -189,7 +189,7 @@ fn integer_argument(number: &serde_json::Number) -> Option<i64> {
         }
         None => return None,
     };
-    (integer.abs() <= MAX_SAFE_INTEGER).then_some(integer)
+    (integer.unsigned_abs() <= MAX_SAFE_INTEGER.unsigned_abs()).then_some(integer)
 }
 
 /// A header's integer: the decimal form `-?[1-9][0-9]*` (or `0`), optionally with a fraction of
@@ -202,7 +202,8 @@ fn integer_header(sent: &str) -> Option<i64> {
         None => sent,
     };
     let integer: i64 = digits.parse().ok()?;
-    (integer.to_string() == digits && integer.abs() <= MAX_SAFE_INTEGER).then_some(integer)
+    (integer.to_string() == digits && integer.unsigned_abs() <= MAX_SAFE_INTEGER.unsigned_abs())
+        .then_some(integer)
 }
 
 /// The `(header name, argument value)` of every property marked `x-mcp-header`, at any depth of
@@ -427,6 +428,9 @@ mod tests {
         assert!(check_count(json!(4), "3").is_err());
         // A number with a fraction has no header form at all.
         assert!(check_count(json!(3.5), "3.5").is_err());
+        // i64::MIN, whose absolute value an i64 cannot hold: refused, never an overflow.
+        assert!(check_count(json!(i64::MIN), "-9223372036854775808").is_err());
+        assert!(check_count(json!(-3), "-9223372036854775808").is_err());
         assert!(check_count(json!(true), "true").is_ok() && check_count(json!(false), "true").is_err());
     }
 
