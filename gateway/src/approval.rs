@@ -269,6 +269,11 @@ impl Approvals {
         let answer: BackchannelAuthenticationResponse =
             self.client.post(&self.bc_endpoint, &form, now).await?;
         let interval = answer.interval.map_or(DEFAULT_INTERVAL, |i| i64::try_from(i).unwrap_or(MAX_INTERVAL));
+        if interval > MAX_INTERVAL {
+            // Polls this far apart would leave the call waiting longer than any client does; an
+            // AS that insists answers `slow_down`, and the call keeps waiting until it expires.
+            tracing::warn!(interval, max = MAX_INTERVAL, "the AS's poll interval for approvals is capped");
+        }
         let interval = interval.min(MAX_INTERVAL);
         let expires_in = i64::try_from(answer.expires_in).unwrap_or(i64::MAX / 2);
         let mut pending = self.lock();

@@ -177,7 +177,10 @@ pub fn undeclared_argument(schema: &Value, arguments: &serde_json::Map<String, V
 
 fn undeclared_in(schema: &Value, object: &serde_json::Map<String, Value>, depth: usize) -> Option<String> {
     let properties = schema.get("properties").and_then(Value::as_object);
-    let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+    // `patternProperties` admits names beyond `properties`; matching its regular expressions is
+    // the upstream's business, so such an object counts as open here.
+    let closed = schema.get("additionalProperties") == Some(&Value::Bool(false))
+        && schema.get("patternProperties").is_none();
     for (name, item) in object {
         match properties.and_then(|p| p.get(name)) {
             Some(property) => {
@@ -322,9 +325,13 @@ mod tests {
         assert_eq!(found(json!({"text": "hi", "extra": 1})).as_deref(), Some("\"extra\""));
         assert_eq!(found(json!({"opts": {"a": "x", "b": 1}})).as_deref(), Some("\"opts\".\"b\""));
         assert_eq!(found(json!({"list": [{"n": 1}, {"m": 2}]})).as_deref(), Some("\"list\".\"m\""));
-        // Without `additionalProperties: false` an extra argument is the upstream's to judge.
+        // Without `additionalProperties: false` an extra argument is the upstream's to judge, and
+        // so is one `patternProperties` may admit.
         let open = json!({"type": "object", "properties": {"text": {"type": "string"}}});
         assert_eq!(undeclared_argument(&open, json!({"extra": 1}).as_object().unwrap()), None);
+        let patterned = json!({"type": "object", "additionalProperties": false,
+                               "patternProperties": {"^x-": {"type": "string"}}});
+        assert_eq!(undeclared_argument(&patterned, json!({"x-tag": "a"}).as_object().unwrap()), None);
     }
 
     #[test]
