@@ -176,6 +176,14 @@ async fn open(
     event.user_id = Some(subject.claims.sub.clone());
     event.grant_id = Some(subject.grant.id.clone());
     check_actor(client, &subject)?;
+    // A token bound to one approved call is good for that call only (as for an exchange): asked
+    // on, it would also hang a new request outside the chain its own subject token heads, where
+    // revoking that token cannot reach it.
+    if subject.claims.authorization_details.as_ref().is_some_and(|details| !details.is_empty()) {
+        return Err(ApiError::invalid_request(
+            "a token bound to an approved call cannot be the subject of another",
+        ));
+    }
     if request.login_hint != subject.claims.sub {
         return Err(ApiError::new(ErrorCode::UnknownUserId, "login_hint is not the subject token's user"));
     }
@@ -350,8 +358,11 @@ pub async fn collect(
     // Approved: the token is issued only while what it derives from still stands.
     let grant = state.store.find_grant(&request.grant_id).await?.filter(|grant| grant.is_live(now));
     let subject_revoked = match state.store.find_access_token(&request.subject.jti).await? {
-        // Swept at its expiry: the approval is bound to the grant, and revoking the token (or
-        // one it descends from) while it was recorded ended the request already.
+        // Swept at its expiry: the approval is bound to the grant. Revoking the token, or one it
+        // descends from, while the token's record (and those between them) still stood ended
+        // the request already; once a record between them is swept, only revoking the grant
+        // reaches it (a gap of chained gateways: the request keeps the subject's jti, not its
+        // whole chain).
         None => false,
         Some((record, _)) => {
             record.revoked_at.is_some()

@@ -4,7 +4,9 @@
 use protocol::jwt::client_registration;
 use protocol::registration::{CLIENT_SECRET_BASIC, ClientMetadata, PRIVATE_KEY_JWT};
 
-/// How a client came to exist; shown to operators and decides nothing about trust.
+/// How a client came to exist: shown to operators, and carried in its access tokens
+/// (`client_registration`) for resource servers' policies (a gateway may, say, keep deletes to
+/// preregistered clients). This server trusts no kind more than another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registration {
     Preregistered,

@@ -779,4 +779,11 @@ async fn a_token_bound_to_an_approved_call_cannot_be_exchanged() {
         let response = relay.exchange(&app, bound.access_token.secret(), target, None).await;
         assert_eq!(error_of(response).await, (400, "invalid_request".into()), "{target}");
     }
+    // Nor the subject of another approval request, which would hang outside the chain that
+    // revoking the user's token reaches.
+    for target in [OTHER, UPSTREAM] {
+        let details = details(target, "delete_note", "id = 7");
+        let response = ask_about(&app, &relay, bound.access_token.secret(), &details, &[]).await;
+        assert_eq!(error_of(response).await, (400, "invalid_request".into()), "{target}");
+    }
 }
