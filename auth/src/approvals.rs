@@ -358,11 +358,10 @@ pub async fn collect(
     // Approved: the token is issued only while what it derives from still stands.
     let grant = state.store.find_grant(&request.grant_id).await?.filter(|grant| grant.is_live(now));
     let subject_revoked = match state.store.find_access_token(&request.subject.jti).await? {
-        // Swept at its expiry: the approval is bound to the grant. Revoking the token, or one it
-        // descends from, while the token's record (and those between them) still stood ended
-        // the request already; once a record between them is swept, only revoking the grant
-        // reaches it (a gap of chained gateways: the request keeps the subject's jti, not its
-        // whole chain).
+        // Swept after its expiry: the approval is bound to the grant. Revoking the token, or one
+        // it descends from, ended the request already: the sweep keeps an exchanged token's
+        // record while its parent's stands, so the chain is there to walk down while the token
+        // revoked is. Once that one is swept too, revoking the grant ends the request.
         None => false,
         Some((record, _)) => {
             record.revoked_at.is_some()

@@ -745,7 +745,10 @@ impl Store {
     /// - pending authorization requests and browser sessions that have expired;
     /// - refresh tokens of grants that are revoked or expired, and unused refresh tokens that have
     ///   expired (a spent token stays while its grant lives: presenting it again is reuse);
-    /// - access-token records that have expired;
+    /// - access-token records that have expired, an exchanged token's only once its parent's
+    ///   record is gone (a later run takes it): revoking a token reaches the tokens exchanged from
+    ///   it, and the approval requests asked on them, through these records, and a gateway's
+    ///   token (60 s) usually expires long before the user's it came from;
     /// - grants that are revoked or expired once no code, refresh token or access token refers to
     ///   them;
     /// - audit events older than `audit_retention`;

@@ -847,6 +847,40 @@ async fn revoking_a_token_ends_the_approvals_asked_on_the_tokens_exchanged_from_
     assert_eq!(token.revoked_at, None, "descendants are judged by their ancestry when read, not marked");
 }
 
+/// A gateway's token (T1, 60 s) expires long before the user's it was exchanged from (T0):
+/// its record stays while T0's does, so revoking T0 still reaches a request asked on T1 after a
+/// sweep; once T0's record is gone, a later sweep takes T1's.
+#[tokio::test]
+async fn an_exchanged_tokens_record_outlives_its_expiry_while_its_parents_stands() {
+    let fx = Fixture::new().await;
+    let grant = grant_of(&fx, &fx.user).await;
+    let t0 = access_token(&grant.id, fx.now(), 300);
+    let t1 = IssuedAccessToken { parent_jti: Some(t0.jti.clone()), ..access_token(&grant.id, fx.now(), 60) };
+    for token in [&t0, &t1] {
+        fx.store.record_access_token(token).await.unwrap();
+    }
+    let on_t1 = ask_on(&fx, &grant, &t1).await;
+
+    fx.clock.advance(120);
+    let sweep = || fx.store.sweep(fx.now(), Duration::from_secs(90 * 24 * 3600), 1000);
+    let store = &fx.store;
+    let kept = |token: &IssuedAccessToken| {
+        let jti = token.jti.clone();
+        async move { store.find_access_token(&jti).await.unwrap().is_some() }
+    };
+    sweep().await.unwrap();
+    assert!(kept(&t1).await, "T1 has expired, but T0 stands");
+    fx.store.revoke_access_token(&t0.jti, fx.now()).await.unwrap();
+    let ended = fx.store.find_approval(&on_t1.id).await.unwrap().unwrap();
+    assert_eq!(ended.expires_at, fx.now(), "revoking T0 ended the request asked on T1");
+
+    fx.clock.advance(300);
+    sweep().await.unwrap();
+    assert!(!kept(&t0).await && kept(&t1).await, "T0 first");
+    sweep().await.unwrap();
+    assert!(!kept(&t1).await, "then T1, its parent gone");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_concurrent_collections_of_one_approval_exactly_one_succeeds() {
     let fx = Arc::new(Fixture::new().await);

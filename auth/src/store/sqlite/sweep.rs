@@ -33,11 +33,15 @@ impl SweepStore for SqliteBackend {
     fn sweep(&self, now: i64, audit_before: i64, rows_per_table: u32) -> StoreFuture<'_, TableCounts> {
         Box::pin(async move {
             let limit = rows_per_table;
-            // Tokens and codes before grants, so a grant they kept can go in the same run.
+            // Tokens and codes before grants, so a grant they kept can go in the same run. An
+            // exchanged token's record stays while its parent's does (see `SweepStore::sweep`).
             let access_tokens = self
                 .delete_batch(
                     "DELETE FROM access_tokens WHERE jti IN
-                     (SELECT jti FROM access_tokens WHERE expires_at <= ? LIMIT ?)",
+                     (SELECT t.jti FROM access_tokens t WHERE t.expires_at <= ?
+                      AND (t.parent_jti IS NULL
+                           OR NOT EXISTS (SELECT 1 FROM access_tokens p WHERE p.jti = t.parent_jti))
+                      LIMIT ?)",
                     &[now],
                     limit,
                 )
