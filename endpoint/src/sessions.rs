@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// How many live sessions one user (token subject) may hold, under all their clients together:
-/// enough for every client a person runs at once, few enough that no user can fill the table.
-/// A user at the limit who opens another loses their own least recently used one. Counted by
-/// subject, not by subject and client, since a user can register clients at will.
-pub const MAX_SESSIONS_PER_USER: usize = 32;
+/// enough for every client a person runs at once, and for a gateway in front of this server,
+/// which holds up to 64 sessions per user and client here (`--upstream-sessions-per-owner`, its
+/// calls made at once) under the user's own subject; few enough that no user can fill the table
+/// (10,000). A user at the limit who opens another loses their own least recently used one.
+/// Counted by subject, not by subject and client, since a user can register clients at will.
+pub const MAX_SESSIONS_PER_USER: usize = 128;
 
 /// A live session.
 #[derive(Debug, Clone)]
