@@ -29,6 +29,7 @@ use protocol::token::{
 };
 
 use crate::as_client::{AsClient, AsError};
+use crate::turns::Turns;
 
 /// At most this many approvals wait at once in this gateway; past it, expired ones go first,
 /// then the oldest.
@@ -118,7 +119,7 @@ pub struct Approvals {
     pending: Mutex<HashMap<Asked, Pending>>,
     /// One turn at a time per call: two identical calls at once (an agent retrying, parallel tool
     /// calls) wait for one approval, instead of each starting a request the person sees twice.
-    turns: Mutex<HashMap<CallKey, Arc<tokio::sync::Mutex<()>>>>,
+    turns: Turns<CallKey>,
 }
 
 /// What the AS is asked to approve.
@@ -152,18 +153,14 @@ impl Approvals {
             page,
             requested_expiry,
             pending: Mutex::default(),
-            turns: Mutex::default(),
+            turns: Turns::default(),
         }
-    }
-
-    fn lock_turns(&self) -> std::sync::MutexGuard<'_, HashMap<CallKey, Arc<tokio::sync::Mutex<()>>>> {
-        self.turns.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// How many keys have calls in progress (tests: none linger).
     #[cfg(test)]
     fn turns_in_progress(&self) -> usize {
-        self.lock_turns().len()
+        self.turns.in_use()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Asked, Pending>> {
@@ -185,8 +182,8 @@ impl Approvals {
     ) -> Result<Answer, AsError> {
         ToolCall::check(&request.detail).map_err(AsError::Unavailable)?;
         let asked = Asked::of(key, &request);
-        let turn = Turn::join(self, &asked.call);
-        let _mine = turn.gate.lock().await;
+        let turn = self.turns.join(&asked.call);
+        let _mine = turn.wait().await;
         if let Some(approval_id) = self.decline(&asked, declined, now).await {
             return Ok(Answer::Declined { approval_id });
         }
@@ -385,32 +382,6 @@ enum Polled {
     /// The request yields nothing more (`invalid_grant`): its token was collected, or the AS
     /// forgot it.
     Spent { approval_id: String },
-}
-
-/// A place in the queue of identical calls ([`Approvals::ask`]). Leaving it, however the call
-/// ends (answered, failed, or dropped when its client went away), the last one out forgets the
-/// key, so that the map holds only calls in progress.
-struct Turn<'a> {
-    approvals: &'a Approvals,
-    key: &'a CallKey,
-    gate: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl<'a> Turn<'a> {
-    fn join(approvals: &'a Approvals, key: &'a CallKey) -> Self {
-        let gate = approvals.lock_turns().entry(key.clone()).or_default().clone();
-        Self { approvals, key, gate }
-    }
-}
-
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        // Under the map's lock nobody can join meanwhile: a count of two is the map's and ours.
-        let mut turns = self.approvals.lock_turns();
-        if Arc::strong_count(&self.gate) == 2 {
-            turns.remove(self.key);
-        }
-    }
 }
 
 /// Our handle for the request `auth_req_id`, shown to the client and in the audit log: 128 bits

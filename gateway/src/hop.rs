@@ -20,6 +20,7 @@ use protocol::secret::AccessToken;
 use protocol::token::{TokenExchangeRequest, TokenResponse};
 
 pub use crate::as_client::{AsClient, AsError, ClientCredentials, SigningKey};
+use crate::turns::Turns;
 
 /// A hop token is not reused in its last seconds: an upstream must not receive one that expires
 /// on the way.
@@ -51,7 +52,7 @@ pub struct HopTokens {
     token_endpoint: String,
     cache: Mutex<HashMap<Key, Cached>>,
     /// The exchanges under way, one gate per key.
-    inflight: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+    inflight: Turns<Key>,
 }
 
 impl HopTokens {
@@ -65,7 +66,7 @@ impl HopTokens {
             client,
             token_endpoint: token_endpoint.into(),
             cache: Mutex::default(),
-            inflight: Mutex::default(),
+            inflight: Turns::default(),
         }
     }
 
@@ -90,8 +91,8 @@ impl HopTokens {
         }
         // One exchange per key at a time: when a cached token runs out under load, the calls
         // waiting for it share the next one instead of each asking the AS.
-        let turn = Turn::join(self, &key);
-        let _mine = turn.gate.lock().await;
+        let turn = self.inflight.join(&key);
+        let _mine = turn.wait().await;
         if let Some(token) = self.cached(&key, now) {
             return Ok(token);
         }
@@ -121,11 +122,7 @@ impl HopTokens {
     /// How many keys have exchanges under way or waited for (tests: none linger).
     #[cfg(test)]
     fn exchanges_in_flight(&self) -> usize {
-        self.inflight().len()
-    }
-
-    fn inflight(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<tokio::sync::Mutex<()>>>> {
-        self.inflight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inflight.in_use()
     }
 
     /// Forgets every hop token of a subject token (its holder was refused upstream, say).
@@ -156,32 +153,6 @@ impl HopTokens {
 /// Whether a cached token may still be handed out at `now`.
 fn reusable(cached: &Cached, now: i64) -> bool {
     cached.expires_at.saturating_sub(REUSE_MARGIN) > now
-}
-
-/// A place in the queue of calls for one key's exchange ([`HopTokens::token_for`]). Leaving it,
-/// however the call ends (a token, a refusal, or dropped when its request went away while the AS
-/// was slow), the last one out forgets the key, so that the map holds only exchanges under way.
-struct Turn<'a> {
-    hops: &'a HopTokens,
-    key: &'a Key,
-    gate: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl<'a> Turn<'a> {
-    fn join(hops: &'a HopTokens, key: &'a Key) -> Self {
-        let gate = hops.inflight().entry(key.clone()).or_default().clone();
-        Self { hops, key, gate }
-    }
-}
-
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        // Under the map's lock nobody can join meanwhile: a count of two is the map's and ours.
-        let mut inflight = self.hops.inflight();
-        if Arc::strong_count(&self.gate) == 2 {
-            inflight.remove(self.key);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! | [`upstream`] | `tools/list` and `tools/call` at an upstream with a hop token (the protocol core of `protocol::mcp_client`) |
 //! | [`audit`] | the audit trail: one durable record per decision (never argument values or tokens) in the gateway's database (SQLite or PostgreSQL), and what `mcp-gateway audit` prints |
 //! | [`trace`] | the W3C `traceparent` of a call, passed on to the AS and the upstream |
+//! | [`turns`] | identical work once at a time per key (hop-token exchanges, approval requests) |
 //! | [`cli`] | the command line |
 
 // `Result<_, Response>`: the error is the finished HTTP answer, returned once per request straight
@@ -33,4 +34,5 @@ pub mod policy;
 pub mod service;
 pub mod startup;
 pub mod trace;
+pub mod turns;
 pub mod upstream;
