@@ -250,6 +250,7 @@ async fn start() -> anyhow::Result<System> {
         audit_database_url: "sqlite::memory:".into(),
         approval_expiry: Duration::from_secs(300),
         upstream_sessions: mcp_gateway::upstream::SessionLimits::default(),
+        sessions_per_user: mcp_endpoint::sessions::MAX_SESSIONS_PER_USER,
     };
     let app = mcp_gateway::startup::Application::build_on(gateway_listener, settings).await?;
     tokio::spawn(app.run_until(std::future::pending()));

@@ -251,6 +251,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_GATEWAY_UPSTREAM_SESSIONS_PER_UPSTREAM",
           default_value_t = SessionLimits::default().per_upstream)]
     upstream_sessions_per_upstream: usize,
+    /// MCP sessions one user may hold with the gateway at once, all their clients together;
+    /// opening one more ends their least recently used.
+    #[arg(long, env = "MCP_GATEWAY_SESSIONS_PER_USER",
+          default_value_t = mcp_endpoint::sessions::MAX_SESSIONS_PER_USER,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    sessions_per_user: usize,
     /// Log lines as text or as JSON objects (one per line, with the request id of the call they
     /// belong to), for a log pipeline.
     #[arg(long, env = "MCP_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -320,6 +326,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         audit_database_url: args.audit_database_url,
         approval_expiry: std::time::Duration::from_secs(args.approval_expiry),
         upstream_sessions,
+        sessions_per_user: args.sessions_per_user,
     };
     let trusted_proxies =
         args.trusted_proxies.into_iter().collect::<TrustedProxies>().with_header(args.forwarded_header);
@@ -630,5 +637,14 @@ mod tests {
         );
         assert!(limits(&["--upstream-sessions-per-owner", "-1"]).is_err());
         assert!(limits(&["--upstream-sessions-per-upstream", "many"]).is_err());
+    }
+
+    #[test]
+    fn sessions_per_user_default_to_the_endpoint_s_and_are_at_least_one() {
+        let per_user = |extra: &[&str]| serve_args(extra).map(|args| args.sessions_per_user);
+        assert_eq!(per_user(&[]).unwrap(), mcp_endpoint::sessions::MAX_SESSIONS_PER_USER);
+        assert_eq!(per_user(&["--sessions-per-user", "500"]).unwrap(), 500);
+        assert!(per_user(&["--sessions-per-user", "0"]).is_err(), "no user could open a session");
+        assert!(per_user(&["--sessions-per-user", "-3"]).is_err());
     }
 }

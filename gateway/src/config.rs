@@ -40,6 +40,9 @@ pub struct Settings {
     pub approval_expiry: Duration,
     /// How many sessions with session-form upstreams are kept open between calls.
     pub upstream_sessions: SessionLimits,
+    /// How many MCP sessions one user may hold with the gateway at once, all their clients
+    /// together ([`mcp_endpoint::sessions::MAX_SESSIONS_PER_USER`] by default).
+    pub sessions_per_user: usize,
 }
 
 /// Parses `NAME=URL[,resource=RESOURCE][,version=VERSION]`, the form of `--upstream`. Without

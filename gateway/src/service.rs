@@ -110,6 +110,7 @@ impl Gateway {
         approvals: Approvals,
         audit: AuditLog,
         upstream_sessions: SessionLimits,
+        sessions_per_user: usize,
     ) -> Self {
         Self {
             policies,
@@ -118,7 +119,7 @@ impl Gateway {
             hops,
             approvals,
             audit,
-            sessions: Sessions::new(10_000, Duration::from_secs(30 * 60)),
+            sessions: Sessions::with_per_user(10_000, sessions_per_user, Duration::from_secs(30 * 60)),
             server_info: Implementation {
                 name: "mcp-oauth-reference-gateway".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
@@ -881,6 +882,7 @@ mod tests {
             approvals,
             AuditLog::open("sqlite::memory:").await.unwrap(),
             SessionLimits::default(),
+            mcp_endpoint::sessions::MAX_SESSIONS_PER_USER,
         );
         (gateway, silent, dir)
     }

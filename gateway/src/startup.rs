@@ -103,6 +103,7 @@ impl Application {
             approvals,
             audit,
             settings.upstream_sessions,
+            settings.sessions_per_user,
         ));
 
         let resource_metadata_url = protected_resource_metadata_url(&resource_url);

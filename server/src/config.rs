@@ -31,6 +31,11 @@ pub struct Settings {
     /// For a server behind a gateway: accept only tokens whose current actor (`act`) is this
     /// client, so that nobody reaches the tools around the gateway's policy.
     pub required_actor: Option<String>,
+    /// How many MCP sessions one user (token subject) may hold at once, all their clients
+    /// together ([`mcp_endpoint::sessions::MAX_SESSIONS_PER_USER`] by default). A gateway in
+    /// front of this server holds its pooled sessions under the user's subject: keep this above
+    /// its `--upstream-sessions-per-owner` times the clients a user runs through it.
+    pub sessions_per_user: usize,
 }
 
 /// The notes database of `mcp-server` without `--database-url`: a file in the working directory.
@@ -49,6 +54,7 @@ impl Settings {
             introspection: None,
             jwks_refresh_interval: None,
             database_url: "sqlite::memory:".into(),
+            sessions_per_user: mcp_endpoint::sessions::MAX_SESSIONS_PER_USER,
         }
     }
 }

@@ -64,6 +64,14 @@ struct Cli {
     /// Where the notes tools keep their notes (SQLite; created and migrated if missing).
     #[arg(long, env = "MCP_SERVER_DATABASE_URL", default_value = mcp_server::config::DEFAULT_DATABASE_URL)]
     database_url: String,
+
+    /// MCP sessions one user may hold at once, all their clients together; opening one more ends
+    /// their least recently used. A gateway in front holds its pooled sessions under the user's
+    /// subject: keep this above its --upstream-sessions-per-owner.
+    #[arg(long, env = "MCP_SERVER_SESSIONS_PER_USER",
+          default_value_t = mcp_endpoint::sessions::MAX_SESSIONS_PER_USER,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    sessions_per_user: usize,
 }
 
 #[tokio::main]
@@ -88,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
             .then(|| std::time::Duration::from_secs(cli.jwks_refresh_interval)),
         database_url: cli.database_url,
         required_actor: cli.require_actor,
+        sessions_per_user: cli.sessions_per_user,
     };
     Application::build(settings).await?.run_until(serve::shutdown_signal()).await?;
     Ok(())

@@ -94,7 +94,7 @@ impl Application {
         let state = AppState::new(Shared {
             guard: ResourceGuard::new(validator, resource_metadata_url),
             metadata,
-            mcp: McpService::new(settings.conformance_tools, notes.clone()),
+            mcp: McpService::new(settings.conformance_tools, notes.clone(), settings.sessions_per_user),
         });
         if settings.conformance_tools {
             tracing::warn!("serving the MCP conformance suite's diagnostic tools (--conformance-tools)");

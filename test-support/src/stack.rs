@@ -277,6 +277,7 @@ impl Stack {
                     audit_database_url: "sqlite::memory:".into(),
                     approval_expiry: std::time::Duration::from_secs(300),
                     upstream_sessions: mcp_gateway::upstream::SessionLimits::default(),
+                    sessions_per_user: mcp_endpoint::sessions::MAX_SESSIONS_PER_USER,
                 };
                 let replica = if options.gateway_replica {
                     let (listener, address) = bind().await?;

@@ -50,12 +50,13 @@ pub struct McpService {
 }
 
 impl McpService {
-    pub fn new(conformance_tools: bool, notes: crate::notes::Notes) -> Self {
+    /// `sessions_per_user`: how many sessions one user may hold (at least one).
+    pub fn new(conformance_tools: bool, notes: crate::notes::Notes, sessions_per_user: usize) -> Self {
         Self {
             notes,
             spent: spent::SpentCalls::default(),
             tools: tools::catalog(conformance_tools),
-            sessions: Sessions::new(10_000, std::time::Duration::from_secs(30 * 60)),
+            sessions: Sessions::with_per_user(10_000, sessions_per_user, std::time::Duration::from_secs(30 * 60)),
             server_info: Implementation {
                 name: "mcp-oauth-reference-server".into(),
                 version: env!("CARGO_PKG_VERSION").into(),

@@ -314,6 +314,37 @@ async fn sessions_are_required_bound_to_their_owner_and_end_with_delete() {
     assert_eq!(mcp.call(&session, list).await.status(), 404);
 }
 
+/// `--sessions-per-user`: the user's least recently used session gives way to their newest, and
+/// another user's sessions are not touched.
+#[tokio::test]
+async fn a_user_holds_at_most_sessions_per_user_sessions() {
+    let issuer = TestIssuer::start().await;
+    let settings = mcp_server::config::Settings {
+        sessions_per_user: 2,
+        ..mcp_server::config::Settings::for_tests(&issuer.issuer, crate::helpers::SPA_ORIGIN)
+    };
+    let server = crate::helpers::spawn_server_with(settings).await;
+    let alice = issuer.token(&server.resource, "echo");
+    let mut bob = issuer.claims(&server.resource, "echo");
+    bob.sub = "bob".into();
+    let bob = issuer.sign(&issuer.header(), &bob);
+    let mut mcp = Mcp { issuer, server, token: bob.clone() };
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+
+    let bobs = mcp.open_session().await;
+    mcp.token = alice;
+    let first = mcp.open_session().await;
+    let second = mcp.open_session().await;
+    assert_eq!(mcp.call(&first, list.clone()).await.status(), 200);
+    let third = mcp.open_session().await;
+    assert_eq!(mcp.call(&second, list.clone()).await.status(), 404, "the least recently used gave way");
+    for live in [&first, &third] {
+        assert_eq!(mcp.call(live, list.clone()).await.status(), 200);
+    }
+    mcp.token = bob;
+    assert_eq!(mcp.call(&bobs, list).await.status(), 200, "another user's session stays");
+}
+
 #[tokio::test]
 async fn transport_errors_get_the_right_status_and_json_rpc_code() {
     let mcp = setup("echo").await;
