@@ -146,10 +146,12 @@ impl Access {
     }
 
     /// Refreshes `grant` under the store's lock, so concurrent runs spend its refresh token once:
-    /// whoever takes the lock second finds the tokens already replaced and uses those.
+    /// whoever takes the lock second finds the tokens already replaced and uses those. The lock
+    /// is held across the token request; the concurrent calls of this process wait for it without
+    /// blocking the thread they share ([`Store::lock`]).
     /// `None` when the grant is over (the refresh token was refused), which is then forgotten.
     async fn refresh(&mut self, grant: &Grant) -> Result<Option<Grant>> {
-        let _lock = self.store.lock(&grant.issuer)?;
+        let _lock = self.store.lock(&grant.issuer).await?;
         let mut file = self.store.load(&grant.issuer)?;
         let Some(current) = file.grants.get(&grant.resource).cloned() else {
             return Ok(None);
@@ -272,6 +274,7 @@ mod tests {
     use super::*;
     use crate::output::Verbosity;
     use crate::store::{Client, TokenEndpointAuth};
+    use crate::stub::{self, Stub};
 
     /// A resource server that answers every request `401` with `challenge`, and a token endpoint
     /// that counts refresh attempts (and refuses them, so a login would follow). Our own server
@@ -318,6 +321,7 @@ mod tests {
                 scope: "echo".into(),
                 expires_at: None,
             })
+            .await
             .unwrap();
         let options = AccessOptions {
             browser: BrowserMode::Print,
@@ -358,5 +362,54 @@ mod tests {
             assert_eq!(refreshes, 0, "{challenge}");
             assert!(matches!(&error, AgentError::Authorization(m) if m.contains("needs a login")), "{error}");
         }
+    }
+
+    /// Two calls of one model turn are futures of one task, and both find the token about to
+    /// expire. The first refreshes, holding the issuer's lock across the token request; the
+    /// second must wait for it without blocking the thread: it used to wait in `flock`, and
+    /// then neither could go on, ever.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn two_calls_refreshing_at_once_share_one_refresh_and_both_finish() {
+        let stub = Stub::start().await;
+        stub.delay_tokens(Duration::from_millis(200));
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path().join("agent")).unwrap();
+        store
+            .put_grant(&Grant {
+                issuer: stub.base.clone(),
+                resource: stub.mcp(),
+                client: Client { client_id: "c".into(), client_secret: None, auth: TokenEndpointAuth::None },
+                token_endpoint: format!("{}/token", stub.base),
+                revocation_endpoint: None,
+                access_token: AccessToken::new("expiring-access-token"),
+                refresh_token: Some(RefreshToken::new("held-refresh-token")),
+                scope: "echo".into(),
+                expires_at: Some(crate::now()),
+            })
+            .await
+            .unwrap();
+        let url = stub.mcp();
+        // The calls run on a thread of their own: a thread stuck in `flock` would not run a
+        // timeout either.
+        let (done, finished) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let outcome = runtime.block_on(async {
+                let mut first = stub::access(store, IdentityOptions::default());
+                let mut second = first.fork();
+                let (a, b) = tokio::join!(stub::call(&mut first, &url), stub::call(&mut second, &url));
+                (a.map_err(|e| e.to_string()), b.map_err(|e| e.to_string()))
+            });
+            let _ = done.send(outcome);
+        });
+        let (a, b) = tokio::time::timeout(Duration::from_secs(5), finished)
+            .await
+            .expect("both calls finish (they used to wait for each other forever)")
+            .unwrap();
+        assert_eq!((a, b), (Ok(200), Ok(200)));
+        let requests = stub.token_requests();
+        assert_eq!(requests.len(), 1, "one refresh, its tokens used by both calls");
+        assert!(requests[0].body.contains("grant_type=refresh_token"), "{}", requests[0].body);
+        assert_eq!(requests[0].authorization, None, "a public client");
     }
 }

@@ -148,7 +148,7 @@ async fn register(
     }
     let client = Client { client_id: info.client_id, client_secret: info.client_secret, auth };
     let registration = Registration { client: client.clone(), redirect_uri: redirect_uri.to_owned() };
-    store.update(issuer, |file| file.registration = Some(registration))?;
+    store.update(issuer, |file| file.registration = Some(registration)).await?;
     progress.detail(format!("registered as {}", client.client_id));
     Ok(client)
 }
