@@ -73,6 +73,10 @@ impl Stub {
         *self.seen.token_delay.lock().unwrap() = delay;
     }
 
+    pub fn authorizations(&self) -> usize {
+        self.seen.authorizations.load(Ordering::SeqCst)
+    }
+
     pub fn token_requests(&self) -> Vec<TokenRequest> {
         self.seen.token_requests.lock().unwrap().clone()
     }
