@@ -37,6 +37,8 @@ pub struct Seen {
     issued: Mutex<HashSet<String>>,
     /// How long the token endpoint takes to answer.
     token_delay: Mutex<Duration>,
+    /// The status the token endpoint answers with (200 unless a test says otherwise).
+    token_status: Mutex<Option<StatusCode>>,
     base: Mutex<String>,
 }
 
@@ -71,6 +73,10 @@ impl Stub {
 
     pub fn delay_tokens(&self, delay: Duration) {
         *self.seen.token_delay.lock().unwrap() = delay;
+    }
+
+    pub fn answer_tokens_with(&self, status: StatusCode) {
+        *self.seen.token_status.lock().unwrap() = Some(status);
     }
 
     pub fn authorizations(&self) -> usize {
@@ -179,6 +185,7 @@ async fn token(State(seen): State<Arc<Seen>>, headers: HeaderMap, body: String) 
     tokio::time::sleep(delay).await;
     let access_token = format!("issued-access-token-{n}");
     seen.issued.lock().unwrap().insert(access_token.clone());
+    let status = seen.token_status.lock().unwrap().unwrap_or(StatusCode::OK);
     let body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
@@ -186,5 +193,5 @@ async fn token(State(seen): State<Arc<Seen>>, headers: HeaderMap, body: String) 
         "refresh_token": format!("issued-refresh-token-{n}"),
         "scope": "echo",
     });
-    (StatusCode::OK, axum::Json(body)).into_response()
+    (status, axum::Json(body)).into_response()
 }
