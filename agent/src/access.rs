@@ -86,6 +86,8 @@ impl Access {
     {
         let mut call = ChallengeReaction::new();
         let mut grant = self.usable_grant(url, &mut call).await?;
+        // Grants of concurrent calls' logins this call went on with instead of logging in.
+        let mut taken_over = 0;
         loop {
             let response = build(grant.as_ref().map(|g| &g.access_token))
                 .send()
@@ -118,9 +120,20 @@ impl Access {
                                 authorize.challenge.scope.as_deref().unwrap_or("unnamed")
                             ));
                         }
-                        let (fresh, requested) = self.log_in(url, &authorize).await?;
-                        grant = Some(fresh);
-                        call.on_authorized(&requested)
+                        let may_take_over = taken_over < MAX_AUTHORIZATIONS;
+                        match self.log_in(url, &authorize, grant.as_ref(), may_take_over).await? {
+                            LoggedIn::Here { grant: fresh, requested } => {
+                                grant = Some(fresh);
+                                call.on_authorized(&requested)
+                            }
+                            // Not this call's login: the machine counts none, and a refusal of
+                            // this token leads to a login of its own.
+                            LoggedIn::Meanwhile(stored) => {
+                                taken_over += 1;
+                                grant = Some(stored);
+                                Reaction::Retry
+                            }
+                        }
                     }
                 };
             }
@@ -146,10 +159,12 @@ impl Access {
     }
 
     /// Refreshes `grant` under the store's lock, so concurrent runs spend its refresh token once:
-    /// whoever takes the lock second finds the tokens already replaced and uses those.
+    /// whoever takes the lock second finds the tokens already replaced and uses those. The lock
+    /// is held across the token request; the concurrent calls of this process wait for it without
+    /// blocking the thread they share ([`Store::lock`]).
     /// `None` when the grant is over (the refresh token was refused), which is then forgotten.
     async fn refresh(&mut self, grant: &Grant) -> Result<Option<Grant>> {
-        let _lock = self.store.lock(&grant.issuer)?;
+        let _lock = self.store.lock(&grant.issuer).await?;
         let mut file = self.store.load(&grant.issuer)?;
         let Some(current) = file.grants.get(&grant.resource).cloned() else {
             return Ok(None);
@@ -180,8 +195,21 @@ impl Access {
         }
     }
 
-    /// Logs in for `url` as `authorize` says; the grant, and the scope asked for.
-    async fn log_in(&mut self, url: &str, authorize: &Authorize) -> Result<(Grant, Scopes)> {
+    /// Logs in for `url` as `authorize` says, after the request that carried `sent` was refused;
+    /// one login at a time among this `Access` and its forks.
+    ///
+    /// A concurrent call may have logged in while this one waited for its turn: then the store
+    /// holds another token for `url` than the one sent, and it is tried first (if
+    /// `may_take_over`, and unless a step-up names a scope it lacks), instead of a second login
+    /// for the same thing. A step-up that does log in keeps the stored grant's scope too, or the
+    /// grant it stores would take away what the other call had just been granted.
+    async fn log_in(
+        &mut self,
+        url: &str,
+        authorize: &Authorize,
+        sent: Option<&Grant>,
+        may_take_over: bool,
+    ) -> Result<LoggedIn> {
         if !self.options.interactive {
             return Err(AgentError::Authorization(format!(
                 "{url} needs a login ({}); run `mcp-agent login {url}`",
@@ -190,6 +218,22 @@ impl Access {
         }
         let logins = self.logins.clone();
         let _one_at_a_time = logins.lock().await;
+        let stored = self.store.grant_for(url)?;
+        let mut authorize = authorize.clone();
+        if let Some(stored) = stored {
+            let another = sent.is_none_or(|sent| sent.access_token != stored.access_token);
+            let stored_scopes = Scopes::parse(&stored.scope).unwrap_or_default();
+            let enough = !authorize.step_up
+                || stored_scopes.is_superset(&authorize.challenge.scopes().unwrap_or_default());
+            if another && enough && may_take_over && !stored.expires_within(crate::now(), REFRESH_MARGIN_SECS)
+            {
+                self.progress.detail("another call logged in meanwhile; trying its token");
+                return Ok(LoggedIn::Meanwhile(stored));
+            }
+            if authorize.step_up {
+                authorize.keep = authorize.keep.union(&stored_scopes);
+            }
+        }
         let login = Login {
             http: &self.http,
             store: &self.store,
@@ -198,12 +242,20 @@ impl Access {
             browser: self.options.browser,
             timeout: self.options.login_timeout,
         };
-        let plan = authorize::plan(&login, url, authorize).await?;
+        let plan = authorize::plan(&login, url, &authorize).await?;
         let requested = plan.scope.as_deref().and_then(|s| Scopes::parse(s).ok()).unwrap_or_default();
         self.authorizations += 1;
         let grant = authorize::authorize(&login, plan).await?;
-        Ok((grant, requested))
+        Ok(LoggedIn::Here { grant, requested })
     }
+}
+
+/// How a login for a refused request ended.
+enum LoggedIn {
+    /// This call logged in: the grant, and the scope asked for.
+    Here { grant: Grant, requested: Scopes },
+    /// A concurrent call logged in while this one waited: its grant, to try first.
+    Meanwhile(Grant),
 }
 
 /// What the agent holds for the resource, as the challenge machine needs to know it.
@@ -272,6 +324,7 @@ mod tests {
     use super::*;
     use crate::output::Verbosity;
     use crate::store::{Client, TokenEndpointAuth};
+    use crate::stub::{self, Stub};
 
     /// A resource server that answers every request `401` with `challenge`, and a token endpoint
     /// that counts refresh attempts (and refuses them, so a login would follow). Our own server
@@ -318,6 +371,7 @@ mod tests {
                 scope: "echo".into(),
                 expires_at: None,
             })
+            .await
             .unwrap();
         let options = AccessOptions {
             browser: BrowserMode::Print,
@@ -358,5 +412,71 @@ mod tests {
             assert_eq!(refreshes, 0, "{challenge}");
             assert!(matches!(&error, AgentError::Authorization(m) if m.contains("needs a login")), "{error}");
         }
+    }
+
+    /// Two calls of one model turn are futures of one task, and both find the token about to
+    /// expire. The first refreshes, holding the issuer's lock across the token request; the
+    /// second must wait for it without blocking the thread: it used to wait in `flock`, and
+    /// then neither could go on, ever.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn two_calls_refreshing_at_once_share_one_refresh_and_both_finish() {
+        let stub = Stub::start().await;
+        stub.delay_tokens(Duration::from_millis(200));
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path().join("agent")).unwrap();
+        store
+            .put_grant(&Grant {
+                issuer: stub.base.clone(),
+                resource: stub.mcp(),
+                client: Client { client_id: "c".into(), client_secret: None, auth: TokenEndpointAuth::None },
+                token_endpoint: format!("{}/token", stub.base),
+                revocation_endpoint: None,
+                access_token: AccessToken::new("expiring-access-token"),
+                refresh_token: Some(RefreshToken::new("held-refresh-token")),
+                scope: "echo".into(),
+                expires_at: Some(crate::now()),
+            })
+            .await
+            .unwrap();
+        let url = stub.mcp();
+        // The calls run on a thread of their own: a thread stuck in `flock` would not run a
+        // timeout either.
+        let (done, finished) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let outcome = runtime.block_on(async {
+                let mut first = stub::access(store, IdentityOptions::default());
+                let mut second = first.fork();
+                let (a, b) = tokio::join!(stub::call(&mut first, &url), stub::call(&mut second, &url));
+                (a.map_err(|e| e.to_string()), b.map_err(|e| e.to_string()))
+            });
+            let _ = done.send(outcome);
+        });
+        let (a, b) = tokio::time::timeout(Duration::from_secs(5), finished)
+            .await
+            .expect("both calls finish (they used to wait for each other forever)")
+            .unwrap();
+        assert_eq!((a, b), (Ok(200), Ok(200)));
+        let requests = stub.token_requests();
+        assert_eq!(requests.len(), 1, "one refresh, its tokens used by both calls");
+        assert!(requests[0].body.contains("grant_type=refresh_token"), "{}", requests[0].body);
+        assert_eq!(requests[0].authorization, None, "a public client");
+    }
+
+    /// Two calls of one turn both meet a `401` with no token held. The second waits for the
+    /// first's login, then finds its grant in the store and goes on with it: one login, not two
+    /// (the second used to log in again, and a step-up's grant could replace a wider one).
+    #[tokio::test]
+    async fn concurrent_calls_needing_a_login_share_one() {
+        let stub = Stub::start().await;
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path().join("agent")).unwrap();
+        let mut first = stub::access(store, IdentityOptions::default());
+        let mut second = first.fork();
+        let url = stub.mcp();
+        let (a, b) = tokio::join!(stub::call(&mut first, &url), stub::call(&mut second, &url));
+        assert_eq!((a.unwrap(), b.unwrap()), (200, 200));
+        assert_eq!(stub.authorizations(), 1, "one authorization request");
+        assert_eq!(first.authorizations() + second.authorizations(), 1);
     }
 }

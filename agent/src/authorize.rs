@@ -112,18 +112,21 @@ pub async fn authorize(login: &Login<'_>, plan: Plan) -> Result<Grant> {
         Err(AgentError::TokenEndpoint(message)) if message.starts_with(ErrorCode::InvalidClient.as_str()) => {
             // The server no longer knows the registration made earlier: forget it, so the next
             // run registers again instead of failing the same way forever.
-            login.store.update(&issuer, |file| {
-                if file.registration.as_ref().is_some_and(|r| r.client.client_id == client.client_id) {
-                    file.registration = None;
-                }
-            })?;
+            login
+                .store
+                .update(&issuer, |file| {
+                    if file.registration.as_ref().is_some_and(|r| r.client.client_id == client.client_id) {
+                        file.registration = None;
+                    }
+                })
+                .await?;
             return Err(AgentError::TokenEndpoint(format!(
                 "{message} (the registration was forgotten; run the command again to register anew)"
             )));
         }
         Err(e) => return Err(e),
     };
-    login.store.put_grant(&grant)?;
+    login.store.put_grant(&grant).await?;
     login.progress.step(format!(
         "logged in at {issuer}; granted scope: {}",
         if grant.scope.is_empty() { "(none)" } else { grant.scope.as_str() }

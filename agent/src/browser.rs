@@ -2,7 +2,8 @@
 //! an embedded one whose page the app could read).
 //!
 //! * [`BrowserMode::Auto`]: `$BROWSER` if set, else the desktop's opener (`xdg-open`, `open`,
-//!   `start`); the URL is printed as well, for when no browser appears.
+//!   `rundll32 url.dll,FileProtocolHandler`); the URL is printed as well, for when no browser
+//!   appears. Only `http(s)` URLs are ever handed to an opener.
 //! * [`BrowserMode::Print`]: only print it (a headless machine, or a browser elsewhere).
 //! * [`BrowserMode::Fetch`]: no person at all. The agent requests the URL itself and follows the
 //!   redirects, keeping cookies, until one leads to its own redirect URI. This only completes
@@ -61,8 +62,18 @@ pub fn show_approval(mode: BrowserMode, url: &str, progress: &Progress) {
     ));
 }
 
-/// Starts `$BROWSER` or the platform's URL opener; says which, or `None` if none could start.
+/// `url` if it may go to a URL opener: `http` or `https` only, as the parser writes it back. An
+/// opener starts whatever handles a scheme (`file:`, `vscode:`, `javascript:`…), and the URLs
+/// come from servers: an authorization endpoint, a gateway's approval page.
+fn launchable(url: &str) -> Option<url::Url> {
+    url::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+}
+
+/// Starts `$BROWSER` or the platform's URL opener; says which, or `None` if none could start
+/// (or `url` is not one to open, see [`launchable`]).
 fn launch(url: &str) -> Option<String> {
+    let url = launchable(url)?;
+    let url = url.as_str();
     if let Some(browsers) = std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {
         // `$BROWSER` is a colon-separated list of commands; `%s` marks where the URL goes.
         for entry in browsers.to_string_lossy().split(':').filter(|e| !e.trim().is_empty()) {
@@ -81,7 +92,8 @@ fn launch(url: &str) -> Option<String> {
     let opener: &[&str] = if cfg!(target_os = "macos") {
         &["open"]
     } else if cfg!(windows) {
-        &["cmd", "/C", "start", ""]
+        // Not `cmd /C start`: cmd would read `&` in the query as the end of a command.
+        &["rundll32", "url.dll,FileProtocolHandler"]
     } else {
         // Without a display there is no browser to open; a terminal-only session prints instead.
         let graphical =
@@ -166,4 +178,25 @@ fn without_query(url: &url::Url) -> String {
     shown.set_query(None);
     shown.set_fragment(None);
     shown.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_web_urls_go_to_an_opener() {
+        for refused in [
+            "file:///etc/passwd",
+            "vscode://x/open?a=b",
+            "javascript:alert(1)",
+            "mailto:a@b.example",
+            "not a url",
+        ] {
+            assert!(launchable(refused).is_none(), "{refused}");
+        }
+        let opened = launchable("https://as.example/authorize?a=1&b=2").unwrap();
+        assert_eq!(opened.as_str(), "https://as.example/authorize?a=1&b=2");
+        assert!(launchable("http://127.0.0.1:9000/approve/\u{1b}[2J").unwrap().as_str().ends_with("%1B[2J"));
+    }
 }

@@ -42,13 +42,19 @@ pub struct Global {
     /// Never start a login: fail (exit 3) when a server needs one.
     #[arg(long, global = true)]
     pub no_login: bool,
-    /// A client id registered beforehand with the authorization server.
+    /// A client id registered beforehand with an authorization server. Used only at
+    /// --client-issuer when that is given; without it (and without a secret), at any server.
     #[arg(long, global = true, env = "MCP_AGENT_CLIENT_ID")]
     pub client_id: Option<String>,
-    /// The secret of a confidential pre-registered client. Prefer the environment variable: a
-    /// command line is visible to other users of the machine.
+    /// The secret of a confidential pre-registered client; needs --client-issuer. Prefer the
+    /// environment variable: a command line is visible to other users of the machine.
     #[arg(long, global = true, env = "MCP_AGENT_CLIENT_SECRET", hide_env_values = true)]
     pub client_secret: Option<String>,
+    /// The issuer of the authorization server --client-id was registered with, exactly as its
+    /// metadata says it. The pre-registered client (and its secret) is used there only; other
+    /// servers get a metadata document or a registration of their own.
+    #[arg(long, global = true, env = "MCP_AGENT_CLIENT_ISSUER")]
+    pub client_issuer: Option<String>,
     /// The URL of this agent's Client ID Metadata Document, used as its client id where the
     /// authorization server supports them.
     #[arg(long, global = true, env = "MCP_AGENT_CLIENT_METADATA_URL")]

@@ -4,12 +4,14 @@
 
 use std::path::PathBuf;
 
+use protocol::secret::ClientSecret;
 use serde_json::{Map, Value};
 
 use crate::browser::BrowserMode;
 use crate::cli::Global;
 use crate::commands::{self, Outcome};
 use crate::error::{AgentError, Result};
+use crate::identity::ClientIssuer;
 use crate::mcp::McpClient;
 use crate::output::Progress;
 use crate::store::Store;
@@ -35,8 +37,6 @@ pub async fn run(global: &Global, progress: &Progress, url: &str) -> Result<Outc
     let home = ThrowawayHome::create()?;
     let global_for_run = Global {
         browser: BrowserMode::Fetch,
-        client_id: text("client_id").or_else(|| global.client_id.clone()),
-        client_secret: text("client_secret").or_else(|| global.client_secret.clone()),
         client_metadata_url: global
             .client_metadata_url
             .clone()
@@ -45,7 +45,17 @@ pub async fn run(global: &Global, progress: &Progress, url: &str) -> Result<Outc
         home: Some(home.path.clone()),
         ..global.clone()
     };
-    let mut access = commands::access(&global_for_run, progress, Store::open(&home.path)?, true)?;
+    let mut identity = commands::identity(&global_for_run);
+    if let Some(client_id) = text("client_id") {
+        // The suite's credentials are for the mock authorization server it runs itself, whose
+        // URL it does not say: usable wherever the scenario leads. Only these: credentials of
+        // the flags keep their --client-issuer.
+        identity.client_id = Some(client_id);
+        identity.client_secret = text("client_secret").map(ClientSecret::new);
+        identity.client_issuer = ClientIssuer::Conformance;
+    }
+    let mut access =
+        commands::access_as(&global_for_run, identity, progress, Store::open(&home.path)?, true)?;
     let mut client = McpClient::new(url, &global_for_run.protocol_version)?;
     let outcome = async {
         let tools = client.list_tools(&mut access).await?;

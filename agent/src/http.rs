@@ -34,8 +34,13 @@ impl Exchange {
     }
 
     /// `error: description` of an OAuth error body (RFC 6749 §5.2), else the status and the start
-    /// of the body.
+    /// of the body; never the body of a success (2xx), which a caller refuses only because it is
+    /// not the success it expected (a token endpoint's `201`): such a body may hold tokens or a
+    /// client secret, and messages are printed (on stdout with `--json`).
     pub fn oauth_error(&self) -> String {
+        if (200..300).contains(&self.status) {
+            return format!("HTTP {} (an unexpected success status; its body is not shown)", self.status);
+        }
         match serde_json::from_str::<protocol::error::ErrorResponse>(&self.body) {
             Ok(error) => error.to_string(),
             Err(_) => format!("HTTP {} {}", self.status, snippet(&self.body)),

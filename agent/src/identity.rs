@@ -1,7 +1,16 @@
 //! Which client id the agent uses at an authorization server, in the MCP spec's order:
-//! 1. a pre-registered client (`--client-id`, with `--client-secret` if it is confidential);
+//! 1. a pre-registered client (`--client-id`, with `--client-secret` if it is confidential), at
+//!    the authorization server it was registered with (`--client-issuer`) only;
 //! 2. a Client ID Metadata Document (`--client-metadata-url`), when the server supports them;
 //! 3. the registration made here before, else a new RFC 7591 registration as a `native` app.
+//!
+//! Client credentials belong to the server that issued them (RFC 6749 §2.3; MCP keys them by the
+//! authorization server's issuer). Which server a login goes to is named by the MCP server, which
+//! the agent need not trust: sent anywhere else, a secret would be handed to whoever runs that
+//! server (the mix-up of RFC 9700 §4.4). So a secret goes only to its `--client-issuer`, and
+//! another server gets a metadata document or a registration of its own. A client id without a
+//! secret and without an issuer is a public identifier, not a credential: it is presented to any
+//! server, as before.
 
 use protocol::discovery::Discovered;
 use protocol::metadata::AuthorizationServerMetadata;
@@ -19,7 +28,60 @@ use crate::store::{Client, Registration, Store, TokenEndpointAuth};
 pub struct IdentityOptions {
     pub client_id: Option<String>,
     pub client_secret: Option<ClientSecret>,
+    /// Where `client_id` (and `client_secret`) were registered.
+    pub client_issuer: ClientIssuer,
     pub client_metadata_url: Option<String>,
+}
+
+/// Which authorization server a pre-registered client belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClientIssuer {
+    /// None was named: only a client without a secret is used, at any server (see the module
+    /// documentation); with a secret, [`check`] refuses the options.
+    #[default]
+    Unnamed,
+    /// This issuer, compared exactly (as RFC 8414 §3.3 compares issuers).
+    Named(String),
+    /// Any issuer: only for the MCP conformance suite, which hands over the credentials of the
+    /// mock authorization server it runs itself without saying its URL.
+    Conformance,
+}
+
+impl IdentityOptions {
+    /// Refuses a secret that could go to any server, or an issuer without a client.
+    pub fn check(&self) -> Result<()> {
+        if self.client_secret.is_some() && self.client_id.is_none() {
+            return Err(AgentError::Usage("--client-secret needs --client-id".into()));
+        }
+        match &self.client_issuer {
+            ClientIssuer::Unnamed if self.client_secret.is_some() => Err(AgentError::Usage(
+                "--client-secret needs --client-issuer (MCP_AGENT_CLIENT_ISSUER), the authorization server \
+                 that issued it: a client secret is sent to that server only, never to whichever one an MCP \
+                 server names"
+                    .into(),
+            )),
+            ClientIssuer::Named(_) if self.client_id.is_none() => {
+                Err(AgentError::Usage("--client-issuer needs --client-id".into()))
+            }
+            ClientIssuer::Named(issuer) => protocol::resource::check_issuer(issuer)
+                .map(|_| ())
+                .map_err(|e| AgentError::Usage(format!("--client-issuer: {e}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The pre-registered client id and secret, if they may be used at `issuer`.
+    fn pre_registered_for(&self, issuer: &str) -> Option<(&String, Option<&ClientSecret>)> {
+        let client_id = self.client_id.as_ref()?;
+        let usable = match &self.client_issuer {
+            ClientIssuer::Named(named) => named == issuer,
+            // A public id is no credential; a secret never goes to an unnamed server (in case
+            // `check` was not called).
+            ClientIssuer::Unnamed => self.client_secret.is_none(),
+            ClientIssuer::Conformance => true,
+        };
+        usable.then_some((client_id, self.client_secret.as_ref()))
+    }
 }
 
 /// The port of the redirect URI registered at `issuer` before, to listen on it again.
@@ -38,8 +100,8 @@ pub async fn client_for(
     redirect_uri: &str,
 ) -> Result<Client> {
     let server = &discovered.server;
-    if let Some(client_id) = &options.client_id {
-        let auth = match &options.client_secret {
+    if let Some((client_id, client_secret)) = options.pre_registered_for(&discovered.issuer) {
+        let auth = match client_secret {
             None => TokenEndpointAuth::None,
             Some(_) => secret_method(server).ok_or_else(|| {
                 AgentError::Authorization(format!(
@@ -49,11 +111,13 @@ pub async fn client_for(
             })?,
         };
         progress.detail(format!("client: pre-registered {client_id} ({})", auth.as_str()));
-        return Ok(Client {
-            client_id: client_id.clone(),
-            client_secret: options.client_secret.clone(),
-            auth,
-        });
+        return Ok(Client { client_id: client_id.clone(), client_secret: client_secret.cloned(), auth });
+    }
+    if let (Some(client_id), ClientIssuer::Named(named)) = (&options.client_id, &options.client_issuer) {
+        progress.detail(format!(
+            "client: not the pre-registered {client_id}, which belongs to {named}, not {}",
+            discovered.issuer
+        ));
     }
     if let Some(url) = &options.client_metadata_url
         && server.client_id_metadata_document_supported
@@ -100,7 +164,8 @@ async fn register(
     let Some(endpoint) = &discovered.server.registration_endpoint else {
         return Err(AgentError::Authorization(format!(
             "{issuer} offers no dynamic client registration and no client metadata documents \
-             (or no --client-metadata-url was given): pass the client id registered there with --client-id"
+             (or no --client-metadata-url was given): pass the client registered there with --client-id and \
+             --client-issuer {issuer}"
         )));
     };
     let method = registration_method(&discovered.server).ok_or_else(|| {
@@ -148,7 +213,7 @@ async fn register(
     }
     let client = Client { client_id: info.client_id, client_secret: info.client_secret, auth };
     let registration = Registration { client: client.clone(), redirect_uri: redirect_uri.to_owned() };
-    store.update(issuer, |file| file.registration = Some(registration))?;
+    store.update(issuer, |file| file.registration = Some(registration)).await?;
     progress.detail(format!("registered as {}", client.client_id));
     Ok(client)
 }
@@ -156,6 +221,78 @@ async fn register(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stub::{self, Stub};
+
+    fn pre_registered(issuer: ClientIssuer) -> IdentityOptions {
+        IdentityOptions {
+            client_id: Some("pre-registered-client".into()),
+            client_secret: Some(ClientSecret::new("pre-registered-secret")),
+            client_issuer: issuer,
+            client_metadata_url: None,
+        }
+    }
+
+    /// Logs in at the stub (its MCP endpoint names the stub's own authorization server) as
+    /// `identity`: what the stub's token endpoint received.
+    async fn log_in_as(identity: IdentityOptions) -> Vec<stub::TokenRequest> {
+        let stub = Stub::start().await;
+        let home = tempfile::tempdir().unwrap();
+        let mut access = stub::access(Store::open(home.path()).unwrap(), identity);
+        assert_eq!(stub::call(&mut access, &stub.mcp()).await.unwrap(), 200);
+        stub.token_requests()
+    }
+
+    /// An MCP server names the authorization server; one it controls must not receive the
+    /// secret of a client registered with another (RFC 6749 §2.3, RFC 9700 §4.4). It gets a
+    /// registration of its own instead.
+    #[tokio::test]
+    async fn a_pre_registered_secret_never_goes_to_another_authorization_server() {
+        let requests = log_in_as(pre_registered(ClientIssuer::Named("https://as-a.example".into()))).await;
+        assert_eq!(requests.len(), 1);
+        for request in &requests {
+            assert_eq!(request.authorization, None, "no client_secret_basic");
+            assert!(!request.body.contains("client_secret"), "{}", request.body);
+            assert!(!request.body.contains("pre-registered"), "{}", request.body);
+            assert!(request.body.contains("client_id=registered-client"), "{}", request.body);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pre_registered_client_is_used_at_its_own_issuer() {
+        let stub = Stub::start().await;
+        let home = tempfile::tempdir().unwrap();
+        let identity = pre_registered(ClientIssuer::Named(stub.base.clone()));
+        let mut access = stub::access(Store::open(home.path()).unwrap(), identity);
+        assert_eq!(stub::call(&mut access, &stub.mcp()).await.unwrap(), 200);
+        let requests = stub.token_requests();
+        assert_eq!(requests.len(), 1);
+        let basic = requests[0].authorization.as_deref().unwrap_or_default();
+        assert!(basic.starts_with("Basic "), "client_secret_basic at its own server: {basic:?}");
+    }
+
+    #[tokio::test]
+    async fn a_public_client_id_without_an_issuer_is_used_anywhere() {
+        let identity = IdentityOptions { client_id: Some("public-client".into()), ..Default::default() };
+        let requests = log_in_as(identity).await;
+        assert!(requests[0].body.contains("client_id=public-client"), "{}", requests[0].body);
+        assert_eq!(requests[0].authorization, None);
+    }
+
+    #[test]
+    fn a_secret_needs_the_issuer_it_belongs_to() {
+        let error = pre_registered(ClientIssuer::Unnamed).check().unwrap_err();
+        assert!(matches!(&error, AgentError::Usage(m) if m.contains("--client-issuer")), "{error}");
+        assert!(pre_registered(ClientIssuer::Named("https://as.example".into())).check().is_ok());
+        let bad = pre_registered(ClientIssuer::Named("http://as.example".into())).check();
+        assert!(matches!(bad, Err(AgentError::Usage(_))), "{bad:?}");
+        let no_id = IdentityOptions {
+            client_issuer: ClientIssuer::Named("https://as.example".into()),
+            ..Default::default()
+        };
+        assert!(no_id.check().is_err());
+        // Even unchecked, an unnamed issuer never gets the secret.
+        assert_eq!(pre_registered(ClientIssuer::Unnamed).pre_registered_for("https://as.example"), None);
+    }
 
     fn server(methods: Option<&[&str]>) -> AuthorizationServerMetadata {
         AuthorizationServerMetadata {

@@ -38,6 +38,8 @@ pub mod loopback;
 pub mod mcp;
 pub mod output;
 pub mod store;
+#[cfg(test)]
+mod stub;
 pub mod tokens;
 
 /// Seconds since the Unix epoch (0 if the clock is before it).

@@ -8,12 +8,18 @@
 //!   that lock across the request to the token endpoint, so two agents running at once cannot
 //!   both spend the same single-use refresh token, which would look like token theft to the
 //!   authorization server and revoke the whole grant (OAuth 2.1 §4.3.1).
+//! * Taking the lock never blocks the thread: the concurrent calls of one model turn are futures
+//!   of one task, and one of them waiting in `flock` for a lock another holds across an `await`
+//!   would stop both for good. Within the process an async mutex per issuer gives the turns; the
+//!   file lock, for other processes, is tried and retried after a short sleep.
 //! * A file that cannot be parsed is reported and left alone, never overwritten.
 
-use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use protocol::secret::{AccessToken, ClientSecret, RefreshToken};
 use serde::{Deserialize, Serialize};
@@ -110,15 +116,22 @@ pub struct IssuerFile {
     pub grants: BTreeMap<String, Grant>,
 }
 
+/// How long to wait before trying again for a file lock another process holds.
+const LOCK_RETRY: Duration = Duration::from_millis(20);
+
 /// The directory of issuer files.
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    /// Whose turn it is at each issuer's file, among the clones of this store (an `Access` and
+    /// its forks): an async mutex per issuer, awaited before the file lock is tried.
+    turns: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// An exclusive lock on one issuer's file; released when dropped.
 pub struct Locked {
     _file: File,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Store {
@@ -126,7 +139,7 @@ impl Store {
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
         create_private_dir(&dir)?;
-        Ok(Self { dir })
+        Ok(Self { dir, turns: Arc::default() })
     }
 
     /// `$MCP_AGENT_HOME`, else the platform's config directory (`~/.config/mcp-agent` on Linux).
@@ -161,8 +174,14 @@ impl Store {
         self.dir.join(format!("{readable}-{hash}.json"))
     }
 
-    /// Waits for the exclusive lock on `issuer`'s file.
-    pub fn lock(&self, issuer: &str) -> Result<Locked> {
+    /// Waits for the exclusive lock on `issuer`'s file, without blocking the thread (see the
+    /// module documentation): first this process's turn, then the file lock against others.
+    pub async fn lock(&self, issuer: &str) -> Result<Locked> {
+        let turn = {
+            let mut turns = self.turns.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            turns.entry(issuer.to_owned()).or_default().clone()
+        };
+        let turn = turn.lock_owned().await;
         let path = self.path_for(issuer).with_extension("lock");
         let file = private_options()
             .read(true)
@@ -171,8 +190,14 @@ impl Store {
             .truncate(false)
             .open(&path)
             .map_err(|e| store_error(&path, "cannot open", e))?;
-        file.lock().map_err(|e| store_error(&path, "cannot lock", e))?;
-        Ok(Locked { _file: file })
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Locked { _file: file, _turn: turn }),
+                // Another process holds it (a refresh takes a request's time at most).
+                Err(TryLockError::WouldBlock) => tokio::time::sleep(LOCK_RETRY).await,
+                Err(TryLockError::Error(e)) => return Err(store_error(&path, "cannot lock", e)),
+            }
+        }
     }
 
     /// What is stored for `issuer` (empty if nothing is).
@@ -197,8 +222,8 @@ impl Store {
     }
 
     /// Locks, loads, lets `change` modify, saves.
-    pub fn update<T>(&self, issuer: &str, change: impl FnOnce(&mut IssuerFile) -> T) -> Result<T> {
-        let _lock = self.lock(issuer)?;
+    pub async fn update<T>(&self, issuer: &str, change: impl FnOnce(&mut IssuerFile) -> T) -> Result<T> {
+        let _lock = self.lock(issuer).await?;
         let mut file = self.load(issuer)?;
         let result = change(&mut file);
         self.save(&file)?;
@@ -243,11 +268,11 @@ impl Store {
     /// Stores `grant` in its issuer's file, and drops grants for the same resource held from
     /// other issuers: the resource moved to another authorization server, and the old tokens
     /// must not be picked up again.
-    pub fn put_grant(&self, grant: &Grant) -> Result<()> {
-        self.update(&grant.issuer, |file| file.grants.insert(grant.resource.clone(), grant.clone()))?;
+    pub async fn put_grant(&self, grant: &Grant) -> Result<()> {
+        self.update(&grant.issuer, |file| file.grants.insert(grant.resource.clone(), grant.clone())).await?;
         for file in self.all()? {
             if file.issuer != grant.issuer && file.grants.contains_key(&grant.resource) {
-                self.update(&file.issuer, |f| f.grants.remove(&grant.resource))?;
+                self.update(&file.issuer, |f| f.grants.remove(&grant.resource)).await?;
             }
         }
         Ok(())
@@ -347,8 +372,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn round_trips_and_finds_the_longest_covering_resource() {
+    #[tokio::test]
+    async fn round_trips_and_finds_the_longest_covering_resource() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("agent")).unwrap();
         store
@@ -356,6 +381,7 @@ mod tests {
                 f.grants.insert("https://mcp.example".into(), grant("https://mcp.example"));
                 f.grants.insert("https://mcp.example/mcp".into(), grant("https://mcp.example/mcp"));
             })
+            .await
             .unwrap();
         let found = store.grant_for("https://mcp.example/mcp").unwrap().unwrap();
         assert_eq!(found.issuer, "https://as.example");
@@ -369,25 +395,25 @@ mod tests {
     }
 
     #[cfg(unix)]
-    #[test]
-    fn files_are_private_from_creation() {
+    #[tokio::test]
+    async fn files_are_private_from_creation() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("agent")).unwrap();
-        store.update("https://as.example", |f| f.grants.insert("r".into(), grant("r"))).unwrap();
+        store.update("https://as.example", |f| f.grants.insert("r".into(), grant("r"))).await.unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(store.dir()), 0o700);
         assert_eq!(mode(&store.path_for("https://as.example")), 0o600);
         assert_eq!(mode(&store.path_for("https://as.example").with_extension("lock")), 0o600);
     }
 
-    #[test]
-    fn a_new_grant_from_another_issuer_replaces_the_old_one() {
+    #[tokio::test]
+    async fn a_new_grant_from_another_issuer_replaces_the_old_one() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.put_grant(&grant("https://mcp.example")).unwrap();
+        store.put_grant(&grant("https://mcp.example")).await.unwrap();
         let moved = Grant { issuer: "https://new-as.example".into(), ..grant("https://mcp.example") };
-        store.put_grant(&moved).unwrap();
+        store.put_grant(&moved).await.unwrap();
         assert_eq!(
             store.grant_for("https://mcp.example/mcp").unwrap().unwrap().issuer,
             "https://new-as.example"
@@ -397,7 +423,7 @@ mod tests {
 
     #[test]
     fn distinct_issuers_on_one_host_get_distinct_files() {
-        let store = Store { dir: PathBuf::from("/x") };
+        let store = Store { dir: PathBuf::from("/x"), turns: Arc::default() };
         let a = store.path_for("https://as.example/tenant-a");
         let b = store.path_for("https://as.example/tenant-b");
         assert_ne!(a, b);
@@ -405,14 +431,14 @@ mod tests {
         assert!(store.path_for("http://localhost:9000").to_string_lossy().contains("localhost_9000-"));
     }
 
-    #[test]
-    fn a_corrupt_file_is_reported_and_left_alone() {
+    #[tokio::test]
+    async fn a_corrupt_file_is_reported_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let path = store.path_for("https://as.example");
         fs::write(&path, "{not json").unwrap();
         assert!(matches!(store.load("https://as.example"), Err(AgentError::Store(_))));
-        assert!(store.update("https://as.example", |_| ()).is_err());
+        assert!(store.update("https://as.example", |_| ()).await.is_err());
         assert_eq!(fs::read_to_string(&path).unwrap(), "{not json");
     }
 

@@ -166,7 +166,8 @@ pub enum Approval {
 
 /// The approval an error is about, if it is about one. The URL is something a client will show a
 /// person or open in a browser, and it comes from a server: only `http(s)` URLs without
-/// credentials are accepted, anything else is not an approval.
+/// credentials are accepted, anything else is not an approval, and the URL is given as the parser
+/// writes it back (see [`web_url`]).
 pub fn approval_of(error: &RpcError) -> Option<Approval> {
     let data = error.data.as_ref();
     let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
@@ -174,7 +175,7 @@ pub fn approval_of(error: &RpcError) -> Option<Approval> {
     let approval_id = text(data.and_then(|d| d.get("approvalId")));
     match error.code {
         error_code::APPROVAL_PENDING => Some(Approval::Pending {
-            url: text(data?.get("approvalUrl")).filter(|u| is_web_url(u))?,
+            url: web_url(data?.get("approvalUrl")?.as_str()?)?,
             id: approval_id.unwrap_or_default(),
             retry_after,
         }),
@@ -182,7 +183,7 @@ pub fn approval_of(error: &RpcError) -> Option<Approval> {
             let elicitation = data?.get("elicitations")?.as_array()?.first()?;
             (elicitation.get("mode").and_then(Value::as_str) == Some("url")).then_some(())?;
             Some(Approval::Pending {
-                url: text(elicitation.get("url")).filter(|u| is_web_url(u))?,
+                url: web_url(elicitation.get("url")?.as_str()?)?,
                 id: text(elicitation.get("elicitationId")).unwrap_or_default(),
                 retry_after,
             })
@@ -201,8 +202,8 @@ pub fn approval_of_input(result: &Value) -> Option<Approval> {
     let requests = result.get("inputRequests")?.as_object()?;
     let (key, request) = requests.iter().next().filter(|_| requests.len() == 1)?;
     is_url_elicitation(request).then_some(())?;
-    let url = request.get("params")?.get("url")?.as_str().filter(|u| is_web_url(u))?;
-    Some(Approval::Pending { url: url.to_owned(), id: key.clone(), retry_after: 5 })
+    let url = web_url(request.get("params")?.get("url")?.as_str()?)?;
+    Some(Approval::Pending { url, id: key.clone(), retry_after: 5 })
 }
 
 /// Is this input request (an `input_required` result's) a URL-mode `elicitation/create`?
@@ -211,14 +212,18 @@ pub fn is_url_elicitation(request: &Value) -> bool {
         && request.get("params").and_then(|p| p.get("mode")).and_then(Value::as_str) == Some("url")
 }
 
-/// An `http`/`https` URL with a host and no user name or password.
-fn is_web_url(value: &str) -> bool {
-    url::Url::parse(value).is_ok_and(|url| {
-        matches!(url.scheme(), "http" | "https")
-            && url.has_host()
-            && url.username().is_empty()
-            && url.password().is_none()
-    })
+/// An `http`/`https` URL with a host and no user name or password, as `url::Url` serializes
+/// it: the parser accepts ESC, other controls and line breaks in a path or query (dropping some,
+/// keeping others), and a client prints this URL on a terminal next to its own words. Written
+/// back, controls and spaces are percent-encoded, so a server cannot slip escape sequences or
+/// fake lines into what the person reads, and what is shown is what a browser would open.
+fn web_url(value: &str) -> Option<String> {
+    let url = url::Url::parse(value).ok()?;
+    let web = matches!(url.scheme(), "http" | "https")
+        && url.has_host()
+        && url.username().is_empty()
+        && url.password().is_none();
+    web.then(|| url.as_str().to_owned())
 }
 
 /// A request as sent by a client.
@@ -540,6 +545,28 @@ mod tests {
                 id: "e1".into(),
                 retry_after: 5
             })
+        );
+        // What a client prints is the URL written back: no terminal escape or line break of the
+        // server's gets through next to the client's own words.
+        for sly in [
+            "https://a/\u{1b}[2J",
+            "https://a/x?q=\u{1b}]8;;https://evil/\u{7}",
+            "https://a/\u{1b}[1A\rApproved",
+        ] {
+            let Some(Approval::Pending { url, .. }) =
+                approval_of(&pending(serde_json::json!({"approvalUrl": sly})))
+            else {
+                panic!("{sly:?} is still a web URL");
+            };
+            assert!(!url.chars().any(char::is_control), "{url:?}");
+            assert!(url.starts_with("https://a/"), "{url:?}");
+        }
+        let input =
+            approval_of_input(&serde_json::json!({"inputRequests": {"k": {"method": "elicitation/create",
+            "params": {"mode": "url", "url": "https://a/\u{1b}[2J"}}}}));
+        assert_eq!(
+            input,
+            Some(Approval::Pending { url: "https://a/%1B[2J".into(), id: "k".into(), retry_after: 5 })
         );
         let denied = RpcError { code: error_code::APPROVAL_DENIED, message: "m".into(), data: None };
         assert_eq!(approval_of(&denied), Some(Approval::Denied { id: String::new() }));

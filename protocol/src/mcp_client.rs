@@ -577,9 +577,23 @@ fn text_of(body: &Body<'_>) -> String {
 
 /// An event stream read as it arrives: bytes in, complete JSON messages out. Events end with a
 /// blank line; the three line endings of `text/event-stream` (CRLF, LF, CR) are all understood.
+///
+/// Each byte is looked at a bounded number of times, however the stream is cut into chunks: line
+/// endings are rewritten as each chunk arrives, and the search for a blank line starts where the
+/// last one stopped. (Rescanning everything held on every chunk cost a server that sends 16 MiB
+/// without a blank line, a few bytes at a time, quadratic time in the client.)
 #[derive(Debug, Clone, Default)]
 pub struct EventStream {
+    /// What arrived after the last complete event, every line ending already an LF.
     pending: Vec<u8>,
+    /// The last byte that arrived was a CR, already written as an LF: an LF right after it is
+    /// the second half of a CRLF, not a line ending of its own.
+    after_cr: bool,
+    /// How much of `pending` has been searched for a blank line, without finding one.
+    searched: usize,
+    /// Bytes looked at in those searches, over the stream's life.
+    #[cfg(test)]
+    scanned: usize,
 }
 
 /// The event stream is not UTF-8, as `text/event-stream` must be.
@@ -594,53 +608,46 @@ impl EventStream {
 
     /// The messages completed by `chunk`.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Value>, NotUtf8> {
-        self.pending.extend_from_slice(chunk);
-        self.complete(false)
+        self.pending.reserve(chunk.len());
+        for &byte in chunk {
+            match byte {
+                b'\n' if self.after_cr => {}
+                // A CR ends the line at once, whatever follows it.
+                b'\r' => self.pending.push(b'\n'),
+                other => self.pending.push(other),
+            }
+            self.after_cr = byte == b'\r';
+        }
+        self.complete()
     }
 
     /// The stream ended: the messages of a last event that lacked its blank line.
     pub fn finish(&mut self) -> Result<Vec<Value>, NotUtf8> {
-        self.pending.extend_from_slice(b"\n\n");
-        self.complete(true)
+        self.after_cr = false;
+        self.push(b"\n\n")
     }
 
-    fn complete(&mut self, ended: bool) -> Result<Vec<Value>, NotUtf8> {
-        // A CR at the very end waits for the next chunk: it may be the first half of a CRLF.
-        let held_back = !ended && self.pending.last() == Some(&b'\r');
-        let mut normalized = normalize_newlines(&self.pending[..self.pending.len() - usize::from(held_back)]);
-        let mut messages = Vec::new();
-        // CR and LF never occur inside a multi-byte UTF-8 sequence, so cutting after a blank line
-        // never splits a character.
-        if let Some(end) = normalized.windows(2).rposition(|w| w == b"\n\n") {
-            let complete = std::str::from_utf8(&normalized[..end + 2]).map_err(|_| NotUtf8)?;
-            messages = mcp::sse_messages(complete);
-            normalized.drain(..end + 2);
+    fn complete(&mut self) -> Result<Vec<Value>, NotUtf8> {
+        // A blank line may begin with the last byte searched before.
+        let from = self.searched.saturating_sub(1);
+        let fresh = self.pending.get(from..).unwrap_or_default();
+        #[cfg(test)]
+        {
+            self.scanned += fresh.len();
         }
-        if held_back {
-            normalized.push(b'\r');
-        }
-        self.pending = normalized;
-        Ok(messages)
+        let last_blank_line = fresh.windows(2).rposition(|w| w == b"\n\n");
+        self.searched = self.pending.len();
+        let Some(at) = last_blank_line else {
+            return Ok(Vec::new());
+        };
+        // Within `pending`: `at` is a window's start, so `from + at + 2 <= pending.len()`.
+        let complete: Vec<u8> = self.pending.drain(..from + at + 2).collect();
+        self.searched = self.pending.len();
+        // LF never occurs inside a multi-byte UTF-8 sequence, so cutting after a blank line never
+        // splits a character.
+        let complete = std::str::from_utf8(&complete).map_err(|_| NotUtf8)?;
+        Ok(mcp::sse_messages(complete))
     }
-}
-
-/// CRLF and lone CR as LF.
-fn normalize_newlines(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\r' => {
-                out.push(b'\n');
-                if bytes.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    out
 }
 
 #[cfg(test)]
@@ -1057,12 +1064,58 @@ mod tests {
         let mut stream = EventStream::new();
         assert_eq!(stream.push(b"data: {\"a\"").unwrap(), Vec::<Value>::new());
         assert_eq!(stream.push(b":1}\r").unwrap(), Vec::<Value>::new(), "a CR may be half of a CRLF");
-        assert_eq!(stream.push(b"\n\r\ndata: {\"b\":2}\r\r").unwrap(), vec![json!({"a": 1})]);
-        // The last CR waited: with the next byte it is a line end of its own, and "b" is complete.
-        assert_eq!(stream.push("data: {\"é\":3}".as_bytes()).unwrap(), vec![json!({"b": 2})]);
+        // The LF after it is the CRLF's second half, not a blank line; CR CR is one.
+        assert_eq!(
+            stream.push(b"\n\r\ndata: {\"b\":2}\r\r").unwrap(),
+            vec![json!({"a": 1}), json!({"b": 2})]
+        );
+        assert_eq!(
+            stream.push(b"\ndata: {\"c\":3}\r").unwrap(),
+            Vec::<Value>::new(),
+            "an LF after CR CR is a third line end"
+        );
+        assert_eq!(stream.push(b"\n").unwrap(), Vec::<Value>::new(), "the LF of a CRLF split across chunks");
+        assert_eq!(stream.push(b"\n").unwrap(), vec![json!({"c": 3})], "a blank line split across chunks");
+        assert_eq!(stream.push("data: {\"é\":3}".as_bytes()).unwrap(), Vec::<Value>::new());
         assert_eq!(stream.finish().unwrap(), vec![json!({"é": 3})], "a last event without its blank line");
         let mut broken = EventStream::new();
         assert_eq!(broken.push(b"data: \xff\n\n"), Err(NotUtf8));
+    }
+
+    #[test]
+    fn every_way_of_cutting_a_stream_into_chunks_reads_the_same_messages() {
+        let body = "data: {\"a\":1}\r\n\r\n: note\r\rdata: {\"b\":\r\ndata: 2}\n\ndata: {\"é\":3}\r\n\r\n";
+        let expected = vec![json!({"a": 1}), json!({"b": 2}), json!({"é": 3})];
+        let bytes = body.as_bytes();
+        for cut in 0..=bytes.len() {
+            for second in cut..=bytes.len() {
+                let mut stream = EventStream::new();
+                let mut read = Vec::new();
+                for chunk in [&bytes[..cut], &bytes[cut..second], &bytes[second..]] {
+                    read.extend(stream.push(chunk).unwrap());
+                }
+                read.extend(stream.finish().unwrap());
+                assert_eq!(read, expected, "cut at {cut} and {second}");
+            }
+        }
+        let mut stream = EventStream::new();
+        let read: Vec<Value> = bytes.iter().flat_map(|b| stream.push(&[*b]).unwrap()).collect();
+        assert_eq!(read, expected, "one byte at a time");
+    }
+
+    /// A long event arriving a byte at a time: each byte is searched a bounded number of times,
+    /// not once per chunk that follows it.
+    #[test]
+    fn a_long_event_in_tiny_chunks_is_scanned_in_linear_time() {
+        let mut stream = EventStream::new();
+        let long = 64 * 1024;
+        assert!(stream.push(b"data: \"").unwrap().is_empty());
+        for _ in 0..long {
+            assert!(stream.push(b"x").unwrap().is_empty());
+        }
+        assert_eq!(stream.push(b"\"\n\n").unwrap(), vec![json!("x".repeat(long))]);
+        assert!(stream.scanned <= 3 * (long + 10), "{} bytes scanned for {long}", stream.scanned);
+        assert!(stream.pending.is_empty());
     }
 
     #[test]

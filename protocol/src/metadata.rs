@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::pkce::S256;
-use crate::resource::{UrlRuleError, check_issuer, resource_covers};
+use crate::resource::{UrlRuleError, check_issuer, check_resource, resource_covers};
 
 /// RFC 8414 §2, plus the fields of RFC 9207, OpenID Connect Discovery and Client ID Metadata
 /// Documents that MCP clients look at. Unknown fields of foreign servers are ignored.
@@ -108,6 +108,7 @@ impl AuthorizationServerMetadata {
         if self.token_endpoint.is_none() {
             return Err(MetadataError::Missing("token_endpoint"));
         }
+        self.check_endpoints()?;
         if !self.response_types_supported.iter().any(|t| t == "code") {
             return Err(MetadataError::NoCodeResponseType);
         }
@@ -116,6 +117,31 @@ impl AuthorizationServerMetadata {
             Some(methods) if !methods.iter().any(|m| m == S256) => Err(MetadataError::NoS256),
             Some(_) => Ok(()),
         }
+    }
+
+    /// Every endpoint a client may send a person or a request to: https, or http on a loopback
+    /// host only (the issuer's rule: OAuth 2.1 §1.5, RFC 8414 §2), no fragment, no user
+    /// information. The document comes from a server that the MCP server named; unchecked, an
+    /// `authorization_endpoint` of `file:` or a custom scheme would go to the desktop's URL
+    /// opener, and a plain-http token endpoint would carry codes and secrets in the clear.
+    fn check_endpoints(&self) -> Result<(), MetadataError> {
+        let endpoints = [
+            ("authorization_endpoint", &self.authorization_endpoint),
+            ("token_endpoint", &self.token_endpoint),
+            ("registration_endpoint", &self.registration_endpoint),
+            ("revocation_endpoint", &self.revocation_endpoint),
+            ("introspection_endpoint", &self.introspection_endpoint),
+            ("backchannel_authentication_endpoint", &self.backchannel_authentication_endpoint),
+            ("jwks_uri", &self.jwks_uri),
+        ];
+        for (field, value) in endpoints {
+            if let Some(value) = value {
+                // A resource indicator's rule is exactly an endpoint's: absolute, https or
+                // loopback http, no fragment; a query is allowed (RFC 6749 §3.1, §3.2).
+                check_resource(value).map_err(|reason| MetadataError::BadUrl { field, reason })?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -273,6 +299,51 @@ mod tests {
             metadata.validate_for_issuer("https://server.example.com/"),
             Err(MetadataError::IssuerMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn endpoints_must_be_https_or_loopback_http() {
+        let issuer = "https://server.example.com";
+        for bad in ["file:///x", "vscode://x/authorize", "http://as.example/authorize", "javascript:alert(1)"]
+        {
+            let mut metadata = good_as_metadata();
+            metadata.authorization_endpoint = Some(bad.into());
+            assert!(
+                matches!(
+                    metadata.validate_for_issuer(issuer),
+                    Err(MetadataError::BadUrl { field: "authorization_endpoint", .. })
+                ),
+                "{bad}"
+            );
+        }
+        let mut metadata = good_as_metadata();
+        metadata.token_endpoint = Some("http://server.example.com/token".into());
+        assert!(matches!(
+            metadata.validate_for_issuer(issuer),
+            Err(MetadataError::BadUrl { field: "token_endpoint", .. })
+        ));
+        for (field, set) in [
+            (
+                "registration_endpoint",
+                (|m, v| m.registration_endpoint = v) as fn(&mut AuthorizationServerMetadata, Option<String>),
+            ),
+            ("revocation_endpoint", |m, v| m.revocation_endpoint = v),
+            ("introspection_endpoint", |m, v| m.introspection_endpoint = v),
+            ("jwks_uri", |m, v| m.jwks_uri = v),
+        ] {
+            let mut metadata = good_as_metadata();
+            set(&mut metadata, Some("ftp://server.example.com/x".into()));
+            assert!(
+                matches!(metadata.validate_for_issuer(issuer), Err(MetadataError::BadUrl { field: f, .. }) if f == field),
+                "{field}"
+            );
+        }
+        // Loopback http, and a query, are fine.
+        let mut metadata = good_as_metadata();
+        metadata.issuer = "http://localhost:9000".into();
+        metadata.authorization_endpoint = Some("http://127.0.0.1:9000/authorize?tenant=a".into());
+        metadata.token_endpoint = Some("http://localhost:9000/token".into());
+        assert_eq!(metadata.validate_for_issuer("http://localhost:9000"), Ok(()));
     }
 
     #[test]

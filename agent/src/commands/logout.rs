@@ -35,7 +35,7 @@ pub async fn forget(access: &Access, url: Option<&str>) -> Result<Vec<String>> {
                     .step(format!("could not revoke at {endpoint} ({e}); forgetting the tokens anyway")),
             }
         }
-        access.store.update(&grant.issuer, |file| file.grants.remove(&grant.resource))?;
+        access.store.update(&grant.issuer, |file| file.grants.remove(&grant.resource)).await?;
         forgotten.push(grant.resource);
     }
     Ok(forgotten)

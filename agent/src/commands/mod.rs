@@ -18,7 +18,7 @@ use crate::access::{Access, AccessOptions};
 use crate::cli::{Cli, Command, Global};
 use crate::error::{AgentError, Result};
 use crate::http::Http;
-use crate::identity::IdentityOptions;
+use crate::identity::{ClientIssuer, IdentityOptions};
 use crate::output::{self, Progress};
 use crate::store::Store;
 
@@ -153,19 +153,34 @@ async fn chat(
 
 /// The request-sending context the flags describe.
 pub fn access(global: &Global, progress: &Progress, store: Store, interactive: bool) -> Result<Access> {
+    access_as(global, identity(global), progress, store, interactive)
+}
+
+/// The client identity the flags describe.
+pub fn identity(global: &Global) -> IdentityOptions {
+    IdentityOptions {
+        client_id: global.client_id.clone(),
+        client_secret: global.client_secret.clone().map(ClientSecret::new),
+        client_issuer: global.client_issuer.clone().map_or(ClientIssuer::Unnamed, ClientIssuer::Named),
+        client_metadata_url: global.client_metadata_url.clone(),
+    }
+}
+
+/// The request-sending context the flags describe, with `identity` (checked here) as the client.
+pub fn access_as(
+    global: &Global,
+    identity: IdentityOptions,
+    progress: &Progress,
+    store: Store,
+    interactive: bool,
+) -> Result<Access> {
+    identity.check()?;
     let http = Http::new(Duration::from_secs(global.timeout))?;
     let options = AccessOptions {
         browser: global.browser,
-        identity: IdentityOptions {
-            client_id: global.client_id.clone(),
-            client_secret: global.client_secret.clone().map(ClientSecret::new),
-            client_metadata_url: global.client_metadata_url.clone(),
-        },
+        identity,
         login_timeout: Duration::from_secs(global.login_timeout),
         interactive,
     };
-    if options.identity.client_secret.is_some() && options.identity.client_id.is_none() {
-        return Err(AgentError::Usage("--client-secret needs --client-id".into()));
-    }
     Ok(Access::new(http, store, progress.clone(), options))
 }

@@ -65,6 +65,7 @@ pub async fn agent_with_env(
         .args(["--browser", "print", "--login-timeout", "30"])
         .args(args)
         .env_remove("MCP_AGENT_CLIENT_SECRET")
+        .env_remove("MCP_AGENT_CLIENT_ISSUER")
         .env_remove("MCP_AGENT_LLM_API_KEY")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
