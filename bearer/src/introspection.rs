@@ -94,6 +94,9 @@ mod tests {
             scope: Some("echo profile".into()),
             exp: Some(2000),
             aud: Some("http://rs".into()),
+            sub: Some("u".into()),
+            client_id: Some("c".into()),
+            jti: Some("j".into()),
             ..Default::default()
         };
         let expected = Expectations { issuer: "http://as", audience: "http://rs" };

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::jwt::validation::{Expectations, Refusal};
+use crate::jwt::validation::{self, Expectations, Refusal};
 use crate::jwt::{AccessTokenClaims, Audience};
 use crate::secret::{AccessToken, RefreshToken, RevocableToken};
 
@@ -50,7 +50,15 @@ impl IntrospectionResponse {
 
     /// An answer about an access token, as the claims a resource server would have read from it,
     /// or why the token must be refused: not active, for another resource or issuer, expired or
-    /// undated (pure). A missing `iss` is the configured issuer's, since it was asked.
+    /// undated, without whom it speaks for, or failing any check a JWT's claims must pass (pure).
+    /// A missing `iss` is the configured issuer's, since it was asked.
+    ///
+    /// RFC 7662 §2.2 makes every member but `active` optional, but a resource server keys what it
+    /// keeps on `sub` (whose notes, whose sessions), names `client_id` in what it records, and
+    /// spends a call-bound token by `jti`: an answer without one of them would read as the empty
+    /// string, the same for every token, and so one user would get another's notes. Such an
+    /// answer is refused like a JWT without these claims (RFC 9068 §2.2 requires all three), with
+    /// [`Refusal::MalformedClaims`].
     pub fn into_claims(self, expected: &Expectations<'_>, now: u64) -> Result<AccessTokenClaims, Refusal> {
         if !self.active {
             return Err(Refusal::Inactive);
@@ -65,22 +73,27 @@ impl IntrospectionResponse {
         if exp <= now {
             return Err(Refusal::Expired);
         }
-        Ok(AccessTokenClaims {
+        let named = |member: Option<String>| member.filter(|m| !m.is_empty()).ok_or(Refusal::MalformedClaims);
+        let claims = AccessTokenClaims {
             iss: expected.issuer.to_owned(),
             aud: Audience::One(expected.audience.to_owned()),
-            sub: self.sub.unwrap_or_default(),
-            client_id: self.client_id.unwrap_or_default(),
+            sub: named(self.sub)?,
+            client_id: named(self.client_id)?,
             iat: self.iat.unwrap_or(now),
             exp,
             nbf: None,
-            jti: self.jti.unwrap_or_default(),
+            jti: named(self.jti)?,
             scope: Some(self.scope.unwrap_or_default()),
             auth_time: self.auth_time,
             act: self.act,
             groups: self.groups,
             authorization_details: self.authorization_details,
             client_registration: self.client_registration,
-        })
+        };
+        // The rules a verified JWT's claims must pass (issued in the future, actor chain too
+        // long, …), so that the two ways of accepting a token cannot drift apart.
+        validation::check_claims(&claims, expected, now)?;
+        Ok(claims)
     }
 }
 
@@ -135,6 +148,7 @@ mod tests {
             sub: Some("u".into()),
             aud: Some("http://rs".into()),
             iss: Some("http://as".into()),
+            jti: Some("j".into()),
             client_registration: Some("dynamic".into()),
             ..Default::default()
         }
@@ -163,6 +177,43 @@ mod tests {
         for (answer, refusal) in cases {
             assert_eq!(answer.clone().into_claims(&EXPECTED, 1000), Err(refusal), "{answer:?}");
         }
+    }
+
+    #[test]
+    fn an_answer_that_does_not_say_whose_token_it_is_is_refused() {
+        // RFC 7662 §2.2 allows leaving these out; read as "", every such token would be the same
+        // user's, the same client's and the same token.
+        let cases = [
+            IntrospectionResponse { sub: None, ..active() },
+            IntrospectionResponse { sub: Some(String::new()), ..active() },
+            IntrospectionResponse { client_id: None, ..active() },
+            IntrospectionResponse { client_id: Some(String::new()), ..active() },
+            IntrospectionResponse { jti: None, ..active() },
+            IntrospectionResponse { jti: Some(String::new()), ..active() },
+        ];
+        for answer in cases {
+            assert_eq!(
+                answer.clone().into_claims(&EXPECTED, 1000),
+                Err(Refusal::MalformedClaims),
+                "{answer:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_passes_the_same_claim_checks_as_a_jwt() {
+        let future = IntrospectionResponse { iat: Some(1000 + validation::LEEWAY + 1), ..active() };
+        assert_eq!(future.into_claims(&EXPECTED, 1000), Err(Refusal::IssuedInTheFuture));
+        let chain = (0..=validation::MAX_ACTOR_DEPTH).fold(None, |prior, i| {
+            Some(crate::jwt::Actor {
+                sub: format!("a{i}"),
+                client_id: None,
+                iss: None,
+                act: prior.map(Box::new),
+            })
+        });
+        let too_long = IntrospectionResponse { act: chain, ..active() };
+        assert_eq!(too_long.into_claims(&EXPECTED, 1000), Err(Refusal::ActorChainTooLong));
     }
 
     #[test]

@@ -1,0 +1,81 @@
+//! Introspection mode (RFC 7662) against a stand-in authorization server whose answers each test
+//! chooses: what an answer must say before a request is let through, and what a stranger's tokens
+//! may cost the authorization server.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use mcp_bearer::introspection::IntrospectionSettings;
+use mcp_server::config::Settings;
+use protocol::secret::ClientSecret;
+use serde_json::{Value, json};
+
+use crate::helpers::{SPA_ORIGIN, TestServer, challenge, now, spawn_server_on};
+use crate::notes::{BOTH, call};
+
+/// The answer the stand-in AS gives, from the resource it is asked for and the token.
+type Answer = Arc<dyn Fn(&str, &str) -> Value + Send + Sync>;
+
+/// A resource server in introspection mode (opaque tokens only), and the stand-in AS it asks:
+/// metadata naming an introspection endpoint, an empty JWKS, and the endpoint.
+async fn introspecting(answer: Answer) -> TestServer {
+    let server_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resource = format!("http://{}", server_listener.local_addr().unwrap());
+    let as_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", as_listener.local_addr().unwrap());
+    let metadata = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks.json"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "response_types_supported": ["code"],
+    });
+    let introspect = move |axum::Form(form): axum::Form<HashMap<String, String>>| {
+        let (answer, resource) = (answer.clone(), resource.clone());
+        async move { axum::Json(answer(&resource, form.get("token").map_or("", String::as_str))) }
+    };
+    let app = Router::new()
+        .route("/.well-known/oauth-authorization-server", get(move || async move { axum::Json(metadata) }))
+        .route("/jwks.json", get(|| async { axum::Json(json!({"keys": []})) }))
+        .route("/introspect", post(introspect));
+    tokio::spawn(async move { axum::serve(as_listener, app).await });
+    let settings = Settings {
+        introspection: Some(IntrospectionSettings { secret: ClientSecret::new("s"), every_token: false }),
+        ..Settings::for_tests(&issuer, SPA_ORIGIN)
+    };
+    spawn_server_on(server_listener, settings).await
+}
+
+fn answer(f: impl Fn(&str, &str) -> Value + Send + Sync + 'static) -> Answer {
+    Arc::new(f)
+}
+
+#[tokio::test]
+async fn an_active_answer_that_names_no_subject_is_refused_instead_of_making_everyone_one_user() {
+    // RFC 7662 §2.2 makes `sub` optional. Read as "", Alice's and Bob's opaque tokens would be the
+    // same user's, and Bob would list Alice's notes.
+    let nameless =
+        answer(|resource, _| json!({"active": true, "aud": resource, "exp": now() + 300, "scope": BOTH}));
+    let server = introspecting(nameless).await;
+    let added = call(&server, "opaque-alice", "add_note", json!({"title": "Alice's", "body": "b"})).await;
+    let refused = added.expect_err("refused, not stored under an empty owner");
+    assert_eq!(refused.status(), 401);
+    assert_eq!(challenge(&refused).error, Some(protocol::error::ErrorCode::InvalidToken));
+    let listed = call(&server, "opaque-bob", "list_notes", json!({})).await;
+    assert_eq!(listed.expect_err("refused too").status(), 401);
+
+    // The same with an answer that says whose token it is: each sees only their own notes.
+    let named = answer(|resource, token| {
+        json!({"active": true, "aud": resource, "exp": now() + 300, "scope": BOTH,
+            "sub": token, "client_id": "client-1", "jti": token})
+    });
+    let server = introspecting(named).await;
+    call(&server, "opaque-alice", "add_note", json!({"title": "Alice's", "body": "b"})).await.unwrap();
+    let bobs = call(&server, "opaque-bob", "list_notes", json!({})).await.unwrap();
+    assert_eq!(bobs["structuredContent"]["notes"], json!([]));
+    let alices = call(&server, "opaque-alice", "list_notes", json!({})).await.unwrap();
+    assert_eq!(alices["structuredContent"]["notes"][0]["title"], "Alice's");
+}
