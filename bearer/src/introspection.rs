@@ -7,6 +7,8 @@
 //! for it (`mcp-auth --introspection-credential "<resource> <secret>"`). What the answer must say
 //! is decided by `IntrospectionResponse::into_claims` in `protocol`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use base64::Engine as _;
 use protocol::introspection::IntrospectionResponse;
 use protocol::jwt::validation::{Expectations, Refusal};
@@ -32,6 +34,8 @@ pub struct Introspector {
     /// The whole `Authorization: Basic …` value, built once. Never printed: `Introspector` has no
     /// `Debug`.
     authorization: String,
+    /// When (epoch seconds) an unreadable answer may next be logged at WARN.
+    next_bad_answer_warning: AtomicU64,
 }
 
 impl Introspector {
@@ -40,7 +44,11 @@ impl Introspector {
         let secret: String =
             url::form_urlencoded::byte_serialize(settings.secret.secret().as_bytes()).collect();
         let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
-        Self { every_token: settings.every_token, authorization: format!("Basic {credentials}") }
+        Self {
+            every_token: settings.every_token,
+            authorization: format!("Basic {credentials}"),
+            next_bad_answer_warning: AtomicU64::new(0),
+        }
     }
 
     pub fn every_token(&self) -> bool {
@@ -65,9 +73,32 @@ impl Introspector {
             .send()
             .await
             .map_err(|e| BearerError::Unavailable(format!("introspection failed: {e}")))?;
-        let answer: IntrospectionResponse =
+        let answer: serde_json::Value =
             read_json(response, &endpoint).await.map_err(BearerError::Unavailable)?;
+        // JSON, but not an RFC 7662 answer (a member of the wrong type): the AS is reachable and
+        // broken. An active token whose claims cannot be read is never accepted; it is not refused
+        // either (401 would make its client throw away what is probably a good token, and nothing
+        // the client does can fix the AS): 503, as when the AS cannot be reached, with the cause
+        // at WARN, at most once per interval, so the operator is not left guessing "unreachable?".
+        let answer: IntrospectionResponse = serde_json::from_value(answer).map_err(|e| {
+            let reason = format!("{endpoint} answered with JSON that is not an introspection response: {e}");
+            self.warn_of_bad_answer(&reason, now);
+            BearerError::Unavailable(reason)
+        })?;
         verified(answer, expected, now)
+    }
+
+    fn warn_of_bad_answer(&self, reason: &str, now: u64) {
+        let next = self.next_bad_answer_warning.load(Ordering::Relaxed);
+        let after = now.saturating_add(crate::refusals::INTERVAL_SECS);
+        if now >= next
+            && self
+                .next_bad_answer_warning
+                .compare_exchange(next, after, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(%reason, "the authorization server's introspection answer is unusable; requests get 503");
+        }
     }
 }
 
@@ -93,7 +124,7 @@ mod tests {
             active: true,
             scope: Some("echo profile".into()),
             exp: Some(2000),
-            aud: Some("http://rs".into()),
+            aud: Some(protocol::jwt::Audience::One("http://rs".into())),
             sub: Some("u".into()),
             client_id: Some("c".into()),
             jti: Some("j".into()),

@@ -23,8 +23,9 @@ pub struct IntrospectionResponse {
     pub iat: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// A string or an array of strings (RFC 7662 §2.2 points to RFC 7519 §4.1.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,7 +64,7 @@ impl IntrospectionResponse {
         if !self.active {
             return Err(Refusal::Inactive);
         }
-        if self.aud.as_deref() != Some(expected.audience) {
+        if !self.aud.as_ref().is_some_and(|aud| aud.contains(expected.audience)) {
             return Err(Refusal::OtherAudience);
         }
         if self.iss.as_deref().is_some_and(|iss| iss != expected.issuer) {
@@ -146,7 +147,7 @@ mod tests {
             client_id: Some("c".into()),
             exp: Some(2000),
             sub: Some("u".into()),
-            aud: Some("http://rs".into()),
+            aud: Some(Audience::One("http://rs".into())),
             iss: Some("http://as".into()),
             jti: Some("j".into()),
             client_registration: Some("dynamic".into()),
@@ -168,7 +169,14 @@ mod tests {
     fn inactive_foreign_expired_or_undated_answers_are_refused() {
         let cases = [
             (IntrospectionResponse::inactive(), Refusal::Inactive),
-            (IntrospectionResponse { aud: Some("http://other".into()), ..active() }, Refusal::OtherAudience),
+            (
+                IntrospectionResponse { aud: Some(Audience::One("http://other".into())), ..active() },
+                Refusal::OtherAudience,
+            ),
+            (
+                IntrospectionResponse { aud: Some(Audience::Many(vec!["http://other".into()])), ..active() },
+                Refusal::OtherAudience,
+            ),
             (IntrospectionResponse { aud: None, ..active() }, Refusal::OtherAudience),
             (IntrospectionResponse { iss: Some("http://evil".into()), ..active() }, Refusal::OtherIssuer),
             (IntrospectionResponse { exp: Some(1000), ..active() }, Refusal::Expired),
@@ -214,6 +222,19 @@ mod tests {
         });
         let too_long = IntrospectionResponse { act: chain, ..active() };
         assert_eq!(too_long.into_claims(&EXPECTED, 1000), Err(Refusal::ActorChainTooLong));
+    }
+
+    #[test]
+    fn an_audience_array_naming_this_resource_is_accepted() {
+        // RFC 7662 §2.2 allows an array; it used to fail to parse, which read as "AS unreachable".
+        let body = r#"{"active": true, "aud": ["http://elsewhere", "http://rs"], "exp": 2000,
+          "sub": "u", "client_id": "c", "jti": "j", "scope": "echo"}"#;
+        let answer: IntrospectionResponse = serde_json::from_str(body).unwrap();
+        let claims = answer.into_claims(&EXPECTED, 1000).unwrap();
+        assert!(claims.aud.contains("http://rs"));
+        // And a one-string audience still serialises as a string, as the AS sends it.
+        let one = serde_json::to_value(active()).unwrap();
+        assert_eq!(one["aud"], "http://rs");
     }
 
     #[test]

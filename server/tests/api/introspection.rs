@@ -79,3 +79,24 @@ async fn an_active_answer_that_names_no_subject_is_refused_instead_of_making_eve
     let alices = call(&server, "opaque-alice", "list_notes", json!({})).await.unwrap();
     assert_eq!(alices["structuredContent"]["notes"][0]["title"], "Alice's");
 }
+
+#[tokio::test]
+async fn an_audience_array_in_the_answer_is_read_and_a_badly_typed_answer_is_503() {
+    // RFC 7662 §2.2 allows `aud` as an array; it used to fail to parse: 503 for ever.
+    let array = answer(|resource, token| {
+        json!({"active": true, "aud": ["http://elsewhere", resource], "exp": now() + 300,
+            "scope": "echo", "sub": token, "client_id": "client-1", "jti": token})
+    });
+    let server = introspecting(array).await;
+    assert_eq!(server.echo_with("opaque").await.status(), 200);
+
+    // A member of the wrong type: not accepted, and not the client's fault either.
+    let broken = answer(|resource, token| {
+        json!({"active": true, "aud": resource, "exp": "soon", "scope": "echo",
+            "sub": token, "client_id": "client-1", "jti": token})
+    });
+    let server = introspecting(broken).await;
+    let response = server.echo_with("opaque").await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+}
