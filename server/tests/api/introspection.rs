@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
-use mcp_bearer::introspection::IntrospectionSettings;
+use mcp_bearer::introspection::{IntrospectionSettings, MAX_CONCURRENT_INTROSPECTIONS};
 use mcp_server::config::Settings;
 use protocol::secret::ClientSecret;
 use serde_json::{Value, json};
@@ -18,9 +20,21 @@ use crate::notes::{BOTH, call};
 /// The answer the stand-in AS gives, from the resource it is asked for and the token.
 type Answer = Arc<dyn Fn(&str, &str) -> Value + Send + Sync>;
 
+/// What the stand-in AS's introspection endpoint has seen.
+struct StubAs {
+    calls: Arc<AtomicUsize>,
+    most_at_once: Arc<AtomicUsize>,
+}
+
 /// A resource server in introspection mode (opaque tokens only), and the stand-in AS it asks:
 /// metadata naming an introspection endpoint, an empty JWKS, and the endpoint.
 async fn introspecting(answer: Answer) -> TestServer {
+    introspecting_slowly(answer, Duration::ZERO).await.0
+}
+
+/// [`introspecting`] with an introspection endpoint that takes `delay` to answer, and counts its
+/// calls and how many run at once.
+async fn introspecting_slowly(answer: Answer, delay: Duration) -> (TestServer, StubAs) {
     let server_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let resource = format!("http://{}", server_listener.local_addr().unwrap());
     let as_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -33,9 +47,20 @@ async fn introspecting(answer: Answer) -> TestServer {
         "introspection_endpoint": format!("{issuer}/introspect"),
         "response_types_supported": ["code"],
     });
+    let (calls, most_at_once) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let (counter, most) = (calls.clone(), most_at_once.clone());
     let introspect = move |axum::Form(form): axum::Form<HashMap<String, String>>| {
         let (answer, resource) = (answer.clone(), resource.clone());
-        async move { axum::Json(answer(&resource, form.get("token").map_or("", String::as_str))) }
+        let (counter, most, in_flight) = (counter.clone(), most.clone(), in_flight.clone());
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let running = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(running, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            axum::Json(answer(&resource, form.get("token").map_or("", String::as_str)))
+        }
     };
     let app = Router::new()
         .route("/.well-known/oauth-authorization-server", get(move || async move { axum::Json(metadata) }))
@@ -46,7 +71,7 @@ async fn introspecting(answer: Answer) -> TestServer {
         introspection: Some(IntrospectionSettings { secret: ClientSecret::new("s"), every_token: false }),
         ..Settings::for_tests(&issuer, SPA_ORIGIN)
     };
-    spawn_server_on(server_listener, settings).await
+    (spawn_server_on(server_listener, settings).await, StubAs { calls, most_at_once })
 }
 
 fn answer(f: impl Fn(&str, &str) -> Value + Send + Sync + 'static) -> Answer {
@@ -99,4 +124,47 @@ async fn an_audience_array_in_the_answer_is_read_and_a_badly_typed_answer_is_503
     let response = server.echo_with("opaque").await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn the_same_garbage_token_costs_the_authorization_server_one_call_not_one_per_request() {
+    let inactive = answer(|_, _| json!({"active": false}));
+    let (server, stub) = introspecting_slowly(inactive, Duration::ZERO).await;
+    for _ in 0..100 {
+        let response = server.echo_with("garbage").await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(challenge(&response).error, Some(protocol::error::ErrorCode::InvalidToken));
+    }
+    assert_eq!(stub.calls.load(Ordering::SeqCst), 1, "the answer is remembered for a few seconds");
+    // Another string is another question.
+    assert_eq!(server.echo_with("other garbage").await.status(), 401);
+    assert_eq!(stub.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn introspection_calls_at_once_are_bounded_whatever_the_number_of_requests() {
+    let inactive = answer(|_, _| json!({"active": false}));
+    let (server, stub) = introspecting_slowly(inactive, Duration::from_millis(200)).await;
+    let requests: Vec<_> = (0..3 * MAX_CONCURRENT_INTROSPECTIONS)
+        .map(|i| {
+            let (http, address) = (server.http.clone(), server.address.clone());
+            tokio::spawn(async move {
+                let response = http
+                    .get(format!("{address}/echo?text=x"))
+                    .bearer_auth(format!("garbage-{i}"))
+                    .send()
+                    .await
+                    .unwrap();
+                response.status().as_u16()
+            })
+        })
+        .collect();
+    for request in requests {
+        let status = request.await.unwrap();
+        // 401 once asked; 503 (come back later) for one that waited too long for its turn.
+        assert!(status == 401 || status == 503, "{status}");
+    }
+    let most = stub.most_at_once.load(Ordering::SeqCst);
+    assert!(most <= MAX_CONCURRENT_INTROSPECTIONS, "{most} calls at once");
+    assert!(most > 1, "the calls did overlap: {most}");
 }
