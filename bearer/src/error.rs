@@ -6,7 +6,7 @@
 //! | token bad in any way | 401 | … `error="invalid_token"` |
 //! | token lacks a scope | 403 | … `error="insufficient_scope", scope="<all needed>"` |
 //! | malformed request (token in the query, two credentials) | 400 | … `error="invalid_request"` |
-//! | keys unavailable, nothing cached | 503 | — (`Retry-After`) |
+//! | keys unavailable: nothing cached, or the token's `kid` not cached and the JWKS not fetchable | 503 | — (`Retry-After`) |
 //!
 //! Every challenge carries the `resource_metadata` URL so a client can always start discovery.
 

@@ -6,16 +6,40 @@
 //! Basic: the form-urlencoded resource identifier and the introspection secret the AS was given
 //! for it (`mcp-auth --introspection-credential "<resource> <secret>"`). What the answer must say
 //! is decided by `IntrospectionResponse::into_claims` in `protocol`.
+//!
+//! Any string that is not a JWT is introspected, so a stranger chooses how often this server calls
+//! the AS. Two bounds keep that from hammering it (the goal `keys` has for random `kid`s): at most
+//! [`MAX_CONCURRENT_INTROSPECTIONS`] calls at once, a request waiting [`TURN_WAIT`] at most for
+//! its turn before a 503; and an `active: false` answer remembered for [`INACTIVE_MEMORY_SECS`]
+//! (by the token's SHA-256, at most [`INACTIVE_MEMORY_CAPACITY`] of them), so the same garbage
+//! token sent again and again costs one call per few seconds. Only refusals are remembered: an
+//! active answer is asked for every time, so that a revocation takes effect at once.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use base64::Engine as _;
 use protocol::introspection::IntrospectionResponse;
 use protocol::jwt::validation::{Expectations, Refusal};
 use protocol::scope::Scopes;
 use protocol::secret::ClientSecret;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::Semaphore;
 
 use crate::error::BearerError;
 use crate::keys::{KeySource, read_json};
 use crate::verified::VerifiedToken;
+
+/// At most this many calls to the introspection endpoint at once, per validator.
+pub const MAX_CONCURRENT_INTROSPECTIONS: usize = 32;
+/// How long a request waits for its turn to introspect before it is answered 503.
+pub const TURN_WAIT: Duration = Duration::from_secs(1);
+/// How long an `active: false` answer is remembered, in seconds.
+pub const INACTIVE_MEMORY_SECS: u64 = 5;
+/// How many `active: false` answers are remembered (32 bytes and a time each).
+pub const INACTIVE_MEMORY_CAPACITY: usize = 10_000;
 
 /// How the resource server introspects.
 #[derive(Debug, Clone)]
@@ -32,6 +56,12 @@ pub struct Introspector {
     /// The whole `Authorization: Basic …` value, built once. Never printed: `Introspector` has no
     /// `Debug`.
     authorization: String,
+    /// When (epoch seconds) an unreadable answer may next be logged at WARN.
+    next_bad_answer_warning: AtomicU64,
+    /// Turns to call the AS: [`MAX_CONCURRENT_INTROSPECTIONS`] permits.
+    turns: Semaphore,
+    /// Tokens the AS recently said are not active.
+    inactive: InactiveTokens,
 }
 
 impl Introspector {
@@ -40,7 +70,13 @@ impl Introspector {
         let secret: String =
             url::form_urlencoded::byte_serialize(settings.secret.secret().as_bytes()).collect();
         let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
-        Self { every_token: settings.every_token, authorization: format!("Basic {credentials}") }
+        Self {
+            every_token: settings.every_token,
+            authorization: format!("Basic {credentials}"),
+            next_bad_answer_warning: AtomicU64::new(0),
+            turns: Semaphore::new(MAX_CONCURRENT_INTROSPECTIONS),
+            inactive: InactiveTokens::new(INACTIVE_MEMORY_CAPACITY),
+        }
     }
 
     pub fn every_token(&self) -> bool {
@@ -55,8 +91,22 @@ impl Introspector {
         expected: &Expectations<'_>,
         now: u64,
     ) -> Result<VerifiedToken, BearerError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if self.inactive.contains(&digest, now) {
+            return Err(Refusal::Inactive.into());
+        }
         let endpoint =
             keys.introspection_endpoint().await.map_err(|e| BearerError::Unavailable(e.to_string()))?;
+        // Held until the answer is read. The semaphore is never closed, so an error is only a
+        // timeout; either way the AS is not asked.
+        let _turn = match tokio::time::timeout(TURN_WAIT, self.turns.acquire()).await {
+            Ok(Ok(turn)) => turn,
+            _ => {
+                return Err(BearerError::Unavailable(format!(
+                    "{MAX_CONCURRENT_INTROSPECTIONS} introspections already running"
+                )));
+            }
+        };
         let response = keys
             .http()
             .post(&endpoint)
@@ -65,9 +115,89 @@ impl Introspector {
             .send()
             .await
             .map_err(|e| BearerError::Unavailable(format!("introspection failed: {e}")))?;
-        let answer: IntrospectionResponse =
+        let answer: serde_json::Value =
             read_json(response, &endpoint).await.map_err(BearerError::Unavailable)?;
+        // JSON, but not an RFC 7662 answer (a member of the wrong type): the AS is reachable and
+        // broken. An active token whose claims cannot be read is never accepted; it is not refused
+        // either (401 would make its client throw away what is probably a good token, and nothing
+        // the client does can fix the AS): 503, as when the AS cannot be reached, with the cause
+        // at WARN, at most once per interval, so the operator is not left guessing "unreachable?".
+        let answer: IntrospectionResponse = serde_json::from_value(answer).map_err(|e| {
+            let reason = format!("{endpoint} answered with JSON that is not an introspection response: {e}");
+            self.warn_of_bad_answer(&reason, now);
+            BearerError::Unavailable(reason)
+        })?;
+        if !answer.active {
+            self.inactive.insert(digest, now);
+        }
         verified(answer, expected, now)
+    }
+
+    fn warn_of_bad_answer(&self, reason: &str, now: u64) {
+        let next = self.next_bad_answer_warning.load(Ordering::Relaxed);
+        let after = now.saturating_add(crate::refusals::INTERVAL_SECS);
+        if now >= next
+            && self
+                .next_bad_answer_warning
+                .compare_exchange(next, after, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(%reason, "the authorization server's introspection answer is unusable; requests get 503");
+        }
+    }
+}
+
+/// Tokens the AS said are not active, by SHA-256 (a fixed 32 bytes whatever the token's length,
+/// and no token kept in memory), each until [`INACTIVE_MEMORY_SECS`] after the answer. Bounded:
+/// the oldest leave first.
+struct InactiveTokens {
+    inner: Mutex<Inactive>,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Inactive {
+    /// Digest → until when (epoch seconds, exclusive).
+    until: HashMap<[u8; 32], u64>,
+    /// Insertion order, with the time each entry was inserted for, for eviction. A digest inserted
+    /// again appears twice; the older entry then removes nothing.
+    order: VecDeque<([u8; 32], u64)>,
+}
+
+impl InactiveTokens {
+    fn new(capacity: usize) -> Self {
+        Self { inner: Mutex::default(), capacity }
+    }
+
+    fn contains(&self, digest: &[u8; 32], now: u64) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.until.get(digest).is_some_and(|until| now < *until)
+    }
+
+    fn insert(&self, digest: [u8; 32], now: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        let until = now.saturating_add(INACTIVE_MEMORY_SECS);
+        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The expired first (every entry lives as long, so they are at the front), then the oldest
+        // while full.
+        while let Some(&(oldest, oldest_until)) = inner.order.front() {
+            if oldest_until > now && inner.order.len() < self.capacity {
+                break;
+            }
+            inner.order.pop_front();
+            if inner.until.get(&oldest) == Some(&oldest_until) {
+                inner.until.remove(&oldest);
+            }
+        }
+        inner.until.insert(digest, until);
+        inner.order.push_back((digest, until));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).until.len()
     }
 }
 
@@ -93,7 +223,10 @@ mod tests {
             active: true,
             scope: Some("echo profile".into()),
             exp: Some(2000),
-            aud: Some("http://rs".into()),
+            aud: Some(protocol::jwt::Audience::One("http://rs".into())),
+            sub: Some("u".into()),
+            client_id: Some("c".into()),
+            jti: Some("j".into()),
             ..Default::default()
         };
         let expected = Expectations { issuer: "http://as", audience: "http://rs" };
@@ -104,6 +237,31 @@ mod tests {
             verified(bad_scope, &expected, 1000).unwrap_err(),
             BearerError::InvalidToken(Refusal::MalformedScope)
         );
+    }
+
+    #[test]
+    fn an_inactive_answer_is_remembered_for_a_few_seconds_and_within_capacity() {
+        let memory = InactiveTokens::new(3);
+        let digest = |n: u8| [n; 32];
+        memory.insert(digest(1), 1000);
+        assert!(memory.contains(&digest(1), 1000));
+        assert!(memory.contains(&digest(1), 1000 + INACTIVE_MEMORY_SECS - 1));
+        assert!(!memory.contains(&digest(1), 1000 + INACTIVE_MEMORY_SECS), "forgotten");
+        assert!(!memory.contains(&digest(2), 1000));
+
+        // Answered again before it was forgotten: when the first entry expires, it must not take
+        // the second with it.
+        memory.insert(digest(1), 1002);
+        memory.insert(digest(2), 1000 + INACTIVE_MEMORY_SECS);
+        assert!(memory.contains(&digest(1), 1000 + INACTIVE_MEMORY_SECS));
+        assert!(!memory.contains(&digest(1), 1002 + INACTIVE_MEMORY_SECS));
+
+        for n in 3..10 {
+            memory.insert(digest(n), 1000 + INACTIVE_MEMORY_SECS);
+        }
+        assert!(memory.len() <= 3, "{}", memory.len());
+        assert!(memory.contains(&digest(9), 1000 + INACTIVE_MEMORY_SECS), "the newest stays");
+        assert!(!memory.contains(&digest(1), 1000 + INACTIVE_MEMORY_SECS), "the oldest left");
     }
 
     #[test]

@@ -4,9 +4,15 @@
 //! The rate limit matters: the `kid` comes from the token, so without it anyone could make this
 //! server hammer the authorization server by sending tokens with random `kid`s. When the AS is
 //! down, the cached keys keep working.
+//!
+//! A `kid` not in the cache is "unknown" (401) only when the last fetch of the set succeeded: the
+//! key is then not published. When that fetch failed (just now, or before the rate limit skipped
+//! this one), the key may well be a newly published one that could not be seen, and refusing the
+//! token would make its client throw a good token away; that is 503, like having no keys at all.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
@@ -48,6 +54,8 @@ pub struct KeySource {
     cache: RwLock<Cache>,
     /// Serialises refreshes and remembers when the last one started.
     last_refresh: Mutex<Option<Instant>>,
+    /// Whether the last fetch of the JWKS (token-driven or scheduled) failed.
+    last_fetch_failed: AtomicBool,
     /// The same for discovering the introspection endpoint: one attempt at a time, and after a
     /// failure none for [`MIN_REFRESH_INTERVAL`], so an AS that is down or advertises no endpoint
     /// does not cost a fetch (and a log line) per request.
@@ -68,6 +76,7 @@ impl KeySource {
             issuer,
             cache: RwLock::default(),
             last_refresh: Mutex::new(None),
+            last_fetch_failed: AtomicBool::new(false),
             last_introspection_discovery: Mutex::new(None),
         }
     }
@@ -82,20 +91,33 @@ impl KeySource {
         if let Some(key) = cache.keys.get(kid) {
             return Ok(key.clone());
         }
+        // The key could not be looked for (nothing ever loaded, or the set as it is now could not
+        // be fetched): the token cannot be judged, which is our problem, not the client's.
+        if let Some(error) = refresh_error {
+            return Err(error);
+        }
         if !cache.loaded {
-            // Nothing was ever loaded: the token cannot be judged at all, which is our problem,
-            // not the client's.
-            return Err(refresh_error.unwrap_or_else(|| {
-                KeyError::Unavailable("the authorization server's keys are not loaded yet".into())
-            }));
+            return Err(KeyError::Unavailable("the authorization server's keys are not loaded yet".into()));
         }
         Err(KeyError::UnknownKid(kid.to_owned()))
     }
 
-    /// Refetches the JWKS unless another refresh ran within [`MIN_REFRESH_INTERVAL`].
+    /// Refetches the JWKS unless another refresh ran within [`MIN_REFRESH_INTERVAL`]. `Err` when
+    /// the set could not be fetched: now, or, when the rate limit skips this refresh, the last
+    /// time (so a flood of unknown `kid`s during an outage costs no more fetches, and is not told
+    /// that keys it may be signed with do not exist).
     async fn refresh(&self) -> Result<(), KeyError> {
         let mut last = self.last_refresh.lock().await;
-        if last.is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL) {
+        if let Some(at) = *last
+            && at.elapsed() < MIN_REFRESH_INTERVAL
+        {
+            if self.last_fetch_failed.load(Ordering::Acquire) {
+                let wait = MIN_REFRESH_INTERVAL.saturating_sub(at.elapsed());
+                return Err(KeyError::Unavailable(format!(
+                    "the last fetch of the keys failed; next attempt in {} s",
+                    wait.as_secs().saturating_add(1)
+                )));
+            }
             return Ok(());
         }
         *last = Some(Instant::now());
@@ -142,6 +164,7 @@ impl KeySource {
                 REFRESH_DEADLINE.as_secs()
             )))
         });
+        self.last_fetch_failed.store(fetched.is_err(), Ordering::Release);
         let (jwks_uri, jwks) = match fetched {
             Ok(fetched) => fetched,
             Err(e) => {

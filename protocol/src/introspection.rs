@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::jwt::validation::{Expectations, Refusal};
+use crate::jwt::validation::{self, Expectations, Refusal};
 use crate::jwt::{AccessTokenClaims, Audience};
 use crate::secret::{AccessToken, RefreshToken, RevocableToken};
 
@@ -23,8 +23,9 @@ pub struct IntrospectionResponse {
     pub iat: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// A string or an array of strings (RFC 7662 §2.2 points to RFC 7519 §4.1.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,12 +51,20 @@ impl IntrospectionResponse {
 
     /// An answer about an access token, as the claims a resource server would have read from it,
     /// or why the token must be refused: not active, for another resource or issuer, expired or
-    /// undated (pure). A missing `iss` is the configured issuer's, since it was asked.
+    /// undated, without whom it speaks for, or failing any check a JWT's claims must pass (pure).
+    /// A missing `iss` is the configured issuer's, since it was asked.
+    ///
+    /// RFC 7662 §2.2 makes every member but `active` optional, but a resource server keys what it
+    /// keeps on `sub` (whose notes, whose sessions), names `client_id` in what it records, and
+    /// spends a call-bound token by `jti`: an answer without one of them would read as the empty
+    /// string, the same for every token, and so one user would get another's notes. Such an
+    /// answer is refused like a JWT without these claims (RFC 9068 §2.2 requires all three), with
+    /// [`Refusal::MalformedClaims`].
     pub fn into_claims(self, expected: &Expectations<'_>, now: u64) -> Result<AccessTokenClaims, Refusal> {
         if !self.active {
             return Err(Refusal::Inactive);
         }
-        if self.aud.as_deref() != Some(expected.audience) {
+        if !self.aud.as_ref().is_some_and(|aud| aud.contains(expected.audience)) {
             return Err(Refusal::OtherAudience);
         }
         if self.iss.as_deref().is_some_and(|iss| iss != expected.issuer) {
@@ -65,22 +74,27 @@ impl IntrospectionResponse {
         if exp <= now {
             return Err(Refusal::Expired);
         }
-        Ok(AccessTokenClaims {
+        let named = |member: Option<String>| member.filter(|m| !m.is_empty()).ok_or(Refusal::MalformedClaims);
+        let claims = AccessTokenClaims {
             iss: expected.issuer.to_owned(),
             aud: Audience::One(expected.audience.to_owned()),
-            sub: self.sub.unwrap_or_default(),
-            client_id: self.client_id.unwrap_or_default(),
+            sub: named(self.sub)?,
+            client_id: named(self.client_id)?,
             iat: self.iat.unwrap_or(now),
             exp,
             nbf: None,
-            jti: self.jti.unwrap_or_default(),
+            jti: named(self.jti)?,
             scope: Some(self.scope.unwrap_or_default()),
             auth_time: self.auth_time,
             act: self.act,
             groups: self.groups,
             authorization_details: self.authorization_details,
             client_registration: self.client_registration,
-        })
+        };
+        // The rules a verified JWT's claims must pass (issued in the future, actor chain too
+        // long, …), so that the two ways of accepting a token cannot drift apart.
+        validation::check_claims(&claims, expected, now)?;
+        Ok(claims)
     }
 }
 
@@ -133,8 +147,9 @@ mod tests {
             client_id: Some("c".into()),
             exp: Some(2000),
             sub: Some("u".into()),
-            aud: Some("http://rs".into()),
+            aud: Some(Audience::One("http://rs".into())),
             iss: Some("http://as".into()),
+            jti: Some("j".into()),
             client_registration: Some("dynamic".into()),
             ..Default::default()
         }
@@ -154,7 +169,14 @@ mod tests {
     fn inactive_foreign_expired_or_undated_answers_are_refused() {
         let cases = [
             (IntrospectionResponse::inactive(), Refusal::Inactive),
-            (IntrospectionResponse { aud: Some("http://other".into()), ..active() }, Refusal::OtherAudience),
+            (
+                IntrospectionResponse { aud: Some(Audience::One("http://other".into())), ..active() },
+                Refusal::OtherAudience,
+            ),
+            (
+                IntrospectionResponse { aud: Some(Audience::Many(vec!["http://other".into()])), ..active() },
+                Refusal::OtherAudience,
+            ),
             (IntrospectionResponse { aud: None, ..active() }, Refusal::OtherAudience),
             (IntrospectionResponse { iss: Some("http://evil".into()), ..active() }, Refusal::OtherIssuer),
             (IntrospectionResponse { exp: Some(1000), ..active() }, Refusal::Expired),
@@ -163,6 +185,56 @@ mod tests {
         for (answer, refusal) in cases {
             assert_eq!(answer.clone().into_claims(&EXPECTED, 1000), Err(refusal), "{answer:?}");
         }
+    }
+
+    #[test]
+    fn an_answer_that_does_not_say_whose_token_it_is_is_refused() {
+        // RFC 7662 §2.2 allows leaving these out; read as "", every such token would be the same
+        // user's, the same client's and the same token.
+        let cases = [
+            IntrospectionResponse { sub: None, ..active() },
+            IntrospectionResponse { sub: Some(String::new()), ..active() },
+            IntrospectionResponse { client_id: None, ..active() },
+            IntrospectionResponse { client_id: Some(String::new()), ..active() },
+            IntrospectionResponse { jti: None, ..active() },
+            IntrospectionResponse { jti: Some(String::new()), ..active() },
+        ];
+        for answer in cases {
+            assert_eq!(
+                answer.clone().into_claims(&EXPECTED, 1000),
+                Err(Refusal::MalformedClaims),
+                "{answer:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_passes_the_same_claim_checks_as_a_jwt() {
+        let future = IntrospectionResponse { iat: Some(1000 + validation::LEEWAY + 1), ..active() };
+        assert_eq!(future.into_claims(&EXPECTED, 1000), Err(Refusal::IssuedInTheFuture));
+        let chain = (0..=validation::MAX_ACTOR_DEPTH).fold(None, |prior, i| {
+            Some(crate::jwt::Actor {
+                sub: format!("a{i}"),
+                client_id: None,
+                iss: None,
+                act: prior.map(Box::new),
+            })
+        });
+        let too_long = IntrospectionResponse { act: chain, ..active() };
+        assert_eq!(too_long.into_claims(&EXPECTED, 1000), Err(Refusal::ActorChainTooLong));
+    }
+
+    #[test]
+    fn an_audience_array_naming_this_resource_is_accepted() {
+        // RFC 7662 §2.2 allows an array; it used to fail to parse, which read as "AS unreachable".
+        let body = r#"{"active": true, "aud": ["http://elsewhere", "http://rs"], "exp": 2000,
+          "sub": "u", "client_id": "c", "jti": "j", "scope": "echo"}"#;
+        let answer: IntrospectionResponse = serde_json::from_str(body).unwrap();
+        let claims = answer.into_claims(&EXPECTED, 1000).unwrap();
+        assert!(claims.aud.contains("http://rs"));
+        // And a one-string audience still serialises as a string, as the AS sends it.
+        let one = serde_json::to_value(active()).unwrap();
+        assert_eq!(one["aud"], "http://rs");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use protocol::introspection::IntrospectionResponse;
-use protocol::jwt::AccessTokenClaims;
+use protocol::jwt::{AccessTokenClaims, Audience};
 
 use super::extract::{ClientForm, Params};
 use crate::client_auth::{self, Caller};
@@ -68,7 +68,7 @@ async fn describe(
         exp: Some(claims.exp),
         iat: Some(claims.iat),
         sub: Some(claims.sub),
-        aud: Some(resource.to_owned()),
+        aud: Some(Audience::One(resource.to_owned())),
         iss: Some(claims.iss),
         jti: Some(claims.jti),
         auth_time: claims.auth_time,

@@ -72,7 +72,7 @@ async fn the_gateway_exchanges_a_users_token_for_a_short_narrower_token_for_the_
     let answer = introspect_upstream(&app, exchanged.access_token.secret()).await;
     assert!(answer.active);
     assert_eq!(answer.act.map(|a| a.sub).as_deref(), Some("gateway"));
-    assert_eq!(answer.aud.as_deref(), Some(UPSTREAM));
+    assert_eq!(answer.aud, Some(protocol::jwt::Audience::One(UPSTREAM.into())));
     assert_eq!(answer.client_registration.as_deref(), Some("dynamic"));
 
     let kinds = audit_kinds(&app).await;

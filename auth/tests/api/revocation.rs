@@ -42,7 +42,7 @@ async fn introspection_describes_an_active_access_token_to_its_resource_server()
     assert!(answer.active);
     assert_eq!(answer.client_id.as_deref(), Some(client.as_str()));
     assert_eq!(answer.scope.as_deref(), Some("echo"));
-    assert_eq!(answer.aud.as_deref(), Some(RESOURCE));
+    assert_eq!(answer.aud, Some(protocol::jwt::Audience::One(RESOURCE.into())));
     assert_eq!(answer.iss.as_deref(), Some(app.issuer.as_str()));
 }
 

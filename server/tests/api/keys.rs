@@ -49,6 +49,39 @@ async fn without_any_keys_the_server_says_503_not_401() {
 }
 
 #[tokio::test]
+async fn a_new_kid_while_the_keys_cannot_be_fetched_is_503_not_401() {
+    // Keys loaded by the schedule, so that no token-driven refresh has used up the rate limit.
+    let mut issuer = TestIssuer::start().await;
+    let settings = Settings {
+        jwks_refresh_interval: Some(Duration::from_millis(100)),
+        ..Settings::for_tests(&issuer.issuer, SPA_ORIGIN)
+    };
+    let server = spawn_server_with(settings).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(issuer.jwks_fetches.load(Ordering::SeqCst) >= 1);
+    let known = issuer.token(&server.resource, "echo");
+    assert_eq!(server.echo_with(&known).await.status(), 200);
+
+    // The AS goes down, and a token signed with a key published since (its `kid` never seen)
+    // arrives: the key cannot be looked up, so the token cannot be judged. A 401 would make the
+    // client drop a good token and log in again, in a loop.
+    issuer.stop();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let mut header: Header = issuer.header();
+    header.kid = Some("k2".into());
+    let rotated = issuer.sign(&header, &issuer.claims(&server.resource, "echo"));
+    // First the token's own refresh fails; then the rate limit skips the next one, and the last
+    // fetch having failed, the answer is the same.
+    for attempt in ["the refresh failed", "the refresh was skipped after a failure"] {
+        let response = server.echo_with(&rotated).await;
+        assert_eq!(response.status(), 503, "{attempt}");
+        assert!(response.headers().contains_key("retry-after"), "{attempt}");
+    }
+    // The cached key still works meanwhile.
+    assert_eq!(server.echo_with(&known).await.status(), 200);
+}
+
+#[tokio::test]
 async fn the_keys_are_refreshed_in_the_background_on_schedule() {
     let issuer = TestIssuer::start().await;
     let settings = Settings {

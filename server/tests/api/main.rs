@@ -4,6 +4,7 @@
 
 mod challenges;
 mod helpers;
+mod introspection;
 mod keys;
 mod mcp;
 mod notes;

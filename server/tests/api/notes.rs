@@ -8,7 +8,7 @@ use crate::helpers::{SPA_ORIGIN, TestIssuer, TestServer, challenge, spawn_server
 
 /// A stateless (2026-07-28) `tools/call` with `token`: the JSON-RPC answer, or the HTTP response
 /// when it is not 200.
-async fn call(
+pub async fn call(
     server: &TestServer,
     token: &str,
     tool: &str,
@@ -44,7 +44,7 @@ fn token_of(issuer: &TestIssuer, server: &TestServer, sub: &str, scope: &str) ->
     issuer.sign(&issuer.header(), &claims)
 }
 
-const BOTH: &str = "notes:read notes:write";
+pub const BOTH: &str = "notes:read notes:write";
 
 #[tokio::test]
 async fn each_user_adds_lists_reads_and_deletes_only_their_own_notes() {
