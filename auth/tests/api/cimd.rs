@@ -238,3 +238,22 @@ async fn a_document_that_drips_forever_is_abandoned_within_the_fetch_timeout() {
     // The test policy's timeout is 2 s, and it bounds the whole fetch, body included.
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
+
+/// RFC 9700 §4.11.2: whoever hosts a metadata document chooses its redirect URIs, so an error in
+/// the authorization request is shown with a link back, never redirected to before anyone signed in.
+#[tokio::test]
+async fn a_metadata_document_clients_request_errors_are_shown_with_a_link_not_redirected() {
+    let host = DocumentHost::start().await;
+    let app = spawn_app().await;
+    let (_, challenge) = pkce();
+    let query = app.authorize_query(&host.url("/good.json"), &challenge, &[("response_type", Some("token"))]);
+    let response = app.get_authorize(&query).await;
+    crate::authorize::assert_error_offered_not_redirected(
+        response,
+        "unsupported_response_type",
+        "http://localhost:8080",
+        REDIRECT_URI,
+        &app.issuer,
+    )
+    .await;
+}
