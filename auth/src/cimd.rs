@@ -5,8 +5,8 @@
 //! Fetching a URL a stranger chose is a server-side request forgery risk, so the fetch is fenced:
 //! https only; the host is resolved once and every address checked (no private, loopback,
 //! link-local, unique-local, multicast or otherwise special ranges), and the connection goes to
-//! that checked address, so DNS cannot change the answer between check and use; no redirects; a
-//! short timeout; a small size limit. Loopback `http` client ids exist only behind an explicit
+//! that checked address, so DNS cannot change the answer between check and use; never through a
+//! proxy (which would resolve the name itself); no redirects; a short timeout; a small size limit. Loopback `http` client ids exist only behind an explicit
 //! development switch.
 //!
 //! Fetched clients are stored like others (codes and grants refer to them) and refreshed when the
@@ -133,6 +133,9 @@ async fn fetch(url: &Url, policy: &FetchPolicy) -> Result<(ClientIdMetadataDocum
         .redirect(reqwest::redirect::Policy::none())
         // Connect to the address that was checked, whatever DNS says next.
         .resolve(&host, address)
+        // Never through a proxy from the environment (`HTTP_PROXY`, …): a proxy would resolve the
+        // host itself, and the checked address would not be the one connected to.
+        .no_proxy()
         .build()
         .map_err(|e| CimdError::Fetch(e.to_string()))?;
     let mut response =
