@@ -251,48 +251,33 @@ async fn fresh_client(state: &AppState, client_id: &str) -> Result<Option<Client
 /// How long a failure (of the fetch or of the document) is remembered: requests in that window
 /// fail at once with the same error rather than trying again.
 pub const FAILURE_MEMORY: Duration = Duration::from_secs(10);
-/// Most URLs remembered (in progress or failed); beyond that the oldest failures are forgotten.
+/// Most failures remembered at once; beyond that a new one is not, until older ones expire.
 const MAX_REMEMBERED: usize = 10_000;
 
-/// Metadata document fetches in progress, one lock per URL, and recent failures. In memory: a
+/// Metadata document fetches in progress, one turn per URL, and recent failures. In memory: a
 /// restart forgets them, which costs one fetch.
 #[derive(Default)]
 pub struct Fetches {
-    inner: std::sync::Mutex<FetchBook>,
-}
-
-#[derive(Default)]
-struct FetchBook {
-    turns: std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
-    failures: std::collections::HashMap<String, (std::time::Instant, String)>,
+    turns: crate::turns::Turns,
+    failures: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
 }
 
 impl Fetches {
     /// Waits for this URL's turn; the guard ends it.
     async fn turn(&self, client_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut book = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            // Locks nobody holds or waits for are dropped here, so the map stays as small as the
-            // number of fetches in progress.
-            book.turns.retain(|_, lock| std::sync::Arc::strong_count(lock) > 1);
-            book.turns.entry(client_id.to_owned()).or_default().clone()
-        };
-        lock.lock_owned().await
+        self.turns.take(client_id).await
     }
 
     fn recent_failure(&self, client_id: &str) -> Option<String> {
-        let book = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        book.failures
-            .get(client_id)
-            .filter(|(at, _)| at.elapsed() < FAILURE_MEMORY)
-            .map(|(_, why)| why.clone())
+        let failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        failures.get(client_id).filter(|(at, _)| at.elapsed() < FAILURE_MEMORY).map(|(_, why)| why.clone())
     }
 
     fn failed(&self, client_id: &str, why: &str) {
-        let mut book = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        book.failures.retain(|_, (at, _)| at.elapsed() < FAILURE_MEMORY);
-        if book.failures.len() < MAX_REMEMBERED {
-            book.failures.insert(client_id.to_owned(), (std::time::Instant::now(), why.to_owned()));
+        let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        failures.retain(|_, (at, _)| at.elapsed() < FAILURE_MEMORY);
+        if failures.len() < MAX_REMEMBERED {
+            failures.insert(client_id.to_owned(), (std::time::Instant::now(), why.to_owned()));
         }
     }
 }
