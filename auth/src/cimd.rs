@@ -5,9 +5,10 @@
 //! Fetching a URL a stranger chose is a server-side request forgery risk, so the fetch is fenced:
 //! https only; the host is resolved once and every address checked (no private, loopback,
 //! link-local, unique-local, multicast or otherwise special ranges), and the connection goes to
-//! that checked address, so DNS cannot change the answer between check and use; no redirects; a
-//! short timeout; a small size limit. Loopback `http` client ids exist only behind an explicit
-//! development switch.
+//! that checked address, so DNS cannot change the answer between check and use; never through a
+//! proxy (which would resolve the name itself); no redirects; one short deadline for resolving,
+//! connecting and reading; a small size limit. Loopback `http` client ids exist only behind an
+//! explicit development switch.
 //!
 //! Fetched clients are stored like others (codes and grants refer to them) and refreshed when the
 //! document's freshness (`Cache-Control: max-age`, bounded) runs out. The checks of the URL and of
@@ -29,6 +30,7 @@ use crate::store::{Client, ExchangeTargets, Registration, StoreError};
 pub struct FetchPolicy {
     /// Development only: accept `http://localhost…` client ids and fetch from loopback.
     pub allow_loopback: bool,
+    /// For the whole fetch: resolving the host, connecting, and reading the document.
     pub timeout: Duration,
     pub max_bytes: usize,
 }
@@ -56,6 +58,9 @@ pub enum CimdError {
     Fetch(String),
     #[error("the client metadata document is not valid: {0}")]
     Invalid(String),
+    /// A failure of a moment ago ([`FAILURE_MEMORY`]), by its message: not tried again yet.
+    #[error("{0} (a moment ago; not retried yet)")]
+    Remembered(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -107,12 +112,10 @@ async fn resolve(url: &Url, policy: &FetchPolicy) -> Result<SocketAddr, CimdErro
     let host = url.host_str().ok_or_else(|| CimdError::BadUrl("no host".into()))?;
     let port = url.port_or_known_default().ok_or_else(|| CimdError::BadUrl("no port".into()))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addresses: Vec<SocketAddr> =
-        tokio::time::timeout(policy.timeout, tokio::net::lookup_host((host, port)))
-            .await
-            .map_err(|_| CimdError::Fetch("resolving the host timed out".into()))?
-            .map_err(|e| CimdError::Fetch(format!("cannot resolve the host: {e}")))?
-            .collect();
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| CimdError::Fetch(format!("cannot resolve the host: {e}")))?
+        .collect();
     let loopback_ok = policy.allow_loopback && is_loopback(url);
     for address in &addresses {
         let ip = address.ip();
@@ -123,22 +126,36 @@ async fn resolve(url: &Url, policy: &FetchPolicy) -> Result<SocketAddr, CimdErro
     addresses.first().copied().ok_or_else(|| CimdError::Fetch("the host has no address".into()))
 }
 
-/// Fetches and validates the document at `url`, returning it and its freshness in seconds.
+/// Fetches the document at `url`, returning it and its freshness in seconds, within
+/// `policy.timeout` in all: resolving the host, connecting and reading share one deadline.
 async fn fetch(url: &Url, policy: &FetchPolicy) -> Result<(ClientIdMetadataDocument, i64), CimdError> {
+    tokio::time::timeout(policy.timeout, fetch_unbounded(url, policy)).await.map_err(|_| {
+        CimdError::Fetch(format!("the fetch timed out ({} s in all)", policy.timeout.as_secs()))
+    })?
+}
+
+/// [`fetch`] without its deadline.
+async fn fetch_unbounded(
+    url: &Url,
+    policy: &FetchPolicy,
+) -> Result<(ClientIdMetadataDocument, i64), CimdError> {
     let address = resolve(url, policy).await?;
     let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let http = reqwest::Client::builder()
-        .timeout(policy.timeout)
-        .connect_timeout(policy.timeout)
         .redirect(reqwest::redirect::Policy::none())
         // Connect to the address that was checked, whatever DNS says next.
         .resolve(&host, address)
+        // Never through a proxy from the environment (`HTTP_PROXY`, …): a proxy would resolve the
+        // host itself, and the checked address would not be the one connected to.
+        .no_proxy()
         .build()
         .map_err(|e| CimdError::Fetch(e.to_string()))?;
-    let mut response =
-        http.get(url.as_str()).header("Accept", "application/json").send().await.map_err(|e| {
-            CimdError::Fetch(if e.is_timeout() { "the request timed out".into() } else { e.to_string() })
-        })?;
+    let mut response = http
+        .get(url.as_str())
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| CimdError::Fetch(e.to_string()))?;
     if response.status() != reqwest::StatusCode::OK {
         return Err(CimdError::Fetch(format!("the URL answered {}", response.status())));
     }
@@ -150,11 +167,7 @@ async fn fetch(url: &Url, policy: &FetchPolicy) -> Result<(ClientIdMetadataDocum
         .unwrap_or(DEFAULT_FRESH_SECS)
         .clamp(MIN_FRESH_SECS, MAX_FRESH_SECS);
     let mut body = Vec::new();
-    while let Some(chunk) = tokio::time::timeout(policy.timeout, response.chunk())
-        .await
-        .map_err(|_| CimdError::Fetch("reading the document timed out".into()))?
-        .map_err(|e| CimdError::Fetch(e.to_string()))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| CimdError::Fetch(e.to_string()))? {
         if body.len() + chunk.len() > policy.max_bytes {
             return Err(CimdError::Invalid(format!(
                 "the document is larger than {} bytes",
@@ -193,18 +206,25 @@ pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<Client,
         return Ok(client);
     }
     if let Some(why) = state.metadata_fetches.recent_failure(client_id) {
-        return Err(CimdError::Fetch(format!("{why} (a moment ago; not retried yet)")));
+        return Err(CimdError::Remembered(why));
     }
     let now = state.now();
-    let (document, freshness) = match fetch(&url, policy).await {
-        Ok(fetched) => fetched,
-        Err(CimdError::Fetch(why)) => {
-            state.metadata_fetches.failed(client_id, &why);
-            return Err(CimdError::Fetch(why));
-        }
-        Err(e) => return Err(e),
+    let fetched = async {
+        let (document, freshness) = fetch(&url, policy).await?;
+        Ok::<_, CimdError>((validate_document(client_id, document)?, freshness))
     };
-    let metadata = validate_document(client_id, document)?;
+    let (metadata, freshness) = match fetched.await {
+        Ok(fetched) => fetched,
+        // Every failure of the URL's host or document is remembered, not only failed fetches: the
+        // requests waiting for this turn, and those of the next moment, get it without fetching
+        // again (a document that is too large, not JSON or for another client id fails the same
+        // way each time). Only a failure of our own store is not the document's doing.
+        Err(e @ CimdError::Store(_)) => return Err(e),
+        Err(e) => {
+            state.metadata_fetches.failed(client_id, &e.to_string());
+            return Err(e);
+        }
+    };
     let client = Client {
         client_id: client_id.to_owned(),
         client_name: metadata.client_name.clone(),
@@ -228,51 +248,36 @@ async fn fresh_client(state: &AppState, client_id: &str) -> Result<Option<Client
     }
 }
 
-/// How long a failed fetch is remembered: requests in that window fail at once with the same
-/// error rather than trying again.
+/// How long a failure (of the fetch or of the document) is remembered: requests in that window
+/// fail at once with the same error rather than trying again.
 pub const FAILURE_MEMORY: Duration = Duration::from_secs(10);
-/// Most URLs remembered (in progress or failed); beyond that the oldest failures are forgotten.
+/// Most failures remembered at once; beyond that a new one is not, until older ones expire.
 const MAX_REMEMBERED: usize = 10_000;
 
-/// Metadata document fetches in progress, one lock per URL, and recent failures. In memory: a
+/// Metadata document fetches in progress, one turn per URL, and recent failures. In memory: a
 /// restart forgets them, which costs one fetch.
 #[derive(Default)]
 pub struct Fetches {
-    inner: std::sync::Mutex<FetchBook>,
-}
-
-#[derive(Default)]
-struct FetchBook {
-    turns: std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
-    failures: std::collections::HashMap<String, (std::time::Instant, String)>,
+    turns: crate::turns::Turns,
+    failures: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
 }
 
 impl Fetches {
     /// Waits for this URL's turn; the guard ends it.
     async fn turn(&self, client_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut book = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            // Locks nobody holds or waits for are dropped here, so the map stays as small as the
-            // number of fetches in progress.
-            book.turns.retain(|_, lock| std::sync::Arc::strong_count(lock) > 1);
-            book.turns.entry(client_id.to_owned()).or_default().clone()
-        };
-        lock.lock_owned().await
+        self.turns.take(client_id).await
     }
 
     fn recent_failure(&self, client_id: &str) -> Option<String> {
-        let book = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        book.failures
-            .get(client_id)
-            .filter(|(at, _)| at.elapsed() < FAILURE_MEMORY)
-            .map(|(_, why)| why.clone())
+        let failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        failures.get(client_id).filter(|(at, _)| at.elapsed() < FAILURE_MEMORY).map(|(_, why)| why.clone())
     }
 
     fn failed(&self, client_id: &str, why: &str) {
-        let mut book = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        book.failures.retain(|_, (at, _)| at.elapsed() < FAILURE_MEMORY);
-        if book.failures.len() < MAX_REMEMBERED {
-            book.failures.insert(client_id.to_owned(), (std::time::Instant::now(), why.to_owned()));
+        let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        failures.retain(|_, (at, _)| at.elapsed() < FAILURE_MEMORY);
+        if failures.len() < MAX_REMEMBERED {
+            failures.insert(client_id.to_owned(), (std::time::Instant::now(), why.to_owned()));
         }
     }
 }

@@ -413,15 +413,43 @@ fn check_times(claims: &AssertionClaims, now: i64) -> Result<(), &'static str> {
 /// The public keys of `private_key_jwt` clients registered with a `jwks_uri`, fetched on demand and
 /// kept for [`JWKS_FRESH_FOR`]; an unknown `kid` fetches again, at most every
 /// [`JWKS_REFETCH_AFTER`]. Keys given inline live in the client's record and are not cached here.
+///
+/// A client id is no secret, so anyone can send assertions with made-up `kid`s: fetches take turns
+/// per URI, and whoever waited for a turn looks at what the fetch before it found (or when it
+/// failed) before fetching again, so a burst of such assertions costs one fetch.
 #[derive(Default)]
 pub struct ClientKeys {
     fetched: Mutex<HashMap<String, Fetched>>,
+    turns: crate::turns::Turns,
 }
 
 #[derive(Clone)]
 struct Fetched {
-    keys: JwkSet,
-    at: i64,
+    /// The JWK Set last fetched, and when.
+    keys: Option<(JwkSet, i64)>,
+    /// When a fetch was last tried, and why it failed if it did.
+    tried: i64,
+    failure: Option<String>,
+}
+
+impl Fetched {
+    /// The answer without fetching, if there is one: a fresh key, or a refusal when a fetch was
+    /// tried too recently to try again.
+    fn answer(&self, kid: Option<&str>, alg: Algorithm, now: i64) -> Option<Result<DecodingKey, String>> {
+        let recent = now.saturating_sub(self.tried) < JWKS_REFETCH_AFTER.as_secs() as i64;
+        if let Some((keys, at)) = &self.keys {
+            let fresh = now.saturating_sub(*at) < JWKS_FRESH_FOR.as_secs() as i64;
+            match select(keys, kid, alg) {
+                Ok(key) if fresh => return Some(Ok(key)),
+                Err(reason) if recent => return Some(Err(reason)),
+                _ => {}
+            }
+        }
+        match &self.failure {
+            Some(why) if recent => Some(Err(format!("{why} (a moment ago; not retried yet)"))),
+            _ => None,
+        }
+    }
 }
 
 impl ClientKeys {
@@ -439,22 +467,28 @@ impl ClientKeys {
             return select(&keys, kid, alg);
         }
         let uri = client.metadata.jwks_uri.as_deref().ok_or("the client has no keys")?;
-        let cached = self.cached(uri);
-        if let Some(fetched) = &cached {
-            let fresh = now - fetched.at < JWKS_FRESH_FOR.as_secs() as i64;
-            let recent = now - fetched.at < JWKS_REFETCH_AFTER.as_secs() as i64;
-            match select(&fetched.keys, kid, alg) {
-                Ok(key) if fresh => return Ok(key),
-                Err(reason) if recent => return Err(reason),
-                _ => {}
-            }
+        if let Some(answer) = self.cached(uri).and_then(|fetched| fetched.answer(kid, alg, now)) {
+            return answer;
         }
-        let keys = fetch(uri).await?;
-        self.fetched
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(uri.to_owned(), Fetched { keys: keys.clone(), at: now });
-        select(&keys, kid, alg)
+        let _turn = self.turns.take(uri).await;
+        // The fetch this one waited for may have answered it.
+        let cached = self.cached(uri);
+        if let Some(answer) = cached.as_ref().and_then(|fetched| fetched.answer(kid, alg, now)) {
+            return answer;
+        }
+        let (fetched, answer) = match fetch(uri).await {
+            Ok(keys) => {
+                let answer = select(&keys, kid, alg);
+                (Fetched { keys: Some((keys, now)), tried: now, failure: None }, answer)
+            }
+            // Keys fetched before stay, for the kids they have, while they are fresh.
+            Err(why) => {
+                let keys = cached.and_then(|fetched| fetched.keys);
+                (Fetched { keys, tried: now, failure: Some(why.clone()) }, Err(why))
+            }
+        };
+        self.fetched.lock().unwrap_or_else(|p| p.into_inner()).insert(uri.to_owned(), fetched);
+        answer
     }
 
     fn cached(&self, uri: &str) -> Option<Fetched> {
@@ -625,6 +659,26 @@ mod tests {
         assert_eq!(check_times(&times(now + 60, Some(i64::MAX), None), now), future);
         assert_eq!(check_times(&times(now + 60, None, Some(i64::MAX)), now), future);
         assert_eq!(check_times(&times(now + 60, Some(i64::MIN), Some(i64::MIN)), now), Ok(()));
+    }
+
+    #[test]
+    fn cached_keys_answer_while_fresh_and_a_refetch_waits_its_interval() {
+        let keys: JwkSet = serde_json::from_value(serde_json::json!({"keys": [
+            {"kty": "EC", "crv": "P-256", "kid": "ec", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+        ]}))
+        .unwrap();
+        let at = 1_000;
+        let fetched = Fetched { keys: Some((keys.clone(), at)), tried: at, failure: None };
+        let answer = |fetched: &Fetched, kid, now| fetched.answer(Some(kid), Algorithm::ES256, now);
+        assert!(matches!(answer(&fetched, "ec", at + 299), Some(Ok(_))), "fresh");
+        assert!(answer(&fetched, "ec", at + 300).is_none(), "stale: fetch again");
+        assert!(matches!(answer(&fetched, "other", at + 9), Some(Err(_))), "unknown kid, fetched just now");
+        assert!(answer(&fetched, "other", at + 10).is_none(), "unknown kid: fetch again after 10 s");
+
+        let failed = Fetched { keys: Some((keys, at)), tried: at + 400, failure: Some("down".into()) };
+        let Some(Err(why)) = answer(&failed, "ec", at + 405) else { panic!("a recent failure answers") };
+        assert!(why.contains("not retried yet"), "{why}");
+        assert!(answer(&failed, "ec", at + 410).is_none(), "and is tried again after 10 s");
     }
 
     #[test]

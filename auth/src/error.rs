@@ -3,8 +3,10 @@
 //! * [`ApiError`]: the JSON endpoints (token, registration) answer with an RFC 6749 §5.2 error
 //!   body whose `error` is one of the spec's codes.
 //! * [`BrowserError`]: the browser-facing flow (authorize, login, consent) either sends the user
-//!   back to the client with `error`, `state` and `iss` (RFC 6749 §4.1.2.1, RFC 9207) or, when the
-//!   redirect URI cannot be trusted, shows an error page and never redirects.
+//!   back to the client with `error`, `state` and `iss` (RFC 6749 §4.1.2.1, RFC 9207), or shows
+//!   the same error on a page with a link back that the person may follow (a client anyone could
+//!   register, before the person signed in: RFC 9700 §4.11.2), or, when the redirect URI cannot
+//!   be trusted, shows an error page and never redirects.
 //!
 //! Storage failures become `server_error` / a 500 page; the detail goes to the log, not the wire.
 
@@ -97,14 +99,39 @@ pub enum BrowserError {
     /// Shown as a page. Used when the client or redirect URI is not trustworthy (RFC 9700 §4.1:
     /// never redirect to an unverified URI) and for problems of the page flow itself.
     Page { status: StatusCode, title: &'static str, detail: String },
-    /// Sent back to the client's verified redirect URI.
-    Redirect {
-        redirect_uri: String,
-        error: ErrorCode,
-        description: String,
-        state: Option<String>,
-        issuer: String,
-    },
+    /// Sent back to the client's verified redirect URI at once (`303`).
+    Redirect(ClientError),
+    /// Shown on a page (`400`) with a link back to the client carrying the error, which the person
+    /// may follow or not. For an authorization request of a client anyone could have registered
+    /// (dynamically, or by hosting a metadata document) that failed before the person signed in:
+    /// redirected automatically, the AS would send any visitor to whatever URI such a client names
+    /// (RFC 9700 §4.11.2: authenticate the user first, redirect automatically only to a URI the AS
+    /// trusts).
+    Offer(ClientError),
+}
+
+/// An OAuth error for the client (RFC 6749 §4.1.2.1), to go to its verified redirect URI.
+#[derive(Debug)]
+pub struct ClientError {
+    pub redirect_uri: String,
+    pub error: ErrorCode,
+    pub description: String,
+    pub state: Option<String>,
+    pub issuer: String,
+}
+
+impl ClientError {
+    /// The redirect URI with `error`, `error_description`, `state` and `iss` added, or `None` for a
+    /// redirect URI that does not parse (registered ones always do).
+    fn url(&self) -> Option<url::Url> {
+        let mut params =
+            vec![("error", self.error.as_str()), ("error_description", self.description.as_str())];
+        if let Some(state) = self.state.as_deref() {
+            params.push(("state", state));
+        }
+        params.push(("iss", self.issuer.as_str()));
+        with_params(&self.redirect_uri, &params)
+    }
 }
 
 impl BrowserError {
@@ -149,35 +176,49 @@ impl From<SignerError> for BrowserError {
     }
 }
 
+/// A redirect URI with OAuth response parameters appended, keeping any query it already has.
+fn with_params(redirect_uri: &str, params: &[(&str, &str)]) -> Option<url::Url> {
+    let mut url = url::Url::parse(redirect_uri).ok()?;
+    url.query_pairs_mut().extend_pairs(params);
+    Some(url)
+}
+
 /// Appends OAuth response parameters to a redirect URI, keeping any query it already has.
 pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
-    match url::Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            url.query_pairs_mut().extend_pairs(params);
-            Redirect::to(url.as_str()).into_response()
-        }
+    match with_params(redirect_uri, params) {
+        Some(url) => Redirect::to(url.as_str()).into_response(),
         // Registered redirect URIs were parsed at registration; this is unreachable in practice
         // and still must not panic.
-        Err(_) => pages::error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid redirect URI",
-            "The client's registered redirect URI cannot be used.",
-        ),
+        None => unusable_redirect_uri(),
     }
+}
+
+fn unusable_redirect_uri() -> Response {
+    pages::error_page(
+        StatusCode::BAD_REQUEST,
+        "Invalid redirect URI",
+        "The client's registered redirect URI cannot be used.",
+    )
 }
 
 impl IntoResponse for BrowserError {
     fn into_response(self) -> Response {
         match self {
             BrowserError::Page { status, title, detail } => pages::error_page(status, title, &detail),
-            BrowserError::Redirect { redirect_uri, error, description, state, issuer } => {
-                let mut params = vec![("error", error.as_str()), ("error_description", description.as_str())];
-                if let Some(state) = state.as_deref() {
-                    params.push(("state", state));
-                }
-                params.push(("iss", issuer.as_str()));
-                redirect_with(&redirect_uri, &params)
-            }
+            BrowserError::Redirect(to_client) => match to_client.url() {
+                Some(url) => Redirect::to(url.as_str()).into_response(),
+                None => unusable_redirect_uri(),
+            },
+            BrowserError::Offer(to_client) => match to_client.url() {
+                Some(url) => pages::client_error_page(
+                    StatusCode::BAD_REQUEST,
+                    to_client.error.as_str(),
+                    &to_client.description,
+                    &to_client.redirect_uri,
+                    url.as_str(),
+                ),
+                None => unusable_redirect_uri(),
+            },
         }
     }
 }

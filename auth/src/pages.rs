@@ -86,6 +86,35 @@ pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
     html_page(status, layout(title, body), None)
 }
 
+/// An authorization request's error for a client the server does not redirect to on its own
+/// ([`crate::error::BrowserError::Offer`]): the OAuth error code and description, where the client
+/// lives (its redirect URI's origin), and a link back carrying the error, which the person may
+/// follow. `link` is the redirect URI with the error's parameters; shown only for an http(s) one.
+pub fn client_error_page(
+    status: StatusCode,
+    code: &str,
+    description: &str,
+    redirect_uri: &str,
+    link: &str,
+) -> Response {
+    let title = "Invalid authorization request";
+    let origin = form_target(redirect_uri);
+    let body = html! {
+        h1 { (title) }
+        p.error role="alert" { "The application's request cannot be answered: " code { (code) } }
+        p.detail { (description) }
+        @if let Some(origin) = &origin {
+            p.detail {
+                "The application is at " code id="client-origin" { (origin) } ". This server does not send "
+                "you there by itself: anyone can register an application under any address."
+            }
+            p { a id="return-to-client" href=(link) { "Return to " (origin) " with this error" } }
+        }
+        p.detail { "Or close this page if you did not expect to sign in anywhere." }
+    };
+    html_page(status, layout(title, body), None)
+}
+
 /// What the login form needs to render.
 pub struct LoginForm<'a> {
     /// The client and the pending authorization the user signs in for; `None` when signing in to

@@ -102,6 +102,8 @@ impl Application {
             clock,
             metadata_fetches: Arc::default(),
             client_keys: Arc::default(),
+            sign_ins: Arc::default(),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(crate::login::verification_slots())),
         };
         Ok(Self { listener, state })
     }

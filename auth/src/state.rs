@@ -23,6 +23,10 @@ pub struct AppState {
     pub metadata_fetches: Arc<crate::cimd::Fetches>,
     /// The public keys of `private_key_jwt` clients fetched from their `jwks_uri`.
     pub client_keys: Arc<crate::client_auth::ClientKeys>,
+    /// Sign-in attempts whose password is being checked, counted by the login throttle.
+    pub sign_ins: Arc<crate::throttle::InFlight>,
+    /// Slots for password verifications ([`crate::login::verification_slots`]).
+    pub password_checks: Arc<tokio::sync::Semaphore>,
 }
 
 /// The settings, plus what is resolved at startup.

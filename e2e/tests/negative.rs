@@ -489,10 +489,12 @@ async fn hostile_authorization_requests_get_an_error_page_or_a_safe_redirect() {
         assert!(response.headers().get("location").is_none(), "{rule}: never a redirect");
     }
 
-    // After it, errors go back to the client; what the request carried is encoded, never spliced
-    // into the header (RFC 6749 §4.1.2.1, RFC 9110 §5.5: no CR/LF in field values).
+    // After it, the errors of a client anyone could register are a page with a link back to it,
+    // never a redirect before anyone signed in (RFC 9700 §4.11.2: no open redirector); what the
+    // request carried is encoded into that link, never spliced into a header or the page (RFC 6749
+    // §4.1.2.1, RFC 9110 §5.5). Operators' clients get the redirect (auth's API tests).
     let injection = "x%0D%0ASet-Cookie:%20owned=1%0D%0A%0D%0A<script>";
-    let redirects = [
+    let offered = [
         (
             "§4.1.2.1: CR/LF in state comes back encoded",
             format!("{good}&scope=echo&state={injection}").replace("code_challenge_method=S256&", ""),
@@ -509,15 +511,22 @@ async fn hostile_authorization_requests_get_an_error_page_or_a_safe_redirect() {
             "invalid_target",
         ),
     ];
-    for (rule, query, error) in &redirects {
+    for (rule, query, error) in &offered {
         let response = send(http.get(format!("{}/authorize?{query}", stack.issuer))).await;
-        assert_eq!(response.status(), 303, "{rule}");
+        assert_eq!(response.status(), 400, "{rule}");
+        assert!(response.headers().get("location").is_none(), "{rule}: never a redirect");
         assert!(response.headers().get("set-cookie").is_none(), "{rule}: no header was injected");
-        let location = response.headers()["location"].to_str().expect("a visible-ASCII Location");
-        assert!(location.starts_with(REDIRECT_URI), "{rule}: {location}");
-        assert!(!location.contains(['\r', '\n', '<']), "{rule}: {location}");
+        let page = response.text().await.unwrap();
+        assert!(!page.contains("<script>"), "{rule}: the state is escaped on the page");
+        let link = page
+            .split_once(r#"id="return-to-client" href=""#)
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(href, _)| href.replace("&amp;", "&"))
+            .unwrap_or_else(|| panic!("{rule}: a link back to the client in {page}"));
+        assert!(link.starts_with(REDIRECT_URI), "{rule}: {link}");
+        assert!(!link.contains(['\r', '\n', '<']), "{rule}: {link}");
         let params: std::collections::HashMap<String, String> =
-            url::Url::parse(location).unwrap().query_pairs().into_owned().collect();
+            url::Url::parse(&link).unwrap().query_pairs().into_owned().collect();
         assert_eq!(params["error"], *error, "{rule}");
         assert_eq!(params["state"], "x\r\nSet-Cookie: owned=1\r\n\r\n<script>", "{rule}: state round-trips");
     }

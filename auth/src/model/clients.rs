@@ -6,7 +6,9 @@ use protocol::registration::{CLIENT_SECRET_BASIC, ClientMetadata, PRIVATE_KEY_JW
 
 /// How a client came to exist: shown to operators, and carried in its access tokens
 /// (`client_registration`) for resource servers' policies (a gateway may, say, keep deletes to
-/// preregistered clients). This server trusts no kind more than another.
+/// preregistered clients). This server trusts no kind more than another, with one exception:
+/// only an operator's client is redirected to before anyone signed in
+/// ([`Registration::trusted_for_redirects`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registration {
     Preregistered,
@@ -24,6 +26,14 @@ impl Registration {
             Registration::Dynamic => client_registration::DYNAMIC,
             Registration::MetadataDocument => client_registration::METADATA_DOCUMENT,
         }
+    }
+
+    /// May an authorization request's error be sent to this client's redirect URI at once, before
+    /// anyone signed in? Only for a client an operator registered. Anyone may register a dynamic
+    /// client or host a metadata document naming any redirect URI, so an automatic redirect to it
+    /// would make this server an open redirector (RFC 9700 §4.11.2).
+    pub fn trusted_for_redirects(self) -> bool {
+        matches!(self, Registration::Preregistered)
     }
 
     /// The kind named by [`Registration::as_str`].

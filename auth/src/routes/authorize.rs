@@ -11,7 +11,7 @@ use protocol::form::parse_unique;
 
 use crate::audit::RequestContext;
 use crate::consent::{self, AllowedBy, ConsentDecision, ConsentRequest};
-use crate::error::BrowserError;
+use crate::error::{BrowserError, ClientError};
 use crate::state::AppState;
 use crate::store::PendingAuthorization;
 use crate::{cimd, random, session};
@@ -52,14 +52,23 @@ pub async fn authorize(
     let resources = &state.config.settings.resources;
     let offered_scopes =
         |resource: &str| resources.iter().find(|r| r.resource == resource).map(|r| &r.scopes);
-    let request =
-        validate(&params, offered_scopes).map_err(|(error, description)| BrowserError::Redirect {
+    let request = validate(&params, offered_scopes).map_err(|(error, description)| {
+        let to_client = ClientError {
             redirect_uri: redirect_uri.to_owned(),
             error,
             description,
             state: params.get("state").cloned(),
             issuer: state.config.issuer.clone(),
-        })?;
+        };
+        // Nobody has signed in during this request. A client anyone could register (or describe
+        // in a document it hosts) would make this server an open redirector to whatever URI it
+        // registered, so its errors are shown with a link back instead (RFC 9700 §4.11.2).
+        if client.registration.trusted_for_redirects() {
+            BrowserError::Redirect(to_client)
+        } else {
+            BrowserError::Offer(to_client)
+        }
+    })?;
 
     let now = state.now();
     let (session_hash, signed_in, set_cookie) = match current? {

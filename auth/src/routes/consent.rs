@@ -12,7 +12,7 @@ use super::extract::{CsrfForm, expired, forbidden};
 use super::login::{RequestId, load};
 use crate::audit::RequestContext;
 use crate::consent::{self, AllowedBy, CodeResponse, ConsentDecision, ConsentRequest};
-use crate::error::{BrowserError, redirect_with};
+use crate::error::{BrowserError, ClientError, redirect_with};
 use crate::pages::{self, ConsentForm};
 use crate::session;
 use crate::state::AppState;
@@ -82,13 +82,14 @@ pub async fn submit(
 
     if !allow {
         consent::deny(&state, &context, &request, user_id).await;
-        return Err(BrowserError::Redirect {
+        // The person signed in and chose Deny: going back to the client is what they asked for.
+        return Err(BrowserError::Redirect(ClientError {
             redirect_uri: request.redirect_uri,
             error: ErrorCode::AccessDenied,
             description: "the user denied the request".into(),
             state: request.state,
             issuer: state.config.issuer.clone(),
-        });
+        }));
     }
 
     consent::remember(&state.store, &context, ConsentRequest::of(&request, user_id), now).await?;

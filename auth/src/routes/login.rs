@@ -143,6 +143,12 @@ pub async fn submit(
             Ok(response)
         }
         Outcome::Refused => Ok(page(StatusCode::OK, "Wrong username or password.")),
+        Outcome::Busy => {
+            let mut response =
+                page(StatusCode::TOO_MANY_REQUESTS, "Too many sign-ins at once. Try again in a moment.");
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            Ok(response)
+        }
         Outcome::SignedIn { set_cookie } => {
             let next = match &flow {
                 Some((request, _)) => format!("/consent?request={}", request.id),

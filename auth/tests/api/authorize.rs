@@ -45,12 +45,13 @@ async fn a_repeated_parameter_gets_an_error_page() {
     assert!(response.headers().get("location").is_none());
 }
 
-/// Errors after the redirect URI is verified go back to the client with `state` and `iss`.
+/// Errors after the redirect URI is verified go back to an operator's client at once, with `state`
+/// and `iss`.
 async fn redirected_error(
     overrides: &[(&str, Option<&str>)],
 ) -> (String, std::collections::HashMap<String, String>, String) {
     let app = spawn_app().await;
-    let client_id = app.register_client().await;
+    let client_id = app.add_preregistered_client().await;
     let (_, challenge) = pkce();
     let response = app.get_authorize(&app.authorize_query(&client_id, &challenge, overrides)).await;
     assert_eq!(response.status(), 303);
@@ -94,6 +95,58 @@ async fn unknown_or_missing_resource_is_an_invalid_target() {
 async fn a_scope_the_resource_does_not_offer_is_invalid_scope() {
     let (_, params, _) = redirected_error(&[("scope", Some("echo admin"))]).await;
     assert_eq!(params["error"], "invalid_scope");
+}
+
+/// The page a client anyone could register gets instead of an automatic redirect: `400`, no
+/// `Location`, the error code and the client's origin named, and a link back carrying the error.
+pub async fn assert_error_offered_not_redirected(
+    response: reqwest::Response,
+    error: &str,
+    origin: &str,
+    redirect_uri: &str,
+    issuer: &str,
+) {
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none(), "never an automatic redirect");
+    let page = response.text().await.unwrap();
+    assert!(page.contains(error), "the error code is named: {page}");
+    assert!(page.contains(&format!("<code id=\"client-origin\">{origin}</code>")), "{page}");
+    let link = crate::helpers::link_href(&page, "return-to-client").expect("a link back to the client");
+    let url = url::Url::parse(&link).unwrap();
+    assert_eq!(format!("{}{}", url.origin().ascii_serialization(), url.path()), redirect_uri);
+    let params: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(params["error"], error);
+    assert!(params.contains_key("error_description"));
+    assert_eq!(params["state"], "state-123");
+    assert_eq!(params["iss"], issuer);
+}
+
+/// RFC 9700 §4.11.2, checklist 12: anyone can register a client naming any redirect URI, so a
+/// dynamically registered client's request errors are not redirected before anyone signed in.
+#[tokio::test]
+async fn a_dynamic_clients_request_errors_are_shown_with_a_link_not_redirected() {
+    let app = spawn_app().await;
+    let phishing = "https://evil.example/phish";
+    let client_id = app.register_client_with(&[phishing], "web").await;
+    let (_, challenge) = pkce();
+    for (overrides, error) in [
+        (vec![("response_type", Some("token"))], "unsupported_response_type"),
+        (vec![("code_challenge", None)], "invalid_request"),
+        (vec![("resource", Some("https://someone-else.example"))], "invalid_target"),
+        (vec![("scope", Some("echo admin"))], "invalid_scope"),
+    ] {
+        let mut overrides = overrides;
+        overrides.push(("redirect_uri", Some(phishing)));
+        let response = app.get_authorize(&app.authorize_query(&client_id, &challenge, &overrides)).await;
+        assert_error_offered_not_redirected(response, error, "https://evil.example", phishing, &app.issuer)
+            .await;
+    }
+    // A valid request of the same client still goes on to login: only errors change.
+    let valid = app
+        .get_authorize(&app.authorize_query(&client_id, &challenge, &[("redirect_uri", Some(phishing))]))
+        .await;
+    assert_eq!(valid.status(), 303);
+    assert!(valid.headers()["location"].to_str().unwrap().starts_with("/login?request="));
 }
 
 #[tokio::test]

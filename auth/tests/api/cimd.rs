@@ -47,6 +47,7 @@ impl DocumentHost {
             .route("/mismatch.json", get(move || async move { axum::Json(mismatch) }))
             .route("/big.json", get(|| async { "x".repeat(20_000) }))
             .route("/text.json", get(|| async { "this is not JSON" }))
+            .route("/broken.json", get(|| async { "{not json" }))
             .route(
                 "/slow.json",
                 get(|| async {
@@ -237,4 +238,44 @@ async fn a_document_that_drips_forever_is_abandoned_within_the_fetch_timeout() {
     assert!(response.headers().get("location").is_none());
     // The test policy's timeout is 2 s, and it bounds the whole fetch, body included.
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+/// RFC 9700 §4.11.2: whoever hosts a metadata document chooses its redirect URIs, so an error in
+/// the authorization request is shown with a link back, never redirected to before anyone signed in.
+#[tokio::test]
+async fn a_metadata_document_clients_request_errors_are_shown_with_a_link_not_redirected() {
+    let host = DocumentHost::start().await;
+    let app = spawn_app().await;
+    let (_, challenge) = pkce();
+    let query = app.authorize_query(&host.url("/good.json"), &challenge, &[("response_type", Some("token"))]);
+    let response = app.get_authorize(&query).await;
+    crate::authorize::assert_error_offered_not_redirected(
+        response,
+        "unsupported_response_type",
+        "http://localhost:8080",
+        REDIRECT_URI,
+        &app.issuer,
+    )
+    .await;
+}
+
+/// A document that is no good fails the same way each time: its failure is remembered like a
+/// failed fetch, so concurrent requests waiting for the fetch, and those of the next moment, do not
+/// each fetch it again.
+#[tokio::test]
+async fn an_invalid_document_is_fetched_once_for_concurrent_requests_and_remembered() {
+    let host = DocumentHost::start().await;
+    let app = spawn_app().await;
+    let (_, challenge) = pkce();
+    let query = app.authorize_query(&host.url("/broken.json"), &challenge, &[]);
+    let answers = futures::future::join_all((0..10).map(|_| app.get_authorize(&query))).await;
+    for answer in answers {
+        assert_eq!(answer.status(), 400);
+        assert!(answer.headers().get("location").is_none());
+        assert!(answer.text().await.unwrap().contains("not client metadata JSON"));
+    }
+    assert_eq!(host.hits(), 1, "one fetch, not one per request");
+    let again = app.get_authorize(&query).await.text().await.unwrap();
+    assert!(again.contains("not retried yet"), "{again}");
+    assert_eq!(host.hits(), 1);
 }

@@ -2,6 +2,8 @@
 //! and what is refused.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_auth::admin::{ConfidentialAuth, add_confidential_client};
@@ -196,21 +198,29 @@ async fn a_wrong_secret_or_a_missing_credential_is_invalid_client_with_a_basic_c
     assert!(!logged.contains(secret.secret()), "secrets never reach the audit trail");
 }
 
-/// Serves `jwks` at `http://<address>/jwks.json` until the test ends.
-async fn serve_jwks(jwks: Value) -> SocketAddr {
+/// Serves `jwks` at `http://<address>/jwks.json` until the test ends, counting the requests.
+async fn serve_jwks(jwks: Value) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let router =
-        axum::Router::new().route("/jwks.json", axum::routing::get(move || async move { axum::Json(jwks) }));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let router = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
     tokio::spawn(async move { axum::serve(listener, router).await });
-    address
+    (address, hits)
 }
 
 #[tokio::test]
 async fn keys_are_fetched_from_the_clients_jwks_uri() {
     let app = spawn_gateway_app().await;
     let key = ClientKey::new("published");
-    let address = serve_jwks(json!({"keys": [key.public_jwk()]})).await;
+    let (address, _) = serve_jwks(json!({"keys": [key.public_jwk()]})).await;
     let auth = ConfidentialAuth::JwksUri(format!("http://{address}/jwks.json"));
     add_confidential_client(&app.store, new_client("gateway", auth, &[GATEWAY]), app.clock_now())
         .await
@@ -226,6 +236,38 @@ async fn keys_are_fetched_from_the_clients_jwks_uri() {
         error_of(exchange_with(&app, subject.access_token.secret(), &assertion).await).await,
         (401, "invalid_client".into())
     );
+}
+
+/// A client id is no secret: assertions naming it with made-up kids, once the keys are over 10 s
+/// old, each asked for a refetch. They take turns now, and those that waited use the fetch before
+/// them.
+#[tokio::test]
+async fn concurrent_assertions_with_unknown_kids_refetch_the_jwks_uri_once() {
+    let app = spawn_gateway_app().await;
+    let key = ClientKey::new("published");
+    let (address, hits) = serve_jwks(json!({"keys": [key.public_jwk()]})).await;
+    let auth = ConfidentialAuth::JwksUri(format!("http://{address}/jwks.json"));
+    add_confidential_client(&app.store, new_client("gateway", auth, &[GATEWAY]), app.clock_now())
+        .await
+        .unwrap();
+    let subject = user_token(&app, GATEWAY, "echo").await;
+    let subject = subject.access_token.secret();
+    let assertion = key.assertion("gateway", &app.issuer, app.clock_now());
+    assert_eq!(exchange_with(&app, subject, &assertion).await.status(), 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    app.clock.advance(11);
+    let now = app.clock_now();
+    let made_up: Vec<String> = (0..20)
+        .map(|i| ClientKey::new(&format!("made-up-{i}")).assertion("gateway", &app.issuer, now))
+        .collect();
+    let answers = futures::future::join_all(made_up.iter().map(|a| exchange_with(&app, subject, a))).await;
+    assert!(answers.iter().all(|answer| answer.status() == 401));
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "one refetch for all of them");
+    // The published key still works without fetching.
+    let assertion = key.assertion("gateway", &app.issuer, now);
+    assert_eq!(exchange_with(&app, subject, &assertion).await.status(), 200);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -84,6 +84,20 @@ pub fn hidden_field(html: &str, name: &str) -> Option<String> {
     Some(html[start..end].to_owned())
 }
 
+/// The `href` of `<a id="{id}" href="…">` in a page, with its HTML escapes undone.
+pub fn link_href(html: &str, id: &str) -> Option<String> {
+    let marker = format!("id=\"{id}\" href=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(
+        html[start..end]
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
 /// The query parameters of a redirect's `Location`.
 pub fn location_params(response: &reqwest::Response) -> (String, HashMap<String, String>) {
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -132,6 +146,22 @@ impl TestApp {
             .unwrap();
         assert_eq!(response.status(), 201);
         response.json::<ClientInformation>().await.unwrap().client_id
+    }
+
+    /// Adds a public client the way an operator does (`clients add`): preregistered, with
+    /// [`REDIRECT_URI`], for the code grant only.
+    pub async fn add_preregistered_client(&self) -> String {
+        mcp_auth::admin::add_client(
+            &self.store,
+            None,
+            "Operator's client",
+            vec![REDIRECT_URI.to_owned()],
+            false,
+            mcp_auth::clock::Clock::now(&self.clock),
+        )
+        .await
+        .unwrap()
+        .client_id
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -5,7 +5,8 @@
 //! 1. [`check_client_redirect`]: is there a known client and is `redirect_uri` one of its
 //!    registered URIs ([`redirect_uri_matches`])? If not, the server must not redirect anywhere
 //!    (RFC 9700 §4.1.1: open redirector) and shows an error page.
-//! 2. [`validate`]: everything else. Failures are sent back to the now-trusted redirect URI.
+//! 2. [`validate`]: everything else. Failures are sent back to the now-verified redirect URI (at
+//!    once, or by a link the person may follow, as the server trusts the client: RFC 9700 §4.11.2).
 
 use std::collections::HashMap;
 
