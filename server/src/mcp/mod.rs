@@ -56,7 +56,11 @@ impl McpService {
             notes,
             spent: spent::SpentCalls::default(),
             tools: tools::catalog(conformance_tools),
-            sessions: Sessions::with_per_user(10_000, sessions_per_user, std::time::Duration::from_secs(30 * 60)),
+            sessions: Sessions::with_per_user(
+                10_000,
+                sessions_per_user,
+                std::time::Duration::from_secs(30 * 60),
+            ),
             server_info: Implementation {
                 name: "mcp-oauth-reference-server".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
