@@ -19,6 +19,16 @@ use serde_json::Value;
 /// Counted by subject, not by subject and client, since a user can register clients at will.
 pub const MAX_SESSIONS_PER_USER: usize = 128;
 
+/// Reads a limit of sessions per user from a command line: a whole number, at least one (with
+/// none, no user could open a session).
+pub fn parse_per_user(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("at least 1: with 0 no user could open a session".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("a whole number of sessions: {e}")),
+    }
+}
+
 /// A live session.
 #[derive(Debug, Clone)]
 struct Session {

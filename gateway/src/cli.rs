@@ -255,7 +255,7 @@ pub struct ServeArgs {
     /// opening one more ends their least recently used.
     #[arg(long, env = "MCP_GATEWAY_SESSIONS_PER_USER",
           default_value_t = mcp_endpoint::sessions::MAX_SESSIONS_PER_USER,
-          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+          value_parser = mcp_endpoint::sessions::parse_per_user)]
     sessions_per_user: usize,
     /// Log lines as text or as JSON objects (one per line, with the request id of the call they
     /// belong to), for a log pipeline.

@@ -70,7 +70,7 @@ struct Cli {
     /// subject: keep this above its --upstream-sessions-per-owner.
     #[arg(long, env = "MCP_SERVER_SESSIONS_PER_USER",
           default_value_t = mcp_endpoint::sessions::MAX_SESSIONS_PER_USER,
-          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+          value_parser = mcp_endpoint::sessions::parse_per_user)]
     sessions_per_user: usize,
 }
 
