@@ -35,6 +35,11 @@ pub struct PendingAuthorization {
     pub client_id: String,
     pub redirect_uri: String,
     pub resource: String,
+    /// The `scope` the request asked for (`None` if it sent none): what the token was granted when
+    /// the token response names no scope (RFC 6749 §5.1, OAuth 2.1 §3.2.3: left out when equal to
+    /// the request's).
+    #[serde(default)]
+    pub requested_scope: Option<String>,
     /// The call to retry once a token is in hand.
     pub call: Call,
     /// The call's challenge state (what it refreshed, authorized and asked for), so the retry

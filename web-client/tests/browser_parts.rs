@@ -24,6 +24,7 @@ fn pending(state: &str) -> PendingAuthorization {
         client_id: "c".into(),
         redirect_uri: "http://app.example/callback".into(),
         resource: "http://rs.example".into(),
+        requested_scope: Some("echo profile".into()),
         call: Call::ListTools { url: "http://rs.example/mcp".into() },
         reaction: ChallengeReaction::new(),
     }
@@ -35,6 +36,7 @@ fn a_pending_authorization_can_be_taken_once_by_its_state() {
     assert!(storage::take_pending("other").is_none());
     let taken = storage::take_pending("s1").expect("stored under its state");
     assert_eq!(taken.call, Call::ListTools { url: "http://rs.example/mcp".into() });
+    assert_eq!(taken.requested_scope.as_deref(), Some("echo profile"), "the scope asked for comes back");
     assert!(storage::take_pending("s1").is_none(), "a state works once");
 }
 

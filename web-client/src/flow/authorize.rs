@@ -77,6 +77,7 @@ pub async fn redirect_to_authorization(
         client_id,
         redirect_uri,
         resource: discovered.resource.resource.clone(),
+        requested_scope: scope,
         call: call.clone(),
         reaction,
     };
@@ -157,13 +158,18 @@ async fn finish(app: AppState, query: &str) -> FlowResult<Performed> {
             app.push(e.step(title, rule));
             "The token endpoint could not be reached.".to_owned()
         })?;
-    let tokens = accept_tokens(app, &response, title, rule, &pending.resource, |tokens| TokenSet {
-        issuer: pending.issuer.clone(),
-        token_endpoint: pending.token_endpoint.clone(),
-        revocation_endpoint: pending.revocation_endpoint.clone(),
-        client_id: pending.client_id.clone(),
-        ..tokens
-    })?;
+    // A token response without `scope` was granted what was asked for: without this, a later
+    // step-up would ask for the challenged scope alone and lose the rest.
+    let requested =
+        pending.requested_scope.as_deref().and_then(|s| Scopes::parse(s).ok()).unwrap_or_default();
+    let tokens =
+        accept_tokens(app, &response, title, rule, &pending.resource, &requested, |tokens| TokenSet {
+            issuer: pending.issuer.clone(),
+            token_endpoint: pending.token_endpoint.clone(),
+            revocation_endpoint: pending.revocation_endpoint.clone(),
+            client_id: pending.client_id.clone(),
+            ..tokens
+        })?;
     app.store_tokens(tokens);
     // The page was reloaded on the way back: put what the user had typed back in the fields.
     match &pending.call {
@@ -177,13 +183,16 @@ async fn finish(app: AppState, query: &str) -> FlowResult<Performed> {
 }
 
 /// Reads a token endpoint answer into a [`TokenSet`] (completed by `finish_set`), recording it in
-/// the timeline with the access token decoded and no token shown raw.
+/// the timeline with the access token decoded and no token shown raw. `unnamed` is the scope the
+/// token holds if the answer names none: the one requested (RFC 6749 §5.1), or on a refresh the
+/// original grant's (§6).
 pub(super) fn accept_tokens(
     app: AppState,
     response: &Exchange,
     title: &str,
     rule: &str,
     resource: &str,
+    unnamed: &Scopes,
     finish_set: impl FnOnce(TokenSet) -> TokenSet,
 ) -> FlowResult<TokenSet> {
     if response.status != 200 {
@@ -201,7 +210,10 @@ pub(super) fn accept_tokens(
     app.push(response.step(title, rule, Outcome::Ok).detail(describe(&token)));
     let now = js_sys::Date::now();
     Ok(finish_set(TokenSet {
-        scopes: token.scope.as_deref().and_then(|s| Scopes::parse(s).ok()).unwrap_or_default(),
+        scopes: match token.scope.as_deref() {
+            Some(scope) => Scopes::parse(scope).unwrap_or_default(),
+            None => unnamed.clone(),
+        },
         issued_at_ms: now,
         expires_at_ms: token.expires_in.map(|s| now + (s as f64) * 1000.0),
         access_token: token.access_token,
@@ -232,4 +244,36 @@ fn describe(token: &TokenResponse) -> String {
         token.scope.as_deref().unwrap_or("(not given)"),
         if token.refresh_token.is_some() { "(present; kept in memory, not shown)" } else { "(none)" },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn token_answer(body: &str) -> Exchange {
+        Exchange {
+            method: "POST",
+            url: "http://as.example/token".into(),
+            status: 200,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// RFC 6749 §5.1: a token response may leave `scope` out when it is the one requested. The
+    /// token then holds what was asked for (kept through a later step-up, which asks for the
+    /// union); it used to be recorded as holding nothing.
+    #[wasm_bindgen_test]
+    fn a_token_response_without_scope_holds_the_scope_asked_for() {
+        let app = AppState::new();
+        let asked = Scopes::parse("echo profile").unwrap();
+        let accept = |body: &str| {
+            accept_tokens(app, &token_answer(body), "t", "r", "http://rs.example", &asked, |t| t).unwrap()
+        };
+        let silent = accept(r#"{"access_token":"a","token_type":"Bearer","expires_in":60}"#);
+        assert_eq!(silent.scopes, asked);
+        let named = accept(r#"{"access_token":"a","token_type":"Bearer","scope":"echo"}"#);
+        assert_eq!(named.scopes, Scopes::parse("echo").unwrap(), "a scope named in the answer wins");
+    }
 }

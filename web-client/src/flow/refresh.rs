@@ -43,14 +43,17 @@ pub async fn refresh_or_forget(app: AppState, tokens: &TokenSet, why: &str) -> b
         }
     };
     let resource = tokens.resource.clone();
-    match super::authorize::accept_tokens(app, &response, title, rule, &resource, |fresh| TokenSet {
-        // Some servers do not rotate; then the old refresh token stays the one to use.
-        refresh_token: fresh.refresh_token.or_else(|| tokens.refresh_token.clone()),
-        issuer: tokens.issuer.clone(),
-        token_endpoint: tokens.token_endpoint.clone(),
-        revocation_endpoint: tokens.revocation_endpoint.clone(),
-        client_id: tokens.client_id.clone(),
-        ..fresh
+    // No `scope` in the answer: the scope is unchanged (RFC 6749 §5.1, §6).
+    match super::authorize::accept_tokens(app, &response, title, rule, &resource, &tokens.scopes, |fresh| {
+        TokenSet {
+            // Some servers do not rotate; then the old refresh token stays the one to use.
+            refresh_token: fresh.refresh_token.or_else(|| tokens.refresh_token.clone()),
+            issuer: tokens.issuer.clone(),
+            token_endpoint: tokens.token_endpoint.clone(),
+            revocation_endpoint: tokens.revocation_endpoint.clone(),
+            client_id: tokens.client_id.clone(),
+            ..fresh
+        }
     }) {
         Ok(fresh) => {
             app.store_tokens(fresh);
