@@ -194,12 +194,9 @@ impl AppState {
         }
     }
 
-    /// The token set whose resource covers `url`.
+    /// The token set for `url`: see [`most_specific`].
     pub fn token_for(&self, url: &str) -> Option<TokenSet> {
-        self.tokens
-            .get_untracked()
-            .into_iter()
-            .find(|t| protocol::resource::resource_covers(&t.resource, url))
+        self.tokens.with_untracked(|all| most_specific(all, url).cloned())
     }
 
     /// Stores `tokens`, replacing any set for the same resource: the rotated refresh token and the
@@ -227,8 +224,57 @@ impl AppState {
     }
 }
 
+/// Of the token sets whose resource covers `url`, the one for the most specific resource (the
+/// longest path). One origin may be several resources (`https://h` for an API, `https://h/mcp`
+/// for MCP): a token for `https://h` covers `/mcp` too, but its audience is the other resource,
+/// and once a token for `/mcp` is held it is the one to send.
+pub fn most_specific<'a>(tokens: &'a [TokenSet], url: &str) -> Option<&'a TokenSet> {
+    let path_length =
+        |resource: &str| url::Url::parse(resource).map_or(0, |r| r.path().trim_end_matches('/').len());
+    tokens
+        .iter()
+        .filter(|t| protocol::resource::resource_covers(&t.resource, url))
+        .max_by_key(|t| path_length(&t.resource))
+}
+
 impl Default for AppState {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn tokens_for(resource: &str) -> TokenSet {
+        TokenSet {
+            access_token: AccessToken::new(format!("token for {resource}")),
+            refresh_token: None,
+            resource: resource.to_owned(),
+            scopes: Scopes::default(),
+            issued_at_ms: 0.0,
+            expires_at_ms: None,
+            issuer: "https://as.example".into(),
+            token_endpoint: "https://as.example/token".into(),
+            revocation_endpoint: None,
+            client_id: "c".into(),
+        }
+    }
+
+    /// A token for the origin used to be sent to `/mcp` (the wrong audience), even after one for
+    /// `/mcp` itself was obtained, so the call stayed refused.
+    #[wasm_bindgen_test]
+    fn the_token_for_the_most_specific_resource_is_the_one_sent() {
+        let resource = |all: &[TokenSet], url: &str| most_specific(all, url).map(|t| t.resource.clone());
+        let all = [tokens_for("https://h"), tokens_for("https://h/mcp")];
+        assert_eq!(resource(&all, "https://h/mcp").as_deref(), Some("https://h/mcp"));
+        assert_eq!(resource(&all, "https://h/mcp/x").as_deref(), Some("https://h/mcp"));
+        assert_eq!(resource(&all, "https://h/echo").as_deref(), Some("https://h"));
+        let reversed = [tokens_for("https://h/mcp"), tokens_for("https://h/")];
+        assert_eq!(resource(&reversed, "https://h/mcp").as_deref(), Some("https://h/mcp"));
+        assert_eq!(resource(&reversed, "https://h/echo").as_deref(), Some("https://h/"));
+        assert_eq!(resource(&all, "https://other/mcp"), None);
     }
 }
