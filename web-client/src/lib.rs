@@ -9,6 +9,10 @@
 //! | [`timeline`] | the step-by-step record of the flow |
 //! | [`tool_form`] | a form for an MCP tool, built from its input schema |
 
+// The tests render components and use timers: they run in the browser (headless Chromium).
+#[cfg(test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 pub mod flow;
 pub mod http;
 pub mod state;
