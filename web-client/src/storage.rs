@@ -46,6 +46,10 @@ pub struct PendingAuthorization {
     /// after the callback follows the same limits as a call that never left the page.
     #[serde(default)]
     pub reaction: ChallengeReaction,
+    /// When the call stops waiting for a person's approval, if it waited before the redirect: the
+    /// wait goes on after the callback, it does not start again.
+    #[serde(default)]
+    pub approval_deadline_ms: Option<f64>,
 }
 
 /// A client id an authorization server issued to this app (RFC 7591), per issuer.

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use protocol::mcp::Approval;
 use protocol::mcp_client::McpError;
 
-use super::{Call, FlowResult, Performed};
+use super::{Call, FlowResult, Performed, Progress};
 use crate::state::{AppState, Waiting};
 use crate::timeline::{Outcome, Step};
 
@@ -28,14 +28,19 @@ pub fn approval_in(error: &McpError) -> Option<Approval> {
 }
 
 /// What an approval answer means for the call: wait (with the call to make again), or stop.
-pub(super) fn outcome(app: AppState, call: &Call, approval: Approval) -> FlowResult<Performed> {
+pub(super) fn outcome(
+    app: AppState,
+    call: &Call,
+    approval: Approval,
+    progress: Progress,
+) -> FlowResult<Performed> {
     let stop = |title: &str, message: &str| {
         app.push(Step::new(title, RULE, Outcome::Error).detail(message));
         Err(message.to_owned())
     };
     match approval {
         Approval::Pending { url, id, retry_after } => {
-            Ok(Performed::AwaitingApproval { call: call.clone(), url, id, retry_after })
+            Ok(Performed::AwaitingApproval { call: call.clone(), url, id, retry_after, progress })
         }
         Approval::Denied { .. } => stop("The person denied the call", "The person denied this call."),
         Approval::Expired { .. } => stop(
@@ -56,24 +61,26 @@ pub fn next_pause(retry_after: u64, now_ms: f64, deadline_ms: f64) -> Option<u64
 pub(super) struct Wait {
     /// The approval id last shown, so each new one gets its own timeline step.
     shown: Option<String>,
-    deadline_ms: Option<f64>,
     tries: u32,
     /// The timeline's length before the last try.
     mark: usize,
 }
 
 impl Wait {
-    /// Shows the link and waits before the next try; `Err` when the page stops waiting (the
-    /// person pressed *Stop waiting*, or five minutes are over).
+    /// Shows the link and waits before the next try; `Ok` with the deadline (`deadline`, the
+    /// call's if it waited before, even on another page before the redirect, else five minutes
+    /// from now) to carry to the next try, `Err` when the page stops waiting (the person pressed
+    /// *Stop waiting*, or the deadline has come).
     pub(super) async fn pause(
         &mut self,
         app: AppState,
         url: String,
         id: String,
         retry_after: u64,
-    ) -> FlowResult<()> {
+        deadline: Option<f64>,
+    ) -> FlowResult<f64> {
         let now = js_sys::Date::now();
-        let deadline = *self.deadline_ms.get_or_insert(now + MAX_WAIT_MS);
+        let deadline = deadline.unwrap_or(now + MAX_WAIT_MS);
         self.tries += 1;
         if self.shown.as_ref() == Some(&id) {
             // Still waiting: the try added only its own exchange, which says nothing new.
@@ -104,7 +111,7 @@ impl Wait {
             ));
         }
         self.mark = app.timeline.with_untracked(Vec::len);
-        Ok(())
+        Ok(deadline)
     }
 
     /// After the call went through: say so, if it had waited.
@@ -158,6 +165,18 @@ mod tests {
         assert_eq!(approval_in(&rpc(error_code::APPROVAL_PENDING, script)), None);
         assert_eq!(approval_in(&rpc(error_code::INVALID_PARAMS, json!({}))), None);
         assert_eq!(approval_in(&McpError::SessionLost), None);
+    }
+
+    /// The deadline is the call's, carried from try to try and across the redirect: a try after
+    /// a fresh authorization used to start five new minutes.
+    #[wasm_bindgen_test]
+    async fn a_wait_past_the_calls_deadline_ends_without_another_try() {
+        let app = AppState::new();
+        let past = js_sys::Date::now() - 1.0;
+        let mut wait = Wait::default();
+        let outcome = wait.pause(app, "http://as.example/approvals".into(), "a1".into(), 1, Some(past)).await;
+        assert!(outcome.unwrap_err().starts_with("Nobody answered"));
+        assert_eq!(app.waiting.get_untracked(), None, "no further try is announced");
     }
 
     #[wasm_bindgen_test]

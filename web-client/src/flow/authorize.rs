@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use protocol::authorization::{AuthorizationRequest, CallbackParams, ExpectedCallback};
-use protocol::challenge_reaction::{Authorize, ChallengeReaction};
+use protocol::challenge_reaction::Authorize;
 use protocol::error::ErrorCode;
 use protocol::jwt::decode_unverified;
 use protocol::pkce::{CodeChallenge, CodeVerifier};
@@ -12,20 +12,22 @@ use protocol::token::{AuthorizationCodeRequest, TokenResponse};
 
 use super::discovery::discover;
 use super::identity::{client_id_for, origin};
-use super::{Call, FlowResult, Performed, oauth_error, random_bytes};
+use super::{Call, FlowResult, Performed, Progress, oauth_error, random_bytes};
 use crate::http::{Exchange, Outgoing};
 use crate::state::{AppState, TokenSet};
 use crate::storage::{self, PendingAuthorization};
 use crate::timeline::{Outcome, Step};
 
 /// Discovery, client identity, PKCE and `state`; then the browser leaves for the AS, carrying
-/// `reaction` (the call's challenge state, with this authorization recorded) for the retry.
+/// `progress` (the call's challenge state, with this authorization recorded, and its approval
+/// deadline) for the retry.
 pub async fn redirect_to_authorization(
     app: AppState,
     call: &Call,
     authorize: &Authorize,
-    mut reaction: ChallengeReaction,
+    progress: Progress,
 ) -> FlowResult<()> {
+    let Progress { mut reaction, approval_deadline_ms } = progress;
     let discovered = discover(app, call.url(), &authorize.challenge).await?;
     let redirect_uri = format!("{}/callback", origin()?);
     let client_id = client_id_for(app, &discovered, &redirect_uri).await?;
@@ -80,6 +82,7 @@ pub async fn redirect_to_authorization(
         requested_scope: scope,
         call: call.clone(),
         reaction,
+        approval_deadline_ms,
     };
     storage::save_pending(&pending)?;
     let title = "Send the browser to the authorization endpoint";
@@ -179,7 +182,9 @@ async fn finish(app: AppState, query: &str) -> FlowResult<Performed> {
         }
         Call::ListTools { url } | Call::CallTool { url, .. } => app.mcp_url.set(url.clone()),
     }
-    super::perform_boxed(app, &pending.call, pending.reaction.clone()).await
+    let progress =
+        Progress { reaction: pending.reaction.clone(), approval_deadline_ms: pending.approval_deadline_ms };
+    super::perform_boxed(app, &pending.call, progress).await
 }
 
 /// Reads a token endpoint answer into a [`TokenSet`] (completed by `finish_set`), recording it in
