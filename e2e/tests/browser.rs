@@ -555,6 +555,21 @@ async fn through_the_gateway_a_call_waits_for_a_persons_approval_and_goes_throug
                 href == format!("{}/approvals", running.issuer),
                 "the AS's approval page: {href}"
             );
+            // Where the link leads and who asks, shown before anyone follows it (MCP URL-mode
+            // elicitation).
+            let site = url::Url::parse(&running.issuer)?;
+            let site = format!(
+                "{}:{}",
+                site.host_str().unwrap_or_default(),
+                site.port_or_known_default().unwrap_or(0)
+            );
+            anyhow::ensure!(text_of(&client, "approval-site").await? == site, "the approval page's site");
+            anyhow::ensure!(text_of(&client, "approval-server").await? == gateway, "the server asking");
+            let asked = text_of(&client, "approval-asked").await?;
+            anyhow::ensure!(
+                asked.contains("which says: \u{201c}This call needs"),
+                "the gateway's message: {asked}"
+            );
             anyhow::ensure!(link.attr("target").await?.as_deref() == Some("_blank"), "opens in a new tab");
             let rel = link.attr("rel").await?.unwrap_or_default();
             anyhow::ensure!(rel.contains("noopener") && rel.contains("noreferrer"), "rel: {rel}");

@@ -118,8 +118,9 @@ fn PausePanel() -> impl IntoView {
     }
 }
 
-/// A call waiting for a person's approval: the link to the approval page (opened in a new tab,
-/// so this page keeps its tokens and goes on trying), when the next try is, and *Stop waiting*.
+/// A call waiting for a person's approval: the approval page's site, the server asking and its
+/// message, the link (opened in a new tab, so this page keeps its tokens and goes on trying), when
+/// the next try is, and *Stop waiting*.
 #[component]
 fn ApprovalPanel() -> impl IntoView {
     let app = app_state();
@@ -132,6 +133,13 @@ fn ApprovalPanel() -> impl IntoView {
             view! {
                 <section class="pause" id="approval" role="status" aria-live="polite">
                     <h2>"This call needs a person's approval"</h2>
+                    // MCP URL-mode elicitation: show where the link leads and who asks, before
+                    // anyone follows it.
+                    <p id="approval-asked">
+                        "The approval page is at " <strong id="approval-site">{waiting.site.clone()}</strong>
+                        ", asked for by the MCP server " <code id="approval-server">{waiting.server.clone()}</code>
+                        {waiting.message.clone().map(|m| format!(", which says: \u{201c}{m}\u{201d}")).unwrap_or_default()}
+                    </p>
                     <p>
                         "The server's policy asks a person to approve this call at the authorization server. \
                          Open the approval page (sign in there if asked), answer, and come back: this page \

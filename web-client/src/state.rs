@@ -74,12 +74,18 @@ pub enum CallResult {
 }
 
 /// A call waiting for a person's approval (a gateway's policy asked for it): where they give it,
-/// and when the same call is made again.
+/// who asks, and when the same call is made again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Waiting {
     /// The approval page at the authorization server (an `http(s)` URL, checked by
     /// `protocol::mcp::approval_of`).
     pub url: String,
+    /// The page's host (and port), shown prominently: where the person is sent.
+    pub site: String,
+    /// The MCP endpoint that asks for the approval.
+    pub server: String,
+    /// What the server says about it, if anything.
+    pub message: Option<String>,
     /// `Date.now()` milliseconds of the next try.
     pub next_try_ms: f64,
     /// How many times the call was made and found waiting.

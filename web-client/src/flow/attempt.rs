@@ -17,8 +17,12 @@ pub enum Attempt {
         status: u16,
         challenge: BearerChallenge,
     },
-    /// The call waits for a person's approval, or was denied it (a gateway's policy).
-    Approval(Approval),
+    /// The call waits for a person's approval, or was denied it (a gateway's policy); with the
+    /// server's message about it, if any.
+    Approval {
+        approval: Approval,
+        message: Option<String>,
+    },
 }
 
 pub async fn attempt(app: AppState, call: &Call, tokens: Option<&TokenSet>) -> FlowResult<Attempt> {

@@ -87,7 +87,8 @@ async fn drive(
             Next::Failed(error) => {
                 // A call waiting for a person's approval is not over: the flow waits and calls again.
                 if let Some(approval) = approval::approval_in(&error) {
-                    return Ok(Err(Attempt::Approval(approval)));
+                    let message = approval::message_in(&error);
+                    return Ok(Err(Attempt::Approval { approval, message }));
                 }
                 return Err(format!("The MCP server's answer cannot be used: {error}."));
             }

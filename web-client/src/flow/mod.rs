@@ -70,12 +70,10 @@ pub enum Performed {
     Done(CallResult),
     /// The browser is on its way to the authorization server.
     Redirecting,
-    /// A person must approve the call at `url` first; then `call`, made again, goes through.
+    /// A person must approve the call first (as `asked`); then `call`, made again, goes through.
     AwaitingApproval {
         call: Call,
-        url: String,
-        id: String,
-        retry_after: u64,
+        asked: approval::Asked,
         progress: Progress,
     },
 }
@@ -112,8 +110,8 @@ async fn settle(app: AppState, mut performed: FlowResult<Performed>) {
                 app.error.set(Some(message));
                 break;
             }
-            Ok(Performed::AwaitingApproval { call, url, id, retry_after, mut progress }) => {
-                match wait.pause(app, url, id, retry_after, progress.approval_deadline_ms).await {
+            Ok(Performed::AwaitingApproval { call, asked, mut progress }) => {
+                match wait.pause(app, call.url(), asked, progress.approval_deadline_ms).await {
                     Ok(deadline) => {
                         progress.approval_deadline_ms = Some(deadline);
                         perform_boxed(app, &call, progress).await
@@ -160,8 +158,9 @@ pub async fn perform(app: AppState, call: &Call, progress: Progress) -> FlowResu
         let tokens = app.token_for(call.url());
         let (status, challenge) = match attempt::attempt(app, call, tokens.as_ref()).await? {
             Attempt::Done(result) => return Ok(Performed::Done(result)),
-            Attempt::Approval(answer) => {
-                return approval::outcome(app, call, answer, Progress { reaction, approval_deadline_ms });
+            Attempt::Approval { approval, message } => {
+                let progress = Progress { reaction, approval_deadline_ms };
+                return approval::outcome(app, call, approval, message, progress);
             }
             Attempt::Refused { status, challenge } => (status, challenge),
         };
