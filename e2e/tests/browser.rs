@@ -623,6 +623,23 @@ async fn through_the_gateway_a_call_waits_for_a_persons_approval_and_goes_throug
             let error = text_of(&client, "error").await?;
             anyhow::ensure!(error.starts_with("Stopped waiting"), "says the call was not made: {error}");
             anyhow::ensure!(client.find(Locator::Id("approval")).await.is_err(), "no longer waiting");
+
+            // Logging out while a call waits for approval stops the call. It used to go on trying
+            // without a token, authorize again (the AS, remembering the user and the consent, sent
+            // the browser straight back) and wait anew, or run once approved, after the logout.
+            click(&client, "call-tool-demo__delete_note").await?;
+            client.wait().at_most(WAIT).for_element(Locator::Id("approval-link")).await?;
+            click(&client, "forget").await?;
+            text_of(&client, "no-tokens").await?;
+            anyhow::ensure!(client.find(Locator::Id("approval")).await.is_err(), "no longer waiting");
+            // Several of the gateway's retry intervals (1 s here).
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let url = client.current_url().await?;
+            anyhow::ensure!(url.as_str().starts_with(&running.spa_origin), "still on the SPA: {url}");
+            text_of(&client, "no-tokens").await?;
+            anyhow::ensure!(client.find(Locator::Id("approval")).await.is_err(), "not waiting again");
+            anyhow::ensure!(client.find(Locator::Id("result")).await.is_err(), "no call went through");
+            anyhow::ensure!(!timeline(&client).await?.contains("Send the browser"), "no new authorization");
             Ok(())
         })
         .await

@@ -333,16 +333,12 @@ fn TokenCard(tokens: TokenSet) -> impl IntoView {
     }
 }
 
-/// *Log out / forget*: revokes the refresh tokens at their authorization servers (best effort),
-/// then drops tokens, sessions, client ids and the timeline.
+/// *Log out / forget*: stops the call under way, if any (a wait for approval, a pause, a refresh
+/// whose answer is on its way), drops tokens, sessions, client ids and the timeline, then revokes
+/// the refresh tokens at their authorization servers (best effort).
 async fn forget(app: AppState) {
-    for tokens in app.tokens.get_untracked() {
-        if let (Some(endpoint), Some(refresh)) = (&tokens.revocation_endpoint, &tokens.refresh_token) {
-            let request = RevocationRequest::refresh_token(refresh, &tokens.client_id);
-            let body = serde_urlencoded::to_string(&request).unwrap_or_default();
-            let _ = http::Outgoing::post(endpoint, "application/x-www-form-urlencoded", body).send().await;
-        }
-    }
+    app.stop_flow();
+    let tokens = app.tokens.get_untracked();
     app.tokens.set(Vec::new());
     app.mcp_sessions.set(Vec::new());
     app.tools.set(Vec::new());
@@ -350,6 +346,19 @@ async fn forget(app: AppState) {
     app.error.set(None);
     app.timeline.set(Vec::new());
     storage::forget_everything();
+    if app.busy.get_untracked() {
+        app.push(timeline::Step::new("Log out", "this page", timeline::Outcome::Info).detail(
+            "The call under way was stopped: it sends nothing more. A request already sent may still \
+             have been carried out by the server.",
+        ));
+    }
+    for tokens in tokens {
+        if let (Some(endpoint), Some(refresh)) = (&tokens.revocation_endpoint, &tokens.refresh_token) {
+            let request = RevocationRequest::refresh_token(refresh, &tokens.client_id);
+            let body = serde_urlencoded::to_string(&request).unwrap_or_default();
+            let _ = http::Outgoing::post(endpoint, "application/x-www-form-urlencoded", body).send().await;
+        }
+    }
 }
 
 /// Pre-registered client ids, per authorization server.

@@ -166,6 +166,8 @@ impl Wait {
             tries: self.tries,
         }));
         if app.wait_or_stop(pause).await {
+            // Logged out: the page was cleared, there is nothing to say.
+            app.still_running()?;
             return Err(give_up(
                 app,
                 "Stopped waiting; the call was not made. Call it again once the person has approved.",

@@ -84,7 +84,6 @@ pub async fn redirect_to_authorization(
         reaction,
         approval_deadline_ms,
     };
-    storage::save_pending(&pending)?;
     let title = "Send the browser to the authorization endpoint";
     app.push(Step {
         request: Some(format!("GET {url}")),
@@ -92,7 +91,9 @@ pub async fn redirect_to_authorization(
             "The authorization server shows its login and consent pages, then redirects back to /callback.",
         )
     });
-    app.gate(title, "The page is about to leave for the authorization server; the timeline so far is kept in sessionStorage and shown again on return.").await;
+    app.gate(title, "The page is about to leave for the authorization server; the timeline so far is kept in sessionStorage and shown again on return.").await?;
+    // Nothing awaits from here on: a logout cannot come between these writes and leaving.
+    storage::save_pending(&pending)?;
     storage::save_timeline(&app.timeline.get_untracked())?;
     storage::save_tools(&app.tools.get_untracked());
     let location = web_sys::window().ok_or("no window")?.location();
@@ -101,6 +102,7 @@ pub async fn redirect_to_authorization(
 
 /// Handles `/callback?…`: checks the response, exchanges the code, retries the call.
 pub async fn complete_authorization(app: AppState, query: String) {
+    app.start_flow();
     app.busy.set(true);
     app.error.set(None);
     if let Some(steps) = storage::take_timeline() {
@@ -153,7 +155,7 @@ async fn finish(app: AppState, query: &str) -> FlowResult<Performed> {
     let body = serde_urlencoded::to_string(&request).map_err(|e| e.to_string())?;
     let title = "Exchange the code for tokens";
     let rule = "OAuth 2.1 §4.1.3, RFC 7636 §4.5, RFC 8707 §2.2";
-    app.gate(title, &format!("POST {} with the code, the PKCE code_verifier (proof that this tab started the flow), the redirect_uri and the resource.", pending.token_endpoint)).await;
+    app.gate(title, &format!("POST {} with the code, the PKCE code_verifier (proof that this tab started the flow), the redirect_uri and the resource.", pending.token_endpoint)).await?;
     let response = Outgoing::post(&pending.token_endpoint, "application/x-www-form-urlencoded", body)
         .send()
         .await
@@ -173,7 +175,7 @@ async fn finish(app: AppState, query: &str) -> FlowResult<Performed> {
             client_id: pending.client_id.clone(),
             ..tokens
         })?;
-    app.store_tokens(tokens);
+    app.store_tokens(tokens)?;
     // The page was reloaded on the way back: put what the user had typed back in the fields.
     match &pending.call {
         Call::Echo { url, text } => {

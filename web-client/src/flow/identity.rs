@@ -53,7 +53,7 @@ async fn metadata_document(app: AppState, redirect_uri: &str) -> Option<String> 
     let client_id = format!("{}/client-metadata.json", origin().ok()?);
     let title = "Use this app's Client ID Metadata Document";
     let rule = "draft-ietf-oauth-client-id-metadata-document; MCP 2025-11-25";
-    app.gate(title, &format!("GET {client_id}: the AS advertises client_id_metadata_document_supported, so the URL of this app's own metadata document can be its client id.")).await;
+    app.gate(title, &format!("GET {client_id}: the AS advertises client_id_metadata_document_supported, so the URL of this app's own metadata document can be its client id.")).await.ok()?;
     let response = Outgoing::get(&client_id).send().await.ok()?;
     let document = serde_json::from_str::<ClientIdMetadataDocument>(&response.body)
         .ok()
@@ -101,7 +101,7 @@ async fn register(app: AppState, discovered: &Discovered, redirect_uri: &str) ->
     let body = serde_json::to_string(&metadata).map_err(|e| e.to_string())?;
     let title = "Register as a public client";
     let rule = "RFC 7591 §3 (dynamic client registration)";
-    app.gate(title, &format!("POST {endpoint}: no client id yet, so this app registers itself, as a public client (no secret: PKCE proves possession instead).")).await;
+    app.gate(title, &format!("POST {endpoint}: no client id yet, so this app registers itself, as a public client (no secret: PKCE proves possession instead).")).await?;
     let response = Outgoing::post(endpoint, "application/json", body).send().await.map_err(|e| {
         app.push(e.step(title, rule));
         "The registration endpoint could not be reached.".to_owned()
@@ -117,6 +117,8 @@ async fn register(app: AppState, discovered: &Discovered, redirect_uri: &str) ->
     let info: ClientInformation = serde_json::from_str(&response.body)
         .map_err(|e| format!("The registration response is malformed: {e}"))?;
     app.push(response.step(title, rule, Outcome::Ok).detail(without_credentials(&response.body)));
+    // Logged out meanwhile: *Forget* removed the client ids, and this one must not come back.
+    app.still_running()?;
     storage::save_registered_client(
         &discovered.issuer,
         &ClientRegistration { client_id: info.client_id.clone(), redirect_uri: redirect_uri.to_owned() },

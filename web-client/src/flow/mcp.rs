@@ -172,7 +172,7 @@ async fn send(
         (None, Some(version)) => format!(", MCP-Protocol-Version: {version}"),
         _ => String::new(),
     };
-    app.gate(title, &format!("POST {url} with the JSON-RPC message {}{carried}.", message.method)).await;
+    app.gate(title, &format!("POST {url} with the JSON-RPC message {}{carried}.", message.method)).await?;
     let mut request =
         Outgoing::post(url, "application/json", message.body.clone()).bearer(tokens.map(|t| &t.access_token));
     for (name, value) in &message.headers {

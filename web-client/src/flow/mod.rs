@@ -80,6 +80,7 @@ pub enum Performed {
 
 /// Runs a call from the UI: the call, then whatever authorization it takes.
 pub async fn run(app: AppState, call: Call) {
+    app.start_flow();
     app.busy.set(true);
     app.error.set(None);
     app.result.set(None);
@@ -94,10 +95,14 @@ pub(crate) fn settle_boxed(app: AppState, performed: FlowResult<Performed>) -> B
 }
 
 /// Shows what a call ended with, after waiting for a person's approval if it needs one: the same
-/// call made again until it goes through, is denied, or the page stops waiting.
+/// call made again until it goes through, is denied, or the page stops waiting. A flow stopped by
+/// *Log out / forget* shows nothing more: the page was cleared.
 async fn settle(app: AppState, mut performed: FlowResult<Performed>) {
     let mut wait = approval::Wait::default();
     loop {
+        if app.still_running().is_err() {
+            break;
+        }
         performed = match performed {
             Ok(Performed::Done(result)) => {
                 wait.approved(app);
@@ -144,6 +149,7 @@ pub fn perform_boxed(app: AppState, call: &Call, progress: Progress) -> Boxed<'_
 /// so that a server that keeps refusing cannot send the user round in circles.
 pub async fn perform(app: AppState, call: &Call, progress: Progress) -> FlowResult<Performed> {
     let Progress { mut reaction, approval_deadline_ms } = progress;
+    app.still_running()?;
     // One refresh per call, by the challenge machine's rule; but a call waiting for a person may
     // outlast its token, and then each try may refresh ahead of expiry: the tries are spaced by
     // the gateway and end at the deadline, so these refreshes cannot loop.
@@ -155,6 +161,7 @@ pub async fn perform(app: AppState, call: &Call, progress: Progress) -> FlowResu
         refresh::refresh_or_forget(app, &tokens, "the access token is about to expire").await;
     }
     loop {
+        app.still_running()?;
         let tokens = app.token_for(call.url());
         let (status, challenge) = match attempt::attempt(app, call, tokens.as_ref()).await? {
             Attempt::Done(result) => return Ok(Performed::Done(result)),

@@ -23,14 +23,13 @@ pub async fn refresh_or_forget(app: AppState, tokens: &TokenSet, why: &str) -> b
     let mut request = RefreshTokenRequest::new(refresh_token.clone(), &tokens.client_id);
     request.resource = Some(tokens.resource.clone());
     let body = serde_urlencoded::to_string(&request).unwrap_or_default();
-    app.gate(
-        title,
-        &format!(
-            "{why}: POST {} with the refresh token (single use: the answer brings its successor).",
-            tokens.token_endpoint
-        ),
-    )
-    .await;
+    let explanation = format!(
+        "{why}: POST {} with the refresh token (single use: the answer brings its successor).",
+        tokens.token_endpoint
+    );
+    if app.gate(title, &explanation).await.is_err() {
+        return false;
+    }
     let response = match Outgoing::post(&tokens.token_endpoint, "application/x-www-form-urlencoded", body)
         .send()
         .await
@@ -55,10 +54,8 @@ pub async fn refresh_or_forget(app: AppState, tokens: &TokenSet, why: &str) -> b
             ..fresh
         }
     }) {
-        Ok(fresh) => {
-            app.store_tokens(fresh);
-            true
-        }
+        // Not stored if the user logged out while the answer was on its way.
+        Ok(fresh) => app.store_tokens(fresh).is_ok(),
         Err(_) => {
             app.push(
                 Step::new("Forget the tokens", rule, Outcome::Info)
