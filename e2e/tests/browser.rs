@@ -555,6 +555,21 @@ async fn through_the_gateway_a_call_waits_for_a_persons_approval_and_goes_throug
                 href == format!("{}/approvals", running.issuer),
                 "the AS's approval page: {href}"
             );
+            // Where the link leads and who asks, shown before anyone follows it (MCP URL-mode
+            // elicitation).
+            let site = url::Url::parse(&running.issuer)?;
+            let site = format!(
+                "{}:{}",
+                site.host_str().unwrap_or_default(),
+                site.port_or_known_default().unwrap_or(0)
+            );
+            anyhow::ensure!(text_of(&client, "approval-site").await? == site, "the approval page's site");
+            anyhow::ensure!(text_of(&client, "approval-server").await? == gateway, "the server asking");
+            let asked = text_of(&client, "approval-asked").await?;
+            anyhow::ensure!(
+                asked.contains("which says: \u{201c}This call needs"),
+                "the gateway's message: {asked}"
+            );
             anyhow::ensure!(link.attr("target").await?.as_deref() == Some("_blank"), "opens in a new tab");
             let rel = link.attr("rel").await?.unwrap_or_default();
             anyhow::ensure!(rel.contains("noopener") && rel.contains("noreferrer"), "rel: {rel}");
@@ -608,6 +623,23 @@ async fn through_the_gateway_a_call_waits_for_a_persons_approval_and_goes_throug
             let error = text_of(&client, "error").await?;
             anyhow::ensure!(error.starts_with("Stopped waiting"), "says the call was not made: {error}");
             anyhow::ensure!(client.find(Locator::Id("approval")).await.is_err(), "no longer waiting");
+
+            // Logging out while a call waits for approval stops the call. It used to go on trying
+            // without a token, authorize again (the AS, remembering the user and the consent, sent
+            // the browser straight back) and wait anew, or run once approved, after the logout.
+            click(&client, "call-tool-demo__delete_note").await?;
+            client.wait().at_most(WAIT).for_element(Locator::Id("approval-link")).await?;
+            click(&client, "forget").await?;
+            text_of(&client, "no-tokens").await?;
+            anyhow::ensure!(client.find(Locator::Id("approval")).await.is_err(), "no longer waiting");
+            // Several of the gateway's retry intervals (1 s here).
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let url = client.current_url().await?;
+            anyhow::ensure!(url.as_str().starts_with(&running.spa_origin), "still on the SPA: {url}");
+            text_of(&client, "no-tokens").await?;
+            anyhow::ensure!(client.find(Locator::Id("approval")).await.is_err(), "not waiting again");
+            anyhow::ensure!(client.find(Locator::Id("result")).await.is_err(), "no call went through");
+            anyhow::ensure!(!timeline(&client).await?.contains("Send the browser"), "no new authorization");
             Ok(())
         })
         .await

@@ -1,10 +1,26 @@
 //! HTTP through `gloo-net` (the browser's `fetch`), with the details the timeline shows, and
-//! errors that say what probably went wrong.
+//! errors that say what probably went wrong. Every request has [`REQUEST_TIMEOUT`] to be answered
+//! and read.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
 
 use gloo_net::http::Request;
+use leptos::prelude::{TimeoutHandle, set_timeout_with_handle};
 use protocol::secret::AccessToken;
+use web_sys::{AbortController, AbortSignal};
 
 use crate::timeline::{Outcome, Step};
+
+/// How long one request may take, from sending it to the end of what is read of its body. Without
+/// a bound, a server that never answers, or that keeps an MCP answer's event stream open after the
+/// response (the transport allows it), would leave the page busy for good. The servers this page
+/// talks to answer in milliseconds; 30 s leaves room for a slow tool behind a gateway. (A server
+/// that keeps the stream open after its response fails the call at the deadline: reading the
+/// stream only up to the response, with `protocol::mcp_client::EventStream`, would cost about 3 KB
+/// of the bundle's budget.)
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Headers worth showing: the ones OAuth and MCP decisions depend on. A browser lets the page read
 /// only CORS-safelisted headers and those the server lists in `Access-Control-Expose-Headers`.
@@ -49,19 +65,73 @@ impl Exchange {
 pub struct NetworkError {
     pub method: &'static str,
     pub url: String,
+    /// No complete answer within [`REQUEST_TIMEOUT`] (else: unreachable, or refused by CORS).
+    pub timed_out: bool,
 }
 
 impl NetworkError {
     pub fn step(&self, title: &str, rule: &str) -> Step {
         let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
-        Step {
-            request: Some(format!("{} {}", self.method, self.url)),
-            ..Step::new(title, rule, Outcome::Error).detail(format!(
+        let detail = if self.timed_out {
+            format!(
+                "No complete answer within {} s: the server did not answer, or did not finish its answer \
+                 (an event stream kept open without the response). The request was abandoned.",
+                REQUEST_TIMEOUT.as_secs()
+            )
+        } else {
+            format!(
                 "No readable response. Either the server is unreachable, or it answered without CORS headers \
                  allowing this page's origin ({origin}). Check that it is running, and that it sends \
                  Access-Control-Allow-Origin for {origin} (and, for a 401, Access-Control-Expose-Headers: \
                  WWW-Authenticate)."
-            ))
+            )
+        };
+        Step {
+            request: Some(format!("{} {}", self.method, self.url)),
+            ..Step::new(title, rule, Outcome::Error).detail(detail)
+        }
+    }
+}
+
+/// A request's time limit: when it is up, the request is aborted, and with it the reading of its
+/// body (the body stream of an aborted `fetch` fails).
+pub struct Deadline {
+    controller: Option<AbortController>,
+    expired: Rc<Cell<bool>>,
+    /// `None` if the browser refused the timer: the request is then as unbounded as before.
+    timer: Option<TimeoutHandle>,
+}
+
+impl Deadline {
+    /// `after` from now.
+    pub fn after(after: Duration) -> Self {
+        let controller = AbortController::new().ok();
+        let expired = Rc::new(Cell::new(false));
+        let (abort, flag) = (controller.clone(), expired.clone());
+        let expire = move || {
+            flag.set(true);
+            if let Some(controller) = abort {
+                controller.abort();
+            }
+        };
+        Self { controller, expired, timer: set_timeout_with_handle(expire, after).ok() }
+    }
+
+    /// The signal to give the request.
+    pub fn signal(&self) -> Option<AbortSignal> {
+        self.controller.as_ref().map(AbortController::signal)
+    }
+
+    /// Has the time run out (and the request been aborted)?
+    pub fn expired(&self) -> bool {
+        self.expired.get()
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if let Some(timer) = &self.timer {
+            timer.clear();
         }
     }
 }
@@ -108,17 +178,23 @@ impl<'a> Outgoing<'a> {
     }
 
     pub async fn send(self) -> Result<Exchange, NetworkError> {
-        let failed = || NetworkError { method: self.method, url: self.url.to_owned() };
-        self.fetch().await.map_err(|_| failed())
+        let deadline = Deadline::after(REQUEST_TIMEOUT);
+        let exchange = self.fetch(deadline.signal()).await;
+        exchange.map_err(|_| NetworkError {
+            method: self.method,
+            url: self.url.to_owned(),
+            timed_out: deadline.expired(),
+        })
     }
 
-    /// `fetch()`; any failure (network, CORS refusal, a bad header) is one error, as the browser
-    /// tells the page no more than that.
-    async fn fetch(&self) -> Result<Exchange, gloo_net::Error> {
+    /// `fetch()`, aborted by `signal`; any failure (network, CORS refusal, a bad header, the
+    /// abort) is one error, as the browser tells the page no more than that.
+    async fn fetch(&self, signal: Option<AbortSignal>) -> Result<Exchange, ()> {
         let mut request = match self.method {
             "POST" => Request::post(self.url),
             _ => Request::get(self.url),
-        };
+        }
+        .abort_signal(signal.as_ref());
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
@@ -127,14 +203,15 @@ impl<'a> Outgoing<'a> {
             request = request.header("Authorization", &format!("Bearer {}", token.secret()));
         }
         let response = match &self.body {
-            Some(body) => request.body(body.clone())?.send().await?,
-            None => request.send().await?,
-        };
-        let headers = INTERESTING_HEADERS
+            Some(body) => request.body(body.clone()).map_err(drop)?.send().await,
+            None => request.send().await,
+        }
+        .map_err(drop)?;
+        let headers: Vec<(String, String)> = INTERESTING_HEADERS
             .iter()
             .filter_map(|name| response.headers().get(name).map(|v| ((*name).to_owned(), v)))
             .collect();
-        let body = response.text().await?;
+        let body = response.text().await.map_err(drop)?;
         Ok(Exchange {
             method: self.method,
             url: self.url.to_owned(),
@@ -142,5 +219,33 @@ impl<'a> Outgoing<'a> {
             headers,
             body,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    /// A request used to have no time limit: a server that never answered, or kept its answer's
+    /// event stream open, left the page busy for good. The deadline aborts the request (its
+    /// `fetch` and the reading of the body fail then), and says it was the reason.
+    #[wasm_bindgen_test]
+    async fn the_deadline_aborts_the_request_and_says_so() {
+        let deadline = Deadline::after(Duration::from_millis(50));
+        let signal = deadline.signal().unwrap();
+        assert!(!signal.aborted() && !deadline.expired());
+        let aborted = js_sys::Promise::new(&mut |resolve, _| {
+            let _ = signal.add_event_listener_with_callback("abort", &resolve);
+        });
+        wasm_bindgen_futures::JsFuture::from(aborted).await.unwrap();
+        assert!(deadline.expired());
+    }
+
+    /// The whole path through `fetch`, with an answer the browser makes up (a `data:` URL).
+    #[wasm_bindgen_test]
+    async fn a_request_answered_in_time_is_read_whole() {
+        let answer = Outgoing::get("data:application/json,{\"a\":1}").send().await.unwrap();
+        assert_eq!((answer.status, answer.body.as_str()), (200, "{\"a\":1}"));
     }
 }

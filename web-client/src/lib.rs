@@ -9,6 +9,10 @@
 //! | [`timeline`] | the step-by-step record of the flow |
 //! | [`tool_form`] | a form for an MCP tool, built from its input schema |
 
+// The tests render components and use timers: they run in the browser (headless Chromium).
+#[cfg(test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 pub mod flow;
 pub mod http;
 pub mod state;
@@ -114,8 +118,9 @@ fn PausePanel() -> impl IntoView {
     }
 }
 
-/// A call waiting for a person's approval: the link to the approval page (opened in a new tab,
-/// so this page keeps its tokens and goes on trying), when the next try is, and *Stop waiting*.
+/// A call waiting for a person's approval: the approval page's site, the server asking and its
+/// message, the link (opened in a new tab, so this page keeps its tokens and goes on trying), when
+/// the next try is, and *Stop waiting*.
 #[component]
 fn ApprovalPanel() -> impl IntoView {
     let app = app_state();
@@ -128,6 +133,13 @@ fn ApprovalPanel() -> impl IntoView {
             view! {
                 <section class="pause" id="approval" role="status" aria-live="polite">
                     <h2>"This call needs a person's approval"</h2>
+                    // MCP URL-mode elicitation: show where the link leads and who asks, before
+                    // anyone follows it.
+                    <p id="approval-asked">
+                        "The approval page is at " <strong id="approval-site">{waiting.site.clone()}</strong>
+                        ", asked for by the MCP server " <code id="approval-server">{waiting.server.clone()}</code>
+                        {waiting.message.clone().map(|m| format!(", which says: \u{201c}{m}\u{201d}")).unwrap_or_default()}
+                    </p>
                     <p>
                         "The server's policy asks a person to approve this call at the authorization server. \
                          Open the approval page (sign in there if asked), answer, and come back: this page \
@@ -321,16 +333,12 @@ fn TokenCard(tokens: TokenSet) -> impl IntoView {
     }
 }
 
-/// *Log out / forget*: revokes the refresh tokens at their authorization servers (best effort),
-/// then drops tokens, sessions, client ids and the timeline.
+/// *Log out / forget*: stops the call under way, if any (a wait for approval, a pause, a refresh
+/// whose answer is on its way), drops tokens, sessions, client ids and the timeline, then revokes
+/// the refresh tokens at their authorization servers (best effort).
 async fn forget(app: AppState) {
-    for tokens in app.tokens.get_untracked() {
-        if let (Some(endpoint), Some(refresh)) = (&tokens.revocation_endpoint, &tokens.refresh_token) {
-            let request = RevocationRequest::refresh_token(refresh, &tokens.client_id);
-            let body = serde_urlencoded::to_string(&request).unwrap_or_default();
-            let _ = http::Outgoing::post(endpoint, "application/x-www-form-urlencoded", body).send().await;
-        }
-    }
+    app.stop_flow();
+    let tokens = app.tokens.get_untracked();
     app.tokens.set(Vec::new());
     app.mcp_sessions.set(Vec::new());
     app.tools.set(Vec::new());
@@ -338,6 +346,19 @@ async fn forget(app: AppState) {
     app.error.set(None);
     app.timeline.set(Vec::new());
     storage::forget_everything();
+    if app.busy.get_untracked() {
+        app.push(timeline::Step::new("Log out", "this page", timeline::Outcome::Info).detail(
+            "The call under way was stopped: it sends nothing more. A request already sent may still \
+             have been carried out by the server.",
+        ));
+    }
+    for tokens in tokens {
+        if let (Some(endpoint), Some(refresh)) = (&tokens.revocation_endpoint, &tokens.refresh_token) {
+            let request = RevocationRequest::refresh_token(refresh, &tokens.client_id);
+            let body = serde_urlencoded::to_string(&request).unwrap_or_default();
+            let _ = http::Outgoing::post(endpoint, "application/x-www-form-urlencoded", body).send().await;
+        }
+    }
 }
 
 /// Pre-registered client ids, per authorization server.

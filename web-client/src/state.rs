@@ -74,12 +74,18 @@ pub enum CallResult {
 }
 
 /// A call waiting for a person's approval (a gateway's policy asked for it): where they give it,
-/// and when the same call is made again.
+/// who asks, and when the same call is made again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Waiting {
     /// The approval page at the authorization server (an `http(s)` URL, checked by
     /// `protocol::mcp::approval_of`).
     pub url: String,
+    /// The page's host (and port), shown prominently: where the person is sent.
+    pub site: String,
+    /// The MCP endpoint that asks for the approval.
+    pub server: String,
+    /// What the server says about it, if anything.
+    pub message: Option<String>,
     /// `Date.now()` milliseconds of the next try.
     pub next_try_ms: f64,
     /// How many times the call was made and found waiting.
@@ -115,7 +121,16 @@ pub struct AppState {
     wake: StoredValue<Option<oneshot::Sender<bool>>>,
     /// `Date.now()`, ticking once a second, for expiry countdowns.
     pub now_ms: RwSignal<f64>,
+    /// How many times *Log out / forget* was pressed. A flow notes it when it starts
+    /// ([`AppState::start_flow`]) and stops at its next step once it changed.
+    generation: StoredValue<u64>,
+    /// The generation the running flow started in. Flows do not overlap: every button that starts
+    /// one is disabled while `busy`, and the callback runs on a fresh page.
+    flow_generation: StoredValue<u64>,
 }
+
+/// Why a flow ended when *Log out / forget* was pressed during it.
+pub const STOPPED: &str = "Logged out: the call in progress was stopped.";
 
 impl AppState {
     pub fn new() -> Self {
@@ -136,23 +151,54 @@ impl AppState {
             waiting: RwSignal::new(None),
             wake: StoredValue::new(None),
             now_ms: RwSignal::new(js_sys::Date::now()),
+            generation: StoredValue::new(0),
+            flow_generation: StoredValue::new(0),
         }
+    }
+
+    /// A flow (a call and whatever authorization it takes) starts.
+    pub fn start_flow(&self) {
+        self.flow_generation.set_value(self.generation.get_value());
+    }
+
+    /// `Err` once *Log out / forget* was pressed since the running flow started: from then on it
+    /// sends no request, stores no token and does not leave for the authorization server.
+    pub fn still_running(&self) -> Result<(), String> {
+        if self.flow_generation.get_value() == self.generation.get_value() {
+            Ok(())
+        } else {
+            Err(STOPPED.to_owned())
+        }
+    }
+
+    /// *Log out / forget*: the running flow stops at its next step; a pause before a request or
+    /// a wait for a person's approval ends at once. Without this a call waiting for approval went
+    /// on trying after the logout, and could authorize again (the AS remembering the user) and
+    /// be made; a refresh under way put its tokens back.
+    pub fn stop_flow(&self) {
+        self.generation.update_value(|generation| *generation = generation.wrapping_add(1));
+        // Dropping the sender ends the pause: `gate` returns, and says the flow stopped.
+        self.resume.set_value(None);
+        self.pause.set(None);
+        self.stop_waiting();
+        self.waiting.set(None);
     }
 
     pub fn push(&self, step: Step) {
         self.timeline.update(|steps| steps.push(step));
     }
 
-    /// In step-by-step mode, waits until the user presses *Next*; in quick mode, returns at once.
-    pub async fn gate(&self, title: &str, explanation: &str) {
-        if !self.step_mode.get_untracked() {
-            return;
+    /// Before every request: in step-by-step mode, waits until the user presses *Next*; in quick
+    /// mode, returns at once. `Err` if the flow was stopped ([`AppState::still_running`]).
+    pub async fn gate(&self, title: &str, explanation: &str) -> Result<(), String> {
+        if self.step_mode.get_untracked() {
+            let (sender, receiver) = oneshot::channel();
+            self.resume.set_value(Some(sender));
+            self.pause.set(Some(Pause { title: title.to_owned(), explanation: explanation.to_owned() }));
+            let _ = receiver.await;
+            self.pause.set(None);
         }
-        let (sender, receiver) = oneshot::channel();
-        self.resume.set_value(Some(sender));
-        self.pause.set(Some(Pause { title: title.to_owned(), explanation: explanation.to_owned() }));
-        let _ = receiver.await;
-        self.pause.set(None);
+        self.still_running()
     }
 
     /// The *Next* button.
@@ -194,21 +240,21 @@ impl AppState {
         }
     }
 
-    /// The token set whose resource covers `url`.
+    /// The token set for `url`: see [`most_specific`].
     pub fn token_for(&self, url: &str) -> Option<TokenSet> {
-        self.tokens
-            .get_untracked()
-            .into_iter()
-            .find(|t| protocol::resource::resource_covers(&t.resource, url))
+        self.tokens.with_untracked(|all| most_specific(all, url).cloned())
     }
 
     /// Stores `tokens`, replacing any set for the same resource: the rotated refresh token and the
-    /// new access token arrive together and replace the old pair together.
-    pub fn store_tokens(&self, tokens: TokenSet) {
+    /// new access token arrive together and replace the old pair together. Refused if the flow
+    /// that obtained them was stopped by *Log out / forget* while they were on their way.
+    pub fn store_tokens(&self, tokens: TokenSet) -> Result<(), String> {
+        self.still_running()?;
         self.tokens.update(|all| {
             all.retain(|t| t.resource != tokens.resource);
             all.push(tokens);
         });
+        Ok(())
     }
 
     pub fn drop_tokens(&self, resource: &str) {
@@ -227,8 +273,88 @@ impl AppState {
     }
 }
 
+/// Of the token sets whose resource covers `url`, the one for the most specific resource (the
+/// longest path). One origin may be several resources (`https://h` for an API, `https://h/mcp`
+/// for MCP): a token for `https://h` covers `/mcp` too, but its audience is the other resource,
+/// and once a token for `/mcp` is held it is the one to send.
+pub fn most_specific<'a>(tokens: &'a [TokenSet], url: &str) -> Option<&'a TokenSet> {
+    let path_length =
+        |resource: &str| url::Url::parse(resource).map_or(0, |r| r.path().trim_end_matches('/').len());
+    tokens
+        .iter()
+        .filter(|t| protocol::resource::resource_covers(&t.resource, url))
+        .max_by_key(|t| path_length(&t.resource))
+}
+
 impl Default for AppState {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn tokens_for(resource: &str) -> TokenSet {
+        TokenSet {
+            access_token: AccessToken::new(format!("token for {resource}")),
+            refresh_token: None,
+            resource: resource.to_owned(),
+            scopes: Scopes::default(),
+            issued_at_ms: 0.0,
+            expires_at_ms: None,
+            issuer: "https://as.example".into(),
+            token_endpoint: "https://as.example/token".into(),
+            revocation_endpoint: None,
+            client_id: "c".into(),
+        }
+    }
+
+    /// A flow under way when the user logs out used to go on: a refresh's answer put the tokens
+    /// back, a call waiting for approval kept trying.
+    #[wasm_bindgen_test]
+    async fn log_out_stops_the_running_flow_at_its_next_step() {
+        let app = AppState::new();
+        app.start_flow();
+        assert_eq!(app.gate("t", "e").await, Ok(()));
+        assert_eq!(app.store_tokens(tokens_for("https://h")), Ok(()));
+        app.stop_flow();
+        assert_eq!(app.gate("t", "e").await, Err(STOPPED.to_owned()), "no further request");
+        assert!(app.store_tokens(tokens_for("https://h/mcp")).is_err(), "an answer on its way is dropped");
+        assert!(app.token_for("https://h/mcp").is_some_and(|t| t.resource == "https://h"));
+        app.start_flow();
+        assert_eq!(app.gate("t", "e").await, Ok(()), "the next call runs");
+    }
+
+    #[wasm_bindgen_test]
+    async fn log_out_ends_a_wait_for_approval_and_a_pause_at_once() {
+        let app = AppState::new();
+        app.start_flow();
+        let waiting = app.wait_or_stop(60);
+        wasm_bindgen_futures::spawn_local(async move { app.stop_flow() });
+        assert!(waiting.await, "stopped, well before the minute");
+        app.step_mode.set(true);
+        app.start_flow();
+        let paused = app.gate("t", "e");
+        wasm_bindgen_futures::spawn_local(async move { app.stop_flow() });
+        assert_eq!(paused.await, Err(STOPPED.to_owned()));
+        assert_eq!(app.pause.get_untracked(), None);
+    }
+
+    /// A token for the origin used to be sent to `/mcp` (the wrong audience), even after one for
+    /// `/mcp` itself was obtained, so the call stayed refused.
+    #[wasm_bindgen_test]
+    fn the_token_for_the_most_specific_resource_is_the_one_sent() {
+        let resource = |all: &[TokenSet], url: &str| most_specific(all, url).map(|t| t.resource.clone());
+        let all = [tokens_for("https://h"), tokens_for("https://h/mcp")];
+        assert_eq!(resource(&all, "https://h/mcp").as_deref(), Some("https://h/mcp"));
+        assert_eq!(resource(&all, "https://h/mcp/x").as_deref(), Some("https://h/mcp"));
+        assert_eq!(resource(&all, "https://h/echo").as_deref(), Some("https://h"));
+        let reversed = [tokens_for("https://h/mcp"), tokens_for("https://h/")];
+        assert_eq!(resource(&reversed, "https://h/mcp").as_deref(), Some("https://h/mcp"));
+        assert_eq!(resource(&reversed, "https://h/echo").as_deref(), Some("https://h/"));
+        assert_eq!(resource(&all, "https://other/mcp"), None);
     }
 }

@@ -35,12 +35,21 @@ pub struct PendingAuthorization {
     pub client_id: String,
     pub redirect_uri: String,
     pub resource: String,
+    /// The `scope` the request asked for (`None` if it sent none): what the token was granted when
+    /// the token response names no scope (RFC 6749 §5.1, OAuth 2.1 §3.2.3: left out when equal to
+    /// the request's).
+    #[serde(default)]
+    pub requested_scope: Option<String>,
     /// The call to retry once a token is in hand.
     pub call: Call,
     /// The call's challenge state (what it refreshed, authorized and asked for), so the retry
     /// after the callback follows the same limits as a call that never left the page.
     #[serde(default)]
     pub reaction: ChallengeReaction,
+    /// When the call stops waiting for a person's approval, if it waited before the redirect: the
+    /// wait goes on after the callback, it does not start again.
+    #[serde(default)]
+    pub approval_deadline_ms: Option<f64>,
 }
 
 /// A client id an authorization server issued to this app (RFC 7591), per issuer.

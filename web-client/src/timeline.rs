@@ -1,6 +1,8 @@
 //! The flow timeline: every HTTP exchange and decision of the OAuth flow, in order, with the spec
 //! rule it satisfies. It is what makes the page an OAuth debugger rather than a demo.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -13,9 +15,20 @@ pub enum Outcome {
     Error,
 }
 
+/// The id of the next step made (or read back after the redirect).
+static NEXT_STEP_ID: AtomicU64 = AtomicU64::new(0);
+
+fn next_step_id() -> u64 {
+    NEXT_STEP_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 /// One entry of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
+    /// Unique in this page, the key the rendered list follows steps by. Not stored: a timeline
+    /// read back after the redirect gets new ones, so they cannot meet the ones made since.
+    #[serde(skip, default = "next_step_id")]
+    pub id: u64,
     pub title: String,
     /// The rule this step follows, e.g. "RFC 9728 §5.1".
     pub rule: String,
@@ -32,6 +45,7 @@ pub struct Step {
 impl Step {
     pub fn new(title: impl Into<String>, rule: impl Into<String>, outcome: Outcome) -> Self {
         Self {
+            id: next_step_id(),
             title: title.into(),
             rule: rule.into(),
             request: None,
@@ -56,12 +70,13 @@ fn outcome_class(outcome: Outcome) -> &'static str {
     }
 }
 
-/// Renders the timeline.
+/// Renders the timeline. Keyed by step id, not position: a timeline cleared and filled again
+/// (a new call) has new steps at the old positions, which a positional key would keep showing.
 #[component]
 pub fn Timeline(steps: ReadSignal<Vec<Step>>) -> impl IntoView {
     view! {
         <ol class="timeline" id="timeline">
-            <For each=move || steps.get().into_iter().enumerate() key=|(i, _)| *i let((_, step))>
+            <For each=move || steps.get() key=|step| step.id let(step)>
                 <li class=outcome_class(step.outcome)>
                     <div class="step-head">
                         <span class="step-title">{step.title.clone()}</span>
@@ -78,5 +93,48 @@ pub fn Timeline(steps: ReadSignal<Vec<Step>>) -> impl IntoView {
                 </li>
             </For>
         </ol>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    /// Lets the reactive system run its effects (a macrotask: after every microtask).
+    async fn settle() {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            let _ =
+                web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+
+    /// A new call clears the timeline and records its first step in the same turn; keyed by
+    /// position, the rendered list kept the old call's step in that place.
+    #[wasm_bindgen_test]
+    async fn a_timeline_cleared_and_filled_again_shows_the_new_steps() {
+        let document = web_sys::window().unwrap().document().unwrap();
+        let parent: web_sys::HtmlElement = document.create_element("div").unwrap().unchecked_into();
+        document.body().unwrap().append_child(&parent).unwrap();
+        let steps = RwSignal::new(vec![Step::new("the old call", "r", Outcome::Ok)]);
+        let _mounted =
+            leptos::mount::mount_to(parent.clone(), move || view! { <Timeline steps=steps.read_only()/> });
+        settle().await;
+        assert!(parent.text_content().unwrap_or_default().contains("the old call"));
+        steps.set(Vec::new());
+        steps.update(|all| all.push(Step::new("the new call", "r", Outcome::Info)));
+        settle().await;
+        let shown = parent.text_content().unwrap_or_default();
+        assert!(shown.contains("the new call") && !shown.contains("the old call"), "{shown}");
+    }
+
+    #[wasm_bindgen_test]
+    fn steps_read_back_get_ids_of_their_own() {
+        let made = Step::new("a", "r", Outcome::Ok);
+        let back: Step = serde_json::from_str(&serde_json::to_string(&made).unwrap()).unwrap();
+        assert_ne!(back.id, made.id);
+        assert_ne!(Step::new("b", "r", Outcome::Ok).id, back.id);
     }
 }

@@ -24,8 +24,10 @@ fn pending(state: &str) -> PendingAuthorization {
         client_id: "c".into(),
         redirect_uri: "http://app.example/callback".into(),
         resource: "http://rs.example".into(),
+        requested_scope: Some("echo profile".into()),
         call: Call::ListTools { url: "http://rs.example/mcp".into() },
         reaction: ChallengeReaction::new(),
+        approval_deadline_ms: Some(1_700_000_300_000.0),
     }
 }
 
@@ -35,6 +37,8 @@ fn a_pending_authorization_can_be_taken_once_by_its_state() {
     assert!(storage::take_pending("other").is_none());
     let taken = storage::take_pending("s1").expect("stored under its state");
     assert_eq!(taken.call, Call::ListTools { url: "http://rs.example/mcp".into() });
+    assert_eq!(taken.requested_scope.as_deref(), Some("echo profile"), "the scope asked for comes back");
+    assert_eq!(taken.approval_deadline_ms, Some(1_700_000_300_000.0), "and the approval deadline");
     assert!(storage::take_pending("s1").is_none(), "a state works once");
 }
 

@@ -17,8 +17,12 @@ pub enum Attempt {
         status: u16,
         challenge: BearerChallenge,
     },
-    /// The call waits for a person's approval, or was denied it (a gateway's policy).
-    Approval(Approval),
+    /// The call waits for a person's approval, or was denied it (a gateway's policy); with the
+    /// server's message about it, if any.
+    Approval {
+        approval: Approval,
+        message: Option<String>,
+    },
 }
 
 pub async fn attempt(app: AppState, call: &Call, tokens: Option<&TokenSet>) -> FlowResult<Attempt> {
@@ -61,7 +65,7 @@ async fn echo(app: AppState, endpoint: &str, text: &str, tokens: Option<&TokenSe
     url.query_pairs_mut().append_pair("text", text);
     let url = url.to_string();
     let title = with_or_without(tokens, "Call the API");
-    app.gate(&title, &format!("GET {url}: the bearer token, if any, goes in the Authorization header (RFC 6750 §2.1), never in the URL.")).await;
+    app.gate(&title, &format!("GET {url}: the bearer token, if any, goes in the Authorization header (RFC 6750 §2.1), never in the URL.")).await?;
     let response = Outgoing::get(&url).bearer(tokens.map(|t| &t.access_token)).send().await.map_err(|e| {
         app.push(e.step(&title, "RFC 6750 §2.1"));
         format!("The server at {endpoint} could not be reached (see the timeline).")

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use protocol::authorization::{AuthorizationRequest, CallbackParams, ExpectedCallback};
-use protocol::challenge_reaction::{Authorize, ChallengeReaction};
+use protocol::challenge_reaction::Authorize;
 use protocol::error::ErrorCode;
 use protocol::jwt::decode_unverified;
 use protocol::pkce::{CodeChallenge, CodeVerifier};
@@ -12,20 +12,22 @@ use protocol::token::{AuthorizationCodeRequest, TokenResponse};
 
 use super::discovery::discover;
 use super::identity::{client_id_for, origin};
-use super::{Call, FlowResult, Performed, oauth_error, random_bytes};
+use super::{Call, FlowResult, Performed, Progress, oauth_error, random_bytes};
 use crate::http::{Exchange, Outgoing};
 use crate::state::{AppState, TokenSet};
 use crate::storage::{self, PendingAuthorization};
 use crate::timeline::{Outcome, Step};
 
 /// Discovery, client identity, PKCE and `state`; then the browser leaves for the AS, carrying
-/// `reaction` (the call's challenge state, with this authorization recorded) for the retry.
+/// `progress` (the call's challenge state, with this authorization recorded, and its approval
+/// deadline) for the retry.
 pub async fn redirect_to_authorization(
     app: AppState,
     call: &Call,
     authorize: &Authorize,
-    mut reaction: ChallengeReaction,
+    progress: Progress,
 ) -> FlowResult<()> {
+    let Progress { mut reaction, approval_deadline_ms } = progress;
     let discovered = discover(app, call.url(), &authorize.challenge).await?;
     let redirect_uri = format!("{}/callback", origin()?);
     let client_id = client_id_for(app, &discovered, &redirect_uri).await?;
@@ -77,10 +79,11 @@ pub async fn redirect_to_authorization(
         client_id,
         redirect_uri,
         resource: discovered.resource.resource.clone(),
+        requested_scope: scope,
         call: call.clone(),
         reaction,
+        approval_deadline_ms,
     };
-    storage::save_pending(&pending)?;
     let title = "Send the browser to the authorization endpoint";
     app.push(Step {
         request: Some(format!("GET {url}")),
@@ -88,7 +91,9 @@ pub async fn redirect_to_authorization(
             "The authorization server shows its login and consent pages, then redirects back to /callback.",
         )
     });
-    app.gate(title, "The page is about to leave for the authorization server; the timeline so far is kept in sessionStorage and shown again on return.").await;
+    app.gate(title, "The page is about to leave for the authorization server; the timeline so far is kept in sessionStorage and shown again on return.").await?;
+    // Nothing awaits from here on: a logout cannot come between these writes and leaving.
+    storage::save_pending(&pending)?;
     storage::save_timeline(&app.timeline.get_untracked())?;
     storage::save_tools(&app.tools.get_untracked());
     let location = web_sys::window().ok_or("no window")?.location();
@@ -97,6 +102,7 @@ pub async fn redirect_to_authorization(
 
 /// Handles `/callback?…`: checks the response, exchanges the code, retries the call.
 pub async fn complete_authorization(app: AppState, query: String) {
+    app.start_flow();
     app.busy.set(true);
     app.error.set(None);
     if let Some(steps) = storage::take_timeline() {
@@ -149,7 +155,7 @@ async fn finish(app: AppState, query: &str) -> FlowResult<Performed> {
     let body = serde_urlencoded::to_string(&request).map_err(|e| e.to_string())?;
     let title = "Exchange the code for tokens";
     let rule = "OAuth 2.1 §4.1.3, RFC 7636 §4.5, RFC 8707 §2.2";
-    app.gate(title, &format!("POST {} with the code, the PKCE code_verifier (proof that this tab started the flow), the redirect_uri and the resource.", pending.token_endpoint)).await;
+    app.gate(title, &format!("POST {} with the code, the PKCE code_verifier (proof that this tab started the flow), the redirect_uri and the resource.", pending.token_endpoint)).await?;
     let response = Outgoing::post(&pending.token_endpoint, "application/x-www-form-urlencoded", body)
         .send()
         .await
@@ -157,14 +163,19 @@ async fn finish(app: AppState, query: &str) -> FlowResult<Performed> {
             app.push(e.step(title, rule));
             "The token endpoint could not be reached.".to_owned()
         })?;
-    let tokens = accept_tokens(app, &response, title, rule, &pending.resource, |tokens| TokenSet {
-        issuer: pending.issuer.clone(),
-        token_endpoint: pending.token_endpoint.clone(),
-        revocation_endpoint: pending.revocation_endpoint.clone(),
-        client_id: pending.client_id.clone(),
-        ..tokens
-    })?;
-    app.store_tokens(tokens);
+    // A token response without `scope` was granted what was asked for: without this, a later
+    // step-up would ask for the challenged scope alone and lose the rest.
+    let requested =
+        pending.requested_scope.as_deref().and_then(|s| Scopes::parse(s).ok()).unwrap_or_default();
+    let tokens =
+        accept_tokens(app, &response, title, rule, &pending.resource, &requested, |tokens| TokenSet {
+            issuer: pending.issuer.clone(),
+            token_endpoint: pending.token_endpoint.clone(),
+            revocation_endpoint: pending.revocation_endpoint.clone(),
+            client_id: pending.client_id.clone(),
+            ..tokens
+        })?;
+    app.store_tokens(tokens)?;
     // The page was reloaded on the way back: put what the user had typed back in the fields.
     match &pending.call {
         Call::Echo { url, text } => {
@@ -173,17 +184,22 @@ async fn finish(app: AppState, query: &str) -> FlowResult<Performed> {
         }
         Call::ListTools { url } | Call::CallTool { url, .. } => app.mcp_url.set(url.clone()),
     }
-    super::perform_boxed(app, &pending.call, pending.reaction.clone()).await
+    let progress =
+        Progress { reaction: pending.reaction.clone(), approval_deadline_ms: pending.approval_deadline_ms };
+    super::perform_boxed(app, &pending.call, progress).await
 }
 
 /// Reads a token endpoint answer into a [`TokenSet`] (completed by `finish_set`), recording it in
-/// the timeline with the access token decoded and no token shown raw.
+/// the timeline with the access token decoded and no token shown raw. `unnamed` is the scope the
+/// token holds if the answer names none: the one requested (RFC 6749 §5.1), or on a refresh the
+/// original grant's (§6).
 pub(super) fn accept_tokens(
     app: AppState,
     response: &Exchange,
     title: &str,
     rule: &str,
     resource: &str,
+    unnamed: &Scopes,
     finish_set: impl FnOnce(TokenSet) -> TokenSet,
 ) -> FlowResult<TokenSet> {
     if response.status != 200 {
@@ -201,7 +217,10 @@ pub(super) fn accept_tokens(
     app.push(response.step(title, rule, Outcome::Ok).detail(describe(&token)));
     let now = js_sys::Date::now();
     Ok(finish_set(TokenSet {
-        scopes: token.scope.as_deref().and_then(|s| Scopes::parse(s).ok()).unwrap_or_default(),
+        scopes: match token.scope.as_deref() {
+            Some(scope) => Scopes::parse(scope).unwrap_or_default(),
+            None => unnamed.clone(),
+        },
         issued_at_ms: now,
         expires_at_ms: token.expires_in.map(|s| now + (s as f64) * 1000.0),
         access_token: token.access_token,
@@ -232,4 +251,36 @@ fn describe(token: &TokenResponse) -> String {
         token.scope.as_deref().unwrap_or("(not given)"),
         if token.refresh_token.is_some() { "(present; kept in memory, not shown)" } else { "(none)" },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn token_answer(body: &str) -> Exchange {
+        Exchange {
+            method: "POST",
+            url: "http://as.example/token".into(),
+            status: 200,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// RFC 6749 §5.1: a token response may leave `scope` out when it is the one requested. The
+    /// token then holds what was asked for (kept through a later step-up, which asks for the
+    /// union); it used to be recorded as holding nothing.
+    #[wasm_bindgen_test]
+    fn a_token_response_without_scope_holds_the_scope_asked_for() {
+        let app = AppState::new();
+        let asked = Scopes::parse("echo profile").unwrap();
+        let accept = |body: &str| {
+            accept_tokens(app, &token_answer(body), "t", "r", "http://rs.example", &asked, |t| t).unwrap()
+        };
+        let silent = accept(r#"{"access_token":"a","token_type":"Bearer","expires_in":60}"#);
+        assert_eq!(silent.scopes, asked);
+        let named = accept(r#"{"access_token":"a","token_type":"Bearer","scope":"echo"}"#);
+        assert_eq!(named.scopes, Scopes::parse("echo").unwrap(), "a scope named in the answer wins");
+    }
 }

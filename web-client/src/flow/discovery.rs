@@ -39,7 +39,7 @@ pub async fn discover(
                     Document::ProtectedResource => ("Fetch the protected resource metadata", RULE_RESOURCE),
                     Document::AuthorizationServer => ("Fetch the authorization server metadata", RULE_SERVER),
                 };
-                app.gate(title, &format!("GET {url} (no credentials: metadata is public)")).await;
+                app.gate(title, &format!("GET {url} (no credentials: metadata is public)")).await?;
                 next = match Outgoing::get(&url).send().await {
                     Ok(response) => {
                         let outcome = if response.status == 200 { Outcome::Ok } else { Outcome::Info };

@@ -87,7 +87,8 @@ async fn drive(
             Next::Failed(error) => {
                 // A call waiting for a person's approval is not over: the flow waits and calls again.
                 if let Some(approval) = approval::approval_in(&error) {
-                    return Ok(Err(Attempt::Approval(approval)));
+                    let message = approval::message_in(&error);
+                    return Ok(Err(Attempt::Approval { approval, message }));
                 }
                 return Err(format!("The MCP server's answer cannot be used: {error}."));
             }
@@ -171,7 +172,7 @@ async fn send(
         (None, Some(version)) => format!(", MCP-Protocol-Version: {version}"),
         _ => String::new(),
     };
-    app.gate(title, &format!("POST {url} with the JSON-RPC message {}{carried}.", message.method)).await;
+    app.gate(title, &format!("POST {url} with the JSON-RPC message {}{carried}.", message.method)).await?;
     let mut request =
         Outgoing::post(url, "application/json", message.body.clone()).bearer(tokens.map(|t| &t.access_token));
     for (name, value) in &message.headers {

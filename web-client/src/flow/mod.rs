@@ -54,27 +54,38 @@ impl Call {
     }
 }
 
+/// What a call has been through, carried from one try to the next (after a wait for a person's
+/// approval, and across the redirect), so that its limits cover the whole call: a retry that
+/// started afresh could authorize, come straight back, wait again, and so on without end.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// The challenge machine's state: what the call refreshed, authorized and asked for.
+    pub reaction: ChallengeReaction,
+    /// `Date.now()` milliseconds at which waiting for a person's approval ends, once it began.
+    pub approval_deadline_ms: Option<f64>,
+}
+
 /// What one pass through [`perform`] ended with.
 pub enum Performed {
     Done(CallResult),
     /// The browser is on its way to the authorization server.
     Redirecting,
-    /// A person must approve the call at `url` first; then `call`, made again, goes through.
+    /// A person must approve the call first (as `asked`); then `call`, made again, goes through.
     AwaitingApproval {
         call: Call,
-        url: String,
-        id: String,
-        retry_after: u64,
+        asked: approval::Asked,
+        progress: Progress,
     },
 }
 
 /// Runs a call from the UI: the call, then whatever authorization it takes.
 pub async fn run(app: AppState, call: Call) {
+    app.start_flow();
     app.busy.set(true);
     app.error.set(None);
     app.result.set(None);
     app.timeline.set(Vec::new());
-    settle_boxed(app, perform_boxed(app, &call, ChallengeReaction::new()).await).await;
+    settle_boxed(app, perform_boxed(app, &call, Progress::default()).await).await;
 }
 
 /// [`settle`] behind a box, for the same reason as [`perform_boxed`]: the button and the
@@ -84,10 +95,14 @@ pub(crate) fn settle_boxed(app: AppState, performed: FlowResult<Performed>) -> B
 }
 
 /// Shows what a call ended with, after waiting for a person's approval if it needs one: the same
-/// call made again until it goes through, is denied, or the page stops waiting.
+/// call made again until it goes through, is denied, or the page stops waiting. A flow stopped by
+/// *Log out / forget* shows nothing more: the page was cleared.
 async fn settle(app: AppState, mut performed: FlowResult<Performed>) {
     let mut wait = approval::Wait::default();
     loop {
+        if app.still_running().is_err() {
+            break;
+        }
         performed = match performed {
             Ok(Performed::Done(result)) => {
                 wait.approved(app);
@@ -100,9 +115,12 @@ async fn settle(app: AppState, mut performed: FlowResult<Performed>) {
                 app.error.set(Some(message));
                 break;
             }
-            Ok(Performed::AwaitingApproval { call, url, id, retry_after }) => {
-                match wait.pause(app, url, id, retry_after).await {
-                    Ok(()) => perform_boxed(app, &call, ChallengeReaction::new()).await,
+            Ok(Performed::AwaitingApproval { call, asked, mut progress }) => {
+                match wait.pause(app, call.url(), asked, progress.approval_deadline_ms).await {
+                    Ok(deadline) => {
+                        progress.approval_deadline_ms = Some(deadline);
+                        perform_boxed(app, &call, progress).await
+                    }
                     Err(message) => Err(message),
                 }
             }
@@ -121,31 +139,36 @@ fn show(app: AppState, result: CallResult) {
 
 /// [`perform`] behind a box: it is awaited from two places (the button and the callback), and a
 /// boxed future keeps one copy of its large state machine in the wasm instead of one per caller.
-pub fn perform_boxed(
-    app: AppState,
-    call: &Call,
-    reaction: ChallengeReaction,
-) -> Boxed<'_, FlowResult<Performed>> {
-    Box::pin(perform(app, call, reaction))
+pub fn perform_boxed(app: AppState, call: &Call, progress: Progress) -> Boxed<'_, FlowResult<Performed>> {
+    Box::pin(perform(app, call, progress))
 }
 
 /// Makes the call with the token held for its URL, refreshing it first if it is about to expire,
-/// and meets each `401`/`403` as the challenge machine says. `reaction` is the call's state: new
-/// for a button press, carried across the redirect for the retry after a callback, so that a
-/// server that keeps refusing cannot send the user round in circles.
-pub async fn perform(app: AppState, call: &Call, mut reaction: ChallengeReaction) -> FlowResult<Performed> {
+/// and meets each `401`/`403` as the challenge machine says. `progress` is the call's state: new
+/// for a button press, carried across approval waits and the redirect for the tries after them,
+/// so that a server that keeps refusing cannot send the user round in circles.
+pub async fn perform(app: AppState, call: &Call, progress: Progress) -> FlowResult<Performed> {
+    let Progress { mut reaction, approval_deadline_ms } = progress;
+    app.still_running()?;
+    // One refresh per call, by the challenge machine's rule; but a call waiting for a person may
+    // outlast its token, and then each try may refresh ahead of expiry: the tries are spaced by
+    // the gateway and end at the deadline, so these refreshes cannot loop.
     if let Some(tokens) = app.token_for(call.url())
         && tokens.needs_refresh(js_sys::Date::now())
-        && !reaction.refreshed()
+        && (!reaction.refreshed() || approval_deadline_ms.is_some())
     {
         reaction.refreshed_ahead();
         refresh::refresh_or_forget(app, &tokens, "the access token is about to expire").await;
     }
     loop {
+        app.still_running()?;
         let tokens = app.token_for(call.url());
         let (status, challenge) = match attempt::attempt(app, call, tokens.as_ref()).await? {
             Attempt::Done(result) => return Ok(Performed::Done(result)),
-            Attempt::Approval(answer) => return approval::outcome(app, call, answer),
+            Attempt::Approval { approval, message } => {
+                let progress = Progress { reaction, approval_deadline_ms };
+                return approval::outcome(app, call, approval, message, progress);
+            }
             Attempt::Refused { status, challenge } => (status, challenge),
         };
         let mut next = reaction.on_response(status, Some(&challenge), &held(tokens.as_ref()));
@@ -168,7 +191,8 @@ pub async fn perform(app: AppState, call: &Call, mut reaction: ChallengeReaction
                     reaction.on_refresh(refreshed)
                 }
                 Reaction::Authorize(authorize) => {
-                    authorize::redirect_to_authorization(app, call, &authorize, reaction).await?;
+                    let progress = Progress { reaction, approval_deadline_ms };
+                    authorize::redirect_to_authorization(app, call, &authorize, progress).await?;
                     return Ok(Performed::Redirecting);
                 }
                 Reaction::Fail(failure) => return Err(stop(app, status, &failure)),

@@ -23,14 +23,13 @@ pub async fn refresh_or_forget(app: AppState, tokens: &TokenSet, why: &str) -> b
     let mut request = RefreshTokenRequest::new(refresh_token.clone(), &tokens.client_id);
     request.resource = Some(tokens.resource.clone());
     let body = serde_urlencoded::to_string(&request).unwrap_or_default();
-    app.gate(
-        title,
-        &format!(
-            "{why}: POST {} with the refresh token (single use: the answer brings its successor).",
-            tokens.token_endpoint
-        ),
-    )
-    .await;
+    let explanation = format!(
+        "{why}: POST {} with the refresh token (single use: the answer brings its successor).",
+        tokens.token_endpoint
+    );
+    if app.gate(title, &explanation).await.is_err() {
+        return false;
+    }
     let response = match Outgoing::post(&tokens.token_endpoint, "application/x-www-form-urlencoded", body)
         .send()
         .await
@@ -43,19 +42,20 @@ pub async fn refresh_or_forget(app: AppState, tokens: &TokenSet, why: &str) -> b
         }
     };
     let resource = tokens.resource.clone();
-    match super::authorize::accept_tokens(app, &response, title, rule, &resource, |fresh| TokenSet {
-        // Some servers do not rotate; then the old refresh token stays the one to use.
-        refresh_token: fresh.refresh_token.or_else(|| tokens.refresh_token.clone()),
-        issuer: tokens.issuer.clone(),
-        token_endpoint: tokens.token_endpoint.clone(),
-        revocation_endpoint: tokens.revocation_endpoint.clone(),
-        client_id: tokens.client_id.clone(),
-        ..fresh
-    }) {
-        Ok(fresh) => {
-            app.store_tokens(fresh);
-            true
+    // No `scope` in the answer: the scope is unchanged (RFC 6749 §5.1, §6).
+    match super::authorize::accept_tokens(app, &response, title, rule, &resource, &tokens.scopes, |fresh| {
+        TokenSet {
+            // Some servers do not rotate; then the old refresh token stays the one to use.
+            refresh_token: fresh.refresh_token.or_else(|| tokens.refresh_token.clone()),
+            issuer: tokens.issuer.clone(),
+            token_endpoint: tokens.token_endpoint.clone(),
+            revocation_endpoint: tokens.revocation_endpoint.clone(),
+            client_id: tokens.client_id.clone(),
+            ..fresh
         }
+    }) {
+        // Not stored if the user logged out while the answer was on its way.
+        Ok(fresh) => app.store_tokens(fresh).is_ok(),
         Err(_) => {
             app.push(
                 Step::new("Forget the tokens", rule, Outcome::Info)
