@@ -162,6 +162,10 @@ impl Entered<'_> {
                 }
                 attempts.count = attempts.count.saturating_sub(1);
                 if attempts.count <= 0 {
+                    // Nobody is left in flight to end and wake those waiting on this key, and the
+                    // next to enter gets a new `Notify`: wake them now to check again, or they
+                    // would sit out their whole deadline.
+                    attempts.ending.notify_waiters();
                     book.remove(name);
                 }
             }
@@ -253,5 +257,23 @@ mod tests {
         let second = in_flight.enter("u", None);
         drop(first);
         tokio::time::timeout(Duration::from_secs(5), second.wait_for_turn()).await.expect("at once");
+    }
+
+    /// A waiter subscribed while the only other attempt counted was itself about to leave to wait:
+    /// nobody will end, and the next to enter gets a new entry. The last to leave wakes it.
+    #[tokio::test]
+    async fn a_waiter_is_woken_when_the_last_in_flight_leaves_to_wait() {
+        let in_flight = InFlight::default();
+        let a = in_flight.enter("u", None);
+        let b = in_flight.enter("u", None);
+        drop(a);
+        let c = in_flight.enter("u", None);
+        assert_eq!(c.others(0), 1, "b is still counted");
+        let mut c_waits = Box::pin(c.wait_for_turn());
+        assert!((&mut c_waits).now_or_never().is_none(), "c waits for b");
+        b.wait_for_turn().now_or_never().expect("b returns at once: a ended since it entered");
+        tokio::time::timeout(Duration::from_secs(1), c_waits)
+            .await
+            .expect("c is woken when b, the last in flight, leaves (it sat out its deadline before)");
     }
 }

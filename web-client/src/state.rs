@@ -191,6 +191,9 @@ impl AppState {
     /// Before every request: in step-by-step mode, waits until the user presses *Next*; in quick
     /// mode, returns at once. `Err` if the flow was stopped ([`AppState::still_running`]).
     pub async fn gate(&self, title: &str, explanation: &str) -> Result<(), String> {
+        // A stopped flow must not open a new pause: some callers read a failed step as "go on
+        // another way" (a refresh that failed leads to authorizing), whose gate comes next.
+        self.still_running()?;
         if self.step_mode.get_untracked() {
             let (sender, receiver) = oneshot::channel();
             self.resume.set_value(Some(sender));
@@ -341,6 +344,10 @@ mod tests {
         wasm_bindgen_futures::spawn_local(async move { app.stop_flow() });
         assert_eq!(paused.await, Err(STOPPED.to_owned()));
         assert_eq!(app.pause.get_untracked(), None);
+        // A step the stopped flow reaches afterwards (a failed refresh leads to authorizing)
+        // opens no new pause: it used to, and kept the page busy until *Next*.
+        assert_eq!(app.gate("t", "e").await, Err(STOPPED.to_owned()));
+        assert_eq!(app.pause.get_untracked(), None, "no pause after the logout");
     }
 
     /// A token for the origin used to be sent to `/mcp` (the wrong audience), even after one for

@@ -203,7 +203,14 @@ pub(super) fn accept_tokens(
     finish_set: impl FnOnce(TokenSet) -> TokenSet,
 ) -> FlowResult<TokenSet> {
     if response.status != 200 {
-        app.push(response.step(title, rule, Outcome::Error).detail(response.pretty_body()));
+        // RFC 6749 §5.1: success is 200. Another success status may still carry tokens, which
+        // the timeline (kept in sessionStorage across a redirect) must never show.
+        let detail = if (200..300).contains(&response.status) {
+            "The body is not shown: an answer with a success status may carry tokens.".to_owned()
+        } else {
+            response.pretty_body()
+        };
+        app.push(response.step(title, rule, Outcome::Error).detail(detail));
         return Err(format!("The token endpoint refused: {}", oauth_error(response)));
     }
     let token: TokenResponse =
@@ -282,5 +289,22 @@ mod tests {
         assert_eq!(silent.scopes, asked);
         let named = accept(r#"{"access_token":"a","token_type":"Bearer","scope":"echo"}"#);
         assert_eq!(named.scopes, Scopes::parse("echo").unwrap(), "a scope named in the answer wins");
+    }
+
+    /// RFC 6749 §5.1: success is 200. A 201 carrying tokens is refused, and its body (kept in the
+    /// timeline, which sessionStorage keeps across a redirect) is not shown; an error's body is.
+    #[wasm_bindgen_test]
+    fn tokens_under_another_success_status_are_not_shown() {
+        let app = AppState::new();
+        let answer = |status: u16, body: &str| Exchange { status, ..token_answer(body) };
+        let tokens = r#"{"access_token":"secret-at","refresh_token":"secret-rt","token_type":"Bearer"}"#;
+        let refused = accept_tokens(app, &answer(201, tokens), "t", "r", "http://rs", &Scopes::default(), |t| t);
+        assert!(refused.is_err());
+        let shown = serde_json::to_string(&app.timeline.get_untracked()).unwrap();
+        assert!(!shown.contains("secret-at") && !shown.contains("secret-rt"), "{shown}");
+        let error = r#"{"error":"invalid_grant","error_description":"the code was used"}"#;
+        assert!(accept_tokens(app, &answer(400, error), "t", "r", "http://rs", &Scopes::default(), |t| t).is_err());
+        let shown = serde_json::to_string(&app.timeline.get_untracked()).unwrap();
+        assert!(shown.contains("the code was used"), "an error's body is shown: {shown}");
     }
 }

@@ -66,7 +66,11 @@ fn request<'a>(
         };
         let outcome = drive(app, url, tokens, &mut connection, method, params, what).await;
         // The session survives a refusal: the call is sent again on it once a token is in hand.
-        app.set_connection(url, connection);
+        // Not after *Log out / forget*, which cleared the sessions: this one was opened with the
+        // forgotten user's token, and the next user's calls must not ride on it.
+        if app.still_running().is_ok() {
+            app.set_connection(url, connection);
+        }
         outcome
     })
 }

@@ -181,6 +181,7 @@ pub async fn perform(app: AppState, call: &Call, progress: Progress) -> FlowResu
                     ));
                 }
                 Reaction::Refresh => {
+                    app.still_running()?;
                     let refreshed = match &tokens {
                         Some(tokens) => {
                             refresh::refresh_or_forget(app, tokens, "the server refused the access token")
@@ -191,6 +192,8 @@ pub async fn perform(app: AppState, call: &Call, progress: Progress) -> FlowResu
                     reaction.on_refresh(refreshed)
                 }
                 Reaction::Authorize(authorize) => {
+                    // A refresh that "failed" because the flow was stopped must not lead here.
+                    app.still_running()?;
                     let progress = Progress { reaction, approval_deadline_ms };
                     authorize::redirect_to_authorization(app, call, &authorize, progress).await?;
                     return Ok(Performed::Redirecting);
