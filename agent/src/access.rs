@@ -158,6 +158,12 @@ impl Access {
         }
     }
 
+    /// Whether `grant` holds the pre-registered client's secret at a server other than its
+    /// `--client-issuer` ([`IdentityOptions::misplaced_secret`]).
+    pub fn misplaced_secret(&self, grant: &Grant) -> bool {
+        self.options.identity.misplaced_secret(&grant.client, &grant.issuer)
+    }
+
     /// Refreshes `grant` under the store's lock, so concurrent runs spend its refresh token once:
     /// whoever takes the lock second finds the tokens already replaced and uses those. The lock
     /// is held across the token request; the concurrent calls of this process wait for it without
@@ -169,6 +175,17 @@ impl Access {
         let Some(current) = file.grants.get(&grant.resource).cloned() else {
             return Ok(None);
         };
+        if self.misplaced_secret(&current) {
+            self.progress.step(format!(
+                "the stored tokens for {} were obtained with the pre-registered client's secret at {}, \
+                 which is not its --client-issuer: forgetting them without sending the secret there \
+                 again (a new login is needed; consider rotating that secret)",
+                current.resource, current.issuer
+            ));
+            file.grants.remove(&grant.resource);
+            self.store.save(&file)?;
+            return Ok(None);
+        }
         if current.access_token != grant.access_token
             && !current.expires_within(crate::now(), REFRESH_MARGIN_SECS)
         {

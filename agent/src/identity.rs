@@ -70,6 +70,20 @@ impl IdentityOptions {
         }
     }
 
+    /// Whether `client`, stored with a grant from `issuer`, carries the pre-registered secret where
+    /// it may not go: a grant stored before `--client-issuer` existed, at another server. Refreshing
+    /// or revoking with it would send the secret there again; such a grant is dropped instead (a
+    /// new login there uses a registration of its own). A secret a server issued itself (a dynamic
+    /// registration) is that server's, and not this one.
+    pub fn misplaced_secret(&self, client: &Client, issuer: &str) -> bool {
+        let (Some(stored), Some(ours)) = (&client.client_secret, &self.client_secret) else {
+            return false;
+        };
+        self.client_id.as_deref() == Some(client.client_id.as_str())
+            && stored.secret() == ours.secret()
+            && self.pre_registered_for(issuer).is_none()
+    }
+
     /// The pre-registered client id and secret, if they may be used at `issuer`.
     fn pre_registered_for(&self, issuer: &str) -> Option<(&String, Option<&ClientSecret>)> {
         let client_id = self.client_id.as_ref()?;
@@ -276,6 +290,26 @@ mod tests {
         let requests = log_in_as(identity).await;
         assert!(requests[0].body.contains("client_id=public-client"), "{}", requests[0].body);
         assert_eq!(requests[0].authorization, None);
+    }
+
+    /// A grant stored before `--client-issuer` existed, at another server, with the pre-registered
+    /// secret: refreshing or revoking it would send the secret there again. A secret a server
+    /// issued in a registration of its own is that server's.
+    #[test]
+    fn the_pre_registered_secret_stored_at_another_server_is_misplaced() {
+        let options = pre_registered(ClientIssuer::Named("https://as-a.example".into()));
+        let client = |id: &str, secret: &str| Client {
+            client_id: id.into(),
+            client_secret: Some(ClientSecret::new(secret)),
+            auth: TokenEndpointAuth::ClientSecretBasic,
+        };
+        let ours = client("pre-registered-client", "pre-registered-secret");
+        assert!(options.misplaced_secret(&ours, "https://as-b.example"));
+        assert!(!options.misplaced_secret(&ours, "https://as-a.example"), "at its own issuer");
+        let theirs = client("registered-client", "issued-by-b");
+        assert!(!options.misplaced_secret(&theirs, "https://as-b.example"), "b's own registration");
+        let public = Client { client_secret: None, ..ours.clone() };
+        assert!(!options.misplaced_secret(&public, "https://as-b.example"));
     }
 
     #[test]

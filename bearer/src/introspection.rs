@@ -32,7 +32,10 @@ use crate::error::BearerError;
 use crate::keys::{KeySource, read_json};
 use crate::verified::VerifiedToken;
 
-/// At most this many calls to the introspection endpoint at once, per validator.
+/// At most this many calls to the introspection endpoint at once, per validator, for each of two
+/// kinds of token: JWTs whose signature was checked here first (`--introspect-every-token`), and
+/// everything else (opaque tokens, and strings anyone can send). Separate turns, so that a flood of
+/// made-up strings cannot make the holders of signed tokens wait.
 pub const MAX_CONCURRENT_INTROSPECTIONS: usize = 32;
 /// How long a request waits for its turn to introspect before it is answered 503.
 pub const TURN_WAIT: Duration = Duration::from_secs(1);
@@ -58,7 +61,9 @@ pub struct Introspector {
     authorization: String,
     /// When (epoch seconds) an unreadable answer may next be logged at WARN.
     next_bad_answer_warning: AtomicU64,
-    /// Turns to call the AS: [`MAX_CONCURRENT_INTROSPECTIONS`] permits.
+    /// Turns to call the AS: [`MAX_CONCURRENT_INTROSPECTIONS`] permits for tokens checked
+    /// locally first, as many for the others.
+    signed_turns: Semaphore,
     turns: Semaphore,
     /// Tokens the AS recently said are not active.
     inactive: InactiveTokens,
@@ -74,6 +79,7 @@ impl Introspector {
             every_token: settings.every_token,
             authorization: format!("Basic {credentials}"),
             next_bad_answer_warning: AtomicU64::new(0),
+            signed_turns: Semaphore::new(MAX_CONCURRENT_INTROSPECTIONS),
             turns: Semaphore::new(MAX_CONCURRENT_INTROSPECTIONS),
             inactive: InactiveTokens::new(INACTIVE_MEMORY_CAPACITY),
         }
@@ -83,11 +89,13 @@ impl Introspector {
         self.every_token
     }
 
-    /// The AS's answer for `token`, checked for this resource.
+    /// The AS's answer for `token`, checked for this resource. `signed`: its signature was
+    /// checked here first.
     pub async fn introspect(
         &self,
         keys: &KeySource,
         token: &str,
+        signed: bool,
         expected: &Expectations<'_>,
         now: u64,
     ) -> Result<VerifiedToken, BearerError> {
@@ -99,7 +107,8 @@ impl Introspector {
             keys.introspection_endpoint().await.map_err(|e| BearerError::Unavailable(e.to_string()))?;
         // Held until the answer is read. The semaphore is never closed, so an error is only a
         // timeout; either way the AS is not asked.
-        let _turn = match tokio::time::timeout(TURN_WAIT, self.turns.acquire()).await {
+        let turns = if signed { &self.signed_turns } else { &self.turns };
+        let _turn = match tokio::time::timeout(TURN_WAIT, turns.acquire()).await {
             Ok(Ok(turn)) => turn,
             _ => {
                 return Err(BearerError::Unavailable(format!(
@@ -107,6 +116,11 @@ impl Introspector {
                 )));
             }
         };
+        // Requests for one token that arrived together all missed the memory above and queued
+        // here: the first answer is remembered by the time the others get their turn.
+        if self.inactive.contains(&digest, now) {
+            return Err(Refusal::Inactive.into());
+        }
         let response = keys
             .http()
             .post(&endpoint)
@@ -159,8 +173,9 @@ struct InactiveTokens {
 struct Inactive {
     /// Digest → until when (epoch seconds, exclusive).
     until: HashMap<[u8; 32], u64>,
-    /// Insertion order, with the time each entry was inserted for, for eviction. A digest inserted
-    /// again appears twice; the older entry then removes nothing.
+    /// Insertion order, with the time each entry was inserted for, for eviction. A live digest is
+    /// not inserted again: one token refused over and over must not fill the memory and push the
+    /// others out. (An expired one is, and its older entry then removes nothing.)
     order: VecDeque<([u8; 32], u64)>,
 }
 
@@ -180,6 +195,11 @@ impl InactiveTokens {
         }
         let until = now.saturating_add(INACTIVE_MEMORY_SECS);
         let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Still remembered (answered again by requests that queued together): kept once, with
+        // its first time; it leaves a little early at worst, to be asked about once more.
+        if inner.until.get(&digest).is_some_and(|remembered| now < *remembered) {
+            return;
+        }
         // The expired first (every entry lives as long, so they are at the front), then the oldest
         // while full.
         while let Some(&(oldest, oldest_until)) = inner.order.front() {
@@ -249,12 +269,22 @@ mod tests {
         assert!(!memory.contains(&digest(1), 1000 + INACTIVE_MEMORY_SECS), "forgotten");
         assert!(!memory.contains(&digest(2), 1000));
 
-        // Answered again before it was forgotten: when the first entry expires, it must not take
-        // the second with it.
-        memory.insert(digest(1), 1002);
-        memory.insert(digest(2), 1000 + INACTIVE_MEMORY_SECS);
-        assert!(memory.contains(&digest(1), 1000 + INACTIVE_MEMORY_SECS));
-        assert!(!memory.contains(&digest(1), 1002 + INACTIVE_MEMORY_SECS));
+        // Answered again while remembered (requests for one token that queued together): kept
+        // once, with its first time, so that one token cannot fill the memory and push the
+        // others out (each repeat took a place, and the third pushed digest 2 out).
+        memory.insert(digest(2), 1001);
+        for _ in 0..10 {
+            memory.insert(digest(1), 1002);
+        }
+        memory.insert(digest(3), 1002);
+        assert!(memory.contains(&digest(2), 1002), "not pushed out by one token's repeats");
+        assert!(memory.contains(&digest(3), 1002));
+
+        // Answered again after it was forgotten: remembered anew, and its old entry's leaving
+        // takes nothing with it.
+        memory.insert(digest(1), 1000 + INACTIVE_MEMORY_SECS);
+        memory.insert(digest(4), 1000 + INACTIVE_MEMORY_SECS);
+        assert!(memory.contains(&digest(1), 1000 + 2 * INACTIVE_MEMORY_SECS - 1));
 
         for n in 3..10 {
             memory.insert(digest(n), 1000 + INACTIVE_MEMORY_SECS);

@@ -140,7 +140,7 @@ fn write(summary: &Summary) {
     let total: u64 = summary.0.iter().map(|(_, n)| n).sum();
     if unavailable {
         tracing::warn!(total, counts = %summary, interval_secs = INTERVAL_SECS,
-            "requests refused; tokens could not be verified (authorization server unreachable, or its answers unusable?)");
+            "requests refused; tokens could not be verified (authorization server unreachable, its answers unusable, or introspection at its limit?)");
     } else {
         tracing::info!(total, counts = %summary, interval_secs = INTERVAL_SECS, "requests refused");
     }

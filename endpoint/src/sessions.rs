@@ -19,12 +19,20 @@ use serde_json::Value;
 /// Counted by subject, not by subject and client, since a user can register clients at will.
 pub const MAX_SESSIONS_PER_USER: usize = 128;
 
-/// Reads a limit of sessions per user from a command line: a whole number, at least one (with
-/// none, no user could open a session).
+/// How many live sessions a server keeps, for everybody together.
+pub const MAX_SESSIONS: usize = 10_000;
+
+/// The most a limit per user may be set to: the sessions of a few users at most, since opening a
+/// session walks the opener's own (under the table's lock), and a limit near [`MAX_SESSIONS`] would
+/// be no limit.
+pub const MAX_SESSIONS_PER_USER_LIMIT: usize = 1_000;
+
+/// Reads a limit of sessions per user from a command line: a whole number from 1 (with none, no
+/// user could open a session) to [`MAX_SESSIONS_PER_USER_LIMIT`].
 pub fn parse_per_user(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
-        Ok(0) => Err("at least 1: with 0 no user could open a session".into()),
-        Ok(n) => Ok(n),
+        Ok(n) if (1..=MAX_SESSIONS_PER_USER_LIMIT).contains(&n) => Ok(n),
+        Ok(_) => Err(format!("from 1 to {MAX_SESSIONS_PER_USER_LIMIT}")),
         Err(e) => Err(format!("a whole number of sessions: {e}")),
     }
 }
@@ -178,7 +186,8 @@ impl Sessions {
     }
 
     /// [`Sessions::open`], remembering the client's declared capabilities. Room is made as
-    /// [`Table::make_room`] says, in time logarithmic in the table's size.
+    /// [`Table::make_room`] says, in time logarithmic in the table's size and linear in the
+    /// opener's own sessions (at most the limit per user).
     pub fn open_with(
         &self,
         owner: &Owner<'_>,

@@ -646,5 +646,6 @@ mod tests {
         assert_eq!(per_user(&["--sessions-per-user", "500"]).unwrap(), 500);
         assert!(per_user(&["--sessions-per-user", "0"]).is_err(), "no user could open a session");
         assert!(per_user(&["--sessions-per-user", "-3"]).is_err());
+        assert!(per_user(&["--sessions-per-user", "1001"]).is_err(), "no limit near the table's size");
     }
 }

@@ -464,6 +464,9 @@ impl CallToolResult {
 /// The JSON messages of a `text/event-stream` body (a server may answer a POST that way): the
 /// `data:` lines of each event, joined, parsed; events that are not JSON are skipped.
 pub fn sse_messages(body: &str) -> Vec<Value> {
+    // The event stream's decoding drops one leading byte order mark (HTML, "Parsing an event
+    // stream"); left in, it made the first line no `data:` line, and the first event was lost.
+    let body = body.strip_prefix('\u{feff}').unwrap_or(body);
     body.replace("\r\n", "\n")
         .split("\n\n")
         .filter_map(|event| {
@@ -578,6 +581,16 @@ mod tests {
     fn reads_json_rpc_messages_from_an_event_stream() {
         let body = "event: message\r\nid: 1\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\r\ndata: \"result\":{}}\r\n\r\n: comment\n\ndata: not json\n\n";
         assert_eq!(sse_messages(body), vec![json!({"jsonrpc": "2.0", "id": 1, "result": {}})]);
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_dropped() {
+        let body = "\u{feff}data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n";
+        assert_eq!(sse_messages(body), vec![json!({"jsonrpc": "2.0", "id": 1, "result": {}})]);
+        let mut stream = crate::mcp_client::EventStream::new();
+        let first = stream.push(&body.as_bytes()[..2]).unwrap();
+        let rest = stream.push(&body.as_bytes()[2..]).unwrap();
+        assert_eq!([first, rest].concat(), vec![json!({"jsonrpc": "2.0", "id": 1, "result": {}})]);
     }
 
     #[test]

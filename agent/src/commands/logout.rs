@@ -27,7 +27,17 @@ pub async fn forget(access: &Access, url: Option<&str>) -> Result<Vec<String>> {
     };
     let mut forgotten = Vec::new();
     for grant in grants {
-        if let (Some(endpoint), Some(refresh)) = (&grant.revocation_endpoint, &grant.refresh_token) {
+        let misplaced = access.misplaced_secret(&grant);
+        if misplaced {
+            access.progress.step(format!(
+                "not revoking at {}: that would send the pre-registered client's secret to a server \
+                 other than its --client-issuer",
+                grant.issuer
+            ));
+        }
+        if let (false, Some(endpoint), Some(refresh)) =
+            (misplaced, &grant.revocation_endpoint, &grant.refresh_token)
+        {
             match crate::tokens::revoke(&access.http, endpoint, &grant.client, refresh).await {
                 Ok(()) => access.progress.detail(format!("revoked the refresh token at {endpoint}")),
                 Err(e) => access

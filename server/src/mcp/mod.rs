@@ -57,7 +57,7 @@ impl McpService {
             spent: spent::SpentCalls::default(),
             tools: tools::catalog(conformance_tools),
             sessions: Sessions::with_per_user(
-                10_000,
+                mcp_endpoint::sessions::MAX_SESSIONS,
                 sessions_per_user,
                 std::time::Duration::from_secs(30 * 60),
             ),

@@ -141,6 +141,30 @@ async fn the_same_garbage_token_costs_the_authorization_server_one_call_not_one_
     assert_eq!(stub.calls.load(Ordering::SeqCst), 2);
 }
 
+/// The same garbage token sent by many at once: those that queued for a turn find the first
+/// answer remembered when they get one (each used to ask the AS again, about 100 calls here).
+#[tokio::test]
+async fn a_burst_of_one_garbage_token_costs_at_most_one_wave_of_calls() {
+    let inactive = answer(|_, _| json!({"active": false}));
+    let (server, stub) = introspecting_slowly(inactive, Duration::from_millis(200)).await;
+    let requests: Vec<_> = (0..3 * MAX_CONCURRENT_INTROSPECTIONS)
+        .map(|_| {
+            let (http, address) = (server.http.clone(), server.address.clone());
+            tokio::spawn(async move {
+                let response =
+                    http.get(format!("{address}/echo?text=x")).bearer_auth("garbage").send().await.unwrap();
+                response.status().as_u16()
+            })
+        })
+        .collect();
+    for request in requests {
+        let status = request.await.unwrap();
+        assert!(status == 401 || status == 503, "{status}");
+    }
+    let calls = stub.calls.load(Ordering::SeqCst);
+    assert!(calls <= MAX_CONCURRENT_INTROSPECTIONS, "{calls} calls for one token");
+}
+
 #[tokio::test]
 async fn introspection_calls_at_once_are_bounded_whatever_the_number_of_requests() {
     let inactive = answer(|_, _| json!({"active": false}));
