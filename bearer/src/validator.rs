@@ -187,7 +187,9 @@ impl Validator {
                 if is_jwt {
                     self.verify_uncached(token, &expected, now).await?;
                 }
-                return Ok(Arc::new(introspector.introspect(&self.keys, token, is_jwt, &expected, now).await?));
+                return Ok(Arc::new(
+                    introspector.introspect(&self.keys, token, is_jwt, &expected, now).await?,
+                ));
             }
         }
         if let Some(hit) = self.cache.get(token, &expected, now) {

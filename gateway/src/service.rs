@@ -119,7 +119,11 @@ impl Gateway {
             hops,
             approvals,
             audit,
-            sessions: Sessions::with_per_user(mcp_endpoint::sessions::MAX_SESSIONS, sessions_per_user, Duration::from_secs(30 * 60)),
+            sessions: Sessions::with_per_user(
+                mcp_endpoint::sessions::MAX_SESSIONS,
+                sessions_per_user,
+                Duration::from_secs(30 * 60),
+            ),
             server_info: Implementation {
                 name: "mcp-oauth-reference-gateway".into(),
                 version: env!("CARGO_PKG_VERSION").into(),

@@ -298,12 +298,16 @@ mod tests {
         let app = AppState::new();
         let answer = |status: u16, body: &str| Exchange { status, ..token_answer(body) };
         let tokens = r#"{"access_token":"secret-at","refresh_token":"secret-rt","token_type":"Bearer"}"#;
-        let refused = accept_tokens(app, &answer(201, tokens), "t", "r", "http://rs", &Scopes::default(), |t| t);
+        let refused =
+            accept_tokens(app, &answer(201, tokens), "t", "r", "http://rs", &Scopes::default(), |t| t);
         assert!(refused.is_err());
         let shown = serde_json::to_string(&app.timeline.get_untracked()).unwrap();
         assert!(!shown.contains("secret-at") && !shown.contains("secret-rt"), "{shown}");
         let error = r#"{"error":"invalid_grant","error_description":"the code was used"}"#;
-        assert!(accept_tokens(app, &answer(400, error), "t", "r", "http://rs", &Scopes::default(), |t| t).is_err());
+        assert!(
+            accept_tokens(app, &answer(400, error), "t", "r", "http://rs", &Scopes::default(), |t| t)
+                .is_err()
+        );
         let shown = serde_json::to_string(&app.timeline.get_untracked()).unwrap();
         assert!(shown.contains("the code was used"), "an error's body is shown: {shown}");
     }
