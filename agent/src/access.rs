@@ -69,8 +69,8 @@ impl Access {
     }
 
     /// Shows where a person approves a call (see [`crate::browser::show_approval`]).
-    pub fn show_approval(&self, url: &str) {
-        crate::browser::show_approval(self.options.browser, url, &self.progress);
+    pub fn show_approval(&self, server: &str, url: &str) {
+        crate::browser::show_approval(self.options.browser, server, url, &self.progress);
     }
 
     /// How many logins this run started.

@@ -54,12 +54,29 @@ pub async fn open(
 
 /// Shows the page where a person approves a tool call a gateway holds back: opened in a browser
 /// with [`BrowserMode::Auto`], printed always. Never fetched: approving is the person's to do.
-pub fn show_approval(mode: BrowserMode, url: &str, progress: &Progress) {
-    let opened = if mode == BrowserMode::Auto { launch(url) } else { None };
-    let how = opened.map(|how| format!(" (opening {how})")).unwrap_or_default();
-    progress.always(format!(
-        "This call needs a person's approval{how}. Approve it here, signed in as yourself:\n\n  {url}\n\nWaiting for the approval…"
-    ));
+pub fn show_approval(mode: BrowserMode, server: &str, url: &str, progress: &Progress) {
+    progress.always(approval_prompt(server, url));
+    if mode == BrowserMode::Auto
+        && let Some(how) = launch(url)
+    {
+        progress.always(format!("(opening it with {how})"));
+    }
+}
+
+/// What a person reads before approving: which MCP server asks, and the approval page's site,
+/// apart from the URL (MCP URL-mode elicitation: the client makes clear which server requests,
+/// and shows the target host), so that a look-alike address is easier to notice.
+fn approval_prompt(server: &str, url: &str) -> String {
+    let site = launchable(url)
+        .map(|u| match u.port() {
+            Some(port) => format!("{}:{port}", u.host_str().unwrap_or_default()),
+            None => u.host_str().unwrap_or_default().to_owned(),
+        })
+        .unwrap_or_else(|| "(not a web address: not opened)".to_owned());
+    format!(
+        "The MCP server {server} asks a person to approve this call.\nThe approval page is at {site}; \
+         approve it there, signed in as yourself:\n\n  {url}\n\nWaiting for the approval…"
+    )
 }
 
 /// `url` if it may go to a URL opener: `http` or `https` only, as the parser writes it back. An
@@ -183,6 +200,18 @@ fn without_query(url: &url::Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_approval_prompt_names_the_asking_server_and_the_page_s_site() {
+        let prompt =
+            approval_prompt("http://localhost:9100/mcp", "https://as.example.com.evil.io/approvals/x");
+        assert!(prompt.contains("The MCP server http://localhost:9100/mcp asks"), "{prompt}");
+        assert!(prompt.contains("approval page is at as.example.com.evil.io;"), "{prompt}");
+        assert!(prompt.contains("  https://as.example.com.evil.io/approvals/x\n"), "{prompt}");
+        let local = approval_prompt("s", "http://localhost:9000/approvals");
+        assert!(local.contains("approval page is at localhost:9000;"), "{local}");
+        assert!(approval_prompt("s", "file:///etc/passwd").contains("not a web address"));
+    }
 
     #[test]
     fn only_web_urls_go_to_an_opener() {

@@ -256,6 +256,11 @@ async fn through_the_gateway_a_call_waits_for_the_persons_approval_or_fails_fast
             .await;
     waited.assert_success();
     assert!(waited.stdout.contains(&format!("Deleted note #{id}")), "{}\n{}", waited.stdout, waited.stderr);
+    // Which server asks, and the approval page's site apart from its URL (MCP URL elicitation).
+    assert!(waited.stderr.contains(&format!("The MCP server {gateway} asks")), "{}", waited.stderr);
+    let site = url::Url::parse(&stack.issuer).unwrap();
+    let site = format!("{}:{}", site.host_str().unwrap(), site.port_or_known_default().unwrap());
+    assert!(waited.stderr.contains(&format!("approval page is at {site};")), "{}", waited.stderr);
 
     // In the stateless form (2026-07-28) the agent declares URL-mode elicitation: the gateway
     // asks with an `input_required` result, and the call made again answers it.

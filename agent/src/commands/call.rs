@@ -39,7 +39,7 @@ pub async fn run(
                     break Err(AgentError::Approval(Approval::Pending { url: page, id, retry_after }));
                 }
                 if shown.as_ref() != Some(&id) {
-                    access.show_approval(&page);
+                    access.show_approval(url, &page);
                     shown = Some(id);
                 }
                 tokio::time::sleep(pause).await;
