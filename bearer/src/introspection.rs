@@ -9,10 +9,12 @@
 //!
 //! Any string that is not a JWT is introspected, so a stranger chooses how often this server calls
 //! the AS. Two bounds keep that from hammering it (the goal `keys` has for random `kid`s): at most
-//! [`MAX_CONCURRENT_INTROSPECTIONS`] calls at once, a request waiting [`TURN_WAIT`] at most for
-//! its turn before a 503; and an `active: false` answer remembered for [`INACTIVE_MEMORY_SECS`]
-//! (by the token's SHA-256, at most [`INACTIVE_MEMORY_CAPACITY`] of them), so the same garbage
-//! token sent again and again costs one call per few seconds. Only refusals are remembered: an
+//! [`MAX_CONCURRENT_INTROSPECTIONS`] calls at once for each kind of token (signed JWTs checked
+//! here first, everything else), a request waiting [`TURN_WAIT`] at most for its turn before a
+//! 503; and an `active: false` answer remembered for [`INACTIVE_MEMORY_SECS`] (by the token's
+//! SHA-256, at most [`INACTIVE_MEMORY_CAPACITY`] of them, looked up again once a request has its
+//! turn), so the same garbage token sent again and again, or by many at once, costs one call per
+//! few seconds (one wave of turns at most). Only refusals are remembered: an
 //! active answer is asked for every time, so that a revocation takes effect at once.
 
 use std::collections::{HashMap, VecDeque};
