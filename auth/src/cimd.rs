@@ -201,7 +201,9 @@ pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<Client,
     }
     // One fetch per URL at a time: requests naming the same client id wait for the first one's
     // outcome instead of each opening a connection to a host that may be slow or hanging.
-    let _turn = state.metadata_fetches.turn(client_id).await;
+    let key = client_id.to_owned();
+    let turn = state.metadata_fetches.turns.join(&key);
+    let _turn = turn.wait().await;
     if let Some(client) = fresh_client(state, client_id).await? {
         return Ok(client);
     }
@@ -258,16 +260,11 @@ const MAX_REMEMBERED: usize = 10_000;
 /// restart forgets them, which costs one fetch.
 #[derive(Default)]
 pub struct Fetches {
-    turns: crate::turns::Turns,
+    turns: serve::turns::Turns<String>,
     failures: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String)>>,
 }
 
 impl Fetches {
-    /// Waits for this URL's turn; the guard ends it.
-    async fn turn(&self, client_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        self.turns.take(client_id).await
-    }
-
     fn recent_failure(&self, client_id: &str) -> Option<String> {
         let failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         failures.get(client_id).filter(|(at, _)| at.elapsed() < FAILURE_MEMORY).map(|(_, why)| why.clone())

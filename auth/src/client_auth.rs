@@ -420,7 +420,7 @@ fn check_times(claims: &AssertionClaims, now: i64) -> Result<(), &'static str> {
 #[derive(Default)]
 pub struct ClientKeys {
     fetched: Mutex<HashMap<String, Fetched>>,
-    turns: crate::turns::Turns,
+    turns: serve::turns::Turns<String>,
 }
 
 #[derive(Clone)]
@@ -470,7 +470,9 @@ impl ClientKeys {
         if let Some(answer) = self.cached(uri).and_then(|fetched| fetched.answer(kid, alg, now)) {
             return answer;
         }
-        let _turn = self.turns.take(uri).await;
+        let key = uri.to_owned();
+        let turn = self.turns.join(&key);
+        let _turn = turn.wait().await;
         // The fetch this one waited for may have answered it.
         let cached = self.cached(uri);
         if let Some(answer) = cached.as_ref().and_then(|fetched| fetched.answer(kid, alg, now)) {

@@ -30,7 +30,6 @@
 //! | [`random`] | unguessable identifiers |
 //! | [`audit`] | the audit trail and the request context (request id, peer address) |
 //! | [`throttle`] | the login throttle |
-//! | [`turns`] | one outbound fetch per URL at a time |
 //! | [`error`] | how failures reach the wire |
 
 pub mod admin;
@@ -59,4 +58,3 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod throttle;
-pub mod turns;

@@ -29,7 +29,7 @@ use protocol::token::{
 };
 
 use crate::as_client::{AsClient, AsError};
-use crate::turns::Turns;
+use serve::turns::Turns;
 
 /// At most this many approvals wait at once in this gateway; past it, expired ones go first,
 /// then the oldest.

@@ -20,7 +20,7 @@ use protocol::secret::AccessToken;
 use protocol::token::{TokenExchangeRequest, TokenResponse};
 
 pub use crate::as_client::{AsClient, AsError, ClientCredentials, SigningKey};
-use crate::turns::Turns;
+use serve::turns::Turns;
 
 /// A hop token is not reused in its last seconds: an upstream must not receive one that expires
 /// on the way.

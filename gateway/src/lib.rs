@@ -34,5 +34,4 @@ pub mod policy;
 pub mod service;
 pub mod startup;
 pub mod trace;
-pub mod turns;
 pub mod upstream;

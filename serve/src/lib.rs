@@ -16,7 +16,8 @@
 //! Body sizes are each router's business (`DefaultBodyLimit`), because only the router knows what
 //! its endpoints accept. Plain HTTP/1.1 only: both servers sit behind a TLS-terminating proxy in
 //! production, and nothing here speaks HTTP/2. Behind such a proxy, [`client_addr`] says which
-//! address is the client's.
+//! address is the client's. [`turns`] lets requests with the same key take turns at outbound
+//! work, which both servers do.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ use tower::ServiceExt as _;
 use tower_http::timeout::TimeoutLayer;
 
 pub mod client_addr;
+pub mod turns;
 
 /// The request line and all headers together. Room for a JWT, a full set of cookies and the rest
 /// of what browsers send, far below what would make many connections expensive.

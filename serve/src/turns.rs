@@ -1,10 +1,11 @@
 //! Taking turns per key: identical work done once at a time, and nothing left behind.
 //!
-//! Two places of the gateway let concurrent calls with the same key wait for one another rather
-//! than each asking the AS: hop tokens (one exchange per key, [`crate::hop`]) and approvals (one
-//! request per call, [`crate::approval`]). Each call joins the key's queue and holds its gate
-//! while it works; whoever leaves last, however the call ends (done, failed, or dropped when its
-//! request went away), forgets the key, so that the map holds only work under way.
+//! Both servers let concurrent requests with the same key wait for one another rather than each
+//! doing the same outbound work: the gateway's hop-token exchanges and approval requests (one per
+//! key at the AS), the AS's fetches of a client metadata document or a client's `jwks_uri` (one per
+//! URL, to a host that may be slow or hanging). Each request joins the key's queue and holds its
+//! gate while it works; whoever leaves last, however the request ends (done, failed, or dropped
+//! when its client went away), forgets the key, so that the map holds only work under way.
 
 use std::collections::HashMap;
 use std::hash::Hash;
