@@ -441,20 +441,7 @@ mod tests {
         stub.delay_tokens(Duration::from_millis(200));
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(home.path().join("agent")).unwrap();
-        store
-            .put_grant(&Grant {
-                issuer: stub.base.clone(),
-                resource: stub.mcp(),
-                client: Client { client_id: "c".into(), client_secret: None, auth: TokenEndpointAuth::None },
-                token_endpoint: format!("{}/token", stub.base),
-                revocation_endpoint: None,
-                access_token: AccessToken::new("expiring-access-token"),
-                refresh_token: Some(RefreshToken::new("held-refresh-token")),
-                scope: "echo".into(),
-                expires_at: Some(crate::now()),
-            })
-            .await
-            .unwrap();
+        store.put_grant(&crate::stub::grant(&stub, Some(crate::now()))).await.unwrap();
         let url = stub.mcp();
         // The calls run on a thread of their own: a thread stuck in `flock` would not run a
         // timeout either.

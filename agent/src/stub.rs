@@ -89,6 +89,26 @@ impl Stub {
 }
 
 /// An `Access` that logs in with the programmatic browser, with `identity`.
+/// A grant of the stub's for its MCP endpoint, as a public client, with a refresh token.
+pub fn grant(stub: &Stub, expires_at: Option<u64>) -> crate::store::Grant {
+    use protocol::secret::{AccessToken, RefreshToken};
+    crate::store::Grant {
+        issuer: stub.base.clone(),
+        resource: stub.mcp(),
+        client: crate::store::Client {
+            client_id: "c".into(),
+            client_secret: None,
+            auth: crate::store::TokenEndpointAuth::None,
+        },
+        token_endpoint: format!("{}/token", stub.base),
+        revocation_endpoint: None,
+        access_token: AccessToken::new("held-access-token"),
+        refresh_token: Some(RefreshToken::new("held-refresh-token")),
+        scope: "echo".into(),
+        expires_at,
+    }
+}
+
 pub fn access(store: Store, identity: IdentityOptions) -> Access {
     let options = AccessOptions {
         browser: BrowserMode::Fetch,

@@ -151,7 +151,6 @@ fn parse(answer: &Exchange, endpoint: &str) -> Result<TokenResponse> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::secret::AccessToken;
 
     use crate::stub::Stub;
 
@@ -161,17 +160,7 @@ mod tests {
     async fn a_token_body_under_another_success_status_is_not_in_the_error() {
         let stub = Stub::start().await;
         stub.answer_tokens_with(axum::http::StatusCode::CREATED);
-        let grant = Grant {
-            issuer: stub.base.clone(),
-            resource: stub.mcp(),
-            client: Client { client_id: "c".into(), client_secret: None, auth: TokenEndpointAuth::None },
-            token_endpoint: format!("{}/token", stub.base),
-            revocation_endpoint: None,
-            access_token: AccessToken::new("held-access-token"),
-            refresh_token: Some(RefreshToken::new("held-refresh-token")),
-            scope: "echo".into(),
-            expires_at: None,
-        };
+        let grant = crate::stub::grant(&stub, None);
         let http = Http::new(std::time::Duration::from_secs(10)).unwrap();
         let Err(RefreshFailure::Other(error)) = refresh(&http, &grant, 0).await else {
             panic!("a 201 is not a token response");
