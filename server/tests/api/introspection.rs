@@ -141,18 +141,15 @@ async fn the_same_garbage_token_costs_the_authorization_server_one_call_not_one_
     assert_eq!(stub.calls.load(Ordering::SeqCst), 2);
 }
 
-/// The same garbage token sent by many at once: those that queued for a turn find the first
-/// answer remembered when they get one (each used to ask the AS again, about 100 calls here).
-#[tokio::test]
-async fn a_burst_of_one_garbage_token_costs_at_most_one_wave_of_calls() {
-    let inactive = answer(|_, _| json!({"active": false}));
-    let (server, stub) = introspecting_slowly(inactive, Duration::from_millis(200)).await;
+/// Sends `3 × MAX_CONCURRENT_INTROSPECTIONS` requests at once, the `i`th with `token(i)`: each is
+/// refused (401) once asked, or answered 503 (come back later) when it waited too long for a turn.
+async fn burst(server: &TestServer, token: impl Fn(usize) -> String) {
     let requests: Vec<_> = (0..3 * MAX_CONCURRENT_INTROSPECTIONS)
-        .map(|_| {
-            let (http, address) = (server.http.clone(), server.address.clone());
+        .map(|i| {
+            let (http, address, token) = (server.http.clone(), server.address.clone(), token(i));
             tokio::spawn(async move {
                 let response =
-                    http.get(format!("{address}/echo?text=x")).bearer_auth("garbage").send().await.unwrap();
+                    http.get(format!("{address}/echo?text=x")).bearer_auth(token).send().await.unwrap();
                 response.status().as_u16()
             })
         })
@@ -161,6 +158,15 @@ async fn a_burst_of_one_garbage_token_costs_at_most_one_wave_of_calls() {
         let status = request.await.unwrap();
         assert!(status == 401 || status == 503, "{status}");
     }
+}
+
+/// The same garbage token sent by many at once: those that queued for a turn find the first
+/// answer remembered when they get one (each used to ask the AS again, about 100 calls here).
+#[tokio::test]
+async fn a_burst_of_one_garbage_token_costs_at_most_one_wave_of_calls() {
+    let inactive = answer(|_, _| json!({"active": false}));
+    let (server, stub) = introspecting_slowly(inactive, Duration::from_millis(200)).await;
+    burst(&server, |_| "garbage".to_owned()).await;
     let calls = stub.calls.load(Ordering::SeqCst);
     assert!(calls <= MAX_CONCURRENT_INTROSPECTIONS, "{calls} calls for one token");
 }
@@ -169,25 +175,7 @@ async fn a_burst_of_one_garbage_token_costs_at_most_one_wave_of_calls() {
 async fn introspection_calls_at_once_are_bounded_whatever_the_number_of_requests() {
     let inactive = answer(|_, _| json!({"active": false}));
     let (server, stub) = introspecting_slowly(inactive, Duration::from_millis(200)).await;
-    let requests: Vec<_> = (0..3 * MAX_CONCURRENT_INTROSPECTIONS)
-        .map(|i| {
-            let (http, address) = (server.http.clone(), server.address.clone());
-            tokio::spawn(async move {
-                let response = http
-                    .get(format!("{address}/echo?text=x"))
-                    .bearer_auth(format!("garbage-{i}"))
-                    .send()
-                    .await
-                    .unwrap();
-                response.status().as_u16()
-            })
-        })
-        .collect();
-    for request in requests {
-        let status = request.await.unwrap();
-        // 401 once asked; 503 (come back later) for one that waited too long for its turn.
-        assert!(status == 401 || status == 503, "{status}");
-    }
+    burst(&server, |i| format!("garbage-{i}")).await;
     let most = stub.most_at_once.load(Ordering::SeqCst);
     assert!(most <= MAX_CONCURRENT_INTROSPECTIONS, "{most} calls at once");
     assert!(most > 1, "the calls did overlap: {most}");
